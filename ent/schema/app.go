@@ -1,0 +1,30 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/field"
+)
+
+// App is a merchant application: a game, a store, a marketplace. Its server
+// speaks to paygraph with a SERVICE token. App 1 always exists (seed 001's
+// default app_id).
+type App struct{ ent.Schema }
+
+// Mixin of App.
+func (App) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
+
+// Fields of App.
+func (App) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").NotEmpty().MaxLen(64),
+		// token_version is embedded in service tokens; raising it revokes them.
+		field.Int("token_version").Default(1).Annotations(hidden()),
+	}
+}
+
+// Annotations of App.
+func (App) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+}

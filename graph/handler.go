@@ -1,0 +1,60 @@
+package graph
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/paygraph/paygraph/internal/metrics"
+)
+
+// Options tune the GraphQL handler's guards.
+type Options struct {
+	MaxDepth      int
+	MaxComplexity int
+	Metrics       *metrics.Metrics
+	Log           *slog.Logger
+	// WebsocketInit authenticates a WebSocket from its connection_init
+	// payload and returns the context its operations run in.
+	WebsocketInit transport.WebsocketInitFunc
+	// KeepAlive is the WebSocket ping interval.
+	KeepAlive time.Duration
+}
+
+// NewHandler returns the GraphQL endpoint: POST and GET over HTTP, SSE,
+// and WebSocket (graphql-transport-ws and the legacy graphql-ws).
+func NewHandler(r *Resolver, o Options) *handler.Server {
+	// Requests refused by a limit are the client's fault: answer 422, not 200.
+	errcode.RegisterErrorType(codeTooDeep, errcode.KindProtocol)
+	errcode.RegisterErrorType("COMPLEXITY_LIMIT_EXCEEDED", errcode.KindProtocol)
+	es := NewExecutableSchema(Config{Resolvers: r, Directives: Directives()})
+	srv := handler.New(es)
+	if o.KeepAlive == 0 {
+		o.KeepAlive = 15 * time.Second
+	}
+	srv.AddTransport(transport.Websocket{
+		KeepAlivePingInterval: o.KeepAlive,
+		InitFunc:              o.WebsocketInit,
+	})
+	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetErrorPresenter(ErrorPresenter(o.Log))
+	srv.SetRecoverFunc(RecoverFunc(o.Log))
+
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(DepthLimit{Max: o.MaxDepth})
+	srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
+	srv.Use(&Observe{Metrics: o.Metrics})
+	return srv
+}

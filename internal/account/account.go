@@ -1,0 +1,269 @@
+// Package account registers users, logs them in, creates apps and turns a
+// token into the principal a request acts as.
+package account
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/internal/apperr"
+	"github.com/paygraph/paygraph/internal/auth"
+	"github.com/paygraph/paygraph/internal/role"
+)
+
+// Service manages users and apps.
+type Service struct {
+	client    *ent.Client
+	tokens    *auth.Tokens
+	passwords auth.Passwords
+}
+
+// New returns the account service.
+func New(client *ent.Client, tokens *auth.Tokens, passwords auth.Passwords) *Service {
+	return &Service{client: client, tokens: tokens, passwords: passwords}
+}
+
+// RegisterInput is what a new user gives.
+type RegisterInput struct {
+	Username     string
+	Password     string
+	Email        *string
+	Mobile       *string
+	NationalCode *string
+}
+
+var (
+	usernameRe     = regexp.MustCompile(`^[a-z0-9_.-]{3,32}$`)
+	mobileRe       = regexp.MustCompile(`^[0-9]{5,20}$`)
+	nationalCodeRe = regexp.MustCompile(`^[0-9]{1,4}$`)
+)
+
+// ErrUsernameTaken is returned by Register for a name already in use.
+var ErrUsernameTaken = apperr.Input("username", "this username is already taken")
+
+// ErrBadCredentials is returned by Login; it does not say which part was wrong.
+var ErrBadCredentials = apperr.New(apperr.Unauthenticated, "wrong username or password")
+
+func normalizeUsername(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func validatePassword(p string) error {
+	if n := len(p); n < 8 || n > 72 {
+		return apperr.Input("password", "password must be 8 to 72 bytes long")
+	}
+	return nil
+}
+
+func (in *RegisterInput) validate() error {
+	in.Username = normalizeUsername(in.Username)
+	if !usernameRe.MatchString(in.Username) {
+		return apperr.Input("username", "username must be 3 to 32 characters of letters, digits, '_', '.' or '-'")
+	}
+	if err := validatePassword(in.Password); err != nil {
+		return err
+	}
+	if in.Email != nil {
+		e := strings.TrimSpace(*in.Email)
+		a, err := mail.ParseAddress(e)
+		if err != nil || a.Address != e || len(e) > 254 {
+			return apperr.Input("email", "email is not a valid address")
+		}
+		in.Email = &e
+	}
+	if in.Mobile != nil && !mobileRe.MatchString(*in.Mobile) {
+		return apperr.Input("mobile", "mobile must be 5 to 20 digits")
+	}
+	if in.NationalCode != nil && !nationalCodeRe.MatchString(strings.TrimPrefix(*in.NationalCode, "+")) {
+		return apperr.Input("nationalCode", "nationalCode must be 1 to 4 digits, such as 86")
+	}
+	if in.NationalCode != nil {
+		c := strings.TrimPrefix(*in.NationalCode, "+")
+		in.NationalCode = &c
+	}
+	return nil
+}
+
+// Register creates a USER account.
+//
+// Errors: BAD_USER_INPUT for an invalid field, ErrUsernameTaken.
+func (s *Service) Register(ctx context.Context, in RegisterInput) (*ent.User, error) {
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
+	return s.create(ctx, in, role.User)
+}
+
+func (s *Service) create(ctx context.Context, in RegisterInput, r role.Role) (*ent.User, error) {
+	hash, err := s.passwords.Hash(in.Password)
+	if err != nil {
+		return nil, fmt.Errorf("hashing password: %w", err)
+	}
+	u, err := s.client.User.Create().
+		SetUsername(in.Username).
+		SetPasswordHash(hash).
+		SetNillableEmail(in.Email).
+		SetNillableMobile(in.Mobile).
+		SetNillableNationalCode(in.NationalCode).
+		SetRole(r).
+		Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, ErrUsernameTaken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating user: %w", err)
+	}
+	return u, nil
+}
+
+// Session is what a successful login returns.
+type Session struct {
+	Token     string
+	ExpiresAt time.Time
+	User      *ent.User
+}
+
+// Login checks a username and password and returns a token.
+//
+// Errors: ErrBadCredentials.
+func (s *Service) Login(ctx context.Context, username, password string) (*Session, error) {
+	u, err := s.client.User.Query().Where(user.Username(normalizeUsername(username))).Only(ctx)
+	if ent.IsNotFound(err) {
+		s.passwords.Check("", password) // same cost as a wrong password
+		return nil, ErrBadCredentials
+	}
+	if err != nil {
+		return nil, fmt.Errorf("finding user: %w", err)
+	}
+	if !s.passwords.Check(u.PasswordHash, password) {
+		return nil, ErrBadCredentials
+	}
+	token, exp, err := s.tokens.IssueUser(u.ID, u.Role)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{Token: token, ExpiresAt: exp, User: u}, nil
+}
+
+// EnsureAdmin creates the admin named by PAYGRAPH_ADMIN if no user has that
+// name. An existing user of that name is left as it is.
+func (s *Service) EnsureAdmin(ctx context.Context, username, password string) (created bool, err error) {
+	in := RegisterInput{Username: username, Password: password}
+	if err := in.validate(); err != nil {
+		return false, fmt.Errorf("PAYGRAPH_ADMIN: %w", err)
+	}
+	exists, err := s.client.User.Query().Where(user.Username(in.Username)).Exist(ctx)
+	if err != nil || exists {
+		return false, err
+	}
+	if _, err := s.create(ctx, in, role.Admin); err != nil && err != ErrUsernameTaken {
+		return false, err
+	}
+	return true, nil
+}
+
+// AppWithToken is an app and a freshly issued SERVICE token for it.
+type AppWithToken struct {
+	App          *ent.App
+	ServiceToken string
+}
+
+// CreateApp makes a new app and a SERVICE token for it.
+//
+// Errors: BAD_USER_INPUT for an empty or too long name.
+func (s *Service) CreateApp(ctx context.Context, name string) (*AppWithToken, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len([]rune(name)) > 64 {
+		return nil, apperr.Input("name", "name must be 1 to 64 characters")
+	}
+	a, err := s.client.App.Create().SetName(name).Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("creating app: %w", err)
+	}
+	return s.withToken(a)
+}
+
+// RotateServiceToken revokes every SERVICE token of an app and returns a new one.
+//
+// Errors: NOT_FOUND for an unknown app.
+func (s *Service) RotateServiceToken(ctx context.Context, appID int64) (*AppWithToken, error) {
+	a, err := s.client.App.UpdateOneID(appID).AddTokenVersion(1).Save(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.New(apperr.NotFound, "app not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rotating token of app %d: %w", appID, err)
+	}
+	return s.withToken(a)
+}
+
+func (s *Service) withToken(a *ent.App) (*AppWithToken, error) {
+	tok, _, err := s.tokens.IssueService(a.ID, a.TokenVersion)
+	if err != nil {
+		return nil, err
+	}
+	return &AppWithToken{App: a, ServiceToken: tok}, nil
+}
+
+// Me returns the user the caller's token speaks for.
+//
+// Errors: UNAUTHENTICATED, FORBIDDEN for a SERVICE token (an app is no user).
+func (s *Service) Me(ctx context.Context) (*ent.User, error) {
+	p, err := auth.Require(ctx, role.User, role.Admin)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.client.User.Get(ctx, p.Subject)
+	if ent.IsNotFound(err) {
+		return nil, auth.ErrTokenInvalid
+	}
+	return u, err
+}
+
+// User returns a user the caller may act for.
+//
+// Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND.
+func (s *Service) User(ctx context.Context, id int64) (*ent.User, error) {
+	if err := auth.ActFor(ctx, id); err != nil {
+		return nil, err
+	}
+	u, err := s.client.User.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, apperr.New(apperr.NotFound, "user not found")
+	}
+	return u, err
+}
+
+// Authenticate turns a bearer token into a principal. SERVICE tokens are
+// checked against their app's current token version.
+//
+// Errors: UNAUTHENTICATED.
+func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principal, error) {
+	p, ver, err := s.tokens.Parse(token)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	if p.Role == role.Service {
+		a, err := s.client.App.Get(ctx, p.AppID)
+		if ent.IsNotFound(err) || (err == nil && a.TokenVersion != ver) {
+			return auth.Principal{}, auth.ErrTokenInvalid
+		}
+		if err != nil {
+			return auth.Principal{}, fmt.Errorf("checking service token: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// Contact returns one of u's private contact fields if the caller may see
+// it, and nil otherwise or when it is empty.
+func Contact(ctx context.Context, u *ent.User, v string) *string {
+	if v == "" || !auth.SeesPrivate(ctx, u.ID) {
+		return nil
+	}
+	return &v
+}

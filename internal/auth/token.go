@@ -1,0 +1,106 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/paygraph/paygraph/internal/apperr"
+	"github.com/paygraph/paygraph/internal/role"
+)
+
+const issuer = "paygraph"
+
+// Tokens issues and checks HS256 access tokens. The algorithm is pinned:
+// a token signed any other way, or with none, is refused.
+type Tokens struct {
+	secret []byte
+	ttl    time.Duration
+	now    func() time.Time
+}
+
+// NewTokens returns a token service with the given key and lifetime for
+// user tokens.
+func NewTokens(secret []byte, ttl time.Duration) *Tokens {
+	return &Tokens{secret: secret, ttl: ttl, now: time.Now}
+}
+
+// ServiceTokenTTL is how long an app's SERVICE token lasts. Apps rotate it
+// with rotateServiceToken.
+const ServiceTokenTTL = 365 * 24 * time.Hour
+
+type claims struct {
+	Role role.Role `json:"role"`
+	App  string    `json:"app,omitempty"`
+	// Ver is the app's token version; raising it revokes older tokens.
+	Ver int `json:"ver,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// IssueUser returns a token for a user (USER or ADMIN) and its expiry.
+func (t *Tokens) IssueUser(userID int64, r role.Role) (string, time.Time, error) {
+	return t.issue(claims{Role: r}, userID, t.ttl)
+}
+
+// IssueService returns a SERVICE token for an app.
+func (t *Tokens) IssueService(appID int64, version int) (string, time.Time, error) {
+	return t.issue(claims{Role: role.Service, App: strconv.FormatInt(appID, 10), Ver: version}, appID, ServiceTokenTTL)
+}
+
+func (t *Tokens) issue(c claims, subject int64, ttl time.Duration) (string, time.Time, error) {
+	now := t.now()
+	exp := now.Add(ttl)
+	c.RegisteredClaims = jwt.RegisteredClaims{
+		Issuer:    issuer,
+		Subject:   strconv.FormatInt(subject, 10),
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(exp),
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.secret)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("signing token: %w", err)
+	}
+	return s, exp, nil
+}
+
+// ErrTokenExpired is returned for a token past its exp.
+var ErrTokenExpired = apperr.New(apperr.Unauthenticated, "token expired: log in again")
+
+// ErrTokenInvalid is returned for any token that is not one of ours.
+var ErrTokenInvalid = apperr.New(apperr.Unauthenticated, "invalid token")
+
+// Parse checks a token and returns the principal it speaks for, plus the
+// app token version for SERVICE tokens.
+func (t *Tokens) Parse(token string) (Principal, int, error) {
+	var c claims
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithIssuer(issuer),
+		jwt.WithTimeFunc(t.now),
+		jwt.WithLeeway(5*time.Second),
+	)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return Principal{}, 0, ErrTokenExpired
+		}
+		return Principal{}, 0, ErrTokenInvalid
+	}
+	sub, err := strconv.ParseInt(c.Subject, 10, 64)
+	if err != nil || sub <= 0 || !c.Role.Valid() {
+		return Principal{}, 0, ErrTokenInvalid
+	}
+	p := Principal{Subject: sub, Role: c.Role}
+	if c.Role == role.Service {
+		app, err := strconv.ParseInt(c.App, 10, 64)
+		if err != nil || app != sub {
+			return Principal{}, 0, ErrTokenInvalid
+		}
+		p.AppID = app
+	}
+	return p, c.Ver, nil
+}

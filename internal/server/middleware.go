@@ -1,0 +1,171 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/paygraph/paygraph/internal/auth"
+	"github.com/paygraph/paygraph/internal/trace"
+)
+
+// middleware wraps every route: request id, panic recovery, access log and
+// metrics, body size limit, and the caller's identity.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	h := s.authenticate(next)
+	h = s.limitBody(h)
+	h = s.observe(h)
+	return s.requestID(h)
+}
+
+func (s *Server) requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !trace.Valid(id) {
+			id = trace.NewID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(trace.WithID(r.Context(), id)))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush and Hijack (SSE, WebSocket).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush forwards to the underlying writer, for SSE.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func routeOf(path string) string {
+	switch {
+	case path == "/query", path == "/", path == "/healthz", path == "/readyz", path == "/metrics":
+		return path
+	case strings.HasPrefix(path, "/sandbox/"):
+		return "/sandbox"
+	case strings.HasPrefix(path, "/payment/"), strings.HasPrefix(path, "/api/pay/"), strings.HasPrefix(path, "/callbacks/"):
+		return path
+	}
+	return "other"
+}
+
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Log.ErrorContext(r.Context(), "panic", "trace_id", trace.ID(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					http.Error(sw, "internal error (trace "+trace.ID(r.Context())+")", http.StatusInternalServerError)
+				}
+			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			route := routeOf(r.URL.Path)
+			s.Metrics.HTTP.WithLabelValues(route, fmt.Sprintf("%dxx", status/100)).Inc()
+			s.Log.LogAttrs(r.Context(), slog.LevelDebug, "http",
+				slog.String("trace_id", trace.ID(r.Context())), slog.String("method", r.Method),
+				slog.String("path", r.URL.Path), slog.Int("status", status),
+				slog.Duration("took", time.Since(start)))
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// limitBody refuses bodies over the configured size with 413 before any
+// handler reads them, so an oversized request never reaches GraphQL.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	max := s.Config.MaxBodyBytes
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > max {
+			tooLarge(w, max)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+		if err != nil {
+			http.Error(w, "could not read request body", http.StatusBadRequest)
+			return
+		}
+		if int64(len(body)) > max {
+			tooLarge(w, max)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func tooLarge(w http.ResponseWriter, max int64) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	fmt.Fprintf(w, `{"errors":[{"message":"request body larger than %d bytes","extensions":{"code":"BAD_USER_INPUT"}}]}`, max)
+}
+
+// authenticate reads a bearer token. A valid one puts its principal in the
+// context; a bad one puts the reason, which @auth reports as
+// UNAUTHENTICATED. Operations that need no token (register, login) still run.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := r.Context()
+		tok := bearer(h)
+		if tok == "" {
+			ctx = auth.WithAuthError(ctx, auth.ErrTokenInvalid)
+		} else if p, err := s.Accounts.Authenticate(ctx, tok); err != nil {
+			ctx = auth.WithAuthError(ctx, err)
+		} else {
+			ctx = auth.WithPrincipal(ctx, p)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" value.
+func bearer(h string) string {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
