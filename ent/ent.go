@@ -13,7 +13,14 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/paygraph/paygraph/ent/app"
+	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/ent/idempotencykey"
+	"github.com/paygraph/paygraph/ent/order"
+	"github.com/paygraph/paygraph/ent/orderevent"
+	"github.com/paygraph/paygraph/ent/orderitem"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/ent/wallet"
+	"github.com/paygraph/paygraph/ent/walletentry"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -74,8 +81,15 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			app.Table:  app.ValidColumn,
-			user.Table: user.ValidColumn,
+			app.Table:            app.ValidColumn,
+			callbackevent.Table:  callbackevent.ValidColumn,
+			idempotencykey.Table: idempotencykey.ValidColumn,
+			order.Table:          order.ValidColumn,
+			orderevent.Table:     orderevent.ValidColumn,
+			orderitem.Table:      orderitem.ValidColumn,
+			user.Table:           user.ValidColumn,
+			wallet.Table:         wallet.ValidColumn,
+			walletentry.Table:    walletentry.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -8,7 +8,13 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/paygraph/paygraph/ent/app"
+	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/ent/order"
+	"github.com/paygraph/paygraph/ent/orderevent"
+	"github.com/paygraph/paygraph/ent/orderitem"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/ent/wallet"
+	"github.com/paygraph/paygraph/ent/walletentry"
 )
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
@@ -106,6 +112,585 @@ func newAppPaginateArgs(rv map[string]any) *appPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*AppWhereInput); ok {
 		args.opts = append(args.opts, WithAppFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CallbackEventQuery) CollectFields(ctx context.Context, satisfies ...string) (*CallbackEventQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CallbackEventQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(callbackevent.Columns))
+		selectedFields = []string{callbackevent.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "order":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrderClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, orderImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrder = query
+			if _, ok := fieldSeen[callbackevent.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, callbackevent.FieldOrderID)
+				fieldSeen[callbackevent.FieldOrderID] = struct{}{}
+			}
+		case "provider":
+			if _, ok := fieldSeen[callbackevent.FieldProvider]; !ok {
+				selectedFields = append(selectedFields, callbackevent.FieldProvider)
+				fieldSeen[callbackevent.FieldProvider] = struct{}{}
+			}
+		case "providerEventID":
+			if _, ok := fieldSeen[callbackevent.FieldProviderEventID]; !ok {
+				selectedFields = append(selectedFields, callbackevent.FieldProviderEventID)
+				fieldSeen[callbackevent.FieldProviderEventID] = struct{}{}
+			}
+		case "method":
+			if _, ok := fieldSeen[callbackevent.FieldMethod]; !ok {
+				selectedFields = append(selectedFields, callbackevent.FieldMethod)
+				fieldSeen[callbackevent.FieldMethod] = struct{}{}
+			}
+		case "headers":
+			if _, ok := fieldSeen[callbackevent.FieldHeaders]; !ok {
+				selectedFields = append(selectedFields, callbackevent.FieldHeaders)
+				fieldSeen[callbackevent.FieldHeaders] = struct{}{}
+			}
+		case "body":
+			if _, ok := fieldSeen[callbackevent.FieldBody]; !ok {
+				selectedFields = append(selectedFields, callbackevent.FieldBody)
+				fieldSeen[callbackevent.FieldBody] = struct{}{}
+			}
+		case "remoteAddr":
+			if _, ok := fieldSeen[callbackevent.FieldRemoteAddr]; !ok {
+				selectedFields = append(selectedFields, callbackevent.FieldRemoteAddr)
+				fieldSeen[callbackevent.FieldRemoteAddr] = struct{}{}
+			}
+		case "receivedAt":
+			if _, ok := fieldSeen[callbackevent.FieldReceivedAt]; !ok {
+				selectedFields = append(selectedFields, callbackevent.FieldReceivedAt)
+				fieldSeen[callbackevent.FieldReceivedAt] = struct{}{}
+			}
+		case "verdict":
+			if _, ok := fieldSeen[callbackevent.FieldVerdict]; !ok {
+				selectedFields = append(selectedFields, callbackevent.FieldVerdict)
+				fieldSeen[callbackevent.FieldVerdict] = struct{}{}
+			}
+		case "error":
+			if _, ok := fieldSeen[callbackevent.FieldError]; !ok {
+				selectedFields = append(selectedFields, callbackevent.FieldError)
+				fieldSeen[callbackevent.FieldError] = struct{}{}
+			}
+		case "orderID":
+			if _, ok := fieldSeen[callbackevent.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, callbackevent.FieldOrderID)
+				fieldSeen[callbackevent.FieldOrderID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type callbackeventPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CallbackEventPaginateOption
+}
+
+func newCallbackEventPaginateArgs(rv map[string]any) *callbackeventPaginateArgs {
+	args := &callbackeventPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CallbackEventOrder{Field: &CallbackEventOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCallbackEventOrder(order))
+			}
+		case *CallbackEventOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCallbackEventOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*CallbackEventWhereInput); ok {
+		args.opts = append(args.opts, WithCallbackEventFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *OrderQuery) CollectFields(ctx context.Context, satisfies ...string) (*OrderQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *OrderQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(order.Columns))
+		selectedFields = []string{order.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "app":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&AppClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, appImplementors)...); err != nil {
+				return err
+			}
+			_q.withApp = query
+			if _, ok := fieldSeen[order.FieldAppID]; !ok {
+				selectedFields = append(selectedFields, order.FieldAppID)
+				fieldSeen[order.FieldAppID] = struct{}{}
+			}
+
+		case "payer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withPayer = query
+			if _, ok := fieldSeen[order.FieldPayerID]; !ok {
+				selectedFields = append(selectedFields, order.FieldPayerID)
+				fieldSeen[order.FieldPayerID] = struct{}{}
+			}
+
+		case "payee":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withPayee = query
+			if _, ok := fieldSeen[order.FieldPayeeID]; !ok {
+				selectedFields = append(selectedFields, order.FieldPayeeID)
+				fieldSeen[order.FieldPayeeID] = struct{}{}
+			}
+
+		case "events":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrderEventClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, ordereventImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedEvents(alias, func(wq *OrderEventQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[order.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, order.FieldCreatedAt)
+				fieldSeen[order.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[order.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, order.FieldUpdatedAt)
+				fieldSeen[order.FieldUpdatedAt] = struct{}{}
+			}
+		case "orderNo":
+			if _, ok := fieldSeen[order.FieldOrderNo]; !ok {
+				selectedFields = append(selectedFields, order.FieldOrderNo)
+				fieldSeen[order.FieldOrderNo] = struct{}{}
+			}
+		case "type":
+			if _, ok := fieldSeen[order.FieldType]; !ok {
+				selectedFields = append(selectedFields, order.FieldType)
+				fieldSeen[order.FieldType] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[order.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, order.FieldStatus)
+				fieldSeen[order.FieldStatus] = struct{}{}
+			}
+		case "appID":
+			if _, ok := fieldSeen[order.FieldAppID]; !ok {
+				selectedFields = append(selectedFields, order.FieldAppID)
+				fieldSeen[order.FieldAppID] = struct{}{}
+			}
+		case "payerID":
+			if _, ok := fieldSeen[order.FieldPayerID]; !ok {
+				selectedFields = append(selectedFields, order.FieldPayerID)
+				fieldSeen[order.FieldPayerID] = struct{}{}
+			}
+		case "payeeID":
+			if _, ok := fieldSeen[order.FieldPayeeID]; !ok {
+				selectedFields = append(selectedFields, order.FieldPayeeID)
+				fieldSeen[order.FieldPayeeID] = struct{}{}
+			}
+		case "title":
+			if _, ok := fieldSeen[order.FieldTitle]; !ok {
+				selectedFields = append(selectedFields, order.FieldTitle)
+				fieldSeen[order.FieldTitle] = struct{}{}
+			}
+		case "desc":
+			if _, ok := fieldSeen[order.FieldDesc]; !ok {
+				selectedFields = append(selectedFields, order.FieldDesc)
+				fieldSeen[order.FieldDesc] = struct{}{}
+			}
+		case "extendInfo":
+			if _, ok := fieldSeen[order.FieldExtendInfo]; !ok {
+				selectedFields = append(selectedFields, order.FieldExtendInfo)
+				fieldSeen[order.FieldExtendInfo] = struct{}{}
+			}
+		case "asset":
+			if _, ok := fieldSeen[order.FieldAsset]; !ok {
+				selectedFields = append(selectedFields, order.FieldAsset)
+				fieldSeen[order.FieldAsset] = struct{}{}
+			}
+		case "payWay":
+			if _, ok := fieldSeen[order.FieldPayWay]; !ok {
+				selectedFields = append(selectedFields, order.FieldPayWay)
+				fieldSeen[order.FieldPayWay] = struct{}{}
+			}
+		case "channel":
+			if _, ok := fieldSeen[order.FieldChannel]; !ok {
+				selectedFields = append(selectedFields, order.FieldChannel)
+				fieldSeen[order.FieldChannel] = struct{}{}
+			}
+		case "providerTradeNo":
+			if _, ok := fieldSeen[order.FieldProviderTradeNo]; !ok {
+				selectedFields = append(selectedFields, order.FieldProviderTradeNo)
+				fieldSeen[order.FieldProviderTradeNo] = struct{}{}
+			}
+		case "points":
+			if _, ok := fieldSeen[order.FieldPoints]; !ok {
+				selectedFields = append(selectedFields, order.FieldPoints)
+				fieldSeen[order.FieldPoints] = struct{}{}
+			}
+		case "refundReason":
+			if _, ok := fieldSeen[order.FieldRefundReason]; !ok {
+				selectedFields = append(selectedFields, order.FieldRefundReason)
+				fieldSeen[order.FieldRefundReason] = struct{}{}
+			}
+		case "comment":
+			if _, ok := fieldSeen[order.FieldComment]; !ok {
+				selectedFields = append(selectedFields, order.FieldComment)
+				fieldSeen[order.FieldComment] = struct{}{}
+			}
+		case "score":
+			if _, ok := fieldSeen[order.FieldScore]; !ok {
+				selectedFields = append(selectedFields, order.FieldScore)
+				fieldSeen[order.FieldScore] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[order.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, order.FieldExpiresAt)
+				fieldSeen[order.FieldExpiresAt] = struct{}{}
+			}
+		case "paidAt":
+			if _, ok := fieldSeen[order.FieldPaidAt]; !ok {
+				selectedFields = append(selectedFields, order.FieldPaidAt)
+				fieldSeen[order.FieldPaidAt] = struct{}{}
+			}
+		case "completedAt":
+			if _, ok := fieldSeen[order.FieldCompletedAt]; !ok {
+				selectedFields = append(selectedFields, order.FieldCompletedAt)
+				fieldSeen[order.FieldCompletedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type orderPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []OrderPaginateOption
+}
+
+func newOrderPaginateArgs(rv map[string]any) *orderPaginateArgs {
+	args := &orderPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &OrderOrder{Field: &OrderOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithOrderOrder(order))
+			}
+		case *OrderOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithOrderOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*OrderWhereInput); ok {
+		args.opts = append(args.opts, WithOrderFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *OrderEventQuery) CollectFields(ctx context.Context, satisfies ...string) (*OrderEventQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *OrderEventQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(orderevent.Columns))
+		selectedFields = []string{orderevent.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "order":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrderClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, orderImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrder = query
+			if _, ok := fieldSeen[orderevent.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, orderevent.FieldOrderID)
+				fieldSeen[orderevent.FieldOrderID] = struct{}{}
+			}
+		case "orderID":
+			if _, ok := fieldSeen[orderevent.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, orderevent.FieldOrderID)
+				fieldSeen[orderevent.FieldOrderID] = struct{}{}
+			}
+		case "from":
+			if _, ok := fieldSeen[orderevent.FieldFrom]; !ok {
+				selectedFields = append(selectedFields, orderevent.FieldFrom)
+				fieldSeen[orderevent.FieldFrom] = struct{}{}
+			}
+		case "to":
+			if _, ok := fieldSeen[orderevent.FieldTo]; !ok {
+				selectedFields = append(selectedFields, orderevent.FieldTo)
+				fieldSeen[orderevent.FieldTo] = struct{}{}
+			}
+		case "actor":
+			if _, ok := fieldSeen[orderevent.FieldActor]; !ok {
+				selectedFields = append(selectedFields, orderevent.FieldActor)
+				fieldSeen[orderevent.FieldActor] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[orderevent.FieldReason]; !ok {
+				selectedFields = append(selectedFields, orderevent.FieldReason)
+				fieldSeen[orderevent.FieldReason] = struct{}{}
+			}
+		case "at":
+			if _, ok := fieldSeen[orderevent.FieldAt]; !ok {
+				selectedFields = append(selectedFields, orderevent.FieldAt)
+				fieldSeen[orderevent.FieldAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type ordereventPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []OrderEventPaginateOption
+}
+
+func newOrderEventPaginateArgs(rv map[string]any) *ordereventPaginateArgs {
+	args := &ordereventPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *OrderItemQuery) CollectFields(ctx context.Context, satisfies ...string) (*OrderItemQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *OrderItemQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(orderitem.Columns))
+		selectedFields = []string{orderitem.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "orderID":
+			if _, ok := fieldSeen[orderitem.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, orderitem.FieldOrderID)
+				fieldSeen[orderitem.FieldOrderID] = struct{}{}
+			}
+		case "payType":
+			if _, ok := fieldSeen[orderitem.FieldPayType]; !ok {
+				selectedFields = append(selectedFields, orderitem.FieldPayType)
+				fieldSeen[orderitem.FieldPayType] = struct{}{}
+			}
+		case "tokenID":
+			if _, ok := fieldSeen[orderitem.FieldTokenID]; !ok {
+				selectedFields = append(selectedFields, orderitem.FieldTokenID)
+				fieldSeen[orderitem.FieldTokenID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type orderitemPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []OrderItemPaginateOption
+}
+
+func newOrderItemPaginateArgs(rv map[string]any) *orderitemPaginateArgs {
+	args := &orderitemPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
 	}
 	return args
 }
@@ -210,6 +795,276 @@ func newUserPaginateArgs(rv map[string]any) *userPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*UserWhereInput); ok {
 		args.opts = append(args.opts, WithUserFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *WalletQuery) CollectFields(ctx context.Context, satisfies ...string) (*WalletQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *WalletQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(wallet.Columns))
+		selectedFields = []string{wallet.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "user":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withUser = query
+			if _, ok := fieldSeen[wallet.FieldUserID]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldUserID)
+				fieldSeen[wallet.FieldUserID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[wallet.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldCreatedAt)
+				fieldSeen[wallet.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[wallet.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldUpdatedAt)
+				fieldSeen[wallet.FieldUpdatedAt] = struct{}{}
+			}
+		case "userID":
+			if _, ok := fieldSeen[wallet.FieldUserID]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldUserID)
+				fieldSeen[wallet.FieldUserID] = struct{}{}
+			}
+		case "asset":
+			if _, ok := fieldSeen[wallet.FieldAsset]; !ok {
+				selectedFields = append(selectedFields, wallet.FieldAsset)
+				fieldSeen[wallet.FieldAsset] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type walletPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []WalletPaginateOption
+}
+
+func newWalletPaginateArgs(rv map[string]any) *walletPaginateArgs {
+	args := &walletPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &WalletOrder{Field: &WalletOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithWalletOrder(order))
+			}
+		case *WalletOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithWalletOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *WalletEntryQuery) CollectFields(ctx context.Context, satisfies ...string) (*WalletEntryQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *WalletEntryQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(walletentry.Columns))
+		selectedFields = []string{walletentry.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "wallet":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&WalletClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, walletImplementors)...); err != nil {
+				return err
+			}
+			_q.withWallet = query
+			if _, ok := fieldSeen[walletentry.FieldWalletID]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldWalletID)
+				fieldSeen[walletentry.FieldWalletID] = struct{}{}
+			}
+
+		case "order":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrderClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, orderImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrder = query
+			if _, ok := fieldSeen[walletentry.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldOrderID)
+				fieldSeen[walletentry.FieldOrderID] = struct{}{}
+			}
+		case "account":
+			if _, ok := fieldSeen[walletentry.FieldAccount]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldAccount)
+				fieldSeen[walletentry.FieldAccount] = struct{}{}
+			}
+		case "walletID":
+			if _, ok := fieldSeen[walletentry.FieldWalletID]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldWalletID)
+				fieldSeen[walletentry.FieldWalletID] = struct{}{}
+			}
+		case "bucket":
+			if _, ok := fieldSeen[walletentry.FieldBucket]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldBucket)
+				fieldSeen[walletentry.FieldBucket] = struct{}{}
+			}
+		case "asset":
+			if _, ok := fieldSeen[walletentry.FieldAsset]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldAsset)
+				fieldSeen[walletentry.FieldAsset] = struct{}{}
+			}
+		case "orderID":
+			if _, ok := fieldSeen[walletentry.FieldOrderID]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldOrderID)
+				fieldSeen[walletentry.FieldOrderID] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[walletentry.FieldKind]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldKind)
+				fieldSeen[walletentry.FieldKind] = struct{}{}
+			}
+		case "memo":
+			if _, ok := fieldSeen[walletentry.FieldMemo]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldMemo)
+				fieldSeen[walletentry.FieldMemo] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[walletentry.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, walletentry.FieldCreatedAt)
+				fieldSeen[walletentry.FieldCreatedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type walletentryPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []WalletEntryPaginateOption
+}
+
+func newWalletEntryPaginateArgs(rv map[string]any) *walletentryPaginateArgs {
+	args := &walletentryPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &WalletEntryOrder{Field: &WalletEntryOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithWalletEntryOrder(order))
+			}
+		case *WalletEntryOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithWalletEntryOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*WalletEntryWhereInput); ok {
+		args.opts = append(args.opts, WithWalletEntryFilter(v.Filter))
 	}
 	return args
 }

@@ -15,7 +15,13 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/hashicorp/go-multierror"
 	"github.com/paygraph/paygraph/ent/app"
+	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/ent/order"
+	"github.com/paygraph/paygraph/ent/orderevent"
+	"github.com/paygraph/paygraph/ent/orderitem"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/ent/wallet"
+	"github.com/paygraph/paygraph/ent/walletentry"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -29,10 +35,40 @@ var appImplementors = []string{"App", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*App) IsNode() {}
 
+var callbackeventImplementors = []string{"CallbackEvent", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*CallbackEvent) IsNode() {}
+
+var orderImplementors = []string{"Order", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Order) IsNode() {}
+
+var ordereventImplementors = []string{"OrderEvent", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*OrderEvent) IsNode() {}
+
+var orderitemImplementors = []string{"OrderItem", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*OrderItem) IsNode() {}
+
 var userImplementors = []string{"User", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*User) IsNode() {}
+
+var walletImplementors = []string{"Wallet", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Wallet) IsNode() {}
+
+var walletentryImplementors = []string{"WalletEntry", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*WalletEntry) IsNode() {}
 
 var errNodeInvalidID = &NotFoundError{"node"}
 
@@ -101,11 +137,65 @@ func (c *Client) noder(ctx context.Context, table string, id int64) (Noder, erro
 			}
 		}
 		return query.Only(ctx)
+	case callbackevent.Table:
+		query := c.CallbackEvent.Query().
+			Where(callbackevent.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, callbackeventImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case order.Table:
+		query := c.Order.Query().
+			Where(order.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, orderImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case orderevent.Table:
+		query := c.OrderEvent.Query().
+			Where(orderevent.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, ordereventImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case orderitem.Table:
+		query := c.OrderItem.Query().
+			Where(orderitem.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, orderitemImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case user.Table:
 		query := c.User.Query().
 			Where(user.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, userImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case wallet.Table:
+		query := c.Wallet.Query().
+			Where(wallet.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, walletImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case walletentry.Table:
+		query := c.WalletEntry.Query().
+			Where(walletentry.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, walletentryImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -199,10 +289,106 @@ func (c *Client) noders(ctx context.Context, table string, ids []int64) ([]Noder
 				*noder = node
 			}
 		}
+	case callbackevent.Table:
+		query := c.CallbackEvent.Query().
+			Where(callbackevent.IDIn(ids...))
+		query, err := query.CollectFields(ctx, callbackeventImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case order.Table:
+		query := c.Order.Query().
+			Where(order.IDIn(ids...))
+		query, err := query.CollectFields(ctx, orderImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case orderevent.Table:
+		query := c.OrderEvent.Query().
+			Where(orderevent.IDIn(ids...))
+		query, err := query.CollectFields(ctx, ordereventImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case orderitem.Table:
+		query := c.OrderItem.Query().
+			Where(orderitem.IDIn(ids...))
+		query, err := query.CollectFields(ctx, orderitemImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case user.Table:
 		query := c.User.Query().
 			Where(user.IDIn(ids...))
 		query, err := query.CollectFields(ctx, userImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case wallet.Table:
+		query := c.Wallet.Query().
+			Where(wallet.IDIn(ids...))
+		query, err := query.CollectFields(ctx, walletImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case walletentry.Table:
+		query := c.WalletEntry.Query().
+			Where(walletentry.IDIn(ids...))
+		query, err := query.CollectFields(ctx, walletentryImplementors...)
 		if err != nil {
 			return nil, err
 		}

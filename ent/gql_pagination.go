@@ -15,7 +15,13 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/paygraph/paygraph/ent/app"
+	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/ent/order"
+	"github.com/paygraph/paygraph/ent/orderevent"
+	"github.com/paygraph/paygraph/ent/orderitem"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/ent/wallet"
+	"github.com/paygraph/paygraph/ent/walletentry"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -413,6 +419,1132 @@ func (_m *App) ToEdge(order *AppOrder) *AppEdge {
 	}
 }
 
+// CallbackEventEdge is the edge representation of CallbackEvent.
+type CallbackEventEdge struct {
+	Node   *CallbackEvent `json:"node"`
+	Cursor Cursor         `json:"cursor"`
+}
+
+// CallbackEventConnection is the connection containing edges to CallbackEvent.
+type CallbackEventConnection struct {
+	Edges      []*CallbackEventEdge `json:"edges"`
+	PageInfo   PageInfo             `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+func (c *CallbackEventConnection) build(nodes []*CallbackEvent, pager *callbackeventPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *CallbackEvent
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *CallbackEvent {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *CallbackEvent {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*CallbackEventEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &CallbackEventEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// CallbackEventPaginateOption enables pagination customization.
+type CallbackEventPaginateOption func(*callbackeventPager) error
+
+// WithCallbackEventOrder configures pagination ordering.
+func WithCallbackEventOrder(order *CallbackEventOrder) CallbackEventPaginateOption {
+	if order == nil {
+		order = DefaultCallbackEventOrder
+	}
+	o := *order
+	return func(pager *callbackeventPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultCallbackEventOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithCallbackEventFilter configures pagination filter.
+func WithCallbackEventFilter(filter func(*CallbackEventQuery) (*CallbackEventQuery, error)) CallbackEventPaginateOption {
+	return func(pager *callbackeventPager) error {
+		if filter == nil {
+			return errors.New("CallbackEventQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type callbackeventPager struct {
+	reverse bool
+	order   *CallbackEventOrder
+	filter  func(*CallbackEventQuery) (*CallbackEventQuery, error)
+}
+
+func newCallbackEventPager(opts []CallbackEventPaginateOption, reverse bool) (*callbackeventPager, error) {
+	pager := &callbackeventPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultCallbackEventOrder
+	}
+	return pager, nil
+}
+
+func (p *callbackeventPager) applyFilter(query *CallbackEventQuery) (*CallbackEventQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *callbackeventPager) toCursor(_m *CallbackEvent) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *callbackeventPager) applyCursors(query *CallbackEventQuery, after, before *Cursor) (*CallbackEventQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultCallbackEventOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *callbackeventPager) applyOrder(query *CallbackEventQuery) *CallbackEventQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultCallbackEventOrder.Field {
+		query = query.Order(DefaultCallbackEventOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *callbackeventPager) orderExpr(query *CallbackEventQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultCallbackEventOrder.Field {
+			b.Comma().Ident(DefaultCallbackEventOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to CallbackEvent.
+func (_m *CallbackEventQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...CallbackEventPaginateOption,
+) (*CallbackEventConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newCallbackEventPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &CallbackEventConnection{Edges: []*CallbackEventEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// CallbackEventOrderFieldReceivedAt orders CallbackEvent by received_at.
+	CallbackEventOrderFieldReceivedAt = &CallbackEventOrderField{
+		Value: func(_m *CallbackEvent) (ent.Value, error) {
+			return _m.ReceivedAt, nil
+		},
+		column: callbackevent.FieldReceivedAt,
+		toTerm: callbackevent.ByReceivedAt,
+		toCursor: func(_m *CallbackEvent) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.ReceivedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f CallbackEventOrderField) String() string {
+	var str string
+	switch f.column {
+	case CallbackEventOrderFieldReceivedAt.column:
+		str = "RECEIVED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f CallbackEventOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *CallbackEventOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("CallbackEventOrderField %T must be a string", v)
+	}
+	switch str {
+	case "RECEIVED_AT":
+		*f = *CallbackEventOrderFieldReceivedAt
+	default:
+		return fmt.Errorf("%s is not a valid CallbackEventOrderField", str)
+	}
+	return nil
+}
+
+// CallbackEventOrderField defines the ordering field of CallbackEvent.
+type CallbackEventOrderField struct {
+	// Value extracts the ordering value from the given CallbackEvent.
+	Value    func(*CallbackEvent) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) callbackevent.OrderOption
+	toCursor func(*CallbackEvent) Cursor
+}
+
+// CallbackEventOrder defines the ordering of CallbackEvent.
+type CallbackEventOrder struct {
+	Direction OrderDirection           `json:"direction"`
+	Field     *CallbackEventOrderField `json:"field"`
+}
+
+// DefaultCallbackEventOrder is the default ordering of CallbackEvent.
+var DefaultCallbackEventOrder = &CallbackEventOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &CallbackEventOrderField{
+		Value: func(_m *CallbackEvent) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: callbackevent.FieldID,
+		toTerm: callbackevent.ByID,
+		toCursor: func(_m *CallbackEvent) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts CallbackEvent into CallbackEventEdge.
+func (_m *CallbackEvent) ToEdge(order *CallbackEventOrder) *CallbackEventEdge {
+	if order == nil {
+		order = DefaultCallbackEventOrder
+	}
+	return &CallbackEventEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// OrderEdge is the edge representation of Order.
+type OrderEdge struct {
+	Node   *Order `json:"node"`
+	Cursor Cursor `json:"cursor"`
+}
+
+// OrderConnection is the connection containing edges to Order.
+type OrderConnection struct {
+	Edges      []*OrderEdge `json:"edges"`
+	PageInfo   PageInfo     `json:"pageInfo"`
+	TotalCount int          `json:"totalCount"`
+}
+
+func (c *OrderConnection) build(nodes []*Order, pager *orderPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Order
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Order {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Order {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*OrderEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &OrderEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// OrderPaginateOption enables pagination customization.
+type OrderPaginateOption func(*orderPager) error
+
+// WithOrderOrder configures pagination ordering.
+func WithOrderOrder(order *OrderOrder) OrderPaginateOption {
+	if order == nil {
+		order = DefaultOrderOrder
+	}
+	o := *order
+	return func(pager *orderPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultOrderOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithOrderFilter configures pagination filter.
+func WithOrderFilter(filter func(*OrderQuery) (*OrderQuery, error)) OrderPaginateOption {
+	return func(pager *orderPager) error {
+		if filter == nil {
+			return errors.New("OrderQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type orderPager struct {
+	reverse bool
+	order   *OrderOrder
+	filter  func(*OrderQuery) (*OrderQuery, error)
+}
+
+func newOrderPager(opts []OrderPaginateOption, reverse bool) (*orderPager, error) {
+	pager := &orderPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultOrderOrder
+	}
+	return pager, nil
+}
+
+func (p *orderPager) applyFilter(query *OrderQuery) (*OrderQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *orderPager) toCursor(_m *Order) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *orderPager) applyCursors(query *OrderQuery, after, before *Cursor) (*OrderQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultOrderOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *orderPager) applyOrder(query *OrderQuery) *OrderQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultOrderOrder.Field {
+		query = query.Order(DefaultOrderOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *orderPager) orderExpr(query *OrderQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultOrderOrder.Field {
+			b.Comma().Ident(DefaultOrderOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Order.
+func (_m *OrderQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...OrderPaginateOption,
+) (*OrderConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newOrderPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &OrderConnection{Edges: []*OrderEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// OrderOrderFieldCreatedAt orders Order by created_at.
+	OrderOrderFieldCreatedAt = &OrderOrderField{
+		Value: func(_m *Order) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: order.FieldCreatedAt,
+		toTerm: order.ByCreatedAt,
+		toCursor: func(_m *Order) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// OrderOrderFieldUpdatedAt orders Order by updated_at.
+	OrderOrderFieldUpdatedAt = &OrderOrderField{
+		Value: func(_m *Order) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: order.FieldUpdatedAt,
+		toTerm: order.ByUpdatedAt,
+		toCursor: func(_m *Order) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// OrderOrderFieldStatus orders Order by status.
+	OrderOrderFieldStatus = &OrderOrderField{
+		Value: func(_m *Order) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: order.FieldStatus,
+		toTerm: order.ByStatus,
+		toCursor: func(_m *Order) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f OrderOrderField) String() string {
+	var str string
+	switch f.column {
+	case OrderOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case OrderOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case OrderOrderFieldStatus.column:
+		str = "STATUS"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f OrderOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *OrderOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("OrderOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *OrderOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *OrderOrderFieldUpdatedAt
+	case "STATUS":
+		*f = *OrderOrderFieldStatus
+	default:
+		return fmt.Errorf("%s is not a valid OrderOrderField", str)
+	}
+	return nil
+}
+
+// OrderOrderField defines the ordering field of Order.
+type OrderOrderField struct {
+	// Value extracts the ordering value from the given Order.
+	Value    func(*Order) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) order.OrderOption
+	toCursor func(*Order) Cursor
+}
+
+// OrderOrder defines the ordering of Order.
+type OrderOrder struct {
+	Direction OrderDirection   `json:"direction"`
+	Field     *OrderOrderField `json:"field"`
+}
+
+// DefaultOrderOrder is the default ordering of Order.
+var DefaultOrderOrder = &OrderOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &OrderOrderField{
+		Value: func(_m *Order) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: order.FieldID,
+		toTerm: order.ByID,
+		toCursor: func(_m *Order) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Order into OrderEdge.
+func (_m *Order) ToEdge(order *OrderOrder) *OrderEdge {
+	if order == nil {
+		order = DefaultOrderOrder
+	}
+	return &OrderEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// OrderEventEdge is the edge representation of OrderEvent.
+type OrderEventEdge struct {
+	Node   *OrderEvent `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// OrderEventConnection is the connection containing edges to OrderEvent.
+type OrderEventConnection struct {
+	Edges      []*OrderEventEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *OrderEventConnection) build(nodes []*OrderEvent, pager *ordereventPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *OrderEvent
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *OrderEvent {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *OrderEvent {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*OrderEventEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &OrderEventEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// OrderEventPaginateOption enables pagination customization.
+type OrderEventPaginateOption func(*ordereventPager) error
+
+// WithOrderEventOrder configures pagination ordering.
+func WithOrderEventOrder(order *OrderEventOrder) OrderEventPaginateOption {
+	if order == nil {
+		order = DefaultOrderEventOrder
+	}
+	o := *order
+	return func(pager *ordereventPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultOrderEventOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithOrderEventFilter configures pagination filter.
+func WithOrderEventFilter(filter func(*OrderEventQuery) (*OrderEventQuery, error)) OrderEventPaginateOption {
+	return func(pager *ordereventPager) error {
+		if filter == nil {
+			return errors.New("OrderEventQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type ordereventPager struct {
+	reverse bool
+	order   *OrderEventOrder
+	filter  func(*OrderEventQuery) (*OrderEventQuery, error)
+}
+
+func newOrderEventPager(opts []OrderEventPaginateOption, reverse bool) (*ordereventPager, error) {
+	pager := &ordereventPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultOrderEventOrder
+	}
+	return pager, nil
+}
+
+func (p *ordereventPager) applyFilter(query *OrderEventQuery) (*OrderEventQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *ordereventPager) toCursor(_m *OrderEvent) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *ordereventPager) applyCursors(query *OrderEventQuery, after, before *Cursor) (*OrderEventQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultOrderEventOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *ordereventPager) applyOrder(query *OrderEventQuery) *OrderEventQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultOrderEventOrder.Field {
+		query = query.Order(DefaultOrderEventOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *ordereventPager) orderExpr(query *OrderEventQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultOrderEventOrder.Field {
+			b.Comma().Ident(DefaultOrderEventOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to OrderEvent.
+func (_m *OrderEventQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...OrderEventPaginateOption,
+) (*OrderEventConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newOrderEventPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &OrderEventConnection{Edges: []*OrderEventEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// OrderEventOrderField defines the ordering field of OrderEvent.
+type OrderEventOrderField struct {
+	// Value extracts the ordering value from the given OrderEvent.
+	Value    func(*OrderEvent) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) orderevent.OrderOption
+	toCursor func(*OrderEvent) Cursor
+}
+
+// OrderEventOrder defines the ordering of OrderEvent.
+type OrderEventOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *OrderEventOrderField `json:"field"`
+}
+
+// DefaultOrderEventOrder is the default ordering of OrderEvent.
+var DefaultOrderEventOrder = &OrderEventOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &OrderEventOrderField{
+		Value: func(_m *OrderEvent) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: orderevent.FieldID,
+		toTerm: orderevent.ByID,
+		toCursor: func(_m *OrderEvent) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts OrderEvent into OrderEventEdge.
+func (_m *OrderEvent) ToEdge(order *OrderEventOrder) *OrderEventEdge {
+	if order == nil {
+		order = DefaultOrderEventOrder
+	}
+	return &OrderEventEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// OrderItemEdge is the edge representation of OrderItem.
+type OrderItemEdge struct {
+	Node   *OrderItem `json:"node"`
+	Cursor Cursor     `json:"cursor"`
+}
+
+// OrderItemConnection is the connection containing edges to OrderItem.
+type OrderItemConnection struct {
+	Edges      []*OrderItemEdge `json:"edges"`
+	PageInfo   PageInfo         `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+func (c *OrderItemConnection) build(nodes []*OrderItem, pager *orderitemPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *OrderItem
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *OrderItem {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *OrderItem {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*OrderItemEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &OrderItemEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// OrderItemPaginateOption enables pagination customization.
+type OrderItemPaginateOption func(*orderitemPager) error
+
+// WithOrderItemOrder configures pagination ordering.
+func WithOrderItemOrder(order *OrderItemOrder) OrderItemPaginateOption {
+	if order == nil {
+		order = DefaultOrderItemOrder
+	}
+	o := *order
+	return func(pager *orderitemPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultOrderItemOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithOrderItemFilter configures pagination filter.
+func WithOrderItemFilter(filter func(*OrderItemQuery) (*OrderItemQuery, error)) OrderItemPaginateOption {
+	return func(pager *orderitemPager) error {
+		if filter == nil {
+			return errors.New("OrderItemQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type orderitemPager struct {
+	reverse bool
+	order   *OrderItemOrder
+	filter  func(*OrderItemQuery) (*OrderItemQuery, error)
+}
+
+func newOrderItemPager(opts []OrderItemPaginateOption, reverse bool) (*orderitemPager, error) {
+	pager := &orderitemPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultOrderItemOrder
+	}
+	return pager, nil
+}
+
+func (p *orderitemPager) applyFilter(query *OrderItemQuery) (*OrderItemQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *orderitemPager) toCursor(_m *OrderItem) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *orderitemPager) applyCursors(query *OrderItemQuery, after, before *Cursor) (*OrderItemQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultOrderItemOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *orderitemPager) applyOrder(query *OrderItemQuery) *OrderItemQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultOrderItemOrder.Field {
+		query = query.Order(DefaultOrderItemOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *orderitemPager) orderExpr(query *OrderItemQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultOrderItemOrder.Field {
+			b.Comma().Ident(DefaultOrderItemOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to OrderItem.
+func (_m *OrderItemQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...OrderItemPaginateOption,
+) (*OrderItemConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newOrderItemPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &OrderItemConnection{Edges: []*OrderItemEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// OrderItemOrderField defines the ordering field of OrderItem.
+type OrderItemOrderField struct {
+	// Value extracts the ordering value from the given OrderItem.
+	Value    func(*OrderItem) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) orderitem.OrderOption
+	toCursor func(*OrderItem) Cursor
+}
+
+// OrderItemOrder defines the ordering of OrderItem.
+type OrderItemOrder struct {
+	Direction OrderDirection       `json:"direction"`
+	Field     *OrderItemOrderField `json:"field"`
+}
+
+// DefaultOrderItemOrder is the default ordering of OrderItem.
+var DefaultOrderItemOrder = &OrderItemOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &OrderItemOrderField{
+		Value: func(_m *OrderItem) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: orderitem.FieldID,
+		toTerm: orderitem.ByID,
+		toCursor: func(_m *OrderItem) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts OrderItem into OrderItemEdge.
+func (_m *OrderItem) ToEdge(order *OrderItemOrder) *OrderItemEdge {
+	if order == nil {
+		order = DefaultOrderItemOrder
+	}
+	return &OrderItemEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // UserEdge is the edge representation of User.
 type UserEdge struct {
 	Node   *User  `json:"node"`
@@ -722,6 +1854,616 @@ func (_m *User) ToEdge(order *UserOrder) *UserEdge {
 		order = DefaultUserOrder
 	}
 	return &UserEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// WalletEdge is the edge representation of Wallet.
+type WalletEdge struct {
+	Node   *Wallet `json:"node"`
+	Cursor Cursor  `json:"cursor"`
+}
+
+// WalletConnection is the connection containing edges to Wallet.
+type WalletConnection struct {
+	Edges      []*WalletEdge `json:"edges"`
+	PageInfo   PageInfo      `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+func (c *WalletConnection) build(nodes []*Wallet, pager *walletPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Wallet
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Wallet {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Wallet {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*WalletEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &WalletEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// WalletPaginateOption enables pagination customization.
+type WalletPaginateOption func(*walletPager) error
+
+// WithWalletOrder configures pagination ordering.
+func WithWalletOrder(order *WalletOrder) WalletPaginateOption {
+	if order == nil {
+		order = DefaultWalletOrder
+	}
+	o := *order
+	return func(pager *walletPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultWalletOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithWalletFilter configures pagination filter.
+func WithWalletFilter(filter func(*WalletQuery) (*WalletQuery, error)) WalletPaginateOption {
+	return func(pager *walletPager) error {
+		if filter == nil {
+			return errors.New("WalletQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type walletPager struct {
+	reverse bool
+	order   *WalletOrder
+	filter  func(*WalletQuery) (*WalletQuery, error)
+}
+
+func newWalletPager(opts []WalletPaginateOption, reverse bool) (*walletPager, error) {
+	pager := &walletPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultWalletOrder
+	}
+	return pager, nil
+}
+
+func (p *walletPager) applyFilter(query *WalletQuery) (*WalletQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *walletPager) toCursor(_m *Wallet) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *walletPager) applyCursors(query *WalletQuery, after, before *Cursor) (*WalletQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultWalletOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *walletPager) applyOrder(query *WalletQuery) *WalletQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultWalletOrder.Field {
+		query = query.Order(DefaultWalletOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *walletPager) orderExpr(query *WalletQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultWalletOrder.Field {
+			b.Comma().Ident(DefaultWalletOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Wallet.
+func (_m *WalletQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...WalletPaginateOption,
+) (*WalletConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newWalletPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &WalletConnection{Edges: []*WalletEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// WalletOrderFieldCreatedAt orders Wallet by created_at.
+	WalletOrderFieldCreatedAt = &WalletOrderField{
+		Value: func(_m *Wallet) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: wallet.FieldCreatedAt,
+		toTerm: wallet.ByCreatedAt,
+		toCursor: func(_m *Wallet) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// WalletOrderFieldUpdatedAt orders Wallet by updated_at.
+	WalletOrderFieldUpdatedAt = &WalletOrderField{
+		Value: func(_m *Wallet) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: wallet.FieldUpdatedAt,
+		toTerm: wallet.ByUpdatedAt,
+		toCursor: func(_m *Wallet) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f WalletOrderField) String() string {
+	var str string
+	switch f.column {
+	case WalletOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case WalletOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f WalletOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *WalletOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("WalletOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *WalletOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *WalletOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid WalletOrderField", str)
+	}
+	return nil
+}
+
+// WalletOrderField defines the ordering field of Wallet.
+type WalletOrderField struct {
+	// Value extracts the ordering value from the given Wallet.
+	Value    func(*Wallet) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) wallet.OrderOption
+	toCursor func(*Wallet) Cursor
+}
+
+// WalletOrder defines the ordering of Wallet.
+type WalletOrder struct {
+	Direction OrderDirection    `json:"direction"`
+	Field     *WalletOrderField `json:"field"`
+}
+
+// DefaultWalletOrder is the default ordering of Wallet.
+var DefaultWalletOrder = &WalletOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &WalletOrderField{
+		Value: func(_m *Wallet) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: wallet.FieldID,
+		toTerm: wallet.ByID,
+		toCursor: func(_m *Wallet) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Wallet into WalletEdge.
+func (_m *Wallet) ToEdge(order *WalletOrder) *WalletEdge {
+	if order == nil {
+		order = DefaultWalletOrder
+	}
+	return &WalletEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// WalletEntryEdge is the edge representation of WalletEntry.
+type WalletEntryEdge struct {
+	Node   *WalletEntry `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// WalletEntryConnection is the connection containing edges to WalletEntry.
+type WalletEntryConnection struct {
+	Edges      []*WalletEntryEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *WalletEntryConnection) build(nodes []*WalletEntry, pager *walletentryPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *WalletEntry
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *WalletEntry {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *WalletEntry {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*WalletEntryEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &WalletEntryEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// WalletEntryPaginateOption enables pagination customization.
+type WalletEntryPaginateOption func(*walletentryPager) error
+
+// WithWalletEntryOrder configures pagination ordering.
+func WithWalletEntryOrder(order *WalletEntryOrder) WalletEntryPaginateOption {
+	if order == nil {
+		order = DefaultWalletEntryOrder
+	}
+	o := *order
+	return func(pager *walletentryPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultWalletEntryOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithWalletEntryFilter configures pagination filter.
+func WithWalletEntryFilter(filter func(*WalletEntryQuery) (*WalletEntryQuery, error)) WalletEntryPaginateOption {
+	return func(pager *walletentryPager) error {
+		if filter == nil {
+			return errors.New("WalletEntryQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type walletentryPager struct {
+	reverse bool
+	order   *WalletEntryOrder
+	filter  func(*WalletEntryQuery) (*WalletEntryQuery, error)
+}
+
+func newWalletEntryPager(opts []WalletEntryPaginateOption, reverse bool) (*walletentryPager, error) {
+	pager := &walletentryPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultWalletEntryOrder
+	}
+	return pager, nil
+}
+
+func (p *walletentryPager) applyFilter(query *WalletEntryQuery) (*WalletEntryQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *walletentryPager) toCursor(_m *WalletEntry) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *walletentryPager) applyCursors(query *WalletEntryQuery, after, before *Cursor) (*WalletEntryQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultWalletEntryOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *walletentryPager) applyOrder(query *WalletEntryQuery) *WalletEntryQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultWalletEntryOrder.Field {
+		query = query.Order(DefaultWalletEntryOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *walletentryPager) orderExpr(query *WalletEntryQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultWalletEntryOrder.Field {
+			b.Comma().Ident(DefaultWalletEntryOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to WalletEntry.
+func (_m *WalletEntryQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...WalletEntryPaginateOption,
+) (*WalletEntryConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newWalletEntryPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &WalletEntryConnection{Edges: []*WalletEntryEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// WalletEntryOrderFieldCreatedAt orders WalletEntry by created_at.
+	WalletEntryOrderFieldCreatedAt = &WalletEntryOrderField{
+		Value: func(_m *WalletEntry) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: walletentry.FieldCreatedAt,
+		toTerm: walletentry.ByCreatedAt,
+		toCursor: func(_m *WalletEntry) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f WalletEntryOrderField) String() string {
+	var str string
+	switch f.column {
+	case WalletEntryOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f WalletEntryOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *WalletEntryOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("WalletEntryOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *WalletEntryOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid WalletEntryOrderField", str)
+	}
+	return nil
+}
+
+// WalletEntryOrderField defines the ordering field of WalletEntry.
+type WalletEntryOrderField struct {
+	// Value extracts the ordering value from the given WalletEntry.
+	Value    func(*WalletEntry) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) walletentry.OrderOption
+	toCursor func(*WalletEntry) Cursor
+}
+
+// WalletEntryOrder defines the ordering of WalletEntry.
+type WalletEntryOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *WalletEntryOrderField `json:"field"`
+}
+
+// DefaultWalletEntryOrder is the default ordering of WalletEntry.
+var DefaultWalletEntryOrder = &WalletEntryOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &WalletEntryOrderField{
+		Value: func(_m *WalletEntry) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: walletentry.FieldID,
+		toTerm: walletentry.ByID,
+		toCursor: func(_m *WalletEntry) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts WalletEntry into WalletEntryEdge.
+func (_m *WalletEntry) ToEdge(order *WalletEntryOrder) *WalletEntryEdge {
+	if order == nil {
+		order = DefaultWalletEntryOrder
+	}
+	return &WalletEntryEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

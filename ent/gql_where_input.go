@@ -8,8 +8,11 @@ import (
 	"time"
 
 	"github.com/paygraph/paygraph/ent/app"
+	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/predicate"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/ent/walletentry"
 	"github.com/paygraph/paygraph/internal/role"
 )
 
@@ -256,6 +259,1988 @@ func (i *AppWhereInput) P() (predicate.App, error) {
 		return predicates[0], nil
 	default:
 		return app.And(predicates...), nil
+	}
+}
+
+// CallbackEventWhereInput represents a where input for filtering CallbackEvent queries.
+type CallbackEventWhereInput struct {
+	Predicates []predicate.CallbackEvent  `json:"-"`
+	Not        *CallbackEventWhereInput   `json:"not,omitempty"`
+	Or         []*CallbackEventWhereInput `json:"or,omitempty"`
+	And        []*CallbackEventWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int64  `json:"id,omitempty"`
+	IDNEQ   *int64  `json:"idNEQ,omitempty"`
+	IDIn    []int64 `json:"idIn,omitempty"`
+	IDNotIn []int64 `json:"idNotIn,omitempty"`
+	IDGT    *int64  `json:"idGT,omitempty"`
+	IDGTE   *int64  `json:"idGTE,omitempty"`
+	IDLT    *int64  `json:"idLT,omitempty"`
+	IDLTE   *int64  `json:"idLTE,omitempty"`
+
+	// "provider" field predicates.
+	Provider             *string  `json:"provider,omitempty"`
+	ProviderNEQ          *string  `json:"providerNEQ,omitempty"`
+	ProviderIn           []string `json:"providerIn,omitempty"`
+	ProviderNotIn        []string `json:"providerNotIn,omitempty"`
+	ProviderGT           *string  `json:"providerGT,omitempty"`
+	ProviderGTE          *string  `json:"providerGTE,omitempty"`
+	ProviderLT           *string  `json:"providerLT,omitempty"`
+	ProviderLTE          *string  `json:"providerLTE,omitempty"`
+	ProviderContains     *string  `json:"providerContains,omitempty"`
+	ProviderHasPrefix    *string  `json:"providerHasPrefix,omitempty"`
+	ProviderHasSuffix    *string  `json:"providerHasSuffix,omitempty"`
+	ProviderEqualFold    *string  `json:"providerEqualFold,omitempty"`
+	ProviderContainsFold *string  `json:"providerContainsFold,omitempty"`
+
+	// "provider_event_id" field predicates.
+	ProviderEventID             *string  `json:"providerEventID,omitempty"`
+	ProviderEventIDNEQ          *string  `json:"providerEventIDNEQ,omitempty"`
+	ProviderEventIDIn           []string `json:"providerEventIDIn,omitempty"`
+	ProviderEventIDNotIn        []string `json:"providerEventIDNotIn,omitempty"`
+	ProviderEventIDGT           *string  `json:"providerEventIDGT,omitempty"`
+	ProviderEventIDGTE          *string  `json:"providerEventIDGTE,omitempty"`
+	ProviderEventIDLT           *string  `json:"providerEventIDLT,omitempty"`
+	ProviderEventIDLTE          *string  `json:"providerEventIDLTE,omitempty"`
+	ProviderEventIDContains     *string  `json:"providerEventIDContains,omitempty"`
+	ProviderEventIDHasPrefix    *string  `json:"providerEventIDHasPrefix,omitempty"`
+	ProviderEventIDHasSuffix    *string  `json:"providerEventIDHasSuffix,omitempty"`
+	ProviderEventIDIsNil        bool     `json:"providerEventIDIsNil,omitempty"`
+	ProviderEventIDNotNil       bool     `json:"providerEventIDNotNil,omitempty"`
+	ProviderEventIDEqualFold    *string  `json:"providerEventIDEqualFold,omitempty"`
+	ProviderEventIDContainsFold *string  `json:"providerEventIDContainsFold,omitempty"`
+
+	// "method" field predicates.
+	Method             *string  `json:"method,omitempty"`
+	MethodNEQ          *string  `json:"methodNEQ,omitempty"`
+	MethodIn           []string `json:"methodIn,omitempty"`
+	MethodNotIn        []string `json:"methodNotIn,omitempty"`
+	MethodGT           *string  `json:"methodGT,omitempty"`
+	MethodGTE          *string  `json:"methodGTE,omitempty"`
+	MethodLT           *string  `json:"methodLT,omitempty"`
+	MethodLTE          *string  `json:"methodLTE,omitempty"`
+	MethodContains     *string  `json:"methodContains,omitempty"`
+	MethodHasPrefix    *string  `json:"methodHasPrefix,omitempty"`
+	MethodHasSuffix    *string  `json:"methodHasSuffix,omitempty"`
+	MethodEqualFold    *string  `json:"methodEqualFold,omitempty"`
+	MethodContainsFold *string  `json:"methodContainsFold,omitempty"`
+
+	// "headers" field predicates.
+	Headers             *string  `json:"headers,omitempty"`
+	HeadersNEQ          *string  `json:"headersNEQ,omitempty"`
+	HeadersIn           []string `json:"headersIn,omitempty"`
+	HeadersNotIn        []string `json:"headersNotIn,omitempty"`
+	HeadersGT           *string  `json:"headersGT,omitempty"`
+	HeadersGTE          *string  `json:"headersGTE,omitempty"`
+	HeadersLT           *string  `json:"headersLT,omitempty"`
+	HeadersLTE          *string  `json:"headersLTE,omitempty"`
+	HeadersContains     *string  `json:"headersContains,omitempty"`
+	HeadersHasPrefix    *string  `json:"headersHasPrefix,omitempty"`
+	HeadersHasSuffix    *string  `json:"headersHasSuffix,omitempty"`
+	HeadersEqualFold    *string  `json:"headersEqualFold,omitempty"`
+	HeadersContainsFold *string  `json:"headersContainsFold,omitempty"`
+
+	// "body" field predicates.
+	Body             *string  `json:"body,omitempty"`
+	BodyNEQ          *string  `json:"bodyNEQ,omitempty"`
+	BodyIn           []string `json:"bodyIn,omitempty"`
+	BodyNotIn        []string `json:"bodyNotIn,omitempty"`
+	BodyGT           *string  `json:"bodyGT,omitempty"`
+	BodyGTE          *string  `json:"bodyGTE,omitempty"`
+	BodyLT           *string  `json:"bodyLT,omitempty"`
+	BodyLTE          *string  `json:"bodyLTE,omitempty"`
+	BodyContains     *string  `json:"bodyContains,omitempty"`
+	BodyHasPrefix    *string  `json:"bodyHasPrefix,omitempty"`
+	BodyHasSuffix    *string  `json:"bodyHasSuffix,omitempty"`
+	BodyEqualFold    *string  `json:"bodyEqualFold,omitempty"`
+	BodyContainsFold *string  `json:"bodyContainsFold,omitempty"`
+
+	// "remote_addr" field predicates.
+	RemoteAddr             *string  `json:"remoteAddr,omitempty"`
+	RemoteAddrNEQ          *string  `json:"remoteAddrNEQ,omitempty"`
+	RemoteAddrIn           []string `json:"remoteAddrIn,omitempty"`
+	RemoteAddrNotIn        []string `json:"remoteAddrNotIn,omitempty"`
+	RemoteAddrGT           *string  `json:"remoteAddrGT,omitempty"`
+	RemoteAddrGTE          *string  `json:"remoteAddrGTE,omitempty"`
+	RemoteAddrLT           *string  `json:"remoteAddrLT,omitempty"`
+	RemoteAddrLTE          *string  `json:"remoteAddrLTE,omitempty"`
+	RemoteAddrContains     *string  `json:"remoteAddrContains,omitempty"`
+	RemoteAddrHasPrefix    *string  `json:"remoteAddrHasPrefix,omitempty"`
+	RemoteAddrHasSuffix    *string  `json:"remoteAddrHasSuffix,omitempty"`
+	RemoteAddrEqualFold    *string  `json:"remoteAddrEqualFold,omitempty"`
+	RemoteAddrContainsFold *string  `json:"remoteAddrContainsFold,omitempty"`
+
+	// "received_at" field predicates.
+	ReceivedAt      *time.Time  `json:"receivedAt,omitempty"`
+	ReceivedAtNEQ   *time.Time  `json:"receivedAtNEQ,omitempty"`
+	ReceivedAtIn    []time.Time `json:"receivedAtIn,omitempty"`
+	ReceivedAtNotIn []time.Time `json:"receivedAtNotIn,omitempty"`
+	ReceivedAtGT    *time.Time  `json:"receivedAtGT,omitempty"`
+	ReceivedAtGTE   *time.Time  `json:"receivedAtGTE,omitempty"`
+	ReceivedAtLT    *time.Time  `json:"receivedAtLT,omitempty"`
+	ReceivedAtLTE   *time.Time  `json:"receivedAtLTE,omitempty"`
+
+	// "verdict" field predicates.
+	Verdict      *callbackevent.Verdict  `json:"verdict,omitempty"`
+	VerdictNEQ   *callbackevent.Verdict  `json:"verdictNEQ,omitempty"`
+	VerdictIn    []callbackevent.Verdict `json:"verdictIn,omitempty"`
+	VerdictNotIn []callbackevent.Verdict `json:"verdictNotIn,omitempty"`
+
+	// "error" field predicates.
+	Error             *string  `json:"error,omitempty"`
+	ErrorNEQ          *string  `json:"errorNEQ,omitempty"`
+	ErrorIn           []string `json:"errorIn,omitempty"`
+	ErrorNotIn        []string `json:"errorNotIn,omitempty"`
+	ErrorGT           *string  `json:"errorGT,omitempty"`
+	ErrorGTE          *string  `json:"errorGTE,omitempty"`
+	ErrorLT           *string  `json:"errorLT,omitempty"`
+	ErrorLTE          *string  `json:"errorLTE,omitempty"`
+	ErrorContains     *string  `json:"errorContains,omitempty"`
+	ErrorHasPrefix    *string  `json:"errorHasPrefix,omitempty"`
+	ErrorHasSuffix    *string  `json:"errorHasSuffix,omitempty"`
+	ErrorIsNil        bool     `json:"errorIsNil,omitempty"`
+	ErrorNotNil       bool     `json:"errorNotNil,omitempty"`
+	ErrorEqualFold    *string  `json:"errorEqualFold,omitempty"`
+	ErrorContainsFold *string  `json:"errorContainsFold,omitempty"`
+
+	// "order_id" field predicates.
+	OrderID       *int64  `json:"orderID,omitempty"`
+	OrderIDNEQ    *int64  `json:"orderIDNEQ,omitempty"`
+	OrderIDIn     []int64 `json:"orderIDIn,omitempty"`
+	OrderIDNotIn  []int64 `json:"orderIDNotIn,omitempty"`
+	OrderIDIsNil  bool    `json:"orderIDIsNil,omitempty"`
+	OrderIDNotNil bool    `json:"orderIDNotNil,omitempty"`
+
+	// "order" edge predicates.
+	HasOrder     *bool              `json:"hasOrder,omitempty"`
+	HasOrderWith []*OrderWhereInput `json:"hasOrderWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *CallbackEventWhereInput) AddPredicates(predicates ...predicate.CallbackEvent) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the CallbackEventWhereInput filter on the CallbackEventQuery builder.
+func (i *CallbackEventWhereInput) Filter(q *CallbackEventQuery) (*CallbackEventQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyCallbackEventWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyCallbackEventWhereInput is returned in case the CallbackEventWhereInput is empty.
+var ErrEmptyCallbackEventWhereInput = errors.New("ent: empty predicate CallbackEventWhereInput")
+
+// P returns a predicate for filtering callbackevents.
+// An error is returned if the input is empty or invalid.
+func (i *CallbackEventWhereInput) P() (predicate.CallbackEvent, error) {
+	var predicates []predicate.CallbackEvent
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, callbackevent.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.CallbackEvent, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, callbackevent.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.CallbackEvent, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, callbackevent.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, callbackevent.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, callbackevent.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, callbackevent.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, callbackevent.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, callbackevent.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, callbackevent.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, callbackevent.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, callbackevent.IDLTE(*i.IDLTE))
+	}
+	if i.Provider != nil {
+		predicates = append(predicates, callbackevent.ProviderEQ(*i.Provider))
+	}
+	if i.ProviderNEQ != nil {
+		predicates = append(predicates, callbackevent.ProviderNEQ(*i.ProviderNEQ))
+	}
+	if len(i.ProviderIn) > 0 {
+		predicates = append(predicates, callbackevent.ProviderIn(i.ProviderIn...))
+	}
+	if len(i.ProviderNotIn) > 0 {
+		predicates = append(predicates, callbackevent.ProviderNotIn(i.ProviderNotIn...))
+	}
+	if i.ProviderGT != nil {
+		predicates = append(predicates, callbackevent.ProviderGT(*i.ProviderGT))
+	}
+	if i.ProviderGTE != nil {
+		predicates = append(predicates, callbackevent.ProviderGTE(*i.ProviderGTE))
+	}
+	if i.ProviderLT != nil {
+		predicates = append(predicates, callbackevent.ProviderLT(*i.ProviderLT))
+	}
+	if i.ProviderLTE != nil {
+		predicates = append(predicates, callbackevent.ProviderLTE(*i.ProviderLTE))
+	}
+	if i.ProviderContains != nil {
+		predicates = append(predicates, callbackevent.ProviderContains(*i.ProviderContains))
+	}
+	if i.ProviderHasPrefix != nil {
+		predicates = append(predicates, callbackevent.ProviderHasPrefix(*i.ProviderHasPrefix))
+	}
+	if i.ProviderHasSuffix != nil {
+		predicates = append(predicates, callbackevent.ProviderHasSuffix(*i.ProviderHasSuffix))
+	}
+	if i.ProviderEqualFold != nil {
+		predicates = append(predicates, callbackevent.ProviderEqualFold(*i.ProviderEqualFold))
+	}
+	if i.ProviderContainsFold != nil {
+		predicates = append(predicates, callbackevent.ProviderContainsFold(*i.ProviderContainsFold))
+	}
+	if i.ProviderEventID != nil {
+		predicates = append(predicates, callbackevent.ProviderEventIDEQ(*i.ProviderEventID))
+	}
+	if i.ProviderEventIDNEQ != nil {
+		predicates = append(predicates, callbackevent.ProviderEventIDNEQ(*i.ProviderEventIDNEQ))
+	}
+	if len(i.ProviderEventIDIn) > 0 {
+		predicates = append(predicates, callbackevent.ProviderEventIDIn(i.ProviderEventIDIn...))
+	}
+	if len(i.ProviderEventIDNotIn) > 0 {
+		predicates = append(predicates, callbackevent.ProviderEventIDNotIn(i.ProviderEventIDNotIn...))
+	}
+	if i.ProviderEventIDGT != nil {
+		predicates = append(predicates, callbackevent.ProviderEventIDGT(*i.ProviderEventIDGT))
+	}
+	if i.ProviderEventIDGTE != nil {
+		predicates = append(predicates, callbackevent.ProviderEventIDGTE(*i.ProviderEventIDGTE))
+	}
+	if i.ProviderEventIDLT != nil {
+		predicates = append(predicates, callbackevent.ProviderEventIDLT(*i.ProviderEventIDLT))
+	}
+	if i.ProviderEventIDLTE != nil {
+		predicates = append(predicates, callbackevent.ProviderEventIDLTE(*i.ProviderEventIDLTE))
+	}
+	if i.ProviderEventIDContains != nil {
+		predicates = append(predicates, callbackevent.ProviderEventIDContains(*i.ProviderEventIDContains))
+	}
+	if i.ProviderEventIDHasPrefix != nil {
+		predicates = append(predicates, callbackevent.ProviderEventIDHasPrefix(*i.ProviderEventIDHasPrefix))
+	}
+	if i.ProviderEventIDHasSuffix != nil {
+		predicates = append(predicates, callbackevent.ProviderEventIDHasSuffix(*i.ProviderEventIDHasSuffix))
+	}
+	if i.ProviderEventIDIsNil {
+		predicates = append(predicates, callbackevent.ProviderEventIDIsNil())
+	}
+	if i.ProviderEventIDNotNil {
+		predicates = append(predicates, callbackevent.ProviderEventIDNotNil())
+	}
+	if i.ProviderEventIDEqualFold != nil {
+		predicates = append(predicates, callbackevent.ProviderEventIDEqualFold(*i.ProviderEventIDEqualFold))
+	}
+	if i.ProviderEventIDContainsFold != nil {
+		predicates = append(predicates, callbackevent.ProviderEventIDContainsFold(*i.ProviderEventIDContainsFold))
+	}
+	if i.Method != nil {
+		predicates = append(predicates, callbackevent.MethodEQ(*i.Method))
+	}
+	if i.MethodNEQ != nil {
+		predicates = append(predicates, callbackevent.MethodNEQ(*i.MethodNEQ))
+	}
+	if len(i.MethodIn) > 0 {
+		predicates = append(predicates, callbackevent.MethodIn(i.MethodIn...))
+	}
+	if len(i.MethodNotIn) > 0 {
+		predicates = append(predicates, callbackevent.MethodNotIn(i.MethodNotIn...))
+	}
+	if i.MethodGT != nil {
+		predicates = append(predicates, callbackevent.MethodGT(*i.MethodGT))
+	}
+	if i.MethodGTE != nil {
+		predicates = append(predicates, callbackevent.MethodGTE(*i.MethodGTE))
+	}
+	if i.MethodLT != nil {
+		predicates = append(predicates, callbackevent.MethodLT(*i.MethodLT))
+	}
+	if i.MethodLTE != nil {
+		predicates = append(predicates, callbackevent.MethodLTE(*i.MethodLTE))
+	}
+	if i.MethodContains != nil {
+		predicates = append(predicates, callbackevent.MethodContains(*i.MethodContains))
+	}
+	if i.MethodHasPrefix != nil {
+		predicates = append(predicates, callbackevent.MethodHasPrefix(*i.MethodHasPrefix))
+	}
+	if i.MethodHasSuffix != nil {
+		predicates = append(predicates, callbackevent.MethodHasSuffix(*i.MethodHasSuffix))
+	}
+	if i.MethodEqualFold != nil {
+		predicates = append(predicates, callbackevent.MethodEqualFold(*i.MethodEqualFold))
+	}
+	if i.MethodContainsFold != nil {
+		predicates = append(predicates, callbackevent.MethodContainsFold(*i.MethodContainsFold))
+	}
+	if i.Headers != nil {
+		predicates = append(predicates, callbackevent.HeadersEQ(*i.Headers))
+	}
+	if i.HeadersNEQ != nil {
+		predicates = append(predicates, callbackevent.HeadersNEQ(*i.HeadersNEQ))
+	}
+	if len(i.HeadersIn) > 0 {
+		predicates = append(predicates, callbackevent.HeadersIn(i.HeadersIn...))
+	}
+	if len(i.HeadersNotIn) > 0 {
+		predicates = append(predicates, callbackevent.HeadersNotIn(i.HeadersNotIn...))
+	}
+	if i.HeadersGT != nil {
+		predicates = append(predicates, callbackevent.HeadersGT(*i.HeadersGT))
+	}
+	if i.HeadersGTE != nil {
+		predicates = append(predicates, callbackevent.HeadersGTE(*i.HeadersGTE))
+	}
+	if i.HeadersLT != nil {
+		predicates = append(predicates, callbackevent.HeadersLT(*i.HeadersLT))
+	}
+	if i.HeadersLTE != nil {
+		predicates = append(predicates, callbackevent.HeadersLTE(*i.HeadersLTE))
+	}
+	if i.HeadersContains != nil {
+		predicates = append(predicates, callbackevent.HeadersContains(*i.HeadersContains))
+	}
+	if i.HeadersHasPrefix != nil {
+		predicates = append(predicates, callbackevent.HeadersHasPrefix(*i.HeadersHasPrefix))
+	}
+	if i.HeadersHasSuffix != nil {
+		predicates = append(predicates, callbackevent.HeadersHasSuffix(*i.HeadersHasSuffix))
+	}
+	if i.HeadersEqualFold != nil {
+		predicates = append(predicates, callbackevent.HeadersEqualFold(*i.HeadersEqualFold))
+	}
+	if i.HeadersContainsFold != nil {
+		predicates = append(predicates, callbackevent.HeadersContainsFold(*i.HeadersContainsFold))
+	}
+	if i.Body != nil {
+		predicates = append(predicates, callbackevent.BodyEQ(*i.Body))
+	}
+	if i.BodyNEQ != nil {
+		predicates = append(predicates, callbackevent.BodyNEQ(*i.BodyNEQ))
+	}
+	if len(i.BodyIn) > 0 {
+		predicates = append(predicates, callbackevent.BodyIn(i.BodyIn...))
+	}
+	if len(i.BodyNotIn) > 0 {
+		predicates = append(predicates, callbackevent.BodyNotIn(i.BodyNotIn...))
+	}
+	if i.BodyGT != nil {
+		predicates = append(predicates, callbackevent.BodyGT(*i.BodyGT))
+	}
+	if i.BodyGTE != nil {
+		predicates = append(predicates, callbackevent.BodyGTE(*i.BodyGTE))
+	}
+	if i.BodyLT != nil {
+		predicates = append(predicates, callbackevent.BodyLT(*i.BodyLT))
+	}
+	if i.BodyLTE != nil {
+		predicates = append(predicates, callbackevent.BodyLTE(*i.BodyLTE))
+	}
+	if i.BodyContains != nil {
+		predicates = append(predicates, callbackevent.BodyContains(*i.BodyContains))
+	}
+	if i.BodyHasPrefix != nil {
+		predicates = append(predicates, callbackevent.BodyHasPrefix(*i.BodyHasPrefix))
+	}
+	if i.BodyHasSuffix != nil {
+		predicates = append(predicates, callbackevent.BodyHasSuffix(*i.BodyHasSuffix))
+	}
+	if i.BodyEqualFold != nil {
+		predicates = append(predicates, callbackevent.BodyEqualFold(*i.BodyEqualFold))
+	}
+	if i.BodyContainsFold != nil {
+		predicates = append(predicates, callbackevent.BodyContainsFold(*i.BodyContainsFold))
+	}
+	if i.RemoteAddr != nil {
+		predicates = append(predicates, callbackevent.RemoteAddrEQ(*i.RemoteAddr))
+	}
+	if i.RemoteAddrNEQ != nil {
+		predicates = append(predicates, callbackevent.RemoteAddrNEQ(*i.RemoteAddrNEQ))
+	}
+	if len(i.RemoteAddrIn) > 0 {
+		predicates = append(predicates, callbackevent.RemoteAddrIn(i.RemoteAddrIn...))
+	}
+	if len(i.RemoteAddrNotIn) > 0 {
+		predicates = append(predicates, callbackevent.RemoteAddrNotIn(i.RemoteAddrNotIn...))
+	}
+	if i.RemoteAddrGT != nil {
+		predicates = append(predicates, callbackevent.RemoteAddrGT(*i.RemoteAddrGT))
+	}
+	if i.RemoteAddrGTE != nil {
+		predicates = append(predicates, callbackevent.RemoteAddrGTE(*i.RemoteAddrGTE))
+	}
+	if i.RemoteAddrLT != nil {
+		predicates = append(predicates, callbackevent.RemoteAddrLT(*i.RemoteAddrLT))
+	}
+	if i.RemoteAddrLTE != nil {
+		predicates = append(predicates, callbackevent.RemoteAddrLTE(*i.RemoteAddrLTE))
+	}
+	if i.RemoteAddrContains != nil {
+		predicates = append(predicates, callbackevent.RemoteAddrContains(*i.RemoteAddrContains))
+	}
+	if i.RemoteAddrHasPrefix != nil {
+		predicates = append(predicates, callbackevent.RemoteAddrHasPrefix(*i.RemoteAddrHasPrefix))
+	}
+	if i.RemoteAddrHasSuffix != nil {
+		predicates = append(predicates, callbackevent.RemoteAddrHasSuffix(*i.RemoteAddrHasSuffix))
+	}
+	if i.RemoteAddrEqualFold != nil {
+		predicates = append(predicates, callbackevent.RemoteAddrEqualFold(*i.RemoteAddrEqualFold))
+	}
+	if i.RemoteAddrContainsFold != nil {
+		predicates = append(predicates, callbackevent.RemoteAddrContainsFold(*i.RemoteAddrContainsFold))
+	}
+	if i.ReceivedAt != nil {
+		predicates = append(predicates, callbackevent.ReceivedAtEQ(*i.ReceivedAt))
+	}
+	if i.ReceivedAtNEQ != nil {
+		predicates = append(predicates, callbackevent.ReceivedAtNEQ(*i.ReceivedAtNEQ))
+	}
+	if len(i.ReceivedAtIn) > 0 {
+		predicates = append(predicates, callbackevent.ReceivedAtIn(i.ReceivedAtIn...))
+	}
+	if len(i.ReceivedAtNotIn) > 0 {
+		predicates = append(predicates, callbackevent.ReceivedAtNotIn(i.ReceivedAtNotIn...))
+	}
+	if i.ReceivedAtGT != nil {
+		predicates = append(predicates, callbackevent.ReceivedAtGT(*i.ReceivedAtGT))
+	}
+	if i.ReceivedAtGTE != nil {
+		predicates = append(predicates, callbackevent.ReceivedAtGTE(*i.ReceivedAtGTE))
+	}
+	if i.ReceivedAtLT != nil {
+		predicates = append(predicates, callbackevent.ReceivedAtLT(*i.ReceivedAtLT))
+	}
+	if i.ReceivedAtLTE != nil {
+		predicates = append(predicates, callbackevent.ReceivedAtLTE(*i.ReceivedAtLTE))
+	}
+	if i.Verdict != nil {
+		predicates = append(predicates, callbackevent.VerdictEQ(*i.Verdict))
+	}
+	if i.VerdictNEQ != nil {
+		predicates = append(predicates, callbackevent.VerdictNEQ(*i.VerdictNEQ))
+	}
+	if len(i.VerdictIn) > 0 {
+		predicates = append(predicates, callbackevent.VerdictIn(i.VerdictIn...))
+	}
+	if len(i.VerdictNotIn) > 0 {
+		predicates = append(predicates, callbackevent.VerdictNotIn(i.VerdictNotIn...))
+	}
+	if i.Error != nil {
+		predicates = append(predicates, callbackevent.ErrorEQ(*i.Error))
+	}
+	if i.ErrorNEQ != nil {
+		predicates = append(predicates, callbackevent.ErrorNEQ(*i.ErrorNEQ))
+	}
+	if len(i.ErrorIn) > 0 {
+		predicates = append(predicates, callbackevent.ErrorIn(i.ErrorIn...))
+	}
+	if len(i.ErrorNotIn) > 0 {
+		predicates = append(predicates, callbackevent.ErrorNotIn(i.ErrorNotIn...))
+	}
+	if i.ErrorGT != nil {
+		predicates = append(predicates, callbackevent.ErrorGT(*i.ErrorGT))
+	}
+	if i.ErrorGTE != nil {
+		predicates = append(predicates, callbackevent.ErrorGTE(*i.ErrorGTE))
+	}
+	if i.ErrorLT != nil {
+		predicates = append(predicates, callbackevent.ErrorLT(*i.ErrorLT))
+	}
+	if i.ErrorLTE != nil {
+		predicates = append(predicates, callbackevent.ErrorLTE(*i.ErrorLTE))
+	}
+	if i.ErrorContains != nil {
+		predicates = append(predicates, callbackevent.ErrorContains(*i.ErrorContains))
+	}
+	if i.ErrorHasPrefix != nil {
+		predicates = append(predicates, callbackevent.ErrorHasPrefix(*i.ErrorHasPrefix))
+	}
+	if i.ErrorHasSuffix != nil {
+		predicates = append(predicates, callbackevent.ErrorHasSuffix(*i.ErrorHasSuffix))
+	}
+	if i.ErrorIsNil {
+		predicates = append(predicates, callbackevent.ErrorIsNil())
+	}
+	if i.ErrorNotNil {
+		predicates = append(predicates, callbackevent.ErrorNotNil())
+	}
+	if i.ErrorEqualFold != nil {
+		predicates = append(predicates, callbackevent.ErrorEqualFold(*i.ErrorEqualFold))
+	}
+	if i.ErrorContainsFold != nil {
+		predicates = append(predicates, callbackevent.ErrorContainsFold(*i.ErrorContainsFold))
+	}
+	if i.OrderID != nil {
+		predicates = append(predicates, callbackevent.OrderIDEQ(*i.OrderID))
+	}
+	if i.OrderIDNEQ != nil {
+		predicates = append(predicates, callbackevent.OrderIDNEQ(*i.OrderIDNEQ))
+	}
+	if len(i.OrderIDIn) > 0 {
+		predicates = append(predicates, callbackevent.OrderIDIn(i.OrderIDIn...))
+	}
+	if len(i.OrderIDNotIn) > 0 {
+		predicates = append(predicates, callbackevent.OrderIDNotIn(i.OrderIDNotIn...))
+	}
+	if i.OrderIDIsNil {
+		predicates = append(predicates, callbackevent.OrderIDIsNil())
+	}
+	if i.OrderIDNotNil {
+		predicates = append(predicates, callbackevent.OrderIDNotNil())
+	}
+
+	if i.HasOrder != nil {
+		p := callbackevent.HasOrder()
+		if !*i.HasOrder {
+			p = callbackevent.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasOrderWith) > 0 {
+		with := make([]predicate.Order, 0, len(i.HasOrderWith))
+		for _, w := range i.HasOrderWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasOrderWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, callbackevent.HasOrderWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyCallbackEventWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return callbackevent.And(predicates...), nil
+	}
+}
+
+// OrderWhereInput represents a where input for filtering Order queries.
+type OrderWhereInput struct {
+	Predicates []predicate.Order  `json:"-"`
+	Not        *OrderWhereInput   `json:"not,omitempty"`
+	Or         []*OrderWhereInput `json:"or,omitempty"`
+	And        []*OrderWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int64  `json:"id,omitempty"`
+	IDNEQ   *int64  `json:"idNEQ,omitempty"`
+	IDIn    []int64 `json:"idIn,omitempty"`
+	IDNotIn []int64 `json:"idNotIn,omitempty"`
+	IDGT    *int64  `json:"idGT,omitempty"`
+	IDGTE   *int64  `json:"idGTE,omitempty"`
+	IDLT    *int64  `json:"idLT,omitempty"`
+	IDLTE   *int64  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "order_no" field predicates.
+	OrderNo             *string  `json:"orderNo,omitempty"`
+	OrderNoNEQ          *string  `json:"orderNoNEQ,omitempty"`
+	OrderNoIn           []string `json:"orderNoIn,omitempty"`
+	OrderNoNotIn        []string `json:"orderNoNotIn,omitempty"`
+	OrderNoGT           *string  `json:"orderNoGT,omitempty"`
+	OrderNoGTE          *string  `json:"orderNoGTE,omitempty"`
+	OrderNoLT           *string  `json:"orderNoLT,omitempty"`
+	OrderNoLTE          *string  `json:"orderNoLTE,omitempty"`
+	OrderNoContains     *string  `json:"orderNoContains,omitempty"`
+	OrderNoHasPrefix    *string  `json:"orderNoHasPrefix,omitempty"`
+	OrderNoHasSuffix    *string  `json:"orderNoHasSuffix,omitempty"`
+	OrderNoEqualFold    *string  `json:"orderNoEqualFold,omitempty"`
+	OrderNoContainsFold *string  `json:"orderNoContainsFold,omitempty"`
+
+	// "client_order_id" field predicates.
+	ClientOrderID             *string  `json:"clientOrderID,omitempty"`
+	ClientOrderIDNEQ          *string  `json:"clientOrderIDNEQ,omitempty"`
+	ClientOrderIDIn           []string `json:"clientOrderIDIn,omitempty"`
+	ClientOrderIDNotIn        []string `json:"clientOrderIDNotIn,omitempty"`
+	ClientOrderIDGT           *string  `json:"clientOrderIDGT,omitempty"`
+	ClientOrderIDGTE          *string  `json:"clientOrderIDGTE,omitempty"`
+	ClientOrderIDLT           *string  `json:"clientOrderIDLT,omitempty"`
+	ClientOrderIDLTE          *string  `json:"clientOrderIDLTE,omitempty"`
+	ClientOrderIDContains     *string  `json:"clientOrderIDContains,omitempty"`
+	ClientOrderIDHasPrefix    *string  `json:"clientOrderIDHasPrefix,omitempty"`
+	ClientOrderIDHasSuffix    *string  `json:"clientOrderIDHasSuffix,omitempty"`
+	ClientOrderIDIsNil        bool     `json:"clientOrderIDIsNil,omitempty"`
+	ClientOrderIDNotNil       bool     `json:"clientOrderIDNotNil,omitempty"`
+	ClientOrderIDEqualFold    *string  `json:"clientOrderIDEqualFold,omitempty"`
+	ClientOrderIDContainsFold *string  `json:"clientOrderIDContainsFold,omitempty"`
+
+	// "type" field predicates.
+	Type      *order.Type  `json:"type,omitempty"`
+	TypeNEQ   *order.Type  `json:"typeNEQ,omitempty"`
+	TypeIn    []order.Type `json:"typeIn,omitempty"`
+	TypeNotIn []order.Type `json:"typeNotIn,omitempty"`
+
+	// "status" field predicates.
+	Status      *order.Status  `json:"status,omitempty"`
+	StatusNEQ   *order.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []order.Status `json:"statusIn,omitempty"`
+	StatusNotIn []order.Status `json:"statusNotIn,omitempty"`
+
+	// "app_id" field predicates.
+	AppID      *int64  `json:"appID,omitempty"`
+	AppIDNEQ   *int64  `json:"appIDNEQ,omitempty"`
+	AppIDIn    []int64 `json:"appIDIn,omitempty"`
+	AppIDNotIn []int64 `json:"appIDNotIn,omitempty"`
+
+	// "payer_id" field predicates.
+	PayerID       *int64  `json:"payerID,omitempty"`
+	PayerIDNEQ    *int64  `json:"payerIDNEQ,omitempty"`
+	PayerIDIn     []int64 `json:"payerIDIn,omitempty"`
+	PayerIDNotIn  []int64 `json:"payerIDNotIn,omitempty"`
+	PayerIDIsNil  bool    `json:"payerIDIsNil,omitempty"`
+	PayerIDNotNil bool    `json:"payerIDNotNil,omitempty"`
+
+	// "payee_id" field predicates.
+	PayeeID       *int64  `json:"payeeID,omitempty"`
+	PayeeIDNEQ    *int64  `json:"payeeIDNEQ,omitempty"`
+	PayeeIDIn     []int64 `json:"payeeIDIn,omitempty"`
+	PayeeIDNotIn  []int64 `json:"payeeIDNotIn,omitempty"`
+	PayeeIDIsNil  bool    `json:"payeeIDIsNil,omitempty"`
+	PayeeIDNotNil bool    `json:"payeeIDNotNil,omitempty"`
+
+	// "title" field predicates.
+	Title             *string  `json:"title,omitempty"`
+	TitleNEQ          *string  `json:"titleNEQ,omitempty"`
+	TitleIn           []string `json:"titleIn,omitempty"`
+	TitleNotIn        []string `json:"titleNotIn,omitempty"`
+	TitleGT           *string  `json:"titleGT,omitempty"`
+	TitleGTE          *string  `json:"titleGTE,omitempty"`
+	TitleLT           *string  `json:"titleLT,omitempty"`
+	TitleLTE          *string  `json:"titleLTE,omitempty"`
+	TitleContains     *string  `json:"titleContains,omitempty"`
+	TitleHasPrefix    *string  `json:"titleHasPrefix,omitempty"`
+	TitleHasSuffix    *string  `json:"titleHasSuffix,omitempty"`
+	TitleIsNil        bool     `json:"titleIsNil,omitempty"`
+	TitleNotNil       bool     `json:"titleNotNil,omitempty"`
+	TitleEqualFold    *string  `json:"titleEqualFold,omitempty"`
+	TitleContainsFold *string  `json:"titleContainsFold,omitempty"`
+
+	// "desc" field predicates.
+	Desc             *string  `json:"desc,omitempty"`
+	DescNEQ          *string  `json:"descNEQ,omitempty"`
+	DescIn           []string `json:"descIn,omitempty"`
+	DescNotIn        []string `json:"descNotIn,omitempty"`
+	DescGT           *string  `json:"descGT,omitempty"`
+	DescGTE          *string  `json:"descGTE,omitempty"`
+	DescLT           *string  `json:"descLT,omitempty"`
+	DescLTE          *string  `json:"descLTE,omitempty"`
+	DescContains     *string  `json:"descContains,omitempty"`
+	DescHasPrefix    *string  `json:"descHasPrefix,omitempty"`
+	DescHasSuffix    *string  `json:"descHasSuffix,omitempty"`
+	DescIsNil        bool     `json:"descIsNil,omitempty"`
+	DescNotNil       bool     `json:"descNotNil,omitempty"`
+	DescEqualFold    *string  `json:"descEqualFold,omitempty"`
+	DescContainsFold *string  `json:"descContainsFold,omitempty"`
+
+	// "extend_info" field predicates.
+	ExtendInfo             *string  `json:"extendInfo,omitempty"`
+	ExtendInfoNEQ          *string  `json:"extendInfoNEQ,omitempty"`
+	ExtendInfoIn           []string `json:"extendInfoIn,omitempty"`
+	ExtendInfoNotIn        []string `json:"extendInfoNotIn,omitempty"`
+	ExtendInfoGT           *string  `json:"extendInfoGT,omitempty"`
+	ExtendInfoGTE          *string  `json:"extendInfoGTE,omitempty"`
+	ExtendInfoLT           *string  `json:"extendInfoLT,omitempty"`
+	ExtendInfoLTE          *string  `json:"extendInfoLTE,omitempty"`
+	ExtendInfoContains     *string  `json:"extendInfoContains,omitempty"`
+	ExtendInfoHasPrefix    *string  `json:"extendInfoHasPrefix,omitempty"`
+	ExtendInfoHasSuffix    *string  `json:"extendInfoHasSuffix,omitempty"`
+	ExtendInfoIsNil        bool     `json:"extendInfoIsNil,omitempty"`
+	ExtendInfoNotNil       bool     `json:"extendInfoNotNil,omitempty"`
+	ExtendInfoEqualFold    *string  `json:"extendInfoEqualFold,omitempty"`
+	ExtendInfoContainsFold *string  `json:"extendInfoContainsFold,omitempty"`
+
+	// "asset" field predicates.
+	Asset             *string  `json:"asset,omitempty"`
+	AssetNEQ          *string  `json:"assetNEQ,omitempty"`
+	AssetIn           []string `json:"assetIn,omitempty"`
+	AssetNotIn        []string `json:"assetNotIn,omitempty"`
+	AssetGT           *string  `json:"assetGT,omitempty"`
+	AssetGTE          *string  `json:"assetGTE,omitempty"`
+	AssetLT           *string  `json:"assetLT,omitempty"`
+	AssetLTE          *string  `json:"assetLTE,omitempty"`
+	AssetContains     *string  `json:"assetContains,omitempty"`
+	AssetHasPrefix    *string  `json:"assetHasPrefix,omitempty"`
+	AssetHasSuffix    *string  `json:"assetHasSuffix,omitempty"`
+	AssetEqualFold    *string  `json:"assetEqualFold,omitempty"`
+	AssetContainsFold *string  `json:"assetContainsFold,omitempty"`
+
+	// "pay_way" field predicates.
+	PayWay             *string  `json:"payWay,omitempty"`
+	PayWayNEQ          *string  `json:"payWayNEQ,omitempty"`
+	PayWayIn           []string `json:"payWayIn,omitempty"`
+	PayWayNotIn        []string `json:"payWayNotIn,omitempty"`
+	PayWayGT           *string  `json:"payWayGT,omitempty"`
+	PayWayGTE          *string  `json:"payWayGTE,omitempty"`
+	PayWayLT           *string  `json:"payWayLT,omitempty"`
+	PayWayLTE          *string  `json:"payWayLTE,omitempty"`
+	PayWayContains     *string  `json:"payWayContains,omitempty"`
+	PayWayHasPrefix    *string  `json:"payWayHasPrefix,omitempty"`
+	PayWayHasSuffix    *string  `json:"payWayHasSuffix,omitempty"`
+	PayWayIsNil        bool     `json:"payWayIsNil,omitempty"`
+	PayWayNotNil       bool     `json:"payWayNotNil,omitempty"`
+	PayWayEqualFold    *string  `json:"payWayEqualFold,omitempty"`
+	PayWayContainsFold *string  `json:"payWayContainsFold,omitempty"`
+
+	// "channel" field predicates.
+	Channel             *string  `json:"channel,omitempty"`
+	ChannelNEQ          *string  `json:"channelNEQ,omitempty"`
+	ChannelIn           []string `json:"channelIn,omitempty"`
+	ChannelNotIn        []string `json:"channelNotIn,omitempty"`
+	ChannelGT           *string  `json:"channelGT,omitempty"`
+	ChannelGTE          *string  `json:"channelGTE,omitempty"`
+	ChannelLT           *string  `json:"channelLT,omitempty"`
+	ChannelLTE          *string  `json:"channelLTE,omitempty"`
+	ChannelContains     *string  `json:"channelContains,omitempty"`
+	ChannelHasPrefix    *string  `json:"channelHasPrefix,omitempty"`
+	ChannelHasSuffix    *string  `json:"channelHasSuffix,omitempty"`
+	ChannelIsNil        bool     `json:"channelIsNil,omitempty"`
+	ChannelNotNil       bool     `json:"channelNotNil,omitempty"`
+	ChannelEqualFold    *string  `json:"channelEqualFold,omitempty"`
+	ChannelContainsFold *string  `json:"channelContainsFold,omitempty"`
+
+	// "provider_trade_no" field predicates.
+	ProviderTradeNo             *string  `json:"providerTradeNo,omitempty"`
+	ProviderTradeNoNEQ          *string  `json:"providerTradeNoNEQ,omitempty"`
+	ProviderTradeNoIn           []string `json:"providerTradeNoIn,omitempty"`
+	ProviderTradeNoNotIn        []string `json:"providerTradeNoNotIn,omitempty"`
+	ProviderTradeNoGT           *string  `json:"providerTradeNoGT,omitempty"`
+	ProviderTradeNoGTE          *string  `json:"providerTradeNoGTE,omitempty"`
+	ProviderTradeNoLT           *string  `json:"providerTradeNoLT,omitempty"`
+	ProviderTradeNoLTE          *string  `json:"providerTradeNoLTE,omitempty"`
+	ProviderTradeNoContains     *string  `json:"providerTradeNoContains,omitempty"`
+	ProviderTradeNoHasPrefix    *string  `json:"providerTradeNoHasPrefix,omitempty"`
+	ProviderTradeNoHasSuffix    *string  `json:"providerTradeNoHasSuffix,omitempty"`
+	ProviderTradeNoIsNil        bool     `json:"providerTradeNoIsNil,omitempty"`
+	ProviderTradeNoNotNil       bool     `json:"providerTradeNoNotNil,omitempty"`
+	ProviderTradeNoEqualFold    *string  `json:"providerTradeNoEqualFold,omitempty"`
+	ProviderTradeNoContainsFold *string  `json:"providerTradeNoContainsFold,omitempty"`
+
+	// "points" field predicates.
+	Points       *int64  `json:"points,omitempty"`
+	PointsNEQ    *int64  `json:"pointsNEQ,omitempty"`
+	PointsIn     []int64 `json:"pointsIn,omitempty"`
+	PointsNotIn  []int64 `json:"pointsNotIn,omitempty"`
+	PointsGT     *int64  `json:"pointsGT,omitempty"`
+	PointsGTE    *int64  `json:"pointsGTE,omitempty"`
+	PointsLT     *int64  `json:"pointsLT,omitempty"`
+	PointsLTE    *int64  `json:"pointsLTE,omitempty"`
+	PointsIsNil  bool    `json:"pointsIsNil,omitempty"`
+	PointsNotNil bool    `json:"pointsNotNil,omitempty"`
+
+	// "chat_id" field predicates.
+	ChatID             *string  `json:"chatID,omitempty"`
+	ChatIDNEQ          *string  `json:"chatIDNEQ,omitempty"`
+	ChatIDIn           []string `json:"chatIDIn,omitempty"`
+	ChatIDNotIn        []string `json:"chatIDNotIn,omitempty"`
+	ChatIDGT           *string  `json:"chatIDGT,omitempty"`
+	ChatIDGTE          *string  `json:"chatIDGTE,omitempty"`
+	ChatIDLT           *string  `json:"chatIDLT,omitempty"`
+	ChatIDLTE          *string  `json:"chatIDLTE,omitempty"`
+	ChatIDContains     *string  `json:"chatIDContains,omitempty"`
+	ChatIDHasPrefix    *string  `json:"chatIDHasPrefix,omitempty"`
+	ChatIDHasSuffix    *string  `json:"chatIDHasSuffix,omitempty"`
+	ChatIDIsNil        bool     `json:"chatIDIsNil,omitempty"`
+	ChatIDNotNil       bool     `json:"chatIDNotNil,omitempty"`
+	ChatIDEqualFold    *string  `json:"chatIDEqualFold,omitempty"`
+	ChatIDContainsFold *string  `json:"chatIDContainsFold,omitempty"`
+
+	// "skill_id" field predicates.
+	SkillID             *string  `json:"skillID,omitempty"`
+	SkillIDNEQ          *string  `json:"skillIDNEQ,omitempty"`
+	SkillIDIn           []string `json:"skillIDIn,omitempty"`
+	SkillIDNotIn        []string `json:"skillIDNotIn,omitempty"`
+	SkillIDGT           *string  `json:"skillIDGT,omitempty"`
+	SkillIDGTE          *string  `json:"skillIDGTE,omitempty"`
+	SkillIDLT           *string  `json:"skillIDLT,omitempty"`
+	SkillIDLTE          *string  `json:"skillIDLTE,omitempty"`
+	SkillIDContains     *string  `json:"skillIDContains,omitempty"`
+	SkillIDHasPrefix    *string  `json:"skillIDHasPrefix,omitempty"`
+	SkillIDHasSuffix    *string  `json:"skillIDHasSuffix,omitempty"`
+	SkillIDIsNil        bool     `json:"skillIDIsNil,omitempty"`
+	SkillIDNotNil       bool     `json:"skillIDNotNil,omitempty"`
+	SkillIDEqualFold    *string  `json:"skillIDEqualFold,omitempty"`
+	SkillIDContainsFold *string  `json:"skillIDContainsFold,omitempty"`
+
+	// "refund_reason" field predicates.
+	RefundReason             *string  `json:"refundReason,omitempty"`
+	RefundReasonNEQ          *string  `json:"refundReasonNEQ,omitempty"`
+	RefundReasonIn           []string `json:"refundReasonIn,omitempty"`
+	RefundReasonNotIn        []string `json:"refundReasonNotIn,omitempty"`
+	RefundReasonGT           *string  `json:"refundReasonGT,omitempty"`
+	RefundReasonGTE          *string  `json:"refundReasonGTE,omitempty"`
+	RefundReasonLT           *string  `json:"refundReasonLT,omitempty"`
+	RefundReasonLTE          *string  `json:"refundReasonLTE,omitempty"`
+	RefundReasonContains     *string  `json:"refundReasonContains,omitempty"`
+	RefundReasonHasPrefix    *string  `json:"refundReasonHasPrefix,omitempty"`
+	RefundReasonHasSuffix    *string  `json:"refundReasonHasSuffix,omitempty"`
+	RefundReasonIsNil        bool     `json:"refundReasonIsNil,omitempty"`
+	RefundReasonNotNil       bool     `json:"refundReasonNotNil,omitempty"`
+	RefundReasonEqualFold    *string  `json:"refundReasonEqualFold,omitempty"`
+	RefundReasonContainsFold *string  `json:"refundReasonContainsFold,omitempty"`
+
+	// "comment" field predicates.
+	Comment             *string  `json:"comment,omitempty"`
+	CommentNEQ          *string  `json:"commentNEQ,omitempty"`
+	CommentIn           []string `json:"commentIn,omitempty"`
+	CommentNotIn        []string `json:"commentNotIn,omitempty"`
+	CommentGT           *string  `json:"commentGT,omitempty"`
+	CommentGTE          *string  `json:"commentGTE,omitempty"`
+	CommentLT           *string  `json:"commentLT,omitempty"`
+	CommentLTE          *string  `json:"commentLTE,omitempty"`
+	CommentContains     *string  `json:"commentContains,omitempty"`
+	CommentHasPrefix    *string  `json:"commentHasPrefix,omitempty"`
+	CommentHasSuffix    *string  `json:"commentHasSuffix,omitempty"`
+	CommentIsNil        bool     `json:"commentIsNil,omitempty"`
+	CommentNotNil       bool     `json:"commentNotNil,omitempty"`
+	CommentEqualFold    *string  `json:"commentEqualFold,omitempty"`
+	CommentContainsFold *string  `json:"commentContainsFold,omitempty"`
+
+	// "score" field predicates.
+	Score       *int  `json:"score,omitempty"`
+	ScoreNEQ    *int  `json:"scoreNEQ,omitempty"`
+	ScoreIn     []int `json:"scoreIn,omitempty"`
+	ScoreNotIn  []int `json:"scoreNotIn,omitempty"`
+	ScoreGT     *int  `json:"scoreGT,omitempty"`
+	ScoreGTE    *int  `json:"scoreGTE,omitempty"`
+	ScoreLT     *int  `json:"scoreLT,omitempty"`
+	ScoreLTE    *int  `json:"scoreLTE,omitempty"`
+	ScoreIsNil  bool  `json:"scoreIsNil,omitempty"`
+	ScoreNotNil bool  `json:"scoreNotNil,omitempty"`
+
+	// "expires_at" field predicates.
+	ExpiresAt       *time.Time  `json:"expiresAt,omitempty"`
+	ExpiresAtNEQ    *time.Time  `json:"expiresAtNEQ,omitempty"`
+	ExpiresAtIn     []time.Time `json:"expiresAtIn,omitempty"`
+	ExpiresAtNotIn  []time.Time `json:"expiresAtNotIn,omitempty"`
+	ExpiresAtGT     *time.Time  `json:"expiresAtGT,omitempty"`
+	ExpiresAtGTE    *time.Time  `json:"expiresAtGTE,omitempty"`
+	ExpiresAtLT     *time.Time  `json:"expiresAtLT,omitempty"`
+	ExpiresAtLTE    *time.Time  `json:"expiresAtLTE,omitempty"`
+	ExpiresAtIsNil  bool        `json:"expiresAtIsNil,omitempty"`
+	ExpiresAtNotNil bool        `json:"expiresAtNotNil,omitempty"`
+
+	// "paid_at" field predicates.
+	PaidAt       *time.Time  `json:"paidAt,omitempty"`
+	PaidAtNEQ    *time.Time  `json:"paidAtNEQ,omitempty"`
+	PaidAtIn     []time.Time `json:"paidAtIn,omitempty"`
+	PaidAtNotIn  []time.Time `json:"paidAtNotIn,omitempty"`
+	PaidAtGT     *time.Time  `json:"paidAtGT,omitempty"`
+	PaidAtGTE    *time.Time  `json:"paidAtGTE,omitempty"`
+	PaidAtLT     *time.Time  `json:"paidAtLT,omitempty"`
+	PaidAtLTE    *time.Time  `json:"paidAtLTE,omitempty"`
+	PaidAtIsNil  bool        `json:"paidAtIsNil,omitempty"`
+	PaidAtNotNil bool        `json:"paidAtNotNil,omitempty"`
+
+	// "completed_at" field predicates.
+	CompletedAt       *time.Time  `json:"completedAt,omitempty"`
+	CompletedAtNEQ    *time.Time  `json:"completedAtNEQ,omitempty"`
+	CompletedAtIn     []time.Time `json:"completedAtIn,omitempty"`
+	CompletedAtNotIn  []time.Time `json:"completedAtNotIn,omitempty"`
+	CompletedAtGT     *time.Time  `json:"completedAtGT,omitempty"`
+	CompletedAtGTE    *time.Time  `json:"completedAtGTE,omitempty"`
+	CompletedAtLT     *time.Time  `json:"completedAtLT,omitempty"`
+	CompletedAtLTE    *time.Time  `json:"completedAtLTE,omitempty"`
+	CompletedAtIsNil  bool        `json:"completedAtIsNil,omitempty"`
+	CompletedAtNotNil bool        `json:"completedAtNotNil,omitempty"`
+
+	// "app" edge predicates.
+	HasApp     *bool            `json:"hasApp,omitempty"`
+	HasAppWith []*AppWhereInput `json:"hasAppWith,omitempty"`
+
+	// "payer" edge predicates.
+	HasPayer     *bool             `json:"hasPayer,omitempty"`
+	HasPayerWith []*UserWhereInput `json:"hasPayerWith,omitempty"`
+
+	// "payee" edge predicates.
+	HasPayee     *bool             `json:"hasPayee,omitempty"`
+	HasPayeeWith []*UserWhereInput `json:"hasPayeeWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *OrderWhereInput) AddPredicates(predicates ...predicate.Order) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the OrderWhereInput filter on the OrderQuery builder.
+func (i *OrderWhereInput) Filter(q *OrderQuery) (*OrderQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyOrderWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyOrderWhereInput is returned in case the OrderWhereInput is empty.
+var ErrEmptyOrderWhereInput = errors.New("ent: empty predicate OrderWhereInput")
+
+// P returns a predicate for filtering orders.
+// An error is returned if the input is empty or invalid.
+func (i *OrderWhereInput) P() (predicate.Order, error) {
+	var predicates []predicate.Order
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, order.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Order, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, order.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Order, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, order.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, order.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, order.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, order.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, order.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, order.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, order.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, order.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, order.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, order.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, order.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, order.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, order.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, order.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, order.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, order.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, order.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, order.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, order.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, order.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, order.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, order.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, order.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, order.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, order.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.OrderNo != nil {
+		predicates = append(predicates, order.OrderNoEQ(*i.OrderNo))
+	}
+	if i.OrderNoNEQ != nil {
+		predicates = append(predicates, order.OrderNoNEQ(*i.OrderNoNEQ))
+	}
+	if len(i.OrderNoIn) > 0 {
+		predicates = append(predicates, order.OrderNoIn(i.OrderNoIn...))
+	}
+	if len(i.OrderNoNotIn) > 0 {
+		predicates = append(predicates, order.OrderNoNotIn(i.OrderNoNotIn...))
+	}
+	if i.OrderNoGT != nil {
+		predicates = append(predicates, order.OrderNoGT(*i.OrderNoGT))
+	}
+	if i.OrderNoGTE != nil {
+		predicates = append(predicates, order.OrderNoGTE(*i.OrderNoGTE))
+	}
+	if i.OrderNoLT != nil {
+		predicates = append(predicates, order.OrderNoLT(*i.OrderNoLT))
+	}
+	if i.OrderNoLTE != nil {
+		predicates = append(predicates, order.OrderNoLTE(*i.OrderNoLTE))
+	}
+	if i.OrderNoContains != nil {
+		predicates = append(predicates, order.OrderNoContains(*i.OrderNoContains))
+	}
+	if i.OrderNoHasPrefix != nil {
+		predicates = append(predicates, order.OrderNoHasPrefix(*i.OrderNoHasPrefix))
+	}
+	if i.OrderNoHasSuffix != nil {
+		predicates = append(predicates, order.OrderNoHasSuffix(*i.OrderNoHasSuffix))
+	}
+	if i.OrderNoEqualFold != nil {
+		predicates = append(predicates, order.OrderNoEqualFold(*i.OrderNoEqualFold))
+	}
+	if i.OrderNoContainsFold != nil {
+		predicates = append(predicates, order.OrderNoContainsFold(*i.OrderNoContainsFold))
+	}
+	if i.ClientOrderID != nil {
+		predicates = append(predicates, order.ClientOrderIDEQ(*i.ClientOrderID))
+	}
+	if i.ClientOrderIDNEQ != nil {
+		predicates = append(predicates, order.ClientOrderIDNEQ(*i.ClientOrderIDNEQ))
+	}
+	if len(i.ClientOrderIDIn) > 0 {
+		predicates = append(predicates, order.ClientOrderIDIn(i.ClientOrderIDIn...))
+	}
+	if len(i.ClientOrderIDNotIn) > 0 {
+		predicates = append(predicates, order.ClientOrderIDNotIn(i.ClientOrderIDNotIn...))
+	}
+	if i.ClientOrderIDGT != nil {
+		predicates = append(predicates, order.ClientOrderIDGT(*i.ClientOrderIDGT))
+	}
+	if i.ClientOrderIDGTE != nil {
+		predicates = append(predicates, order.ClientOrderIDGTE(*i.ClientOrderIDGTE))
+	}
+	if i.ClientOrderIDLT != nil {
+		predicates = append(predicates, order.ClientOrderIDLT(*i.ClientOrderIDLT))
+	}
+	if i.ClientOrderIDLTE != nil {
+		predicates = append(predicates, order.ClientOrderIDLTE(*i.ClientOrderIDLTE))
+	}
+	if i.ClientOrderIDContains != nil {
+		predicates = append(predicates, order.ClientOrderIDContains(*i.ClientOrderIDContains))
+	}
+	if i.ClientOrderIDHasPrefix != nil {
+		predicates = append(predicates, order.ClientOrderIDHasPrefix(*i.ClientOrderIDHasPrefix))
+	}
+	if i.ClientOrderIDHasSuffix != nil {
+		predicates = append(predicates, order.ClientOrderIDHasSuffix(*i.ClientOrderIDHasSuffix))
+	}
+	if i.ClientOrderIDIsNil {
+		predicates = append(predicates, order.ClientOrderIDIsNil())
+	}
+	if i.ClientOrderIDNotNil {
+		predicates = append(predicates, order.ClientOrderIDNotNil())
+	}
+	if i.ClientOrderIDEqualFold != nil {
+		predicates = append(predicates, order.ClientOrderIDEqualFold(*i.ClientOrderIDEqualFold))
+	}
+	if i.ClientOrderIDContainsFold != nil {
+		predicates = append(predicates, order.ClientOrderIDContainsFold(*i.ClientOrderIDContainsFold))
+	}
+	if i.Type != nil {
+		predicates = append(predicates, order.TypeEQ(*i.Type))
+	}
+	if i.TypeNEQ != nil {
+		predicates = append(predicates, order.TypeNEQ(*i.TypeNEQ))
+	}
+	if len(i.TypeIn) > 0 {
+		predicates = append(predicates, order.TypeIn(i.TypeIn...))
+	}
+	if len(i.TypeNotIn) > 0 {
+		predicates = append(predicates, order.TypeNotIn(i.TypeNotIn...))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, order.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, order.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, order.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, order.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.AppID != nil {
+		predicates = append(predicates, order.AppIDEQ(*i.AppID))
+	}
+	if i.AppIDNEQ != nil {
+		predicates = append(predicates, order.AppIDNEQ(*i.AppIDNEQ))
+	}
+	if len(i.AppIDIn) > 0 {
+		predicates = append(predicates, order.AppIDIn(i.AppIDIn...))
+	}
+	if len(i.AppIDNotIn) > 0 {
+		predicates = append(predicates, order.AppIDNotIn(i.AppIDNotIn...))
+	}
+	if i.PayerID != nil {
+		predicates = append(predicates, order.PayerIDEQ(*i.PayerID))
+	}
+	if i.PayerIDNEQ != nil {
+		predicates = append(predicates, order.PayerIDNEQ(*i.PayerIDNEQ))
+	}
+	if len(i.PayerIDIn) > 0 {
+		predicates = append(predicates, order.PayerIDIn(i.PayerIDIn...))
+	}
+	if len(i.PayerIDNotIn) > 0 {
+		predicates = append(predicates, order.PayerIDNotIn(i.PayerIDNotIn...))
+	}
+	if i.PayerIDIsNil {
+		predicates = append(predicates, order.PayerIDIsNil())
+	}
+	if i.PayerIDNotNil {
+		predicates = append(predicates, order.PayerIDNotNil())
+	}
+	if i.PayeeID != nil {
+		predicates = append(predicates, order.PayeeIDEQ(*i.PayeeID))
+	}
+	if i.PayeeIDNEQ != nil {
+		predicates = append(predicates, order.PayeeIDNEQ(*i.PayeeIDNEQ))
+	}
+	if len(i.PayeeIDIn) > 0 {
+		predicates = append(predicates, order.PayeeIDIn(i.PayeeIDIn...))
+	}
+	if len(i.PayeeIDNotIn) > 0 {
+		predicates = append(predicates, order.PayeeIDNotIn(i.PayeeIDNotIn...))
+	}
+	if i.PayeeIDIsNil {
+		predicates = append(predicates, order.PayeeIDIsNil())
+	}
+	if i.PayeeIDNotNil {
+		predicates = append(predicates, order.PayeeIDNotNil())
+	}
+	if i.Title != nil {
+		predicates = append(predicates, order.TitleEQ(*i.Title))
+	}
+	if i.TitleNEQ != nil {
+		predicates = append(predicates, order.TitleNEQ(*i.TitleNEQ))
+	}
+	if len(i.TitleIn) > 0 {
+		predicates = append(predicates, order.TitleIn(i.TitleIn...))
+	}
+	if len(i.TitleNotIn) > 0 {
+		predicates = append(predicates, order.TitleNotIn(i.TitleNotIn...))
+	}
+	if i.TitleGT != nil {
+		predicates = append(predicates, order.TitleGT(*i.TitleGT))
+	}
+	if i.TitleGTE != nil {
+		predicates = append(predicates, order.TitleGTE(*i.TitleGTE))
+	}
+	if i.TitleLT != nil {
+		predicates = append(predicates, order.TitleLT(*i.TitleLT))
+	}
+	if i.TitleLTE != nil {
+		predicates = append(predicates, order.TitleLTE(*i.TitleLTE))
+	}
+	if i.TitleContains != nil {
+		predicates = append(predicates, order.TitleContains(*i.TitleContains))
+	}
+	if i.TitleHasPrefix != nil {
+		predicates = append(predicates, order.TitleHasPrefix(*i.TitleHasPrefix))
+	}
+	if i.TitleHasSuffix != nil {
+		predicates = append(predicates, order.TitleHasSuffix(*i.TitleHasSuffix))
+	}
+	if i.TitleIsNil {
+		predicates = append(predicates, order.TitleIsNil())
+	}
+	if i.TitleNotNil {
+		predicates = append(predicates, order.TitleNotNil())
+	}
+	if i.TitleEqualFold != nil {
+		predicates = append(predicates, order.TitleEqualFold(*i.TitleEqualFold))
+	}
+	if i.TitleContainsFold != nil {
+		predicates = append(predicates, order.TitleContainsFold(*i.TitleContainsFold))
+	}
+	if i.Desc != nil {
+		predicates = append(predicates, order.DescEQ(*i.Desc))
+	}
+	if i.DescNEQ != nil {
+		predicates = append(predicates, order.DescNEQ(*i.DescNEQ))
+	}
+	if len(i.DescIn) > 0 {
+		predicates = append(predicates, order.DescIn(i.DescIn...))
+	}
+	if len(i.DescNotIn) > 0 {
+		predicates = append(predicates, order.DescNotIn(i.DescNotIn...))
+	}
+	if i.DescGT != nil {
+		predicates = append(predicates, order.DescGT(*i.DescGT))
+	}
+	if i.DescGTE != nil {
+		predicates = append(predicates, order.DescGTE(*i.DescGTE))
+	}
+	if i.DescLT != nil {
+		predicates = append(predicates, order.DescLT(*i.DescLT))
+	}
+	if i.DescLTE != nil {
+		predicates = append(predicates, order.DescLTE(*i.DescLTE))
+	}
+	if i.DescContains != nil {
+		predicates = append(predicates, order.DescContains(*i.DescContains))
+	}
+	if i.DescHasPrefix != nil {
+		predicates = append(predicates, order.DescHasPrefix(*i.DescHasPrefix))
+	}
+	if i.DescHasSuffix != nil {
+		predicates = append(predicates, order.DescHasSuffix(*i.DescHasSuffix))
+	}
+	if i.DescIsNil {
+		predicates = append(predicates, order.DescIsNil())
+	}
+	if i.DescNotNil {
+		predicates = append(predicates, order.DescNotNil())
+	}
+	if i.DescEqualFold != nil {
+		predicates = append(predicates, order.DescEqualFold(*i.DescEqualFold))
+	}
+	if i.DescContainsFold != nil {
+		predicates = append(predicates, order.DescContainsFold(*i.DescContainsFold))
+	}
+	if i.ExtendInfo != nil {
+		predicates = append(predicates, order.ExtendInfoEQ(*i.ExtendInfo))
+	}
+	if i.ExtendInfoNEQ != nil {
+		predicates = append(predicates, order.ExtendInfoNEQ(*i.ExtendInfoNEQ))
+	}
+	if len(i.ExtendInfoIn) > 0 {
+		predicates = append(predicates, order.ExtendInfoIn(i.ExtendInfoIn...))
+	}
+	if len(i.ExtendInfoNotIn) > 0 {
+		predicates = append(predicates, order.ExtendInfoNotIn(i.ExtendInfoNotIn...))
+	}
+	if i.ExtendInfoGT != nil {
+		predicates = append(predicates, order.ExtendInfoGT(*i.ExtendInfoGT))
+	}
+	if i.ExtendInfoGTE != nil {
+		predicates = append(predicates, order.ExtendInfoGTE(*i.ExtendInfoGTE))
+	}
+	if i.ExtendInfoLT != nil {
+		predicates = append(predicates, order.ExtendInfoLT(*i.ExtendInfoLT))
+	}
+	if i.ExtendInfoLTE != nil {
+		predicates = append(predicates, order.ExtendInfoLTE(*i.ExtendInfoLTE))
+	}
+	if i.ExtendInfoContains != nil {
+		predicates = append(predicates, order.ExtendInfoContains(*i.ExtendInfoContains))
+	}
+	if i.ExtendInfoHasPrefix != nil {
+		predicates = append(predicates, order.ExtendInfoHasPrefix(*i.ExtendInfoHasPrefix))
+	}
+	if i.ExtendInfoHasSuffix != nil {
+		predicates = append(predicates, order.ExtendInfoHasSuffix(*i.ExtendInfoHasSuffix))
+	}
+	if i.ExtendInfoIsNil {
+		predicates = append(predicates, order.ExtendInfoIsNil())
+	}
+	if i.ExtendInfoNotNil {
+		predicates = append(predicates, order.ExtendInfoNotNil())
+	}
+	if i.ExtendInfoEqualFold != nil {
+		predicates = append(predicates, order.ExtendInfoEqualFold(*i.ExtendInfoEqualFold))
+	}
+	if i.ExtendInfoContainsFold != nil {
+		predicates = append(predicates, order.ExtendInfoContainsFold(*i.ExtendInfoContainsFold))
+	}
+	if i.Asset != nil {
+		predicates = append(predicates, order.AssetEQ(*i.Asset))
+	}
+	if i.AssetNEQ != nil {
+		predicates = append(predicates, order.AssetNEQ(*i.AssetNEQ))
+	}
+	if len(i.AssetIn) > 0 {
+		predicates = append(predicates, order.AssetIn(i.AssetIn...))
+	}
+	if len(i.AssetNotIn) > 0 {
+		predicates = append(predicates, order.AssetNotIn(i.AssetNotIn...))
+	}
+	if i.AssetGT != nil {
+		predicates = append(predicates, order.AssetGT(*i.AssetGT))
+	}
+	if i.AssetGTE != nil {
+		predicates = append(predicates, order.AssetGTE(*i.AssetGTE))
+	}
+	if i.AssetLT != nil {
+		predicates = append(predicates, order.AssetLT(*i.AssetLT))
+	}
+	if i.AssetLTE != nil {
+		predicates = append(predicates, order.AssetLTE(*i.AssetLTE))
+	}
+	if i.AssetContains != nil {
+		predicates = append(predicates, order.AssetContains(*i.AssetContains))
+	}
+	if i.AssetHasPrefix != nil {
+		predicates = append(predicates, order.AssetHasPrefix(*i.AssetHasPrefix))
+	}
+	if i.AssetHasSuffix != nil {
+		predicates = append(predicates, order.AssetHasSuffix(*i.AssetHasSuffix))
+	}
+	if i.AssetEqualFold != nil {
+		predicates = append(predicates, order.AssetEqualFold(*i.AssetEqualFold))
+	}
+	if i.AssetContainsFold != nil {
+		predicates = append(predicates, order.AssetContainsFold(*i.AssetContainsFold))
+	}
+	if i.PayWay != nil {
+		predicates = append(predicates, order.PayWayEQ(*i.PayWay))
+	}
+	if i.PayWayNEQ != nil {
+		predicates = append(predicates, order.PayWayNEQ(*i.PayWayNEQ))
+	}
+	if len(i.PayWayIn) > 0 {
+		predicates = append(predicates, order.PayWayIn(i.PayWayIn...))
+	}
+	if len(i.PayWayNotIn) > 0 {
+		predicates = append(predicates, order.PayWayNotIn(i.PayWayNotIn...))
+	}
+	if i.PayWayGT != nil {
+		predicates = append(predicates, order.PayWayGT(*i.PayWayGT))
+	}
+	if i.PayWayGTE != nil {
+		predicates = append(predicates, order.PayWayGTE(*i.PayWayGTE))
+	}
+	if i.PayWayLT != nil {
+		predicates = append(predicates, order.PayWayLT(*i.PayWayLT))
+	}
+	if i.PayWayLTE != nil {
+		predicates = append(predicates, order.PayWayLTE(*i.PayWayLTE))
+	}
+	if i.PayWayContains != nil {
+		predicates = append(predicates, order.PayWayContains(*i.PayWayContains))
+	}
+	if i.PayWayHasPrefix != nil {
+		predicates = append(predicates, order.PayWayHasPrefix(*i.PayWayHasPrefix))
+	}
+	if i.PayWayHasSuffix != nil {
+		predicates = append(predicates, order.PayWayHasSuffix(*i.PayWayHasSuffix))
+	}
+	if i.PayWayIsNil {
+		predicates = append(predicates, order.PayWayIsNil())
+	}
+	if i.PayWayNotNil {
+		predicates = append(predicates, order.PayWayNotNil())
+	}
+	if i.PayWayEqualFold != nil {
+		predicates = append(predicates, order.PayWayEqualFold(*i.PayWayEqualFold))
+	}
+	if i.PayWayContainsFold != nil {
+		predicates = append(predicates, order.PayWayContainsFold(*i.PayWayContainsFold))
+	}
+	if i.Channel != nil {
+		predicates = append(predicates, order.ChannelEQ(*i.Channel))
+	}
+	if i.ChannelNEQ != nil {
+		predicates = append(predicates, order.ChannelNEQ(*i.ChannelNEQ))
+	}
+	if len(i.ChannelIn) > 0 {
+		predicates = append(predicates, order.ChannelIn(i.ChannelIn...))
+	}
+	if len(i.ChannelNotIn) > 0 {
+		predicates = append(predicates, order.ChannelNotIn(i.ChannelNotIn...))
+	}
+	if i.ChannelGT != nil {
+		predicates = append(predicates, order.ChannelGT(*i.ChannelGT))
+	}
+	if i.ChannelGTE != nil {
+		predicates = append(predicates, order.ChannelGTE(*i.ChannelGTE))
+	}
+	if i.ChannelLT != nil {
+		predicates = append(predicates, order.ChannelLT(*i.ChannelLT))
+	}
+	if i.ChannelLTE != nil {
+		predicates = append(predicates, order.ChannelLTE(*i.ChannelLTE))
+	}
+	if i.ChannelContains != nil {
+		predicates = append(predicates, order.ChannelContains(*i.ChannelContains))
+	}
+	if i.ChannelHasPrefix != nil {
+		predicates = append(predicates, order.ChannelHasPrefix(*i.ChannelHasPrefix))
+	}
+	if i.ChannelHasSuffix != nil {
+		predicates = append(predicates, order.ChannelHasSuffix(*i.ChannelHasSuffix))
+	}
+	if i.ChannelIsNil {
+		predicates = append(predicates, order.ChannelIsNil())
+	}
+	if i.ChannelNotNil {
+		predicates = append(predicates, order.ChannelNotNil())
+	}
+	if i.ChannelEqualFold != nil {
+		predicates = append(predicates, order.ChannelEqualFold(*i.ChannelEqualFold))
+	}
+	if i.ChannelContainsFold != nil {
+		predicates = append(predicates, order.ChannelContainsFold(*i.ChannelContainsFold))
+	}
+	if i.ProviderTradeNo != nil {
+		predicates = append(predicates, order.ProviderTradeNoEQ(*i.ProviderTradeNo))
+	}
+	if i.ProviderTradeNoNEQ != nil {
+		predicates = append(predicates, order.ProviderTradeNoNEQ(*i.ProviderTradeNoNEQ))
+	}
+	if len(i.ProviderTradeNoIn) > 0 {
+		predicates = append(predicates, order.ProviderTradeNoIn(i.ProviderTradeNoIn...))
+	}
+	if len(i.ProviderTradeNoNotIn) > 0 {
+		predicates = append(predicates, order.ProviderTradeNoNotIn(i.ProviderTradeNoNotIn...))
+	}
+	if i.ProviderTradeNoGT != nil {
+		predicates = append(predicates, order.ProviderTradeNoGT(*i.ProviderTradeNoGT))
+	}
+	if i.ProviderTradeNoGTE != nil {
+		predicates = append(predicates, order.ProviderTradeNoGTE(*i.ProviderTradeNoGTE))
+	}
+	if i.ProviderTradeNoLT != nil {
+		predicates = append(predicates, order.ProviderTradeNoLT(*i.ProviderTradeNoLT))
+	}
+	if i.ProviderTradeNoLTE != nil {
+		predicates = append(predicates, order.ProviderTradeNoLTE(*i.ProviderTradeNoLTE))
+	}
+	if i.ProviderTradeNoContains != nil {
+		predicates = append(predicates, order.ProviderTradeNoContains(*i.ProviderTradeNoContains))
+	}
+	if i.ProviderTradeNoHasPrefix != nil {
+		predicates = append(predicates, order.ProviderTradeNoHasPrefix(*i.ProviderTradeNoHasPrefix))
+	}
+	if i.ProviderTradeNoHasSuffix != nil {
+		predicates = append(predicates, order.ProviderTradeNoHasSuffix(*i.ProviderTradeNoHasSuffix))
+	}
+	if i.ProviderTradeNoIsNil {
+		predicates = append(predicates, order.ProviderTradeNoIsNil())
+	}
+	if i.ProviderTradeNoNotNil {
+		predicates = append(predicates, order.ProviderTradeNoNotNil())
+	}
+	if i.ProviderTradeNoEqualFold != nil {
+		predicates = append(predicates, order.ProviderTradeNoEqualFold(*i.ProviderTradeNoEqualFold))
+	}
+	if i.ProviderTradeNoContainsFold != nil {
+		predicates = append(predicates, order.ProviderTradeNoContainsFold(*i.ProviderTradeNoContainsFold))
+	}
+	if i.Points != nil {
+		predicates = append(predicates, order.PointsEQ(*i.Points))
+	}
+	if i.PointsNEQ != nil {
+		predicates = append(predicates, order.PointsNEQ(*i.PointsNEQ))
+	}
+	if len(i.PointsIn) > 0 {
+		predicates = append(predicates, order.PointsIn(i.PointsIn...))
+	}
+	if len(i.PointsNotIn) > 0 {
+		predicates = append(predicates, order.PointsNotIn(i.PointsNotIn...))
+	}
+	if i.PointsGT != nil {
+		predicates = append(predicates, order.PointsGT(*i.PointsGT))
+	}
+	if i.PointsGTE != nil {
+		predicates = append(predicates, order.PointsGTE(*i.PointsGTE))
+	}
+	if i.PointsLT != nil {
+		predicates = append(predicates, order.PointsLT(*i.PointsLT))
+	}
+	if i.PointsLTE != nil {
+		predicates = append(predicates, order.PointsLTE(*i.PointsLTE))
+	}
+	if i.PointsIsNil {
+		predicates = append(predicates, order.PointsIsNil())
+	}
+	if i.PointsNotNil {
+		predicates = append(predicates, order.PointsNotNil())
+	}
+	if i.ChatID != nil {
+		predicates = append(predicates, order.ChatIDEQ(*i.ChatID))
+	}
+	if i.ChatIDNEQ != nil {
+		predicates = append(predicates, order.ChatIDNEQ(*i.ChatIDNEQ))
+	}
+	if len(i.ChatIDIn) > 0 {
+		predicates = append(predicates, order.ChatIDIn(i.ChatIDIn...))
+	}
+	if len(i.ChatIDNotIn) > 0 {
+		predicates = append(predicates, order.ChatIDNotIn(i.ChatIDNotIn...))
+	}
+	if i.ChatIDGT != nil {
+		predicates = append(predicates, order.ChatIDGT(*i.ChatIDGT))
+	}
+	if i.ChatIDGTE != nil {
+		predicates = append(predicates, order.ChatIDGTE(*i.ChatIDGTE))
+	}
+	if i.ChatIDLT != nil {
+		predicates = append(predicates, order.ChatIDLT(*i.ChatIDLT))
+	}
+	if i.ChatIDLTE != nil {
+		predicates = append(predicates, order.ChatIDLTE(*i.ChatIDLTE))
+	}
+	if i.ChatIDContains != nil {
+		predicates = append(predicates, order.ChatIDContains(*i.ChatIDContains))
+	}
+	if i.ChatIDHasPrefix != nil {
+		predicates = append(predicates, order.ChatIDHasPrefix(*i.ChatIDHasPrefix))
+	}
+	if i.ChatIDHasSuffix != nil {
+		predicates = append(predicates, order.ChatIDHasSuffix(*i.ChatIDHasSuffix))
+	}
+	if i.ChatIDIsNil {
+		predicates = append(predicates, order.ChatIDIsNil())
+	}
+	if i.ChatIDNotNil {
+		predicates = append(predicates, order.ChatIDNotNil())
+	}
+	if i.ChatIDEqualFold != nil {
+		predicates = append(predicates, order.ChatIDEqualFold(*i.ChatIDEqualFold))
+	}
+	if i.ChatIDContainsFold != nil {
+		predicates = append(predicates, order.ChatIDContainsFold(*i.ChatIDContainsFold))
+	}
+	if i.SkillID != nil {
+		predicates = append(predicates, order.SkillIDEQ(*i.SkillID))
+	}
+	if i.SkillIDNEQ != nil {
+		predicates = append(predicates, order.SkillIDNEQ(*i.SkillIDNEQ))
+	}
+	if len(i.SkillIDIn) > 0 {
+		predicates = append(predicates, order.SkillIDIn(i.SkillIDIn...))
+	}
+	if len(i.SkillIDNotIn) > 0 {
+		predicates = append(predicates, order.SkillIDNotIn(i.SkillIDNotIn...))
+	}
+	if i.SkillIDGT != nil {
+		predicates = append(predicates, order.SkillIDGT(*i.SkillIDGT))
+	}
+	if i.SkillIDGTE != nil {
+		predicates = append(predicates, order.SkillIDGTE(*i.SkillIDGTE))
+	}
+	if i.SkillIDLT != nil {
+		predicates = append(predicates, order.SkillIDLT(*i.SkillIDLT))
+	}
+	if i.SkillIDLTE != nil {
+		predicates = append(predicates, order.SkillIDLTE(*i.SkillIDLTE))
+	}
+	if i.SkillIDContains != nil {
+		predicates = append(predicates, order.SkillIDContains(*i.SkillIDContains))
+	}
+	if i.SkillIDHasPrefix != nil {
+		predicates = append(predicates, order.SkillIDHasPrefix(*i.SkillIDHasPrefix))
+	}
+	if i.SkillIDHasSuffix != nil {
+		predicates = append(predicates, order.SkillIDHasSuffix(*i.SkillIDHasSuffix))
+	}
+	if i.SkillIDIsNil {
+		predicates = append(predicates, order.SkillIDIsNil())
+	}
+	if i.SkillIDNotNil {
+		predicates = append(predicates, order.SkillIDNotNil())
+	}
+	if i.SkillIDEqualFold != nil {
+		predicates = append(predicates, order.SkillIDEqualFold(*i.SkillIDEqualFold))
+	}
+	if i.SkillIDContainsFold != nil {
+		predicates = append(predicates, order.SkillIDContainsFold(*i.SkillIDContainsFold))
+	}
+	if i.RefundReason != nil {
+		predicates = append(predicates, order.RefundReasonEQ(*i.RefundReason))
+	}
+	if i.RefundReasonNEQ != nil {
+		predicates = append(predicates, order.RefundReasonNEQ(*i.RefundReasonNEQ))
+	}
+	if len(i.RefundReasonIn) > 0 {
+		predicates = append(predicates, order.RefundReasonIn(i.RefundReasonIn...))
+	}
+	if len(i.RefundReasonNotIn) > 0 {
+		predicates = append(predicates, order.RefundReasonNotIn(i.RefundReasonNotIn...))
+	}
+	if i.RefundReasonGT != nil {
+		predicates = append(predicates, order.RefundReasonGT(*i.RefundReasonGT))
+	}
+	if i.RefundReasonGTE != nil {
+		predicates = append(predicates, order.RefundReasonGTE(*i.RefundReasonGTE))
+	}
+	if i.RefundReasonLT != nil {
+		predicates = append(predicates, order.RefundReasonLT(*i.RefundReasonLT))
+	}
+	if i.RefundReasonLTE != nil {
+		predicates = append(predicates, order.RefundReasonLTE(*i.RefundReasonLTE))
+	}
+	if i.RefundReasonContains != nil {
+		predicates = append(predicates, order.RefundReasonContains(*i.RefundReasonContains))
+	}
+	if i.RefundReasonHasPrefix != nil {
+		predicates = append(predicates, order.RefundReasonHasPrefix(*i.RefundReasonHasPrefix))
+	}
+	if i.RefundReasonHasSuffix != nil {
+		predicates = append(predicates, order.RefundReasonHasSuffix(*i.RefundReasonHasSuffix))
+	}
+	if i.RefundReasonIsNil {
+		predicates = append(predicates, order.RefundReasonIsNil())
+	}
+	if i.RefundReasonNotNil {
+		predicates = append(predicates, order.RefundReasonNotNil())
+	}
+	if i.RefundReasonEqualFold != nil {
+		predicates = append(predicates, order.RefundReasonEqualFold(*i.RefundReasonEqualFold))
+	}
+	if i.RefundReasonContainsFold != nil {
+		predicates = append(predicates, order.RefundReasonContainsFold(*i.RefundReasonContainsFold))
+	}
+	if i.Comment != nil {
+		predicates = append(predicates, order.CommentEQ(*i.Comment))
+	}
+	if i.CommentNEQ != nil {
+		predicates = append(predicates, order.CommentNEQ(*i.CommentNEQ))
+	}
+	if len(i.CommentIn) > 0 {
+		predicates = append(predicates, order.CommentIn(i.CommentIn...))
+	}
+	if len(i.CommentNotIn) > 0 {
+		predicates = append(predicates, order.CommentNotIn(i.CommentNotIn...))
+	}
+	if i.CommentGT != nil {
+		predicates = append(predicates, order.CommentGT(*i.CommentGT))
+	}
+	if i.CommentGTE != nil {
+		predicates = append(predicates, order.CommentGTE(*i.CommentGTE))
+	}
+	if i.CommentLT != nil {
+		predicates = append(predicates, order.CommentLT(*i.CommentLT))
+	}
+	if i.CommentLTE != nil {
+		predicates = append(predicates, order.CommentLTE(*i.CommentLTE))
+	}
+	if i.CommentContains != nil {
+		predicates = append(predicates, order.CommentContains(*i.CommentContains))
+	}
+	if i.CommentHasPrefix != nil {
+		predicates = append(predicates, order.CommentHasPrefix(*i.CommentHasPrefix))
+	}
+	if i.CommentHasSuffix != nil {
+		predicates = append(predicates, order.CommentHasSuffix(*i.CommentHasSuffix))
+	}
+	if i.CommentIsNil {
+		predicates = append(predicates, order.CommentIsNil())
+	}
+	if i.CommentNotNil {
+		predicates = append(predicates, order.CommentNotNil())
+	}
+	if i.CommentEqualFold != nil {
+		predicates = append(predicates, order.CommentEqualFold(*i.CommentEqualFold))
+	}
+	if i.CommentContainsFold != nil {
+		predicates = append(predicates, order.CommentContainsFold(*i.CommentContainsFold))
+	}
+	if i.Score != nil {
+		predicates = append(predicates, order.ScoreEQ(*i.Score))
+	}
+	if i.ScoreNEQ != nil {
+		predicates = append(predicates, order.ScoreNEQ(*i.ScoreNEQ))
+	}
+	if len(i.ScoreIn) > 0 {
+		predicates = append(predicates, order.ScoreIn(i.ScoreIn...))
+	}
+	if len(i.ScoreNotIn) > 0 {
+		predicates = append(predicates, order.ScoreNotIn(i.ScoreNotIn...))
+	}
+	if i.ScoreGT != nil {
+		predicates = append(predicates, order.ScoreGT(*i.ScoreGT))
+	}
+	if i.ScoreGTE != nil {
+		predicates = append(predicates, order.ScoreGTE(*i.ScoreGTE))
+	}
+	if i.ScoreLT != nil {
+		predicates = append(predicates, order.ScoreLT(*i.ScoreLT))
+	}
+	if i.ScoreLTE != nil {
+		predicates = append(predicates, order.ScoreLTE(*i.ScoreLTE))
+	}
+	if i.ScoreIsNil {
+		predicates = append(predicates, order.ScoreIsNil())
+	}
+	if i.ScoreNotNil {
+		predicates = append(predicates, order.ScoreNotNil())
+	}
+	if i.ExpiresAt != nil {
+		predicates = append(predicates, order.ExpiresAtEQ(*i.ExpiresAt))
+	}
+	if i.ExpiresAtNEQ != nil {
+		predicates = append(predicates, order.ExpiresAtNEQ(*i.ExpiresAtNEQ))
+	}
+	if len(i.ExpiresAtIn) > 0 {
+		predicates = append(predicates, order.ExpiresAtIn(i.ExpiresAtIn...))
+	}
+	if len(i.ExpiresAtNotIn) > 0 {
+		predicates = append(predicates, order.ExpiresAtNotIn(i.ExpiresAtNotIn...))
+	}
+	if i.ExpiresAtGT != nil {
+		predicates = append(predicates, order.ExpiresAtGT(*i.ExpiresAtGT))
+	}
+	if i.ExpiresAtGTE != nil {
+		predicates = append(predicates, order.ExpiresAtGTE(*i.ExpiresAtGTE))
+	}
+	if i.ExpiresAtLT != nil {
+		predicates = append(predicates, order.ExpiresAtLT(*i.ExpiresAtLT))
+	}
+	if i.ExpiresAtLTE != nil {
+		predicates = append(predicates, order.ExpiresAtLTE(*i.ExpiresAtLTE))
+	}
+	if i.ExpiresAtIsNil {
+		predicates = append(predicates, order.ExpiresAtIsNil())
+	}
+	if i.ExpiresAtNotNil {
+		predicates = append(predicates, order.ExpiresAtNotNil())
+	}
+	if i.PaidAt != nil {
+		predicates = append(predicates, order.PaidAtEQ(*i.PaidAt))
+	}
+	if i.PaidAtNEQ != nil {
+		predicates = append(predicates, order.PaidAtNEQ(*i.PaidAtNEQ))
+	}
+	if len(i.PaidAtIn) > 0 {
+		predicates = append(predicates, order.PaidAtIn(i.PaidAtIn...))
+	}
+	if len(i.PaidAtNotIn) > 0 {
+		predicates = append(predicates, order.PaidAtNotIn(i.PaidAtNotIn...))
+	}
+	if i.PaidAtGT != nil {
+		predicates = append(predicates, order.PaidAtGT(*i.PaidAtGT))
+	}
+	if i.PaidAtGTE != nil {
+		predicates = append(predicates, order.PaidAtGTE(*i.PaidAtGTE))
+	}
+	if i.PaidAtLT != nil {
+		predicates = append(predicates, order.PaidAtLT(*i.PaidAtLT))
+	}
+	if i.PaidAtLTE != nil {
+		predicates = append(predicates, order.PaidAtLTE(*i.PaidAtLTE))
+	}
+	if i.PaidAtIsNil {
+		predicates = append(predicates, order.PaidAtIsNil())
+	}
+	if i.PaidAtNotNil {
+		predicates = append(predicates, order.PaidAtNotNil())
+	}
+	if i.CompletedAt != nil {
+		predicates = append(predicates, order.CompletedAtEQ(*i.CompletedAt))
+	}
+	if i.CompletedAtNEQ != nil {
+		predicates = append(predicates, order.CompletedAtNEQ(*i.CompletedAtNEQ))
+	}
+	if len(i.CompletedAtIn) > 0 {
+		predicates = append(predicates, order.CompletedAtIn(i.CompletedAtIn...))
+	}
+	if len(i.CompletedAtNotIn) > 0 {
+		predicates = append(predicates, order.CompletedAtNotIn(i.CompletedAtNotIn...))
+	}
+	if i.CompletedAtGT != nil {
+		predicates = append(predicates, order.CompletedAtGT(*i.CompletedAtGT))
+	}
+	if i.CompletedAtGTE != nil {
+		predicates = append(predicates, order.CompletedAtGTE(*i.CompletedAtGTE))
+	}
+	if i.CompletedAtLT != nil {
+		predicates = append(predicates, order.CompletedAtLT(*i.CompletedAtLT))
+	}
+	if i.CompletedAtLTE != nil {
+		predicates = append(predicates, order.CompletedAtLTE(*i.CompletedAtLTE))
+	}
+	if i.CompletedAtIsNil {
+		predicates = append(predicates, order.CompletedAtIsNil())
+	}
+	if i.CompletedAtNotNil {
+		predicates = append(predicates, order.CompletedAtNotNil())
+	}
+
+	if i.HasApp != nil {
+		p := order.HasApp()
+		if !*i.HasApp {
+			p = order.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasAppWith) > 0 {
+		with := make([]predicate.App, 0, len(i.HasAppWith))
+		for _, w := range i.HasAppWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasAppWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, order.HasAppWith(with...))
+	}
+	if i.HasPayer != nil {
+		p := order.HasPayer()
+		if !*i.HasPayer {
+			p = order.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPayerWith) > 0 {
+		with := make([]predicate.User, 0, len(i.HasPayerWith))
+		for _, w := range i.HasPayerWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPayerWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, order.HasPayerWith(with...))
+	}
+	if i.HasPayee != nil {
+		p := order.HasPayee()
+		if !*i.HasPayee {
+			p = order.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPayeeWith) > 0 {
+		with := make([]predicate.User, 0, len(i.HasPayeeWith))
+		for _, w := range i.HasPayeeWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPayeeWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, order.HasPayeeWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyOrderWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return order.And(predicates...), nil
 	}
 }
 
@@ -520,5 +2505,479 @@ func (i *UserWhereInput) P() (predicate.User, error) {
 		return predicates[0], nil
 	default:
 		return user.And(predicates...), nil
+	}
+}
+
+// WalletEntryWhereInput represents a where input for filtering WalletEntry queries.
+type WalletEntryWhereInput struct {
+	Predicates []predicate.WalletEntry  `json:"-"`
+	Not        *WalletEntryWhereInput   `json:"not,omitempty"`
+	Or         []*WalletEntryWhereInput `json:"or,omitempty"`
+	And        []*WalletEntryWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int64  `json:"id,omitempty"`
+	IDNEQ   *int64  `json:"idNEQ,omitempty"`
+	IDIn    []int64 `json:"idIn,omitempty"`
+	IDNotIn []int64 `json:"idNotIn,omitempty"`
+	IDGT    *int64  `json:"idGT,omitempty"`
+	IDGTE   *int64  `json:"idGTE,omitempty"`
+	IDLT    *int64  `json:"idLT,omitempty"`
+	IDLTE   *int64  `json:"idLTE,omitempty"`
+
+	// "account" field predicates.
+	Account             *string  `json:"account,omitempty"`
+	AccountNEQ          *string  `json:"accountNEQ,omitempty"`
+	AccountIn           []string `json:"accountIn,omitempty"`
+	AccountNotIn        []string `json:"accountNotIn,omitempty"`
+	AccountGT           *string  `json:"accountGT,omitempty"`
+	AccountGTE          *string  `json:"accountGTE,omitempty"`
+	AccountLT           *string  `json:"accountLT,omitempty"`
+	AccountLTE          *string  `json:"accountLTE,omitempty"`
+	AccountContains     *string  `json:"accountContains,omitempty"`
+	AccountHasPrefix    *string  `json:"accountHasPrefix,omitempty"`
+	AccountHasSuffix    *string  `json:"accountHasSuffix,omitempty"`
+	AccountEqualFold    *string  `json:"accountEqualFold,omitempty"`
+	AccountContainsFold *string  `json:"accountContainsFold,omitempty"`
+
+	// "wallet_id" field predicates.
+	WalletID       *int64  `json:"walletID,omitempty"`
+	WalletIDNEQ    *int64  `json:"walletIDNEQ,omitempty"`
+	WalletIDIn     []int64 `json:"walletIDIn,omitempty"`
+	WalletIDNotIn  []int64 `json:"walletIDNotIn,omitempty"`
+	WalletIDIsNil  bool    `json:"walletIDIsNil,omitempty"`
+	WalletIDNotNil bool    `json:"walletIDNotNil,omitempty"`
+
+	// "bucket" field predicates.
+	Bucket      *walletentry.Bucket  `json:"bucket,omitempty"`
+	BucketNEQ   *walletentry.Bucket  `json:"bucketNEQ,omitempty"`
+	BucketIn    []walletentry.Bucket `json:"bucketIn,omitempty"`
+	BucketNotIn []walletentry.Bucket `json:"bucketNotIn,omitempty"`
+
+	// "asset" field predicates.
+	Asset             *string  `json:"asset,omitempty"`
+	AssetNEQ          *string  `json:"assetNEQ,omitempty"`
+	AssetIn           []string `json:"assetIn,omitempty"`
+	AssetNotIn        []string `json:"assetNotIn,omitempty"`
+	AssetGT           *string  `json:"assetGT,omitempty"`
+	AssetGTE          *string  `json:"assetGTE,omitempty"`
+	AssetLT           *string  `json:"assetLT,omitempty"`
+	AssetLTE          *string  `json:"assetLTE,omitempty"`
+	AssetContains     *string  `json:"assetContains,omitempty"`
+	AssetHasPrefix    *string  `json:"assetHasPrefix,omitempty"`
+	AssetHasSuffix    *string  `json:"assetHasSuffix,omitempty"`
+	AssetEqualFold    *string  `json:"assetEqualFold,omitempty"`
+	AssetContainsFold *string  `json:"assetContainsFold,omitempty"`
+
+	// "order_id" field predicates.
+	OrderID       *int64  `json:"orderID,omitempty"`
+	OrderIDNEQ    *int64  `json:"orderIDNEQ,omitempty"`
+	OrderIDIn     []int64 `json:"orderIDIn,omitempty"`
+	OrderIDNotIn  []int64 `json:"orderIDNotIn,omitempty"`
+	OrderIDIsNil  bool    `json:"orderIDIsNil,omitempty"`
+	OrderIDNotNil bool    `json:"orderIDNotNil,omitempty"`
+
+	// "kind" field predicates.
+	Kind             *string  `json:"kind,omitempty"`
+	KindNEQ          *string  `json:"kindNEQ,omitempty"`
+	KindIn           []string `json:"kindIn,omitempty"`
+	KindNotIn        []string `json:"kindNotIn,omitempty"`
+	KindGT           *string  `json:"kindGT,omitempty"`
+	KindGTE          *string  `json:"kindGTE,omitempty"`
+	KindLT           *string  `json:"kindLT,omitempty"`
+	KindLTE          *string  `json:"kindLTE,omitempty"`
+	KindContains     *string  `json:"kindContains,omitempty"`
+	KindHasPrefix    *string  `json:"kindHasPrefix,omitempty"`
+	KindHasSuffix    *string  `json:"kindHasSuffix,omitempty"`
+	KindEqualFold    *string  `json:"kindEqualFold,omitempty"`
+	KindContainsFold *string  `json:"kindContainsFold,omitempty"`
+
+	// "memo" field predicates.
+	Memo             *string  `json:"memo,omitempty"`
+	MemoNEQ          *string  `json:"memoNEQ,omitempty"`
+	MemoIn           []string `json:"memoIn,omitempty"`
+	MemoNotIn        []string `json:"memoNotIn,omitempty"`
+	MemoGT           *string  `json:"memoGT,omitempty"`
+	MemoGTE          *string  `json:"memoGTE,omitempty"`
+	MemoLT           *string  `json:"memoLT,omitempty"`
+	MemoLTE          *string  `json:"memoLTE,omitempty"`
+	MemoContains     *string  `json:"memoContains,omitempty"`
+	MemoHasPrefix    *string  `json:"memoHasPrefix,omitempty"`
+	MemoHasSuffix    *string  `json:"memoHasSuffix,omitempty"`
+	MemoIsNil        bool     `json:"memoIsNil,omitempty"`
+	MemoNotNil       bool     `json:"memoNotNil,omitempty"`
+	MemoEqualFold    *string  `json:"memoEqualFold,omitempty"`
+	MemoContainsFold *string  `json:"memoContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "order" edge predicates.
+	HasOrder     *bool              `json:"hasOrder,omitempty"`
+	HasOrderWith []*OrderWhereInput `json:"hasOrderWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *WalletEntryWhereInput) AddPredicates(predicates ...predicate.WalletEntry) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the WalletEntryWhereInput filter on the WalletEntryQuery builder.
+func (i *WalletEntryWhereInput) Filter(q *WalletEntryQuery) (*WalletEntryQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyWalletEntryWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyWalletEntryWhereInput is returned in case the WalletEntryWhereInput is empty.
+var ErrEmptyWalletEntryWhereInput = errors.New("ent: empty predicate WalletEntryWhereInput")
+
+// P returns a predicate for filtering walletentries.
+// An error is returned if the input is empty or invalid.
+func (i *WalletEntryWhereInput) P() (predicate.WalletEntry, error) {
+	var predicates []predicate.WalletEntry
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, walletentry.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.WalletEntry, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, walletentry.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.WalletEntry, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, walletentry.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, walletentry.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, walletentry.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, walletentry.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, walletentry.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, walletentry.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, walletentry.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, walletentry.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, walletentry.IDLTE(*i.IDLTE))
+	}
+	if i.Account != nil {
+		predicates = append(predicates, walletentry.AccountEQ(*i.Account))
+	}
+	if i.AccountNEQ != nil {
+		predicates = append(predicates, walletentry.AccountNEQ(*i.AccountNEQ))
+	}
+	if len(i.AccountIn) > 0 {
+		predicates = append(predicates, walletentry.AccountIn(i.AccountIn...))
+	}
+	if len(i.AccountNotIn) > 0 {
+		predicates = append(predicates, walletentry.AccountNotIn(i.AccountNotIn...))
+	}
+	if i.AccountGT != nil {
+		predicates = append(predicates, walletentry.AccountGT(*i.AccountGT))
+	}
+	if i.AccountGTE != nil {
+		predicates = append(predicates, walletentry.AccountGTE(*i.AccountGTE))
+	}
+	if i.AccountLT != nil {
+		predicates = append(predicates, walletentry.AccountLT(*i.AccountLT))
+	}
+	if i.AccountLTE != nil {
+		predicates = append(predicates, walletentry.AccountLTE(*i.AccountLTE))
+	}
+	if i.AccountContains != nil {
+		predicates = append(predicates, walletentry.AccountContains(*i.AccountContains))
+	}
+	if i.AccountHasPrefix != nil {
+		predicates = append(predicates, walletentry.AccountHasPrefix(*i.AccountHasPrefix))
+	}
+	if i.AccountHasSuffix != nil {
+		predicates = append(predicates, walletentry.AccountHasSuffix(*i.AccountHasSuffix))
+	}
+	if i.AccountEqualFold != nil {
+		predicates = append(predicates, walletentry.AccountEqualFold(*i.AccountEqualFold))
+	}
+	if i.AccountContainsFold != nil {
+		predicates = append(predicates, walletentry.AccountContainsFold(*i.AccountContainsFold))
+	}
+	if i.WalletID != nil {
+		predicates = append(predicates, walletentry.WalletIDEQ(*i.WalletID))
+	}
+	if i.WalletIDNEQ != nil {
+		predicates = append(predicates, walletentry.WalletIDNEQ(*i.WalletIDNEQ))
+	}
+	if len(i.WalletIDIn) > 0 {
+		predicates = append(predicates, walletentry.WalletIDIn(i.WalletIDIn...))
+	}
+	if len(i.WalletIDNotIn) > 0 {
+		predicates = append(predicates, walletentry.WalletIDNotIn(i.WalletIDNotIn...))
+	}
+	if i.WalletIDIsNil {
+		predicates = append(predicates, walletentry.WalletIDIsNil())
+	}
+	if i.WalletIDNotNil {
+		predicates = append(predicates, walletentry.WalletIDNotNil())
+	}
+	if i.Bucket != nil {
+		predicates = append(predicates, walletentry.BucketEQ(*i.Bucket))
+	}
+	if i.BucketNEQ != nil {
+		predicates = append(predicates, walletentry.BucketNEQ(*i.BucketNEQ))
+	}
+	if len(i.BucketIn) > 0 {
+		predicates = append(predicates, walletentry.BucketIn(i.BucketIn...))
+	}
+	if len(i.BucketNotIn) > 0 {
+		predicates = append(predicates, walletentry.BucketNotIn(i.BucketNotIn...))
+	}
+	if i.Asset != nil {
+		predicates = append(predicates, walletentry.AssetEQ(*i.Asset))
+	}
+	if i.AssetNEQ != nil {
+		predicates = append(predicates, walletentry.AssetNEQ(*i.AssetNEQ))
+	}
+	if len(i.AssetIn) > 0 {
+		predicates = append(predicates, walletentry.AssetIn(i.AssetIn...))
+	}
+	if len(i.AssetNotIn) > 0 {
+		predicates = append(predicates, walletentry.AssetNotIn(i.AssetNotIn...))
+	}
+	if i.AssetGT != nil {
+		predicates = append(predicates, walletentry.AssetGT(*i.AssetGT))
+	}
+	if i.AssetGTE != nil {
+		predicates = append(predicates, walletentry.AssetGTE(*i.AssetGTE))
+	}
+	if i.AssetLT != nil {
+		predicates = append(predicates, walletentry.AssetLT(*i.AssetLT))
+	}
+	if i.AssetLTE != nil {
+		predicates = append(predicates, walletentry.AssetLTE(*i.AssetLTE))
+	}
+	if i.AssetContains != nil {
+		predicates = append(predicates, walletentry.AssetContains(*i.AssetContains))
+	}
+	if i.AssetHasPrefix != nil {
+		predicates = append(predicates, walletentry.AssetHasPrefix(*i.AssetHasPrefix))
+	}
+	if i.AssetHasSuffix != nil {
+		predicates = append(predicates, walletentry.AssetHasSuffix(*i.AssetHasSuffix))
+	}
+	if i.AssetEqualFold != nil {
+		predicates = append(predicates, walletentry.AssetEqualFold(*i.AssetEqualFold))
+	}
+	if i.AssetContainsFold != nil {
+		predicates = append(predicates, walletentry.AssetContainsFold(*i.AssetContainsFold))
+	}
+	if i.OrderID != nil {
+		predicates = append(predicates, walletentry.OrderIDEQ(*i.OrderID))
+	}
+	if i.OrderIDNEQ != nil {
+		predicates = append(predicates, walletentry.OrderIDNEQ(*i.OrderIDNEQ))
+	}
+	if len(i.OrderIDIn) > 0 {
+		predicates = append(predicates, walletentry.OrderIDIn(i.OrderIDIn...))
+	}
+	if len(i.OrderIDNotIn) > 0 {
+		predicates = append(predicates, walletentry.OrderIDNotIn(i.OrderIDNotIn...))
+	}
+	if i.OrderIDIsNil {
+		predicates = append(predicates, walletentry.OrderIDIsNil())
+	}
+	if i.OrderIDNotNil {
+		predicates = append(predicates, walletentry.OrderIDNotNil())
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, walletentry.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, walletentry.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, walletentry.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, walletentry.KindNotIn(i.KindNotIn...))
+	}
+	if i.KindGT != nil {
+		predicates = append(predicates, walletentry.KindGT(*i.KindGT))
+	}
+	if i.KindGTE != nil {
+		predicates = append(predicates, walletentry.KindGTE(*i.KindGTE))
+	}
+	if i.KindLT != nil {
+		predicates = append(predicates, walletentry.KindLT(*i.KindLT))
+	}
+	if i.KindLTE != nil {
+		predicates = append(predicates, walletentry.KindLTE(*i.KindLTE))
+	}
+	if i.KindContains != nil {
+		predicates = append(predicates, walletentry.KindContains(*i.KindContains))
+	}
+	if i.KindHasPrefix != nil {
+		predicates = append(predicates, walletentry.KindHasPrefix(*i.KindHasPrefix))
+	}
+	if i.KindHasSuffix != nil {
+		predicates = append(predicates, walletentry.KindHasSuffix(*i.KindHasSuffix))
+	}
+	if i.KindEqualFold != nil {
+		predicates = append(predicates, walletentry.KindEqualFold(*i.KindEqualFold))
+	}
+	if i.KindContainsFold != nil {
+		predicates = append(predicates, walletentry.KindContainsFold(*i.KindContainsFold))
+	}
+	if i.Memo != nil {
+		predicates = append(predicates, walletentry.MemoEQ(*i.Memo))
+	}
+	if i.MemoNEQ != nil {
+		predicates = append(predicates, walletentry.MemoNEQ(*i.MemoNEQ))
+	}
+	if len(i.MemoIn) > 0 {
+		predicates = append(predicates, walletentry.MemoIn(i.MemoIn...))
+	}
+	if len(i.MemoNotIn) > 0 {
+		predicates = append(predicates, walletentry.MemoNotIn(i.MemoNotIn...))
+	}
+	if i.MemoGT != nil {
+		predicates = append(predicates, walletentry.MemoGT(*i.MemoGT))
+	}
+	if i.MemoGTE != nil {
+		predicates = append(predicates, walletentry.MemoGTE(*i.MemoGTE))
+	}
+	if i.MemoLT != nil {
+		predicates = append(predicates, walletentry.MemoLT(*i.MemoLT))
+	}
+	if i.MemoLTE != nil {
+		predicates = append(predicates, walletentry.MemoLTE(*i.MemoLTE))
+	}
+	if i.MemoContains != nil {
+		predicates = append(predicates, walletentry.MemoContains(*i.MemoContains))
+	}
+	if i.MemoHasPrefix != nil {
+		predicates = append(predicates, walletentry.MemoHasPrefix(*i.MemoHasPrefix))
+	}
+	if i.MemoHasSuffix != nil {
+		predicates = append(predicates, walletentry.MemoHasSuffix(*i.MemoHasSuffix))
+	}
+	if i.MemoIsNil {
+		predicates = append(predicates, walletentry.MemoIsNil())
+	}
+	if i.MemoNotNil {
+		predicates = append(predicates, walletentry.MemoNotNil())
+	}
+	if i.MemoEqualFold != nil {
+		predicates = append(predicates, walletentry.MemoEqualFold(*i.MemoEqualFold))
+	}
+	if i.MemoContainsFold != nil {
+		predicates = append(predicates, walletentry.MemoContainsFold(*i.MemoContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, walletentry.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, walletentry.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, walletentry.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, walletentry.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, walletentry.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, walletentry.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, walletentry.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, walletentry.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+
+	if i.HasOrder != nil {
+		p := walletentry.HasOrder()
+		if !*i.HasOrder {
+			p = walletentry.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasOrderWith) > 0 {
+		with := make([]predicate.Order, 0, len(i.HasOrderWith))
+		for _, w := range i.HasOrderWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasOrderWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, walletentry.HasOrderWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyWalletEntryWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return walletentry.And(predicates...), nil
 	}
 }

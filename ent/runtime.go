@@ -6,8 +6,15 @@ import (
 	"time"
 
 	"github.com/paygraph/paygraph/ent/app"
+	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/ent/idempotencykey"
+	"github.com/paygraph/paygraph/ent/order"
+	"github.com/paygraph/paygraph/ent/orderevent"
+	"github.com/paygraph/paygraph/ent/orderitem"
 	"github.com/paygraph/paygraph/ent/schema"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/ent/wallet"
+	"github.com/paygraph/paygraph/ent/walletentry"
 )
 
 // The init function reads all schema descriptors with runtime code
@@ -57,6 +64,91 @@ func init() {
 	appDescID := appMixinFields0[0].Descriptor()
 	// app.DefaultID holds the default value on creation for the id field.
 	app.DefaultID = appDescID.Default.(func() int64)
+	callbackeventMixin := schema.CallbackEvent{}.Mixin()
+	callbackeventMixinFields0 := callbackeventMixin[0].Fields()
+	_ = callbackeventMixinFields0
+	callbackeventFields := schema.CallbackEvent{}.Fields()
+	_ = callbackeventFields
+	// callbackeventDescID is the schema descriptor for id field.
+	callbackeventDescID := callbackeventMixinFields0[0].Descriptor()
+	// callbackevent.DefaultID holds the default value on creation for the id field.
+	callbackevent.DefaultID = callbackeventDescID.Default.(func() int64)
+	idempotencykeyMixin := schema.IdempotencyKey{}.Mixin()
+	idempotencykeyMixinFields0 := idempotencykeyMixin[0].Fields()
+	_ = idempotencykeyMixinFields0
+	idempotencykeyFields := schema.IdempotencyKey{}.Fields()
+	_ = idempotencykeyFields
+	// idempotencykeyDescKey is the schema descriptor for key field.
+	idempotencykeyDescKey := idempotencykeyFields[1].Descriptor()
+	// idempotencykey.KeyValidator is a validator for the "key" field. It is called by the builders before save.
+	idempotencykey.KeyValidator = idempotencykeyDescKey.Validators[0].(func(string) error)
+	// idempotencykeyDescID is the schema descriptor for id field.
+	idempotencykeyDescID := idempotencykeyMixinFields0[0].Descriptor()
+	// idempotencykey.DefaultID holds the default value on creation for the id field.
+	idempotencykey.DefaultID = idempotencykeyDescID.Default.(func() int64)
+	orderMixin := schema.Order{}.Mixin()
+	orderMixinFields0 := orderMixin[0].Fields()
+	_ = orderMixinFields0
+	orderMixinFields1 := orderMixin[1].Fields()
+	_ = orderMixinFields1
+	orderFields := schema.Order{}.Fields()
+	_ = orderFields
+	// orderDescCreatedAt is the schema descriptor for created_at field.
+	orderDescCreatedAt := orderMixinFields1[0].Descriptor()
+	// order.DefaultCreatedAt holds the default value on creation for the created_at field.
+	order.DefaultCreatedAt = orderDescCreatedAt.Default.(func() time.Time)
+	// orderDescUpdatedAt is the schema descriptor for updated_at field.
+	orderDescUpdatedAt := orderMixinFields1[1].Descriptor()
+	// order.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	order.DefaultUpdatedAt = orderDescUpdatedAt.Default.(func() time.Time)
+	// order.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	order.UpdateDefaultUpdatedAt = orderDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// orderDescOrderNo is the schema descriptor for order_no field.
+	orderDescOrderNo := orderFields[0].Descriptor()
+	// order.OrderNoValidator is a validator for the "order_no" field. It is called by the builders before save.
+	order.OrderNoValidator = orderDescOrderNo.Validators[0].(func(string) error)
+	// orderDescTitle is the schema descriptor for title field.
+	orderDescTitle := orderFields[7].Descriptor()
+	// order.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	order.TitleValidator = orderDescTitle.Validators[0].(func(string) error)
+	// orderDescID is the schema descriptor for id field.
+	orderDescID := orderMixinFields0[0].Descriptor()
+	// order.DefaultID holds the default value on creation for the id field.
+	order.DefaultID = orderDescID.Default.(func() int64)
+	ordereventMixin := schema.OrderEvent{}.Mixin()
+	ordereventMixinFields0 := ordereventMixin[0].Fields()
+	_ = ordereventMixinFields0
+	ordereventFields := schema.OrderEvent{}.Fields()
+	_ = ordereventFields
+	// ordereventDescID is the schema descriptor for id field.
+	ordereventDescID := ordereventMixinFields0[0].Descriptor()
+	// orderevent.DefaultID holds the default value on creation for the id field.
+	orderevent.DefaultID = ordereventDescID.Default.(func() int64)
+	orderitemMixin := schema.OrderItem{}.Mixin()
+	orderitemMixinFields0 := orderitemMixin[0].Fields()
+	_ = orderitemMixinFields0
+	orderitemFields := schema.OrderItem{}.Fields()
+	_ = orderitemFields
+	// orderitemDescPayType is the schema descriptor for pay_type field.
+	orderitemDescPayType := orderitemFields[3].Descriptor()
+	// orderitem.DefaultPayType holds the default value on creation for the pay_type field.
+	orderitem.DefaultPayType = orderitemDescPayType.Default.(string)
+	// orderitemDescPaidAmount is the schema descriptor for paid_amount field.
+	orderitemDescPaidAmount := orderitemFields[6].Descriptor()
+	// orderitem.DefaultPaidAmount holds the default value on creation for the paid_amount field.
+	orderitem.DefaultPaidAmount = orderitemDescPaidAmount.Default.(int64)
+	// orderitemDescRefundedAmount is the schema descriptor for refunded_amount field.
+	orderitemDescRefundedAmount := orderitemFields[7].Descriptor()
+	// orderitem.DefaultRefundedAmount holds the default value on creation for the refunded_amount field.
+	orderitem.DefaultRefundedAmount = orderitemDescRefundedAmount.Default.(int64)
+	// orderitemDescUnlockedAmount is the schema descriptor for unlocked_amount field.
+	orderitemDescUnlockedAmount := orderitemFields[8].Descriptor()
+	// orderitem.DefaultUnlockedAmount holds the default value on creation for the unlocked_amount field.
+	orderitem.DefaultUnlockedAmount = orderitemDescUnlockedAmount.Default.(int64)
+	// orderitemDescID is the schema descriptor for id field.
+	orderitemDescID := orderitemMixinFields0[0].Descriptor()
+	// orderitem.DefaultID holds the default value on creation for the id field.
+	orderitem.DefaultID = orderitemDescID.Default.(func() int64)
 	userMixin := schema.User{}.Mixin()
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0
@@ -96,4 +188,46 @@ func init() {
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.
 	user.DefaultID = userDescID.Default.(func() int64)
+	walletMixin := schema.Wallet{}.Mixin()
+	walletMixinFields0 := walletMixin[0].Fields()
+	_ = walletMixinFields0
+	walletMixinFields1 := walletMixin[1].Fields()
+	_ = walletMixinFields1
+	walletFields := schema.Wallet{}.Fields()
+	_ = walletFields
+	// walletDescCreatedAt is the schema descriptor for created_at field.
+	walletDescCreatedAt := walletMixinFields1[0].Descriptor()
+	// wallet.DefaultCreatedAt holds the default value on creation for the created_at field.
+	wallet.DefaultCreatedAt = walletDescCreatedAt.Default.(func() time.Time)
+	// walletDescUpdatedAt is the schema descriptor for updated_at field.
+	walletDescUpdatedAt := walletMixinFields1[1].Descriptor()
+	// wallet.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	wallet.DefaultUpdatedAt = walletDescUpdatedAt.Default.(func() time.Time)
+	// wallet.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	wallet.UpdateDefaultUpdatedAt = walletDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// walletDescAvailable is the schema descriptor for available field.
+	walletDescAvailable := walletFields[2].Descriptor()
+	// wallet.DefaultAvailable holds the default value on creation for the available field.
+	wallet.DefaultAvailable = walletDescAvailable.Default.(int64)
+	// walletDescEscrow is the schema descriptor for escrow field.
+	walletDescEscrow := walletFields[3].Descriptor()
+	// wallet.DefaultEscrow holds the default value on creation for the escrow field.
+	wallet.DefaultEscrow = walletDescEscrow.Default.(int64)
+	// walletDescWithdrawable is the schema descriptor for withdrawable field.
+	walletDescWithdrawable := walletFields[4].Descriptor()
+	// wallet.DefaultWithdrawable holds the default value on creation for the withdrawable field.
+	wallet.DefaultWithdrawable = walletDescWithdrawable.Default.(int64)
+	// walletDescID is the schema descriptor for id field.
+	walletDescID := walletMixinFields0[0].Descriptor()
+	// wallet.DefaultID holds the default value on creation for the id field.
+	wallet.DefaultID = walletDescID.Default.(func() int64)
+	walletentryMixin := schema.WalletEntry{}.Mixin()
+	walletentryMixinFields0 := walletentryMixin[0].Fields()
+	_ = walletentryMixinFields0
+	walletentryFields := schema.WalletEntry{}.Fields()
+	_ = walletentryFields
+	// walletentryDescID is the schema descriptor for id field.
+	walletentryDescID := walletentryMixinFields0[0].Descriptor()
+	// walletentry.DefaultID holds the default value on creation for the id field.
+	walletentry.DefaultID = walletentryDescID.Default.(func() int64)
 }

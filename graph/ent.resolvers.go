@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 
+	"entgo.io/contrib/entgql"
 	"github.com/paygraph/paygraph/ent"
 )
 
@@ -29,13 +30,44 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []int64) ([]ent.Noder, er
 	return out, nil
 }
 
+// CallbackEvents is the resolver for the callbackEvents field.
+func (r *queryResolver) CallbackEvents(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.CallbackEventOrder, where *ent.CallbackEventWhereInput) (*ent.CallbackEventConnection, error) {
+	return r.callbackEvents(ctx, after, first, before, last, orderBy, where)
+}
+
+// Orders is the resolver for the orders field.
+func (r *queryResolver) Orders(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) (*ent.OrderConnection, error) {
+	return r.orders(ctx, after, first, before, last, orderBy, where)
+}
+
+// WalletEntries is the resolver for the walletEntries field.
+func (r *queryResolver) WalletEntries(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.WalletEntryOrder, where *ent.WalletEntryWhereInput) (*ent.WalletEntryConnection, error) {
+	return r.walletEntries(ctx, after, first, before, last, orderBy, where)
+}
+
+// Order returns OrderResolver implementation.
+func (r *Resolver) Order() OrderResolver { return &orderResolver{r} }
+
+// OrderItem returns OrderItemResolver implementation.
+func (r *Resolver) OrderItem() OrderItemResolver { return &orderItemResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
+// Wallet returns WalletResolver implementation.
+func (r *Resolver) Wallet() WalletResolver { return &walletResolver{r} }
+
+// WalletEntry returns WalletEntryResolver implementation.
+func (r *Resolver) WalletEntry() WalletEntryResolver { return &walletEntryResolver{r} }
+
 type (
-	queryResolver struct{ *Resolver }
-	userResolver  struct{ *Resolver }
+	orderResolver       struct{ *Resolver }
+	orderItemResolver   struct{ *Resolver }
+	queryResolver       struct{ *Resolver }
+	userResolver        struct{ *Resolver }
+	walletResolver      struct{ *Resolver }
+	walletEntryResolver struct{ *Resolver }
 )

@@ -3,11 +3,19 @@ package graph
 import (
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/internal/account"
+	"github.com/paygraph/paygraph/internal/ledger"
+	"github.com/paygraph/paygraph/internal/live"
+	"github.com/paygraph/paygraph/internal/money"
+	"github.com/paygraph/paygraph/internal/payment"
 )
 
 // Resolver holds the services the resolvers call into. Resolvers stay thin:
 // a rule lives in its service, never here.
 type Resolver struct {
 	Client   *ent.Client
+	Assets   *money.Registry
 	Accounts *account.Service
+	Ledger   *ledger.Ledger
+	Payments *payment.Service
+	Live     *live.Service
 }

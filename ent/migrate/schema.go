@@ -22,6 +22,225 @@ var (
 		Columns:    AppsColumns,
 		PrimaryKey: []*schema.Column{AppsColumns[0]},
 	}
+	// CallbackEventsColumns holds the columns for the "callback_events" table.
+	CallbackEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "provider", Type: field.TypeString},
+		{Name: "provider_event_id", Type: field.TypeString, Nullable: true},
+		{Name: "dedupe_key", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "method", Type: field.TypeString},
+		{Name: "headers", Type: field.TypeString, Size: 2147483647},
+		{Name: "body", Type: field.TypeString, Size: 2147483647},
+		{Name: "remote_addr", Type: field.TypeString},
+		{Name: "received_at", Type: field.TypeTime},
+		{Name: "verdict", Type: field.TypeEnum, Enums: []string{"RECEIVED", "APPLIED", "DUPLICATE", "REJECTED", "FAILED", "NEEDS_REFUND"}, Default: "RECEIVED"},
+		{Name: "error", Type: field.TypeString, Nullable: true},
+		{Name: "order_id", Type: field.TypeInt64, Nullable: true},
+	}
+	// CallbackEventsTable holds the schema information for the "callback_events" table.
+	CallbackEventsTable = &schema.Table{
+		Name:       "callback_events",
+		Columns:    CallbackEventsColumns,
+		PrimaryKey: []*schema.Column{CallbackEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "callback_events_orders_order",
+				Columns:    []*schema.Column{CallbackEventsColumns[11]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "callbackevent_provider_provider_event_id",
+				Unique:  false,
+				Columns: []*schema.Column{CallbackEventsColumns[1], CallbackEventsColumns[2]},
+			},
+			{
+				Name:    "callbackevent_received_at",
+				Unique:  false,
+				Columns: []*schema.Column{CallbackEventsColumns[8]},
+			},
+		},
+	}
+	// IdempotencyKeysColumns holds the columns for the "idempotency_keys" table.
+	IdempotencyKeysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "scope", Type: field.TypeString},
+		{Name: "key", Type: field.TypeString, Size: 255},
+		{Name: "operation", Type: field.TypeString},
+		{Name: "request_hash", Type: field.TypeString},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"IN_PROGRESS", "DONE"}},
+		{Name: "result_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "locked_until", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// IdempotencyKeysTable holds the schema information for the "idempotency_keys" table.
+	IdempotencyKeysTable = &schema.Table{
+		Name:       "idempotency_keys",
+		Columns:    IdempotencyKeysColumns,
+		PrimaryKey: []*schema.Column{IdempotencyKeysColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "idempotencykey_scope_key",
+				Unique:  true,
+				Columns: []*schema.Column{IdempotencyKeysColumns[1], IdempotencyKeysColumns[2]},
+			},
+			{
+				Name:    "idempotencykey_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{IdempotencyKeysColumns[8]},
+			},
+		},
+	}
+	// OrdersColumns holds the columns for the "orders" table.
+	OrdersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "order_no", Type: field.TypeString, Unique: true},
+		{Name: "client_order_id", Type: field.TypeString, Nullable: true},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"PAYMENT", "RECHARGE", "CONSUME", "POINTS", "DEAL", "WITHDRAWAL", "GOODS"}},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "PROCESSING", "PAID", "COMPLETED", "FAILED", "EXPIRED", "CANCELLED", "DELIVERY_FAILED", "REFUND_REQUESTED", "REFUNDED", "REFUND_REJECTED", "FROZEN"}, Default: "PENDING"},
+		{Name: "title", Type: field.TypeString, Nullable: true, Size: 256},
+		{Name: "desc", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "extend_info", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "asset", Type: field.TypeString},
+		{Name: "pay_way", Type: field.TypeString, Nullable: true},
+		{Name: "channel", Type: field.TypeString, Nullable: true},
+		{Name: "provider_trade_no", Type: field.TypeString, Nullable: true},
+		{Name: "points", Type: field.TypeInt64, Nullable: true},
+		{Name: "chat_id", Type: field.TypeString, Nullable: true},
+		{Name: "skill_id", Type: field.TypeString, Nullable: true},
+		{Name: "refund_reason", Type: field.TypeString, Nullable: true},
+		{Name: "comment", Type: field.TypeString, Nullable: true},
+		{Name: "score", Type: field.TypeInt, Nullable: true},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "paid_at", Type: field.TypeTime, Nullable: true},
+		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "app_id", Type: field.TypeInt64},
+		{Name: "payer_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "payee_id", Type: field.TypeInt64, Nullable: true},
+	}
+	// OrdersTable holds the schema information for the "orders" table.
+	OrdersTable = &schema.Table{
+		Name:       "orders",
+		Columns:    OrdersColumns,
+		PrimaryKey: []*schema.Column{OrdersColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "orders_apps_app",
+				Columns:    []*schema.Column{OrdersColumns[24]},
+				RefColumns: []*schema.Column{AppsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "orders_users_payer",
+				Columns:    []*schema.Column{OrdersColumns[25]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "orders_users_payee",
+				Columns:    []*schema.Column{OrdersColumns[26]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "order_app_id_client_order_id",
+				Unique:  true,
+				Columns: []*schema.Column{OrdersColumns[24], OrdersColumns[4]},
+			},
+			{
+				Name:    "order_payer_id",
+				Unique:  false,
+				Columns: []*schema.Column{OrdersColumns[25]},
+			},
+			{
+				Name:    "order_payee_id",
+				Unique:  false,
+				Columns: []*schema.Column{OrdersColumns[26]},
+			},
+			{
+				Name:    "order_status_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[21]},
+			},
+			{
+				Name:    "order_updated_at",
+				Unique:  false,
+				Columns: []*schema.Column{OrdersColumns[2]},
+			},
+		},
+	}
+	// OrderEventsColumns holds the columns for the "order_events" table.
+	OrderEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "from", Type: field.TypeEnum, Nullable: true, Enums: []string{"PENDING", "PROCESSING", "PAID", "COMPLETED", "FAILED", "EXPIRED", "CANCELLED", "DELIVERY_FAILED", "REFUND_REQUESTED", "REFUNDED", "REFUND_REJECTED", "FROZEN"}},
+		{Name: "to", Type: field.TypeEnum, Enums: []string{"PENDING", "PROCESSING", "PAID", "COMPLETED", "FAILED", "EXPIRED", "CANCELLED", "DELIVERY_FAILED", "REFUND_REQUESTED", "REFUNDED", "REFUND_REJECTED", "FROZEN"}},
+		{Name: "actor", Type: field.TypeString},
+		{Name: "reason", Type: field.TypeString, Nullable: true},
+		{Name: "at", Type: field.TypeTime},
+		{Name: "order_id", Type: field.TypeInt64},
+	}
+	// OrderEventsTable holds the schema information for the "order_events" table.
+	OrderEventsTable = &schema.Table{
+		Name:       "order_events",
+		Columns:    OrderEventsColumns,
+		PrimaryKey: []*schema.Column{OrderEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "order_events_orders_order",
+				Columns:    []*schema.Column{OrderEventsColumns[6]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "orderevent_order_id",
+				Unique:  false,
+				Columns: []*schema.Column{OrderEventsColumns[6]},
+			},
+		},
+	}
+	// OrderItemsColumns holds the columns for the "order_items" table.
+	OrderItemsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"PAY", "PRODUCT"}},
+		{Name: "position", Type: field.TypeInt},
+		{Name: "pay_type", Type: field.TypeString, Default: "PAY"},
+		{Name: "token_id", Type: field.TypeString},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "paid_amount", Type: field.TypeInt64, Default: 0},
+		{Name: "refunded_amount", Type: field.TypeInt64, Default: 0},
+		{Name: "unlocked_amount", Type: field.TypeInt64, Default: 0},
+		{Name: "order_id", Type: field.TypeInt64},
+	}
+	// OrderItemsTable holds the schema information for the "order_items" table.
+	OrderItemsTable = &schema.Table{
+		Name:       "order_items",
+		Columns:    OrderItemsColumns,
+		PrimaryKey: []*schema.Column{OrderItemsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "order_items_orders_order",
+				Columns:    []*schema.Column{OrderItemsColumns[9]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "orderitem_order_id_kind_position",
+				Unique:  true,
+				Columns: []*schema.Column{OrderItemsColumns[9], OrderItemsColumns[1], OrderItemsColumns[2]},
+			},
+		},
+	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64, Increment: true},
@@ -40,12 +259,112 @@ var (
 		Columns:    UsersColumns,
 		PrimaryKey: []*schema.Column{UsersColumns[0]},
 	}
+	// WalletsColumns holds the columns for the "wallets" table.
+	WalletsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "asset", Type: field.TypeString},
+		{Name: "available", Type: field.TypeInt64, Default: 0},
+		{Name: "escrow", Type: field.TypeInt64, Default: 0},
+		{Name: "withdrawable", Type: field.TypeInt64, Default: 0},
+		{Name: "user_id", Type: field.TypeInt64},
+	}
+	// WalletsTable holds the schema information for the "wallets" table.
+	WalletsTable = &schema.Table{
+		Name:       "wallets",
+		Columns:    WalletsColumns,
+		PrimaryKey: []*schema.Column{WalletsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "wallets_users_user",
+				Columns:    []*schema.Column{WalletsColumns[7]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "wallet_user_id_asset",
+				Unique:  true,
+				Columns: []*schema.Column{WalletsColumns[7], WalletsColumns[3]},
+			},
+		},
+	}
+	// WalletEntriesColumns holds the columns for the "wallet_entries" table.
+	WalletEntriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "journal", Type: field.TypeInt64},
+		{Name: "account", Type: field.TypeString},
+		{Name: "bucket", Type: field.TypeEnum, Enums: []string{"AVAILABLE", "ESCROW", "WORLD"}},
+		{Name: "asset", Type: field.TypeString},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "balance_after", Type: field.TypeInt64, Nullable: true},
+		{Name: "kind", Type: field.TypeString},
+		{Name: "memo", Type: field.TypeString, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "wallet_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "order_id", Type: field.TypeInt64, Nullable: true},
+	}
+	// WalletEntriesTable holds the schema information for the "wallet_entries" table.
+	WalletEntriesTable = &schema.Table{
+		Name:       "wallet_entries",
+		Columns:    WalletEntriesColumns,
+		PrimaryKey: []*schema.Column{WalletEntriesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "wallet_entries_wallets_wallet",
+				Columns:    []*schema.Column{WalletEntriesColumns[10]},
+				RefColumns: []*schema.Column{WalletsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "wallet_entries_orders_order",
+				Columns:    []*schema.Column{WalletEntriesColumns[11]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "walletentry_wallet_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{WalletEntriesColumns[10], WalletEntriesColumns[0]},
+			},
+			{
+				Name:    "walletentry_journal",
+				Unique:  false,
+				Columns: []*schema.Column{WalletEntriesColumns[1]},
+			},
+			{
+				Name:    "walletentry_order_id",
+				Unique:  false,
+				Columns: []*schema.Column{WalletEntriesColumns[11]},
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AppsTable,
+		CallbackEventsTable,
+		IdempotencyKeysTable,
+		OrdersTable,
+		OrderEventsTable,
+		OrderItemsTable,
 		UsersTable,
+		WalletsTable,
+		WalletEntriesTable,
 	}
 )
 
 func init() {
+	CallbackEventsTable.ForeignKeys[0].RefTable = OrdersTable
+	OrdersTable.ForeignKeys[0].RefTable = AppsTable
+	OrdersTable.ForeignKeys[1].RefTable = UsersTable
+	OrdersTable.ForeignKeys[2].RefTable = UsersTable
+	OrderEventsTable.ForeignKeys[0].RefTable = OrdersTable
+	OrderItemsTable.ForeignKeys[0].RefTable = OrdersTable
+	WalletsTable.ForeignKeys[0].RefTable = UsersTable
+	WalletEntriesTable.ForeignKeys[0].RefTable = WalletsTable
+	WalletEntriesTable.ForeignKeys[1].RefTable = OrdersTable
 }

@@ -9,5 +9,26 @@ import (
 // App is the predicate function for app builders.
 type App func(*sql.Selector)
 
+// CallbackEvent is the predicate function for callbackevent builders.
+type CallbackEvent func(*sql.Selector)
+
+// IdempotencyKey is the predicate function for idempotencykey builders.
+type IdempotencyKey func(*sql.Selector)
+
+// Order is the predicate function for order builders.
+type Order func(*sql.Selector)
+
+// OrderEvent is the predicate function for orderevent builders.
+type OrderEvent func(*sql.Selector)
+
+// OrderItem is the predicate function for orderitem builders.
+type OrderItem func(*sql.Selector)
+
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
+
+// Wallet is the predicate function for wallet builders.
+type Wallet func(*sql.Selector)
+
+// WalletEntry is the predicate function for walletentry builders.
+type WalletEntry func(*sql.Selector)

@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/schema"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 func entgqlOrder(name string) schema.Annotation { return entgql.OrderField(name) }
@@ -13,5 +14,23 @@ func readOnly() schema.Annotation {
 	return entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)
 }
 
+// renamed keeps a field out of the generated GraphQL type because the
+// contract spells it differently ("clientOrderId", not "clientOrderID");
+// schema/*.graphql declares it with the contract's name.
+func renamed() schema.Annotation { return entgql.Skip(entgql.SkipType) }
+
 // hidden keeps a field out of the GraphQL schema altogether.
 func hidden() schema.Annotation { return entgql.Skip(entgql.SkipAll) }
+
+// authDirective is @auth with no role list: any valid token.
+func authDirective() entgql.Directive { return entgql.NewDirective("auth") }
+
+// adminDirective is @auth(roles: [ADMIN]).
+func adminDirective() entgql.Directive {
+	return entgql.NewDirective("auth", &ast.Argument{
+		Name: "roles",
+		Value: &ast.Value{Kind: ast.ListValue, Children: ast.ChildValueList{
+			{Value: &ast.Value{Raw: "ADMIN", Kind: ast.EnumValue}},
+		}},
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paygraph/paygraph/internal/auth"
+	"github.com/paygraph/paygraph/internal/idempotency"
 	"github.com/paygraph/paygraph/internal/trace"
 )
 
@@ -143,12 +144,15 @@ func tooLarge(w http.ResponseWriter, max int64) {
 // UNAUTHENTICATED. Operations that need no token (register, login) still run.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if k := r.Header.Get("Idempotency-Key"); k != "" {
+			ctx = idempotency.WithHeader(ctx, k)
+		}
 		h := r.Header.Get("Authorization")
 		if h == "" {
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
-		ctx := r.Context()
 		tok := bearer(h)
 		if tok == "" {
 			ctx = auth.WithAuthError(ctx, auth.ErrTokenInvalid)

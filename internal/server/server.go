@@ -15,13 +15,24 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
 
+	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/graph"
 	"github.com/paygraph/paygraph/internal/account"
 	"github.com/paygraph/paygraph/internal/auth"
+	"github.com/paygraph/paygraph/internal/callback"
+	"github.com/paygraph/paygraph/internal/clock"
 	"github.com/paygraph/paygraph/internal/config"
 	"github.com/paygraph/paygraph/internal/db"
+	"github.com/paygraph/paygraph/internal/events"
+	"github.com/paygraph/paygraph/internal/idempotency"
 	"github.com/paygraph/paygraph/internal/idgen"
+	"github.com/paygraph/paygraph/internal/ledger"
+	"github.com/paygraph/paygraph/internal/live"
 	"github.com/paygraph/paygraph/internal/metrics"
+	"github.com/paygraph/paygraph/internal/money"
+	"github.com/paygraph/paygraph/internal/payment"
+	"github.com/paygraph/paygraph/internal/scheduler"
+	"github.com/paygraph/paygraph/internal/txn"
 )
 
 // Server is a running paygraph, minus its listener.
@@ -32,6 +43,19 @@ type Server struct {
 	Metrics  *metrics.Metrics
 	Tokens   *auth.Tokens
 	Accounts *account.Service
+	Assets   *money.Registry
+	Bus      events.Bus
+	Tx       *txn.Runner
+	Idem     *idempotency.Store
+	Ledger   *ledger.Ledger
+	Payments *payment.Service
+	Live     *live.Service
+	Shim     *callback.Shim
+	// Scheduler runs expiry and other timed work; tests drive it by hand.
+	Scheduler *scheduler.Scheduler
+	Clock     clock.Clock
+
+	stopScheduler func()
 
 	handler http.Handler
 	// wsCtx ends every WebSocket when the server shuts down: hijacked
@@ -46,6 +70,10 @@ type Options struct {
 	Passwords *auth.Passwords
 	// KeepAlive overrides the WebSocket ping interval.
 	KeepAlive time.Duration
+	// Clock overrides the wall clock (tests of expiry and auto-confirm).
+	Clock clock.Clock
+	// NoScheduler leaves the scheduler stopped; tests call RunOnce.
+	NoScheduler bool
 }
 
 // New opens the database, migrates it and builds the handler. Errors are
@@ -60,6 +88,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	}
 	s := &Server{Config: cfg, Log: log, DB: d, Metrics: metrics.New()}
 	if err := s.init(ctx, opts); err != nil {
+		if s.Bus != nil {
+			_ = s.Bus.Close()
+		}
 		d.Close()
 		return nil, err
 	}
@@ -89,6 +120,9 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 		pw = *opts.Passwords
 	}
 	s.Accounts = account.New(s.DB.Ent, s.Tokens, pw)
+	if err := s.initMoney(ctx, opts); err != nil {
+		return err
+	}
 
 	if s.Config.AdminUsername != "" {
 		created, err := s.Accounts.EnsureAdmin(ctx, s.Config.AdminUsername, s.Config.AdminPassword)
@@ -105,7 +139,10 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 	}
 
 	s.wsCtx, s.wsCancel = context.WithCancel(context.Background())
-	resolver := &graph.Resolver{Client: s.DB.Ent, Accounts: s.Accounts}
+	resolver := &graph.Resolver{
+		Client: s.DB.Ent, Assets: s.Assets, Accounts: s.Accounts,
+		Ledger: s.Ledger, Payments: s.Payments, Live: s.Live,
+	}
 	gql := graph.NewHandler(resolver, graph.Options{
 		MaxDepth:      s.Config.QueryDepth,
 		MaxComplexity: s.Config.Complexity,
@@ -136,10 +173,67 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // (http.Server.RegisterOnShutdown).
 func (s *Server) Shutdown() { s.wsCancel() }
 
-// Close releases the database.
+// Close stops the scheduler and releases the event bus and the database.
 func (s *Server) Close() error {
 	s.wsCancel()
+	if s.stopScheduler != nil {
+		s.stopScheduler()
+	}
+	if s.Bus != nil {
+		_ = s.Bus.Close()
+	}
 	return s.DB.Close()
+}
+
+// initMoney builds the ledger, the order services, live events, the
+// callback shim and the scheduler.
+func (s *Server) initMoney(ctx context.Context, opts Options) error {
+	s.Clock = opts.Clock
+	if s.Clock == nil {
+		s.Clock = clock.Real{}
+	}
+	assets := make([]money.Asset, len(s.Config.Assets))
+	for i, a := range s.Config.Assets {
+		assets[i] = money.Asset{Code: a.Code, Scale: a.Scale}
+	}
+	s.Assets = money.NewRegistry(assets...)
+	if s.DB.Config.Driver == "postgres" {
+		bus, err := events.NewPostgres(ctx, s.DB.Config.URL, s.Log)
+		if err != nil {
+			return &config.Error{Var: "PAYGRAPH_DATABASE_URL", Reason: "listening for events: " + err.Error()}
+		}
+		s.Bus = bus
+	} else {
+		s.Bus = events.NewLocal()
+	}
+	s.Tx = &txn.Runner{Client: s.DB.Ent, Bus: s.Bus, Log: s.Log}
+	s.Idem = idempotency.New(s.DB.Ent, s.Clock)
+	s.Ledger = ledger.New(s.DB.Ent, s.DB.Dialect, s.Assets, s.Tx, s.Idem)
+	s.Payments = &payment.Service{
+		Client: s.DB.Ent, Tx: s.Tx, Ledger: s.Ledger, Idem: s.Idem, Clock: s.Clock,
+		OrderTTL: s.Config.OrderTTL, SecondFactor: payment.NoSecondFactor{},
+		OnPaid: map[order.Type]payment.OnPaid{},
+	}
+	s.Live = &live.Service{Client: s.DB.Ent, Bus: s.Bus, Log: s.Log}
+	s.Shim = &callback.Shim{Client: s.DB.Ent, Tx: s.Tx, Payments: s.Payments, Clock: s.Clock, Log: s.Log}
+
+	s.Scheduler = &scheduler.Scheduler{Interval: 5 * time.Second, Log: s.Log}
+	s.Scheduler.Add(scheduler.Job{Name: "expire-orders", Run: func(ctx context.Context) error {
+		for {
+			n, err := s.Payments.ExpireDue(ctx, 200)
+			if err != nil || n < 200 {
+				return err
+			}
+		}
+	}})
+	s.Scheduler.Add(scheduler.Job{Name: "purge-idempotency-keys", Run: func(ctx context.Context) error {
+		_, err := s.Idem.Purge(ctx)
+		return err
+	}})
+	if !opts.NoScheduler {
+		s.stopScheduler = s.Scheduler.Start(context.Background())
+	}
+	return nil
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,107 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// Wallet is a user's balance in one asset. Its amounts are caches of the
+// sums of its WalletEntry lines, updated in the same transaction; the
+// ledger check compares the two.
+type Wallet struct{ ent.Schema }
+
+// Mixin of Wallet.
+func (Wallet) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
+
+// Fields of Wallet.
+func (Wallet) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int64("user_id").Immutable(),
+		field.String("asset").Immutable(),
+		// available may be spent now.
+		field.Int64("available").Default(0).Annotations(hidden()),
+		// escrow is held for a deal that is not yet confirmed.
+		field.Int64("escrow").Default(0).Annotations(hidden()),
+		// withdrawable is the part of available that came from earnings and
+		// may leave the platform; it never exceeds available.
+		field.Int64("withdrawable").Default(0).Annotations(hidden()),
+	}
+}
+
+// Edges of Wallet.
+func (Wallet) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("user", User.Type).Field("user_id").Unique().Required().Immutable(),
+	}
+}
+
+// Indexes of Wallet.
+func (Wallet) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("user_id", "asset").Unique()}
+}
+
+// Annotations of Wallet.
+func (Wallet) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)}
+}
+
+// WalletEntry is one posting of the double-entry ledger. The entries of one
+// journal sum to zero per asset; money entering or leaving the platform
+// posts against an outside-world account ("world:SOURCE").
+type WalletEntry struct{ ent.Schema }
+
+// Mixin of WalletEntry.
+func (WalletEntry) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}} }
+
+// Fields of WalletEntry.
+func (WalletEntry) Fields() []ent.Field {
+	return []ent.Field{
+		// journal groups the balanced postings of one money movement.
+		field.Int64("journal").Immutable().Annotations(hidden()),
+		// account is "wallet:ID:available", "wallet:ID:escrow" or "world:SOURCE".
+		field.String("account").Immutable(),
+		field.Int64("wallet_id").Optional().Immutable(),
+		field.Enum("bucket").Values("AVAILABLE", "ESCROW", "WORLD").Immutable().
+			Annotations(entgql.Type("LedgerBucket")),
+		field.String("asset").Immutable(),
+		// amount is signed, in minor units: positive adds to the account.
+		field.Int64("amount").Immutable().Annotations(hidden()),
+		// balance_after is the bucket's balance after this posting (wallet lines only).
+		field.Int64("balance_after").Optional().Nillable().Immutable().Annotations(hidden()),
+		field.Int64("order_id").Optional().Immutable(),
+		// kind names the movement: CREDIT, PAYMENT, REFUND, ESCROW_HOLD, …
+		field.String("kind").Immutable(),
+		field.String("memo").Optional().Immutable(),
+		field.Time("created_at").Immutable().Annotations(entgql.OrderField("CREATED_AT")),
+	}
+}
+
+// Edges of WalletEntry.
+func (WalletEntry) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("wallet", Wallet.Type).Field("wallet_id").Unique().Immutable(),
+		edge.To("order", Order.Type).Field("order_id").Unique().Immutable(),
+	}
+}
+
+// Indexes of WalletEntry.
+func (WalletEntry) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("wallet_id", "id"),
+		index.Fields("journal"),
+		index.Fields("order_id"),
+	}
+}
+
+// Annotations of WalletEntry.
+func (WalletEntry) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		entgql.QueryField("walletEntries").Directives(authDirective()),
+		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+	}
+}

@@ -1,0 +1,173 @@
+// Package callback is the REST shim providers call: every callback is
+// stored raw before anything is done with it, verified by its provider,
+// deduplicated, and applied through the same payment services as the
+// mutations, moving an order only forward (contract §5).
+package callback
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/internal/apperr"
+	"github.com/paygraph/paygraph/internal/clock"
+	"github.com/paygraph/paygraph/internal/payment"
+	"github.com/paygraph/paygraph/internal/trace"
+	"github.com/paygraph/paygraph/internal/txn"
+)
+
+// Provider is one provider's side of the protocol: how its callbacks are
+// verified and how it wants to be answered.
+type Provider interface {
+	// Name is the provider's name in stored events ("epay", "pingpp", "game").
+	Name() string
+	// Verify checks the callback's signature and reads what it says, with
+	// the provider's id for the event (used to spot replays). An error
+	// means the callback is not to be trusted.
+	Verify(r *http.Request, body []byte) (eventID string, n payment.Notice, err error)
+	// Reply answers the provider. ok says whether it may stop retrying.
+	Reply(w http.ResponseWriter, r *http.Request, ok bool, reason string)
+}
+
+// Shim stores, verifies and applies callbacks.
+type Shim struct {
+	Client   *ent.Client
+	Tx       *txn.Runner
+	Payments *payment.Service
+	Clock    clock.Clock
+	Log      *slog.Logger
+}
+
+// keptHeaders are stored with each callback: what identifies and signs it.
+var keptHeaders = []string{"Content-Type", "User-Agent", "X-Forwarded-For", "X-Real-Ip", "X-Request-Id"}
+
+// Handler serves one provider's callback route.
+func (s *Shim) Handler(p Provider) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok, reason := s.handle(r, p)
+		p.Reply(w, r, ok, reason)
+	})
+}
+
+// handle returns whether the provider may stop retrying, and why not.
+func (s *Shim) handle(r *http.Request, p Provider) (bool, string) {
+	ctx := r.Context()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return false, "could not read body"
+	}
+	ev, err := s.store(ctx, p.Name(), r, body)
+	if err != nil {
+		s.Log.ErrorContext(ctx, "storing callback", "provider", p.Name(), "trace_id", trace.ID(ctx), "err", err)
+		return false, "internal error"
+	}
+	eventID, notice, err := p.Verify(r, body)
+	if eventID != "" {
+		s.setEventID(ctx, ev.ID, eventID)
+	}
+	if err != nil {
+		s.finish(ctx, ev.ID, callbackevent.VerdictREJECTED, err.Error(), 0)
+		return false, err.Error()
+	}
+	notice.Provider = p.Name()
+	var (
+		result payment.Result
+		order  *ent.Order
+	)
+	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
+		key := p.Name() + ":" + eventID + ":" + string(notice.Outcome)
+		if err := tx.CallbackEvent.UpdateOneID(ev.ID).SetDedupeKey(key).Exec(ctx); err != nil {
+			if ent.IsConstraintError(err) {
+				result = payment.AlreadyApplied
+				return errDuplicate
+			}
+			return fmt.Errorf("claiming callback: %w", err)
+		}
+		o, res, err := s.Payments.ApplyNotice(ctx, tx, notice)
+		if err != nil {
+			if o != nil {
+				order = o
+			}
+			return err
+		}
+		order, result = o, res
+		verdict := callbackevent.Verdict(res)
+		return tx.CallbackEvent.UpdateOneID(ev.ID).SetVerdict(verdict).SetOrderID(o.ID).Exec(ctx)
+	})
+	var orderID int64
+	if order != nil {
+		orderID = order.ID
+	}
+	switch {
+	case errors.Is(err, errDuplicate):
+		s.finish(ctx, ev.ID, callbackevent.VerdictDUPLICATE, "", orderID)
+		return true, "duplicate"
+	case err == nil:
+		if result == payment.NeedsRefund {
+			s.Log.WarnContext(ctx, "payment arrived for an order that can no longer be paid: refund it",
+				"provider", p.Name(), "order_id", orderID, "callback_id", ev.ID)
+		}
+		return true, string(result)
+	case apperr.CodeOf(err) != apperr.Internal:
+		s.finish(ctx, ev.ID, callbackevent.VerdictREJECTED, err.Error(), orderID)
+		return false, err.Error()
+	default:
+		s.Log.ErrorContext(ctx, "applying callback", "provider", p.Name(), "trace_id", trace.ID(ctx), "err", err)
+		s.finish(ctx, ev.ID, callbackevent.VerdictFAILED, "internal error", orderID)
+		return false, "internal error"
+	}
+}
+
+var errDuplicate = errors.New("duplicate callback")
+
+func (s *Shim) store(ctx context.Context, provider string, r *http.Request, body []byte) (*ent.CallbackEvent, error) {
+	h := map[string]string{}
+	for _, k := range keptHeaders {
+		if v := r.Header.Get(k); v != "" {
+			h[k] = v
+		}
+	}
+	for k := range r.Header {
+		if strings.HasPrefix(k, "X-Pingplusplus") || strings.HasPrefix(strings.ToLower(k), "x-signature") {
+			h[k] = r.Header.Get(k)
+		}
+	}
+	hj, _ := json.Marshal(h)
+	raw := string(body)
+	if r.URL.RawQuery != "" {
+		raw = "?" + r.URL.RawQuery + "\n" + raw
+	}
+	return s.Client.CallbackEvent.Create().
+		SetProvider(provider).SetMethod(r.Method).SetHeaders(string(hj)).SetBody(raw).
+		SetRemoteAddr(r.RemoteAddr).SetReceivedAt(s.Clock.Now()).
+		Save(context.WithoutCancel(ctx))
+}
+
+func (s *Shim) setEventID(ctx context.Context, id int64, eventID string) {
+	if len(eventID) > 255 {
+		eventID = eventID[:255]
+	}
+	if err := s.Client.CallbackEvent.UpdateOneID(id).SetProviderEventID(eventID).Exec(context.WithoutCancel(ctx)); err != nil {
+		s.Log.WarnContext(ctx, "recording callback event id", "err", err)
+	}
+}
+
+func (s *Shim) finish(ctx context.Context, id int64, v callbackevent.Verdict, msg string, orderID int64) {
+	u := s.Client.CallbackEvent.UpdateOneID(id).SetVerdict(v)
+	if msg != "" {
+		u.SetError(msg)
+	}
+	if orderID != 0 {
+		u.SetOrderID(orderID)
+	}
+	if err := u.Exec(context.WithoutCancel(ctx)); err != nil {
+		s.Log.WarnContext(ctx, "recording callback verdict", "err", err)
+	}
+}

@@ -1,0 +1,109 @@
+package payment
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/ent/order"
+	"github.com/paygraph/paygraph/internal/apperr"
+	"github.com/paygraph/paygraph/internal/money"
+	"github.com/paygraph/paygraph/internal/txn"
+)
+
+// Outcome is what a provider says happened to a payment.
+type Outcome string
+
+// The outcomes a provider callback may report.
+const (
+	OutcomePaid   Outcome = "PAID"
+	OutcomeFailed Outcome = "FAILED"
+)
+
+// Notice is a verified provider callback about one of our orders.
+type Notice struct {
+	Provider string
+	// OrderNo is our order number as the provider echoes it.
+	OrderNo string
+	// ProviderTradeNo is the provider's own number for the payment.
+	ProviderTradeNo string
+	// Amount is what the provider says was paid, in major units.
+	Amount  money.Decimal
+	Outcome Outcome
+}
+
+// Result says what applying a notice did.
+type Result string
+
+// Results of ApplyNotice.
+const (
+	// Applied: the order moved forward.
+	Applied Result = "APPLIED"
+	// AlreadyApplied: the order was already there; nothing changed.
+	AlreadyApplied Result = "DUPLICATE"
+	// NeedsRefund: money arrived for an order that can no longer be paid
+	// (cancelled, expired, failed); nothing changed, an admin must refund.
+	NeedsRefund Result = "NEEDS_REFUND"
+)
+
+// OnPaid settles an order of one type once its payment has arrived (points
+// credited, a recharge put in the wallet, …). It runs in the transaction
+// that marks the order PAID.
+type OnPaid func(ctx context.Context, tx *txn.Tx, o *ent.Order) (*ent.Order, error)
+
+// Errors of ApplyNotice.
+var (
+	ErrNoticeAmount = apperr.New(apperr.AmountMismatch, "the notified amount differs from the order amount")
+)
+
+// ApplyNotice moves an order forward on a verified provider callback, in
+// tx. Only forward moves happen: a notice for an order already past it is
+// AlreadyApplied, a payment for an order that can no longer be paid is
+// NeedsRefund.
+//
+// Errors: ErrOrderNotFound, ErrNoticeAmount (both leave the order as it was).
+func (s *Service) ApplyNotice(ctx context.Context, tx *txn.Tx, n Notice) (*ent.Order, Result, error) {
+	o, err := tx.Order.Query().Where(order.OrderNo(n.OrderNo)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, "", ErrOrderNotFound
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("finding order %q: %w", n.OrderNo, err)
+	}
+	asset, err := s.Ledger.Assets().Get("asset", o.Asset)
+	if err != nil {
+		return nil, "", err
+	}
+	amount, err := asset.Minor(n.Amount)
+	if err != nil || amount != o.Amount {
+		return o, "", ErrNoticeAmount
+	}
+	actor := "callback:" + n.Provider
+	switch {
+	case n.Outcome == OutcomeFailed && Unpaid(o.Status):
+		o, err = s.Transition(ctx, tx, o, Failed, actor, "provider reported failure", nil)
+		return o, Applied, err
+	case n.Outcome == OutcomeFailed:
+		return o, AlreadyApplied, nil
+	case !Unpaid(o.Status) && o.Status != Failed && o.Status != Expired && o.Status != Cancelled:
+		return o, AlreadyApplied, nil // paid already, by this notice or another path
+	case !Unpaid(o.Status):
+		return o, NeedsRefund, nil
+	}
+	now := s.Clock.Now()
+	o, err = s.Transition(ctx, tx, o, Paid, actor, "provider confirmed payment", func(u *ent.OrderUpdate) {
+		u.SetPaidAt(now)
+		if n.ProviderTradeNo != "" {
+			u.SetProviderTradeNo(n.ProviderTradeNo)
+		}
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if settle := s.OnPaid[o.Type]; settle != nil {
+		if o, err = settle(ctx, tx, o); err != nil {
+			return nil, "", err
+		}
+	}
+	return o, Applied, nil
+}

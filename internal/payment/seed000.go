@@ -1,0 +1,304 @@
+package payment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"entgo.io/ent/dialect/sql"
+
+	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/ent/app"
+	"github.com/paygraph/paygraph/ent/order"
+	"github.com/paygraph/paygraph/ent/orderitem"
+	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/internal/apperr"
+	"github.com/paygraph/paygraph/internal/auth"
+	"github.com/paygraph/paygraph/internal/db"
+	"github.com/paygraph/paygraph/internal/idempotency"
+	"github.com/paygraph/paygraph/internal/idgen"
+	"github.com/paygraph/paygraph/internal/ledger"
+	"github.com/paygraph/paygraph/internal/money"
+	"github.com/paygraph/paygraph/internal/role"
+	"github.com/paygraph/paygraph/internal/txn"
+)
+
+// OrderItemInput is one payInfo or productInfo line as a client sends it.
+type OrderItemInput struct {
+	TokenID string        `json:"tokenId"`
+	Amount  money.Decimal `json:"amount"`
+	PayType *string       `json:"payType,omitempty"`
+}
+
+// CreatePaymentOrderInput is seed 000's order creation.
+type CreatePaymentOrderInput struct {
+	ClientOrderID  *string          `json:"clientOrderId,omitempty"`
+	PayerUserID    int64            `json:"payerUserId"`
+	PayeeUserID    int64            `json:"payeeUserId"`
+	PayInfo        []OrderItemInput `json:"payInfo"`
+	ProductInfo    []OrderItemInput `json:"productInfo,omitempty"`
+	Desc           *string          `json:"desc,omitempty"`
+	ExtendInfo     *string          `json:"extendInfo,omitempty"`
+	ExpiresAt      *time.Time       `json:"expiresAt,omitempty"`
+	AppID          *int64           `json:"appId,omitempty"`
+	IdempotencyKey *string          `json:"idempotencyKey,omitempty"`
+}
+
+// PayInput is seed 000's pay.
+type PayInput struct {
+	OrderID           int64   `json:"orderId"`
+	VerifyCodeOrderID *int64  `json:"verifyCodeOrderId,omitempty"`
+	VerifyCode        *string `json:"verifyCode,omitempty"`
+	IdempotencyKey    *string `json:"idempotencyKey,omitempty"`
+}
+
+// Limits on seed 000 input.
+const (
+	maxItems       = 20
+	maxDescLen     = 1000
+	maxExtendLen   = 4096
+	maxClientID    = 64
+	maxExpiresIn   = 30 * 24 * time.Hour
+	payTypeDefault = "PAY"
+)
+
+// ErrUserNotFound is returned for a payer or payee that does not exist.
+var ErrUserNotFound = apperr.New(apperr.NotFound, "user not found").WithLegacy(7)
+
+// AppFor returns the app an order is created for: a SERVICE's own app, or
+// for an ADMIN the one named (default app 1).
+//
+// Errors: FORBIDDEN for a SERVICE naming another app, NOT_FOUND.
+func (s *Service) AppFor(ctx context.Context, appID *int64) (int64, error) {
+	p, err := auth.Require(ctx, role.Service, role.Admin)
+	if err != nil {
+		return 0, err
+	}
+	id := int64(db.DefaultAppID)
+	if p.Role == role.Service {
+		if appID != nil && *appID != p.AppID {
+			return 0, auth.ErrForbidden
+		}
+		return p.AppID, nil
+	}
+	if appID != nil {
+		id = *appID
+	}
+	if ok, err := s.Client.App.Query().Where(app.ID(id)).Exist(ctx); err != nil {
+		return 0, fmt.Errorf("finding app: %w", err)
+	} else if !ok {
+		return 0, apperr.Input("appId", "app %d not found", id)
+	}
+	return id, nil
+}
+
+type parsedItem struct {
+	asset   money.Asset
+	amount  int64
+	payType string
+}
+
+func (s *Service) parseItems(field string, in []OrderItemInput) ([]parsedItem, error) {
+	if len(in) > maxItems {
+		return nil, apperr.Input(field, "at most %d lines", maxItems)
+	}
+	out := make([]parsedItem, len(in))
+	for i, it := range in {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		a, n, err := s.Ledger.Assets().Positive(f+".amount", it.TokenID, it.Amount)
+		if err != nil {
+			return nil, err
+		}
+		pt := payTypeDefault
+		if it.PayType != nil && *it.PayType != "" {
+			pt = *it.PayType
+			if len(pt) > 32 {
+				return nil, apperr.Input(f+".payType", "payType is longer than 32 characters")
+			}
+		}
+		out[i] = parsedItem{a, n, pt}
+	}
+	return out, nil
+}
+
+// CreatePaymentOrder creates a PAYMENT order for a payer to pay a payee
+// (seed 000). Only SERVICE and ADMIN callers create orders.
+//
+// Errors: BAD_USER_INPUT, ErrUserNotFound, FORBIDDEN, idempotency errors.
+func (s *Service) CreatePaymentOrder(ctx context.Context, in CreatePaymentOrderInput) (*ent.Order, error) {
+	appID, err := s.AppFor(ctx, in.AppID)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.PayInfo) == 0 {
+		return nil, apperr.Input("payInfo", "payInfo needs at least one line")
+	}
+	pay, err := s.parseItems("payInfo", in.PayInfo)
+	if err != nil {
+		return nil, err
+	}
+	product, err := s.parseItems("productInfo", in.ProductInfo)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, it := range pay {
+		if it.asset.Code != pay[0].asset.Code {
+			return nil, apperr.Input("payInfo", "every payInfo line must be in the same token")
+		}
+		total += it.amount
+		if total < 0 {
+			return nil, apperr.Input("payInfo", "total is too large")
+		}
+	}
+	if in.PayerUserID == in.PayeeUserID {
+		return nil, apperr.Input("payeeUserId", "payer and payee must differ")
+	}
+	if in.ClientOrderID != nil && (*in.ClientOrderID == "" || len(*in.ClientOrderID) > maxClientID) {
+		return nil, apperr.Input("clientOrderId", "clientOrderId must be 1 to %d characters", maxClientID)
+	}
+	if in.Desc != nil && utf8.RuneCountInString(*in.Desc) > maxDescLen {
+		return nil, apperr.Input("desc", "desc is longer than %d characters", maxDescLen)
+	}
+	if in.ExtendInfo != nil && (len(*in.ExtendInfo) > maxExtendLen || !json.Valid([]byte(*in.ExtendInfo))) {
+		return nil, apperr.Input("extendInfo", "extendInfo must be a JSON document of at most %d bytes", maxExtendLen)
+	}
+	now := s.Clock.Now()
+	expires := now.Add(s.OrderTTL)
+	if in.ExpiresAt != nil {
+		if !in.ExpiresAt.After(now) || in.ExpiresAt.Sub(now) > maxExpiresIn {
+			return nil, apperr.Input("expiresAt", "expiresAt must be in the future and within 30 days")
+		}
+		expires = *in.ExpiresAt
+	}
+	n, err := s.Client.User.Query().Where(user.IDIn(in.PayerUserID, in.PayeeUserID)).Count(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("finding payer and payee: %w", err)
+	}
+	if n != 2 {
+		return nil, ErrUserNotFound
+	}
+
+	var created *ent.Order
+	id, replayed, err := s.Idem.Do(ctx, "createPaymentOrder", in.IdempotencyKey, in, func(mark idempotency.Mark) (int64, error) {
+		err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
+			oid := idgen.Next()
+			c := tx.Order.Create().SetID(oid).SetOrderNo(strconv.FormatInt(oid, 10)).
+				SetType(order.TypePAYMENT).SetAppID(appID).SetPayerID(in.PayerUserID).SetPayeeID(in.PayeeUserID).
+				SetAmount(total).SetAsset(pay[0].asset.Code).SetExpiresAt(expires).
+				SetNillableClientOrderID(in.ClientOrderID).SetNillableDesc(in.Desc).SetNillableExtendInfo(in.ExtendInfo).
+				SetCreatedAt(now).SetUpdatedAt(now)
+			o, err := c.Save(ctx)
+			if ent.IsConstraintError(err) {
+				return apperr.Input("clientOrderId", "clientOrderId is already used by another order of this app")
+			}
+			if err != nil {
+				return fmt.Errorf("creating order: %w", err)
+			}
+			items := make([]*ent.OrderItemCreate, 0, len(pay)+len(product))
+			for i, it := range pay {
+				items = append(items, tx.OrderItem.Create().SetOrderID(o.ID).SetKind(orderitem.KindPAY).SetPosition(i).
+					SetPayType(it.payType).SetTokenID(it.asset.Code).SetAmount(it.amount))
+			}
+			for i, it := range product {
+				items = append(items, tx.OrderItem.Create().SetOrderID(o.ID).SetKind(orderitem.KindPRODUCT).SetPosition(i).
+					SetPayType(it.payType).SetTokenID(it.asset.Code).SetAmount(it.amount))
+			}
+			if err := tx.OrderItem.CreateBulk(items...).Exec(ctx); err != nil {
+				return fmt.Errorf("creating order lines: %w", err)
+			}
+			if err := s.recordCreated(ctx, tx, o, Actor(ctx)); err != nil {
+				return err
+			}
+			created = o
+			return mark(ctx, tx.Tx, o.ID)
+		})
+		if err != nil {
+			return 0, err
+		}
+		return created.ID, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if replayed {
+		return s.Client.Order.Get(ctx, id)
+	}
+	return created, nil
+}
+
+// Pay settles a PAYMENT order from the payer's wallet to the payee's
+// (seed 000): after the payer's second factor, if bound, the payInfo
+// amounts move payer → payee in one transaction with the status change.
+//
+// Errors: ErrOrderNotFound, ErrNotPayer, INVALID_TRANSITION (already paid,
+// expired, …), ErrOrderExpired, ledger.ErrInsufficientFunds, second-factor
+// errors, idempotency errors.
+func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
+	p, err := auth.Require(ctx, role.User)
+	if err != nil {
+		return nil, err
+	}
+	var paid *ent.Order
+	id, replayed, err := s.Idem.Do(ctx, "pay", in.IdempotencyKey, in, func(mark idempotency.Mark) (int64, error) {
+		err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
+			o, err := tx.Order.Get(ctx, in.OrderID)
+			if ent.IsNotFound(err) {
+				return ErrOrderNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("loading order %d: %w", in.OrderID, err)
+			}
+			if o.PayerID != p.Subject {
+				return ErrNotPayer
+			}
+			if o.Type != order.TypePAYMENT {
+				return apperr.Input("orderId", "pay settles PAYMENT orders; this is a %s order", o.Type)
+			}
+			if o.Status != Pending {
+				return InvalidTransition(o.Status, Paid)
+			}
+			now := s.Clock.Now()
+			if o.ExpiresAt != nil && !now.Before(*o.ExpiresAt) {
+				return ErrOrderExpired
+			}
+			if err := s.SecondFactor.Verify(ctx, tx, p.Subject, o.ID, in.VerifyCodeOrderID, in.VerifyCode); err != nil {
+				return err
+			}
+			o, err = s.Transition(ctx, tx, o, Paid, Actor(ctx), "paid", func(u *ent.OrderUpdate) { u.SetPaidAt(now) })
+			if err != nil {
+				return err
+			}
+			if _, err := s.Ledger.Post(ctx, tx, ledger.Journal{
+				Asset: o.Asset, Kind: "PAYMENT", OrderID: o.ID,
+				Postings: []ledger.Posting{
+					{UserID: o.PayerID, Bucket: ledger.Available, Amount: -o.Amount},
+					{UserID: o.PayeeID, Bucket: ledger.Available, Amount: o.Amount, Withdrawable: o.Amount},
+				},
+			}); err != nil {
+				return err
+			}
+			if err := tx.OrderItem.Update().Where(orderitem.OrderID(o.ID), orderitem.KindEQ(orderitem.KindPAY)).
+				Modify(func(u *sql.UpdateBuilder) { u.Set(orderitem.FieldPaidAmount, sql.Expr(orderitem.FieldAmount)) }).
+				Exec(ctx); err != nil {
+				return fmt.Errorf("recording paid amounts: %w", err)
+			}
+			paid = o
+			return mark(ctx, tx.Tx, o.ID)
+		})
+		if err != nil {
+			return 0, err
+		}
+		return paid.ID, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if replayed {
+		return s.Client.Order.Get(ctx, id)
+	}
+	return paid, nil
+}

@@ -1,0 +1,186 @@
+package payment
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/ent/order"
+	"github.com/paygraph/paygraph/ent/orderevent"
+	"github.com/paygraph/paygraph/internal/access"
+	"github.com/paygraph/paygraph/internal/apperr"
+	"github.com/paygraph/paygraph/internal/auth"
+	"github.com/paygraph/paygraph/internal/clock"
+	"github.com/paygraph/paygraph/internal/events"
+	"github.com/paygraph/paygraph/internal/idempotency"
+	"github.com/paygraph/paygraph/internal/ledger"
+	"github.com/paygraph/paygraph/internal/role"
+	"github.com/paygraph/paygraph/internal/txn"
+)
+
+// SecondFactor checks a payer's second factor before money moves (seed
+// 000). The default, NoSecondFactor, lets every payer through.
+type SecondFactor interface {
+	// Verify returns nil if userID may pay orderID with the given code.
+	Verify(ctx context.Context, tx *txn.Tx, userID, orderID int64, verifyCodeOrderID *int64, code *string) error
+}
+
+// NoSecondFactor is the SecondFactor of a payer who has bound none.
+type NoSecondFactor struct{}
+
+// Verify always passes.
+func (NoSecondFactor) Verify(context.Context, *txn.Tx, int64, int64, *int64, *string) error {
+	return nil
+}
+
+// Service creates orders and moves them through the status machine.
+type Service struct {
+	Client       *ent.Client
+	Tx           *txn.Runner
+	Ledger       *ledger.Ledger
+	Idem         *idempotency.Store
+	Clock        clock.Clock
+	OrderTTL     time.Duration
+	SecondFactor SecondFactor
+	// OnPaid settles orders paid through a provider, by order type.
+	OnPaid map[order.Type]OnPaid
+}
+
+// Errors shared by the order services.
+var (
+	ErrOrderNotFound = apperr.New(apperr.NotFound, "order not found").WithLegacy(6)
+	ErrOrderExpired  = apperr.New(apperr.OrderExpired, "order has expired")
+	ErrNotPayer      = apperr.New(apperr.Forbidden, "only the payer may pay this order")
+)
+
+// Actor names the caller for an order's history.
+func Actor(ctx context.Context) string {
+	p, err := auth.FromContext(ctx)
+	if err != nil {
+		return "system"
+	}
+	switch p.Role {
+	case role.Service:
+		return "service:" + strconv.FormatInt(p.AppID, 10)
+	case role.Admin:
+		return "admin:" + strconv.FormatInt(p.Subject, 10)
+	}
+	return "user:" + strconv.FormatInt(p.Subject, 10)
+}
+
+// Transition moves o to status to inside tx, with a conditional update so
+// that of two concurrent transitions from one status only one wins; the
+// loser gets INVALID_TRANSITION. set may add field changes (paid_at, …).
+// It records the step in the order's history and emits it after commit, and
+// returns the updated order.
+func (s *Service) Transition(ctx context.Context, tx *txn.Tx, o *ent.Order, to Status, actor, reason string, set func(*ent.OrderUpdate)) (*ent.Order, error) {
+	if err := CanTransition(o.Status, to); err != nil {
+		return nil, err
+	}
+	now := s.Clock.Now()
+	u := tx.Order.Update().Where(order.ID(o.ID), order.StatusEQ(o.Status)).SetStatus(to).SetUpdatedAt(now)
+	if set != nil {
+		set(u)
+	}
+	n, err := u.Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("moving order %d to %s: %w", o.ID, to, err)
+	}
+	if n == 0 {
+		cur, err := tx.Order.Get(ctx, o.ID)
+		if err != nil {
+			return nil, fmt.Errorf("re-reading order %d: %w", o.ID, err)
+		}
+		return nil, InvalidTransition(cur.Status, to)
+	}
+	from := o.Status
+	ev := tx.OrderEvent.Create().SetOrderID(o.ID).SetFrom(fromStatus(from)).SetTo(toStatus(to)).
+		SetActor(actor).SetAt(now)
+	if reason != "" {
+		ev.SetReason(reason)
+	}
+	e, err := ev.Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("recording history of order %d: %w", o.ID, err)
+	}
+	tx.Emit(OrderEventMessage(o, e.ID))
+	updated, err := tx.Order.Get(ctx, o.ID)
+	if err != nil {
+		return nil, fmt.Errorf("re-reading order %d: %w", o.ID, err)
+	}
+	return updated, nil
+}
+
+// OrderEventMessage is the bus event for a step of o's history.
+func OrderEventMessage(o *ent.Order, eventID int64) events.Event {
+	ev := events.Event{Kind: events.KindOrder, ID: eventID, OrderID: o.ID, AppID: o.AppID}
+	if o.PayerID != 0 {
+		ev.UserIDs = append(ev.UserIDs, o.PayerID)
+	}
+	if o.PayeeID != 0 && o.PayeeID != o.PayerID {
+		ev.UserIDs = append(ev.UserIDs, o.PayeeID)
+	}
+	return ev
+}
+
+// The history enums are the order status enum under other names.
+func fromStatus(s Status) orderevent.From { return orderevent.From(s) }
+func toStatus(s Status) orderevent.To     { return orderevent.To(s) }
+
+// recordCreated writes the first step of a new order's history.
+func (s *Service) recordCreated(ctx context.Context, tx *txn.Tx, o *ent.Order, actor string) error {
+	e, err := tx.OrderEvent.Create().SetOrderID(o.ID).SetTo(toStatus(o.Status)).SetActor(actor).
+		SetAt(o.CreatedAt).SetReason("created").Save(ctx)
+	if err != nil {
+		return fmt.Errorf("recording creation of order %d: %w", o.ID, err)
+	}
+	tx.Emit(OrderEventMessage(o, e.ID))
+	return nil
+}
+
+// Load returns an order the caller may see.
+//
+// Errors: ErrOrderNotFound, FORBIDDEN.
+func (s *Service) Load(ctx context.Context, q *ent.OrderQuery) (*ent.Order, error) {
+	o, err := q.Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, ErrOrderNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading order: %w", err)
+	}
+	if err := access.CanView(ctx, o); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// ExpireDue moves unpaid orders whose expiresAt has passed to EXPIRED and
+// returns how many it moved. Each move is a conditional transition, so
+// several instances running it at once expire each order once.
+func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
+	now := s.Clock.Now()
+	due, err := s.Client.Order.Query().
+		Where(order.StatusIn(Pending, Processing), order.ExpiresAtNotNil(), order.ExpiresAtLTE(now)).
+		Order(ent.Asc(order.FieldExpiresAt)).Limit(limit).All(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("finding expired orders: %w", err)
+	}
+	n := 0
+	for _, o := range due {
+		err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
+			_, err := s.Transition(ctx, tx, o, Expired, "system", "expired", nil)
+			return err
+		})
+		if apperr.CodeOf(err) == apperr.InvalidTransition {
+			continue // paid or expired by someone else meanwhile
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
