@@ -126,8 +126,9 @@ func resolveKey(ctx context.Context, key *string) (string, error) {
 	return k, nil
 }
 
-// hashInput fingerprints the operation and its input. The key itself is
-// part of the input but the same on both sides, so it does not matter.
+// hashInput fingerprints the operation and its input. Inputs tag their
+// idempotencyKey field json:"-", so a key sent as argument or as header
+// fingerprints the same.
 func hashInput(op string, input any) (string, error) {
 	b, err := json.Marshal(input)
 	if err != nil {

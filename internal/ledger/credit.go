@@ -25,7 +25,7 @@ type CreditInput struct {
 	// Withdrawable marks the money as withdrawable (e.g. migrated earnings);
 	// by default a credit may be spent but not withdrawn.
 	Withdrawable   *bool   `json:"withdrawable,omitempty"`
-	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	IdempotencyKey *string `json:"-"` // not part of the fingerprint: the header may carry it instead
 }
 
 // Credit brings money from the outside world ("world:admin") into a user's

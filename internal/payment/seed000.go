@@ -44,7 +44,7 @@ type CreatePaymentOrderInput struct {
 	ExtendInfo     *string          `json:"extendInfo,omitempty"`
 	ExpiresAt      *time.Time       `json:"expiresAt,omitempty"`
 	AppID          *int64           `json:"appId,omitempty"`
-	IdempotencyKey *string          `json:"idempotencyKey,omitempty"`
+	IdempotencyKey *string          `json:"-"` // not part of the fingerprint: the header may carry it instead
 }
 
 // PayInput is seed 000's pay.
@@ -52,7 +52,7 @@ type PayInput struct {
 	OrderID           int64   `json:"orderId"`
 	VerifyCodeOrderID *int64  `json:"verifyCodeOrderId,omitempty"`
 	VerifyCode        *string `json:"verifyCode,omitempty"`
-	IdempotencyKey    *string `json:"idempotencyKey,omitempty"`
+	IdempotencyKey    *string `json:"-"` // not part of the fingerprint
 }
 
 // Limits on seed 000 input.

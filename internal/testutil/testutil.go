@@ -107,6 +107,13 @@ type Server struct {
 // Start runs paygraph with env until t ends.
 func Start(t testing.TB, env Env) *Server {
 	t.Helper()
+	return StartWith(t, env, server.Options{})
+}
+
+// StartWith runs paygraph with env and options until t ends. The bcrypt
+// cost is the minimum and WebSocket pings come every half second.
+func StartWith(t testing.TB, env Env, opts server.Options) *Server {
+	t.Helper()
 	cfg, err := config.Load(env.Getenv)
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -116,7 +123,11 @@ func Start(t testing.TB, env Env) *Server {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	pw := auth.Passwords{Cost: 4}
-	srv, err := server.New(context.Background(), cfg, log, server.Options{Passwords: &pw, KeepAlive: 500 * time.Millisecond})
+	opts.Passwords = &pw
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = 500 * time.Millisecond
+	}
+	srv, err := server.New(context.Background(), cfg, log, opts)
 	if err != nil {
 		t.Fatalf("starting server: %v", err)
 	}
@@ -276,4 +287,18 @@ func (c *Client) NewUser(t testing.TB, username string) (id, token string) {
 // AdminToken logs in as the bootstrap admin of Base.
 func (c *Client) AdminToken(t testing.TB) string {
 	return c.Login(t, "admin", "admin-password")
+}
+
+// AssertLedger fails t unless the books balance: every asset and journal
+// sums to zero, no wallet is negative, every wallet equals its postings.
+func (s *Server) AssertLedger(t testing.TB) {
+	t.Helper()
+	c, err := s.Ledger.Check(context.Background())
+	if err != nil {
+		t.Fatalf("ledger check: %v", err)
+	}
+	if !c.OK {
+		t.Fatalf("ledger invariant broken: sums %+v, negative %d, mismatched %d, unbalanced journals %v",
+			c.Assets, len(c.NegativeWallets), len(c.MismatchedWallets), c.UnbalancedJournals)
+	}
 }
