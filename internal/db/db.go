@@ -25,7 +25,8 @@ import (
 
 // DB is an open, migrated database.
 type DB struct {
-	Ent     *ent.Client
+	Ent *ent.Client
+	// SQL is the pool reads use (with SQLite, writes have a pool of their own).
 	SQL     *sql.DB
 	Dialect string // dialect.SQLite or dialect.Postgres
 	Config  config.Database
@@ -49,9 +50,9 @@ func SQLiteDSN(path string) string {
 // Errors are one line and never contain a password.
 func Open(ctx context.Context, cfg config.Database) (*DB, error) {
 	var (
-		sqldb *sql.DB
-		dia   string
-		err   error
+		sqldb, writer *sql.DB
+		dia           string
+		err           error
 	)
 	switch cfg.Driver {
 	case "sqlite":
@@ -60,11 +61,14 @@ func Open(ctx context.Context, cfg config.Database) (*DB, error) {
 				return nil, fmt.Errorf("the folder %q of the SQLite file does not exist", dir)
 			}
 		}
-		sqldb, err = sql.Open("sqlite3", SQLiteDSN(cfg.Path))
 		dia = dialect.SQLite
+		if writer, err = sql.Open("sqlite3", SQLiteDSN(cfg.Path)); err == nil {
+			writer.SetMaxOpenConns(1)
+			writer.SetMaxIdleConns(1)
+			writer.SetConnMaxIdleTime(0)
+			sqldb, err = sql.Open("sqlite3", SQLiteDSN(cfg.Path))
+		}
 		if err == nil {
-			// SQLite runs one writer at a time; a few connections let reads
-			// go on beside it without queuing writers inside SQLite.
 			sqldb.SetMaxOpenConns(4)
 			sqldb.SetMaxIdleConns(4)
 			sqldb.SetConnMaxIdleTime(0)
@@ -87,10 +91,17 @@ func Open(ctx context.Context, cfg config.Database) (*DB, error) {
 	defer cancel()
 	if err := sqldb.PingContext(pingCtx); err != nil {
 		sqldb.Close()
+		if writer != nil {
+			writer.Close()
+		}
 		return nil, fmt.Errorf("cannot reach the database: %s", oneLine(err))
 	}
+	var drv dialect.Driver = entsql.OpenDB(dia, sqldb)
+	if writer != nil {
+		drv = splitDriver{w: entsql.OpenDB(dia, writer), r: entsql.OpenDB(dia, sqldb)}
+	}
 	d := &DB{
-		Ent:     ent.NewClient(ent.Driver(entsql.OpenDB(dia, sqldb))),
+		Ent:     ent.NewClient(ent.Driver(drv)),
 		SQL:     sqldb,
 		Dialect: dia,
 		Config:  cfg,

@@ -81,7 +81,7 @@ func (s *Service) ApplyNotice(ctx context.Context, tx *txn.Tx, n Notice) (*ent.O
 	actor := "callback:" + n.Provider
 	switch {
 	case n.Outcome == OutcomeFailed && Unpaid(o.Status):
-		o, err = s.Transition(ctx, tx, o, Failed, actor, "provider reported failure", nil)
+		o, err = s.Transition(ctx, tx, o, Failed, actor, "provider reported failure", Changes{})
 		return o, Applied, err
 	case n.Outcome == OutcomeFailed:
 		return o, AlreadyApplied, nil
@@ -91,12 +91,11 @@ func (s *Service) ApplyNotice(ctx context.Context, tx *txn.Tx, n Notice) (*ent.O
 		return o, NeedsRefund, nil
 	}
 	now := s.Clock.Now()
-	o, err = s.Transition(ctx, tx, o, Paid, actor, "provider confirmed payment", func(u *ent.OrderUpdate) {
-		u.SetPaidAt(now)
-		if n.ProviderTradeNo != "" {
-			u.SetProviderTradeNo(n.ProviderTradeNo)
-		}
-	})
+	ch := Changes{PaidAt: &now}
+	if n.ProviderTradeNo != "" {
+		ch.ProviderTradeNo = &n.ProviderTradeNo
+	}
+	o, err = s.Transition(ctx, tx, o, Paid, actor, "provider confirmed payment", ch)
 	if err != nil {
 		return nil, "", err
 	}

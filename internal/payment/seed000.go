@@ -244,31 +244,33 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
 	}
 	var paid *ent.Order
 	id, replayed, err := s.Idem.Do(ctx, "pay", in.IdempotencyKey, in, func(mark idempotency.Mark) (int64, error) {
-		err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
-			o, err := tx.Order.Get(ctx, in.OrderID)
-			if ent.IsNotFound(err) {
-				return ErrOrderNotFound
-			}
-			if err != nil {
-				return fmt.Errorf("loading order %d: %w", in.OrderID, err)
-			}
-			if o.PayerID != p.Subject {
-				return ErrNotPayer
-			}
-			if o.Type != order.TypePAYMENT {
-				return apperr.Input("orderId", "pay settles PAYMENT orders; this is a %s order", o.Type)
-			}
-			if o.Status != Pending {
-				return InvalidTransition(o.Status, Paid)
-			}
-			now := s.Clock.Now()
-			if o.ExpiresAt != nil && !now.Before(*o.ExpiresAt) {
-				return ErrOrderExpired
-			}
+		// Checks that need no lock run before the transaction; the
+		// conditional status change inside it re-checks the status.
+		o, err := s.Client.Order.Get(ctx, in.OrderID)
+		if ent.IsNotFound(err) {
+			return 0, ErrOrderNotFound
+		}
+		if err != nil {
+			return 0, fmt.Errorf("loading order %d: %w", in.OrderID, err)
+		}
+		if o.PayerID != p.Subject {
+			return 0, ErrNotPayer
+		}
+		if o.Type != order.TypePAYMENT {
+			return 0, apperr.Input("orderId", "pay settles PAYMENT orders; this is a %s order", o.Type)
+		}
+		if o.Status != Pending {
+			return 0, InvalidTransition(o.Status, Paid)
+		}
+		now := s.Clock.Now()
+		if o.ExpiresAt != nil && !now.Before(*o.ExpiresAt) {
+			return 0, ErrOrderExpired
+		}
+		err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
 			if err := s.SecondFactor.Verify(ctx, tx, p.Subject, o.ID, in.VerifyCodeOrderID, in.VerifyCode); err != nil {
 				return err
 			}
-			o, err = s.Transition(ctx, tx, o, Paid, Actor(ctx), "paid", func(u *ent.OrderUpdate) { u.SetPaidAt(now) })
+			o, err := s.Transition(ctx, tx, o, Paid, Actor(ctx), "paid", Changes{PaidAt: &now})
 			if err != nil {
 				return err
 			}

@@ -70,20 +70,48 @@ func Actor(ctx context.Context) string {
 	return "user:" + strconv.FormatInt(p.Subject, 10)
 }
 
+// Changes are the fields a status change may set along with the status.
+type Changes struct {
+	PaidAt          *time.Time
+	CompletedAt     *time.Time
+	ProviderTradeNo *string
+	RefundReason    *string
+}
+
+func (c Changes) apply(u *ent.OrderUpdate, o *ent.Order) {
+	if c.PaidAt != nil {
+		u.SetPaidAt(*c.PaidAt)
+		o.PaidAt = c.PaidAt
+	}
+	if c.CompletedAt != nil {
+		u.SetCompletedAt(*c.CompletedAt)
+		o.CompletedAt = c.CompletedAt
+	}
+	if c.ProviderTradeNo != nil {
+		u.SetProviderTradeNo(*c.ProviderTradeNo)
+		o.ProviderTradeNo = *c.ProviderTradeNo
+	}
+	if c.RefundReason != nil {
+		u.SetRefundReason(*c.RefundReason)
+		o.RefundReason = *c.RefundReason
+	}
+}
+
 // Transition moves o to status to inside tx, with a conditional update so
 // that of two concurrent transitions from one status only one wins; the
-// loser gets INVALID_TRANSITION. set may add field changes (paid_at, …).
-// It records the step in the order's history and emits it after commit, and
-// returns the updated order.
-func (s *Service) Transition(ctx context.Context, tx *txn.Tx, o *ent.Order, to Status, actor, reason string, set func(*ent.OrderUpdate)) (*ent.Order, error) {
+// loser gets INVALID_TRANSITION. It records the step in the order's history,
+// emits it after commit, and returns the order as it now is (o itself is
+// left as it was read).
+func (s *Service) Transition(ctx context.Context, tx *txn.Tx, o *ent.Order, to Status, actor, reason string, ch Changes) (*ent.Order, error) {
 	if err := CanTransition(o.Status, to); err != nil {
 		return nil, err
 	}
 	now := s.Clock.Now()
+	next := *o
+	next.Status, next.UpdatedAt = to, now
+	next.Edges = ent.OrderEdges{}
 	u := tx.Order.Update().Where(order.ID(o.ID), order.StatusEQ(o.Status)).SetStatus(to).SetUpdatedAt(now)
-	if set != nil {
-		set(u)
-	}
+	ch.apply(u, &next)
 	n, err := u.Save(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("moving order %d to %s: %w", o.ID, to, err)
@@ -95,8 +123,7 @@ func (s *Service) Transition(ctx context.Context, tx *txn.Tx, o *ent.Order, to S
 		}
 		return nil, InvalidTransition(cur.Status, to)
 	}
-	from := o.Status
-	ev := tx.OrderEvent.Create().SetOrderID(o.ID).SetFrom(fromStatus(from)).SetTo(toStatus(to)).
+	ev := tx.OrderEvent.Create().SetOrderID(o.ID).SetFrom(orderevent.From(o.Status)).SetTo(orderevent.To(to)).
 		SetActor(actor).SetAt(now)
 	if reason != "" {
 		ev.SetReason(reason)
@@ -106,11 +133,7 @@ func (s *Service) Transition(ctx context.Context, tx *txn.Tx, o *ent.Order, to S
 		return nil, fmt.Errorf("recording history of order %d: %w", o.ID, err)
 	}
 	tx.Emit(OrderEventMessage(o, e.ID))
-	updated, err := tx.Order.Get(ctx, o.ID)
-	if err != nil {
-		return nil, fmt.Errorf("re-reading order %d: %w", o.ID, err)
-	}
-	return updated, nil
+	return &next, nil
 }
 
 // OrderEventMessage is the bus event for a step of o's history.
@@ -125,13 +148,9 @@ func OrderEventMessage(o *ent.Order, eventID int64) events.Event {
 	return ev
 }
 
-// The history enums are the order status enum under other names.
-func fromStatus(s Status) orderevent.From { return orderevent.From(s) }
-func toStatus(s Status) orderevent.To     { return orderevent.To(s) }
-
 // recordCreated writes the first step of a new order's history.
 func (s *Service) recordCreated(ctx context.Context, tx *txn.Tx, o *ent.Order, actor string) error {
-	e, err := tx.OrderEvent.Create().SetOrderID(o.ID).SetTo(toStatus(o.Status)).SetActor(actor).
+	e, err := tx.OrderEvent.Create().SetOrderID(o.ID).SetTo(orderevent.To(o.Status)).SetActor(actor).
 		SetAt(o.CreatedAt).SetReason("created").Save(ctx)
 	if err != nil {
 		return fmt.Errorf("recording creation of order %d: %w", o.ID, err)
@@ -171,7 +190,7 @@ func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
 	n := 0
 	for _, o := range due {
 		err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
-			_, err := s.Transition(ctx, tx, o, Expired, "system", "expired", nil)
+			_, err := s.Transition(ctx, tx, o, Expired, "system", "expired", Changes{})
 			return err
 		})
 		if apperr.CodeOf(err) == apperr.InvalidTransition {
