@@ -181,7 +181,9 @@ func TestBadNoticesChangeNothing(t *testing.T) {
 	var out struct {
 		CallbackEvents struct {
 			TotalCount int
-			Edges      []struct{ Node struct{ Provider, Error, Body string } }
+			Edges      []struct {
+				Node struct{ Provider, Error, Body string }
+			}
 		}
 	}
 	c.As(c.AdminToken(t)).Do(t, `{callbackEvents(where:{verdict:REJECTED}){totalCount edges{node{provider error body}}}}`, nil).Decode(t, &out)
