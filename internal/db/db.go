@@ -62,11 +62,11 @@ func Open(ctx context.Context, cfg config.Database) (*DB, error) {
 			}
 		}
 		dia = dialect.SQLite
-		if writer, err = sql.Open("sqlite3", SQLiteDSN(cfg.Path)); err == nil {
+		if writer, err = sql.Open(sqliteDriver, SQLiteDSN(cfg.Path)); err == nil {
 			writer.SetMaxOpenConns(1)
 			writer.SetMaxIdleConns(1)
 			writer.SetConnMaxIdleTime(0)
-			sqldb, err = sql.Open("sqlite3", SQLiteDSN(cfg.Path))
+			sqldb, err = sql.Open(sqliteDriver, SQLiteDSN(cfg.Path))
 		}
 		if err == nil {
 			sqldb.SetMaxOpenConns(4)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
 
@@ -179,6 +180,9 @@ func (s *Server) Close() error {
 	if s.stopScheduler != nil {
 		s.stopScheduler()
 	}
+	if s.Tx != nil {
+		s.Tx.Close()
+	}
 	if s.Bus != nil {
 		_ = s.Bus.Close()
 	}
@@ -206,7 +210,7 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 	} else {
 		s.Bus = events.NewLocal()
 	}
-	s.Tx = &txn.Runner{Client: s.DB.Ent, Bus: s.Bus, Log: s.Log}
+	s.Tx = &txn.Runner{Client: s.DB.Ent, Bus: s.Bus, Log: s.Log, Group: s.DB.Dialect == dialect.SQLite}
 	s.Idem = idempotency.New(s.DB.Ent, s.Clock)
 	s.Ledger = ledger.New(s.DB.Ent, s.DB.Dialect, s.Assets, s.Tx, s.Idem)
 	s.Payments = &payment.Service{

@@ -1,5 +1,16 @@
 // Package txn runs a service's unit of work: one database transaction whose
 // events are published only after it commits.
+//
+// On SQLite the runner commits in groups: units of work that arrive while
+// another group is being written are run one after the other inside one
+// transaction, each under its own SAVEPOINT, and committed together with a
+// single fsync. A unit that fails is rolled back to its savepoint without
+// touching the others; if the commit fails, every unit of the group fails.
+// Each caller still sees exactly its own outcome, after it is durable.
+//
+// A unit of work must do all its writes through the *Tx it is given, and
+// must not call Run itself: with SQLite's single write connection either
+// would wait for itself.
 package txn
 
 import (
@@ -7,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/internal/events"
@@ -21,19 +33,69 @@ type Tx struct {
 // Emit records events to publish once the transaction commits.
 func (t *Tx) Emit(evs ...events.Event) { t.events = append(t.events, evs...) }
 
+// maxGroup bounds how many units share one commit.
+const maxGroup = 128
+
 // Runner starts transactions and publishes their events.
 type Runner struct {
 	Client *ent.Client
 	Bus    events.Bus
 	Log    *slog.Logger
+	// Group turns on group commit (SQLite, where every commit is an fsync
+	// of the one writer). PostgreSQL commits concurrently by itself.
+	Group bool
+
+	start  sync.Once
+	mu     sync.RWMutex // guards closed and sending on queue
+	closed bool
+	queue  chan *unit
+	exited chan struct{}
+}
+
+// ErrClosed is returned by Run after Close.
+var ErrClosed = errors.New("transaction runner closed")
+
+type unit struct {
+	ctx    context.Context
+	fn     func(tx *Tx) error
+	err    error
+	panic  any
+	events []events.Event
+	done   chan struct{}
 }
 
 // Run runs fn in a transaction: committed when fn returns nil, rolled back
-// when it returns an error or panics. After a commit, and never before, the
-// events fn emitted are published; a publishing failure is logged, not
+// when it returns an error or panics. After the commit, and never before,
+// the events fn emitted are published; a publishing failure is logged, not
 // returned, because the change itself is durable (subscribers catch up from
 // the database).
-func (r *Runner) Run(ctx context.Context, fn func(tx *Tx) error) (err error) {
+func (r *Runner) Run(ctx context.Context, fn func(tx *Tx) error) error {
+	if !r.Group {
+		return r.runAlone(ctx, fn)
+	}
+	r.start.Do(func() {
+		r.queue = make(chan *unit, 4*maxGroup)
+		r.exited = make(chan struct{})
+		go r.writer()
+	})
+	u := &unit{ctx: ctx, fn: fn, done: make(chan struct{})}
+	r.mu.RLock()
+	if r.closed {
+		r.mu.RUnlock()
+		return ErrClosed
+	}
+	r.queue <- u
+	r.mu.RUnlock()
+	// Wait even if ctx ends: once queued, the unit may commit, and the
+	// caller must not report a failure for work that was done.
+	<-u.done
+	if u.panic != nil {
+		panic(u.panic)
+	}
+	return u.err
+}
+
+func (r *Runner) runAlone(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	etx, err := r.Client.Tx(ctx)
 	if err != nil {
 		return fmt.Errorf("starting transaction: %w", err)
@@ -54,10 +116,126 @@ func (r *Runner) Run(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if err := etx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
-	if len(tx.events) > 0 && r.Bus != nil {
-		if err := r.Bus.Publish(context.WithoutCancel(ctx), tx.events...); err != nil && r.Log != nil {
-			r.Log.WarnContext(ctx, "publishing events after commit", "err", err, "events", len(tx.events))
+	r.publish(ctx, tx.events)
+	return nil
+}
+
+func (r *Runner) publish(ctx context.Context, evs []events.Event) {
+	if len(evs) == 0 || r.Bus == nil {
+		return
+	}
+	if err := r.Bus.Publish(context.WithoutCancel(ctx), evs...); err != nil && r.Log != nil {
+		r.Log.WarnContext(ctx, "publishing events after commit", "err", err, "events", len(evs))
+	}
+}
+
+// Close stops the group writer after the units already queued; later
+// calls to Run return ErrClosed.
+func (r *Runner) Close() {
+	r.start.Do(func() {}) // a runner never used has no writer
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	if r.queue != nil {
+		close(r.queue)
+	}
+	r.mu.Unlock()
+	if r.exited != nil {
+		<-r.exited
+	}
+}
+
+// writer takes whatever units are waiting and commits them as one group,
+// until Close.
+func (r *Runner) writer() {
+	defer close(r.exited)
+	for first := range r.queue {
+		group := []*unit{first}
+	gather:
+		for len(group) < maxGroup {
+			select {
+			case u, ok := <-r.queue:
+				if !ok {
+					break gather
+				}
+				group = append(group, u)
+			default:
+				break gather
+			}
+		}
+		r.commitGroup(group)
+		for _, u := range group {
+			if u.err == nil && u.panic == nil {
+				r.publish(u.ctx, u.events)
+			}
+			close(u.done)
 		}
 	}
-	return nil
+}
+
+func (r *Runner) commitGroup(group []*unit) {
+	// The group's transaction belongs to no single caller: a caller whose
+	// context ends must not roll back the others.
+	ctx := context.Background()
+	fail := func(err error) {
+		for _, u := range group {
+			if u.err == nil && u.panic == nil {
+				u.err = err
+			}
+		}
+	}
+	etx, err := r.Client.Tx(ctx)
+	if err != nil {
+		fail(fmt.Errorf("starting transaction: %w", err))
+		return
+	}
+	ok := 0
+	for i, u := range group {
+		if err := u.ctx.Err(); err != nil {
+			u.err = err
+			continue
+		}
+		sp := fmt.Sprintf("u%d", i)
+		if _, err := etx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
+			u.err = fmt.Errorf("savepoint: %w", err)
+			continue
+		}
+		tx := &Tx{Tx: etx}
+		u.err, u.panic = call(u.fn, tx)
+		if u.err != nil || u.panic != nil {
+			if _, err := etx.ExecContext(ctx, "ROLLBACK TO "+sp); err != nil {
+				_ = etx.Rollback()
+				fail(fmt.Errorf("rolling back a unit: %w", err))
+				return
+			}
+		} else {
+			u.events = tx.events
+			ok++
+		}
+		if _, err := etx.ExecContext(ctx, "RELEASE "+sp); err != nil {
+			_ = etx.Rollback()
+			fail(fmt.Errorf("releasing savepoint: %w", err))
+			return
+		}
+	}
+	if ok == 0 {
+		_ = etx.Rollback()
+		return
+	}
+	if err := etx.Commit(); err != nil {
+		fail(fmt.Errorf("committing: %w", err))
+	}
+}
+
+// call runs fn, turning a panic into a value for the caller to re-raise.
+func call(fn func(*Tx) error, tx *Tx) (err error, panicked any) {
+	defer func() {
+		if v := recover(); v != nil {
+			panicked = v
+		}
+	}()
+	return fn(tx), nil
 }

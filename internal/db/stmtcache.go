@@ -1,0 +1,111 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"strings"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// sqliteDriver is go-sqlite3 with a prepared-statement cache per
+// connection. database/sql prepares, runs and finalizes every statement
+// that is not explicitly prepared; on SQLite's single write connection the
+// preparing is a good part of the time the write lock is held, and ent
+// runs the same few statements over and over.
+const sqliteDriver = "sqlite3_paygraph"
+
+func init() { sql.Register(sqliteDriver, cachingDriver{}) }
+
+// maxCached bounds the statements kept per connection; past it, new
+// statements simply run uncached.
+const maxCached = 512
+
+type cachingDriver struct{}
+
+func (cachingDriver) Open(dsn string) (driver.Conn, error) {
+	c, err := (&sqlite3.SQLiteDriver{}).Open(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &cachingConn{SQLiteConn: c.(*sqlite3.SQLiteConn), stmts: map[string]*cachedStmt{}}, nil
+}
+
+type cachedStmt struct {
+	st *sqlite3.SQLiteStmt
+	// busy is set while rows of the statement are open: a second use of
+	// the same query then runs uncached instead of resetting the first.
+	busy bool
+}
+
+// cachingConn is used by one goroutine at a time (database/sql's rule), so
+// its cache needs no lock.
+type cachingConn struct {
+	*sqlite3.SQLiteConn
+	stmts map[string]*cachedStmt
+}
+
+func (c *cachingConn) cached(ctx context.Context, query string) *cachedStmt {
+	if s, ok := c.stmts[query]; ok {
+		if s.busy {
+			return nil
+		}
+		return s
+	}
+	// Only single statements can be prepared once and reused.
+	if len(c.stmts) >= maxCached || strings.Contains(strings.TrimRight(query, "; \t\n"), ";") {
+		return nil
+	}
+	st, err := c.SQLiteConn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // the uncached path reports the error
+	}
+	s := &cachedStmt{st: st.(*sqlite3.SQLiteStmt)}
+	c.stmts[query] = s
+	return s
+}
+
+// ExecContext runs query with a cached statement when it can.
+func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	s := c.cached(ctx, query)
+	if s == nil {
+		return c.SQLiteConn.ExecContext(ctx, query, args)
+	}
+	return s.st.ExecContext(ctx, args)
+}
+
+// QueryContext runs query with a cached statement when it can.
+func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	s := c.cached(ctx, query)
+	if s == nil {
+		return c.SQLiteConn.QueryContext(ctx, query, args)
+	}
+	rows, err := s.st.QueryContext(ctx, args)
+	if err != nil {
+		return nil, err
+	}
+	s.busy = true
+	return &cachedRows{SQLiteRows: rows.(*sqlite3.SQLiteRows), s: s}, nil
+}
+
+// Close finalizes the cached statements and closes the connection.
+func (c *cachingConn) Close() error {
+	for _, s := range c.stmts {
+		_ = s.st.Close()
+	}
+	c.stmts = nil
+	return c.SQLiteConn.Close()
+}
+
+type cachedRows struct {
+	*sqlite3.SQLiteRows
+	s *cachedStmt
+}
+
+// Close resets the statement for its next use.
+func (r *cachedRows) Close() error {
+	err := r.SQLiteRows.Close()
+	r.s.busy = false
+	return err
+}
