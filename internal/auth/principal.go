@@ -4,6 +4,7 @@ package auth
 
 import (
 	"context"
+	"time"
 
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/role"
@@ -16,6 +17,8 @@ type Principal struct {
 	Role    role.Role
 	// AppID is the app a SERVICE token belongs to; 0 for users.
 	AppID int64
+	// ExpiresAt is when the token stops being valid.
+	ExpiresAt time.Time
 }
 
 // IsUser reports whether p is an end user acting for itself.

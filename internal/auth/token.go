@@ -94,7 +94,7 @@ func (t *Tokens) Parse(token string) (Principal, int, error) {
 	if err != nil || sub <= 0 || !c.Role.Valid() {
 		return Principal{}, 0, ErrTokenInvalid
 	}
-	p := Principal{Subject: sub, Role: c.Role}
+	p := Principal{Subject: sub, Role: c.Role, ExpiresAt: c.ExpiresAt.Time}
 	if c.Role == role.Service {
 		app, err := strconv.ParseInt(c.App, 10, 64)
 		if err != nil || app != sub {

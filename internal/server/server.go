@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -57,10 +58,12 @@ type Server struct {
 	Clock     clock.Clock
 
 	stopScheduler func()
+	// tokenRecheck is how often an open WebSocket's token is checked again,
+	// so a rotated SERVICE token stops streaming.
+	tokenRecheck time.Duration
 
 	handler http.Handler
-	// wsCtx ends every WebSocket when the server shuts down: hijacked
-	// connections are not closed by http.Server.Shutdown.
+	// wsCtx ends every WebSocket and SSE stream when the server shuts down.
 	wsCtx    context.Context
 	wsCancel context.CancelFunc
 }
@@ -75,6 +78,9 @@ type Options struct {
 	Clock clock.Clock
 	// NoScheduler leaves the scheduler stopped; tests call RunOnce.
 	NoScheduler bool
+	// TokenRecheck overrides how often an open WebSocket's token is checked
+	// again (default 30 s).
+	TokenRecheck time.Duration
 }
 
 // New opens the database, migrates it and builds the handler. Errors are
@@ -140,6 +146,10 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 	}
 
 	s.wsCtx, s.wsCancel = context.WithCancel(context.Background())
+	s.tokenRecheck = opts.TokenRecheck
+	if s.tokenRecheck == 0 {
+		s.tokenRecheck = 30 * time.Second
+	}
 	resolver := &graph.Resolver{
 		Client: s.DB.Ent, Assets: s.Assets, Accounts: s.Accounts,
 		Ledger: s.Ledger, Payments: s.Payments, Live: s.Live,
@@ -154,7 +164,7 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", s.withWebsocketShutdown(gql))
+	mux.Handle("/query", s.withStreamShutdown(gql))
 	mux.Handle("GET /{$}", playground.Handler("paygraph", "/query"))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -255,7 +265,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // websocketInit authenticates a WebSocket from its connection_init payload
 // ("Authorization": "Bearer …" or "token": "…"). A bad token closes the
-// socket; no token leaves it anonymous, and @auth refuses what needs one.
+// socket with 4403; no token leaves it anonymous, and @auth refuses what
+// needs one. An authenticated socket's subscriptions end when its token
+// expires or is revoked (checked every tokenRecheck).
 func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 	tok := bearer(payload.Authorization())
 	if tok == "" {
@@ -266,14 +278,35 @@ func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayloa
 	}
 	p, err := s.Accounts.Authenticate(ctx, tok)
 	if err != nil {
-		return ctx, nil, fmt.Errorf("connection_init: %w", err)
+		return transport.WithWebsocketCloseCode(ctx, 4403), nil, fmt.Errorf("connection_init: %w", err)
 	}
+	ctx, cancel := context.WithDeadline(ctx, p.ExpiresAt)
+	go s.recheckToken(ctx, cancel, tok)
 	return auth.WithPrincipal(ctx, p), nil, nil
 }
 
-func (s *Server) withWebsocketShutdown(next http.Handler) http.Handler {
+func (s *Server) recheckToken(ctx context.Context, cancel context.CancelFunc, tok string) {
+	defer cancel()
+	t := time.NewTicker(s.tokenRecheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.Accounts.Authenticate(ctx, tok); err != nil && ctx.Err() == nil {
+				return
+			}
+		}
+	}
+}
+
+// withStreamShutdown ties long-lived requests (WebSocket, SSE) to the
+// server's shutdown: http.Server.Shutdown waits for in-flight requests, and
+// a subscription would otherwise hold it for as long as the client stays.
+func (s *Server) withStreamShutdown(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") == "" {
+		if r.Header.Get("Upgrade") == "" && !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 			next.ServeHTTP(w, r)
 			return
 		}
