@@ -7,6 +7,7 @@ import (
 
 	"github.com/paygraph/paygraph/ent/app"
 	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/ent/goods"
 	"github.com/paygraph/paygraph/ent/idempotencykey"
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/orderevent"
@@ -73,6 +74,75 @@ func init() {
 	callbackeventDescID := callbackeventMixinFields0[0].Descriptor()
 	// callbackevent.DefaultID holds the default value on creation for the id field.
 	callbackevent.DefaultID = callbackeventDescID.Default.(func() int64)
+	goodsMixin := schema.Goods{}.Mixin()
+	goodsMixinFields0 := goodsMixin[0].Fields()
+	_ = goodsMixinFields0
+	goodsMixinFields1 := goodsMixin[1].Fields()
+	_ = goodsMixinFields1
+	goodsFields := schema.Goods{}.Fields()
+	_ = goodsFields
+	// goodsDescCreatedAt is the schema descriptor for created_at field.
+	goodsDescCreatedAt := goodsMixinFields1[0].Descriptor()
+	// goods.DefaultCreatedAt holds the default value on creation for the created_at field.
+	goods.DefaultCreatedAt = goodsDescCreatedAt.Default.(func() time.Time)
+	// goodsDescUpdatedAt is the schema descriptor for updated_at field.
+	goodsDescUpdatedAt := goodsMixinFields1[1].Descriptor()
+	// goods.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	goods.DefaultUpdatedAt = goodsDescUpdatedAt.Default.(func() time.Time)
+	// goods.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	goods.UpdateDefaultUpdatedAt = goodsDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// goodsDescGoodsID is the schema descriptor for goods_id field.
+	goodsDescGoodsID := goodsFields[1].Descriptor()
+	// goods.GoodsIDValidator is a validator for the "goods_id" field. It is called by the builders before save.
+	goods.GoodsIDValidator = func() func(string) error {
+		validators := goodsDescGoodsID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(goods_id string) error {
+			for _, fn := range fns {
+				if err := fn(goods_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// goodsDescItem is the schema descriptor for item field.
+	goodsDescItem := goodsFields[2].Descriptor()
+	// goods.ItemValidator is a validator for the "item" field. It is called by the builders before save.
+	goods.ItemValidator = func() func(string) error {
+		validators := goodsDescItem.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(item string) error {
+			for _, fn := range fns {
+				if err := fn(item); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// goodsDescTitle is the schema descriptor for title field.
+	goodsDescTitle := goodsFields[3].Descriptor()
+	// goods.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	goods.TitleValidator = goodsDescTitle.Validators[0].(func(string) error)
+	// goodsDescAsset is the schema descriptor for asset field.
+	goodsDescAsset := goodsFields[5].Descriptor()
+	// goods.DefaultAsset holds the default value on creation for the asset field.
+	goods.DefaultAsset = goodsDescAsset.Default.(string)
+	// goodsDescActive is the schema descriptor for active field.
+	goodsDescActive := goodsFields[6].Descriptor()
+	// goods.DefaultActive holds the default value on creation for the active field.
+	goods.DefaultActive = goodsDescActive.Default.(bool)
+	// goodsDescID is the schema descriptor for id field.
+	goodsDescID := goodsMixinFields0[0].Descriptor()
+	// goods.DefaultID holds the default value on creation for the id field.
+	goods.DefaultID = goodsDescID.Default.(func() int64)
 	idempotencykeyMixin := schema.IdempotencyKey{}.Mixin()
 	idempotencykeyMixinFields0 := idempotencykeyMixin[0].Fields()
 	_ = idempotencykeyMixinFields0

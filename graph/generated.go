@@ -22,6 +22,7 @@ import (
 	"github.com/paygraph/paygraph/ent/walletentry"
 	"github.com/paygraph/paygraph/graph/scalar"
 	"github.com/paygraph/paygraph/internal/account"
+	"github.com/paygraph/paygraph/internal/catalog"
 	"github.com/paygraph/paygraph/internal/ledger"
 	"github.com/paygraph/paygraph/internal/live"
 	"github.com/paygraph/paygraph/internal/money"
@@ -41,6 +42,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Goods() GoodsResolver
 	Mutation() MutationResolver
 	Order() OrderResolver
 	OrderItem() OrderItemResolver
@@ -106,6 +108,17 @@ type ComplexityRoot struct {
 		ServiceToken func(childComplexity int) int
 	}
 
+	Goods struct {
+		Active      func(childComplexity int) int
+		AppID       func(childComplexity int) int
+		Asset       func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Item        func(childComplexity int) int
+		SinglePrice func(childComplexity int) int
+		Title       func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+	}
+
 	LedgerCheck struct {
 		Assets             func(childComplexity int) int
 		MismatchedWallets  func(childComplexity int) int
@@ -122,6 +135,7 @@ type ComplexityRoot struct {
 		Pay                func(childComplexity int, input payment.PayInput) int
 		Register           func(childComplexity int, input account.RegisterInput) int
 		RotateServiceToken func(childComplexity int, appID int64) int
+		UpsertGoods        func(childComplexity int, input catalog.UpsertInput) int
 	}
 
 	Order struct {
@@ -206,6 +220,7 @@ type ComplexityRoot struct {
 
 	Query struct {
 		CallbackEvents func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.CallbackEventOrder, where *ent.CallbackEventWhereInput) int
+		Goods          func(childComplexity int, id string, appID *int64) int
 		LedgerCheck    func(childComplexity int) int
 		Me             func(childComplexity int) int
 		Node           func(childComplexity int, id int64) int
@@ -283,11 +298,17 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type GoodsResolver interface {
+	ID(ctx context.Context, obj *ent.Goods) (string, error)
+
+	SinglePrice(ctx context.Context, obj *ent.Goods) (*money.Decimal, error)
+}
 type MutationResolver interface {
 	Register(ctx context.Context, input account.RegisterInput) (*ent.User, error)
 	Login(ctx context.Context, username string, password string) (*account.Session, error)
 	CreateApp(ctx context.Context, name string) (*account.AppWithToken, error)
 	RotateServiceToken(ctx context.Context, appID int64) (*account.AppWithToken, error)
+	UpsertGoods(ctx context.Context, input catalog.UpsertInput) (*ent.Goods, error)
 	Credit(ctx context.Context, input ledger.CreditInput) (*ent.WalletEntry, error)
 	CreatePaymentOrder(ctx context.Context, input payment.CreatePaymentOrderInput) (*ent.Order, error)
 	Pay(ctx context.Context, input payment.PayInput) (*ent.Order, error)
@@ -313,6 +334,7 @@ type QueryResolver interface {
 	CallbackEvents(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.CallbackEventOrder, where *ent.CallbackEventWhereInput) (*ent.CallbackEventConnection, error)
 	Orders(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) (*ent.OrderConnection, error)
 	WalletEntries(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.WalletEntryOrder, where *ent.WalletEntryWhereInput) (*ent.WalletEntryConnection, error)
+	Goods(ctx context.Context, id string, appID *int64) (*ent.Goods, error)
 	Wallets(ctx context.Context, userID *int64) ([]*ent.Wallet, error)
 	LedgerCheck(ctx context.Context) (*ledger.Check, error)
 	Order(ctx context.Context, id *int64, orderNo *string) (*ent.Order, error)
@@ -532,6 +554,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateAppPayload.ServiceToken(childComplexity), true
 
+	case "Goods.active":
+		if e.ComplexityRoot.Goods.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goods.Active(childComplexity), true
+	case "Goods.appId":
+		if e.ComplexityRoot.Goods.AppID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goods.AppID(childComplexity), true
+	case "Goods.asset":
+		if e.ComplexityRoot.Goods.Asset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goods.Asset(childComplexity), true
+	case "Goods.id":
+		if e.ComplexityRoot.Goods.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goods.ID(childComplexity), true
+	case "Goods.item":
+		if e.ComplexityRoot.Goods.Item == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goods.Item(childComplexity), true
+	case "Goods.singlePrice":
+		if e.ComplexityRoot.Goods.SinglePrice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goods.SinglePrice(childComplexity), true
+	case "Goods.title":
+		if e.ComplexityRoot.Goods.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goods.Title(childComplexity), true
+	case "Goods.updatedAt":
+		if e.ComplexityRoot.Goods.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goods.UpdatedAt(childComplexity), true
+
 	case "LedgerCheck.assets":
 		if e.ComplexityRoot.LedgerCheck.Assets == nil {
 			break
@@ -640,6 +711,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateServiceToken(childComplexity, args["appId"].(int64)), true
+	case "Mutation.upsertGoods":
+		if e.ComplexityRoot.Mutation.UpsertGoods == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_upsertGoods_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpsertGoods(childComplexity, args["input"].(catalog.UpsertInput)), true
 
 	case "Order.amount":
 		if e.ComplexityRoot.Order.Amount == nil {
@@ -1030,6 +1112,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.CallbackEvents(childComplexity, args["after"].(*entgql.Cursor[int64]), args["first"].(*int), args["before"].(*entgql.Cursor[int64]), args["last"].(*int), args["orderBy"].(*ent.CallbackEventOrder), args["where"].(*ent.CallbackEventWhereInput)), true
+	case "Query.goods":
+		if e.ComplexityRoot.Query.Goods == nil {
+			break
+		}
+
+		args, err := ec.field_Query_goods_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Goods(childComplexity, args["id"].(string), args["appId"].(*int64)), true
 
 	case "Query.ledgerCheck":
 		if e.ComplexityRoot.Query.LedgerCheck == nil {
@@ -1392,6 +1485,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputOrderWhereInput,
 		ec.unmarshalInputPayInput,
 		ec.unmarshalInputRegisterInput,
+		ec.unmarshalInputUpsertGoodsInput,
 		ec.unmarshalInputUserOrder,
 		ec.unmarshalInputUserWhereInput,
 		ec.unmarshalInputWalletEntryOrder,
@@ -2826,6 +2920,48 @@ enum WalletOrderField {
   UPDATED_AT
 }
 `, BuiltIn: false},
+	{Name: "../schema/goods.graphql", Input: `"""
+An entry of the goods catalogue shared by the app store (seed 001) and game
+goods (seed 004). Prices are per app.
+"""
+type Goods {
+  "The caller's own id for the goods."
+  id: String!
+  appId: ID!
+  "Seed 004's goods attribute (商品属性)."
+  item: String!
+  title: String
+  singlePrice: Decimal!
+  asset: String!
+  active: Boolean!
+  updatedAt: Time!
+}
+
+input UpsertGoodsInput {
+  "The caller's own id: 1–64 characters."
+  id: String!
+  "Default 1."
+  appId: ID
+  item: String!
+  title: String
+  "Greater than zero, at most the asset's decimals."
+  singlePrice: Decimal!
+  "Default CNY."
+  asset: String
+  "Default true; inactive goods cannot be ordered."
+  active: Boolean
+}
+
+extend type Query {
+  "A goods entry of an app (a SERVICE: its own app; others: appId, default 1)."
+  goods(id: String!, appId: ID): Goods!
+}
+
+extend type Mutation {
+  "Create or update a goods entry."
+  upsertGoods(input: UpsertGoodsInput!): Goods! @auth(roles: [ADMIN])
+}
+`, BuiltIn: false},
 	{Name: "../schema/money.graphql", Input: `"""
 An exact decimal amount in major units, sent and received as a string
 ("10.00", "0.1575"). An asset's amounts have a fixed number of decimals
@@ -3156,6 +3292,28 @@ func (ec *executionContext) childFields_CreateAppPayload(ctx context.Context, fi
 		return ec.fieldContext_CreateAppPayload_serviceToken(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateAppPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Goods(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Goods_id(ctx, field)
+	case "appId":
+		return ec.fieldContext_Goods_appId(ctx, field)
+	case "item":
+		return ec.fieldContext_Goods_item(ctx, field)
+	case "title":
+		return ec.fieldContext_Goods_title(ctx, field)
+	case "singlePrice":
+		return ec.fieldContext_Goods_singlePrice(ctx, field)
+	case "asset":
+		return ec.fieldContext_Goods_asset(ctx, field)
+	case "active":
+		return ec.fieldContext_Goods_active(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Goods_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Goods", field.Name)
 }
 
 func (ec *executionContext) childFields_LedgerCheck(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3680,6 +3838,20 @@ func (ec *executionContext) field_Mutation_rotateServiceToken_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_upsertGoods_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (catalog.UpsertInput, error) {
+			return ec.unmarshalNUpsertGoodsInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋcatalogᚐUpsertInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3745,6 +3917,28 @@ func (ec *executionContext) field_Query_callbackEvents_args(ctx context.Context,
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_goods_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOID2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg1
 	return args, nil
 }
 
@@ -4785,6 +4979,190 @@ func (ec *executionContext) fieldContext_CreateAppPayload_serviceToken(_ context
 	return graphql.NewScalarFieldContext("CreateAppPayload", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _Goods_id(ctx context.Context, field graphql.CollectedField, obj *ent.Goods) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goods_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Goods().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goods_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goods", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Goods_appId(ctx context.Context, field graphql.CollectedField, obj *ent.Goods) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goods_appId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AppID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNID2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goods_appId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goods", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Goods_item(ctx context.Context, field graphql.CollectedField, obj *ent.Goods) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goods_item(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Item, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goods_item(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goods", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Goods_title(ctx context.Context, field graphql.CollectedField, obj *ent.Goods) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goods_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Goods_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goods", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Goods_singlePrice(ctx context.Context, field graphql.CollectedField, obj *ent.Goods) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goods_singlePrice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Goods().SinglePrice(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *money.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goods_singlePrice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goods", field, true, true, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _Goods_asset(ctx context.Context, field graphql.CollectedField, obj *ent.Goods) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goods_asset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Asset, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goods_asset(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goods", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Goods_active(ctx context.Context, field graphql.CollectedField, obj *ent.Goods) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goods_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goods_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goods", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Goods_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Goods) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goods_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goods_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goods", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
 func (ec *executionContext) _LedgerCheck_ok(ctx context.Context, field graphql.CollectedField, obj *ledger.Check) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5133,6 +5511,68 @@ func (ec *executionContext) fieldContext_Mutation_rotateServiceToken(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_rotateServiceToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_upsertGoods(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_upsertGoods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpsertGoods(ctx, fc.Args["input"].(catalog.UpsertInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Goods
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Goods
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Goods) graphql.Marshaler {
+			return ec.marshalNGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐGoods(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_upsertGoods(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Goods(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_upsertGoods_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7099,6 +7539,50 @@ func (ec *executionContext) fieldContext_Query_walletEntries(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_walletEntries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_goods(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_goods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Goods(ctx, fc.Args["id"].(string), fc.Args["appId"].(*int64))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Goods) graphql.Marshaler {
+			return ec.marshalNGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐGoods(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_goods(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Goods(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_goods_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13337,6 +13821,78 @@ func (ec *executionContext) unmarshalInputRegisterInput(ctx context.Context, obj
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputUpsertGoodsInput(ctx context.Context, obj any) (catalog.UpsertInput, error) {
+	var it catalog.UpsertInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "appId", "item", "title", "singlePrice", "asset", "active"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "appId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("appId"))
+			data, err := ec.unmarshalOID2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AppID = data
+		case "item":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("item"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Item = data
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "singlePrice":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("singlePrice"))
+			data, err := ec.unmarshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SinglePrice = data
+		case "asset":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("asset"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Asset = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputUserOrder(ctx context.Context, obj any) (ent.UserOrder, error) {
 	var it ent.UserOrder
 	if obj == nil {
@@ -14916,6 +15472,145 @@ func (ec *executionContext) _CreateAppPayload(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var goodsImplementors = []string{"Goods"}
+
+func (ec *executionContext) _Goods(ctx context.Context, sel ast.SelectionSet, obj *ent.Goods) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, goodsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Goods")
+		case "id":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Goods_id(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "appId":
+			out.Values[i] = ec._Goods_appId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "item":
+			out.Values[i] = ec._Goods_item(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "title":
+			out.Values[i] = ec._Goods_title(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "singlePrice":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Goods_singlePrice(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "asset":
+			out.Values[i] = ec._Goods_asset(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "active":
+			out.Values[i] = ec._Goods_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Goods_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var ledgerCheckImplementors = []string{"LedgerCheck"}
 
 func (ec *executionContext) _LedgerCheck(ctx context.Context, sel ast.SelectionSet, obj *ledger.Check) graphql.Marshaler {
@@ -15018,6 +15713,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "rotateServiceToken":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_rotateServiceToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "upsertGoods":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_upsertGoods(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -16218,6 +16920,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_walletEntries(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "goods":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_goods(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -17711,6 +18435,16 @@ func (ec *executionContext) marshalNDecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygrap
 	return v
 }
 
+func (ec *executionContext) marshalNGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐGoods(ctx context.Context, sel ast.SelectionSet, v *ent.Goods) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Goods(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNID2int64(ctx context.Context, v any) (int64, error) {
 	res, err := scalar.UnmarshalInt64ID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18008,6 +18742,11 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNUpsertGoodsInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋcatalogᚐUpsertInput(ctx context.Context, v any) (catalog.UpsertInput, error) {
+	res, err := ec.unmarshalInputUpsertGoodsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx context.Context, sel ast.SelectionSet, v *ent.User) graphql.Marshaler {

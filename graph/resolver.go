@@ -3,6 +3,7 @@ package graph
 import (
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/internal/account"
+	"github.com/paygraph/paygraph/internal/catalog"
 	"github.com/paygraph/paygraph/internal/ledger"
 	"github.com/paygraph/paygraph/internal/live"
 	"github.com/paygraph/paygraph/internal/money"
@@ -15,6 +16,7 @@ type Resolver struct {
 	Client   *ent.Client
 	Assets   *money.Registry
 	Accounts *account.Service
+	Catalog  *catalog.Catalog
 	Ledger   *ledger.Ledger
 	Payments *payment.Service
 	Live     *live.Service

@@ -63,6 +63,40 @@ var (
 			},
 		},
 	}
+	// GoodsColumns holds the columns for the "goods" table.
+	GoodsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "goods_id", Type: field.TypeString, Size: 64},
+		{Name: "item", Type: field.TypeString, Size: 128},
+		{Name: "title", Type: field.TypeString, Nullable: true, Size: 256},
+		{Name: "single_price", Type: field.TypeInt64},
+		{Name: "asset", Type: field.TypeString, Default: "CNY"},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "app_id", Type: field.TypeInt64},
+	}
+	// GoodsTable holds the schema information for the "goods" table.
+	GoodsTable = &schema.Table{
+		Name:       "goods",
+		Columns:    GoodsColumns,
+		PrimaryKey: []*schema.Column{GoodsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "goods_apps_app",
+				Columns:    []*schema.Column{GoodsColumns[9]},
+				RefColumns: []*schema.Column{AppsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "goods_app_id_goods_id",
+				Unique:  true,
+				Columns: []*schema.Column{GoodsColumns[9], GoodsColumns[3]},
+			},
+		},
+	}
 	// IdempotencyKeysColumns holds the columns for the "idempotency_keys" table.
 	IdempotencyKeysColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64, Increment: true},
@@ -347,6 +381,7 @@ var (
 	Tables = []*schema.Table{
 		AppsTable,
 		CallbackEventsTable,
+		GoodsTable,
 		IdempotencyKeysTable,
 		OrdersTable,
 		OrderEventsTable,
@@ -359,6 +394,7 @@ var (
 
 func init() {
 	CallbackEventsTable.ForeignKeys[0].RefTable = OrdersTable
+	GoodsTable.ForeignKeys[0].RefTable = AppsTable
 	OrdersTable.ForeignKeys[0].RefTable = AppsTable
 	OrdersTable.ForeignKeys[1].RefTable = UsersTable
 	OrdersTable.ForeignKeys[2].RefTable = UsersTable

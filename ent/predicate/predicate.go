@@ -12,6 +12,9 @@ type App func(*sql.Selector)
 // CallbackEvent is the predicate function for callbackevent builders.
 type CallbackEvent func(*sql.Selector)
 
+// Goods is the predicate function for goods builders.
+type Goods func(*sql.Selector)
+
 // IdempotencyKey is the predicate function for idempotencykey builders.
 type IdempotencyKey func(*sql.Selector)
 

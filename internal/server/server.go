@@ -22,6 +22,7 @@ import (
 	"github.com/paygraph/paygraph/internal/account"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/callback"
+	"github.com/paygraph/paygraph/internal/catalog"
 	"github.com/paygraph/paygraph/internal/clock"
 	"github.com/paygraph/paygraph/internal/config"
 	"github.com/paygraph/paygraph/internal/db"
@@ -45,6 +46,7 @@ type Server struct {
 	Metrics  *metrics.Metrics
 	Tokens   *auth.Tokens
 	Accounts *account.Service
+	Catalog  *catalog.Catalog
 	Assets   *money.Registry
 	Bus      events.Bus
 	Tx       *txn.Runner
@@ -151,7 +153,7 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 		s.tokenRecheck = 30 * time.Second
 	}
 	resolver := &graph.Resolver{
-		Client: s.DB.Ent, Assets: s.Assets, Accounts: s.Accounts,
+		Client: s.DB.Ent, Assets: s.Assets, Accounts: s.Accounts, Catalog: s.Catalog,
 		Ledger: s.Ledger, Payments: s.Payments, Live: s.Live,
 	}
 	gql := graph.NewHandler(resolver, graph.Options{
@@ -228,6 +230,7 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 		OrderTTL: s.Config.OrderTTL, SecondFactor: payment.NoSecondFactor{},
 		OnPaid: map[order.Type]payment.OnPaid{},
 	}
+	s.Catalog = &catalog.Catalog{Client: s.DB.Ent, Assets: s.Assets}
 	s.Live = &live.Service{Client: s.DB.Ent, Bus: s.Bus, Log: s.Log}
 	s.Shim = &callback.Shim{Client: s.DB.Ent, Tx: s.Tx, Payments: s.Payments, Clock: s.Clock, Log: s.Log}
 
