@@ -22,7 +22,9 @@ func TestUpsertAndReadGoods(t *testing.T) {
 		t.Fatalf("created %+v", g)
 	}
 	admin.Do(t, upsert, map[string]any{"in": map[string]any{"id": "1", "item": "新属性", "singlePrice": "120.88"}}).Decode(t, &out)
-	var read struct{ Goods struct{ ID, Item, SinglePrice string } }
+	var read struct {
+		Goods struct{ ID, Item, SinglePrice string }
+	}
 	c.Do(t, `{goods(id:"1"){id item singlePrice}}`, nil).Decode(t, &read)
 	if read.Goods.Item != "新属性" || read.Goods.SinglePrice != "120.88" {
 		t.Fatalf("read %+v", read.Goods)

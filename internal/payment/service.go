@@ -46,6 +46,8 @@ type Service struct {
 	SecondFactor SecondFactor
 	// OnPaid settles orders paid through a provider, by order type.
 	OnPaid map[order.Type]OnPaid
+	// Refunds decides refunds, by order type.
+	Refunds map[order.Type]RefundHandler
 }
 
 // Errors shared by the order services.

@@ -175,6 +175,17 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 
+	// Each flow adds its services, scheduler jobs and routes.
+	for _, initFlow := range []func(*http.ServeMux) error{
+		s.initEpayFlows,  // seeds 001 and 002
+		s.initTokenFlow,  // seed 000's second factor
+		s.initEscrowFlow, // seed 003
+		s.initGameFlow,   // seed 004
+	} {
+		if err := initFlow(mux); err != nil {
+			return err
+		}
+	}
 	s.handler = s.middleware(mux)
 	return nil
 }
@@ -228,8 +239,10 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 	s.Payments = &payment.Service{
 		Client: s.DB.Ent, Tx: s.Tx, Ledger: s.Ledger, Idem: s.Idem, Clock: s.Clock,
 		OrderTTL: s.Config.OrderTTL, SecondFactor: payment.NoSecondFactor{},
-		OnPaid: map[order.Type]payment.OnPaid{},
+		OnPaid:  map[order.Type]payment.OnPaid{},
+		Refunds: map[order.Type]payment.RefundHandler{},
 	}
+	s.Payments.OnPaid[order.TypeRECHARGE] = s.Payments.SettleRecharge
 	s.Catalog = &catalog.Catalog{Client: s.DB.Ent, Assets: s.Assets}
 	s.Live = &live.Service{Client: s.DB.Ent, Bus: s.Bus, Log: s.Log}
 	s.Shim = &callback.Shim{Client: s.DB.Ent, Tx: s.Tx, Payments: s.Payments, Clock: s.Clock, Log: s.Log}
