@@ -213,7 +213,7 @@ func (s *Service) CreatePaymentOrder(ctx context.Context, in CreatePaymentOrderI
 			if err := s.recordCreated(ctx, tx, o, Actor(ctx)); err != nil {
 				return err
 			}
-			created = o
+			created = o.Unwrap() // usable after the transaction, e.g. to load edges
 			return mark(ctx, tx.Tx, o.ID)
 		})
 		if err != nil {

@@ -39,7 +39,7 @@ func newMoney(t *testing.T, opts server.Options) *money {
 
 func (m *money) credit(t *testing.T, userID, asset, amount string) {
 	t.Helper()
-	r := m.admin.Do(t, `mutation($in:CreditInput!){credit(input:$in){id amount}}`,
+	r := m.admin.Do(t, `mutation($in:CreditInput!){credit(input:$in){id amount wallet{asset}}}`,
 		map[string]any{"in": map[string]any{"userId": userID, "asset": asset, "amount": amount}})
 	if len(r.Errors) > 0 {
 		t.Fatalf("credit: %+v", r.Errors)
@@ -49,14 +49,18 @@ func (m *money) credit(t *testing.T, userID, asset, amount string) {
 func (m *money) order(t *testing.T, asset, amount string) string {
 	t.Helper()
 	var out struct {
-		CreatePaymentOrder struct{ ID, Status string }
+		CreatePaymentOrder struct {
+			ID, Status string
+			Payer      struct{ ID string }
+		}
 	}
-	m.svc.Do(t, `mutation($in:CreatePaymentOrderInput!){createPaymentOrder(input:$in){id status}}`,
+	// Edges of the returned order load after its transaction committed.
+	m.svc.Do(t, `mutation($in:CreatePaymentOrderInput!){createPaymentOrder(input:$in){id status payer{id}}}`,
 		map[string]any{"in": map[string]any{
 			"payerUserId": m.payerID, "payeeUserId": m.payeeID,
 			"payInfo": []any{map[string]any{"tokenId": asset, "amount": amount}},
 		}}).Decode(t, &out)
-	if out.CreatePaymentOrder.Status != "PENDING" {
+	if out.CreatePaymentOrder.Status != "PENDING" || out.CreatePaymentOrder.Payer.ID != m.payerID {
 		t.Fatalf("new order is %s", out.CreatePaymentOrder.Status)
 	}
 	return out.CreatePaymentOrder.ID
