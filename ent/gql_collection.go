@@ -424,6 +424,11 @@ func (_q *OrderQuery) collectField(ctx context.Context, oneNode bool, opCtx *gra
 				selectedFields = append(selectedFields, order.FieldPoints)
 				fieldSeen[order.FieldPoints] = struct{}{}
 			}
+		case "item":
+			if _, ok := fieldSeen[order.FieldItem]; !ok {
+				selectedFields = append(selectedFields, order.FieldItem)
+				fieldSeen[order.FieldItem] = struct{}{}
+			}
 		case "refundReason":
 			if _, ok := fieldSeen[order.FieldRefundReason]; !ok {
 				selectedFields = append(selectedFields, order.FieldRefundReason)

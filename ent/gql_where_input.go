@@ -1112,6 +1112,40 @@ type OrderWhereInput struct {
 	PointsIsNil  bool    `json:"pointsIsNil,omitempty"`
 	PointsNotNil bool    `json:"pointsNotNil,omitempty"`
 
+	// "item" field predicates.
+	Item             *string  `json:"item,omitempty"`
+	ItemNEQ          *string  `json:"itemNEQ,omitempty"`
+	ItemIn           []string `json:"itemIn,omitempty"`
+	ItemNotIn        []string `json:"itemNotIn,omitempty"`
+	ItemGT           *string  `json:"itemGT,omitempty"`
+	ItemGTE          *string  `json:"itemGTE,omitempty"`
+	ItemLT           *string  `json:"itemLT,omitempty"`
+	ItemLTE          *string  `json:"itemLTE,omitempty"`
+	ItemContains     *string  `json:"itemContains,omitempty"`
+	ItemHasPrefix    *string  `json:"itemHasPrefix,omitempty"`
+	ItemHasSuffix    *string  `json:"itemHasSuffix,omitempty"`
+	ItemIsNil        bool     `json:"itemIsNil,omitempty"`
+	ItemNotNil       bool     `json:"itemNotNil,omitempty"`
+	ItemEqualFold    *string  `json:"itemEqualFold,omitempty"`
+	ItemContainsFold *string  `json:"itemContainsFold,omitempty"`
+
+	// "item_id" field predicates.
+	ItemID             *string  `json:"itemID,omitempty"`
+	ItemIDNEQ          *string  `json:"itemIDNEQ,omitempty"`
+	ItemIDIn           []string `json:"itemIDIn,omitempty"`
+	ItemIDNotIn        []string `json:"itemIDNotIn,omitempty"`
+	ItemIDGT           *string  `json:"itemIDGT,omitempty"`
+	ItemIDGTE          *string  `json:"itemIDGTE,omitempty"`
+	ItemIDLT           *string  `json:"itemIDLT,omitempty"`
+	ItemIDLTE          *string  `json:"itemIDLTE,omitempty"`
+	ItemIDContains     *string  `json:"itemIDContains,omitempty"`
+	ItemIDHasPrefix    *string  `json:"itemIDHasPrefix,omitempty"`
+	ItemIDHasSuffix    *string  `json:"itemIDHasSuffix,omitempty"`
+	ItemIDIsNil        bool     `json:"itemIDIsNil,omitempty"`
+	ItemIDNotNil       bool     `json:"itemIDNotNil,omitempty"`
+	ItemIDEqualFold    *string  `json:"itemIDEqualFold,omitempty"`
+	ItemIDContainsFold *string  `json:"itemIDContainsFold,omitempty"`
+
 	// "chat_id" field predicates.
 	ChatID             *string  `json:"chatID,omitempty"`
 	ChatIDNEQ          *string  `json:"chatIDNEQ,omitempty"`
@@ -1878,6 +1912,96 @@ func (i *OrderWhereInput) P() (predicate.Order, error) {
 	}
 	if i.PointsNotNil {
 		predicates = append(predicates, order.PointsNotNil())
+	}
+	if i.Item != nil {
+		predicates = append(predicates, order.ItemEQ(*i.Item))
+	}
+	if i.ItemNEQ != nil {
+		predicates = append(predicates, order.ItemNEQ(*i.ItemNEQ))
+	}
+	if len(i.ItemIn) > 0 {
+		predicates = append(predicates, order.ItemIn(i.ItemIn...))
+	}
+	if len(i.ItemNotIn) > 0 {
+		predicates = append(predicates, order.ItemNotIn(i.ItemNotIn...))
+	}
+	if i.ItemGT != nil {
+		predicates = append(predicates, order.ItemGT(*i.ItemGT))
+	}
+	if i.ItemGTE != nil {
+		predicates = append(predicates, order.ItemGTE(*i.ItemGTE))
+	}
+	if i.ItemLT != nil {
+		predicates = append(predicates, order.ItemLT(*i.ItemLT))
+	}
+	if i.ItemLTE != nil {
+		predicates = append(predicates, order.ItemLTE(*i.ItemLTE))
+	}
+	if i.ItemContains != nil {
+		predicates = append(predicates, order.ItemContains(*i.ItemContains))
+	}
+	if i.ItemHasPrefix != nil {
+		predicates = append(predicates, order.ItemHasPrefix(*i.ItemHasPrefix))
+	}
+	if i.ItemHasSuffix != nil {
+		predicates = append(predicates, order.ItemHasSuffix(*i.ItemHasSuffix))
+	}
+	if i.ItemIsNil {
+		predicates = append(predicates, order.ItemIsNil())
+	}
+	if i.ItemNotNil {
+		predicates = append(predicates, order.ItemNotNil())
+	}
+	if i.ItemEqualFold != nil {
+		predicates = append(predicates, order.ItemEqualFold(*i.ItemEqualFold))
+	}
+	if i.ItemContainsFold != nil {
+		predicates = append(predicates, order.ItemContainsFold(*i.ItemContainsFold))
+	}
+	if i.ItemID != nil {
+		predicates = append(predicates, order.ItemIDEQ(*i.ItemID))
+	}
+	if i.ItemIDNEQ != nil {
+		predicates = append(predicates, order.ItemIDNEQ(*i.ItemIDNEQ))
+	}
+	if len(i.ItemIDIn) > 0 {
+		predicates = append(predicates, order.ItemIDIn(i.ItemIDIn...))
+	}
+	if len(i.ItemIDNotIn) > 0 {
+		predicates = append(predicates, order.ItemIDNotIn(i.ItemIDNotIn...))
+	}
+	if i.ItemIDGT != nil {
+		predicates = append(predicates, order.ItemIDGT(*i.ItemIDGT))
+	}
+	if i.ItemIDGTE != nil {
+		predicates = append(predicates, order.ItemIDGTE(*i.ItemIDGTE))
+	}
+	if i.ItemIDLT != nil {
+		predicates = append(predicates, order.ItemIDLT(*i.ItemIDLT))
+	}
+	if i.ItemIDLTE != nil {
+		predicates = append(predicates, order.ItemIDLTE(*i.ItemIDLTE))
+	}
+	if i.ItemIDContains != nil {
+		predicates = append(predicates, order.ItemIDContains(*i.ItemIDContains))
+	}
+	if i.ItemIDHasPrefix != nil {
+		predicates = append(predicates, order.ItemIDHasPrefix(*i.ItemIDHasPrefix))
+	}
+	if i.ItemIDHasSuffix != nil {
+		predicates = append(predicates, order.ItemIDHasSuffix(*i.ItemIDHasSuffix))
+	}
+	if i.ItemIDIsNil {
+		predicates = append(predicates, order.ItemIDIsNil())
+	}
+	if i.ItemIDNotNil {
+		predicates = append(predicates, order.ItemIDNotNil())
+	}
+	if i.ItemIDEqualFold != nil {
+		predicates = append(predicates, order.ItemIDEqualFold(*i.ItemIDEqualFold))
+	}
+	if i.ItemIDContainsFold != nil {
+		predicates = append(predicates, order.ItemIDContainsFold(*i.ItemIDContainsFold))
 	}
 	if i.ChatID != nil {
 		predicates = append(predicates, order.ChatIDEQ(*i.ChatID))

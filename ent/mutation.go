@@ -3252,6 +3252,8 @@ type OrderMutation struct {
 	provider_trade_no *string
 	points            *int64
 	addpoints         *int64
+	item              *string
+	item_id           *string
 	chat_id           *string
 	skill_id          *string
 	refund_reason     *string
@@ -4202,6 +4204,104 @@ func (m *OrderMutation) ResetPoints() {
 	delete(m.clearedFields, order.FieldPoints)
 }
 
+// SetItem sets the "item" field.
+func (m *OrderMutation) SetItem(s string) {
+	m.item = &s
+}
+
+// Item returns the value of the "item" field in the mutation.
+func (m *OrderMutation) Item() (r string, exists bool) {
+	v := m.item
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldItem returns the old "item" field's value of the Order entity.
+// If the Order object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderMutation) OldItem(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldItem is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldItem requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldItem: %w", err)
+	}
+	return oldValue.Item, nil
+}
+
+// ClearItem clears the value of the "item" field.
+func (m *OrderMutation) ClearItem() {
+	m.item = nil
+	m.clearedFields[order.FieldItem] = struct{}{}
+}
+
+// ItemCleared returns if the "item" field was cleared in this mutation.
+func (m *OrderMutation) ItemCleared() bool {
+	_, ok := m.clearedFields[order.FieldItem]
+	return ok
+}
+
+// ResetItem resets all changes to the "item" field.
+func (m *OrderMutation) ResetItem() {
+	m.item = nil
+	delete(m.clearedFields, order.FieldItem)
+}
+
+// SetItemID sets the "item_id" field.
+func (m *OrderMutation) SetItemID(s string) {
+	m.item_id = &s
+}
+
+// ItemID returns the value of the "item_id" field in the mutation.
+func (m *OrderMutation) ItemID() (r string, exists bool) {
+	v := m.item_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldItemID returns the old "item_id" field's value of the Order entity.
+// If the Order object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderMutation) OldItemID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldItemID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldItemID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldItemID: %w", err)
+	}
+	return oldValue.ItemID, nil
+}
+
+// ClearItemID clears the value of the "item_id" field.
+func (m *OrderMutation) ClearItemID() {
+	m.item_id = nil
+	m.clearedFields[order.FieldItemID] = struct{}{}
+}
+
+// ItemIDCleared returns if the "item_id" field was cleared in this mutation.
+func (m *OrderMutation) ItemIDCleared() bool {
+	_, ok := m.clearedFields[order.FieldItemID]
+	return ok
+}
+
+// ResetItemID resets all changes to the "item_id" field.
+func (m *OrderMutation) ResetItemID() {
+	m.item_id = nil
+	delete(m.clearedFields, order.FieldItemID)
+}
+
 // SetChatID sets the "chat_id" field.
 func (m *OrderMutation) SetChatID(s string) {
 	m.chat_id = &s
@@ -4838,7 +4938,7 @@ func (m *OrderMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrderMutation) Fields() []string {
-	fields := make([]string, 0, 26)
+	fields := make([]string, 0, 28)
 	if m.created_at != nil {
 		fields = append(fields, order.FieldCreatedAt)
 	}
@@ -4892,6 +4992,12 @@ func (m *OrderMutation) Fields() []string {
 	}
 	if m.points != nil {
 		fields = append(fields, order.FieldPoints)
+	}
+	if m.item != nil {
+		fields = append(fields, order.FieldItem)
+	}
+	if m.item_id != nil {
+		fields = append(fields, order.FieldItemID)
 	}
 	if m.chat_id != nil {
 		fields = append(fields, order.FieldChatID)
@@ -4961,6 +5067,10 @@ func (m *OrderMutation) Field(name string) (ent.Value, bool) {
 		return m.ProviderTradeNo()
 	case order.FieldPoints:
 		return m.Points()
+	case order.FieldItem:
+		return m.Item()
+	case order.FieldItemID:
+		return m.ItemID()
 	case order.FieldChatID:
 		return m.ChatID()
 	case order.FieldSkillID:
@@ -5022,6 +5132,10 @@ func (m *OrderMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldProviderTradeNo(ctx)
 	case order.FieldPoints:
 		return m.OldPoints(ctx)
+	case order.FieldItem:
+		return m.OldItem(ctx)
+	case order.FieldItemID:
+		return m.OldItemID(ctx)
 	case order.FieldChatID:
 		return m.OldChatID(ctx)
 	case order.FieldSkillID:
@@ -5172,6 +5286,20 @@ func (m *OrderMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetPoints(v)
+		return nil
+	case order.FieldItem:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetItem(v)
+		return nil
+	case order.FieldItemID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetItemID(v)
 		return nil
 	case order.FieldChatID:
 		v, ok := value.(string)
@@ -5328,6 +5456,12 @@ func (m *OrderMutation) ClearedFields() []string {
 	if m.FieldCleared(order.FieldPoints) {
 		fields = append(fields, order.FieldPoints)
 	}
+	if m.FieldCleared(order.FieldItem) {
+		fields = append(fields, order.FieldItem)
+	}
+	if m.FieldCleared(order.FieldItemID) {
+		fields = append(fields, order.FieldItemID)
+	}
 	if m.FieldCleared(order.FieldChatID) {
 		fields = append(fields, order.FieldChatID)
 	}
@@ -5395,6 +5529,12 @@ func (m *OrderMutation) ClearField(name string) error {
 		return nil
 	case order.FieldPoints:
 		m.ClearPoints()
+		return nil
+	case order.FieldItem:
+		m.ClearItem()
+		return nil
+	case order.FieldItemID:
+		m.ClearItemID()
 		return nil
 	case order.FieldChatID:
 		m.ClearChatID()
@@ -5481,6 +5621,12 @@ func (m *OrderMutation) ResetField(name string) error {
 		return nil
 	case order.FieldPoints:
 		m.ResetPoints()
+		return nil
+	case order.FieldItem:
+		m.ResetItem()
+		return nil
+	case order.FieldItemID:
+		m.ResetItemID()
 		return nil
 	case order.FieldChatID:
 		m.ResetChatID()

@@ -55,6 +55,10 @@ type Order struct {
 	ProviderTradeNo string `json:"provider_trade_no,omitempty"`
 	// Points holds the value of the "points" field.
 	Points *int64 `json:"points,omitempty"`
+	// Item holds the value of the "item" field.
+	Item string `json:"item,omitempty"`
+	// ItemID holds the value of the "item_id" field.
+	ItemID string `json:"item_id,omitempty"`
 	// ChatID holds the value of the "chat_id" field.
 	ChatID string `json:"chat_id,omitempty"`
 	// SkillID holds the value of the "skill_id" field.
@@ -157,7 +161,7 @@ func (*Order) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case order.FieldID, order.FieldAppID, order.FieldPayerID, order.FieldPayeeID, order.FieldAmount, order.FieldPoints, order.FieldScore:
 			values[i] = new(sql.NullInt64)
-		case order.FieldOrderNo, order.FieldClientOrderID, order.FieldType, order.FieldStatus, order.FieldTitle, order.FieldDesc, order.FieldExtendInfo, order.FieldAsset, order.FieldPayWay, order.FieldChannel, order.FieldProviderTradeNo, order.FieldChatID, order.FieldSkillID, order.FieldRefundReason, order.FieldComment:
+		case order.FieldOrderNo, order.FieldClientOrderID, order.FieldType, order.FieldStatus, order.FieldTitle, order.FieldDesc, order.FieldExtendInfo, order.FieldAsset, order.FieldPayWay, order.FieldChannel, order.FieldProviderTradeNo, order.FieldItem, order.FieldItemID, order.FieldChatID, order.FieldSkillID, order.FieldRefundReason, order.FieldComment:
 			values[i] = new(sql.NullString)
 		case order.FieldCreatedAt, order.FieldUpdatedAt, order.FieldExpiresAt, order.FieldPaidAt, order.FieldCompletedAt:
 			values[i] = new(sql.NullTime)
@@ -290,6 +294,18 @@ func (_m *Order) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Points = new(int64)
 				*_m.Points = value.Int64
+			}
+		case order.FieldItem:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field item", values[i])
+			} else if value.Valid {
+				_m.Item = value.String
+			}
+		case order.FieldItemID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field item_id", values[i])
+			} else if value.Valid {
+				_m.ItemID = value.String
 			}
 		case order.FieldChatID:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -459,6 +475,12 @@ func (_m *Order) String() string {
 		builder.WriteString("points=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("item=")
+	builder.WriteString(_m.Item)
+	builder.WriteString(", ")
+	builder.WriteString("item_id=")
+	builder.WriteString(_m.ItemID)
 	builder.WriteString(", ")
 	builder.WriteString("chat_id=")
 	builder.WriteString(_m.ChatID)

@@ -238,6 +238,34 @@ func (_c *OrderCreate) SetNillablePoints(v *int64) *OrderCreate {
 	return _c
 }
 
+// SetItem sets the "item" field.
+func (_c *OrderCreate) SetItem(v string) *OrderCreate {
+	_c.mutation.SetItem(v)
+	return _c
+}
+
+// SetNillableItem sets the "item" field if the given value is not nil.
+func (_c *OrderCreate) SetNillableItem(v *string) *OrderCreate {
+	if v != nil {
+		_c.SetItem(*v)
+	}
+	return _c
+}
+
+// SetItemID sets the "item_id" field.
+func (_c *OrderCreate) SetItemID(v string) *OrderCreate {
+	_c.mutation.SetItemID(v)
+	return _c
+}
+
+// SetNillableItemID sets the "item_id" field if the given value is not nil.
+func (_c *OrderCreate) SetNillableItemID(v *string) *OrderCreate {
+	if v != nil {
+		_c.SetItemID(*v)
+	}
+	return _c
+}
+
 // SetChatID sets the "chat_id" field.
 func (_c *OrderCreate) SetChatID(v string) *OrderCreate {
 	_c.mutation.SetChatID(v)
@@ -508,6 +536,16 @@ func (_c *OrderCreate) check() error {
 	if _, ok := _c.mutation.Asset(); !ok {
 		return &ValidationError{Name: "asset", err: errors.New(`ent: missing required field "Order.asset"`)}
 	}
+	if v, ok := _c.mutation.Item(); ok {
+		if err := order.ItemValidator(v); err != nil {
+			return &ValidationError{Name: "item", err: fmt.Errorf(`ent: validator failed for field "Order.item": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.ItemID(); ok {
+		if err := order.ItemIDValidator(v); err != nil {
+			return &ValidationError{Name: "item_id", err: fmt.Errorf(`ent: validator failed for field "Order.item_id": %w`, err)}
+		}
+	}
 	if len(_c.mutation.AppIDs()) == 0 {
 		return &ValidationError{Name: "app", err: errors.New(`ent: missing required edge "Order.app"`)}
 	}
@@ -603,6 +641,14 @@ func (_c *OrderCreate) createSpec() (*Order, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Points(); ok {
 		_spec.SetField(order.FieldPoints, field.TypeInt64, value)
 		_node.Points = &value
+	}
+	if value, ok := _c.mutation.Item(); ok {
+		_spec.SetField(order.FieldItem, field.TypeString, value)
+		_node.Item = value
+	}
+	if value, ok := _c.mutation.ItemID(); ok {
+		_spec.SetField(order.FieldItemID, field.TypeString, value)
+		_node.ItemID = value
 	}
 	if value, ok := _c.mutation.ChatID(); ok {
 		_spec.SetField(order.FieldChatID, field.TypeString, value)
@@ -1144,6 +1190,12 @@ func (u *OrderUpsertOne) UpdateNewValues() *OrderUpsertOne {
 		}
 		if _, exists := u.create.mutation.PayeeID(); exists {
 			s.SetIgnore(order.FieldPayeeID)
+		}
+		if _, exists := u.create.mutation.Item(); exists {
+			s.SetIgnore(order.FieldItem)
+		}
+		if _, exists := u.create.mutation.ItemID(); exists {
+			s.SetIgnore(order.FieldItemID)
 		}
 	}))
 	return u
@@ -1770,6 +1822,12 @@ func (u *OrderUpsertBulk) UpdateNewValues() *OrderUpsertBulk {
 			}
 			if _, exists := b.mutation.PayeeID(); exists {
 				s.SetIgnore(order.FieldPayeeID)
+			}
+			if _, exists := b.mutation.Item(); exists {
+				s.SetIgnore(order.FieldItem)
+			}
+			if _, exists := b.mutation.ItemID(); exists {
+				s.SetIgnore(order.FieldItemID)
 			}
 		}
 	}))

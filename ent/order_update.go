@@ -612,6 +612,12 @@ func (_u *OrderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.PointsCleared() {
 		_spec.ClearField(order.FieldPoints, field.TypeInt64)
 	}
+	if _u.mutation.ItemCleared() {
+		_spec.ClearField(order.FieldItem, field.TypeString)
+	}
+	if _u.mutation.ItemIDCleared() {
+		_spec.ClearField(order.FieldItemID, field.TypeString)
+	}
 	if value, ok := _u.mutation.ChatID(); ok {
 		_spec.SetField(order.FieldChatID, field.TypeString, value)
 	}
@@ -1385,6 +1391,12 @@ func (_u *OrderUpdateOne) sqlSave(ctx context.Context) (_node *Order, err error)
 	}
 	if _u.mutation.PointsCleared() {
 		_spec.ClearField(order.FieldPoints, field.TypeInt64)
+	}
+	if _u.mutation.ItemCleared() {
+		_spec.ClearField(order.FieldItem, field.TypeString)
+	}
+	if _u.mutation.ItemIDCleared() {
+		_spec.ClearField(order.FieldItemID, field.TypeString)
 	}
 	if value, ok := _u.mutation.ChatID(); ok {
 		_spec.SetField(order.FieldChatID, field.TypeString, value)

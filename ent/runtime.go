@@ -181,6 +181,14 @@ func init() {
 	orderDescTitle := orderFields[7].Descriptor()
 	// order.TitleValidator is a validator for the "title" field. It is called by the builders before save.
 	order.TitleValidator = orderDescTitle.Validators[0].(func(string) error)
+	// orderDescItem is the schema descriptor for item field.
+	orderDescItem := orderFields[16].Descriptor()
+	// order.ItemValidator is a validator for the "item" field. It is called by the builders before save.
+	order.ItemValidator = orderDescItem.Validators[0].(func(string) error)
+	// orderDescItemID is the schema descriptor for item_id field.
+	orderDescItemID := orderFields[17].Descriptor()
+	// order.ItemIDValidator is a validator for the "item_id" field. It is called by the builders before save.
+	order.ItemIDValidator = orderDescItemID.Validators[0].(func(string) error)
 	// orderDescID is the schema descriptor for id field.
 	orderDescID := orderMixinFields0[0].Descriptor()
 	// order.DefaultID holds the default value on creation for the id field.

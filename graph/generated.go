@@ -27,6 +27,7 @@ import (
 	"github.com/paygraph/paygraph/internal/live"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/payment"
+	"github.com/paygraph/paygraph/internal/provider/game"
 	"github.com/paygraph/paygraph/internal/role"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -108,6 +109,14 @@ type ComplexityRoot struct {
 		ServiceToken func(childComplexity int) int
 	}
 
+	GameTestCallback struct {
+		Body    func(childComplexity int) int
+		Result  func(childComplexity int) int
+		State   func(childComplexity int) int
+		Status  func(childComplexity int) int
+		TraceID func(childComplexity int) int
+	}
+
 	Goods struct {
 		Active      func(childComplexity int) int
 		AppID       func(childComplexity int) int
@@ -119,6 +128,15 @@ type ComplexityRoot struct {
 		UpdatedAt   func(childComplexity int) int
 	}
 
+	GoodsOrderPayload struct {
+		Item        func(childComplexity int) int
+		ItemID      func(childComplexity int) int
+		Order       func(childComplexity int) int
+		OrderNo     func(childComplexity int) int
+		SinglePrice func(childComplexity int) int
+		UserID      func(childComplexity int) int
+	}
+
 	LedgerCheck struct {
 		Assets             func(childComplexity int) int
 		MismatchedWallets  func(childComplexity int) int
@@ -128,16 +146,20 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ApproveRefund      func(childComplexity int, orderID int64) int
-		CreateApp          func(childComplexity int, name string) int
-		CreatePaymentOrder func(childComplexity int, input payment.CreatePaymentOrderInput) int
-		Credit             func(childComplexity int, input ledger.CreditInput) int
-		Login              func(childComplexity int, username string, password string) int
-		Pay                func(childComplexity int, input payment.PayInput) int
-		Register           func(childComplexity int, input account.RegisterInput) int
-		RejectRefund       func(childComplexity int, orderID int64, reason string) int
-		RotateServiceToken func(childComplexity int, appID int64) int
-		UpsertGoods        func(childComplexity int, input catalog.UpsertInput) int
+		ApproveRefund        func(childComplexity int, orderID int64) int
+		CancelOrder          func(childComplexity int, input payment.CancelOrderInput) int
+		CreateApp            func(childComplexity int, name string) int
+		CreateGoodsOrder     func(childComplexity int, input payment.CreateGoodsOrderInput) int
+		CreatePaymentOrder   func(childComplexity int, input payment.CreatePaymentOrderInput) int
+		Credit               func(childComplexity int, input ledger.CreditInput) int
+		Login                func(childComplexity int, username string, password string) int
+		Pay                  func(childComplexity int, input payment.PayInput) int
+		Register             func(childComplexity int, input account.RegisterInput) int
+		RejectRefund         func(childComplexity int, orderID int64, reason string) int
+		RotateServiceToken   func(childComplexity int, appID int64) int
+		SendGameTestCallback func(childComplexity int, input game.TestInput) int
+		UpsertGoods          func(childComplexity int, input catalog.UpsertInput) int
+		VerifyOrder          func(childComplexity int, input payment.VerifyOrderInput) int
 	}
 
 	Order struct {
@@ -156,6 +178,8 @@ type ComplexityRoot struct {
 		ExpiresAt       func(childComplexity int) int
 		ExtendInfo      func(childComplexity int) int
 		ID              func(childComplexity int) int
+		Item            func(childComplexity int) int
+		ItemID          func(childComplexity int) int
 		LegacyStatus    func(childComplexity int) int
 		OrderNo         func(childComplexity int) int
 		PaidAt          func(childComplexity int) int
@@ -251,6 +275,12 @@ type ComplexityRoot struct {
 		Username     func(childComplexity int) int
 	}
 
+	VerifyOrderPayload struct {
+		FirstDelivery func(childComplexity int) int
+		Order         func(childComplexity int) int
+		Verified      func(childComplexity int) int
+	}
+
 	Wallet struct {
 		Asset        func(childComplexity int) int
 		Available    func(childComplexity int) int
@@ -316,6 +346,10 @@ type MutationResolver interface {
 	Pay(ctx context.Context, input payment.PayInput) (*ent.Order, error)
 	ApproveRefund(ctx context.Context, orderID int64) (*ent.Order, error)
 	RejectRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
+	CreateGoodsOrder(ctx context.Context, input payment.CreateGoodsOrderInput) (*payment.GoodsOrder, error)
+	VerifyOrder(ctx context.Context, input payment.VerifyOrderInput) (*payment.Verification, error)
+	CancelOrder(ctx context.Context, input payment.CancelOrderInput) (*ent.Order, error)
+	SendGameTestCallback(ctx context.Context, input game.TestInput) (*game.TestCallback, error)
 }
 type OrderResolver interface {
 	Amount(ctx context.Context, obj *ent.Order) (*money.Decimal, error)
@@ -558,6 +592,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateAppPayload.ServiceToken(childComplexity), true
 
+	case "GameTestCallback.body":
+		if e.ComplexityRoot.GameTestCallback.Body == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GameTestCallback.Body(childComplexity), true
+	case "GameTestCallback.result":
+		if e.ComplexityRoot.GameTestCallback.Result == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GameTestCallback.Result(childComplexity), true
+	case "GameTestCallback.state":
+		if e.ComplexityRoot.GameTestCallback.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GameTestCallback.State(childComplexity), true
+	case "GameTestCallback.status":
+		if e.ComplexityRoot.GameTestCallback.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GameTestCallback.Status(childComplexity), true
+	case "GameTestCallback.traceId":
+		if e.ComplexityRoot.GameTestCallback.TraceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GameTestCallback.TraceID(childComplexity), true
+
 	case "Goods.active":
 		if e.ComplexityRoot.Goods.Active == nil {
 			break
@@ -607,6 +672,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Goods.UpdatedAt(childComplexity), true
 
+	case "GoodsOrderPayload.item":
+		if e.ComplexityRoot.GoodsOrderPayload.Item == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoodsOrderPayload.Item(childComplexity), true
+	case "GoodsOrderPayload.itemId":
+		if e.ComplexityRoot.GoodsOrderPayload.ItemID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoodsOrderPayload.ItemID(childComplexity), true
+	case "GoodsOrderPayload.order":
+		if e.ComplexityRoot.GoodsOrderPayload.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoodsOrderPayload.Order(childComplexity), true
+	case "GoodsOrderPayload.orderNo":
+		if e.ComplexityRoot.GoodsOrderPayload.OrderNo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoodsOrderPayload.OrderNo(childComplexity), true
+	case "GoodsOrderPayload.singlePrice":
+		if e.ComplexityRoot.GoodsOrderPayload.SinglePrice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoodsOrderPayload.SinglePrice(childComplexity), true
+	case "GoodsOrderPayload.userId":
+		if e.ComplexityRoot.GoodsOrderPayload.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoodsOrderPayload.UserID(childComplexity), true
+
 	case "LedgerCheck.assets":
 		if e.ComplexityRoot.LedgerCheck.Assets == nil {
 			break
@@ -649,6 +751,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ApproveRefund(childComplexity, args["orderId"].(int64)), true
+	case "Mutation.cancelOrder":
+		if e.ComplexityRoot.Mutation.CancelOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelOrder(childComplexity, args["input"].(payment.CancelOrderInput)), true
 	case "Mutation.createApp":
 		if e.ComplexityRoot.Mutation.CreateApp == nil {
 			break
@@ -660,6 +773,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateApp(childComplexity, args["name"].(string)), true
+	case "Mutation.createGoodsOrder":
+		if e.ComplexityRoot.Mutation.CreateGoodsOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createGoodsOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateGoodsOrder(childComplexity, args["input"].(payment.CreateGoodsOrderInput)), true
 	case "Mutation.createPaymentOrder":
 		if e.ComplexityRoot.Mutation.CreatePaymentOrder == nil {
 			break
@@ -737,6 +861,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateServiceToken(childComplexity, args["appId"].(int64)), true
+	case "Mutation.sendGameTestCallback":
+		if e.ComplexityRoot.Mutation.SendGameTestCallback == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendGameTestCallback_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendGameTestCallback(childComplexity, args["input"].(game.TestInput)), true
 	case "Mutation.upsertGoods":
 		if e.ComplexityRoot.Mutation.UpsertGoods == nil {
 			break
@@ -748,6 +883,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpsertGoods(childComplexity, args["input"].(catalog.UpsertInput)), true
+	case "Mutation.verifyOrder":
+		if e.ComplexityRoot.Mutation.VerifyOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifyOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifyOrder(childComplexity, args["input"].(payment.VerifyOrderInput)), true
 
 	case "Order.amount":
 		if e.ComplexityRoot.Order.Amount == nil {
@@ -839,6 +985,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.ID(childComplexity), true
+	case "Order.item":
+		if e.ComplexityRoot.Order.Item == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.Item(childComplexity), true
+	case "Order.itemId":
+		if e.ComplexityRoot.Order.ItemID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.ItemID(childComplexity), true
 	case "Order.legacyStatus":
 		if e.ComplexityRoot.Order.LegacyStatus == nil {
 			break
@@ -1313,6 +1471,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.User.Username(childComplexity), true
 
+	case "VerifyOrderPayload.firstDelivery":
+		if e.ComplexityRoot.VerifyOrderPayload.FirstDelivery == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyOrderPayload.FirstDelivery(childComplexity), true
+	case "VerifyOrderPayload.order":
+		if e.ComplexityRoot.VerifyOrderPayload.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyOrderPayload.Order(childComplexity), true
+	case "VerifyOrderPayload.verified":
+		if e.ComplexityRoot.VerifyOrderPayload.Verified == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyOrderPayload.Verified(childComplexity), true
+
 	case "Wallet.asset":
 		if e.ComplexityRoot.Wallet.Asset == nil {
 			break
@@ -1504,6 +1681,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputAppWhereInput,
 		ec.unmarshalInputCallbackEventOrder,
 		ec.unmarshalInputCallbackEventWhereInput,
+		ec.unmarshalInputCancelOrderInput,
+		ec.unmarshalInputCreateGoodsOrderInput,
 		ec.unmarshalInputCreatePaymentOrderInput,
 		ec.unmarshalInputCreditInput,
 		ec.unmarshalInputOrderItemInput,
@@ -1511,9 +1690,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputOrderWhereInput,
 		ec.unmarshalInputPayInput,
 		ec.unmarshalInputRegisterInput,
+		ec.unmarshalInputSendGameTestCallbackInput,
 		ec.unmarshalInputUpsertGoodsInput,
 		ec.unmarshalInputUserOrder,
 		ec.unmarshalInputUserWhereInput,
+		ec.unmarshalInputVerifyOrderInput,
 		ec.unmarshalInputWalletEntryOrder,
 		ec.unmarshalInputWalletEntryWhereInput,
 		ec.unmarshalInputWalletOrder,
@@ -1978,6 +2159,7 @@ type Order implements Node {
   channel: String
   providerTradeNo: String
   points: Int
+  item: String
   refundReason: String
   comment: String
   score: Int
@@ -2349,6 +2531,42 @@ input OrderWhereInput {
   pointsLTE: Int
   pointsIsNil: Boolean
   pointsNotNil: Boolean
+  """
+  item field predicates
+  """
+  item: String
+  itemNEQ: String
+  itemIn: [String!]
+  itemNotIn: [String!]
+  itemGT: String
+  itemGTE: String
+  itemLT: String
+  itemLTE: String
+  itemContains: String
+  itemHasPrefix: String
+  itemHasSuffix: String
+  itemIsNil: Boolean
+  itemNotNil: Boolean
+  itemEqualFold: String
+  itemContainsFold: String
+  """
+  item_id field predicates
+  """
+  itemID: String
+  itemIDNEQ: String
+  itemIDIn: [String!]
+  itemIDNotIn: [String!]
+  itemIDGT: String
+  itemIDGTE: String
+  itemIDLT: String
+  itemIDLTE: String
+  itemIDContains: String
+  itemIDHasPrefix: String
+  itemIDHasSuffix: String
+  itemIDIsNil: Boolean
+  itemIDNotNil: Boolean
+  itemIDEqualFold: String
+  itemIDContainsFold: String
   """
   chat_id field predicates
   """
@@ -3174,6 +3392,108 @@ directive @self on ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION
 scalar Int64
 
 `, BuiltIn: false},
+	{Name: "../schema/seed004.graphql", Input: `# Seed 004: game goods paid through a provider that calls back
+# POST /api/pay/callback with a signed notice (contract §4–§5).
+
+extend type Order {
+  "Seed 004: the catalogue id of the goods a GOODS order is for."
+  itemId: String
+}
+
+input CreateGoodsOrderInput {
+  "The buyer: the payer of the order. A USER token may only name itself."
+  userId: ID! @self
+  "The goods attribute (商品属性); must be the catalogue entry's."
+  item: String!
+  "The catalogue id of the goods. Optional when exactly one goods entry of the app has this item."
+  itemId: String
+  "Must equal the catalogue price, else AMOUNT_MISMATCH."
+  singlePrice: Decimal!
+  "USER and ADMIN: the app whose catalogue to buy from (default 1). A SERVICE buys from its own app."
+  appId: ID
+  idempotencyKey: String
+}
+
+"A new GOODS order, with what it is for (seed 004's create-order data)."
+type GoodsOrderPayload {
+  order: Order!
+  "The order number the provider echoes back as game_order_no: 811- followed by the id."
+  orderNo: String!
+  item: String!
+  itemId: String!
+  singlePrice: Decimal!
+  userId: ID!
+}
+
+input VerifyOrderInput {
+  "The user the item is to be handed to."
+  userId: ID! @self
+  item: String!
+  "When given, the order must be for this catalogue id too."
+  itemId: String
+  "The orderNo (811-…). Without it, the user's oldest paid and not yet delivered order for the item is taken."
+  order: String
+}
+
+"""
+The answer to verifyOrder. verified is true only for a paid order of that
+user and item; firstDelivery is true for exactly one verification of an
+order (the one that marked it COMPLETED), so the game hands the item out once.
+"""
+type VerifyOrderPayload {
+  verified: Boolean!
+  firstDelivery: Boolean!
+  "The order, when it is the user's order for the item (also when not verified, e.g. still PENDING)."
+  order: Order
+}
+
+input CancelOrderInput {
+  "The payer of the order. A USER token may only name itself."
+  userId: ID! @self
+  "The orderNo (811-…)."
+  order: String!
+}
+
+input SendGameTestCallbackInput {
+  "The orderNo (811-…) of the order to notify about."
+  order: String!
+  "The callback's result: success (default) or 0 pays, anything else fails the payment."
+  result: String
+  "Default: the order amount. Another value tries the AMOUNT_MISMATCH path."
+  rmbYuan: Decimal
+  "md5 or hmac-sha256; default PAYGRAPH_GAME_CALLBACK_SIGN."
+  signType: String
+}
+
+"What a test callback sent and how /api/pay/callback answered it."
+type GameTestCallback {
+  "The signed JSON body that was posted; replay it with curl to try the callback by hand."
+  body: String!
+  "HTTP status of the answer."
+  status: Int!
+  "The answer's result: success or fail."
+  result: String!
+  "The answer's state: why, on failure."
+  state: String!
+  "The answer's trace_id (also its X-Request-Id)."
+  traceId: String!
+}
+
+extend type Mutation {
+  "Seed 004: a GOODS order for a user, priced from the catalogue; paid through the game provider."
+  createGoodsOrder(input: CreateGoodsOrderInput!): GoodsOrderPayload! @auth(roles: [SERVICE, USER, ADMIN])
+  "Seed 004: is this a paid order of that user for that item? The first verification marks it COMPLETED (delivered)."
+  verifyOrder(input: VerifyOrderInput!): VerifyOrderPayload! @auth(roles: [SERVICE, ADMIN])
+  "Seed 004: cancel an unpaid GOODS order (a paid one is INVALID_TRANSITION). Cancelling a cancelled order returns it unchanged."
+  cancelOrder(input: CancelOrderInput!): Order! @auth
+  """
+  Development helper: post a correctly signed game callback for an order to
+  POST /api/pay/callback, as the provider would. Only while
+  PAYGRAPH_GAME_CALLBACK_KEY is unset (the development key); FORBIDDEN otherwise.
+  """
+  sendGameTestCallback(input: SendGameTestCallbackInput!): GameTestCallback! @auth(roles: [ADMIN])
+}
+`, BuiltIn: false},
 	{Name: "../schema/user.graphql", Input: `input RegisterInput {
   "3–32 characters: letters, digits, '_', '.', '-'; stored lower-case."
   username: String!
@@ -3331,6 +3651,22 @@ func (ec *executionContext) childFields_CreateAppPayload(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type CreateAppPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_GameTestCallback(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "body":
+		return ec.fieldContext_GameTestCallback_body(ctx, field)
+	case "status":
+		return ec.fieldContext_GameTestCallback_status(ctx, field)
+	case "result":
+		return ec.fieldContext_GameTestCallback_result(ctx, field)
+	case "state":
+		return ec.fieldContext_GameTestCallback_state(ctx, field)
+	case "traceId":
+		return ec.fieldContext_GameTestCallback_traceId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GameTestCallback", field.Name)
+}
+
 func (ec *executionContext) childFields_Goods(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3351,6 +3687,24 @@ func (ec *executionContext) childFields_Goods(ctx context.Context, field graphql
 		return ec.fieldContext_Goods_updatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Goods", field.Name)
+}
+
+func (ec *executionContext) childFields_GoodsOrderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "order":
+		return ec.fieldContext_GoodsOrderPayload_order(ctx, field)
+	case "orderNo":
+		return ec.fieldContext_GoodsOrderPayload_orderNo(ctx, field)
+	case "item":
+		return ec.fieldContext_GoodsOrderPayload_item(ctx, field)
+	case "itemId":
+		return ec.fieldContext_GoodsOrderPayload_itemId(ctx, field)
+	case "singlePrice":
+		return ec.fieldContext_GoodsOrderPayload_singlePrice(ctx, field)
+	case "userId":
+		return ec.fieldContext_GoodsOrderPayload_userId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GoodsOrderPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_LedgerCheck(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3405,6 +3759,8 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_providerTradeNo(ctx, field)
 	case "points":
 		return ec.fieldContext_Order_points(ctx, field)
+	case "item":
+		return ec.fieldContext_Order_item(ctx, field)
 	case "refundReason":
 		return ec.fieldContext_Order_refundReason(ctx, field)
 	case "comment":
@@ -3443,6 +3799,8 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_chatId(ctx, field)
 	case "skillId":
 		return ec.fieldContext_Order_skillId(ctx, field)
+	case "itemId":
+		return ec.fieldContext_Order_itemId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Order", field.Name)
 }
@@ -3549,6 +3907,18 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_nationalCode(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
+}
+
+func (ec *executionContext) childFields_VerifyOrderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "verified":
+		return ec.fieldContext_VerifyOrderPayload_verified(ctx, field)
+	case "firstDelivery":
+		return ec.fieldContext_VerifyOrderPayload_firstDelivery(ctx, field)
+	case "order":
+		return ec.fieldContext_VerifyOrderPayload_order(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VerifyOrderPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Wallet(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3783,6 +4153,20 @@ func (ec *executionContext) field_Mutation_approveRefund_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_cancelOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (payment.CancelOrderInput, error) {
+			return ec.unmarshalNCancelOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCancelOrderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createApp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3794,6 +4178,20 @@ func (ec *executionContext) field_Mutation_createApp_args(ctx context.Context, r
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createGoodsOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (payment.CreateGoodsOrderInput, error) {
+			return ec.unmarshalNCreateGoodsOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCreateGoodsOrderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -3911,12 +4309,40 @@ func (ec *executionContext) field_Mutation_rotateServiceToken_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_sendGameTestCallback_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (game.TestInput, error) {
+			return ec.unmarshalNSendGameTestCallbackInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋproviderᚋgameᚐTestInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_upsertGoods_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (catalog.UpsertInput, error) {
 			return ec.unmarshalNUpsertGoodsInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋcatalogᚐUpsertInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_verifyOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (payment.VerifyOrderInput, error) {
+			return ec.unmarshalNVerifyOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐVerifyOrderInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5052,6 +5478,121 @@ func (ec *executionContext) fieldContext_CreateAppPayload_serviceToken(_ context
 	return graphql.NewScalarFieldContext("CreateAppPayload", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _GameTestCallback_body(ctx context.Context, field graphql.CollectedField, obj *game.TestCallback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GameTestCallback_body(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Body, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GameTestCallback_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GameTestCallback", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _GameTestCallback_status(ctx context.Context, field graphql.CollectedField, obj *game.TestCallback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GameTestCallback_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GameTestCallback_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GameTestCallback", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _GameTestCallback_result(ctx context.Context, field graphql.CollectedField, obj *game.TestCallback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GameTestCallback_result(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Result, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GameTestCallback_result(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GameTestCallback", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _GameTestCallback_state(ctx context.Context, field graphql.CollectedField, obj *game.TestCallback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GameTestCallback_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GameTestCallback_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GameTestCallback", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _GameTestCallback_traceId(ctx context.Context, field graphql.CollectedField, obj *game.TestCallback) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GameTestCallback_traceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TraceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GameTestCallback_traceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GameTestCallback", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Goods_id(ctx context.Context, field graphql.CollectedField, obj *ent.Goods) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5234,6 +5775,153 @@ func (ec *executionContext) _Goods_updatedAt(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Goods_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Goods", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _GoodsOrderPayload_order(ctx context.Context, field graphql.CollectedField, obj *payment.GoodsOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoodsOrderPayload_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GoodsOrderPayload_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GoodsOrderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GoodsOrderPayload_orderNo(ctx context.Context, field graphql.CollectedField, obj *payment.GoodsOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoodsOrderPayload_orderNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderNo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GoodsOrderPayload_orderNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GoodsOrderPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _GoodsOrderPayload_item(ctx context.Context, field graphql.CollectedField, obj *payment.GoodsOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoodsOrderPayload_item(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Item, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GoodsOrderPayload_item(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GoodsOrderPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _GoodsOrderPayload_itemId(ctx context.Context, field graphql.CollectedField, obj *payment.GoodsOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoodsOrderPayload_itemId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ItemID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GoodsOrderPayload_itemId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GoodsOrderPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _GoodsOrderPayload_singlePrice(ctx context.Context, field graphql.CollectedField, obj *payment.GoodsOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoodsOrderPayload_singlePrice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SinglePrice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GoodsOrderPayload_singlePrice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GoodsOrderPayload", field, false, false, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _GoodsOrderPayload_userId(ctx context.Context, field graphql.CollectedField, obj *payment.GoodsOrder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoodsOrderPayload_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNID2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GoodsOrderPayload_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GoodsOrderPayload", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _LedgerCheck_ok(ctx context.Context, field graphql.CollectedField, obj *ledger.Check) (ret graphql.Marshaler) {
@@ -5952,6 +6640,249 @@ func (ec *executionContext) fieldContext_Mutation_rejectRefund(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createGoodsOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createGoodsOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateGoodsOrder(ctx, fc.Args["input"].(payment.CreateGoodsOrderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"SERVICE", "USER", "ADMIN"})
+				if err != nil {
+					var zeroVal *payment.GoodsOrder
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *payment.GoodsOrder
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payment.GoodsOrder) graphql.Marshaler {
+			return ec.marshalNGoodsOrderPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createGoodsOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GoodsOrderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createGoodsOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_verifyOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifyOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifyOrder(ctx, fc.Args["input"].(payment.VerifyOrderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"SERVICE", "ADMIN"})
+				if err != nil {
+					var zeroVal *payment.Verification
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *payment.Verification
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payment.Verification) graphql.Marshaler {
+			return ec.marshalNVerifyOrderPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐVerification(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifyOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VerifyOrderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifyOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelOrder(ctx, fc.Args["input"].(payment.CancelOrderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_sendGameTestCallback(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sendGameTestCallback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SendGameTestCallback(ctx, fc.Args["input"].(game.TestInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *game.TestCallback
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *game.TestCallback
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *game.TestCallback) graphql.Marshaler {
+			return ec.marshalNGameTestCallback2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋproviderᚋgameᚐTestCallback(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sendGameTestCallback(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GameTestCallback(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_sendGameTestCallback_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Order_id(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6341,6 +7272,29 @@ func (ec *executionContext) _Order_points(ctx context.Context, field graphql.Col
 }
 func (ec *executionContext) fieldContext_Order_points(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Order_item(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_item(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Item, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_item(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Order_refundReason(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
@@ -6831,6 +7785,29 @@ func (ec *executionContext) _Order_skillId(ctx context.Context, field graphql.Co
 	)
 }
 func (ec *executionContext) fieldContext_Order_skillId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Order_itemId(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_itemId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ItemID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_itemId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -8457,6 +9434,84 @@ func (ec *executionContext) _User_nationalCode(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_User_nationalCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _VerifyOrderPayload_verified(ctx context.Context, field graphql.CollectedField, obj *payment.Verification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyOrderPayload_verified(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Verified, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyOrderPayload_verified(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyOrderPayload", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _VerifyOrderPayload_firstDelivery(ctx context.Context, field graphql.CollectedField, obj *payment.Verification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyOrderPayload_firstDelivery(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstDelivery, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyOrderPayload_firstDelivery(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyOrderPayload", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _VerifyOrderPayload_order(ctx context.Context, field graphql.CollectedField, obj *payment.Verification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyOrderPayload_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalOOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyOrderPayload_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VerifyOrderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Wallet_id(ctx context.Context, field graphql.CollectedField, obj *ent.Wallet) (ret graphql.Marshaler) {
@@ -11547,6 +12602,138 @@ func (ec *executionContext) unmarshalInputCallbackEventWhereInput(ctx context.Co
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputCancelOrderInput(ctx context.Context, obj any) (payment.CancelOrderInput, error) {
+	var it payment.CancelOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"userId", "order"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			directive0 := func(ctx context.Context) (any, error) { return ec.unmarshalNID2int64(ctx, v) }
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Self == nil {
+					var zeroVal int64
+					return zeroVal, errors.New("directive self is not implemented")
+				}
+				return ec.Directives.Self(ctx, obj, directive0)
+			}
+
+			tmp, err := directive1(ctx)
+			if err != nil {
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+			if data, ok := tmp.(int64); ok {
+				it.UserID = data
+			} else {
+				err := fmt.Errorf(`unexpected type %T from directive, should be int64`, tmp)
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+		case "order":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("order"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Order = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCreateGoodsOrderInput(ctx context.Context, obj any) (payment.CreateGoodsOrderInput, error) {
+	var it payment.CreateGoodsOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"userId", "item", "itemId", "singlePrice", "appId", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			directive0 := func(ctx context.Context) (any, error) { return ec.unmarshalNID2int64(ctx, v) }
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Self == nil {
+					var zeroVal int64
+					return zeroVal, errors.New("directive self is not implemented")
+				}
+				return ec.Directives.Self(ctx, obj, directive0)
+			}
+
+			tmp, err := directive1(ctx)
+			if err != nil {
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+			if data, ok := tmp.(int64); ok {
+				it.UserID = data
+			} else {
+				err := fmt.Errorf(`unexpected type %T from directive, should be int64`, tmp)
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+		case "item":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("item"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Item = data
+		case "itemId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemID = data
+		case "singlePrice":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("singlePrice"))
+			data, err := ec.unmarshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SinglePrice = data
+		case "appId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("appId"))
+			data, err := ec.unmarshalOID2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AppID = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCreatePaymentOrderInput(ctx context.Context, obj any) (payment.CreatePaymentOrderInput, error) {
 	var it payment.CreatePaymentOrderInput
 	if obj == nil {
@@ -11801,7 +12988,7 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "orderNo", "orderNoNEQ", "orderNoIn", "orderNoNotIn", "orderNoGT", "orderNoGTE", "orderNoLT", "orderNoLTE", "orderNoContains", "orderNoHasPrefix", "orderNoHasSuffix", "orderNoEqualFold", "orderNoContainsFold", "clientOrderID", "clientOrderIDNEQ", "clientOrderIDIn", "clientOrderIDNotIn", "clientOrderIDGT", "clientOrderIDGTE", "clientOrderIDLT", "clientOrderIDLTE", "clientOrderIDContains", "clientOrderIDHasPrefix", "clientOrderIDHasSuffix", "clientOrderIDIsNil", "clientOrderIDNotNil", "clientOrderIDEqualFold", "clientOrderIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appID", "appIDNEQ", "appIDIn", "appIDNotIn", "payerID", "payerIDNEQ", "payerIDIn", "payerIDNotIn", "payerIDIsNil", "payerIDNotNil", "payeeID", "payeeIDNEQ", "payeeIDIn", "payeeIDNotIn", "payeeIDIsNil", "payeeIDNotNil", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleIsNil", "titleNotNil", "titleEqualFold", "titleContainsFold", "desc", "descNEQ", "descIn", "descNotIn", "descGT", "descGTE", "descLT", "descLTE", "descContains", "descHasPrefix", "descHasSuffix", "descIsNil", "descNotNil", "descEqualFold", "descContainsFold", "extendInfo", "extendInfoNEQ", "extendInfoIn", "extendInfoNotIn", "extendInfoGT", "extendInfoGTE", "extendInfoLT", "extendInfoLTE", "extendInfoContains", "extendInfoHasPrefix", "extendInfoHasSuffix", "extendInfoIsNil", "extendInfoNotNil", "extendInfoEqualFold", "extendInfoContainsFold", "asset", "assetNEQ", "assetIn", "assetNotIn", "assetGT", "assetGTE", "assetLT", "assetLTE", "assetContains", "assetHasPrefix", "assetHasSuffix", "assetEqualFold", "assetContainsFold", "payWay", "payWayNEQ", "payWayIn", "payWayNotIn", "payWayGT", "payWayGTE", "payWayLT", "payWayLTE", "payWayContains", "payWayHasPrefix", "payWayHasSuffix", "payWayIsNil", "payWayNotNil", "payWayEqualFold", "payWayContainsFold", "channel", "channelNEQ", "channelIn", "channelNotIn", "channelGT", "channelGTE", "channelLT", "channelLTE", "channelContains", "channelHasPrefix", "channelHasSuffix", "channelIsNil", "channelNotNil", "channelEqualFold", "channelContainsFold", "providerTradeNo", "providerTradeNoNEQ", "providerTradeNoIn", "providerTradeNoNotIn", "providerTradeNoGT", "providerTradeNoGTE", "providerTradeNoLT", "providerTradeNoLTE", "providerTradeNoContains", "providerTradeNoHasPrefix", "providerTradeNoHasSuffix", "providerTradeNoIsNil", "providerTradeNoNotNil", "providerTradeNoEqualFold", "providerTradeNoContainsFold", "points", "pointsNEQ", "pointsIn", "pointsNotIn", "pointsGT", "pointsGTE", "pointsLT", "pointsLTE", "pointsIsNil", "pointsNotNil", "chatID", "chatIDNEQ", "chatIDIn", "chatIDNotIn", "chatIDGT", "chatIDGTE", "chatIDLT", "chatIDLTE", "chatIDContains", "chatIDHasPrefix", "chatIDHasSuffix", "chatIDIsNil", "chatIDNotNil", "chatIDEqualFold", "chatIDContainsFold", "skillID", "skillIDNEQ", "skillIDIn", "skillIDNotIn", "skillIDGT", "skillIDGTE", "skillIDLT", "skillIDLTE", "skillIDContains", "skillIDHasPrefix", "skillIDHasSuffix", "skillIDIsNil", "skillIDNotNil", "skillIDEqualFold", "skillIDContainsFold", "refundReason", "refundReasonNEQ", "refundReasonIn", "refundReasonNotIn", "refundReasonGT", "refundReasonGTE", "refundReasonLT", "refundReasonLTE", "refundReasonContains", "refundReasonHasPrefix", "refundReasonHasSuffix", "refundReasonIsNil", "refundReasonNotNil", "refundReasonEqualFold", "refundReasonContainsFold", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "score", "scoreNEQ", "scoreIn", "scoreNotIn", "scoreGT", "scoreGTE", "scoreLT", "scoreLTE", "scoreIsNil", "scoreNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "hasApp", "hasAppWith", "hasPayer", "hasPayerWith", "hasPayee", "hasPayeeWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "orderNo", "orderNoNEQ", "orderNoIn", "orderNoNotIn", "orderNoGT", "orderNoGTE", "orderNoLT", "orderNoLTE", "orderNoContains", "orderNoHasPrefix", "orderNoHasSuffix", "orderNoEqualFold", "orderNoContainsFold", "clientOrderID", "clientOrderIDNEQ", "clientOrderIDIn", "clientOrderIDNotIn", "clientOrderIDGT", "clientOrderIDGTE", "clientOrderIDLT", "clientOrderIDLTE", "clientOrderIDContains", "clientOrderIDHasPrefix", "clientOrderIDHasSuffix", "clientOrderIDIsNil", "clientOrderIDNotNil", "clientOrderIDEqualFold", "clientOrderIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appID", "appIDNEQ", "appIDIn", "appIDNotIn", "payerID", "payerIDNEQ", "payerIDIn", "payerIDNotIn", "payerIDIsNil", "payerIDNotNil", "payeeID", "payeeIDNEQ", "payeeIDIn", "payeeIDNotIn", "payeeIDIsNil", "payeeIDNotNil", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleIsNil", "titleNotNil", "titleEqualFold", "titleContainsFold", "desc", "descNEQ", "descIn", "descNotIn", "descGT", "descGTE", "descLT", "descLTE", "descContains", "descHasPrefix", "descHasSuffix", "descIsNil", "descNotNil", "descEqualFold", "descContainsFold", "extendInfo", "extendInfoNEQ", "extendInfoIn", "extendInfoNotIn", "extendInfoGT", "extendInfoGTE", "extendInfoLT", "extendInfoLTE", "extendInfoContains", "extendInfoHasPrefix", "extendInfoHasSuffix", "extendInfoIsNil", "extendInfoNotNil", "extendInfoEqualFold", "extendInfoContainsFold", "asset", "assetNEQ", "assetIn", "assetNotIn", "assetGT", "assetGTE", "assetLT", "assetLTE", "assetContains", "assetHasPrefix", "assetHasSuffix", "assetEqualFold", "assetContainsFold", "payWay", "payWayNEQ", "payWayIn", "payWayNotIn", "payWayGT", "payWayGTE", "payWayLT", "payWayLTE", "payWayContains", "payWayHasPrefix", "payWayHasSuffix", "payWayIsNil", "payWayNotNil", "payWayEqualFold", "payWayContainsFold", "channel", "channelNEQ", "channelIn", "channelNotIn", "channelGT", "channelGTE", "channelLT", "channelLTE", "channelContains", "channelHasPrefix", "channelHasSuffix", "channelIsNil", "channelNotNil", "channelEqualFold", "channelContainsFold", "providerTradeNo", "providerTradeNoNEQ", "providerTradeNoIn", "providerTradeNoNotIn", "providerTradeNoGT", "providerTradeNoGTE", "providerTradeNoLT", "providerTradeNoLTE", "providerTradeNoContains", "providerTradeNoHasPrefix", "providerTradeNoHasSuffix", "providerTradeNoIsNil", "providerTradeNoNotNil", "providerTradeNoEqualFold", "providerTradeNoContainsFold", "points", "pointsNEQ", "pointsIn", "pointsNotIn", "pointsGT", "pointsGTE", "pointsLT", "pointsLTE", "pointsIsNil", "pointsNotNil", "item", "itemNEQ", "itemIn", "itemNotIn", "itemGT", "itemGTE", "itemLT", "itemLTE", "itemContains", "itemHasPrefix", "itemHasSuffix", "itemIsNil", "itemNotNil", "itemEqualFold", "itemContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDIsNil", "itemIDNotNil", "itemIDEqualFold", "itemIDContainsFold", "chatID", "chatIDNEQ", "chatIDIn", "chatIDNotIn", "chatIDGT", "chatIDGTE", "chatIDLT", "chatIDLTE", "chatIDContains", "chatIDHasPrefix", "chatIDHasSuffix", "chatIDIsNil", "chatIDNotNil", "chatIDEqualFold", "chatIDContainsFold", "skillID", "skillIDNEQ", "skillIDIn", "skillIDNotIn", "skillIDGT", "skillIDGTE", "skillIDLT", "skillIDLTE", "skillIDContains", "skillIDHasPrefix", "skillIDHasSuffix", "skillIDIsNil", "skillIDNotNil", "skillIDEqualFold", "skillIDContainsFold", "refundReason", "refundReasonNEQ", "refundReasonIn", "refundReasonNotIn", "refundReasonGT", "refundReasonGTE", "refundReasonLT", "refundReasonLTE", "refundReasonContains", "refundReasonHasPrefix", "refundReasonHasSuffix", "refundReasonIsNil", "refundReasonNotNil", "refundReasonEqualFold", "refundReasonContainsFold", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "score", "scoreNEQ", "scoreIn", "scoreNotIn", "scoreGT", "scoreGTE", "scoreLT", "scoreLTE", "scoreIsNil", "scoreNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "hasApp", "hasAppWith", "hasPayer", "hasPayerWith", "hasPayee", "hasPayeeWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -13152,6 +14339,216 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 				return it, err
 			}
 			it.PointsNotNil = data
+		case "item":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("item"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Item = data
+		case "itemNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemNEQ = data
+		case "itemIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIn = data
+		case "itemNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemNotIn = data
+		case "itemGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemGT = data
+		case "itemGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemGTE = data
+		case "itemLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemLT = data
+		case "itemLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemLTE = data
+		case "itemContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemContains = data
+		case "itemHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemHasPrefix = data
+		case "itemHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemHasSuffix = data
+		case "itemIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIsNil = data
+		case "itemNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemNotNil = data
+		case "itemEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemEqualFold = data
+		case "itemContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemContainsFold = data
+		case "itemID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemID"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemID = data
+		case "itemIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDNEQ = data
+		case "itemIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDIn = data
+		case "itemIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDNotIn = data
+		case "itemIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDGT = data
+		case "itemIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDGTE = data
+		case "itemIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDLT = data
+		case "itemIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDLTE = data
+		case "itemIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDContains = data
+		case "itemIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDHasPrefix = data
+		case "itemIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDHasSuffix = data
+		case "itemIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDIsNil = data
+		case "itemIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDNotNil = data
+		case "itemIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDEqualFold = data
+		case "itemIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemIDContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemIDContainsFold = data
 		case "chatID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("chatID"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -14008,6 +15405,57 @@ func (ec *executionContext) unmarshalInputRegisterInput(ctx context.Context, obj
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputSendGameTestCallbackInput(ctx context.Context, obj any) (game.TestInput, error) {
+	var it game.TestInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"order", "result", "rmbYuan", "signType"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "order":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("order"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Order = data
+		case "result":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("result"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Result = data
+		case "rmbYuan":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rmbYuan"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RmbYuan = data
+		case "signType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signType"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignType = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputUpsertGoodsInput(ctx context.Context, obj any) (catalog.UpsertInput, error) {
 	var it catalog.UpsertInput
 	if obj == nil {
@@ -14447,6 +15895,72 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.RoleNotIn = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputVerifyOrderInput(ctx context.Context, obj any) (payment.VerifyOrderInput, error) {
+	var it payment.VerifyOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"userId", "item", "itemId", "order"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			directive0 := func(ctx context.Context) (any, error) { return ec.unmarshalNID2int64(ctx, v) }
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Self == nil {
+					var zeroVal int64
+					return zeroVal, errors.New("directive self is not implemented")
+				}
+				return ec.Directives.Self(ctx, obj, directive0)
+			}
+
+			tmp, err := directive1(ctx)
+			if err != nil {
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+			if data, ok := tmp.(int64); ok {
+				it.UserID = data
+			} else {
+				err := fmt.Errorf(`unexpected type %T from directive, should be int64`, tmp)
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+		case "item":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("item"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Item = data
+		case "itemId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("itemId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ItemID = data
+		case "order":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("order"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Order = data
 		}
 	}
 	return it, nil
@@ -15659,6 +17173,64 @@ func (ec *executionContext) _CreateAppPayload(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var gameTestCallbackImplementors = []string{"GameTestCallback"}
+
+func (ec *executionContext) _GameTestCallback(ctx context.Context, sel ast.SelectionSet, obj *game.TestCallback) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, gameTestCallbackImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GameTestCallback")
+		case "body":
+			out.Values[i] = ec._GameTestCallback_body(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._GameTestCallback_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "result":
+			out.Values[i] = ec._GameTestCallback_result(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._GameTestCallback_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "traceId":
+			out.Values[i] = ec._GameTestCallback_traceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var goodsImplementors = []string{"Goods"}
 
 func (ec *executionContext) _Goods(ctx context.Context, sel ast.SelectionSet, obj *ent.Goods) graphql.Marshaler {
@@ -15776,6 +17348,69 @@ func (ec *executionContext) _Goods(ctx context.Context, sel ast.SelectionSet, ob
 			out.Values[i] = ec._Goods_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var goodsOrderPayloadImplementors = []string{"GoodsOrderPayload"}
+
+func (ec *executionContext) _GoodsOrderPayload(ctx context.Context, sel ast.SelectionSet, obj *payment.GoodsOrder) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, goodsOrderPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GoodsOrderPayload")
+		case "order":
+			out.Values[i] = ec._GoodsOrderPayload_order(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderNo":
+			out.Values[i] = ec._GoodsOrderPayload_orderNo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "item":
+			out.Values[i] = ec._GoodsOrderPayload_item(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "itemId":
+			out.Values[i] = ec._GoodsOrderPayload_itemId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "singlePrice":
+			out.Values[i] = ec._GoodsOrderPayload_singlePrice(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userId":
+			out.Values[i] = ec._GoodsOrderPayload_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -15946,6 +17581,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createGoodsOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createGoodsOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifyOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sendGameTestCallback":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sendGameTestCallback(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16061,6 +17724,11 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "points":
 			out.Values[i] = ec._Order_points(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "item":
+			out.Values[i] = ec._Order_item(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -16486,6 +18154,11 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "skillId":
 			out.Values[i] = ec._Order_skillId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "itemId":
+			out.Values[i] = ec._Order_itemId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -17475,6 +19148,54 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var verifyOrderPayloadImplementors = []string{"VerifyOrderPayload"}
+
+func (ec *executionContext) _VerifyOrderPayload(ctx context.Context, sel ast.SelectionSet, obj *payment.Verification) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, verifyOrderPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VerifyOrderPayload")
+		case "verified":
+			out.Values[i] = ec._VerifyOrderPayload_verified(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstDelivery":
+			out.Values[i] = ec._VerifyOrderPayload_firstDelivery(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "order":
+			out.Values[i] = ec._VerifyOrderPayload_order(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18580,6 +20301,11 @@ func (ec *executionContext) marshalNCallbackVerdict2githubᚗcomᚋpaygraphᚋpa
 	return v
 }
 
+func (ec *executionContext) unmarshalNCancelOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCancelOrderInput(ctx context.Context, v any) (payment.CancelOrderInput, error) {
+	res, err := ec.unmarshalInputCancelOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNCreateAppPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋaccountᚐAppWithToken(ctx context.Context, sel ast.SelectionSet, v *account.AppWithToken) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -18588,6 +20314,11 @@ func (ec *executionContext) marshalNCreateAppPayload2ᚖgithubᚗcomᚋpaygraph�
 		return graphql.Null
 	}
 	return ec._CreateAppPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCreateGoodsOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCreateGoodsOrderInput(ctx context.Context, v any) (payment.CreateGoodsOrderInput, error) {
+	res, err := ec.unmarshalInputCreateGoodsOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNCreatePaymentOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCreatePaymentOrderInput(ctx context.Context, v any) (payment.CreatePaymentOrderInput, error) {
@@ -18636,6 +20367,16 @@ func (ec *executionContext) marshalNDecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygrap
 	return v
 }
 
+func (ec *executionContext) marshalNGameTestCallback2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋproviderᚋgameᚐTestCallback(ctx context.Context, sel ast.SelectionSet, v *game.TestCallback) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._GameTestCallback(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐGoods(ctx context.Context, sel ast.SelectionSet, v *ent.Goods) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -18644,6 +20385,16 @@ func (ec *executionContext) marshalNGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraph�
 		return graphql.Null
 	}
 	return ec._Goods(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNGoodsOrderPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsOrder(ctx context.Context, sel ast.SelectionSet, v *payment.GoodsOrder) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._GoodsOrderPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNID2int64(ctx context.Context, v any) (int64, error) {
@@ -18913,6 +20664,11 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋpaygraphᚋpaygraphᚋin
 	return v
 }
 
+func (ec *executionContext) unmarshalNSendGameTestCallbackInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋproviderᚋgameᚐTestInput(ctx context.Context, v any) (game.TestInput, error) {
+	res, err := ec.unmarshalInputSendGameTestCallbackInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18979,6 +20735,21 @@ func (ec *executionContext) marshalNUserOrderField2ᚖgithubᚗcomᚋpaygraphᚋ
 func (ec *executionContext) unmarshalNUserWhereInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUserWhereInput(ctx context.Context, v any) (*ent.UserWhereInput, error) {
 	res, err := ec.unmarshalInputUserWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNVerifyOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐVerifyOrderInput(ctx context.Context, v any) (payment.VerifyOrderInput, error) {
+	res, err := ec.unmarshalInputVerifyOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNVerifyOrderPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐVerification(ctx context.Context, sel ast.SelectionSet, v *payment.Verification) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._VerifyOrderPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNWallet2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐWalletᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Wallet) graphql.Marshaler {

@@ -8,6 +8,7 @@ import (
 	"github.com/paygraph/paygraph/internal/live"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/payment"
+	"github.com/paygraph/paygraph/internal/provider/game"
 )
 
 // Resolver holds the services the resolvers call into. Resolvers stay thin:
@@ -20,4 +21,7 @@ type Resolver struct {
 	Ledger   *ledger.Ledger
 	Payments *payment.Service
 	Live     *live.Service
+	// GameGoods and GameSandbox are seed 004's services.
+	GameGoods   *payment.GameGoods
+	GameSandbox *game.Sandbox
 }

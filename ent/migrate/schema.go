@@ -145,6 +145,8 @@ var (
 		{Name: "channel", Type: field.TypeString, Nullable: true},
 		{Name: "provider_trade_no", Type: field.TypeString, Nullable: true},
 		{Name: "points", Type: field.TypeInt64, Nullable: true},
+		{Name: "item", Type: field.TypeString, Nullable: true, Size: 128},
+		{Name: "item_id", Type: field.TypeString, Nullable: true, Size: 64},
 		{Name: "chat_id", Type: field.TypeString, Nullable: true},
 		{Name: "skill_id", Type: field.TypeString, Nullable: true},
 		{Name: "refund_reason", Type: field.TypeString, Nullable: true},
@@ -165,19 +167,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "orders_apps_app",
-				Columns:    []*schema.Column{OrdersColumns[24]},
+				Columns:    []*schema.Column{OrdersColumns[26]},
 				RefColumns: []*schema.Column{AppsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "orders_users_payer",
-				Columns:    []*schema.Column{OrdersColumns[25]},
+				Columns:    []*schema.Column{OrdersColumns[27]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "orders_users_payee",
-				Columns:    []*schema.Column{OrdersColumns[26]},
+				Columns:    []*schema.Column{OrdersColumns[28]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -186,22 +188,22 @@ var (
 			{
 				Name:    "order_app_id_client_order_id",
 				Unique:  true,
-				Columns: []*schema.Column{OrdersColumns[24], OrdersColumns[4]},
+				Columns: []*schema.Column{OrdersColumns[26], OrdersColumns[4]},
 			},
 			{
 				Name:    "order_payer_id",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[25]},
+				Columns: []*schema.Column{OrdersColumns[27]},
 			},
 			{
 				Name:    "order_payee_id",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[26]},
+				Columns: []*schema.Column{OrdersColumns[28]},
 			},
 			{
 				Name:    "order_status_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[21]},
+				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[23]},
 			},
 			{
 				Name:    "order_updated_at",

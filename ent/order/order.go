@@ -53,6 +53,10 @@ const (
 	FieldProviderTradeNo = "provider_trade_no"
 	// FieldPoints holds the string denoting the points field in the database.
 	FieldPoints = "points"
+	// FieldItem holds the string denoting the item field in the database.
+	FieldItem = "item"
+	// FieldItemID holds the string denoting the item_id field in the database.
+	FieldItemID = "item_id"
 	// FieldChatID holds the string denoting the chat_id field in the database.
 	FieldChatID = "chat_id"
 	// FieldSkillID holds the string denoting the skill_id field in the database.
@@ -139,6 +143,8 @@ var Columns = []string{
 	FieldChannel,
 	FieldProviderTradeNo,
 	FieldPoints,
+	FieldItem,
+	FieldItemID,
 	FieldChatID,
 	FieldSkillID,
 	FieldRefundReason,
@@ -170,6 +176,10 @@ var (
 	OrderNoValidator func(string) error
 	// TitleValidator is a validator for the "title" field. It is called by the builders before save.
 	TitleValidator func(string) error
+	// ItemValidator is a validator for the "item" field. It is called by the builders before save.
+	ItemValidator func(string) error
+	// ItemIDValidator is a validator for the "item_id" field. It is called by the builders before save.
+	ItemIDValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() int64
 )
@@ -334,6 +344,16 @@ func ByProviderTradeNo(opts ...sql.OrderTermOption) OrderOption {
 // ByPoints orders the results by the points field.
 func ByPoints(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPoints, opts...).ToFunc()
+}
+
+// ByItem orders the results by the item field.
+func ByItem(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldItem, opts...).ToFunc()
+}
+
+// ByItemID orders the results by the item_id field.
+func ByItemID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldItemID, opts...).ToFunc()
 }
 
 // ByChatID orders the results by the chat_id field.

@@ -135,6 +135,16 @@ func Points(v int64) predicate.Order {
 	return predicate.Order(sql.FieldEQ(FieldPoints, v))
 }
 
+// Item applies equality check predicate on the "item" field. It's identical to ItemEQ.
+func Item(v string) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldItem, v))
+}
+
+// ItemID applies equality check predicate on the "item_id" field. It's identical to ItemIDEQ.
+func ItemID(v string) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldItemID, v))
+}
+
 // ChatID applies equality check predicate on the "chat_id" field. It's identical to ChatIDEQ.
 func ChatID(v string) predicate.Order {
 	return predicate.Order(sql.FieldEQ(FieldChatID, v))
@@ -1118,6 +1128,156 @@ func PointsIsNil() predicate.Order {
 // PointsNotNil applies the NotNil predicate on the "points" field.
 func PointsNotNil() predicate.Order {
 	return predicate.Order(sql.FieldNotNull(FieldPoints))
+}
+
+// ItemEQ applies the EQ predicate on the "item" field.
+func ItemEQ(v string) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldItem, v))
+}
+
+// ItemNEQ applies the NEQ predicate on the "item" field.
+func ItemNEQ(v string) predicate.Order {
+	return predicate.Order(sql.FieldNEQ(FieldItem, v))
+}
+
+// ItemIn applies the In predicate on the "item" field.
+func ItemIn(vs ...string) predicate.Order {
+	return predicate.Order(sql.FieldIn(FieldItem, vs...))
+}
+
+// ItemNotIn applies the NotIn predicate on the "item" field.
+func ItemNotIn(vs ...string) predicate.Order {
+	return predicate.Order(sql.FieldNotIn(FieldItem, vs...))
+}
+
+// ItemGT applies the GT predicate on the "item" field.
+func ItemGT(v string) predicate.Order {
+	return predicate.Order(sql.FieldGT(FieldItem, v))
+}
+
+// ItemGTE applies the GTE predicate on the "item" field.
+func ItemGTE(v string) predicate.Order {
+	return predicate.Order(sql.FieldGTE(FieldItem, v))
+}
+
+// ItemLT applies the LT predicate on the "item" field.
+func ItemLT(v string) predicate.Order {
+	return predicate.Order(sql.FieldLT(FieldItem, v))
+}
+
+// ItemLTE applies the LTE predicate on the "item" field.
+func ItemLTE(v string) predicate.Order {
+	return predicate.Order(sql.FieldLTE(FieldItem, v))
+}
+
+// ItemContains applies the Contains predicate on the "item" field.
+func ItemContains(v string) predicate.Order {
+	return predicate.Order(sql.FieldContains(FieldItem, v))
+}
+
+// ItemHasPrefix applies the HasPrefix predicate on the "item" field.
+func ItemHasPrefix(v string) predicate.Order {
+	return predicate.Order(sql.FieldHasPrefix(FieldItem, v))
+}
+
+// ItemHasSuffix applies the HasSuffix predicate on the "item" field.
+func ItemHasSuffix(v string) predicate.Order {
+	return predicate.Order(sql.FieldHasSuffix(FieldItem, v))
+}
+
+// ItemIsNil applies the IsNil predicate on the "item" field.
+func ItemIsNil() predicate.Order {
+	return predicate.Order(sql.FieldIsNull(FieldItem))
+}
+
+// ItemNotNil applies the NotNil predicate on the "item" field.
+func ItemNotNil() predicate.Order {
+	return predicate.Order(sql.FieldNotNull(FieldItem))
+}
+
+// ItemEqualFold applies the EqualFold predicate on the "item" field.
+func ItemEqualFold(v string) predicate.Order {
+	return predicate.Order(sql.FieldEqualFold(FieldItem, v))
+}
+
+// ItemContainsFold applies the ContainsFold predicate on the "item" field.
+func ItemContainsFold(v string) predicate.Order {
+	return predicate.Order(sql.FieldContainsFold(FieldItem, v))
+}
+
+// ItemIDEQ applies the EQ predicate on the "item_id" field.
+func ItemIDEQ(v string) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldItemID, v))
+}
+
+// ItemIDNEQ applies the NEQ predicate on the "item_id" field.
+func ItemIDNEQ(v string) predicate.Order {
+	return predicate.Order(sql.FieldNEQ(FieldItemID, v))
+}
+
+// ItemIDIn applies the In predicate on the "item_id" field.
+func ItemIDIn(vs ...string) predicate.Order {
+	return predicate.Order(sql.FieldIn(FieldItemID, vs...))
+}
+
+// ItemIDNotIn applies the NotIn predicate on the "item_id" field.
+func ItemIDNotIn(vs ...string) predicate.Order {
+	return predicate.Order(sql.FieldNotIn(FieldItemID, vs...))
+}
+
+// ItemIDGT applies the GT predicate on the "item_id" field.
+func ItemIDGT(v string) predicate.Order {
+	return predicate.Order(sql.FieldGT(FieldItemID, v))
+}
+
+// ItemIDGTE applies the GTE predicate on the "item_id" field.
+func ItemIDGTE(v string) predicate.Order {
+	return predicate.Order(sql.FieldGTE(FieldItemID, v))
+}
+
+// ItemIDLT applies the LT predicate on the "item_id" field.
+func ItemIDLT(v string) predicate.Order {
+	return predicate.Order(sql.FieldLT(FieldItemID, v))
+}
+
+// ItemIDLTE applies the LTE predicate on the "item_id" field.
+func ItemIDLTE(v string) predicate.Order {
+	return predicate.Order(sql.FieldLTE(FieldItemID, v))
+}
+
+// ItemIDContains applies the Contains predicate on the "item_id" field.
+func ItemIDContains(v string) predicate.Order {
+	return predicate.Order(sql.FieldContains(FieldItemID, v))
+}
+
+// ItemIDHasPrefix applies the HasPrefix predicate on the "item_id" field.
+func ItemIDHasPrefix(v string) predicate.Order {
+	return predicate.Order(sql.FieldHasPrefix(FieldItemID, v))
+}
+
+// ItemIDHasSuffix applies the HasSuffix predicate on the "item_id" field.
+func ItemIDHasSuffix(v string) predicate.Order {
+	return predicate.Order(sql.FieldHasSuffix(FieldItemID, v))
+}
+
+// ItemIDIsNil applies the IsNil predicate on the "item_id" field.
+func ItemIDIsNil() predicate.Order {
+	return predicate.Order(sql.FieldIsNull(FieldItemID))
+}
+
+// ItemIDNotNil applies the NotNil predicate on the "item_id" field.
+func ItemIDNotNil() predicate.Order {
+	return predicate.Order(sql.FieldNotNull(FieldItemID))
+}
+
+// ItemIDEqualFold applies the EqualFold predicate on the "item_id" field.
+func ItemIDEqualFold(v string) predicate.Order {
+	return predicate.Order(sql.FieldEqualFold(FieldItemID, v))
+}
+
+// ItemIDContainsFold applies the ContainsFold predicate on the "item_id" field.
+func ItemIDContainsFold(v string) predicate.Order {
+	return predicate.Order(sql.FieldContainsFold(FieldItemID, v))
 }
 
 // ChatIDEQ applies the EQ predicate on the "chat_id" field.

@@ -39,6 +39,10 @@ func (Order) Fields() []ent.Field {
 		field.String("channel").Optional(),
 		field.String("provider_trade_no").Optional(),
 		field.Int64("points").Optional().Nillable(),
+		// item and item_id are what a GOODS order (seed 004) is for, as
+		// ordered: the goods attribute (商品属性) and its catalogue id.
+		field.String("item").Optional().MaxLen(128).Immutable(),
+		field.String("item_id").Optional().MaxLen(64).Immutable().Annotations(renamed()),
 		field.String("chat_id").Optional().Annotations(renamed()),
 		field.String("skill_id").Optional().Annotations(renamed()),
 		field.String("refund_reason").Optional(),

@@ -1,6 +1,9 @@
 package auth
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -26,6 +29,15 @@ type Tokens struct {
 // user tokens.
 func NewTokens(secret []byte, ttl time.Duration) *Tokens {
 	return &Tokens{secret: secret, ttl: ttl, now: time.Now}
+}
+
+// DeriveKey returns a key for another purpose (hex HMAC-SHA256 of purpose
+// under the token key): stable for as long as the token key is, the same on
+// every instance, and telling nothing about the token key itself.
+func (t *Tokens) DeriveKey(purpose string) string {
+	m := hmac.New(sha256.New, t.secret)
+	m.Write([]byte(purpose))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // ServiceTokenTTL is how long an app's SERVICE token lasts. Apps rotate it

@@ -82,7 +82,7 @@ func (s *Shim) handle(r *http.Request, p Provider) (bool, string) {
 		order  *ent.Order
 	)
 	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
-		key := p.Name() + ":" + eventID + ":" + string(notice.Outcome)
+		key := DedupeKey(p.Name(), eventID, notice.Outcome)
 		if err := tx.CallbackEvent.UpdateOneID(ev.ID).SetDedupeKey(key).Exec(ctx); err != nil {
 			if ent.IsConstraintError(err) {
 				result = payment.AlreadyApplied
@@ -126,6 +126,13 @@ func (s *Shim) handle(r *http.Request, p Provider) (bool, string) {
 }
 
 var errDuplicate = errors.New("duplicate callback")
+
+// DedupeKey is the claim an applied callback holds: one per provider, the
+// provider's id for the event, and the outcome. A provider may look it up to
+// tell a replay of an applied callback from a new one.
+func DedupeKey(provider, eventID string, o payment.Outcome) string {
+	return provider + ":" + eventID + ":" + string(o)
+}
 
 func (s *Shim) store(ctx context.Context, provider string, r *http.Request, body []byte) (*ent.CallbackEvent, error) {
 	h := map[string]string{}

@@ -34,6 +34,7 @@ import (
 	"github.com/paygraph/paygraph/internal/metrics"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/payment"
+	"github.com/paygraph/paygraph/internal/provider/game"
 	"github.com/paygraph/paygraph/internal/scheduler"
 	"github.com/paygraph/paygraph/internal/txn"
 )
@@ -55,6 +56,9 @@ type Server struct {
 	Payments *payment.Service
 	Live     *live.Service
 	Shim     *callback.Shim
+	// GameGoods and GameSandbox are filled by initGameFlow; the resolver holds their addresses.
+	GameGoods   payment.GameGoods
+	GameSandbox game.Sandbox
 	// Scheduler runs expiry and other timed work; tests drive it by hand.
 	Scheduler *scheduler.Scheduler
 	Clock     clock.Clock
@@ -155,6 +159,7 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 	resolver := &graph.Resolver{
 		Client: s.DB.Ent, Assets: s.Assets, Accounts: s.Accounts, Catalog: s.Catalog,
 		Ledger: s.Ledger, Payments: s.Payments, Live: s.Live,
+		GameGoods: &s.GameGoods, GameSandbox: &s.GameSandbox,
 	}
 	gql := graph.NewHandler(resolver, graph.Options{
 		MaxDepth:      s.Config.QueryDepth,

@@ -1,0 +1,95 @@
+// Package game is the game payment provider of seed 004: the callback it
+// posts to POST /api/pay/callback when a player has paid for goods, its
+// signature scheme (contract §5), and a sandbox that sends a correctly
+// signed test callback.
+//
+// No public signing scheme exists for this provider. The default, md5, is
+// the 易支付 (epay) rule: take every field but sign and signType, drop empty
+// values, sort the keys by ASCII, join k=v with & (values as they appear in
+// the request, not URL-encoded), append the key, lowercase hex MD5.
+// hmac-sha256 signs the same string with HMAC-SHA256 under the key.
+package game
+
+import (
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Algorithm is a signing algorithm a callback's signType names.
+type Algorithm string
+
+// The algorithms of contract §5.
+const (
+	MD5        Algorithm = "md5"
+	HMACSHA256 Algorithm = "hmac-sha256"
+)
+
+// ParseAlgorithm reads a signType: md5 or hmac-sha256, in any case, with
+// "_" or nothing in place of "-".
+func ParseAlgorithm(s string) (Algorithm, error) {
+	n := strings.NewReplacer("-", "", "_", "").Replace(strings.ToLower(strings.TrimSpace(s)))
+	switch n {
+	case "md5":
+		return MD5, nil
+	case "hmacsha256":
+		return HMACSHA256, nil
+	}
+	return "", fmt.Errorf("signType %q is not md5 or hmac-sha256", s)
+}
+
+// Fields that are never signed.
+const (
+	FieldSign     = "sign"
+	FieldSignType = "signType"
+)
+
+// Content is the string that is signed: every field but sign and signType
+// with a non-empty value, sorted by key, joined as k=v with &.
+func Content(fields map[string]string) string {
+	keys := make([]string, 0, len(fields))
+	for k, v := range fields {
+		if k == FieldSign || k == FieldSignType || v == "" {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(fields[k])
+	}
+	return b.String()
+}
+
+// Sign returns the lowercase hex signature of fields under key.
+func Sign(alg Algorithm, key []byte, fields map[string]string) string {
+	content := Content(fields)
+	switch alg {
+	case HMACSHA256:
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(content))
+		return hex.EncodeToString(m.Sum(nil))
+	default:
+		sum := md5.Sum(append([]byte(content), key...))
+		return hex.EncodeToString(sum[:])
+	}
+}
+
+// Valid reports whether sig (hex, any case) is fields' signature under key,
+// comparing in constant time.
+func Valid(alg Algorithm, key []byte, fields map[string]string, sig string) bool {
+	want := Sign(alg, key, fields)
+	got := strings.ToLower(strings.TrimSpace(sig))
+	return len(got) == len(want) && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
