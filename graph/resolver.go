@@ -4,6 +4,7 @@ import (
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/internal/account"
 	"github.com/paygraph/paygraph/internal/catalog"
+	"github.com/paygraph/paygraph/internal/escrow"
 	"github.com/paygraph/paygraph/internal/ledger"
 	"github.com/paygraph/paygraph/internal/live"
 	"github.com/paygraph/paygraph/internal/money"
@@ -20,4 +21,5 @@ type Resolver struct {
 	Ledger   *ledger.Ledger
 	Payments *payment.Service
 	Live     *live.Service
+	Escrow   *escrow.Service
 }

@@ -63,6 +63,38 @@ var (
 			},
 		},
 	}
+	// DealRefundsColumns holds the columns for the "deal_refunds" table.
+	DealRefundsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "REJECTED"}},
+		{Name: "source", Type: field.TypeEnum, Enums: []string{"ESCROW", "SELLER"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "provider_refund_id", Type: field.TypeString, Nullable: true},
+		{Name: "order_id", Type: field.TypeInt64},
+	}
+	// DealRefundsTable holds the schema information for the "deal_refunds" table.
+	DealRefundsTable = &schema.Table{
+		Name:       "deal_refunds",
+		Columns:    DealRefundsColumns,
+		PrimaryKey: []*schema.Column{DealRefundsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "deal_refunds_orders_order",
+				Columns:    []*schema.Column{DealRefundsColumns[7]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "dealrefund_order_id",
+				Unique:  true,
+				Columns: []*schema.Column{DealRefundsColumns[7]},
+			},
+		},
+	}
 	// GoodsColumns holds the columns for the "goods" table.
 	GoodsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64, Increment: true},
@@ -153,6 +185,7 @@ var (
 		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
 		{Name: "paid_at", Type: field.TypeTime, Nullable: true},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "auto_confirm_at", Type: field.TypeTime, Nullable: true},
 		{Name: "app_id", Type: field.TypeInt64},
 		{Name: "payer_id", Type: field.TypeInt64, Nullable: true},
 		{Name: "payee_id", Type: field.TypeInt64, Nullable: true},
@@ -165,19 +198,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "orders_apps_app",
-				Columns:    []*schema.Column{OrdersColumns[24]},
+				Columns:    []*schema.Column{OrdersColumns[25]},
 				RefColumns: []*schema.Column{AppsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "orders_users_payer",
-				Columns:    []*schema.Column{OrdersColumns[25]},
+				Columns:    []*schema.Column{OrdersColumns[26]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "orders_users_payee",
-				Columns:    []*schema.Column{OrdersColumns[26]},
+				Columns:    []*schema.Column{OrdersColumns[27]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -186,17 +219,17 @@ var (
 			{
 				Name:    "order_app_id_client_order_id",
 				Unique:  true,
-				Columns: []*schema.Column{OrdersColumns[24], OrdersColumns[4]},
+				Columns: []*schema.Column{OrdersColumns[25], OrdersColumns[4]},
 			},
 			{
 				Name:    "order_payer_id",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[25]},
+				Columns: []*schema.Column{OrdersColumns[26]},
 			},
 			{
 				Name:    "order_payee_id",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[26]},
+				Columns: []*schema.Column{OrdersColumns[27]},
 			},
 			{
 				Name:    "order_status_expires_at",
@@ -207,6 +240,16 @@ var (
 				Name:    "order_updated_at",
 				Unique:  false,
 				Columns: []*schema.Column{OrdersColumns[2]},
+			},
+			{
+				Name:    "order_status_auto_confirm_at",
+				Unique:  false,
+				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[24]},
+			},
+			{
+				Name:    "order_chat_id",
+				Unique:  false,
+				Columns: []*schema.Column{OrdersColumns[16]},
 			},
 		},
 	}
@@ -286,6 +329,13 @@ var (
 		{Name: "mobile", Type: field.TypeString, Nullable: true},
 		{Name: "national_code", Type: field.TypeString, Nullable: true},
 		{Name: "role", Type: field.TypeEnum, Enums: []string{"USER", "ADMIN", "SERVICE"}, Default: "USER"},
+		{Name: "nickname", Type: field.TypeString, Nullable: true, Size: 64},
+		{Name: "avatar", Type: field.TypeString, Nullable: true, Size: 1024},
+		{Name: "pay_password_hash", Type: field.TypeString, Nullable: true},
+		{Name: "pay_password_failures", Type: field.TypeInt, Default: 0},
+		{Name: "pay_password_locked_until", Type: field.TypeTime, Nullable: true},
+		{Name: "confirm_password_failures", Type: field.TypeInt, Default: 0},
+		{Name: "confirm_password_locked_until", Type: field.TypeTime, Nullable: true},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{
@@ -381,6 +431,7 @@ var (
 	Tables = []*schema.Table{
 		AppsTable,
 		CallbackEventsTable,
+		DealRefundsTable,
 		GoodsTable,
 		IdempotencyKeysTable,
 		OrdersTable,
@@ -394,6 +445,7 @@ var (
 
 func init() {
 	CallbackEventsTable.ForeignKeys[0].RefTable = OrdersTable
+	DealRefundsTable.ForeignKeys[0].RefTable = OrdersTable
 	GoodsTable.ForeignKeys[0].RefTable = AppsTable
 	OrdersTable.ForeignKeys[0].RefTable = AppsTable
 	OrdersTable.ForeignKeys[1].RefTable = UsersTable

@@ -26,6 +26,7 @@ import (
 	"github.com/paygraph/paygraph/internal/clock"
 	"github.com/paygraph/paygraph/internal/config"
 	"github.com/paygraph/paygraph/internal/db"
+	"github.com/paygraph/paygraph/internal/escrow"
 	"github.com/paygraph/paygraph/internal/events"
 	"github.com/paygraph/paygraph/internal/idempotency"
 	"github.com/paygraph/paygraph/internal/idgen"
@@ -34,6 +35,7 @@ import (
 	"github.com/paygraph/paygraph/internal/metrics"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/payment"
+	sandboxpingpp "github.com/paygraph/paygraph/internal/sandbox/pingpp"
 	"github.com/paygraph/paygraph/internal/scheduler"
 	"github.com/paygraph/paygraph/internal/txn"
 )
@@ -55,6 +57,12 @@ type Server struct {
 	Payments *payment.Service
 	Live     *live.Service
 	Shim     *callback.Shim
+	// Passwords is the bcrypt cost in use (tests lower it).
+	Passwords auth.Passwords
+	// Escrow is seed 003's flow; PingppSandbox the embedded Ping++ gateway
+	// (nil when a real Ping++ is configured).
+	Escrow        *escrow.Service
+	PingppSandbox *sandboxpingpp.Gateway
 	// Scheduler runs expiry and other timed work; tests drive it by hand.
 	Scheduler *scheduler.Scheduler
 	Clock     clock.Clock
@@ -129,6 +137,7 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 		pw = *opts.Passwords
 	}
 	s.Accounts = account.New(s.DB.Ent, s.Tokens, pw)
+	s.Passwords = pw
 	if err := s.initMoney(ctx, opts); err != nil {
 		return err
 	}
@@ -186,6 +195,7 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
+	resolver.Escrow = s.Escrow
 	s.handler = s.middleware(mux)
 	return nil
 }

@@ -303,9 +303,9 @@ func IsRefusal(err error) bool {
 	return errors.As(err, &r)
 }
 
-// IsProviderError reports whether err is one of Ping++'s refusals or
-// failures (rather than a bug here).
-func IsProviderError(err error) bool {
-	var ae *apperr.Error
-	return errors.As(err, &ae) && ae.Code == apperr.ProviderError
+// Refused returns the Refusal of a request Ping++ answered with status
+// and message (for fakes in tests).
+func Refused(status int, message string) *Refusal {
+	return &Refusal{Status: status, Type: "invalid_request_error",
+		err: apperr.New(apperr.ProviderError, "Ping++ refused: %s", truncate(message, 200))}
 }
