@@ -61,10 +61,10 @@ type Guard struct {
 	Passwords auth.Passwords
 	Clock     clock.Clock
 
-	// stripes serialize one user's checks within this instance, so that
+	// users serializes one user's checks within this instance, so that
 	// concurrent right tries (many payments at once) queue instead of
 	// filling the limit; across instances, busy tries wait (claimWait).
-	stripes [64]sync.Mutex
+	users userLocks
 }
 
 // busyWait bounds how long a try waits for others of the same user to be
@@ -106,9 +106,11 @@ func (g *Guard) Check(ctx context.Context, userID int64, k Kind, secret string) 
 		}
 		hash = u.PayPasswordHash
 	}
-	mu := &g.stripes[uint64(userID)%uint64(len(g.stripes))]
-	mu.Lock()
-	defer mu.Unlock()
+	unlock, err := g.users.lock(ctx, userID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := g.claimWait(ctx, userID, k); err != nil {
 		return err
 	}
@@ -130,7 +132,7 @@ func (g *Guard) claimWait(ctx context.Context, userID int64, k Kind) error {
 			return err
 		}
 		if time.Now().Add(pause).After(deadline) {
-			return apperr.New(apperr.Locked, "too many tries at once; try again in a moment")
+			return errTooMany
 		}
 		t := time.NewTimer(pause)
 		select {
@@ -144,6 +146,55 @@ func (g *Guard) claimWait(ctx context.Context, userID int64, k Kind) error {
 }
 
 var errBusy = errors.New("tries of this user are being checked")
+
+var errTooMany = apperr.New(apperr.Locked, "too many tries at once; try again in a moment")
+
+// userLocks holds one lock per user with checks under way; a user's entry
+// goes away with its last waiter.
+type userLocks struct {
+	mu sync.Mutex
+	m  map[int64]*userLock
+}
+
+type userLock struct {
+	ch   chan struct{} // holds a token while locked
+	refs int
+}
+
+// lock waits (up to busyWait, or until ctx ends) for the user's lock and
+// returns its unlock.
+func (l *userLocks) lock(ctx context.Context, userID int64) (func(), error) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[int64]*userLock{}
+	}
+	e := l.m[userID]
+	if e == nil {
+		e = &userLock{ch: make(chan struct{}, 1)}
+		l.m[userID] = e
+	}
+	e.refs++
+	l.mu.Unlock()
+	release := func() {
+		l.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(l.m, userID)
+		}
+		l.mu.Unlock()
+	}
+	t := time.NewTimer(busyWait)
+	defer t.Stop()
+	select {
+	case e.ch <- struct{}{}:
+		return func() { <-e.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	case <-t.C:
+		release()
+		return nil, errTooMany
+	}
+}
 
 // claim counts a try before it is checked, unless the secret is locked or
 // MaxTries tries are already counted (wrong, or still being checked).

@@ -86,16 +86,16 @@ const dealFields = `id orderNo type status statusDesc amount asset channel payWa
 
 type dealOrder struct {
 	ID, OrderNo, Type, Status, StatusDesc, Amount, Asset, Channel, PayWay string
-	ChatID, SkillID, ProviderTradeNo, RefundReason, Comment                string
-	Score                                                                  *int
-	PaidAt, CompletedAt, AutoConfirmAt, ExpiresAt                          *time.Time
-	Payer, Payee                                                           struct{ ID, Name, Avatar string }
+	ChatID, SkillID, ProviderTradeNo, RefundReason, Comment               string
+	Score                                                                 *int
+	PaidAt, CompletedAt, AutoConfirmAt, ExpiresAt                         *time.Time
+	Payer, Payee                                                          struct{ ID, Name, Avatar string }
 }
 
 type charge struct {
 	ID, OrderNo, Channel, Amount, Credential, Raw string
-	Paid                                         bool
-	CashierURL                                   string
+	Paid                                          bool
+	CashierURL                                    string
 }
 
 const chargeFields = `id orderNo channel amount paid credential raw cashierUrl`
@@ -298,7 +298,9 @@ func TestDealByWalletEndToEnd(t *testing.T) {
 	}
 	wantCash(t, e.buyer, "70.00", "0.00", "0.00")
 	wantCash(t, e.seller, "0.00", "0.00", "30.00")
-	var w struct{ Wallets []struct{ Asset, Escrow string } }
+	var w struct {
+		Wallets []struct{ Asset, Escrow string }
+	}
 	e.seller.Do(t, `{wallets{asset escrow}}`, nil).Decode(t, &w)
 	if len(w.Wallets) != 1 || w.Wallets[0].Escrow != "30.00" {
 		t.Fatalf("seller's wallet: %+v", w)
@@ -307,7 +309,9 @@ func TestDealByWalletEndToEnd(t *testing.T) {
 	wantCode(t, r, "INVALID_TRANSITION")
 
 	// The chat of a paid deal is open, for the two of them only.
-	var sess struct{ ChatSession struct{ ChatID, OrderID *string } }
+	var sess struct {
+		ChatSession struct{ ChatID, OrderID *string }
+	}
 	e.buyer.Do(t, `query($r:ID!){chatSession(receiverId:$r, skillId:"skill-1"){chatId orderId}}`, map[string]any{"r": e.sellerID}).Decode(t, &sess)
 	if sess.ChatSession.ChatID == nil || *sess.ChatSession.ChatID != "room_77340061" || *sess.ChatSession.OrderID != o.ID {
 		t.Fatalf("chat session: %+v", sess)
@@ -452,7 +456,9 @@ func TestDealByChannelWebhookReplayForgeryAndAutoConfirm(t *testing.T) {
 	}
 	wantCash(t, e.seller, "0.00", "0.00", "12.34")
 	var cbs struct {
-		CallbackEvents struct{ Edges []struct{ Node struct{ Verdict string } } }
+		CallbackEvents struct {
+			Edges []struct{ Node struct{ Verdict string } }
+		}
 	}
 	e.admin.Do(t, `{callbackEvents(first:20){edges{node{verdict}}}}`, nil).Decode(t, &cbs)
 	verdicts := map[string]int{}
