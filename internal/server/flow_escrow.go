@@ -26,6 +26,9 @@ func (s *Server) initEscrowFlow(mux *http.ServeMux) error {
 		return &config.Error{Var: "PAYGRAPH_ASSETS", Reason: "seed 003 needs CNY with 2 decimals (Ping++ counts fen)"}
 	}
 	cfg := s.Config
+	if cfg.PingppURL != "" && cfg.PingppAppID == "" {
+		return &config.Error{Var: "PAYGRAPH_PINGPP_APP_ID", Reason: "must be set when PAYGRAPH_PINGPP_URL names a real gateway"}
+	}
 	var keys []*rsa.PublicKey
 	if cfg.PingppPublicKey != "" {
 		k, err := pingpp.ParsePublicKey(cfg.PingppPublicKey)
