@@ -17,6 +17,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/paygraph/paygraph/ent/app"
 	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/ent/dealrefund"
 	"github.com/paygraph/paygraph/ent/goods"
 	"github.com/paygraph/paygraph/ent/idempotencykey"
 	"github.com/paygraph/paygraph/ent/order"
@@ -38,6 +39,8 @@ type Client struct {
 	App *AppClient
 	// CallbackEvent is the client for interacting with the CallbackEvent builders.
 	CallbackEvent *CallbackEventClient
+	// DealRefund is the client for interacting with the DealRefund builders.
+	DealRefund *DealRefundClient
 	// Goods is the client for interacting with the Goods builders.
 	Goods *GoodsClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
@@ -69,6 +72,7 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.App = NewAppClient(c.config)
 	c.CallbackEvent = NewCallbackEventClient(c.config)
+	c.DealRefund = NewDealRefundClient(c.config)
 	c.Goods = NewGoodsClient(c.config)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
 	c.Order = NewOrderClient(c.config)
@@ -171,6 +175,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:         cfg,
 		App:            NewAppClient(cfg),
 		CallbackEvent:  NewCallbackEventClient(cfg),
+		DealRefund:     NewDealRefundClient(cfg),
 		Goods:          NewGoodsClient(cfg),
 		IdempotencyKey: NewIdempotencyKeyClient(cfg),
 		Order:          NewOrderClient(cfg),
@@ -200,6 +205,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:         cfg,
 		App:            NewAppClient(cfg),
 		CallbackEvent:  NewCallbackEventClient(cfg),
+		DealRefund:     NewDealRefundClient(cfg),
 		Goods:          NewGoodsClient(cfg),
 		IdempotencyKey: NewIdempotencyKeyClient(cfg),
 		Order:          NewOrderClient(cfg),
@@ -237,8 +243,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.App, c.CallbackEvent, c.Goods, c.IdempotencyKey, c.Order, c.OrderEvent,
-		c.OrderItem, c.User, c.Wallet, c.WalletEntry,
+		c.App, c.CallbackEvent, c.DealRefund, c.Goods, c.IdempotencyKey, c.Order,
+		c.OrderEvent, c.OrderItem, c.User, c.Wallet, c.WalletEntry,
 	} {
 		n.Use(hooks...)
 	}
@@ -248,8 +254,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.App, c.CallbackEvent, c.Goods, c.IdempotencyKey, c.Order, c.OrderEvent,
-		c.OrderItem, c.User, c.Wallet, c.WalletEntry,
+		c.App, c.CallbackEvent, c.DealRefund, c.Goods, c.IdempotencyKey, c.Order,
+		c.OrderEvent, c.OrderItem, c.User, c.Wallet, c.WalletEntry,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -262,6 +268,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.App.mutate(ctx, m)
 	case *CallbackEventMutation:
 		return c.CallbackEvent.mutate(ctx, m)
+	case *DealRefundMutation:
+		return c.DealRefund.mutate(ctx, m)
 	case *GoodsMutation:
 		return c.Goods.mutate(ctx, m)
 	case *IdempotencyKeyMutation:
@@ -562,6 +570,155 @@ func (c *CallbackEventClient) mutate(ctx context.Context, m *CallbackEventMutati
 		return (&CallbackEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown CallbackEvent mutation op: %q", m.Op())
+	}
+}
+
+// DealRefundClient is a client for the DealRefund schema.
+type DealRefundClient struct {
+	config
+}
+
+// NewDealRefundClient returns a client for the DealRefund from the given config.
+func NewDealRefundClient(c config) *DealRefundClient {
+	return &DealRefundClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `dealrefund.Hooks(f(g(h())))`.
+func (c *DealRefundClient) Use(hooks ...Hook) {
+	c.hooks.DealRefund = append(c.hooks.DealRefund, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `dealrefund.Intercept(f(g(h())))`.
+func (c *DealRefundClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DealRefund = append(c.inters.DealRefund, interceptors...)
+}
+
+// Create returns a builder for creating a DealRefund entity.
+func (c *DealRefundClient) Create() *DealRefundCreate {
+	mutation := newDealRefundMutation(c.config, OpCreate)
+	return &DealRefundCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DealRefund entities.
+func (c *DealRefundClient) CreateBulk(builders ...*DealRefundCreate) *DealRefundCreateBulk {
+	return &DealRefundCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DealRefundClient) MapCreateBulk(slice any, setFunc func(*DealRefundCreate, int)) *DealRefundCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DealRefundCreateBulk{err: fmt.Errorf("calling to DealRefundClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DealRefundCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DealRefundCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DealRefund.
+func (c *DealRefundClient) Update() *DealRefundUpdate {
+	mutation := newDealRefundMutation(c.config, OpUpdate)
+	return &DealRefundUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DealRefundClient) UpdateOne(_m *DealRefund) *DealRefundUpdateOne {
+	mutation := newDealRefundMutation(c.config, OpUpdateOne, withDealRefund(_m))
+	return &DealRefundUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DealRefundClient) UpdateOneID(id int64) *DealRefundUpdateOne {
+	mutation := newDealRefundMutation(c.config, OpUpdateOne, withDealRefundID(id))
+	return &DealRefundUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DealRefund.
+func (c *DealRefundClient) Delete() *DealRefundDelete {
+	mutation := newDealRefundMutation(c.config, OpDelete)
+	return &DealRefundDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DealRefundClient) DeleteOne(_m *DealRefund) *DealRefundDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DealRefundClient) DeleteOneID(id int64) *DealRefundDeleteOne {
+	builder := c.Delete().Where(dealrefund.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DealRefundDeleteOne{builder}
+}
+
+// Query returns a query builder for DealRefund.
+func (c *DealRefundClient) Query() *DealRefundQuery {
+	return &DealRefundQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDealRefund},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DealRefund entity by its id.
+func (c *DealRefundClient) Get(ctx context.Context, id int64) (*DealRefund, error) {
+	return c.Query().Where(dealrefund.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DealRefundClient) GetX(ctx context.Context, id int64) *DealRefund {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrder queries the order edge of a DealRefund.
+func (c *DealRefundClient) QueryOrder(_m *DealRefund) *OrderQuery {
+	query := (&OrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dealrefund.Table, dealrefund.FieldID, id),
+			sqlgraph.To(order.Table, order.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, dealrefund.OrderTable, dealrefund.OrderColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DealRefundClient) Hooks() []Hook {
+	return c.hooks.DealRefund
+}
+
+// Interceptors returns the client interceptors.
+func (c *DealRefundClient) Interceptors() []Interceptor {
+	return c.inters.DealRefund
+}
+
+func (c *DealRefundClient) mutate(ctx context.Context, m *DealRefundMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DealRefundCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DealRefundUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DealRefundUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DealRefundDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DealRefund mutation op: %q", m.Op())
 	}
 }
 
@@ -1808,12 +1965,12 @@ func (c *WalletEntryClient) mutate(ctx context.Context, m *WalletEntryMutation) 
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		App, CallbackEvent, Goods, IdempotencyKey, Order, OrderEvent, OrderItem, User,
-		Wallet, WalletEntry []ent.Hook
+		App, CallbackEvent, DealRefund, Goods, IdempotencyKey, Order, OrderEvent,
+		OrderItem, User, Wallet, WalletEntry []ent.Hook
 	}
 	inters struct {
-		App, CallbackEvent, Goods, IdempotencyKey, Order, OrderEvent, OrderItem, User,
-		Wallet, WalletEntry []ent.Interceptor
+		App, CallbackEvent, DealRefund, Goods, IdempotencyKey, Order, OrderEvent,
+		OrderItem, User, Wallet, WalletEntry []ent.Interceptor
 	}
 )
 

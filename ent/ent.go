@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/paygraph/paygraph/ent/app"
 	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/ent/dealrefund"
 	"github.com/paygraph/paygraph/ent/goods"
 	"github.com/paygraph/paygraph/ent/idempotencykey"
 	"github.com/paygraph/paygraph/ent/order"
@@ -84,6 +85,7 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			app.Table:            app.ValidColumn,
 			callbackevent.Table:  callbackevent.ValidColumn,
+			dealrefund.Table:     dealrefund.ValidColumn,
 			goods.Table:          goods.ValidColumn,
 			idempotencykey.Table: idempotencykey.ValidColumn,
 			order.Table:          order.ValidColumn,

@@ -459,6 +459,11 @@ func (_q *OrderQuery) collectField(ctx context.Context, oneNode bool, opCtx *gra
 				selectedFields = append(selectedFields, order.FieldCompletedAt)
 				fieldSeen[order.FieldCompletedAt] = struct{}{}
 			}
+		case "autoConfirmAt":
+			if _, ok := fieldSeen[order.FieldAutoConfirmAt]; !ok {
+				selectedFields = append(selectedFields, order.FieldAutoConfirmAt)
+				fieldSeen[order.FieldAutoConfirmAt] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -740,6 +745,16 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if _, ok := fieldSeen[user.FieldRole]; !ok {
 				selectedFields = append(selectedFields, user.FieldRole)
 				fieldSeen[user.FieldRole] = struct{}{}
+			}
+		case "nickname":
+			if _, ok := fieldSeen[user.FieldNickname]; !ok {
+				selectedFields = append(selectedFields, user.FieldNickname)
+				fieldSeen[user.FieldNickname] = struct{}{}
+			}
+		case "avatar":
+			if _, ok := fieldSeen[user.FieldAvatar]; !ok {
+				selectedFields = append(selectedFields, user.FieldAvatar)
+				fieldSeen[user.FieldAvatar] = struct{}{}
 			}
 		case "id":
 		case "__typename":

@@ -1262,6 +1262,18 @@ type OrderWhereInput struct {
 	CompletedAtIsNil  bool        `json:"completedAtIsNil,omitempty"`
 	CompletedAtNotNil bool        `json:"completedAtNotNil,omitempty"`
 
+	// "auto_confirm_at" field predicates.
+	AutoConfirmAt       *time.Time  `json:"autoConfirmAt,omitempty"`
+	AutoConfirmAtNEQ    *time.Time  `json:"autoConfirmAtNEQ,omitempty"`
+	AutoConfirmAtIn     []time.Time `json:"autoConfirmAtIn,omitempty"`
+	AutoConfirmAtNotIn  []time.Time `json:"autoConfirmAtNotIn,omitempty"`
+	AutoConfirmAtGT     *time.Time  `json:"autoConfirmAtGT,omitempty"`
+	AutoConfirmAtGTE    *time.Time  `json:"autoConfirmAtGTE,omitempty"`
+	AutoConfirmAtLT     *time.Time  `json:"autoConfirmAtLT,omitempty"`
+	AutoConfirmAtLTE    *time.Time  `json:"autoConfirmAtLTE,omitempty"`
+	AutoConfirmAtIsNil  bool        `json:"autoConfirmAtIsNil,omitempty"`
+	AutoConfirmAtNotNil bool        `json:"autoConfirmAtNotNil,omitempty"`
+
 	// "app" edge predicates.
 	HasApp     *bool            `json:"hasApp,omitempty"`
 	HasAppWith []*AppWhereInput `json:"hasAppWith,omitempty"`
@@ -2303,6 +2315,36 @@ func (i *OrderWhereInput) P() (predicate.Order, error) {
 	if i.CompletedAtNotNil {
 		predicates = append(predicates, order.CompletedAtNotNil())
 	}
+	if i.AutoConfirmAt != nil {
+		predicates = append(predicates, order.AutoConfirmAtEQ(*i.AutoConfirmAt))
+	}
+	if i.AutoConfirmAtNEQ != nil {
+		predicates = append(predicates, order.AutoConfirmAtNEQ(*i.AutoConfirmAtNEQ))
+	}
+	if len(i.AutoConfirmAtIn) > 0 {
+		predicates = append(predicates, order.AutoConfirmAtIn(i.AutoConfirmAtIn...))
+	}
+	if len(i.AutoConfirmAtNotIn) > 0 {
+		predicates = append(predicates, order.AutoConfirmAtNotIn(i.AutoConfirmAtNotIn...))
+	}
+	if i.AutoConfirmAtGT != nil {
+		predicates = append(predicates, order.AutoConfirmAtGT(*i.AutoConfirmAtGT))
+	}
+	if i.AutoConfirmAtGTE != nil {
+		predicates = append(predicates, order.AutoConfirmAtGTE(*i.AutoConfirmAtGTE))
+	}
+	if i.AutoConfirmAtLT != nil {
+		predicates = append(predicates, order.AutoConfirmAtLT(*i.AutoConfirmAtLT))
+	}
+	if i.AutoConfirmAtLTE != nil {
+		predicates = append(predicates, order.AutoConfirmAtLTE(*i.AutoConfirmAtLTE))
+	}
+	if i.AutoConfirmAtIsNil {
+		predicates = append(predicates, order.AutoConfirmAtIsNil())
+	}
+	if i.AutoConfirmAtNotNil {
+		predicates = append(predicates, order.AutoConfirmAtNotNil())
+	}
 
 	if i.HasApp != nil {
 		p := order.HasApp()
@@ -2425,6 +2467,40 @@ type UserWhereInput struct {
 	RoleNEQ   *role.Role  `json:"roleNEQ,omitempty"`
 	RoleIn    []role.Role `json:"roleIn,omitempty"`
 	RoleNotIn []role.Role `json:"roleNotIn,omitempty"`
+
+	// "nickname" field predicates.
+	Nickname             *string  `json:"nickname,omitempty"`
+	NicknameNEQ          *string  `json:"nicknameNEQ,omitempty"`
+	NicknameIn           []string `json:"nicknameIn,omitempty"`
+	NicknameNotIn        []string `json:"nicknameNotIn,omitempty"`
+	NicknameGT           *string  `json:"nicknameGT,omitempty"`
+	NicknameGTE          *string  `json:"nicknameGTE,omitempty"`
+	NicknameLT           *string  `json:"nicknameLT,omitempty"`
+	NicknameLTE          *string  `json:"nicknameLTE,omitempty"`
+	NicknameContains     *string  `json:"nicknameContains,omitempty"`
+	NicknameHasPrefix    *string  `json:"nicknameHasPrefix,omitempty"`
+	NicknameHasSuffix    *string  `json:"nicknameHasSuffix,omitempty"`
+	NicknameIsNil        bool     `json:"nicknameIsNil,omitempty"`
+	NicknameNotNil       bool     `json:"nicknameNotNil,omitempty"`
+	NicknameEqualFold    *string  `json:"nicknameEqualFold,omitempty"`
+	NicknameContainsFold *string  `json:"nicknameContainsFold,omitempty"`
+
+	// "avatar" field predicates.
+	Avatar             *string  `json:"avatar,omitempty"`
+	AvatarNEQ          *string  `json:"avatarNEQ,omitempty"`
+	AvatarIn           []string `json:"avatarIn,omitempty"`
+	AvatarNotIn        []string `json:"avatarNotIn,omitempty"`
+	AvatarGT           *string  `json:"avatarGT,omitempty"`
+	AvatarGTE          *string  `json:"avatarGTE,omitempty"`
+	AvatarLT           *string  `json:"avatarLT,omitempty"`
+	AvatarLTE          *string  `json:"avatarLTE,omitempty"`
+	AvatarContains     *string  `json:"avatarContains,omitempty"`
+	AvatarHasPrefix    *string  `json:"avatarHasPrefix,omitempty"`
+	AvatarHasSuffix    *string  `json:"avatarHasSuffix,omitempty"`
+	AvatarIsNil        bool     `json:"avatarIsNil,omitempty"`
+	AvatarNotNil       bool     `json:"avatarNotNil,omitempty"`
+	AvatarEqualFold    *string  `json:"avatarEqualFold,omitempty"`
+	AvatarContainsFold *string  `json:"avatarContainsFold,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -2620,6 +2696,96 @@ func (i *UserWhereInput) P() (predicate.User, error) {
 	}
 	if len(i.RoleNotIn) > 0 {
 		predicates = append(predicates, user.RoleNotIn(i.RoleNotIn...))
+	}
+	if i.Nickname != nil {
+		predicates = append(predicates, user.NicknameEQ(*i.Nickname))
+	}
+	if i.NicknameNEQ != nil {
+		predicates = append(predicates, user.NicknameNEQ(*i.NicknameNEQ))
+	}
+	if len(i.NicknameIn) > 0 {
+		predicates = append(predicates, user.NicknameIn(i.NicknameIn...))
+	}
+	if len(i.NicknameNotIn) > 0 {
+		predicates = append(predicates, user.NicknameNotIn(i.NicknameNotIn...))
+	}
+	if i.NicknameGT != nil {
+		predicates = append(predicates, user.NicknameGT(*i.NicknameGT))
+	}
+	if i.NicknameGTE != nil {
+		predicates = append(predicates, user.NicknameGTE(*i.NicknameGTE))
+	}
+	if i.NicknameLT != nil {
+		predicates = append(predicates, user.NicknameLT(*i.NicknameLT))
+	}
+	if i.NicknameLTE != nil {
+		predicates = append(predicates, user.NicknameLTE(*i.NicknameLTE))
+	}
+	if i.NicknameContains != nil {
+		predicates = append(predicates, user.NicknameContains(*i.NicknameContains))
+	}
+	if i.NicknameHasPrefix != nil {
+		predicates = append(predicates, user.NicknameHasPrefix(*i.NicknameHasPrefix))
+	}
+	if i.NicknameHasSuffix != nil {
+		predicates = append(predicates, user.NicknameHasSuffix(*i.NicknameHasSuffix))
+	}
+	if i.NicknameIsNil {
+		predicates = append(predicates, user.NicknameIsNil())
+	}
+	if i.NicknameNotNil {
+		predicates = append(predicates, user.NicknameNotNil())
+	}
+	if i.NicknameEqualFold != nil {
+		predicates = append(predicates, user.NicknameEqualFold(*i.NicknameEqualFold))
+	}
+	if i.NicknameContainsFold != nil {
+		predicates = append(predicates, user.NicknameContainsFold(*i.NicknameContainsFold))
+	}
+	if i.Avatar != nil {
+		predicates = append(predicates, user.AvatarEQ(*i.Avatar))
+	}
+	if i.AvatarNEQ != nil {
+		predicates = append(predicates, user.AvatarNEQ(*i.AvatarNEQ))
+	}
+	if len(i.AvatarIn) > 0 {
+		predicates = append(predicates, user.AvatarIn(i.AvatarIn...))
+	}
+	if len(i.AvatarNotIn) > 0 {
+		predicates = append(predicates, user.AvatarNotIn(i.AvatarNotIn...))
+	}
+	if i.AvatarGT != nil {
+		predicates = append(predicates, user.AvatarGT(*i.AvatarGT))
+	}
+	if i.AvatarGTE != nil {
+		predicates = append(predicates, user.AvatarGTE(*i.AvatarGTE))
+	}
+	if i.AvatarLT != nil {
+		predicates = append(predicates, user.AvatarLT(*i.AvatarLT))
+	}
+	if i.AvatarLTE != nil {
+		predicates = append(predicates, user.AvatarLTE(*i.AvatarLTE))
+	}
+	if i.AvatarContains != nil {
+		predicates = append(predicates, user.AvatarContains(*i.AvatarContains))
+	}
+	if i.AvatarHasPrefix != nil {
+		predicates = append(predicates, user.AvatarHasPrefix(*i.AvatarHasPrefix))
+	}
+	if i.AvatarHasSuffix != nil {
+		predicates = append(predicates, user.AvatarHasSuffix(*i.AvatarHasSuffix))
+	}
+	if i.AvatarIsNil {
+		predicates = append(predicates, user.AvatarIsNil())
+	}
+	if i.AvatarNotNil {
+		predicates = append(predicates, user.AvatarNotNil())
+	}
+	if i.AvatarEqualFold != nil {
+		predicates = append(predicates, user.AvatarEqualFold(*i.AvatarEqualFold))
+	}
+	if i.AvatarContainsFold != nil {
+		predicates = append(predicates, user.AvatarContainsFold(*i.AvatarContainsFold))
 	}
 
 	switch len(predicates) {

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/paygraph/paygraph/ent/app"
 	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/ent/dealrefund"
 	"github.com/paygraph/paygraph/ent/goods"
 	"github.com/paygraph/paygraph/ent/idempotencykey"
 	"github.com/paygraph/paygraph/ent/order"
@@ -36,6 +37,7 @@ const (
 	// Node types.
 	TypeApp            = "App"
 	TypeCallbackEvent  = "CallbackEvent"
+	TypeDealRefund     = "DealRefund"
 	TypeGoods          = "Goods"
 	TypeIdempotencyKey = "IdempotencyKey"
 	TypeOrder          = "Order"
@@ -1582,6 +1584,774 @@ func (m *CallbackEventMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown CallbackEvent edge %s", name)
+}
+
+// DealRefundMutation represents an operation that mutates the DealRefund nodes in the graph.
+type DealRefundMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *int64
+	created_at         *time.Time
+	updated_at         *time.Time
+	state              *dealrefund.State
+	source             *dealrefund.Source
+	amount             *int64
+	addamount          *int64
+	provider_refund_id *string
+	clearedFields      map[string]struct{}
+	_order             *int64
+	cleared_order      bool
+	done               bool
+	oldValue           func(context.Context) (*DealRefund, error)
+	predicates         []predicate.DealRefund
+}
+
+var _ ent.Mutation = (*DealRefundMutation)(nil)
+
+// dealrefundOption allows management of the mutation configuration using functional options.
+type dealrefundOption func(*DealRefundMutation)
+
+// newDealRefundMutation creates new mutation for the DealRefund entity.
+func newDealRefundMutation(c config, op Op, opts ...dealrefundOption) *DealRefundMutation {
+	m := &DealRefundMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDealRefund,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDealRefundID sets the ID field of the mutation.
+func withDealRefundID(id int64) dealrefundOption {
+	return func(m *DealRefundMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DealRefund
+		)
+		m.oldValue = func(ctx context.Context) (*DealRefund, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DealRefund.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDealRefund sets the old DealRefund of the mutation.
+func withDealRefund(node *DealRefund) dealrefundOption {
+	return func(m *DealRefundMutation) {
+		m.oldValue = func(context.Context) (*DealRefund, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DealRefundMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DealRefundMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of DealRefund entities.
+func (m *DealRefundMutation) SetID(id int64) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DealRefundMutation) ID() (id int64, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DealRefundMutation) IDs(ctx context.Context) ([]int64, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int64{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DealRefund.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DealRefundMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DealRefundMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DealRefund entity.
+// If the DealRefund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DealRefundMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DealRefundMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DealRefundMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DealRefundMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the DealRefund entity.
+// If the DealRefund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DealRefundMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DealRefundMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrderID sets the "order_id" field.
+func (m *DealRefundMutation) SetOrderID(i int64) {
+	m._order = &i
+}
+
+// OrderID returns the value of the "order_id" field in the mutation.
+func (m *DealRefundMutation) OrderID() (r int64, exists bool) {
+	v := m._order
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderID returns the old "order_id" field's value of the DealRefund entity.
+// If the DealRefund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DealRefundMutation) OldOrderID(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderID: %w", err)
+	}
+	return oldValue.OrderID, nil
+}
+
+// ResetOrderID resets all changes to the "order_id" field.
+func (m *DealRefundMutation) ResetOrderID() {
+	m._order = nil
+}
+
+// SetState sets the "state" field.
+func (m *DealRefundMutation) SetState(d dealrefund.State) {
+	m.state = &d
+}
+
+// State returns the value of the "state" field in the mutation.
+func (m *DealRefundMutation) State() (r dealrefund.State, exists bool) {
+	v := m.state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldState returns the old "state" field's value of the DealRefund entity.
+// If the DealRefund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DealRefundMutation) OldState(ctx context.Context) (v dealrefund.State, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldState: %w", err)
+	}
+	return oldValue.State, nil
+}
+
+// ResetState resets all changes to the "state" field.
+func (m *DealRefundMutation) ResetState() {
+	m.state = nil
+}
+
+// SetSource sets the "source" field.
+func (m *DealRefundMutation) SetSource(d dealrefund.Source) {
+	m.source = &d
+}
+
+// Source returns the value of the "source" field in the mutation.
+func (m *DealRefundMutation) Source() (r dealrefund.Source, exists bool) {
+	v := m.source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSource returns the old "source" field's value of the DealRefund entity.
+// If the DealRefund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DealRefundMutation) OldSource(ctx context.Context) (v dealrefund.Source, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSource: %w", err)
+	}
+	return oldValue.Source, nil
+}
+
+// ResetSource resets all changes to the "source" field.
+func (m *DealRefundMutation) ResetSource() {
+	m.source = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *DealRefundMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *DealRefundMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the DealRefund entity.
+// If the DealRefund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DealRefundMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *DealRefundMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *DealRefundMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *DealRefundMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetProviderRefundID sets the "provider_refund_id" field.
+func (m *DealRefundMutation) SetProviderRefundID(s string) {
+	m.provider_refund_id = &s
+}
+
+// ProviderRefundID returns the value of the "provider_refund_id" field in the mutation.
+func (m *DealRefundMutation) ProviderRefundID() (r string, exists bool) {
+	v := m.provider_refund_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProviderRefundID returns the old "provider_refund_id" field's value of the DealRefund entity.
+// If the DealRefund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DealRefundMutation) OldProviderRefundID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProviderRefundID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProviderRefundID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProviderRefundID: %w", err)
+	}
+	return oldValue.ProviderRefundID, nil
+}
+
+// ClearProviderRefundID clears the value of the "provider_refund_id" field.
+func (m *DealRefundMutation) ClearProviderRefundID() {
+	m.provider_refund_id = nil
+	m.clearedFields[dealrefund.FieldProviderRefundID] = struct{}{}
+}
+
+// ProviderRefundIDCleared returns if the "provider_refund_id" field was cleared in this mutation.
+func (m *DealRefundMutation) ProviderRefundIDCleared() bool {
+	_, ok := m.clearedFields[dealrefund.FieldProviderRefundID]
+	return ok
+}
+
+// ResetProviderRefundID resets all changes to the "provider_refund_id" field.
+func (m *DealRefundMutation) ResetProviderRefundID() {
+	m.provider_refund_id = nil
+	delete(m.clearedFields, dealrefund.FieldProviderRefundID)
+}
+
+// ClearOrder clears the "order" edge to the Order entity.
+func (m *DealRefundMutation) ClearOrder() {
+	m.cleared_order = true
+	m.clearedFields[dealrefund.FieldOrderID] = struct{}{}
+}
+
+// OrderCleared reports if the "order" edge to the Order entity was cleared.
+func (m *DealRefundMutation) OrderCleared() bool {
+	return m.cleared_order
+}
+
+// OrderIDs returns the "order" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrderID instead. It exists only for internal usage by the builders.
+func (m *DealRefundMutation) OrderIDs() (ids []int64) {
+	if id := m._order; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrder resets all changes to the "order" edge.
+func (m *DealRefundMutation) ResetOrder() {
+	m._order = nil
+	m.cleared_order = false
+}
+
+// Where appends a list predicates to the DealRefundMutation builder.
+func (m *DealRefundMutation) Where(ps ...predicate.DealRefund) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DealRefundMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DealRefundMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DealRefund, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DealRefundMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DealRefundMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DealRefund).
+func (m *DealRefundMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DealRefundMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, dealrefund.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, dealrefund.FieldUpdatedAt)
+	}
+	if m._order != nil {
+		fields = append(fields, dealrefund.FieldOrderID)
+	}
+	if m.state != nil {
+		fields = append(fields, dealrefund.FieldState)
+	}
+	if m.source != nil {
+		fields = append(fields, dealrefund.FieldSource)
+	}
+	if m.amount != nil {
+		fields = append(fields, dealrefund.FieldAmount)
+	}
+	if m.provider_refund_id != nil {
+		fields = append(fields, dealrefund.FieldProviderRefundID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DealRefundMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case dealrefund.FieldCreatedAt:
+		return m.CreatedAt()
+	case dealrefund.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case dealrefund.FieldOrderID:
+		return m.OrderID()
+	case dealrefund.FieldState:
+		return m.State()
+	case dealrefund.FieldSource:
+		return m.Source()
+	case dealrefund.FieldAmount:
+		return m.Amount()
+	case dealrefund.FieldProviderRefundID:
+		return m.ProviderRefundID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DealRefundMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case dealrefund.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case dealrefund.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case dealrefund.FieldOrderID:
+		return m.OldOrderID(ctx)
+	case dealrefund.FieldState:
+		return m.OldState(ctx)
+	case dealrefund.FieldSource:
+		return m.OldSource(ctx)
+	case dealrefund.FieldAmount:
+		return m.OldAmount(ctx)
+	case dealrefund.FieldProviderRefundID:
+		return m.OldProviderRefundID(ctx)
+	}
+	return nil, fmt.Errorf("unknown DealRefund field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DealRefundMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case dealrefund.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case dealrefund.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case dealrefund.FieldOrderID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderID(v)
+		return nil
+	case dealrefund.FieldState:
+		v, ok := value.(dealrefund.State)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetState(v)
+		return nil
+	case dealrefund.FieldSource:
+		v, ok := value.(dealrefund.Source)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSource(v)
+		return nil
+	case dealrefund.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case dealrefund.FieldProviderRefundID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProviderRefundID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DealRefund field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DealRefundMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, dealrefund.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DealRefundMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case dealrefund.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DealRefundMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case dealrefund.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DealRefund numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DealRefundMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(dealrefund.FieldProviderRefundID) {
+		fields = append(fields, dealrefund.FieldProviderRefundID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DealRefundMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DealRefundMutation) ClearField(name string) error {
+	switch name {
+	case dealrefund.FieldProviderRefundID:
+		m.ClearProviderRefundID()
+		return nil
+	}
+	return fmt.Errorf("unknown DealRefund nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DealRefundMutation) ResetField(name string) error {
+	switch name {
+	case dealrefund.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case dealrefund.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case dealrefund.FieldOrderID:
+		m.ResetOrderID()
+		return nil
+	case dealrefund.FieldState:
+		m.ResetState()
+		return nil
+	case dealrefund.FieldSource:
+		m.ResetSource()
+		return nil
+	case dealrefund.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case dealrefund.FieldProviderRefundID:
+		m.ResetProviderRefundID()
+		return nil
+	}
+	return fmt.Errorf("unknown DealRefund field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DealRefundMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m._order != nil {
+		edges = append(edges, dealrefund.EdgeOrder)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DealRefundMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case dealrefund.EdgeOrder:
+		if id := m._order; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DealRefundMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DealRefundMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DealRefundMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.cleared_order {
+		edges = append(edges, dealrefund.EdgeOrder)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DealRefundMutation) EdgeCleared(name string) bool {
+	switch name {
+	case dealrefund.EdgeOrder:
+		return m.cleared_order
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DealRefundMutation) ClearEdge(name string) error {
+	switch name {
+	case dealrefund.EdgeOrder:
+		m.ClearOrder()
+		return nil
+	}
+	return fmt.Errorf("unknown DealRefund unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DealRefundMutation) ResetEdge(name string) error {
+	switch name {
+	case dealrefund.EdgeOrder:
+		m.ResetOrder()
+		return nil
+	}
+	return fmt.Errorf("unknown DealRefund edge %s", name)
 }
 
 // GoodsMutation represents an operation that mutates the Goods nodes in the graph.
@@ -3263,6 +4033,7 @@ type OrderMutation struct {
 	expires_at        *time.Time
 	paid_at           *time.Time
 	completed_at      *time.Time
+	auto_confirm_at   *time.Time
 	clearedFields     map[string]struct{}
 	app               *int64
 	clearedapp        bool
@@ -4715,6 +5486,55 @@ func (m *OrderMutation) ResetCompletedAt() {
 	delete(m.clearedFields, order.FieldCompletedAt)
 }
 
+// SetAutoConfirmAt sets the "auto_confirm_at" field.
+func (m *OrderMutation) SetAutoConfirmAt(t time.Time) {
+	m.auto_confirm_at = &t
+}
+
+// AutoConfirmAt returns the value of the "auto_confirm_at" field in the mutation.
+func (m *OrderMutation) AutoConfirmAt() (r time.Time, exists bool) {
+	v := m.auto_confirm_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAutoConfirmAt returns the old "auto_confirm_at" field's value of the Order entity.
+// If the Order object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderMutation) OldAutoConfirmAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAutoConfirmAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAutoConfirmAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAutoConfirmAt: %w", err)
+	}
+	return oldValue.AutoConfirmAt, nil
+}
+
+// ClearAutoConfirmAt clears the value of the "auto_confirm_at" field.
+func (m *OrderMutation) ClearAutoConfirmAt() {
+	m.auto_confirm_at = nil
+	m.clearedFields[order.FieldAutoConfirmAt] = struct{}{}
+}
+
+// AutoConfirmAtCleared returns if the "auto_confirm_at" field was cleared in this mutation.
+func (m *OrderMutation) AutoConfirmAtCleared() bool {
+	_, ok := m.clearedFields[order.FieldAutoConfirmAt]
+	return ok
+}
+
+// ResetAutoConfirmAt resets all changes to the "auto_confirm_at" field.
+func (m *OrderMutation) ResetAutoConfirmAt() {
+	m.auto_confirm_at = nil
+	delete(m.clearedFields, order.FieldAutoConfirmAt)
+}
+
 // ClearApp clears the "app" edge to the App entity.
 func (m *OrderMutation) ClearApp() {
 	m.clearedapp = true
@@ -4938,7 +5758,7 @@ func (m *OrderMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrderMutation) Fields() []string {
-	fields := make([]string, 0, 28)
+	fields := make([]string, 0, 29)
 	if m.created_at != nil {
 		fields = append(fields, order.FieldCreatedAt)
 	}
@@ -5023,6 +5843,9 @@ func (m *OrderMutation) Fields() []string {
 	if m.completed_at != nil {
 		fields = append(fields, order.FieldCompletedAt)
 	}
+	if m.auto_confirm_at != nil {
+		fields = append(fields, order.FieldAutoConfirmAt)
+	}
 	return fields
 }
 
@@ -5087,6 +5910,8 @@ func (m *OrderMutation) Field(name string) (ent.Value, bool) {
 		return m.PaidAt()
 	case order.FieldCompletedAt:
 		return m.CompletedAt()
+	case order.FieldAutoConfirmAt:
+		return m.AutoConfirmAt()
 	}
 	return nil, false
 }
@@ -5152,6 +5977,8 @@ func (m *OrderMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldPaidAt(ctx)
 	case order.FieldCompletedAt:
 		return m.OldCompletedAt(ctx)
+	case order.FieldAutoConfirmAt:
+		return m.OldAutoConfirmAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Order field %s", name)
 }
@@ -5357,6 +6184,13 @@ func (m *OrderMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCompletedAt(v)
 		return nil
+	case order.FieldAutoConfirmAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAutoConfirmAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Order field %s", name)
 }
@@ -5486,6 +6320,9 @@ func (m *OrderMutation) ClearedFields() []string {
 	if m.FieldCleared(order.FieldCompletedAt) {
 		fields = append(fields, order.FieldCompletedAt)
 	}
+	if m.FieldCleared(order.FieldAutoConfirmAt) {
+		fields = append(fields, order.FieldAutoConfirmAt)
+	}
 	return fields
 }
 
@@ -5559,6 +6396,9 @@ func (m *OrderMutation) ClearField(name string) error {
 		return nil
 	case order.FieldCompletedAt:
 		m.ClearCompletedAt()
+		return nil
+	case order.FieldAutoConfirmAt:
+		m.ClearAutoConfirmAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Order nullable field %s", name)
@@ -5651,6 +6491,9 @@ func (m *OrderMutation) ResetField(name string) error {
 		return nil
 	case order.FieldCompletedAt:
 		m.ResetCompletedAt()
+		return nil
+	case order.FieldAutoConfirmAt:
+		m.ResetAutoConfirmAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Order field %s", name)
@@ -7509,21 +8352,30 @@ func (m *OrderItemMutation) ResetEdge(name string) error {
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *int64
-	created_at    *time.Time
-	updated_at    *time.Time
-	username      *string
-	password_hash *string
-	email         *string
-	mobile        *string
-	national_code *string
-	role          *role.Role
-	clearedFields map[string]struct{}
-	done          bool
-	oldValue      func(context.Context) (*User, error)
-	predicates    []predicate.User
+	op                            Op
+	typ                           string
+	id                            *int64
+	created_at                    *time.Time
+	updated_at                    *time.Time
+	username                      *string
+	password_hash                 *string
+	email                         *string
+	mobile                        *string
+	national_code                 *string
+	role                          *role.Role
+	nickname                      *string
+	avatar                        *string
+	pay_password_hash             *string
+	pay_password_failures         *int
+	addpay_password_failures      *int
+	pay_password_locked_until     *time.Time
+	confirm_password_failures     *int
+	addconfirm_password_failures  *int
+	confirm_password_locked_until *time.Time
+	clearedFields                 map[string]struct{}
+	done                          bool
+	oldValue                      func(context.Context) (*User, error)
+	predicates                    []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -7957,6 +8809,363 @@ func (m *UserMutation) ResetRole() {
 	m.role = nil
 }
 
+// SetNickname sets the "nickname" field.
+func (m *UserMutation) SetNickname(s string) {
+	m.nickname = &s
+}
+
+// Nickname returns the value of the "nickname" field in the mutation.
+func (m *UserMutation) Nickname() (r string, exists bool) {
+	v := m.nickname
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNickname returns the old "nickname" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldNickname(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNickname is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNickname requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNickname: %w", err)
+	}
+	return oldValue.Nickname, nil
+}
+
+// ClearNickname clears the value of the "nickname" field.
+func (m *UserMutation) ClearNickname() {
+	m.nickname = nil
+	m.clearedFields[user.FieldNickname] = struct{}{}
+}
+
+// NicknameCleared returns if the "nickname" field was cleared in this mutation.
+func (m *UserMutation) NicknameCleared() bool {
+	_, ok := m.clearedFields[user.FieldNickname]
+	return ok
+}
+
+// ResetNickname resets all changes to the "nickname" field.
+func (m *UserMutation) ResetNickname() {
+	m.nickname = nil
+	delete(m.clearedFields, user.FieldNickname)
+}
+
+// SetAvatar sets the "avatar" field.
+func (m *UserMutation) SetAvatar(s string) {
+	m.avatar = &s
+}
+
+// Avatar returns the value of the "avatar" field in the mutation.
+func (m *UserMutation) Avatar() (r string, exists bool) {
+	v := m.avatar
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAvatar returns the old "avatar" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldAvatar(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAvatar is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAvatar requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAvatar: %w", err)
+	}
+	return oldValue.Avatar, nil
+}
+
+// ClearAvatar clears the value of the "avatar" field.
+func (m *UserMutation) ClearAvatar() {
+	m.avatar = nil
+	m.clearedFields[user.FieldAvatar] = struct{}{}
+}
+
+// AvatarCleared returns if the "avatar" field was cleared in this mutation.
+func (m *UserMutation) AvatarCleared() bool {
+	_, ok := m.clearedFields[user.FieldAvatar]
+	return ok
+}
+
+// ResetAvatar resets all changes to the "avatar" field.
+func (m *UserMutation) ResetAvatar() {
+	m.avatar = nil
+	delete(m.clearedFields, user.FieldAvatar)
+}
+
+// SetPayPasswordHash sets the "pay_password_hash" field.
+func (m *UserMutation) SetPayPasswordHash(s string) {
+	m.pay_password_hash = &s
+}
+
+// PayPasswordHash returns the value of the "pay_password_hash" field in the mutation.
+func (m *UserMutation) PayPasswordHash() (r string, exists bool) {
+	v := m.pay_password_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayPasswordHash returns the old "pay_password_hash" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldPayPasswordHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayPasswordHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayPasswordHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayPasswordHash: %w", err)
+	}
+	return oldValue.PayPasswordHash, nil
+}
+
+// ClearPayPasswordHash clears the value of the "pay_password_hash" field.
+func (m *UserMutation) ClearPayPasswordHash() {
+	m.pay_password_hash = nil
+	m.clearedFields[user.FieldPayPasswordHash] = struct{}{}
+}
+
+// PayPasswordHashCleared returns if the "pay_password_hash" field was cleared in this mutation.
+func (m *UserMutation) PayPasswordHashCleared() bool {
+	_, ok := m.clearedFields[user.FieldPayPasswordHash]
+	return ok
+}
+
+// ResetPayPasswordHash resets all changes to the "pay_password_hash" field.
+func (m *UserMutation) ResetPayPasswordHash() {
+	m.pay_password_hash = nil
+	delete(m.clearedFields, user.FieldPayPasswordHash)
+}
+
+// SetPayPasswordFailures sets the "pay_password_failures" field.
+func (m *UserMutation) SetPayPasswordFailures(i int) {
+	m.pay_password_failures = &i
+	m.addpay_password_failures = nil
+}
+
+// PayPasswordFailures returns the value of the "pay_password_failures" field in the mutation.
+func (m *UserMutation) PayPasswordFailures() (r int, exists bool) {
+	v := m.pay_password_failures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayPasswordFailures returns the old "pay_password_failures" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldPayPasswordFailures(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayPasswordFailures is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayPasswordFailures requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayPasswordFailures: %w", err)
+	}
+	return oldValue.PayPasswordFailures, nil
+}
+
+// AddPayPasswordFailures adds i to the "pay_password_failures" field.
+func (m *UserMutation) AddPayPasswordFailures(i int) {
+	if m.addpay_password_failures != nil {
+		*m.addpay_password_failures += i
+	} else {
+		m.addpay_password_failures = &i
+	}
+}
+
+// AddedPayPasswordFailures returns the value that was added to the "pay_password_failures" field in this mutation.
+func (m *UserMutation) AddedPayPasswordFailures() (r int, exists bool) {
+	v := m.addpay_password_failures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPayPasswordFailures resets all changes to the "pay_password_failures" field.
+func (m *UserMutation) ResetPayPasswordFailures() {
+	m.pay_password_failures = nil
+	m.addpay_password_failures = nil
+}
+
+// SetPayPasswordLockedUntil sets the "pay_password_locked_until" field.
+func (m *UserMutation) SetPayPasswordLockedUntil(t time.Time) {
+	m.pay_password_locked_until = &t
+}
+
+// PayPasswordLockedUntil returns the value of the "pay_password_locked_until" field in the mutation.
+func (m *UserMutation) PayPasswordLockedUntil() (r time.Time, exists bool) {
+	v := m.pay_password_locked_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayPasswordLockedUntil returns the old "pay_password_locked_until" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldPayPasswordLockedUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayPasswordLockedUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayPasswordLockedUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayPasswordLockedUntil: %w", err)
+	}
+	return oldValue.PayPasswordLockedUntil, nil
+}
+
+// ClearPayPasswordLockedUntil clears the value of the "pay_password_locked_until" field.
+func (m *UserMutation) ClearPayPasswordLockedUntil() {
+	m.pay_password_locked_until = nil
+	m.clearedFields[user.FieldPayPasswordLockedUntil] = struct{}{}
+}
+
+// PayPasswordLockedUntilCleared returns if the "pay_password_locked_until" field was cleared in this mutation.
+func (m *UserMutation) PayPasswordLockedUntilCleared() bool {
+	_, ok := m.clearedFields[user.FieldPayPasswordLockedUntil]
+	return ok
+}
+
+// ResetPayPasswordLockedUntil resets all changes to the "pay_password_locked_until" field.
+func (m *UserMutation) ResetPayPasswordLockedUntil() {
+	m.pay_password_locked_until = nil
+	delete(m.clearedFields, user.FieldPayPasswordLockedUntil)
+}
+
+// SetConfirmPasswordFailures sets the "confirm_password_failures" field.
+func (m *UserMutation) SetConfirmPasswordFailures(i int) {
+	m.confirm_password_failures = &i
+	m.addconfirm_password_failures = nil
+}
+
+// ConfirmPasswordFailures returns the value of the "confirm_password_failures" field in the mutation.
+func (m *UserMutation) ConfirmPasswordFailures() (r int, exists bool) {
+	v := m.confirm_password_failures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConfirmPasswordFailures returns the old "confirm_password_failures" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldConfirmPasswordFailures(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConfirmPasswordFailures is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConfirmPasswordFailures requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConfirmPasswordFailures: %w", err)
+	}
+	return oldValue.ConfirmPasswordFailures, nil
+}
+
+// AddConfirmPasswordFailures adds i to the "confirm_password_failures" field.
+func (m *UserMutation) AddConfirmPasswordFailures(i int) {
+	if m.addconfirm_password_failures != nil {
+		*m.addconfirm_password_failures += i
+	} else {
+		m.addconfirm_password_failures = &i
+	}
+}
+
+// AddedConfirmPasswordFailures returns the value that was added to the "confirm_password_failures" field in this mutation.
+func (m *UserMutation) AddedConfirmPasswordFailures() (r int, exists bool) {
+	v := m.addconfirm_password_failures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetConfirmPasswordFailures resets all changes to the "confirm_password_failures" field.
+func (m *UserMutation) ResetConfirmPasswordFailures() {
+	m.confirm_password_failures = nil
+	m.addconfirm_password_failures = nil
+}
+
+// SetConfirmPasswordLockedUntil sets the "confirm_password_locked_until" field.
+func (m *UserMutation) SetConfirmPasswordLockedUntil(t time.Time) {
+	m.confirm_password_locked_until = &t
+}
+
+// ConfirmPasswordLockedUntil returns the value of the "confirm_password_locked_until" field in the mutation.
+func (m *UserMutation) ConfirmPasswordLockedUntil() (r time.Time, exists bool) {
+	v := m.confirm_password_locked_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConfirmPasswordLockedUntil returns the old "confirm_password_locked_until" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldConfirmPasswordLockedUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConfirmPasswordLockedUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConfirmPasswordLockedUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConfirmPasswordLockedUntil: %w", err)
+	}
+	return oldValue.ConfirmPasswordLockedUntil, nil
+}
+
+// ClearConfirmPasswordLockedUntil clears the value of the "confirm_password_locked_until" field.
+func (m *UserMutation) ClearConfirmPasswordLockedUntil() {
+	m.confirm_password_locked_until = nil
+	m.clearedFields[user.FieldConfirmPasswordLockedUntil] = struct{}{}
+}
+
+// ConfirmPasswordLockedUntilCleared returns if the "confirm_password_locked_until" field was cleared in this mutation.
+func (m *UserMutation) ConfirmPasswordLockedUntilCleared() bool {
+	_, ok := m.clearedFields[user.FieldConfirmPasswordLockedUntil]
+	return ok
+}
+
+// ResetConfirmPasswordLockedUntil resets all changes to the "confirm_password_locked_until" field.
+func (m *UserMutation) ResetConfirmPasswordLockedUntil() {
+	m.confirm_password_locked_until = nil
+	delete(m.clearedFields, user.FieldConfirmPasswordLockedUntil)
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -7991,7 +9200,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 15)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -8015,6 +9224,27 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.role != nil {
 		fields = append(fields, user.FieldRole)
+	}
+	if m.nickname != nil {
+		fields = append(fields, user.FieldNickname)
+	}
+	if m.avatar != nil {
+		fields = append(fields, user.FieldAvatar)
+	}
+	if m.pay_password_hash != nil {
+		fields = append(fields, user.FieldPayPasswordHash)
+	}
+	if m.pay_password_failures != nil {
+		fields = append(fields, user.FieldPayPasswordFailures)
+	}
+	if m.pay_password_locked_until != nil {
+		fields = append(fields, user.FieldPayPasswordLockedUntil)
+	}
+	if m.confirm_password_failures != nil {
+		fields = append(fields, user.FieldConfirmPasswordFailures)
+	}
+	if m.confirm_password_locked_until != nil {
+		fields = append(fields, user.FieldConfirmPasswordLockedUntil)
 	}
 	return fields
 }
@@ -8040,6 +9270,20 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.NationalCode()
 	case user.FieldRole:
 		return m.Role()
+	case user.FieldNickname:
+		return m.Nickname()
+	case user.FieldAvatar:
+		return m.Avatar()
+	case user.FieldPayPasswordHash:
+		return m.PayPasswordHash()
+	case user.FieldPayPasswordFailures:
+		return m.PayPasswordFailures()
+	case user.FieldPayPasswordLockedUntil:
+		return m.PayPasswordLockedUntil()
+	case user.FieldConfirmPasswordFailures:
+		return m.ConfirmPasswordFailures()
+	case user.FieldConfirmPasswordLockedUntil:
+		return m.ConfirmPasswordLockedUntil()
 	}
 	return nil, false
 }
@@ -8065,6 +9309,20 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldNationalCode(ctx)
 	case user.FieldRole:
 		return m.OldRole(ctx)
+	case user.FieldNickname:
+		return m.OldNickname(ctx)
+	case user.FieldAvatar:
+		return m.OldAvatar(ctx)
+	case user.FieldPayPasswordHash:
+		return m.OldPayPasswordHash(ctx)
+	case user.FieldPayPasswordFailures:
+		return m.OldPayPasswordFailures(ctx)
+	case user.FieldPayPasswordLockedUntil:
+		return m.OldPayPasswordLockedUntil(ctx)
+	case user.FieldConfirmPasswordFailures:
+		return m.OldConfirmPasswordFailures(ctx)
+	case user.FieldConfirmPasswordLockedUntil:
+		return m.OldConfirmPasswordLockedUntil(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -8130,6 +9388,55 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRole(v)
 		return nil
+	case user.FieldNickname:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNickname(v)
+		return nil
+	case user.FieldAvatar:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAvatar(v)
+		return nil
+	case user.FieldPayPasswordHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayPasswordHash(v)
+		return nil
+	case user.FieldPayPasswordFailures:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayPasswordFailures(v)
+		return nil
+	case user.FieldPayPasswordLockedUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayPasswordLockedUntil(v)
+		return nil
+	case user.FieldConfirmPasswordFailures:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConfirmPasswordFailures(v)
+		return nil
+	case user.FieldConfirmPasswordLockedUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConfirmPasswordLockedUntil(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -8137,13 +9444,26 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *UserMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addpay_password_failures != nil {
+		fields = append(fields, user.FieldPayPasswordFailures)
+	}
+	if m.addconfirm_password_failures != nil {
+		fields = append(fields, user.FieldConfirmPasswordFailures)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case user.FieldPayPasswordFailures:
+		return m.AddedPayPasswordFailures()
+	case user.FieldConfirmPasswordFailures:
+		return m.AddedConfirmPasswordFailures()
+	}
 	return nil, false
 }
 
@@ -8152,6 +9472,20 @@ func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *UserMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case user.FieldPayPasswordFailures:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPayPasswordFailures(v)
+		return nil
+	case user.FieldConfirmPasswordFailures:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddConfirmPasswordFailures(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User numeric field %s", name)
 }
@@ -8168,6 +9502,21 @@ func (m *UserMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(user.FieldNationalCode) {
 		fields = append(fields, user.FieldNationalCode)
+	}
+	if m.FieldCleared(user.FieldNickname) {
+		fields = append(fields, user.FieldNickname)
+	}
+	if m.FieldCleared(user.FieldAvatar) {
+		fields = append(fields, user.FieldAvatar)
+	}
+	if m.FieldCleared(user.FieldPayPasswordHash) {
+		fields = append(fields, user.FieldPayPasswordHash)
+	}
+	if m.FieldCleared(user.FieldPayPasswordLockedUntil) {
+		fields = append(fields, user.FieldPayPasswordLockedUntil)
+	}
+	if m.FieldCleared(user.FieldConfirmPasswordLockedUntil) {
+		fields = append(fields, user.FieldConfirmPasswordLockedUntil)
 	}
 	return fields
 }
@@ -8191,6 +9540,21 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldNationalCode:
 		m.ClearNationalCode()
+		return nil
+	case user.FieldNickname:
+		m.ClearNickname()
+		return nil
+	case user.FieldAvatar:
+		m.ClearAvatar()
+		return nil
+	case user.FieldPayPasswordHash:
+		m.ClearPayPasswordHash()
+		return nil
+	case user.FieldPayPasswordLockedUntil:
+		m.ClearPayPasswordLockedUntil()
+		return nil
+	case user.FieldConfirmPasswordLockedUntil:
+		m.ClearConfirmPasswordLockedUntil()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -8223,6 +9587,27 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldRole:
 		m.ResetRole()
+		return nil
+	case user.FieldNickname:
+		m.ResetNickname()
+		return nil
+	case user.FieldAvatar:
+		m.ResetAvatar()
+		return nil
+	case user.FieldPayPasswordHash:
+		m.ResetPayPasswordHash()
+		return nil
+	case user.FieldPayPasswordFailures:
+		m.ResetPayPasswordFailures()
+		return nil
+	case user.FieldPayPasswordLockedUntil:
+		m.ResetPayPasswordLockedUntil()
+		return nil
+	case user.FieldConfirmPasswordFailures:
+		m.ResetConfirmPasswordFailures()
+		return nil
+	case user.FieldConfirmPasswordLockedUntil:
+		m.ResetConfirmPasswordLockedUntil()
 		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)

@@ -75,6 +75,8 @@ type Order struct {
 	PaidAt *time.Time `json:"paid_at,omitempty"`
 	// CompletedAt holds the value of the "completed_at" field.
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	// AutoConfirmAt holds the value of the "auto_confirm_at" field.
+	AutoConfirmAt *time.Time `json:"auto_confirm_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the OrderQuery when eager-loading is set.
 	Edges        OrderEdges `json:"edges"`
@@ -163,7 +165,7 @@ func (*Order) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case order.FieldOrderNo, order.FieldClientOrderID, order.FieldType, order.FieldStatus, order.FieldTitle, order.FieldDesc, order.FieldExtendInfo, order.FieldAsset, order.FieldPayWay, order.FieldChannel, order.FieldProviderTradeNo, order.FieldItem, order.FieldItemID, order.FieldChatID, order.FieldSkillID, order.FieldRefundReason, order.FieldComment:
 			values[i] = new(sql.NullString)
-		case order.FieldCreatedAt, order.FieldUpdatedAt, order.FieldExpiresAt, order.FieldPaidAt, order.FieldCompletedAt:
+		case order.FieldCreatedAt, order.FieldUpdatedAt, order.FieldExpiresAt, order.FieldPaidAt, order.FieldCompletedAt, order.FieldAutoConfirmAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -359,6 +361,13 @@ func (_m *Order) assignValues(columns []string, values []any) error {
 				_m.CompletedAt = new(time.Time)
 				*_m.CompletedAt = value.Time
 			}
+		case order.FieldAutoConfirmAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field auto_confirm_at", values[i])
+			} else if value.Valid {
+				_m.AutoConfirmAt = new(time.Time)
+				*_m.AutoConfirmAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -511,6 +520,11 @@ func (_m *Order) String() string {
 	builder.WriteString(", ")
 	if v := _m.CompletedAt; v != nil {
 		builder.WriteString("completed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.AutoConfirmAt; v != nil {
+		builder.WriteString("auto_confirm_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

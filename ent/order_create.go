@@ -378,6 +378,20 @@ func (_c *OrderCreate) SetNillableCompletedAt(v *time.Time) *OrderCreate {
 	return _c
 }
 
+// SetAutoConfirmAt sets the "auto_confirm_at" field.
+func (_c *OrderCreate) SetAutoConfirmAt(v time.Time) *OrderCreate {
+	_c.mutation.SetAutoConfirmAt(v)
+	return _c
+}
+
+// SetNillableAutoConfirmAt sets the "auto_confirm_at" field if the given value is not nil.
+func (_c *OrderCreate) SetNillableAutoConfirmAt(v *time.Time) *OrderCreate {
+	if v != nil {
+		_c.SetAutoConfirmAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *OrderCreate) SetID(v int64) *OrderCreate {
 	_c.mutation.SetID(v)
@@ -681,6 +695,10 @@ func (_c *OrderCreate) createSpec() (*Order, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.CompletedAt(); ok {
 		_spec.SetField(order.FieldCompletedAt, field.TypeTime, value)
 		_node.CompletedAt = &value
+	}
+	if value, ok := _c.mutation.AutoConfirmAt(); ok {
+		_spec.SetField(order.FieldAutoConfirmAt, field.TypeTime, value)
+		_node.AutoConfirmAt = &value
 	}
 	if nodes := _c.mutation.AppIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -1153,6 +1171,24 @@ func (u *OrderUpsert) ClearCompletedAt() *OrderUpsert {
 	return u
 }
 
+// SetAutoConfirmAt sets the "auto_confirm_at" field.
+func (u *OrderUpsert) SetAutoConfirmAt(v time.Time) *OrderUpsert {
+	u.Set(order.FieldAutoConfirmAt, v)
+	return u
+}
+
+// UpdateAutoConfirmAt sets the "auto_confirm_at" field to the value that was provided on create.
+func (u *OrderUpsert) UpdateAutoConfirmAt() *OrderUpsert {
+	u.SetExcluded(order.FieldAutoConfirmAt)
+	return u
+}
+
+// ClearAutoConfirmAt clears the value of the "auto_confirm_at" field.
+func (u *OrderUpsert) ClearAutoConfirmAt() *OrderUpsert {
+	u.SetNull(order.FieldAutoConfirmAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -1617,6 +1653,27 @@ func (u *OrderUpsertOne) UpdateCompletedAt() *OrderUpsertOne {
 func (u *OrderUpsertOne) ClearCompletedAt() *OrderUpsertOne {
 	return u.Update(func(s *OrderUpsert) {
 		s.ClearCompletedAt()
+	})
+}
+
+// SetAutoConfirmAt sets the "auto_confirm_at" field.
+func (u *OrderUpsertOne) SetAutoConfirmAt(v time.Time) *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.SetAutoConfirmAt(v)
+	})
+}
+
+// UpdateAutoConfirmAt sets the "auto_confirm_at" field to the value that was provided on create.
+func (u *OrderUpsertOne) UpdateAutoConfirmAt() *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.UpdateAutoConfirmAt()
+	})
+}
+
+// ClearAutoConfirmAt clears the value of the "auto_confirm_at" field.
+func (u *OrderUpsertOne) ClearAutoConfirmAt() *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.ClearAutoConfirmAt()
 	})
 }
 
@@ -2250,6 +2307,27 @@ func (u *OrderUpsertBulk) UpdateCompletedAt() *OrderUpsertBulk {
 func (u *OrderUpsertBulk) ClearCompletedAt() *OrderUpsertBulk {
 	return u.Update(func(s *OrderUpsert) {
 		s.ClearCompletedAt()
+	})
+}
+
+// SetAutoConfirmAt sets the "auto_confirm_at" field.
+func (u *OrderUpsertBulk) SetAutoConfirmAt(v time.Time) *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.SetAutoConfirmAt(v)
+	})
+}
+
+// UpdateAutoConfirmAt sets the "auto_confirm_at" field to the value that was provided on create.
+func (u *OrderUpsertBulk) UpdateAutoConfirmAt() *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.UpdateAutoConfirmAt()
+	})
+}
+
+// ClearAutoConfirmAt clears the value of the "auto_confirm_at" field.
+func (u *OrderUpsertBulk) ClearAutoConfirmAt() *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.ClearAutoConfirmAt()
 	})
 }
 

@@ -400,6 +400,26 @@ func (_u *OrderUpdate) ClearCompletedAt() *OrderUpdate {
 	return _u
 }
 
+// SetAutoConfirmAt sets the "auto_confirm_at" field.
+func (_u *OrderUpdate) SetAutoConfirmAt(v time.Time) *OrderUpdate {
+	_u.mutation.SetAutoConfirmAt(v)
+	return _u
+}
+
+// SetNillableAutoConfirmAt sets the "auto_confirm_at" field if the given value is not nil.
+func (_u *OrderUpdate) SetNillableAutoConfirmAt(v *time.Time) *OrderUpdate {
+	if v != nil {
+		_u.SetAutoConfirmAt(*v)
+	}
+	return _u
+}
+
+// ClearAutoConfirmAt clears the value of the "auto_confirm_at" field.
+func (_u *OrderUpdate) ClearAutoConfirmAt() *OrderUpdate {
+	_u.mutation.ClearAutoConfirmAt()
+	return _u
+}
+
 // AddItemIDs adds the "items" edge to the OrderItem entity by IDs.
 func (_u *OrderUpdate) AddItemIDs(ids ...int64) *OrderUpdate {
 	_u.mutation.AddItemIDs(ids...)
@@ -668,6 +688,12 @@ func (_u *OrderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(order.FieldCompletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.AutoConfirmAt(); ok {
+		_spec.SetField(order.FieldAutoConfirmAt, field.TypeTime, value)
+	}
+	if _u.mutation.AutoConfirmAtCleared() {
+		_spec.ClearField(order.FieldAutoConfirmAt, field.TypeTime)
 	}
 	if _u.mutation.ItemsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1150,6 +1176,26 @@ func (_u *OrderUpdateOne) ClearCompletedAt() *OrderUpdateOne {
 	return _u
 }
 
+// SetAutoConfirmAt sets the "auto_confirm_at" field.
+func (_u *OrderUpdateOne) SetAutoConfirmAt(v time.Time) *OrderUpdateOne {
+	_u.mutation.SetAutoConfirmAt(v)
+	return _u
+}
+
+// SetNillableAutoConfirmAt sets the "auto_confirm_at" field if the given value is not nil.
+func (_u *OrderUpdateOne) SetNillableAutoConfirmAt(v *time.Time) *OrderUpdateOne {
+	if v != nil {
+		_u.SetAutoConfirmAt(*v)
+	}
+	return _u
+}
+
+// ClearAutoConfirmAt clears the value of the "auto_confirm_at" field.
+func (_u *OrderUpdateOne) ClearAutoConfirmAt() *OrderUpdateOne {
+	_u.mutation.ClearAutoConfirmAt()
+	return _u
+}
+
 // AddItemIDs adds the "items" edge to the OrderItem entity by IDs.
 func (_u *OrderUpdateOne) AddItemIDs(ids ...int64) *OrderUpdateOne {
 	_u.mutation.AddItemIDs(ids...)
@@ -1448,6 +1494,12 @@ func (_u *OrderUpdateOne) sqlSave(ctx context.Context) (_node *Order, err error)
 	}
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(order.FieldCompletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.AutoConfirmAt(); ok {
+		_spec.SetField(order.FieldAutoConfirmAt, field.TypeTime, value)
+	}
+	if _u.mutation.AutoConfirmAtCleared() {
+		_spec.ClearField(order.FieldAutoConfirmAt, field.TypeTime)
 	}
 	if _u.mutation.ItemsCleared() {
 		edge := &sqlgraph.EdgeSpec{

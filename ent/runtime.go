@@ -7,6 +7,7 @@ import (
 
 	"github.com/paygraph/paygraph/ent/app"
 	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/ent/dealrefund"
 	"github.com/paygraph/paygraph/ent/goods"
 	"github.com/paygraph/paygraph/ent/idempotencykey"
 	"github.com/paygraph/paygraph/ent/order"
@@ -74,6 +75,27 @@ func init() {
 	callbackeventDescID := callbackeventMixinFields0[0].Descriptor()
 	// callbackevent.DefaultID holds the default value on creation for the id field.
 	callbackevent.DefaultID = callbackeventDescID.Default.(func() int64)
+	dealrefundMixin := schema.DealRefund{}.Mixin()
+	dealrefundMixinFields0 := dealrefundMixin[0].Fields()
+	_ = dealrefundMixinFields0
+	dealrefundMixinFields1 := dealrefundMixin[1].Fields()
+	_ = dealrefundMixinFields1
+	dealrefundFields := schema.DealRefund{}.Fields()
+	_ = dealrefundFields
+	// dealrefundDescCreatedAt is the schema descriptor for created_at field.
+	dealrefundDescCreatedAt := dealrefundMixinFields1[0].Descriptor()
+	// dealrefund.DefaultCreatedAt holds the default value on creation for the created_at field.
+	dealrefund.DefaultCreatedAt = dealrefundDescCreatedAt.Default.(func() time.Time)
+	// dealrefundDescUpdatedAt is the schema descriptor for updated_at field.
+	dealrefundDescUpdatedAt := dealrefundMixinFields1[1].Descriptor()
+	// dealrefund.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	dealrefund.DefaultUpdatedAt = dealrefundDescUpdatedAt.Default.(func() time.Time)
+	// dealrefund.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	dealrefund.UpdateDefaultUpdatedAt = dealrefundDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// dealrefundDescID is the schema descriptor for id field.
+	dealrefundDescID := dealrefundMixinFields0[0].Descriptor()
+	// dealrefund.DefaultID holds the default value on creation for the id field.
+	dealrefund.DefaultID = dealrefundDescID.Default.(func() int64)
 	goodsMixin := schema.Goods{}.Mixin()
 	goodsMixinFields0 := goodsMixin[0].Fields()
 	_ = goodsMixinFields0
@@ -262,6 +284,22 @@ func init() {
 			return nil
 		}
 	}()
+	// userDescNickname is the schema descriptor for nickname field.
+	userDescNickname := userFields[6].Descriptor()
+	// user.NicknameValidator is a validator for the "nickname" field. It is called by the builders before save.
+	user.NicknameValidator = userDescNickname.Validators[0].(func(string) error)
+	// userDescAvatar is the schema descriptor for avatar field.
+	userDescAvatar := userFields[7].Descriptor()
+	// user.AvatarValidator is a validator for the "avatar" field. It is called by the builders before save.
+	user.AvatarValidator = userDescAvatar.Validators[0].(func(string) error)
+	// userDescPayPasswordFailures is the schema descriptor for pay_password_failures field.
+	userDescPayPasswordFailures := userFields[9].Descriptor()
+	// user.DefaultPayPasswordFailures holds the default value on creation for the pay_password_failures field.
+	user.DefaultPayPasswordFailures = userDescPayPasswordFailures.Default.(int)
+	// userDescConfirmPasswordFailures is the schema descriptor for confirm_password_failures field.
+	userDescConfirmPasswordFailures := userFields[11].Descriptor()
+	// user.DefaultConfirmPasswordFailures holds the default value on creation for the confirm_password_failures field.
+	user.DefaultConfirmPasswordFailures = userDescConfirmPasswordFailures.Default.(int)
 	// userDescID is the schema descriptor for id field.
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.

@@ -18,6 +18,8 @@ type Tx struct {
 	App *AppClient
 	// CallbackEvent is the client for interacting with the CallbackEvent builders.
 	CallbackEvent *CallbackEventClient
+	// DealRefund is the client for interacting with the DealRefund builders.
+	DealRefund *DealRefundClient
 	// Goods is the client for interacting with the Goods builders.
 	Goods *GoodsClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
@@ -167,6 +169,7 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.App = NewAppClient(tx.config)
 	tx.CallbackEvent = NewCallbackEventClient(tx.config)
+	tx.DealRefund = NewDealRefundClient(tx.config)
 	tx.Goods = NewGoodsClient(tx.config)
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)
 	tx.Order = NewOrderClient(tx.config)

@@ -33,8 +33,22 @@ type User struct {
 	// NationalCode holds the value of the "national_code" field.
 	NationalCode string `json:"national_code,omitempty"`
 	// Role holds the value of the "role" field.
-	Role         role.Role `json:"role,omitempty"`
-	selectValues sql.SelectValues
+	Role role.Role `json:"role,omitempty"`
+	// Nickname holds the value of the "nickname" field.
+	Nickname string `json:"nickname,omitempty"`
+	// Avatar holds the value of the "avatar" field.
+	Avatar string `json:"avatar,omitempty"`
+	// PayPasswordHash holds the value of the "pay_password_hash" field.
+	PayPasswordHash string `json:"-"`
+	// PayPasswordFailures holds the value of the "pay_password_failures" field.
+	PayPasswordFailures int `json:"pay_password_failures,omitempty"`
+	// PayPasswordLockedUntil holds the value of the "pay_password_locked_until" field.
+	PayPasswordLockedUntil *time.Time `json:"pay_password_locked_until,omitempty"`
+	// ConfirmPasswordFailures holds the value of the "confirm_password_failures" field.
+	ConfirmPasswordFailures int `json:"confirm_password_failures,omitempty"`
+	// ConfirmPasswordLockedUntil holds the value of the "confirm_password_locked_until" field.
+	ConfirmPasswordLockedUntil *time.Time `json:"confirm_password_locked_until,omitempty"`
+	selectValues               sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -42,11 +56,11 @@ func (*User) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case user.FieldID:
+		case user.FieldID, user.FieldPayPasswordFailures, user.FieldConfirmPasswordFailures:
 			values[i] = new(sql.NullInt64)
-		case user.FieldUsername, user.FieldPasswordHash, user.FieldEmail, user.FieldMobile, user.FieldNationalCode, user.FieldRole:
+		case user.FieldUsername, user.FieldPasswordHash, user.FieldEmail, user.FieldMobile, user.FieldNationalCode, user.FieldRole, user.FieldNickname, user.FieldAvatar, user.FieldPayPasswordHash:
 			values[i] = new(sql.NullString)
-		case user.FieldCreatedAt, user.FieldUpdatedAt:
+		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldPayPasswordLockedUntil, user.FieldConfirmPasswordLockedUntil:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -117,6 +131,50 @@ func (_m *User) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Role = role.Role(value.String)
 			}
+		case user.FieldNickname:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field nickname", values[i])
+			} else if value.Valid {
+				_m.Nickname = value.String
+			}
+		case user.FieldAvatar:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field avatar", values[i])
+			} else if value.Valid {
+				_m.Avatar = value.String
+			}
+		case user.FieldPayPasswordHash:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field pay_password_hash", values[i])
+			} else if value.Valid {
+				_m.PayPasswordHash = value.String
+			}
+		case user.FieldPayPasswordFailures:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field pay_password_failures", values[i])
+			} else if value.Valid {
+				_m.PayPasswordFailures = int(value.Int64)
+			}
+		case user.FieldPayPasswordLockedUntil:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field pay_password_locked_until", values[i])
+			} else if value.Valid {
+				_m.PayPasswordLockedUntil = new(time.Time)
+				*_m.PayPasswordLockedUntil = value.Time
+			}
+		case user.FieldConfirmPasswordFailures:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field confirm_password_failures", values[i])
+			} else if value.Valid {
+				_m.ConfirmPasswordFailures = int(value.Int64)
+			}
+		case user.FieldConfirmPasswordLockedUntil:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field confirm_password_locked_until", values[i])
+			} else if value.Valid {
+				_m.ConfirmPasswordLockedUntil = new(time.Time)
+				*_m.ConfirmPasswordLockedUntil = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -175,6 +233,30 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("role=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Role))
+	builder.WriteString(", ")
+	builder.WriteString("nickname=")
+	builder.WriteString(_m.Nickname)
+	builder.WriteString(", ")
+	builder.WriteString("avatar=")
+	builder.WriteString(_m.Avatar)
+	builder.WriteString(", ")
+	builder.WriteString("pay_password_hash=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("pay_password_failures=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PayPasswordFailures))
+	builder.WriteString(", ")
+	if v := _m.PayPasswordLockedUntil; v != nil {
+		builder.WriteString("pay_password_locked_until=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("confirm_password_failures=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ConfirmPasswordFailures))
+	builder.WriteString(", ")
+	if v := _m.ConfirmPasswordLockedUntil; v != nil {
+		builder.WriteString("confirm_password_locked_until=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

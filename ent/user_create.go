@@ -119,6 +119,104 @@ func (_c *UserCreate) SetNillableRole(v *role.Role) *UserCreate {
 	return _c
 }
 
+// SetNickname sets the "nickname" field.
+func (_c *UserCreate) SetNickname(v string) *UserCreate {
+	_c.mutation.SetNickname(v)
+	return _c
+}
+
+// SetNillableNickname sets the "nickname" field if the given value is not nil.
+func (_c *UserCreate) SetNillableNickname(v *string) *UserCreate {
+	if v != nil {
+		_c.SetNickname(*v)
+	}
+	return _c
+}
+
+// SetAvatar sets the "avatar" field.
+func (_c *UserCreate) SetAvatar(v string) *UserCreate {
+	_c.mutation.SetAvatar(v)
+	return _c
+}
+
+// SetNillableAvatar sets the "avatar" field if the given value is not nil.
+func (_c *UserCreate) SetNillableAvatar(v *string) *UserCreate {
+	if v != nil {
+		_c.SetAvatar(*v)
+	}
+	return _c
+}
+
+// SetPayPasswordHash sets the "pay_password_hash" field.
+func (_c *UserCreate) SetPayPasswordHash(v string) *UserCreate {
+	_c.mutation.SetPayPasswordHash(v)
+	return _c
+}
+
+// SetNillablePayPasswordHash sets the "pay_password_hash" field if the given value is not nil.
+func (_c *UserCreate) SetNillablePayPasswordHash(v *string) *UserCreate {
+	if v != nil {
+		_c.SetPayPasswordHash(*v)
+	}
+	return _c
+}
+
+// SetPayPasswordFailures sets the "pay_password_failures" field.
+func (_c *UserCreate) SetPayPasswordFailures(v int) *UserCreate {
+	_c.mutation.SetPayPasswordFailures(v)
+	return _c
+}
+
+// SetNillablePayPasswordFailures sets the "pay_password_failures" field if the given value is not nil.
+func (_c *UserCreate) SetNillablePayPasswordFailures(v *int) *UserCreate {
+	if v != nil {
+		_c.SetPayPasswordFailures(*v)
+	}
+	return _c
+}
+
+// SetPayPasswordLockedUntil sets the "pay_password_locked_until" field.
+func (_c *UserCreate) SetPayPasswordLockedUntil(v time.Time) *UserCreate {
+	_c.mutation.SetPayPasswordLockedUntil(v)
+	return _c
+}
+
+// SetNillablePayPasswordLockedUntil sets the "pay_password_locked_until" field if the given value is not nil.
+func (_c *UserCreate) SetNillablePayPasswordLockedUntil(v *time.Time) *UserCreate {
+	if v != nil {
+		_c.SetPayPasswordLockedUntil(*v)
+	}
+	return _c
+}
+
+// SetConfirmPasswordFailures sets the "confirm_password_failures" field.
+func (_c *UserCreate) SetConfirmPasswordFailures(v int) *UserCreate {
+	_c.mutation.SetConfirmPasswordFailures(v)
+	return _c
+}
+
+// SetNillableConfirmPasswordFailures sets the "confirm_password_failures" field if the given value is not nil.
+func (_c *UserCreate) SetNillableConfirmPasswordFailures(v *int) *UserCreate {
+	if v != nil {
+		_c.SetConfirmPasswordFailures(*v)
+	}
+	return _c
+}
+
+// SetConfirmPasswordLockedUntil sets the "confirm_password_locked_until" field.
+func (_c *UserCreate) SetConfirmPasswordLockedUntil(v time.Time) *UserCreate {
+	_c.mutation.SetConfirmPasswordLockedUntil(v)
+	return _c
+}
+
+// SetNillableConfirmPasswordLockedUntil sets the "confirm_password_locked_until" field if the given value is not nil.
+func (_c *UserCreate) SetNillableConfirmPasswordLockedUntil(v *time.Time) *UserCreate {
+	if v != nil {
+		_c.SetConfirmPasswordLockedUntil(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *UserCreate) SetID(v int64) *UserCreate {
 	_c.mutation.SetID(v)
@@ -180,6 +278,14 @@ func (_c *UserCreate) defaults() {
 		v := user.DefaultRole
 		_c.mutation.SetRole(v)
 	}
+	if _, ok := _c.mutation.PayPasswordFailures(); !ok {
+		v := user.DefaultPayPasswordFailures
+		_c.mutation.SetPayPasswordFailures(v)
+	}
+	if _, ok := _c.mutation.ConfirmPasswordFailures(); !ok {
+		v := user.DefaultConfirmPasswordFailures
+		_c.mutation.SetConfirmPasswordFailures(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := user.DefaultID()
 		_c.mutation.SetID(v)
@@ -212,6 +318,22 @@ func (_c *UserCreate) check() error {
 		if err := user.RoleValidator(v); err != nil {
 			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "User.role": %w`, err)}
 		}
+	}
+	if v, ok := _c.mutation.Nickname(); ok {
+		if err := user.NicknameValidator(v); err != nil {
+			return &ValidationError{Name: "nickname", err: fmt.Errorf(`ent: validator failed for field "User.nickname": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.Avatar(); ok {
+		if err := user.AvatarValidator(v); err != nil {
+			return &ValidationError{Name: "avatar", err: fmt.Errorf(`ent: validator failed for field "User.avatar": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.PayPasswordFailures(); !ok {
+		return &ValidationError{Name: "pay_password_failures", err: errors.New(`ent: missing required field "User.pay_password_failures"`)}
+	}
+	if _, ok := _c.mutation.ConfirmPasswordFailures(); !ok {
+		return &ValidationError{Name: "confirm_password_failures", err: errors.New(`ent: missing required field "User.confirm_password_failures"`)}
 	}
 	return nil
 }
@@ -277,6 +399,34 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Role(); ok {
 		_spec.SetField(user.FieldRole, field.TypeEnum, value)
 		_node.Role = value
+	}
+	if value, ok := _c.mutation.Nickname(); ok {
+		_spec.SetField(user.FieldNickname, field.TypeString, value)
+		_node.Nickname = value
+	}
+	if value, ok := _c.mutation.Avatar(); ok {
+		_spec.SetField(user.FieldAvatar, field.TypeString, value)
+		_node.Avatar = value
+	}
+	if value, ok := _c.mutation.PayPasswordHash(); ok {
+		_spec.SetField(user.FieldPayPasswordHash, field.TypeString, value)
+		_node.PayPasswordHash = value
+	}
+	if value, ok := _c.mutation.PayPasswordFailures(); ok {
+		_spec.SetField(user.FieldPayPasswordFailures, field.TypeInt, value)
+		_node.PayPasswordFailures = value
+	}
+	if value, ok := _c.mutation.PayPasswordLockedUntil(); ok {
+		_spec.SetField(user.FieldPayPasswordLockedUntil, field.TypeTime, value)
+		_node.PayPasswordLockedUntil = &value
+	}
+	if value, ok := _c.mutation.ConfirmPasswordFailures(); ok {
+		_spec.SetField(user.FieldConfirmPasswordFailures, field.TypeInt, value)
+		_node.ConfirmPasswordFailures = value
+	}
+	if value, ok := _c.mutation.ConfirmPasswordLockedUntil(); ok {
+		_spec.SetField(user.FieldConfirmPasswordLockedUntil, field.TypeTime, value)
+		_node.ConfirmPasswordLockedUntil = &value
 	}
 	return _node, _spec
 }
@@ -429,6 +579,132 @@ func (u *UserUpsert) SetRole(v role.Role) *UserUpsert {
 // UpdateRole sets the "role" field to the value that was provided on create.
 func (u *UserUpsert) UpdateRole() *UserUpsert {
 	u.SetExcluded(user.FieldRole)
+	return u
+}
+
+// SetNickname sets the "nickname" field.
+func (u *UserUpsert) SetNickname(v string) *UserUpsert {
+	u.Set(user.FieldNickname, v)
+	return u
+}
+
+// UpdateNickname sets the "nickname" field to the value that was provided on create.
+func (u *UserUpsert) UpdateNickname() *UserUpsert {
+	u.SetExcluded(user.FieldNickname)
+	return u
+}
+
+// ClearNickname clears the value of the "nickname" field.
+func (u *UserUpsert) ClearNickname() *UserUpsert {
+	u.SetNull(user.FieldNickname)
+	return u
+}
+
+// SetAvatar sets the "avatar" field.
+func (u *UserUpsert) SetAvatar(v string) *UserUpsert {
+	u.Set(user.FieldAvatar, v)
+	return u
+}
+
+// UpdateAvatar sets the "avatar" field to the value that was provided on create.
+func (u *UserUpsert) UpdateAvatar() *UserUpsert {
+	u.SetExcluded(user.FieldAvatar)
+	return u
+}
+
+// ClearAvatar clears the value of the "avatar" field.
+func (u *UserUpsert) ClearAvatar() *UserUpsert {
+	u.SetNull(user.FieldAvatar)
+	return u
+}
+
+// SetPayPasswordHash sets the "pay_password_hash" field.
+func (u *UserUpsert) SetPayPasswordHash(v string) *UserUpsert {
+	u.Set(user.FieldPayPasswordHash, v)
+	return u
+}
+
+// UpdatePayPasswordHash sets the "pay_password_hash" field to the value that was provided on create.
+func (u *UserUpsert) UpdatePayPasswordHash() *UserUpsert {
+	u.SetExcluded(user.FieldPayPasswordHash)
+	return u
+}
+
+// ClearPayPasswordHash clears the value of the "pay_password_hash" field.
+func (u *UserUpsert) ClearPayPasswordHash() *UserUpsert {
+	u.SetNull(user.FieldPayPasswordHash)
+	return u
+}
+
+// SetPayPasswordFailures sets the "pay_password_failures" field.
+func (u *UserUpsert) SetPayPasswordFailures(v int) *UserUpsert {
+	u.Set(user.FieldPayPasswordFailures, v)
+	return u
+}
+
+// UpdatePayPasswordFailures sets the "pay_password_failures" field to the value that was provided on create.
+func (u *UserUpsert) UpdatePayPasswordFailures() *UserUpsert {
+	u.SetExcluded(user.FieldPayPasswordFailures)
+	return u
+}
+
+// AddPayPasswordFailures adds v to the "pay_password_failures" field.
+func (u *UserUpsert) AddPayPasswordFailures(v int) *UserUpsert {
+	u.Add(user.FieldPayPasswordFailures, v)
+	return u
+}
+
+// SetPayPasswordLockedUntil sets the "pay_password_locked_until" field.
+func (u *UserUpsert) SetPayPasswordLockedUntil(v time.Time) *UserUpsert {
+	u.Set(user.FieldPayPasswordLockedUntil, v)
+	return u
+}
+
+// UpdatePayPasswordLockedUntil sets the "pay_password_locked_until" field to the value that was provided on create.
+func (u *UserUpsert) UpdatePayPasswordLockedUntil() *UserUpsert {
+	u.SetExcluded(user.FieldPayPasswordLockedUntil)
+	return u
+}
+
+// ClearPayPasswordLockedUntil clears the value of the "pay_password_locked_until" field.
+func (u *UserUpsert) ClearPayPasswordLockedUntil() *UserUpsert {
+	u.SetNull(user.FieldPayPasswordLockedUntil)
+	return u
+}
+
+// SetConfirmPasswordFailures sets the "confirm_password_failures" field.
+func (u *UserUpsert) SetConfirmPasswordFailures(v int) *UserUpsert {
+	u.Set(user.FieldConfirmPasswordFailures, v)
+	return u
+}
+
+// UpdateConfirmPasswordFailures sets the "confirm_password_failures" field to the value that was provided on create.
+func (u *UserUpsert) UpdateConfirmPasswordFailures() *UserUpsert {
+	u.SetExcluded(user.FieldConfirmPasswordFailures)
+	return u
+}
+
+// AddConfirmPasswordFailures adds v to the "confirm_password_failures" field.
+func (u *UserUpsert) AddConfirmPasswordFailures(v int) *UserUpsert {
+	u.Add(user.FieldConfirmPasswordFailures, v)
+	return u
+}
+
+// SetConfirmPasswordLockedUntil sets the "confirm_password_locked_until" field.
+func (u *UserUpsert) SetConfirmPasswordLockedUntil(v time.Time) *UserUpsert {
+	u.Set(user.FieldConfirmPasswordLockedUntil, v)
+	return u
+}
+
+// UpdateConfirmPasswordLockedUntil sets the "confirm_password_locked_until" field to the value that was provided on create.
+func (u *UserUpsert) UpdateConfirmPasswordLockedUntil() *UserUpsert {
+	u.SetExcluded(user.FieldConfirmPasswordLockedUntil)
+	return u
+}
+
+// ClearConfirmPasswordLockedUntil clears the value of the "confirm_password_locked_until" field.
+func (u *UserUpsert) ClearConfirmPasswordLockedUntil() *UserUpsert {
+	u.SetNull(user.FieldConfirmPasswordLockedUntil)
 	return u
 }
 
@@ -599,6 +875,153 @@ func (u *UserUpsertOne) SetRole(v role.Role) *UserUpsertOne {
 func (u *UserUpsertOne) UpdateRole() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateRole()
+	})
+}
+
+// SetNickname sets the "nickname" field.
+func (u *UserUpsertOne) SetNickname(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetNickname(v)
+	})
+}
+
+// UpdateNickname sets the "nickname" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateNickname() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateNickname()
+	})
+}
+
+// ClearNickname clears the value of the "nickname" field.
+func (u *UserUpsertOne) ClearNickname() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearNickname()
+	})
+}
+
+// SetAvatar sets the "avatar" field.
+func (u *UserUpsertOne) SetAvatar(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetAvatar(v)
+	})
+}
+
+// UpdateAvatar sets the "avatar" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateAvatar() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateAvatar()
+	})
+}
+
+// ClearAvatar clears the value of the "avatar" field.
+func (u *UserUpsertOne) ClearAvatar() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearAvatar()
+	})
+}
+
+// SetPayPasswordHash sets the "pay_password_hash" field.
+func (u *UserUpsertOne) SetPayPasswordHash(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPayPasswordHash(v)
+	})
+}
+
+// UpdatePayPasswordHash sets the "pay_password_hash" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdatePayPasswordHash() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePayPasswordHash()
+	})
+}
+
+// ClearPayPasswordHash clears the value of the "pay_password_hash" field.
+func (u *UserUpsertOne) ClearPayPasswordHash() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearPayPasswordHash()
+	})
+}
+
+// SetPayPasswordFailures sets the "pay_password_failures" field.
+func (u *UserUpsertOne) SetPayPasswordFailures(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPayPasswordFailures(v)
+	})
+}
+
+// AddPayPasswordFailures adds v to the "pay_password_failures" field.
+func (u *UserUpsertOne) AddPayPasswordFailures(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddPayPasswordFailures(v)
+	})
+}
+
+// UpdatePayPasswordFailures sets the "pay_password_failures" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdatePayPasswordFailures() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePayPasswordFailures()
+	})
+}
+
+// SetPayPasswordLockedUntil sets the "pay_password_locked_until" field.
+func (u *UserUpsertOne) SetPayPasswordLockedUntil(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPayPasswordLockedUntil(v)
+	})
+}
+
+// UpdatePayPasswordLockedUntil sets the "pay_password_locked_until" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdatePayPasswordLockedUntil() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePayPasswordLockedUntil()
+	})
+}
+
+// ClearPayPasswordLockedUntil clears the value of the "pay_password_locked_until" field.
+func (u *UserUpsertOne) ClearPayPasswordLockedUntil() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearPayPasswordLockedUntil()
+	})
+}
+
+// SetConfirmPasswordFailures sets the "confirm_password_failures" field.
+func (u *UserUpsertOne) SetConfirmPasswordFailures(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetConfirmPasswordFailures(v)
+	})
+}
+
+// AddConfirmPasswordFailures adds v to the "confirm_password_failures" field.
+func (u *UserUpsertOne) AddConfirmPasswordFailures(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddConfirmPasswordFailures(v)
+	})
+}
+
+// UpdateConfirmPasswordFailures sets the "confirm_password_failures" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateConfirmPasswordFailures() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateConfirmPasswordFailures()
+	})
+}
+
+// SetConfirmPasswordLockedUntil sets the "confirm_password_locked_until" field.
+func (u *UserUpsertOne) SetConfirmPasswordLockedUntil(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetConfirmPasswordLockedUntil(v)
+	})
+}
+
+// UpdateConfirmPasswordLockedUntil sets the "confirm_password_locked_until" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateConfirmPasswordLockedUntil() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateConfirmPasswordLockedUntil()
+	})
+}
+
+// ClearConfirmPasswordLockedUntil clears the value of the "confirm_password_locked_until" field.
+func (u *UserUpsertOne) ClearConfirmPasswordLockedUntil() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearConfirmPasswordLockedUntil()
 	})
 }
 
@@ -935,6 +1358,153 @@ func (u *UserUpsertBulk) SetRole(v role.Role) *UserUpsertBulk {
 func (u *UserUpsertBulk) UpdateRole() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateRole()
+	})
+}
+
+// SetNickname sets the "nickname" field.
+func (u *UserUpsertBulk) SetNickname(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetNickname(v)
+	})
+}
+
+// UpdateNickname sets the "nickname" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateNickname() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateNickname()
+	})
+}
+
+// ClearNickname clears the value of the "nickname" field.
+func (u *UserUpsertBulk) ClearNickname() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearNickname()
+	})
+}
+
+// SetAvatar sets the "avatar" field.
+func (u *UserUpsertBulk) SetAvatar(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetAvatar(v)
+	})
+}
+
+// UpdateAvatar sets the "avatar" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateAvatar() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateAvatar()
+	})
+}
+
+// ClearAvatar clears the value of the "avatar" field.
+func (u *UserUpsertBulk) ClearAvatar() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearAvatar()
+	})
+}
+
+// SetPayPasswordHash sets the "pay_password_hash" field.
+func (u *UserUpsertBulk) SetPayPasswordHash(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPayPasswordHash(v)
+	})
+}
+
+// UpdatePayPasswordHash sets the "pay_password_hash" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdatePayPasswordHash() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePayPasswordHash()
+	})
+}
+
+// ClearPayPasswordHash clears the value of the "pay_password_hash" field.
+func (u *UserUpsertBulk) ClearPayPasswordHash() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearPayPasswordHash()
+	})
+}
+
+// SetPayPasswordFailures sets the "pay_password_failures" field.
+func (u *UserUpsertBulk) SetPayPasswordFailures(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPayPasswordFailures(v)
+	})
+}
+
+// AddPayPasswordFailures adds v to the "pay_password_failures" field.
+func (u *UserUpsertBulk) AddPayPasswordFailures(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddPayPasswordFailures(v)
+	})
+}
+
+// UpdatePayPasswordFailures sets the "pay_password_failures" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdatePayPasswordFailures() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePayPasswordFailures()
+	})
+}
+
+// SetPayPasswordLockedUntil sets the "pay_password_locked_until" field.
+func (u *UserUpsertBulk) SetPayPasswordLockedUntil(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPayPasswordLockedUntil(v)
+	})
+}
+
+// UpdatePayPasswordLockedUntil sets the "pay_password_locked_until" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdatePayPasswordLockedUntil() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePayPasswordLockedUntil()
+	})
+}
+
+// ClearPayPasswordLockedUntil clears the value of the "pay_password_locked_until" field.
+func (u *UserUpsertBulk) ClearPayPasswordLockedUntil() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearPayPasswordLockedUntil()
+	})
+}
+
+// SetConfirmPasswordFailures sets the "confirm_password_failures" field.
+func (u *UserUpsertBulk) SetConfirmPasswordFailures(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetConfirmPasswordFailures(v)
+	})
+}
+
+// AddConfirmPasswordFailures adds v to the "confirm_password_failures" field.
+func (u *UserUpsertBulk) AddConfirmPasswordFailures(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddConfirmPasswordFailures(v)
+	})
+}
+
+// UpdateConfirmPasswordFailures sets the "confirm_password_failures" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateConfirmPasswordFailures() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateConfirmPasswordFailures()
+	})
+}
+
+// SetConfirmPasswordLockedUntil sets the "confirm_password_locked_until" field.
+func (u *UserUpsertBulk) SetConfirmPasswordLockedUntil(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetConfirmPasswordLockedUntil(v)
+	})
+}
+
+// UpdateConfirmPasswordLockedUntil sets the "confirm_password_locked_until" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateConfirmPasswordLockedUntil() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateConfirmPasswordLockedUntil()
+	})
+}
+
+// ClearConfirmPasswordLockedUntil clears the value of the "confirm_password_locked_until" field.
+func (u *UserUpsertBulk) ClearConfirmPasswordLockedUntil() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearConfirmPasswordLockedUntil()
 	})
 }
 

@@ -138,6 +138,148 @@ func (_u *UserUpdate) SetNillableRole(v *role.Role) *UserUpdate {
 	return _u
 }
 
+// SetNickname sets the "nickname" field.
+func (_u *UserUpdate) SetNickname(v string) *UserUpdate {
+	_u.mutation.SetNickname(v)
+	return _u
+}
+
+// SetNillableNickname sets the "nickname" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableNickname(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetNickname(*v)
+	}
+	return _u
+}
+
+// ClearNickname clears the value of the "nickname" field.
+func (_u *UserUpdate) ClearNickname() *UserUpdate {
+	_u.mutation.ClearNickname()
+	return _u
+}
+
+// SetAvatar sets the "avatar" field.
+func (_u *UserUpdate) SetAvatar(v string) *UserUpdate {
+	_u.mutation.SetAvatar(v)
+	return _u
+}
+
+// SetNillableAvatar sets the "avatar" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableAvatar(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetAvatar(*v)
+	}
+	return _u
+}
+
+// ClearAvatar clears the value of the "avatar" field.
+func (_u *UserUpdate) ClearAvatar() *UserUpdate {
+	_u.mutation.ClearAvatar()
+	return _u
+}
+
+// SetPayPasswordHash sets the "pay_password_hash" field.
+func (_u *UserUpdate) SetPayPasswordHash(v string) *UserUpdate {
+	_u.mutation.SetPayPasswordHash(v)
+	return _u
+}
+
+// SetNillablePayPasswordHash sets the "pay_password_hash" field if the given value is not nil.
+func (_u *UserUpdate) SetNillablePayPasswordHash(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetPayPasswordHash(*v)
+	}
+	return _u
+}
+
+// ClearPayPasswordHash clears the value of the "pay_password_hash" field.
+func (_u *UserUpdate) ClearPayPasswordHash() *UserUpdate {
+	_u.mutation.ClearPayPasswordHash()
+	return _u
+}
+
+// SetPayPasswordFailures sets the "pay_password_failures" field.
+func (_u *UserUpdate) SetPayPasswordFailures(v int) *UserUpdate {
+	_u.mutation.ResetPayPasswordFailures()
+	_u.mutation.SetPayPasswordFailures(v)
+	return _u
+}
+
+// SetNillablePayPasswordFailures sets the "pay_password_failures" field if the given value is not nil.
+func (_u *UserUpdate) SetNillablePayPasswordFailures(v *int) *UserUpdate {
+	if v != nil {
+		_u.SetPayPasswordFailures(*v)
+	}
+	return _u
+}
+
+// AddPayPasswordFailures adds value to the "pay_password_failures" field.
+func (_u *UserUpdate) AddPayPasswordFailures(v int) *UserUpdate {
+	_u.mutation.AddPayPasswordFailures(v)
+	return _u
+}
+
+// SetPayPasswordLockedUntil sets the "pay_password_locked_until" field.
+func (_u *UserUpdate) SetPayPasswordLockedUntil(v time.Time) *UserUpdate {
+	_u.mutation.SetPayPasswordLockedUntil(v)
+	return _u
+}
+
+// SetNillablePayPasswordLockedUntil sets the "pay_password_locked_until" field if the given value is not nil.
+func (_u *UserUpdate) SetNillablePayPasswordLockedUntil(v *time.Time) *UserUpdate {
+	if v != nil {
+		_u.SetPayPasswordLockedUntil(*v)
+	}
+	return _u
+}
+
+// ClearPayPasswordLockedUntil clears the value of the "pay_password_locked_until" field.
+func (_u *UserUpdate) ClearPayPasswordLockedUntil() *UserUpdate {
+	_u.mutation.ClearPayPasswordLockedUntil()
+	return _u
+}
+
+// SetConfirmPasswordFailures sets the "confirm_password_failures" field.
+func (_u *UserUpdate) SetConfirmPasswordFailures(v int) *UserUpdate {
+	_u.mutation.ResetConfirmPasswordFailures()
+	_u.mutation.SetConfirmPasswordFailures(v)
+	return _u
+}
+
+// SetNillableConfirmPasswordFailures sets the "confirm_password_failures" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableConfirmPasswordFailures(v *int) *UserUpdate {
+	if v != nil {
+		_u.SetConfirmPasswordFailures(*v)
+	}
+	return _u
+}
+
+// AddConfirmPasswordFailures adds value to the "confirm_password_failures" field.
+func (_u *UserUpdate) AddConfirmPasswordFailures(v int) *UserUpdate {
+	_u.mutation.AddConfirmPasswordFailures(v)
+	return _u
+}
+
+// SetConfirmPasswordLockedUntil sets the "confirm_password_locked_until" field.
+func (_u *UserUpdate) SetConfirmPasswordLockedUntil(v time.Time) *UserUpdate {
+	_u.mutation.SetConfirmPasswordLockedUntil(v)
+	return _u
+}
+
+// SetNillableConfirmPasswordLockedUntil sets the "confirm_password_locked_until" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableConfirmPasswordLockedUntil(v *time.Time) *UserUpdate {
+	if v != nil {
+		_u.SetConfirmPasswordLockedUntil(*v)
+	}
+	return _u
+}
+
+// ClearConfirmPasswordLockedUntil clears the value of the "confirm_password_locked_until" field.
+func (_u *UserUpdate) ClearConfirmPasswordLockedUntil() *UserUpdate {
+	_u.mutation.ClearConfirmPasswordLockedUntil()
+	return _u
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdate) Mutation() *UserMutation {
 	return _u.mutation
@@ -191,6 +333,16 @@ func (_u *UserUpdate) check() error {
 			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "User.role": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Nickname(); ok {
+		if err := user.NicknameValidator(v); err != nil {
+			return &ValidationError{Name: "nickname", err: fmt.Errorf(`ent: validator failed for field "User.nickname": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Avatar(); ok {
+		if err := user.AvatarValidator(v); err != nil {
+			return &ValidationError{Name: "avatar", err: fmt.Errorf(`ent: validator failed for field "User.avatar": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -241,6 +393,48 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Role(); ok {
 		_spec.SetField(user.FieldRole, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Nickname(); ok {
+		_spec.SetField(user.FieldNickname, field.TypeString, value)
+	}
+	if _u.mutation.NicknameCleared() {
+		_spec.ClearField(user.FieldNickname, field.TypeString)
+	}
+	if value, ok := _u.mutation.Avatar(); ok {
+		_spec.SetField(user.FieldAvatar, field.TypeString, value)
+	}
+	if _u.mutation.AvatarCleared() {
+		_spec.ClearField(user.FieldAvatar, field.TypeString)
+	}
+	if value, ok := _u.mutation.PayPasswordHash(); ok {
+		_spec.SetField(user.FieldPayPasswordHash, field.TypeString, value)
+	}
+	if _u.mutation.PayPasswordHashCleared() {
+		_spec.ClearField(user.FieldPayPasswordHash, field.TypeString)
+	}
+	if value, ok := _u.mutation.PayPasswordFailures(); ok {
+		_spec.SetField(user.FieldPayPasswordFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedPayPasswordFailures(); ok {
+		_spec.AddField(user.FieldPayPasswordFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.PayPasswordLockedUntil(); ok {
+		_spec.SetField(user.FieldPayPasswordLockedUntil, field.TypeTime, value)
+	}
+	if _u.mutation.PayPasswordLockedUntilCleared() {
+		_spec.ClearField(user.FieldPayPasswordLockedUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ConfirmPasswordFailures(); ok {
+		_spec.SetField(user.FieldConfirmPasswordFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedConfirmPasswordFailures(); ok {
+		_spec.AddField(user.FieldConfirmPasswordFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ConfirmPasswordLockedUntil(); ok {
+		_spec.SetField(user.FieldConfirmPasswordLockedUntil, field.TypeTime, value)
+	}
+	if _u.mutation.ConfirmPasswordLockedUntilCleared() {
+		_spec.ClearField(user.FieldConfirmPasswordLockedUntil, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -372,6 +566,148 @@ func (_u *UserUpdateOne) SetNillableRole(v *role.Role) *UserUpdateOne {
 	return _u
 }
 
+// SetNickname sets the "nickname" field.
+func (_u *UserUpdateOne) SetNickname(v string) *UserUpdateOne {
+	_u.mutation.SetNickname(v)
+	return _u
+}
+
+// SetNillableNickname sets the "nickname" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableNickname(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetNickname(*v)
+	}
+	return _u
+}
+
+// ClearNickname clears the value of the "nickname" field.
+func (_u *UserUpdateOne) ClearNickname() *UserUpdateOne {
+	_u.mutation.ClearNickname()
+	return _u
+}
+
+// SetAvatar sets the "avatar" field.
+func (_u *UserUpdateOne) SetAvatar(v string) *UserUpdateOne {
+	_u.mutation.SetAvatar(v)
+	return _u
+}
+
+// SetNillableAvatar sets the "avatar" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableAvatar(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetAvatar(*v)
+	}
+	return _u
+}
+
+// ClearAvatar clears the value of the "avatar" field.
+func (_u *UserUpdateOne) ClearAvatar() *UserUpdateOne {
+	_u.mutation.ClearAvatar()
+	return _u
+}
+
+// SetPayPasswordHash sets the "pay_password_hash" field.
+func (_u *UserUpdateOne) SetPayPasswordHash(v string) *UserUpdateOne {
+	_u.mutation.SetPayPasswordHash(v)
+	return _u
+}
+
+// SetNillablePayPasswordHash sets the "pay_password_hash" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillablePayPasswordHash(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetPayPasswordHash(*v)
+	}
+	return _u
+}
+
+// ClearPayPasswordHash clears the value of the "pay_password_hash" field.
+func (_u *UserUpdateOne) ClearPayPasswordHash() *UserUpdateOne {
+	_u.mutation.ClearPayPasswordHash()
+	return _u
+}
+
+// SetPayPasswordFailures sets the "pay_password_failures" field.
+func (_u *UserUpdateOne) SetPayPasswordFailures(v int) *UserUpdateOne {
+	_u.mutation.ResetPayPasswordFailures()
+	_u.mutation.SetPayPasswordFailures(v)
+	return _u
+}
+
+// SetNillablePayPasswordFailures sets the "pay_password_failures" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillablePayPasswordFailures(v *int) *UserUpdateOne {
+	if v != nil {
+		_u.SetPayPasswordFailures(*v)
+	}
+	return _u
+}
+
+// AddPayPasswordFailures adds value to the "pay_password_failures" field.
+func (_u *UserUpdateOne) AddPayPasswordFailures(v int) *UserUpdateOne {
+	_u.mutation.AddPayPasswordFailures(v)
+	return _u
+}
+
+// SetPayPasswordLockedUntil sets the "pay_password_locked_until" field.
+func (_u *UserUpdateOne) SetPayPasswordLockedUntil(v time.Time) *UserUpdateOne {
+	_u.mutation.SetPayPasswordLockedUntil(v)
+	return _u
+}
+
+// SetNillablePayPasswordLockedUntil sets the "pay_password_locked_until" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillablePayPasswordLockedUntil(v *time.Time) *UserUpdateOne {
+	if v != nil {
+		_u.SetPayPasswordLockedUntil(*v)
+	}
+	return _u
+}
+
+// ClearPayPasswordLockedUntil clears the value of the "pay_password_locked_until" field.
+func (_u *UserUpdateOne) ClearPayPasswordLockedUntil() *UserUpdateOne {
+	_u.mutation.ClearPayPasswordLockedUntil()
+	return _u
+}
+
+// SetConfirmPasswordFailures sets the "confirm_password_failures" field.
+func (_u *UserUpdateOne) SetConfirmPasswordFailures(v int) *UserUpdateOne {
+	_u.mutation.ResetConfirmPasswordFailures()
+	_u.mutation.SetConfirmPasswordFailures(v)
+	return _u
+}
+
+// SetNillableConfirmPasswordFailures sets the "confirm_password_failures" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableConfirmPasswordFailures(v *int) *UserUpdateOne {
+	if v != nil {
+		_u.SetConfirmPasswordFailures(*v)
+	}
+	return _u
+}
+
+// AddConfirmPasswordFailures adds value to the "confirm_password_failures" field.
+func (_u *UserUpdateOne) AddConfirmPasswordFailures(v int) *UserUpdateOne {
+	_u.mutation.AddConfirmPasswordFailures(v)
+	return _u
+}
+
+// SetConfirmPasswordLockedUntil sets the "confirm_password_locked_until" field.
+func (_u *UserUpdateOne) SetConfirmPasswordLockedUntil(v time.Time) *UserUpdateOne {
+	_u.mutation.SetConfirmPasswordLockedUntil(v)
+	return _u
+}
+
+// SetNillableConfirmPasswordLockedUntil sets the "confirm_password_locked_until" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableConfirmPasswordLockedUntil(v *time.Time) *UserUpdateOne {
+	if v != nil {
+		_u.SetConfirmPasswordLockedUntil(*v)
+	}
+	return _u
+}
+
+// ClearConfirmPasswordLockedUntil clears the value of the "confirm_password_locked_until" field.
+func (_u *UserUpdateOne) ClearConfirmPasswordLockedUntil() *UserUpdateOne {
+	_u.mutation.ClearConfirmPasswordLockedUntil()
+	return _u
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdateOne) Mutation() *UserMutation {
 	return _u.mutation
@@ -436,6 +772,16 @@ func (_u *UserUpdateOne) check() error {
 	if v, ok := _u.mutation.Role(); ok {
 		if err := user.RoleValidator(v); err != nil {
 			return &ValidationError{Name: "role", err: fmt.Errorf(`ent: validator failed for field "User.role": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Nickname(); ok {
+		if err := user.NicknameValidator(v); err != nil {
+			return &ValidationError{Name: "nickname", err: fmt.Errorf(`ent: validator failed for field "User.nickname": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Avatar(); ok {
+		if err := user.AvatarValidator(v); err != nil {
+			return &ValidationError{Name: "avatar", err: fmt.Errorf(`ent: validator failed for field "User.avatar": %w`, err)}
 		}
 	}
 	return nil
@@ -505,6 +851,48 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.Role(); ok {
 		_spec.SetField(user.FieldRole, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Nickname(); ok {
+		_spec.SetField(user.FieldNickname, field.TypeString, value)
+	}
+	if _u.mutation.NicknameCleared() {
+		_spec.ClearField(user.FieldNickname, field.TypeString)
+	}
+	if value, ok := _u.mutation.Avatar(); ok {
+		_spec.SetField(user.FieldAvatar, field.TypeString, value)
+	}
+	if _u.mutation.AvatarCleared() {
+		_spec.ClearField(user.FieldAvatar, field.TypeString)
+	}
+	if value, ok := _u.mutation.PayPasswordHash(); ok {
+		_spec.SetField(user.FieldPayPasswordHash, field.TypeString, value)
+	}
+	if _u.mutation.PayPasswordHashCleared() {
+		_spec.ClearField(user.FieldPayPasswordHash, field.TypeString)
+	}
+	if value, ok := _u.mutation.PayPasswordFailures(); ok {
+		_spec.SetField(user.FieldPayPasswordFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedPayPasswordFailures(); ok {
+		_spec.AddField(user.FieldPayPasswordFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.PayPasswordLockedUntil(); ok {
+		_spec.SetField(user.FieldPayPasswordLockedUntil, field.TypeTime, value)
+	}
+	if _u.mutation.PayPasswordLockedUntilCleared() {
+		_spec.ClearField(user.FieldPayPasswordLockedUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ConfirmPasswordFailures(); ok {
+		_spec.SetField(user.FieldConfirmPasswordFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedConfirmPasswordFailures(); ok {
+		_spec.AddField(user.FieldConfirmPasswordFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ConfirmPasswordLockedUntil(); ok {
+		_spec.SetField(user.FieldConfirmPasswordLockedUntil, field.TypeTime, value)
+	}
+	if _u.mutation.ConfirmPasswordLockedUntilCleared() {
+		_spec.ClearField(user.FieldConfirmPasswordLockedUntil, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &User{config: _u.config}

@@ -23,6 +23,7 @@ import (
 	"github.com/paygraph/paygraph/graph/scalar"
 	"github.com/paygraph/paygraph/internal/account"
 	"github.com/paygraph/paygraph/internal/catalog"
+	"github.com/paygraph/paygraph/internal/escrow"
 	"github.com/paygraph/paygraph/internal/ledger"
 	"github.com/paygraph/paygraph/internal/live"
 	"github.com/paygraph/paygraph/internal/money"
@@ -104,9 +105,37 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Cash struct {
+		Cash         func(childComplexity int) int
+		Pending      func(childComplexity int) int
+		WithdrawCash func(childComplexity int) int
+	}
+
+	ChargePayload struct {
+		Charge func(childComplexity int) int
+		Order  func(childComplexity int) int
+	}
+
+	ChatSession struct {
+		ChatID  func(childComplexity int) int
+		OrderID func(childComplexity int) int
+	}
+
+	ChatStatus struct {
+		ExpiresAt func(childComplexity int) int
+		OrderID   func(childComplexity int) int
+		PayTime   func(childComplexity int) int
+		Should    func(childComplexity int) int
+	}
+
 	CreateAppPayload struct {
 		App          func(childComplexity int) int
 		ServiceToken func(childComplexity int) int
+	}
+
+	DealOrderPayload struct {
+		Charge func(childComplexity int) int
+		Order  func(childComplexity int) int
 	}
 
 	GameTestCallback struct {
@@ -146,27 +175,43 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		ApplyRefund          func(childComplexity int, orderID int64, reason string) int
 		ApproveRefund        func(childComplexity int, orderID int64) int
 		CancelOrder          func(childComplexity int, input payment.CancelOrderInput) int
+		CommentOrder         func(childComplexity int, orderID int64, score int, comment string) int
+		CompleteWithdrawal   func(childComplexity int, orderID int64) int
+		ConfirmOrder         func(childComplexity int, orderID int64) int
+		ConfirmPassword      func(childComplexity int, password string) int
 		CreateApp            func(childComplexity int, name string) int
 		CreateGoodsOrder     func(childComplexity int, input payment.CreateGoodsOrderInput) int
 		CreatePaymentOrder   func(childComplexity int, input payment.CreatePaymentOrderInput) int
 		Credit               func(childComplexity int, input ledger.CreditInput) int
+		InitDealOrder        func(childComplexity int, input escrow.InitDealOrderInput) int
 		Login                func(childComplexity int, username string, password string) int
 		Pay                  func(childComplexity int, input payment.PayInput) int
+		PayByChannel         func(childComplexity int, orderID int64, channel escrow.Channel) int
+		PayByWallet          func(childComplexity int, orderID int64, payPassword string, idempotencyKey *string) int
+		Recharge             func(childComplexity int, amount money.Decimal, channel escrow.Channel, idempotencyKey *string) int
 		Register             func(childComplexity int, input account.RegisterInput) int
 		RejectRefund         func(childComplexity int, orderID int64, reason string) int
+		RejectWithdrawal     func(childComplexity int, orderID int64, reason string) int
 		RotateServiceToken   func(childComplexity int, appID int64) int
 		SendGameTestCallback func(childComplexity int, input game.TestInput) int
+		SetPayPassword       func(childComplexity int, newPassword string, oldPassword *string) int
+		UpdateProfile        func(childComplexity int, nickname *string, avatar *string) int
 		UpsertGoods          func(childComplexity int, input catalog.UpsertInput) int
 		VerifyOrder          func(childComplexity int, input payment.VerifyOrderInput) int
+		Withdraw             func(childComplexity int, input escrow.WithdrawInput) int
 	}
 
 	Order struct {
+		AlipayName      func(childComplexity int) int
+		AlipayNo        func(childComplexity int) int
 		Amount          func(childComplexity int) int
 		App             func(childComplexity int) int
 		AppID           func(childComplexity int) int
 		Asset           func(childComplexity int) int
+		AutoConfirmAt   func(childComplexity int) int
 		Channel         func(childComplexity int) int
 		ChatID          func(childComplexity int) int
 		ClientOrderID   func(childComplexity int) int
@@ -244,8 +289,25 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PingppCharge struct {
+		Amount     func(childComplexity int) int
+		CashierURL func(childComplexity int) int
+		Channel    func(childComplexity int) int
+		Credential func(childComplexity int) int
+		Currency   func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Livemode   func(childComplexity int) int
+		OrderNo    func(childComplexity int) int
+		Paid       func(childComplexity int) int
+		Raw        func(childComplexity int) int
+		TimeExpire func(childComplexity int) int
+	}
+
 	Query struct {
 		CallbackEvents func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.CallbackEventOrder, where *ent.CallbackEventWhereInput) int
+		Cash           func(childComplexity int, userID *int64) int
+		ChatSession    func(childComplexity int, receiverID int64, skillID string) int
+		ChatStatus     func(childComplexity int, chatID string) int
 		Goods          func(childComplexity int, id string, appID *int64) int
 		LedgerCheck    func(childComplexity int) int
 		Me             func(childComplexity int) int
@@ -265,14 +327,18 @@ type ComplexityRoot struct {
 	}
 
 	User struct {
-		CreatedAt    func(childComplexity int) int
-		Email        func(childComplexity int) int
-		ID           func(childComplexity int) int
-		Mobile       func(childComplexity int) int
-		NationalCode func(childComplexity int) int
-		Role         func(childComplexity int) int
-		UpdatedAt    func(childComplexity int) int
-		Username     func(childComplexity int) int
+		Avatar         func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		Email          func(childComplexity int) int
+		HasPayPassword func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Mobile         func(childComplexity int) int
+		Name           func(childComplexity int) int
+		NationalCode   func(childComplexity int) int
+		Nickname       func(childComplexity int) int
+		Role           func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+		Username       func(childComplexity int) int
 	}
 
 	VerifyOrderPayload struct {
@@ -346,6 +412,19 @@ type MutationResolver interface {
 	Pay(ctx context.Context, input payment.PayInput) (*ent.Order, error)
 	ApproveRefund(ctx context.Context, orderID int64) (*ent.Order, error)
 	RejectRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
+	InitDealOrder(ctx context.Context, input escrow.InitDealOrderInput) (*escrow.OrderPayload, error)
+	PayByWallet(ctx context.Context, orderID int64, payPassword string, idempotencyKey *string) (*ent.Order, error)
+	PayByChannel(ctx context.Context, orderID int64, channel escrow.Channel) (*escrow.OrderPayload, error)
+	Recharge(ctx context.Context, amount money.Decimal, channel escrow.Channel, idempotencyKey *string) (*escrow.OrderPayload, error)
+	ConfirmOrder(ctx context.Context, orderID int64) (*ent.Order, error)
+	ApplyRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
+	Withdraw(ctx context.Context, input escrow.WithdrawInput) (*ent.Order, error)
+	CompleteWithdrawal(ctx context.Context, orderID int64) (*ent.Order, error)
+	RejectWithdrawal(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
+	SetPayPassword(ctx context.Context, newPassword string, oldPassword *string) (*ent.User, error)
+	ConfirmPassword(ctx context.Context, password string) (bool, error)
+	CommentOrder(ctx context.Context, orderID int64, score int, comment string) (*ent.Order, error)
+	UpdateProfile(ctx context.Context, nickname *string, avatar *string) (*ent.User, error)
 	CreateGoodsOrder(ctx context.Context, input payment.CreateGoodsOrderInput) (*payment.GoodsOrder, error)
 	VerifyOrder(ctx context.Context, input payment.VerifyOrderInput) (*payment.Verification, error)
 	CancelOrder(ctx context.Context, input payment.CancelOrderInput) (*ent.Order, error)
@@ -358,6 +437,9 @@ type OrderResolver interface {
 	LegacyStatus(ctx context.Context, obj *ent.Order) (*int, error)
 	PayInfo(ctx context.Context, obj *ent.Order) ([]*ent.OrderItem, error)
 	ProductInfo(ctx context.Context, obj *ent.Order) ([]*ent.OrderItem, error)
+
+	AlipayNo(ctx context.Context, obj *ent.Order) (*string, error)
+	AlipayName(ctx context.Context, obj *ent.Order) (*string, error)
 }
 type OrderItemResolver interface {
 	ItemID(ctx context.Context, obj *ent.OrderItem) (int64, error)
@@ -376,6 +458,9 @@ type QueryResolver interface {
 	Wallets(ctx context.Context, userID *int64) ([]*ent.Wallet, error)
 	LedgerCheck(ctx context.Context) (*ledger.Check, error)
 	Order(ctx context.Context, id *int64, orderNo *string) (*ent.Order, error)
+	Cash(ctx context.Context, userID *int64) (*escrow.Cash, error)
+	ChatSession(ctx context.Context, receiverID int64, skillID string) (*escrow.ChatSession, error)
+	ChatStatus(ctx context.Context, chatID string) (*escrow.ChatStatus, error)
 	Me(ctx context.Context) (*ent.User, error)
 	User(ctx context.Context, id int64) (*ent.User, error)
 }
@@ -385,6 +470,8 @@ type SubscriptionResolver interface {
 	WalletChanged(ctx context.Context) (<-chan *live.WalletEvent, error)
 }
 type UserResolver interface {
+	Name(ctx context.Context, obj *ent.User) (string, error)
+	HasPayPassword(ctx context.Context, obj *ent.User) (*bool, error)
 	Email(ctx context.Context, obj *ent.User) (*string, error)
 	Mobile(ctx context.Context, obj *ent.User) (*string, error)
 	NationalCode(ctx context.Context, obj *ent.User) (*string, error)
@@ -579,6 +666,76 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CallbackEventEdge.Node(childComplexity), true
 
+	case "Cash.cash":
+		if e.ComplexityRoot.Cash.Cash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Cash.Cash(childComplexity), true
+	case "Cash.pending":
+		if e.ComplexityRoot.Cash.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Cash.Pending(childComplexity), true
+	case "Cash.withdrawCash":
+		if e.ComplexityRoot.Cash.WithdrawCash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Cash.WithdrawCash(childComplexity), true
+
+	case "ChargePayload.charge":
+		if e.ComplexityRoot.ChargePayload.Charge == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChargePayload.Charge(childComplexity), true
+	case "ChargePayload.order":
+		if e.ComplexityRoot.ChargePayload.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChargePayload.Order(childComplexity), true
+
+	case "ChatSession.chatId":
+		if e.ComplexityRoot.ChatSession.ChatID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChatSession.ChatID(childComplexity), true
+	case "ChatSession.orderId":
+		if e.ComplexityRoot.ChatSession.OrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChatSession.OrderID(childComplexity), true
+
+	case "ChatStatus.expiresAt":
+		if e.ComplexityRoot.ChatStatus.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChatStatus.ExpiresAt(childComplexity), true
+	case "ChatStatus.orderId":
+		if e.ComplexityRoot.ChatStatus.OrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChatStatus.OrderID(childComplexity), true
+	case "ChatStatus.payTime":
+		if e.ComplexityRoot.ChatStatus.PayTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChatStatus.PayTime(childComplexity), true
+	case "ChatStatus.should":
+		if e.ComplexityRoot.ChatStatus.Should == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChatStatus.Should(childComplexity), true
+
 	case "CreateAppPayload.app":
 		if e.ComplexityRoot.CreateAppPayload.App == nil {
 			break
@@ -591,6 +748,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateAppPayload.ServiceToken(childComplexity), true
+
+	case "DealOrderPayload.charge":
+		if e.ComplexityRoot.DealOrderPayload.Charge == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DealOrderPayload.Charge(childComplexity), true
+	case "DealOrderPayload.order":
+		if e.ComplexityRoot.DealOrderPayload.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DealOrderPayload.Order(childComplexity), true
 
 	case "GameTestCallback.body":
 		if e.ComplexityRoot.GameTestCallback.Body == nil {
@@ -740,6 +910,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LedgerCheck.UnbalancedJournals(childComplexity), true
 
+	case "Mutation.applyRefund":
+		if e.ComplexityRoot.Mutation.ApplyRefund == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_applyRefund_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ApplyRefund(childComplexity, args["orderId"].(int64), args["reason"].(string)), true
 	case "Mutation.approveRefund":
 		if e.ComplexityRoot.Mutation.ApproveRefund == nil {
 			break
@@ -762,6 +943,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CancelOrder(childComplexity, args["input"].(payment.CancelOrderInput)), true
+	case "Mutation.commentOrder":
+		if e.ComplexityRoot.Mutation.CommentOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_commentOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CommentOrder(childComplexity, args["orderId"].(int64), args["score"].(int), args["comment"].(string)), true
+	case "Mutation.completeWithdrawal":
+		if e.ComplexityRoot.Mutation.CompleteWithdrawal == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_completeWithdrawal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CompleteWithdrawal(childComplexity, args["orderId"].(int64)), true
+	case "Mutation.confirmOrder":
+		if e.ComplexityRoot.Mutation.ConfirmOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_confirmOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConfirmOrder(childComplexity, args["orderId"].(int64)), true
+	case "Mutation.confirmPassword":
+		if e.ComplexityRoot.Mutation.ConfirmPassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_confirmPassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConfirmPassword(childComplexity, args["password"].(string)), true
 	case "Mutation.createApp":
 		if e.ComplexityRoot.Mutation.CreateApp == nil {
 			break
@@ -806,6 +1031,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Credit(childComplexity, args["input"].(ledger.CreditInput)), true
+	case "Mutation.initDealOrder":
+		if e.ComplexityRoot.Mutation.InitDealOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_initDealOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.InitDealOrder(childComplexity, args["input"].(escrow.InitDealOrderInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -828,6 +1064,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Pay(childComplexity, args["input"].(payment.PayInput)), true
+	case "Mutation.payByChannel":
+		if e.ComplexityRoot.Mutation.PayByChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_payByChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PayByChannel(childComplexity, args["orderId"].(int64), args["channel"].(escrow.Channel)), true
+	case "Mutation.payByWallet":
+		if e.ComplexityRoot.Mutation.PayByWallet == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_payByWallet_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PayByWallet(childComplexity, args["orderId"].(int64), args["payPassword"].(string), args["idempotencyKey"].(*string)), true
+	case "Mutation.recharge":
+		if e.ComplexityRoot.Mutation.Recharge == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recharge_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Recharge(childComplexity, args["amount"].(money.Decimal), args["channel"].(escrow.Channel), args["idempotencyKey"].(*string)), true
 	case "Mutation.register":
 		if e.ComplexityRoot.Mutation.Register == nil {
 			break
@@ -850,6 +1119,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RejectRefund(childComplexity, args["orderId"].(int64), args["reason"].(string)), true
+	case "Mutation.rejectWithdrawal":
+		if e.ComplexityRoot.Mutation.RejectWithdrawal == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rejectWithdrawal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RejectWithdrawal(childComplexity, args["orderId"].(int64), args["reason"].(string)), true
 	case "Mutation.rotateServiceToken":
 		if e.ComplexityRoot.Mutation.RotateServiceToken == nil {
 			break
@@ -872,6 +1152,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SendGameTestCallback(childComplexity, args["input"].(game.TestInput)), true
+	case "Mutation.setPayPassword":
+		if e.ComplexityRoot.Mutation.SetPayPassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setPayPassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetPayPassword(childComplexity, args["newPassword"].(string), args["oldPassword"].(*string)), true
+	case "Mutation.updateProfile":
+		if e.ComplexityRoot.Mutation.UpdateProfile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateProfile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateProfile(childComplexity, args["nickname"].(*string), args["avatar"].(*string)), true
 	case "Mutation.upsertGoods":
 		if e.ComplexityRoot.Mutation.UpsertGoods == nil {
 			break
@@ -894,7 +1196,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.VerifyOrder(childComplexity, args["input"].(payment.VerifyOrderInput)), true
+	case "Mutation.withdraw":
+		if e.ComplexityRoot.Mutation.Withdraw == nil {
+			break
+		}
 
+		args, err := ec.field_Mutation_withdraw_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Withdraw(childComplexity, args["input"].(escrow.WithdrawInput)), true
+
+	case "Order.alipayName":
+		if e.ComplexityRoot.Order.AlipayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.AlipayName(childComplexity), true
+	case "Order.alipayNo":
+		if e.ComplexityRoot.Order.AlipayNo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.AlipayNo(childComplexity), true
 	case "Order.amount":
 		if e.ComplexityRoot.Order.Amount == nil {
 			break
@@ -919,6 +1244,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.Asset(childComplexity), true
+	case "Order.autoConfirmAt":
+		if e.ComplexityRoot.Order.AutoConfirmAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.AutoConfirmAt(childComplexity), true
 	case "Order.channel":
 		if e.ComplexityRoot.Order.Channel == nil {
 			break
@@ -1285,6 +1616,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "PingppCharge.amount":
+		if e.ComplexityRoot.PingppCharge.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PingppCharge.Amount(childComplexity), true
+	case "PingppCharge.cashierUrl":
+		if e.ComplexityRoot.PingppCharge.CashierURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PingppCharge.CashierURL(childComplexity), true
+	case "PingppCharge.channel":
+		if e.ComplexityRoot.PingppCharge.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PingppCharge.Channel(childComplexity), true
+	case "PingppCharge.credential":
+		if e.ComplexityRoot.PingppCharge.Credential == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PingppCharge.Credential(childComplexity), true
+	case "PingppCharge.currency":
+		if e.ComplexityRoot.PingppCharge.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PingppCharge.Currency(childComplexity), true
+	case "PingppCharge.id":
+		if e.ComplexityRoot.PingppCharge.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PingppCharge.ID(childComplexity), true
+	case "PingppCharge.livemode":
+		if e.ComplexityRoot.PingppCharge.Livemode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PingppCharge.Livemode(childComplexity), true
+	case "PingppCharge.orderNo":
+		if e.ComplexityRoot.PingppCharge.OrderNo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PingppCharge.OrderNo(childComplexity), true
+	case "PingppCharge.paid":
+		if e.ComplexityRoot.PingppCharge.Paid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PingppCharge.Paid(childComplexity), true
+	case "PingppCharge.raw":
+		if e.ComplexityRoot.PingppCharge.Raw == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PingppCharge.Raw(childComplexity), true
+	case "PingppCharge.timeExpire":
+		if e.ComplexityRoot.PingppCharge.TimeExpire == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PingppCharge.TimeExpire(childComplexity), true
+
 	case "Query.callbackEvents":
 		if e.ComplexityRoot.Query.CallbackEvents == nil {
 			break
@@ -1296,6 +1694,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.CallbackEvents(childComplexity, args["after"].(*entgql.Cursor[int64]), args["first"].(*int), args["before"].(*entgql.Cursor[int64]), args["last"].(*int), args["orderBy"].(*ent.CallbackEventOrder), args["where"].(*ent.CallbackEventWhereInput)), true
+	case "Query.cash":
+		if e.ComplexityRoot.Query.Cash == nil {
+			break
+		}
+
+		args, err := ec.field_Query_cash_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Cash(childComplexity, args["userId"].(*int64)), true
+	case "Query.chatSession":
+		if e.ComplexityRoot.Query.ChatSession == nil {
+			break
+		}
+
+		args, err := ec.field_Query_chatSession_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ChatSession(childComplexity, args["receiverId"].(int64), args["skillId"].(string)), true
+	case "Query.chatStatus":
+		if e.ComplexityRoot.Query.ChatStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Query_chatStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ChatStatus(childComplexity, args["chatId"].(string)), true
 	case "Query.goods":
 		if e.ComplexityRoot.Query.Goods == nil {
 			break
@@ -1422,6 +1853,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.WalletChanged(childComplexity), true
 
+	case "User.avatar":
+		if e.ComplexityRoot.User.Avatar == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Avatar(childComplexity), true
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
 			break
@@ -1434,6 +1871,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Email(childComplexity), true
+	case "User.hasPayPassword":
+		if e.ComplexityRoot.User.HasPayPassword == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.HasPayPassword(childComplexity), true
 	case "User.id":
 		if e.ComplexityRoot.User.ID == nil {
 			break
@@ -1446,12 +1889,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Mobile(childComplexity), true
+	case "User.name":
+		if e.ComplexityRoot.User.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Name(childComplexity), true
 	case "User.nationalCode":
 		if e.ComplexityRoot.User.NationalCode == nil {
 			break
 		}
 
 		return e.ComplexityRoot.User.NationalCode(childComplexity), true
+	case "User.nickname":
+		if e.ComplexityRoot.User.Nickname == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Nickname(childComplexity), true
 	case "User.role":
 		if e.ComplexityRoot.User.Role == nil {
 			break
@@ -1685,6 +2140,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreateGoodsOrderInput,
 		ec.unmarshalInputCreatePaymentOrderInput,
 		ec.unmarshalInputCreditInput,
+		ec.unmarshalInputInitDealOrderInput,
 		ec.unmarshalInputOrderItemInput,
 		ec.unmarshalInputOrderOrder,
 		ec.unmarshalInputOrderWhereInput,
@@ -1698,6 +2154,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputWalletEntryOrder,
 		ec.unmarshalInputWalletEntryWhereInput,
 		ec.unmarshalInputWalletOrder,
+		ec.unmarshalInputWithdrawInput,
 	)
 	first := true
 
@@ -2166,6 +2623,7 @@ type Order implements Node {
   expiresAt: Time
   paidAt: Time
   completedAt: Time
+  autoConfirmAt: Time
   app: App!
   payer: User
   payee: User
@@ -2692,6 +3150,19 @@ input OrderWhereInput {
   completedAtIsNil: Boolean
   completedAtNotNil: Boolean
   """
+  auto_confirm_at field predicates
+  """
+  autoConfirmAt: Time
+  autoConfirmAtNEQ: Time
+  autoConfirmAtIn: [Time!]
+  autoConfirmAtNotIn: [Time!]
+  autoConfirmAtGT: Time
+  autoConfirmAtGTE: Time
+  autoConfirmAtLT: Time
+  autoConfirmAtLTE: Time
+  autoConfirmAtIsNil: Boolean
+  autoConfirmAtNotNil: Boolean
+  """
   app edge predicates
   """
   hasApp: Boolean
@@ -2860,6 +3331,8 @@ type User implements Node {
   updatedAt: Time!
   username: String!
   role: Role!
+  nickname: String
+  avatar: String
 }
 """
 Ordering options for User connections
@@ -2945,6 +3418,42 @@ input UserWhereInput {
   roleNEQ: Role
   roleIn: [Role!]
   roleNotIn: [Role!]
+  """
+  nickname field predicates
+  """
+  nickname: String
+  nicknameNEQ: String
+  nicknameIn: [String!]
+  nicknameNotIn: [String!]
+  nicknameGT: String
+  nicknameGTE: String
+  nicknameLT: String
+  nicknameLTE: String
+  nicknameContains: String
+  nicknameHasPrefix: String
+  nicknameHasSuffix: String
+  nicknameIsNil: Boolean
+  nicknameNotNil: Boolean
+  nicknameEqualFold: String
+  nicknameContainsFold: String
+  """
+  avatar field predicates
+  """
+  avatar: String
+  avatarNEQ: String
+  avatarIn: [String!]
+  avatarNotIn: [String!]
+  avatarGT: String
+  avatarGTE: String
+  avatarLT: String
+  avatarLTE: String
+  avatarContains: String
+  avatarHasPrefix: String
+  avatarHasSuffix: String
+  avatarIsNil: Boolean
+  avatarNotNil: Boolean
+  avatarEqualFold: String
+  avatarContainsFold: String
 }
 type Wallet implements Node {
   id: ID!
@@ -3392,6 +3901,158 @@ directive @self on ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION
 scalar Int64
 
 `, BuiltIn: false},
+	{Name: "../schema/seed003.graphql", Input: `# Seed 003: escrow deals, the wallet with a pay password, Ping++,
+# withdrawals, the deal's chat window and comment.
+
+"How a deal is paid: from the wallet, or through Ping++ by Alipay or WeChat Pay."
+enum DealChannel {
+  WALLET
+  ALIPAY
+  WX
+}
+
+"A Ping++ channel."
+enum PayChannel {
+  ALIPAY
+  WX
+}
+
+"A Ping++ charge: hand raw (or credential) to the Ping++ client SDK."
+type PingppCharge {
+  "Ping++'s charge id (ch_…); also the order's providerTradeNo."
+  id: String!
+  orderNo: String!
+  "alipay or wx."
+  channel: String!
+  amount: Decimal!
+  currency: String!
+  paid: Boolean!
+  livemode: Boolean!
+  "The channel's payment parameters, JSON text."
+  credential: String!
+  "The whole charge object as Ping++ returned it, JSON text."
+  raw: String!
+  "When the charge stops being payable."
+  timeExpire: Time
+  "The embedded sandbox's cashier page for this charge (sandbox only)."
+  cashierUrl: String
+}
+
+input InitDealOrderInput {
+  "What is bought (seed 003's subject), 1–256 characters."
+  subject: String!
+  "In CNY, e.g. \"1.00\" for the document's 100 cents."
+  amount: Decimal!
+  "The seller."
+  receiverId: ID!
+  chatId: String
+  skillId: String
+  "WALLET: pay later with payByWallet, no charge. ALIPAY, WX: a Ping++ charge is returned."
+  channel: DealChannel!
+  idempotencyKey: String
+}
+
+type DealOrderPayload {
+  order: Order!
+  "The Ping++ charge; null for WALLET."
+  charge: PingppCharge
+}
+
+type ChargePayload {
+  order: Order!
+  charge: PingppCharge!
+}
+
+input WithdrawInput {
+  "In CNY; at most the withdrawable balance."
+  amount: Decimal!
+  payPassword: String!
+  "The Alipay account to send to."
+  alipayNo: String!
+  "The name on that Alipay account."
+  alipayName: String!
+  idempotencyKey: String
+}
+
+"Seed 003's getCash: the wallet in CNY."
+type Cash {
+  "May be spent (available)."
+  cash: Decimal!
+  "The part of cash that may be withdrawn."
+  withdrawCash: Decimal!
+  "Money from deals not yet confirmed (escrow)."
+  pending: Decimal!
+}
+
+"Seed 003's shouldCreateNewTalk: an open chat, or nulls (the document's chatId 0)."
+type ChatSession {
+  chatId: String
+  orderId: ID
+}
+
+"Seed 003's shouldContinueTalk."
+type ChatStatus {
+  "Whether the chat may go on: its deal is paid, not closed, and less than 24 h old."
+  should: Boolean!
+  "When the chat's deal was paid."
+  payTime: Time
+  "payTime + 24 h."
+  expiresAt: Time
+  orderId: ID
+}
+
+extend type User {
+  "The public name shown on orders: the nickname, or the username."
+  name: String!
+  "Whether a pay password is set (seen by the user itself, ADMIN and SERVICE only)."
+  hasPayPassword: Boolean @goField(forceResolver: true)
+}
+
+extend type Order {
+  "Where a WITHDRAWAL is sent."
+  alipayNo: String
+  "Where a WITHDRAWAL is sent."
+  alipayName: String
+}
+
+extend type Query {
+  "Seed 003's getCash. ADMIN/SERVICE may name a user."
+  cash(userId: ID @self): Cash! @auth
+  "Seed 003's shouldCreateNewTalk: the caller's open chat with a seller about a skill."
+  chatSession(receiverId: ID!, skillId: String!): ChatSession! @auth(roles: [USER])
+  "Seed 003's shouldContinueTalk."
+  chatStatus(chatId: String!): ChatStatus! @auth
+}
+
+extend type Mutation {
+  "Seed 003's initOrder: a deal with a seller."
+  initDealOrder(input: InitDealOrderInput!): DealOrderPayload! @auth(roles: [USER])
+  "Pay a deal from the wallet; the money waits in escrow until confirmed."
+  payByWallet(orderId: ID!, payPassword: String!, idempotencyKey: String): Order! @auth(roles: [USER])
+  "Pay a deal (or a recharge) through Ping++."
+  payByChannel(orderId: ID!, channel: PayChannel!): ChargePayload! @auth(roles: [USER])
+  "Top up the wallet through Ping++: the money becomes available (not withdrawable) cash."
+  recharge(amount: Decimal!, channel: PayChannel!, idempotencyKey: String): ChargePayload! @auth(roles: [USER])
+  "The buyer confirms a deal: the escrowed money goes to the seller's withdrawable balance."
+  confirmOrder(orderId: ID!): Order! @auth(roles: [USER, ADMIN])
+  "The buyer asks for a refund of a paid deal, or of a confirmed one within the refund window."
+  applyRefund(orderId: ID!, reason: String!): Order! @auth(roles: [USER, ADMIN])
+  "Ask for withdrawable money to be sent to an Alipay account: a WITHDRAWAL order, PROCESSING until an admin decides."
+  withdraw(input: WithdrawInput!): Order! @auth(roles: [USER])
+  "The withdrawal was paid out: COMPLETED."
+  completeWithdrawal(orderId: ID!): Order! @auth(roles: [ADMIN])
+  "Refuse a withdrawal: FAILED, and the money returns to the user's withdrawable balance."
+  rejectWithdrawal(orderId: ID!, reason: String!): Order! @auth(roles: [ADMIN])
+  "Set the pay password (6–72 characters); oldPassword is required once one is set."
+  setPayPassword(newPassword: String!, oldPassword: String): User! @auth(roles: [USER])
+  "Check the caller's login password (5 wrong tries lock it for 15 minutes)."
+  confirmPassword(password: String!): Boolean! @auth(roles: [USER, ADMIN])
+  "The buyer's one comment on a completed deal."
+  commentOrder(orderId: ID!, score: Int!, comment: String!): Order! @auth(roles: [USER])
+  "Set the public name and avatar shown on orders; an empty string clears one."
+  updateProfile(nickname: String, avatar: String): User! @auth(roles: [USER, ADMIN])
+}
+`, BuiltIn: false},
 	{Name: "../schema/seed004.graphql", Input: `# Seed 004: game goods paid through a provider that calls back
 # POST /api/pay/callback with a signed notice (contract §4–§5).
 
@@ -3641,6 +4302,52 @@ func (ec *executionContext) childFields_CallbackEventEdge(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type CallbackEventEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_Cash(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cash":
+		return ec.fieldContext_Cash_cash(ctx, field)
+	case "withdrawCash":
+		return ec.fieldContext_Cash_withdrawCash(ctx, field)
+	case "pending":
+		return ec.fieldContext_Cash_pending(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Cash", field.Name)
+}
+
+func (ec *executionContext) childFields_ChargePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "order":
+		return ec.fieldContext_ChargePayload_order(ctx, field)
+	case "charge":
+		return ec.fieldContext_ChargePayload_charge(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChargePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ChatSession(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "chatId":
+		return ec.fieldContext_ChatSession_chatId(ctx, field)
+	case "orderId":
+		return ec.fieldContext_ChatSession_orderId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChatSession", field.Name)
+}
+
+func (ec *executionContext) childFields_ChatStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "should":
+		return ec.fieldContext_ChatStatus_should(ctx, field)
+	case "payTime":
+		return ec.fieldContext_ChatStatus_payTime(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ChatStatus_expiresAt(ctx, field)
+	case "orderId":
+		return ec.fieldContext_ChatStatus_orderId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ChatStatus", field.Name)
+}
+
 func (ec *executionContext) childFields_CreateAppPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "app":
@@ -3649,6 +4356,16 @@ func (ec *executionContext) childFields_CreateAppPayload(ctx context.Context, fi
 		return ec.fieldContext_CreateAppPayload_serviceToken(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateAppPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DealOrderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "order":
+		return ec.fieldContext_DealOrderPayload_order(ctx, field)
+	case "charge":
+		return ec.fieldContext_DealOrderPayload_charge(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DealOrderPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_GameTestCallback(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3773,6 +4490,8 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_paidAt(ctx, field)
 	case "completedAt":
 		return ec.fieldContext_Order_completedAt(ctx, field)
+	case "autoConfirmAt":
+		return ec.fieldContext_Order_autoConfirmAt(ctx, field)
 	case "app":
 		return ec.fieldContext_Order_app(ctx, field)
 	case "payer":
@@ -3799,6 +4518,10 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_chatId(ctx, field)
 	case "skillId":
 		return ec.fieldContext_Order_skillId(ctx, field)
+	case "alipayNo":
+		return ec.fieldContext_Order_alipayNo(ctx, field)
+	case "alipayName":
+		return ec.fieldContext_Order_alipayName(ctx, field)
 	case "itemId":
 		return ec.fieldContext_Order_itemId(ctx, field)
 	}
@@ -3887,6 +4610,34 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_PingppCharge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PingppCharge_id(ctx, field)
+	case "orderNo":
+		return ec.fieldContext_PingppCharge_orderNo(ctx, field)
+	case "channel":
+		return ec.fieldContext_PingppCharge_channel(ctx, field)
+	case "amount":
+		return ec.fieldContext_PingppCharge_amount(ctx, field)
+	case "currency":
+		return ec.fieldContext_PingppCharge_currency(ctx, field)
+	case "paid":
+		return ec.fieldContext_PingppCharge_paid(ctx, field)
+	case "livemode":
+		return ec.fieldContext_PingppCharge_livemode(ctx, field)
+	case "credential":
+		return ec.fieldContext_PingppCharge_credential(ctx, field)
+	case "raw":
+		return ec.fieldContext_PingppCharge_raw(ctx, field)
+	case "timeExpire":
+		return ec.fieldContext_PingppCharge_timeExpire(ctx, field)
+	case "cashierUrl":
+		return ec.fieldContext_PingppCharge_cashierUrl(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PingppCharge", field.Name)
+}
+
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3899,6 +4650,14 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_username(ctx, field)
 	case "role":
 		return ec.fieldContext_User_role(ctx, field)
+	case "nickname":
+		return ec.fieldContext_User_nickname(ctx, field)
+	case "avatar":
+		return ec.fieldContext_User_avatar(ctx, field)
+	case "name":
+		return ec.fieldContext_User_name(ctx, field)
+	case "hasPayPassword":
+		return ec.fieldContext_User_hasPayPassword(ctx, field)
 	case "email":
 		return ec.fieldContext_User_email(ctx, field)
 	case "mobile":
@@ -4139,6 +4898,28 @@ func (ec *executionContext) dir_auth_args(ctx context.Context, rawArgs map[strin
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_applyRefund_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_approveRefund_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4164,6 +4945,78 @@ func (ec *executionContext) field_Mutation_cancelOrder_args(ctx context.Context,
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_commentOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "score",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["score"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "comment",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["comment"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_completeWithdrawal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_confirmOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_confirmPassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "password",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["password"] = arg0
 	return args, nil
 }
 
@@ -4223,6 +5076,20 @@ func (ec *executionContext) field_Mutation_credit_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_initDealOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (escrow.InitDealOrderInput, error) {
+			return ec.unmarshalNInitDealOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐInitDealOrderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4245,6 +5112,58 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_payByChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (escrow.Channel, error) {
+			return ec.unmarshalNPayChannel2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChannel(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_payByWallet_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "payPassword",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["payPassword"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_pay_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4256,6 +5175,36 @@ func (ec *executionContext) field_Mutation_pay_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_recharge_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "amount",
+		func(ctx context.Context, v any) (money.Decimal, error) {
+			return ec.unmarshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["amount"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (escrow.Channel, error) {
+			return ec.unmarshalNPayChannel2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChannel(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg2
 	return args, nil
 }
 
@@ -4274,6 +5223,28 @@ func (ec *executionContext) field_Mutation_register_args(ctx context.Context, ra
 }
 
 func (ec *executionContext) field_Mutation_rejectRefund_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rejectWithdrawal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
@@ -4323,6 +5294,50 @@ func (ec *executionContext) field_Mutation_sendGameTestCallback_args(ctx context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setPayPassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "newPassword",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["newPassword"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "oldPassword",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["oldPassword"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateProfile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "nickname",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["nickname"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "avatar",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["avatar"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_upsertGoods_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4343,6 +5358,20 @@ func (ec *executionContext) field_Mutation_verifyOrder_args(ctx context.Context,
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (payment.VerifyOrderInput, error) {
 			return ec.unmarshalNVerifyOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐVerifyOrderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_withdraw_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (escrow.WithdrawInput, error) {
+			return ec.unmarshalNWithdrawInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐWithdrawInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4416,6 +5445,97 @@ func (ec *executionContext) field_Query_callbackEvents_args(ctx context.Context,
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_cash_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+
+	arg0, err := ec.field_Query_cash_argsUserID(ctx, rawArgs)
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_cash_argsUserID(
+	ctx context.Context,
+	rawArgs map[string]any,
+) (*int64, error) {
+	if _, ok := rawArgs["userId"]; !ok {
+		var zeroVal *int64
+		return zeroVal, nil
+	}
+
+	ctx = graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+	directive0 := func(ctx context.Context) (any, error) {
+		tmp, ok := rawArgs["userId"]
+		if !ok {
+			var zeroVal *int64
+			return zeroVal, nil
+		}
+		return ec.unmarshalOID2ᚖint64(ctx, tmp)
+	}
+
+	directive1 := func(ctx context.Context) (any, error) {
+		if ec.Directives.Self == nil {
+			var zeroVal *int64
+			return zeroVal, errors.New("directive self is not implemented")
+		}
+		return ec.Directives.Self(ctx, rawArgs, directive0)
+	}
+
+	tmp, err := directive1(ctx)
+	if err != nil {
+		var zeroVal *int64
+		return zeroVal, graphql.ErrorOnPath(ctx, err)
+	}
+	if data, ok := tmp.(*int64); ok {
+		return data, nil
+	} else if tmp == nil {
+		var zeroVal *int64
+		return zeroVal, nil
+	} else {
+		var zeroVal *int64
+		return zeroVal, graphql.ErrorOnPath(ctx, fmt.Errorf(`unexpected type %T from directive, should be *int64`, tmp))
+	}
+}
+
+func (ec *executionContext) field_Query_chatSession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "receiverId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["receiverId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "skillId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["skillId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_chatStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "chatId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["chatId"] = arg0
 	return args, nil
 }
 
@@ -5423,6 +6543,277 @@ func (ec *executionContext) fieldContext_CallbackEventEdge_cursor(_ context.Cont
 	return graphql.NewScalarFieldContext("CallbackEventEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
 }
 
+func (ec *executionContext) _Cash_cash(ctx context.Context, field graphql.CollectedField, obj *escrow.Cash) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cash_cash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Cash_cash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Cash", field, false, false, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _Cash_withdrawCash(ctx context.Context, field graphql.CollectedField, obj *escrow.Cash) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cash_withdrawCash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WithdrawCash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Cash_withdrawCash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Cash", field, false, false, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _Cash_pending(ctx context.Context, field graphql.CollectedField, obj *escrow.Cash) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cash_pending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pending, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Cash_pending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Cash", field, false, false, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _ChargePayload_order(ctx context.Context, field graphql.CollectedField, obj *escrow.OrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChargePayload_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChargePayload_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChargePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChargePayload_charge(ctx context.Context, field graphql.CollectedField, obj *escrow.OrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChargePayload_charge(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Charge, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *escrow.Charge) graphql.Marshaler {
+			return ec.marshalNPingppCharge2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐCharge(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChargePayload_charge(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChargePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PingppCharge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChatSession_chatId(ctx context.Context, field graphql.CollectedField, obj *escrow.ChatSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChatSession_chatId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChatID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChatSession_chatId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChatSession", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ChatSession_orderId(ctx context.Context, field graphql.CollectedField, obj *escrow.ChatSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChatSession_orderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOID2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChatSession_orderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChatSession", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ChatStatus_should(ctx context.Context, field graphql.CollectedField, obj *escrow.ChatStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChatStatus_should(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Should, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChatStatus_should(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChatStatus", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _ChatStatus_payTime(ctx context.Context, field graphql.CollectedField, obj *escrow.ChatStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChatStatus_payTime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayTime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChatStatus_payTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChatStatus", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ChatStatus_expiresAt(ctx context.Context, field graphql.CollectedField, obj *escrow.ChatStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChatStatus_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChatStatus_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChatStatus", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ChatStatus_orderId(ctx context.Context, field graphql.CollectedField, obj *escrow.ChatStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChatStatus_orderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOID2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ChatStatus_orderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChatStatus", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
 func (ec *executionContext) _CreateAppPayload_app(ctx context.Context, field graphql.CollectedField, obj *account.AppWithToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5476,6 +6867,70 @@ func (ec *executionContext) _CreateAppPayload_serviceToken(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_CreateAppPayload_serviceToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreateAppPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _DealOrderPayload_order(ctx context.Context, field graphql.CollectedField, obj *escrow.OrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DealOrderPayload_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DealOrderPayload_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DealOrderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DealOrderPayload_charge(ctx context.Context, field graphql.CollectedField, obj *escrow.OrderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DealOrderPayload_charge(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Charge, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *escrow.Charge) graphql.Marshaler {
+			return ec.marshalOPingppCharge2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐCharge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DealOrderPayload_charge(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DealOrderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PingppCharge(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _GameTestCallback_body(ctx context.Context, field graphql.CollectedField, obj *game.TestCallback) (ret graphql.Marshaler) {
@@ -6640,6 +8095,812 @@ func (ec *executionContext) fieldContext_Mutation_rejectRefund(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_initDealOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_initDealOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().InitDealOrder(ctx, fc.Args["input"].(escrow.InitDealOrderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *escrow.OrderPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *escrow.OrderPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *escrow.OrderPayload) graphql.Marshaler {
+			return ec.marshalNDealOrderPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐOrderPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_initDealOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DealOrderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_initDealOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_payByWallet(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_payByWallet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PayByWallet(ctx, fc.Args["orderId"].(int64), fc.Args["payPassword"].(string), fc.Args["idempotencyKey"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *ent.Order
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_payByWallet(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_payByWallet_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_payByChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_payByChannel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PayByChannel(ctx, fc.Args["orderId"].(int64), fc.Args["channel"].(escrow.Channel))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *escrow.OrderPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *escrow.OrderPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *escrow.OrderPayload) graphql.Marshaler {
+			return ec.marshalNChargePayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐOrderPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_payByChannel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChargePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_payByChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recharge(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recharge(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Recharge(ctx, fc.Args["amount"].(money.Decimal), fc.Args["channel"].(escrow.Channel), fc.Args["idempotencyKey"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *escrow.OrderPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *escrow.OrderPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *escrow.OrderPayload) graphql.Marshaler {
+			return ec.marshalNChargePayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐOrderPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recharge(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChargePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recharge_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_confirmOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_confirmOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ConfirmOrder(ctx, fc.Args["orderId"].(int64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER", "ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Order
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_confirmOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_confirmOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_applyRefund(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_applyRefund(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ApplyRefund(ctx, fc.Args["orderId"].(int64), fc.Args["reason"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER", "ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Order
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_applyRefund(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_applyRefund_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_withdraw(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_withdraw(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Withdraw(ctx, fc.Args["input"].(escrow.WithdrawInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *ent.Order
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_withdraw(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_withdraw_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_completeWithdrawal(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_completeWithdrawal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CompleteWithdrawal(ctx, fc.Args["orderId"].(int64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Order
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_completeWithdrawal(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_completeWithdrawal_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rejectWithdrawal(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rejectWithdrawal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RejectWithdrawal(ctx, fc.Args["orderId"].(int64), fc.Args["reason"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Order
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rejectWithdrawal(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rejectWithdrawal_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setPayPassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setPayPassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetPayPassword(ctx, fc.Args["newPassword"].(string), fc.Args["oldPassword"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *ent.User
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.User
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setPayPassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setPayPassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_confirmPassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_confirmPassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ConfirmPassword(ctx, fc.Args["password"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER", "ADMIN"})
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_confirmPassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_confirmPassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_commentOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_commentOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CommentOrder(ctx, fc.Args["orderId"].(int64), fc.Args["score"].(int), fc.Args["comment"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *ent.Order
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_commentOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_commentOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateProfile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateProfile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateProfile(ctx, fc.Args["nickname"].(*string), fc.Args["avatar"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER", "ADMIN"})
+				if err != nil {
+					var zeroVal *ent.User
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.User
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateProfile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateProfile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createGoodsOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7435,6 +9696,29 @@ func (ec *executionContext) fieldContext_Order_completedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _Order_autoConfirmAt(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_autoConfirmAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoConfirmAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_autoConfirmAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
 func (ec *executionContext) _Order_app(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7786,6 +10070,52 @@ func (ec *executionContext) _Order_skillId(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Order_skillId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Order_alipayNo(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_alipayNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().AlipayNo(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_alipayNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Order_alipayName(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_alipayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().AlipayName(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_alipayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Order_itemId(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
@@ -8445,6 +10775,259 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errors.New("field of type Cursor does not have child fields"))
 }
 
+func (ec *executionContext) _PingppCharge_id(ctx context.Context, field graphql.CollectedField, obj *escrow.Charge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PingppCharge_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PingppCharge_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PingppCharge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PingppCharge_orderNo(ctx context.Context, field graphql.CollectedField, obj *escrow.Charge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PingppCharge_orderNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderNo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PingppCharge_orderNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PingppCharge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PingppCharge_channel(ctx context.Context, field graphql.CollectedField, obj *escrow.Charge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PingppCharge_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PingppCharge_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PingppCharge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PingppCharge_amount(ctx context.Context, field graphql.CollectedField, obj *escrow.Charge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PingppCharge_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PingppCharge_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PingppCharge", field, false, false, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _PingppCharge_currency(ctx context.Context, field graphql.CollectedField, obj *escrow.Charge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PingppCharge_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PingppCharge_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PingppCharge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PingppCharge_paid(ctx context.Context, field graphql.CollectedField, obj *escrow.Charge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PingppCharge_paid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Paid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PingppCharge_paid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PingppCharge", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PingppCharge_livemode(ctx context.Context, field graphql.CollectedField, obj *escrow.Charge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PingppCharge_livemode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Livemode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PingppCharge_livemode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PingppCharge", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PingppCharge_credential(ctx context.Context, field graphql.CollectedField, obj *escrow.Charge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PingppCharge_credential(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Credential, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PingppCharge_credential(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PingppCharge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PingppCharge_raw(ctx context.Context, field graphql.CollectedField, obj *escrow.Charge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PingppCharge_raw(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Raw, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PingppCharge_raw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PingppCharge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PingppCharge_timeExpire(ctx context.Context, field graphql.CollectedField, obj *escrow.Charge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PingppCharge_timeExpire(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeExpire, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PingppCharge_timeExpire(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PingppCharge", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _PingppCharge_cashierUrl(ctx context.Context, field graphql.CollectedField, obj *escrow.Charge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PingppCharge_cashierUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CashierURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PingppCharge_cashierUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PingppCharge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8917,6 +11500,182 @@ func (ec *executionContext) fieldContext_Query_order(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_cash(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_cash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Cash(ctx, fc.Args["userId"].(*int64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *escrow.Cash
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *escrow.Cash) graphql.Marshaler {
+			return ec.marshalNCash2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐCash(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_cash(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Cash(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_cash_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_chatSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_chatSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ChatSession(ctx, fc.Args["receiverId"].(int64), fc.Args["skillId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *escrow.ChatSession
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *escrow.ChatSession
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *escrow.ChatSession) graphql.Marshaler {
+			return ec.marshalNChatSession2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChatSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_chatSession(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChatSession(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_chatSession_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_chatStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_chatStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ChatStatus(ctx, fc.Args["chatId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *escrow.ChatStatus
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *escrow.ChatStatus) graphql.Marshaler {
+			return ec.marshalNChatStatus2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChatStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_chatStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChatStatus(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_chatStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9365,6 +12124,98 @@ func (ec *executionContext) _User_role(ctx context.Context, field graphql.Collec
 }
 func (ec *executionContext) fieldContext_User_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, errors.New("field of type Role does not have child fields"))
+}
+
+func (ec *executionContext) _User_nickname(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_nickname(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nickname, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_nickname(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _User_avatar(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_avatar(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Avatar, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_avatar(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Name(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _User_hasPayPassword(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_hasPayPassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().HasPayPassword(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_hasPayPassword(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -12892,6 +15743,78 @@ func (ec *executionContext) unmarshalInputCreditInput(ctx context.Context, obj a
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputInitDealOrderInput(ctx context.Context, obj any) (escrow.InitDealOrderInput, error) {
+	var it escrow.InitDealOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"subject", "amount", "receiverId", "chatId", "skillId", "channel", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "subject":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subject"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Subject = data
+		case "amount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amount"))
+			data, err := ec.unmarshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Amount = data
+		case "receiverId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("receiverId"))
+			data, err := ec.unmarshalNID2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReceiverID = data
+		case "chatId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("chatId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChatID = data
+		case "skillId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("skillId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SkillID = data
+		case "channel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channel"))
+			data, err := ec.unmarshalNDealChannel2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChannel(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Channel = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputOrderItemInput(ctx context.Context, obj any) (payment.OrderItemInput, error) {
 	var it payment.OrderItemInput
 	if obj == nil {
@@ -12988,7 +15911,7 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "orderNo", "orderNoNEQ", "orderNoIn", "orderNoNotIn", "orderNoGT", "orderNoGTE", "orderNoLT", "orderNoLTE", "orderNoContains", "orderNoHasPrefix", "orderNoHasSuffix", "orderNoEqualFold", "orderNoContainsFold", "clientOrderID", "clientOrderIDNEQ", "clientOrderIDIn", "clientOrderIDNotIn", "clientOrderIDGT", "clientOrderIDGTE", "clientOrderIDLT", "clientOrderIDLTE", "clientOrderIDContains", "clientOrderIDHasPrefix", "clientOrderIDHasSuffix", "clientOrderIDIsNil", "clientOrderIDNotNil", "clientOrderIDEqualFold", "clientOrderIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appID", "appIDNEQ", "appIDIn", "appIDNotIn", "payerID", "payerIDNEQ", "payerIDIn", "payerIDNotIn", "payerIDIsNil", "payerIDNotNil", "payeeID", "payeeIDNEQ", "payeeIDIn", "payeeIDNotIn", "payeeIDIsNil", "payeeIDNotNil", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleIsNil", "titleNotNil", "titleEqualFold", "titleContainsFold", "desc", "descNEQ", "descIn", "descNotIn", "descGT", "descGTE", "descLT", "descLTE", "descContains", "descHasPrefix", "descHasSuffix", "descIsNil", "descNotNil", "descEqualFold", "descContainsFold", "extendInfo", "extendInfoNEQ", "extendInfoIn", "extendInfoNotIn", "extendInfoGT", "extendInfoGTE", "extendInfoLT", "extendInfoLTE", "extendInfoContains", "extendInfoHasPrefix", "extendInfoHasSuffix", "extendInfoIsNil", "extendInfoNotNil", "extendInfoEqualFold", "extendInfoContainsFold", "asset", "assetNEQ", "assetIn", "assetNotIn", "assetGT", "assetGTE", "assetLT", "assetLTE", "assetContains", "assetHasPrefix", "assetHasSuffix", "assetEqualFold", "assetContainsFold", "payWay", "payWayNEQ", "payWayIn", "payWayNotIn", "payWayGT", "payWayGTE", "payWayLT", "payWayLTE", "payWayContains", "payWayHasPrefix", "payWayHasSuffix", "payWayIsNil", "payWayNotNil", "payWayEqualFold", "payWayContainsFold", "channel", "channelNEQ", "channelIn", "channelNotIn", "channelGT", "channelGTE", "channelLT", "channelLTE", "channelContains", "channelHasPrefix", "channelHasSuffix", "channelIsNil", "channelNotNil", "channelEqualFold", "channelContainsFold", "providerTradeNo", "providerTradeNoNEQ", "providerTradeNoIn", "providerTradeNoNotIn", "providerTradeNoGT", "providerTradeNoGTE", "providerTradeNoLT", "providerTradeNoLTE", "providerTradeNoContains", "providerTradeNoHasPrefix", "providerTradeNoHasSuffix", "providerTradeNoIsNil", "providerTradeNoNotNil", "providerTradeNoEqualFold", "providerTradeNoContainsFold", "points", "pointsNEQ", "pointsIn", "pointsNotIn", "pointsGT", "pointsGTE", "pointsLT", "pointsLTE", "pointsIsNil", "pointsNotNil", "item", "itemNEQ", "itemIn", "itemNotIn", "itemGT", "itemGTE", "itemLT", "itemLTE", "itemContains", "itemHasPrefix", "itemHasSuffix", "itemIsNil", "itemNotNil", "itemEqualFold", "itemContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDIsNil", "itemIDNotNil", "itemIDEqualFold", "itemIDContainsFold", "chatID", "chatIDNEQ", "chatIDIn", "chatIDNotIn", "chatIDGT", "chatIDGTE", "chatIDLT", "chatIDLTE", "chatIDContains", "chatIDHasPrefix", "chatIDHasSuffix", "chatIDIsNil", "chatIDNotNil", "chatIDEqualFold", "chatIDContainsFold", "skillID", "skillIDNEQ", "skillIDIn", "skillIDNotIn", "skillIDGT", "skillIDGTE", "skillIDLT", "skillIDLTE", "skillIDContains", "skillIDHasPrefix", "skillIDHasSuffix", "skillIDIsNil", "skillIDNotNil", "skillIDEqualFold", "skillIDContainsFold", "refundReason", "refundReasonNEQ", "refundReasonIn", "refundReasonNotIn", "refundReasonGT", "refundReasonGTE", "refundReasonLT", "refundReasonLTE", "refundReasonContains", "refundReasonHasPrefix", "refundReasonHasSuffix", "refundReasonIsNil", "refundReasonNotNil", "refundReasonEqualFold", "refundReasonContainsFold", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "score", "scoreNEQ", "scoreIn", "scoreNotIn", "scoreGT", "scoreGTE", "scoreLT", "scoreLTE", "scoreIsNil", "scoreNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "hasApp", "hasAppWith", "hasPayer", "hasPayerWith", "hasPayee", "hasPayeeWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "orderNo", "orderNoNEQ", "orderNoIn", "orderNoNotIn", "orderNoGT", "orderNoGTE", "orderNoLT", "orderNoLTE", "orderNoContains", "orderNoHasPrefix", "orderNoHasSuffix", "orderNoEqualFold", "orderNoContainsFold", "clientOrderID", "clientOrderIDNEQ", "clientOrderIDIn", "clientOrderIDNotIn", "clientOrderIDGT", "clientOrderIDGTE", "clientOrderIDLT", "clientOrderIDLTE", "clientOrderIDContains", "clientOrderIDHasPrefix", "clientOrderIDHasSuffix", "clientOrderIDIsNil", "clientOrderIDNotNil", "clientOrderIDEqualFold", "clientOrderIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appID", "appIDNEQ", "appIDIn", "appIDNotIn", "payerID", "payerIDNEQ", "payerIDIn", "payerIDNotIn", "payerIDIsNil", "payerIDNotNil", "payeeID", "payeeIDNEQ", "payeeIDIn", "payeeIDNotIn", "payeeIDIsNil", "payeeIDNotNil", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleIsNil", "titleNotNil", "titleEqualFold", "titleContainsFold", "desc", "descNEQ", "descIn", "descNotIn", "descGT", "descGTE", "descLT", "descLTE", "descContains", "descHasPrefix", "descHasSuffix", "descIsNil", "descNotNil", "descEqualFold", "descContainsFold", "extendInfo", "extendInfoNEQ", "extendInfoIn", "extendInfoNotIn", "extendInfoGT", "extendInfoGTE", "extendInfoLT", "extendInfoLTE", "extendInfoContains", "extendInfoHasPrefix", "extendInfoHasSuffix", "extendInfoIsNil", "extendInfoNotNil", "extendInfoEqualFold", "extendInfoContainsFold", "asset", "assetNEQ", "assetIn", "assetNotIn", "assetGT", "assetGTE", "assetLT", "assetLTE", "assetContains", "assetHasPrefix", "assetHasSuffix", "assetEqualFold", "assetContainsFold", "payWay", "payWayNEQ", "payWayIn", "payWayNotIn", "payWayGT", "payWayGTE", "payWayLT", "payWayLTE", "payWayContains", "payWayHasPrefix", "payWayHasSuffix", "payWayIsNil", "payWayNotNil", "payWayEqualFold", "payWayContainsFold", "channel", "channelNEQ", "channelIn", "channelNotIn", "channelGT", "channelGTE", "channelLT", "channelLTE", "channelContains", "channelHasPrefix", "channelHasSuffix", "channelIsNil", "channelNotNil", "channelEqualFold", "channelContainsFold", "providerTradeNo", "providerTradeNoNEQ", "providerTradeNoIn", "providerTradeNoNotIn", "providerTradeNoGT", "providerTradeNoGTE", "providerTradeNoLT", "providerTradeNoLTE", "providerTradeNoContains", "providerTradeNoHasPrefix", "providerTradeNoHasSuffix", "providerTradeNoIsNil", "providerTradeNoNotNil", "providerTradeNoEqualFold", "providerTradeNoContainsFold", "points", "pointsNEQ", "pointsIn", "pointsNotIn", "pointsGT", "pointsGTE", "pointsLT", "pointsLTE", "pointsIsNil", "pointsNotNil", "item", "itemNEQ", "itemIn", "itemNotIn", "itemGT", "itemGTE", "itemLT", "itemLTE", "itemContains", "itemHasPrefix", "itemHasSuffix", "itemIsNil", "itemNotNil", "itemEqualFold", "itemContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDIsNil", "itemIDNotNil", "itemIDEqualFold", "itemIDContainsFold", "chatID", "chatIDNEQ", "chatIDIn", "chatIDNotIn", "chatIDGT", "chatIDGTE", "chatIDLT", "chatIDLTE", "chatIDContains", "chatIDHasPrefix", "chatIDHasSuffix", "chatIDIsNil", "chatIDNotNil", "chatIDEqualFold", "chatIDContainsFold", "skillID", "skillIDNEQ", "skillIDIn", "skillIDNotIn", "skillIDGT", "skillIDGTE", "skillIDLT", "skillIDLTE", "skillIDContains", "skillIDHasPrefix", "skillIDHasSuffix", "skillIDIsNil", "skillIDNotNil", "skillIDEqualFold", "skillIDContainsFold", "refundReason", "refundReasonNEQ", "refundReasonIn", "refundReasonNotIn", "refundReasonGT", "refundReasonGTE", "refundReasonLT", "refundReasonLTE", "refundReasonContains", "refundReasonHasPrefix", "refundReasonHasSuffix", "refundReasonIsNil", "refundReasonNotNil", "refundReasonEqualFold", "refundReasonContainsFold", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "score", "scoreNEQ", "scoreIn", "scoreNotIn", "scoreGT", "scoreGTE", "scoreLT", "scoreLTE", "scoreIsNil", "scoreNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "autoConfirmAt", "autoConfirmAtNEQ", "autoConfirmAtIn", "autoConfirmAtNotIn", "autoConfirmAtGT", "autoConfirmAtGTE", "autoConfirmAtLT", "autoConfirmAtLTE", "autoConfirmAtIsNil", "autoConfirmAtNotNil", "hasApp", "hasAppWith", "hasPayer", "hasPayerWith", "hasPayee", "hasPayeeWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15249,6 +18172,76 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 				return it, err
 			}
 			it.CompletedAtNotNil = data
+		case "autoConfirmAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoConfirmAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoConfirmAt = data
+		case "autoConfirmAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoConfirmAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoConfirmAtNEQ = data
+		case "autoConfirmAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoConfirmAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoConfirmAtIn = data
+		case "autoConfirmAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoConfirmAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoConfirmAtNotIn = data
+		case "autoConfirmAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoConfirmAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoConfirmAtGT = data
+		case "autoConfirmAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoConfirmAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoConfirmAtGTE = data
+		case "autoConfirmAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoConfirmAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoConfirmAtLT = data
+		case "autoConfirmAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoConfirmAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoConfirmAtLTE = data
+		case "autoConfirmAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoConfirmAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoConfirmAtIsNil = data
+		case "autoConfirmAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoConfirmAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoConfirmAtNotNil = data
 		case "hasApp":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasApp"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -15580,7 +18573,7 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "role", "roleNEQ", "roleIn", "roleNotIn"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "role", "roleNEQ", "roleIn", "roleNotIn", "nickname", "nicknameNEQ", "nicknameIn", "nicknameNotIn", "nicknameGT", "nicknameGTE", "nicknameLT", "nicknameLTE", "nicknameContains", "nicknameHasPrefix", "nicknameHasSuffix", "nicknameIsNil", "nicknameNotNil", "nicknameEqualFold", "nicknameContainsFold", "avatar", "avatarNEQ", "avatarIn", "avatarNotIn", "avatarGT", "avatarGTE", "avatarLT", "avatarLTE", "avatarContains", "avatarHasPrefix", "avatarHasSuffix", "avatarIsNil", "avatarNotNil", "avatarEqualFold", "avatarContainsFold"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15895,6 +18888,216 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.RoleNotIn = data
+		case "nickname":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nickname"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Nickname = data
+		case "nicknameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameNEQ = data
+		case "nicknameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameIn = data
+		case "nicknameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameNotIn = data
+		case "nicknameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameGT = data
+		case "nicknameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameGTE = data
+		case "nicknameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameLT = data
+		case "nicknameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameLTE = data
+		case "nicknameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameContains = data
+		case "nicknameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameHasPrefix = data
+		case "nicknameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameHasSuffix = data
+		case "nicknameIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameIsNil = data
+		case "nicknameNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameNotNil = data
+		case "nicknameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameEqualFold = data
+		case "nicknameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nicknameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NicknameContainsFold = data
+		case "avatar":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatar"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Avatar = data
+		case "avatarNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarNEQ = data
+		case "avatarIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarIn = data
+		case "avatarNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarNotIn = data
+		case "avatarGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarGT = data
+		case "avatarGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarGTE = data
+		case "avatarLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarLT = data
+		case "avatarLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarLTE = data
+		case "avatarContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarContains = data
+		case "avatarHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarHasPrefix = data
+		case "avatarHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarHasSuffix = data
+		case "avatarIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarIsNil = data
+		case "avatarNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarNotNil = data
+		case "avatarEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarEqualFold = data
+		case "avatarContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("avatarContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AvatarContainsFold = data
 		}
 	}
 	return it, nil
@@ -16708,6 +19911,64 @@ func (ec *executionContext) unmarshalInputWalletOrder(ctx context.Context, obj a
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputWithdrawInput(ctx context.Context, obj any) (escrow.WithdrawInput, error) {
+	var it escrow.WithdrawInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"amount", "payPassword", "alipayNo", "alipayName", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "amount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amount"))
+			data, err := ec.unmarshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Amount = data
+		case "payPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("payPassword"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PayPassword = data
+		case "alipayNo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alipayNo"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AlipayNo = data
+		case "alipayName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("alipayName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AlipayName = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -17130,6 +20391,193 @@ func (ec *executionContext) _CallbackEventEdge(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var cashImplementors = []string{"Cash"}
+
+func (ec *executionContext) _Cash(ctx context.Context, sel ast.SelectionSet, obj *escrow.Cash) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, cashImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Cash")
+		case "cash":
+			out.Values[i] = ec._Cash_cash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "withdrawCash":
+			out.Values[i] = ec._Cash_withdrawCash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pending":
+			out.Values[i] = ec._Cash_pending(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var chargePayloadImplementors = []string{"ChargePayload"}
+
+func (ec *executionContext) _ChargePayload(ctx context.Context, sel ast.SelectionSet, obj *escrow.OrderPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chargePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChargePayload")
+		case "order":
+			out.Values[i] = ec._ChargePayload_order(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "charge":
+			out.Values[i] = ec._ChargePayload_charge(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var chatSessionImplementors = []string{"ChatSession"}
+
+func (ec *executionContext) _ChatSession(ctx context.Context, sel ast.SelectionSet, obj *escrow.ChatSession) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chatSessionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChatSession")
+		case "chatId":
+			out.Values[i] = ec._ChatSession_chatId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "orderId":
+			out.Values[i] = ec._ChatSession_orderId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var chatStatusImplementors = []string{"ChatStatus"}
+
+func (ec *executionContext) _ChatStatus(ctx context.Context, sel ast.SelectionSet, obj *escrow.ChatStatus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chatStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChatStatus")
+		case "should":
+			out.Values[i] = ec._ChatStatus_should(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payTime":
+			out.Values[i] = ec._ChatStatus_payTime(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ChatStatus_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "orderId":
+			out.Values[i] = ec._ChatStatus_orderId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var createAppPayloadImplementors = []string{"CreateAppPayload"}
 
 func (ec *executionContext) _CreateAppPayload(ctx context.Context, sel ast.SelectionSet, obj *account.AppWithToken) graphql.Marshaler {
@@ -17150,6 +20598,49 @@ func (ec *executionContext) _CreateAppPayload(ctx context.Context, sel ast.Selec
 		case "serviceToken":
 			out.Values[i] = ec._CreateAppPayload_serviceToken(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var dealOrderPayloadImplementors = []string{"DealOrderPayload"}
+
+func (ec *executionContext) _DealOrderPayload(ctx context.Context, sel ast.SelectionSet, obj *escrow.OrderPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dealOrderPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DealOrderPayload")
+		case "order":
+			out.Values[i] = ec._DealOrderPayload_order(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "charge":
+			out.Values[i] = ec._DealOrderPayload_charge(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -17581,6 +21072,97 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "initDealOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_initDealOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payByWallet":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_payByWallet(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payByChannel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_payByChannel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recharge":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recharge(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "confirmOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_confirmOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "applyRefund":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_applyRefund(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "withdraw":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_withdraw(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completeWithdrawal":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_completeWithdrawal(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rejectWithdrawal":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rejectWithdrawal(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setPayPassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setPayPassword(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "confirmPassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_confirmPassword(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "commentOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_commentOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateProfile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateProfile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createGoodsOrder":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createGoodsOrder(ctx, field)
@@ -17759,6 +21341,11 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "completedAt":
 			out.Values[i] = ec._Order_completedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "autoConfirmAt":
+			out.Values[i] = ec._Order_autoConfirmAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -18157,6 +21744,82 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "alipayNo":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_alipayNo(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "alipayName":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_alipayName(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "itemId":
 			out.Values[i] = ec._Order_itemId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -18676,6 +22339,94 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var pingppChargeImplementors = []string{"PingppCharge"}
+
+func (ec *executionContext) _PingppCharge(ctx context.Context, sel ast.SelectionSet, obj *escrow.Charge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pingppChargeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PingppCharge")
+		case "id":
+			out.Values[i] = ec._PingppCharge_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderNo":
+			out.Values[i] = ec._PingppCharge_orderNo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "channel":
+			out.Values[i] = ec._PingppCharge_channel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amount":
+			out.Values[i] = ec._PingppCharge_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currency":
+			out.Values[i] = ec._PingppCharge_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "paid":
+			out.Values[i] = ec._PingppCharge_paid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "livemode":
+			out.Values[i] = ec._PingppCharge_livemode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "credential":
+			out.Values[i] = ec._PingppCharge_credential(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "raw":
+			out.Values[i] = ec._PingppCharge_raw(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timeExpire":
+			out.Values[i] = ec._PingppCharge_timeExpire(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cashierUrl":
+			out.Values[i] = ec._PingppCharge_cashierUrl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -18894,6 +22645,72 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "cash":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_cash(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "chatSession":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_chatSession(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "chatStatus":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_chatStatus(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "me":
 			field := field
 
@@ -19034,6 +22851,92 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "nickname":
+			out.Values[i] = ec._User_nickname(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "avatar":
+			out.Values[i] = ec._User_avatar(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._User_name(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "hasPayPassword":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._User_hasPayPassword(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "email":
 			field := field
 
@@ -20306,6 +24209,46 @@ func (ec *executionContext) unmarshalNCancelOrderInput2githubᚗcomᚋpaygraph�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNCash2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐCash(ctx context.Context, sel ast.SelectionSet, v *escrow.Cash) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Cash(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNChargePayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐOrderPayload(ctx context.Context, sel ast.SelectionSet, v *escrow.OrderPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ChargePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNChatSession2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChatSession(ctx context.Context, sel ast.SelectionSet, v *escrow.ChatSession) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ChatSession(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNChatStatus2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChatStatus(ctx context.Context, sel ast.SelectionSet, v *escrow.ChatStatus) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ChatStatus(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNCreateAppPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋaccountᚐAppWithToken(ctx context.Context, sel ast.SelectionSet, v *account.AppWithToken) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -20339,6 +24282,26 @@ func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCur
 
 func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, sel ast.SelectionSet, v entgql.Cursor[int64]) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNDealChannel2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChannel(ctx context.Context, v any) (escrow.Channel, error) {
+	var res escrow.Channel
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDealChannel2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChannel(ctx context.Context, sel ast.SelectionSet, v escrow.Channel) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNDealOrderPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐOrderPayload(ctx context.Context, sel ast.SelectionSet, v *escrow.OrderPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._DealOrderPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx context.Context, v any) (money.Decimal, error) {
@@ -20440,6 +24403,11 @@ func (ec *executionContext) marshalNID2ᚕint64ᚄ(ctx context.Context, sel ast.
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNInitDealOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐInitDealOrderInput(ctx context.Context, v any) (escrow.InitDealOrderInput, error) {
+	res, err := ec.unmarshalInputInitDealOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -20644,9 +24612,29 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
+func (ec *executionContext) unmarshalNPayChannel2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChannel(ctx context.Context, v any) (escrow.Channel, error) {
+	var res escrow.Channel
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPayChannel2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChannel(ctx context.Context, sel ast.SelectionSet, v escrow.Channel) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNPayInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayInput(ctx context.Context, v any) (payment.PayInput, error) {
 	res, err := ec.unmarshalInputPayInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPingppCharge2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐCharge(ctx context.Context, sel ast.SelectionSet, v *escrow.Charge) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PingppCharge(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRegisterInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋaccountᚐRegisterInput(ctx context.Context, v any) (account.RegisterInput, error) {
@@ -20843,6 +24831,11 @@ func (ec *executionContext) marshalNWalletOrderField2ᚖgithubᚗcomᚋpaygraph�
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalNWithdrawInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐWithdrawInput(ctx context.Context, v any) (escrow.WithdrawInput, error) {
+	res, err := ec.unmarshalInputWithdrawInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -21628,6 +25621,13 @@ func (ec *executionContext) unmarshalOOrderWhereInput2ᚖgithubᚗcomᚋpaygraph
 	}
 	res, err := ec.unmarshalInputOrderWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPingppCharge2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐCharge(ctx context.Context, sel ast.SelectionSet, v *escrow.Charge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PingppCharge(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx context.Context, v any) ([]role.Role, error) {

@@ -4,6 +4,7 @@ import (
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/internal/account"
 	"github.com/paygraph/paygraph/internal/catalog"
+	"github.com/paygraph/paygraph/internal/escrow"
 	"github.com/paygraph/paygraph/internal/ledger"
 	"github.com/paygraph/paygraph/internal/live"
 	"github.com/paygraph/paygraph/internal/money"
@@ -24,4 +25,5 @@ type Resolver struct {
 	// GameGoods and GameSandbox are seed 004's services.
 	GameGoods   *payment.GameGoods
 	GameSandbox *game.Sandbox
+	Escrow      *escrow.Service
 }

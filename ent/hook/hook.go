@@ -33,6 +33,18 @@ func (f CallbackEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CallbackEventMutation", m)
 }
 
+// The DealRefundFunc type is an adapter to allow the use of ordinary
+// function as DealRefund mutator.
+type DealRefundFunc func(context.Context, *ent.DealRefundMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DealRefundFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DealRefundMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DealRefundMutation", m)
+}
+
 // The GoodsFunc type is an adapter to allow the use of ordinary
 // function as Goods mutator.
 type GoodsFunc func(context.Context, *ent.GoodsMutation) (ent.Value, error)

@@ -63,6 +63,38 @@ var (
 			},
 		},
 	}
+	// DealRefundsColumns holds the columns for the "deal_refunds" table.
+	DealRefundsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "REJECTED"}},
+		{Name: "source", Type: field.TypeEnum, Enums: []string{"ESCROW", "SELLER"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "provider_refund_id", Type: field.TypeString, Nullable: true},
+		{Name: "order_id", Type: field.TypeInt64},
+	}
+	// DealRefundsTable holds the schema information for the "deal_refunds" table.
+	DealRefundsTable = &schema.Table{
+		Name:       "deal_refunds",
+		Columns:    DealRefundsColumns,
+		PrimaryKey: []*schema.Column{DealRefundsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "deal_refunds_orders_order",
+				Columns:    []*schema.Column{DealRefundsColumns[7]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "dealrefund_order_id",
+				Unique:  true,
+				Columns: []*schema.Column{DealRefundsColumns[7]},
+			},
+		},
+	}
 	// GoodsColumns holds the columns for the "goods" table.
 	GoodsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64, Increment: true},
@@ -155,6 +187,7 @@ var (
 		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
 		{Name: "paid_at", Type: field.TypeTime, Nullable: true},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "auto_confirm_at", Type: field.TypeTime, Nullable: true},
 		{Name: "app_id", Type: field.TypeInt64},
 		{Name: "payer_id", Type: field.TypeInt64, Nullable: true},
 		{Name: "payee_id", Type: field.TypeInt64, Nullable: true},
@@ -167,19 +200,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "orders_apps_app",
-				Columns:    []*schema.Column{OrdersColumns[26]},
+				Columns:    []*schema.Column{OrdersColumns[27]},
 				RefColumns: []*schema.Column{AppsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "orders_users_payer",
-				Columns:    []*schema.Column{OrdersColumns[27]},
+				Columns:    []*schema.Column{OrdersColumns[28]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "orders_users_payee",
-				Columns:    []*schema.Column{OrdersColumns[28]},
+				Columns:    []*schema.Column{OrdersColumns[29]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -188,17 +221,17 @@ var (
 			{
 				Name:    "order_app_id_client_order_id",
 				Unique:  true,
-				Columns: []*schema.Column{OrdersColumns[26], OrdersColumns[4]},
+				Columns: []*schema.Column{OrdersColumns[27], OrdersColumns[4]},
 			},
 			{
 				Name:    "order_payer_id",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[27]},
+				Columns: []*schema.Column{OrdersColumns[28]},
 			},
 			{
 				Name:    "order_payee_id",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[28]},
+				Columns: []*schema.Column{OrdersColumns[29]},
 			},
 			{
 				Name:    "order_status_expires_at",
@@ -209,6 +242,16 @@ var (
 				Name:    "order_updated_at",
 				Unique:  false,
 				Columns: []*schema.Column{OrdersColumns[2]},
+			},
+			{
+				Name:    "order_status_auto_confirm_at",
+				Unique:  false,
+				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[26]},
+			},
+			{
+				Name:    "order_chat_id",
+				Unique:  false,
+				Columns: []*schema.Column{OrdersColumns[18]},
 			},
 		},
 	}
@@ -288,6 +331,13 @@ var (
 		{Name: "mobile", Type: field.TypeString, Nullable: true},
 		{Name: "national_code", Type: field.TypeString, Nullable: true},
 		{Name: "role", Type: field.TypeEnum, Enums: []string{"USER", "ADMIN", "SERVICE"}, Default: "USER"},
+		{Name: "nickname", Type: field.TypeString, Nullable: true, Size: 64},
+		{Name: "avatar", Type: field.TypeString, Nullable: true, Size: 1024},
+		{Name: "pay_password_hash", Type: field.TypeString, Nullable: true},
+		{Name: "pay_password_failures", Type: field.TypeInt, Default: 0},
+		{Name: "pay_password_locked_until", Type: field.TypeTime, Nullable: true},
+		{Name: "confirm_password_failures", Type: field.TypeInt, Default: 0},
+		{Name: "confirm_password_locked_until", Type: field.TypeTime, Nullable: true},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{
@@ -383,6 +433,7 @@ var (
 	Tables = []*schema.Table{
 		AppsTable,
 		CallbackEventsTable,
+		DealRefundsTable,
 		GoodsTable,
 		IdempotencyKeysTable,
 		OrdersTable,
@@ -396,6 +447,7 @@ var (
 
 func init() {
 	CallbackEventsTable.ForeignKeys[0].RefTable = OrdersTable
+	DealRefundsTable.ForeignKeys[0].RefTable = OrdersTable
 	GoodsTable.ForeignKeys[0].RefTable = AppsTable
 	OrdersTable.ForeignKeys[0].RefTable = AppsTable
 	OrdersTable.ForeignKeys[1].RefTable = UsersTable

@@ -73,6 +73,8 @@ const (
 	FieldPaidAt = "paid_at"
 	// FieldCompletedAt holds the string denoting the completed_at field in the database.
 	FieldCompletedAt = "completed_at"
+	// FieldAutoConfirmAt holds the string denoting the auto_confirm_at field in the database.
+	FieldAutoConfirmAt = "auto_confirm_at"
 	// EdgeApp holds the string denoting the app edge name in mutations.
 	EdgeApp = "app"
 	// EdgePayer holds the string denoting the payer edge name in mutations.
@@ -153,6 +155,7 @@ var Columns = []string{
 	FieldExpiresAt,
 	FieldPaidAt,
 	FieldCompletedAt,
+	FieldAutoConfirmAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -394,6 +397,11 @@ func ByPaidAt(opts ...sql.OrderTermOption) OrderOption {
 // ByCompletedAt orders the results by the completed_at field.
 func ByCompletedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCompletedAt, opts...).ToFunc()
+}
+
+// ByAutoConfirmAt orders the results by the auto_confirm_at field.
+func ByAutoConfirmAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAutoConfirmAt, opts...).ToFunc()
 }
 
 // ByAppField orders the results by app field.

@@ -185,6 +185,11 @@ func CompletedAt(v time.Time) predicate.Order {
 	return predicate.Order(sql.FieldEQ(FieldCompletedAt, v))
 }
 
+// AutoConfirmAt applies equality check predicate on the "auto_confirm_at" field. It's identical to AutoConfirmAtEQ.
+func AutoConfirmAt(v time.Time) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldAutoConfirmAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Order {
 	return predicate.Order(sql.FieldEQ(FieldCreatedAt, v))
@@ -1778,6 +1783,56 @@ func CompletedAtIsNil() predicate.Order {
 // CompletedAtNotNil applies the NotNil predicate on the "completed_at" field.
 func CompletedAtNotNil() predicate.Order {
 	return predicate.Order(sql.FieldNotNull(FieldCompletedAt))
+}
+
+// AutoConfirmAtEQ applies the EQ predicate on the "auto_confirm_at" field.
+func AutoConfirmAtEQ(v time.Time) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldAutoConfirmAt, v))
+}
+
+// AutoConfirmAtNEQ applies the NEQ predicate on the "auto_confirm_at" field.
+func AutoConfirmAtNEQ(v time.Time) predicate.Order {
+	return predicate.Order(sql.FieldNEQ(FieldAutoConfirmAt, v))
+}
+
+// AutoConfirmAtIn applies the In predicate on the "auto_confirm_at" field.
+func AutoConfirmAtIn(vs ...time.Time) predicate.Order {
+	return predicate.Order(sql.FieldIn(FieldAutoConfirmAt, vs...))
+}
+
+// AutoConfirmAtNotIn applies the NotIn predicate on the "auto_confirm_at" field.
+func AutoConfirmAtNotIn(vs ...time.Time) predicate.Order {
+	return predicate.Order(sql.FieldNotIn(FieldAutoConfirmAt, vs...))
+}
+
+// AutoConfirmAtGT applies the GT predicate on the "auto_confirm_at" field.
+func AutoConfirmAtGT(v time.Time) predicate.Order {
+	return predicate.Order(sql.FieldGT(FieldAutoConfirmAt, v))
+}
+
+// AutoConfirmAtGTE applies the GTE predicate on the "auto_confirm_at" field.
+func AutoConfirmAtGTE(v time.Time) predicate.Order {
+	return predicate.Order(sql.FieldGTE(FieldAutoConfirmAt, v))
+}
+
+// AutoConfirmAtLT applies the LT predicate on the "auto_confirm_at" field.
+func AutoConfirmAtLT(v time.Time) predicate.Order {
+	return predicate.Order(sql.FieldLT(FieldAutoConfirmAt, v))
+}
+
+// AutoConfirmAtLTE applies the LTE predicate on the "auto_confirm_at" field.
+func AutoConfirmAtLTE(v time.Time) predicate.Order {
+	return predicate.Order(sql.FieldLTE(FieldAutoConfirmAt, v))
+}
+
+// AutoConfirmAtIsNil applies the IsNil predicate on the "auto_confirm_at" field.
+func AutoConfirmAtIsNil() predicate.Order {
+	return predicate.Order(sql.FieldIsNull(FieldAutoConfirmAt))
+}
+
+// AutoConfirmAtNotNil applies the NotNil predicate on the "auto_confirm_at" field.
+func AutoConfirmAtNotNil() predicate.Order {
+	return predicate.Order(sql.FieldNotNull(FieldAutoConfirmAt))
 }
 
 // HasApp applies the HasEdge predicate on the "app" edge.

@@ -12,6 +12,9 @@ type App func(*sql.Selector)
 // CallbackEvent is the predicate function for callbackevent builders.
 type CallbackEvent func(*sql.Selector)
 
+// DealRefund is the predicate function for dealrefund builders.
+type DealRefund func(*sql.Selector)
+
 // Goods is the predicate function for goods builders.
 type Goods func(*sql.Selector)
 

@@ -51,6 +51,9 @@ func (Order) Fields() []ent.Field {
 		field.Time("expires_at").Optional().Nillable(),
 		field.Time("paid_at").Optional().Nillable(),
 		field.Time("completed_at").Optional().Nillable(),
+		// auto_confirm_at is when an escrowed deal (seed 003) is released to
+		// the seller if the buyer has not confirmed it by then.
+		field.Time("auto_confirm_at").Optional().Nillable(),
 	}
 }
 
@@ -73,6 +76,8 @@ func (Order) Indexes() []ent.Index {
 		index.Fields("payee_id"),
 		index.Fields("status", "expires_at"),
 		index.Fields("updated_at"),
+		index.Fields("status", "auto_confirm_at"),
+		index.Fields("chat_id"),
 	}
 }
 

@@ -28,6 +28,17 @@ func (User) Fields() []ent.Field {
 		field.String("national_code").Optional().Annotations(hidden()),
 		field.Enum("role").GoType(role.Role("")).Default(string(role.User)).
 			Annotations(entgql.Type("Role")),
+
+		// Seed 003 (escrow deals): the public profile shown on orders, the pay
+		// password and the lockout counters of the pay password and of
+		// confirmPassword (the login password re-checked).
+		field.String("nickname").Optional().MaxLen(64),
+		field.String("avatar").Optional().MaxLen(1024),
+		field.String("pay_password_hash").Optional().Sensitive().Annotations(hidden()),
+		field.Int("pay_password_failures").Default(0).Annotations(hidden()),
+		field.Time("pay_password_locked_until").Optional().Nillable().Annotations(hidden()),
+		field.Int("confirm_password_failures").Default(0).Annotations(hidden()),
+		field.Time("confirm_password_locked_until").Optional().Nillable().Annotations(hidden()),
 	}
 }
 

@@ -32,6 +32,20 @@ const (
 	FieldNationalCode = "national_code"
 	// FieldRole holds the string denoting the role field in the database.
 	FieldRole = "role"
+	// FieldNickname holds the string denoting the nickname field in the database.
+	FieldNickname = "nickname"
+	// FieldAvatar holds the string denoting the avatar field in the database.
+	FieldAvatar = "avatar"
+	// FieldPayPasswordHash holds the string denoting the pay_password_hash field in the database.
+	FieldPayPasswordHash = "pay_password_hash"
+	// FieldPayPasswordFailures holds the string denoting the pay_password_failures field in the database.
+	FieldPayPasswordFailures = "pay_password_failures"
+	// FieldPayPasswordLockedUntil holds the string denoting the pay_password_locked_until field in the database.
+	FieldPayPasswordLockedUntil = "pay_password_locked_until"
+	// FieldConfirmPasswordFailures holds the string denoting the confirm_password_failures field in the database.
+	FieldConfirmPasswordFailures = "confirm_password_failures"
+	// FieldConfirmPasswordLockedUntil holds the string denoting the confirm_password_locked_until field in the database.
+	FieldConfirmPasswordLockedUntil = "confirm_password_locked_until"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 )
@@ -47,6 +61,13 @@ var Columns = []string{
 	FieldMobile,
 	FieldNationalCode,
 	FieldRole,
+	FieldNickname,
+	FieldAvatar,
+	FieldPayPasswordHash,
+	FieldPayPasswordFailures,
+	FieldPayPasswordLockedUntil,
+	FieldConfirmPasswordFailures,
+	FieldConfirmPasswordLockedUntil,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -68,6 +89,14 @@ var (
 	UpdateDefaultUpdatedAt func() time.Time
 	// UsernameValidator is a validator for the "username" field. It is called by the builders before save.
 	UsernameValidator func(string) error
+	// NicknameValidator is a validator for the "nickname" field. It is called by the builders before save.
+	NicknameValidator func(string) error
+	// AvatarValidator is a validator for the "avatar" field. It is called by the builders before save.
+	AvatarValidator func(string) error
+	// DefaultPayPasswordFailures holds the default value on creation for the "pay_password_failures" field.
+	DefaultPayPasswordFailures int
+	// DefaultConfirmPasswordFailures holds the default value on creation for the "confirm_password_failures" field.
+	DefaultConfirmPasswordFailures int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() int64
 )
@@ -130,6 +159,41 @@ func ByNationalCode(opts ...sql.OrderTermOption) OrderOption {
 // ByRole orders the results by the role field.
 func ByRole(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRole, opts...).ToFunc()
+}
+
+// ByNickname orders the results by the nickname field.
+func ByNickname(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNickname, opts...).ToFunc()
+}
+
+// ByAvatar orders the results by the avatar field.
+func ByAvatar(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAvatar, opts...).ToFunc()
+}
+
+// ByPayPasswordHash orders the results by the pay_password_hash field.
+func ByPayPasswordHash(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPayPasswordHash, opts...).ToFunc()
+}
+
+// ByPayPasswordFailures orders the results by the pay_password_failures field.
+func ByPayPasswordFailures(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPayPasswordFailures, opts...).ToFunc()
+}
+
+// ByPayPasswordLockedUntil orders the results by the pay_password_locked_until field.
+func ByPayPasswordLockedUntil(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPayPasswordLockedUntil, opts...).ToFunc()
+}
+
+// ByConfirmPasswordFailures orders the results by the confirm_password_failures field.
+func ByConfirmPasswordFailures(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConfirmPasswordFailures, opts...).ToFunc()
+}
+
+// ByConfirmPasswordLockedUntil orders the results by the confirm_password_locked_until field.
+func ByConfirmPasswordLockedUntil(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConfirmPasswordLockedUntil, opts...).ToFunc()
 }
 
 var (

@@ -90,6 +90,41 @@ func NationalCode(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldNationalCode, v))
 }
 
+// Nickname applies equality check predicate on the "nickname" field. It's identical to NicknameEQ.
+func Nickname(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldNickname, v))
+}
+
+// Avatar applies equality check predicate on the "avatar" field. It's identical to AvatarEQ.
+func Avatar(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldAvatar, v))
+}
+
+// PayPasswordHash applies equality check predicate on the "pay_password_hash" field. It's identical to PayPasswordHashEQ.
+func PayPasswordHash(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPayPasswordHash, v))
+}
+
+// PayPasswordFailures applies equality check predicate on the "pay_password_failures" field. It's identical to PayPasswordFailuresEQ.
+func PayPasswordFailures(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPayPasswordFailures, v))
+}
+
+// PayPasswordLockedUntil applies equality check predicate on the "pay_password_locked_until" field. It's identical to PayPasswordLockedUntilEQ.
+func PayPasswordLockedUntil(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPayPasswordLockedUntil, v))
+}
+
+// ConfirmPasswordFailures applies equality check predicate on the "confirm_password_failures" field. It's identical to ConfirmPasswordFailuresEQ.
+func ConfirmPasswordFailures(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldConfirmPasswordFailures, v))
+}
+
+// ConfirmPasswordLockedUntil applies equality check predicate on the "confirm_password_locked_until" field. It's identical to ConfirmPasswordLockedUntilEQ.
+func ConfirmPasswordLockedUntil(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldConfirmPasswordLockedUntil, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldCreatedAt, v))
@@ -553,6 +588,411 @@ func RoleNotIn(vs ...role.Role) predicate.User {
 		v[i] = vs[i]
 	}
 	return predicate.User(sql.FieldNotIn(FieldRole, v...))
+}
+
+// NicknameEQ applies the EQ predicate on the "nickname" field.
+func NicknameEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldNickname, v))
+}
+
+// NicknameNEQ applies the NEQ predicate on the "nickname" field.
+func NicknameNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldNickname, v))
+}
+
+// NicknameIn applies the In predicate on the "nickname" field.
+func NicknameIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldNickname, vs...))
+}
+
+// NicknameNotIn applies the NotIn predicate on the "nickname" field.
+func NicknameNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldNickname, vs...))
+}
+
+// NicknameGT applies the GT predicate on the "nickname" field.
+func NicknameGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldNickname, v))
+}
+
+// NicknameGTE applies the GTE predicate on the "nickname" field.
+func NicknameGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldNickname, v))
+}
+
+// NicknameLT applies the LT predicate on the "nickname" field.
+func NicknameLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldNickname, v))
+}
+
+// NicknameLTE applies the LTE predicate on the "nickname" field.
+func NicknameLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldNickname, v))
+}
+
+// NicknameContains applies the Contains predicate on the "nickname" field.
+func NicknameContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldNickname, v))
+}
+
+// NicknameHasPrefix applies the HasPrefix predicate on the "nickname" field.
+func NicknameHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldNickname, v))
+}
+
+// NicknameHasSuffix applies the HasSuffix predicate on the "nickname" field.
+func NicknameHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldNickname, v))
+}
+
+// NicknameIsNil applies the IsNil predicate on the "nickname" field.
+func NicknameIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldNickname))
+}
+
+// NicknameNotNil applies the NotNil predicate on the "nickname" field.
+func NicknameNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldNickname))
+}
+
+// NicknameEqualFold applies the EqualFold predicate on the "nickname" field.
+func NicknameEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldNickname, v))
+}
+
+// NicknameContainsFold applies the ContainsFold predicate on the "nickname" field.
+func NicknameContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldNickname, v))
+}
+
+// AvatarEQ applies the EQ predicate on the "avatar" field.
+func AvatarEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldAvatar, v))
+}
+
+// AvatarNEQ applies the NEQ predicate on the "avatar" field.
+func AvatarNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldAvatar, v))
+}
+
+// AvatarIn applies the In predicate on the "avatar" field.
+func AvatarIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldAvatar, vs...))
+}
+
+// AvatarNotIn applies the NotIn predicate on the "avatar" field.
+func AvatarNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldAvatar, vs...))
+}
+
+// AvatarGT applies the GT predicate on the "avatar" field.
+func AvatarGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldAvatar, v))
+}
+
+// AvatarGTE applies the GTE predicate on the "avatar" field.
+func AvatarGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldAvatar, v))
+}
+
+// AvatarLT applies the LT predicate on the "avatar" field.
+func AvatarLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldAvatar, v))
+}
+
+// AvatarLTE applies the LTE predicate on the "avatar" field.
+func AvatarLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldAvatar, v))
+}
+
+// AvatarContains applies the Contains predicate on the "avatar" field.
+func AvatarContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldAvatar, v))
+}
+
+// AvatarHasPrefix applies the HasPrefix predicate on the "avatar" field.
+func AvatarHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldAvatar, v))
+}
+
+// AvatarHasSuffix applies the HasSuffix predicate on the "avatar" field.
+func AvatarHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldAvatar, v))
+}
+
+// AvatarIsNil applies the IsNil predicate on the "avatar" field.
+func AvatarIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldAvatar))
+}
+
+// AvatarNotNil applies the NotNil predicate on the "avatar" field.
+func AvatarNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldAvatar))
+}
+
+// AvatarEqualFold applies the EqualFold predicate on the "avatar" field.
+func AvatarEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldAvatar, v))
+}
+
+// AvatarContainsFold applies the ContainsFold predicate on the "avatar" field.
+func AvatarContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldAvatar, v))
+}
+
+// PayPasswordHashEQ applies the EQ predicate on the "pay_password_hash" field.
+func PayPasswordHashEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPayPasswordHash, v))
+}
+
+// PayPasswordHashNEQ applies the NEQ predicate on the "pay_password_hash" field.
+func PayPasswordHashNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldPayPasswordHash, v))
+}
+
+// PayPasswordHashIn applies the In predicate on the "pay_password_hash" field.
+func PayPasswordHashIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldPayPasswordHash, vs...))
+}
+
+// PayPasswordHashNotIn applies the NotIn predicate on the "pay_password_hash" field.
+func PayPasswordHashNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldPayPasswordHash, vs...))
+}
+
+// PayPasswordHashGT applies the GT predicate on the "pay_password_hash" field.
+func PayPasswordHashGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldPayPasswordHash, v))
+}
+
+// PayPasswordHashGTE applies the GTE predicate on the "pay_password_hash" field.
+func PayPasswordHashGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldPayPasswordHash, v))
+}
+
+// PayPasswordHashLT applies the LT predicate on the "pay_password_hash" field.
+func PayPasswordHashLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldPayPasswordHash, v))
+}
+
+// PayPasswordHashLTE applies the LTE predicate on the "pay_password_hash" field.
+func PayPasswordHashLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldPayPasswordHash, v))
+}
+
+// PayPasswordHashContains applies the Contains predicate on the "pay_password_hash" field.
+func PayPasswordHashContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldPayPasswordHash, v))
+}
+
+// PayPasswordHashHasPrefix applies the HasPrefix predicate on the "pay_password_hash" field.
+func PayPasswordHashHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldPayPasswordHash, v))
+}
+
+// PayPasswordHashHasSuffix applies the HasSuffix predicate on the "pay_password_hash" field.
+func PayPasswordHashHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldPayPasswordHash, v))
+}
+
+// PayPasswordHashIsNil applies the IsNil predicate on the "pay_password_hash" field.
+func PayPasswordHashIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldPayPasswordHash))
+}
+
+// PayPasswordHashNotNil applies the NotNil predicate on the "pay_password_hash" field.
+func PayPasswordHashNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldPayPasswordHash))
+}
+
+// PayPasswordHashEqualFold applies the EqualFold predicate on the "pay_password_hash" field.
+func PayPasswordHashEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldPayPasswordHash, v))
+}
+
+// PayPasswordHashContainsFold applies the ContainsFold predicate on the "pay_password_hash" field.
+func PayPasswordHashContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldPayPasswordHash, v))
+}
+
+// PayPasswordFailuresEQ applies the EQ predicate on the "pay_password_failures" field.
+func PayPasswordFailuresEQ(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPayPasswordFailures, v))
+}
+
+// PayPasswordFailuresNEQ applies the NEQ predicate on the "pay_password_failures" field.
+func PayPasswordFailuresNEQ(v int) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldPayPasswordFailures, v))
+}
+
+// PayPasswordFailuresIn applies the In predicate on the "pay_password_failures" field.
+func PayPasswordFailuresIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldIn(FieldPayPasswordFailures, vs...))
+}
+
+// PayPasswordFailuresNotIn applies the NotIn predicate on the "pay_password_failures" field.
+func PayPasswordFailuresNotIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldPayPasswordFailures, vs...))
+}
+
+// PayPasswordFailuresGT applies the GT predicate on the "pay_password_failures" field.
+func PayPasswordFailuresGT(v int) predicate.User {
+	return predicate.User(sql.FieldGT(FieldPayPasswordFailures, v))
+}
+
+// PayPasswordFailuresGTE applies the GTE predicate on the "pay_password_failures" field.
+func PayPasswordFailuresGTE(v int) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldPayPasswordFailures, v))
+}
+
+// PayPasswordFailuresLT applies the LT predicate on the "pay_password_failures" field.
+func PayPasswordFailuresLT(v int) predicate.User {
+	return predicate.User(sql.FieldLT(FieldPayPasswordFailures, v))
+}
+
+// PayPasswordFailuresLTE applies the LTE predicate on the "pay_password_failures" field.
+func PayPasswordFailuresLTE(v int) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldPayPasswordFailures, v))
+}
+
+// PayPasswordLockedUntilEQ applies the EQ predicate on the "pay_password_locked_until" field.
+func PayPasswordLockedUntilEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldPayPasswordLockedUntil, v))
+}
+
+// PayPasswordLockedUntilNEQ applies the NEQ predicate on the "pay_password_locked_until" field.
+func PayPasswordLockedUntilNEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldPayPasswordLockedUntil, v))
+}
+
+// PayPasswordLockedUntilIn applies the In predicate on the "pay_password_locked_until" field.
+func PayPasswordLockedUntilIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldIn(FieldPayPasswordLockedUntil, vs...))
+}
+
+// PayPasswordLockedUntilNotIn applies the NotIn predicate on the "pay_password_locked_until" field.
+func PayPasswordLockedUntilNotIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldPayPasswordLockedUntil, vs...))
+}
+
+// PayPasswordLockedUntilGT applies the GT predicate on the "pay_password_locked_until" field.
+func PayPasswordLockedUntilGT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGT(FieldPayPasswordLockedUntil, v))
+}
+
+// PayPasswordLockedUntilGTE applies the GTE predicate on the "pay_password_locked_until" field.
+func PayPasswordLockedUntilGTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldPayPasswordLockedUntil, v))
+}
+
+// PayPasswordLockedUntilLT applies the LT predicate on the "pay_password_locked_until" field.
+func PayPasswordLockedUntilLT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLT(FieldPayPasswordLockedUntil, v))
+}
+
+// PayPasswordLockedUntilLTE applies the LTE predicate on the "pay_password_locked_until" field.
+func PayPasswordLockedUntilLTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldPayPasswordLockedUntil, v))
+}
+
+// PayPasswordLockedUntilIsNil applies the IsNil predicate on the "pay_password_locked_until" field.
+func PayPasswordLockedUntilIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldPayPasswordLockedUntil))
+}
+
+// PayPasswordLockedUntilNotNil applies the NotNil predicate on the "pay_password_locked_until" field.
+func PayPasswordLockedUntilNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldPayPasswordLockedUntil))
+}
+
+// ConfirmPasswordFailuresEQ applies the EQ predicate on the "confirm_password_failures" field.
+func ConfirmPasswordFailuresEQ(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldConfirmPasswordFailures, v))
+}
+
+// ConfirmPasswordFailuresNEQ applies the NEQ predicate on the "confirm_password_failures" field.
+func ConfirmPasswordFailuresNEQ(v int) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldConfirmPasswordFailures, v))
+}
+
+// ConfirmPasswordFailuresIn applies the In predicate on the "confirm_password_failures" field.
+func ConfirmPasswordFailuresIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldIn(FieldConfirmPasswordFailures, vs...))
+}
+
+// ConfirmPasswordFailuresNotIn applies the NotIn predicate on the "confirm_password_failures" field.
+func ConfirmPasswordFailuresNotIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldConfirmPasswordFailures, vs...))
+}
+
+// ConfirmPasswordFailuresGT applies the GT predicate on the "confirm_password_failures" field.
+func ConfirmPasswordFailuresGT(v int) predicate.User {
+	return predicate.User(sql.FieldGT(FieldConfirmPasswordFailures, v))
+}
+
+// ConfirmPasswordFailuresGTE applies the GTE predicate on the "confirm_password_failures" field.
+func ConfirmPasswordFailuresGTE(v int) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldConfirmPasswordFailures, v))
+}
+
+// ConfirmPasswordFailuresLT applies the LT predicate on the "confirm_password_failures" field.
+func ConfirmPasswordFailuresLT(v int) predicate.User {
+	return predicate.User(sql.FieldLT(FieldConfirmPasswordFailures, v))
+}
+
+// ConfirmPasswordFailuresLTE applies the LTE predicate on the "confirm_password_failures" field.
+func ConfirmPasswordFailuresLTE(v int) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldConfirmPasswordFailures, v))
+}
+
+// ConfirmPasswordLockedUntilEQ applies the EQ predicate on the "confirm_password_locked_until" field.
+func ConfirmPasswordLockedUntilEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldConfirmPasswordLockedUntil, v))
+}
+
+// ConfirmPasswordLockedUntilNEQ applies the NEQ predicate on the "confirm_password_locked_until" field.
+func ConfirmPasswordLockedUntilNEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldConfirmPasswordLockedUntil, v))
+}
+
+// ConfirmPasswordLockedUntilIn applies the In predicate on the "confirm_password_locked_until" field.
+func ConfirmPasswordLockedUntilIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldIn(FieldConfirmPasswordLockedUntil, vs...))
+}
+
+// ConfirmPasswordLockedUntilNotIn applies the NotIn predicate on the "confirm_password_locked_until" field.
+func ConfirmPasswordLockedUntilNotIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldConfirmPasswordLockedUntil, vs...))
+}
+
+// ConfirmPasswordLockedUntilGT applies the GT predicate on the "confirm_password_locked_until" field.
+func ConfirmPasswordLockedUntilGT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGT(FieldConfirmPasswordLockedUntil, v))
+}
+
+// ConfirmPasswordLockedUntilGTE applies the GTE predicate on the "confirm_password_locked_until" field.
+func ConfirmPasswordLockedUntilGTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldConfirmPasswordLockedUntil, v))
+}
+
+// ConfirmPasswordLockedUntilLT applies the LT predicate on the "confirm_password_locked_until" field.
+func ConfirmPasswordLockedUntilLT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLT(FieldConfirmPasswordLockedUntil, v))
+}
+
+// ConfirmPasswordLockedUntilLTE applies the LTE predicate on the "confirm_password_locked_until" field.
+func ConfirmPasswordLockedUntilLTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldConfirmPasswordLockedUntil, v))
+}
+
+// ConfirmPasswordLockedUntilIsNil applies the IsNil predicate on the "confirm_password_locked_until" field.
+func ConfirmPasswordLockedUntilIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldConfirmPasswordLockedUntil))
+}
+
+// ConfirmPasswordLockedUntilNotNil applies the NotNil predicate on the "confirm_password_locked_until" field.
+func ConfirmPasswordLockedUntilNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldConfirmPasswordLockedUntil))
 }
 
 // And groups predicates with the AND operator between them.

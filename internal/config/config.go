@@ -4,9 +4,14 @@
 package config
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -57,6 +62,8 @@ type Config struct {
 	PingppURL       string
 	PingppAppID     string
 	PingppSecretKey string
+	// PingppPublicKey is the PEM text of Ping++'s webhook key
+	// (PAYGRAPH_PINGPP_PUBLIC_KEY, or the file PAYGRAPH_PINGPP_PUBLIC_KEY_FILE).
 	PingppPublicKey string
 
 	GameCallbackKey  string
@@ -64,6 +71,9 @@ type Config struct {
 
 	OrderTTL          time.Duration
 	EscrowAutoConfirm time.Duration
+	// EscrowRefundWindow is how long after a deal is confirmed its buyer
+	// may still ask for a refund.
+	EscrowRefundWindow time.Duration
 
 	SMTPURL string
 	SMSURL  string
@@ -145,6 +155,61 @@ func (r *reader) httpURL(name string) string {
 	return strings.TrimRight(v, "/")
 }
 
+// pem reads an RSA public key given as PEM text in name (a literal "\n"
+// counts as a line break, for one-line environment files) or in the file
+// named by name_FILE.
+func (r *reader) pem(name string) string {
+	text, file := r.str(name, ""), r.str(name+"_FILE", "")
+	switch {
+	case text != "" && file != "":
+		r.fail(name, "set either %s or %s_FILE, not both", name, name)
+		return ""
+	case file != "":
+		b, err := readFile(file)
+		if err != nil {
+			r.fail(name+"_FILE", "%q cannot be read: %v", file, err)
+			return ""
+		}
+		text, name = string(b), name+"_FILE"
+	case text == "":
+		return ""
+	}
+	text = strings.ReplaceAll(text, `\n`, "\n")
+	if err := checkRSAPublicKey(text); err != nil {
+		r.fail(name, "%s", err)
+		return ""
+	}
+	return text
+}
+
+// checkRSAPublicKey checks that text is a PEM "PUBLIC KEY" (PKIX) or
+// "RSA PUBLIC KEY" (PKCS #1) holding an RSA key.
+func checkRSAPublicKey(text string) error {
+	block, _ := pem.Decode([]byte(strings.TrimSpace(text)))
+	if block == nil {
+		return errors.New("is not a PEM public key (-----BEGIN PUBLIC KEY-----)")
+	}
+	var key any
+	var err error
+	switch block.Type {
+	case "PUBLIC KEY":
+		key, err = x509.ParsePKIXPublicKey(block.Bytes)
+	case "RSA PUBLIC KEY":
+		key, err = x509.ParsePKCS1PublicKey(block.Bytes)
+	default:
+		return fmt.Errorf("holds a PEM %q block, not a public key", block.Type)
+	}
+	if err != nil {
+		return errors.New("holds a public key that cannot be parsed")
+	}
+	if _, ok := key.(*rsa.PublicKey); !ok {
+		return errors.New("holds a public key that is not RSA")
+	}
+	return nil
+}
+
+var readFile = os.ReadFile
+
 // Load reads the configuration through getenv (os.Getenv in production).
 func Load(getenv func(string) string) (*Config, error) {
 	r := &reader{get: getenv}
@@ -211,7 +276,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.PingppURL = r.httpURL("PAYGRAPH_PINGPP_URL")
 	c.PingppAppID = r.str("PAYGRAPH_PINGPP_APP_ID", "")
 	c.PingppSecretKey = r.str("PAYGRAPH_PINGPP_SECRET_KEY", "")
-	c.PingppPublicKey = r.str("PAYGRAPH_PINGPP_PUBLIC_KEY", "")
+	c.PingppPublicKey = r.pem("PAYGRAPH_PINGPP_PUBLIC_KEY")
 	if c.PingppURL != "" && (c.PingppSecretKey == "" || c.PingppPublicKey == "") {
 		r.fail("PAYGRAPH_PINGPP_SECRET_KEY", "PAYGRAPH_PINGPP_SECRET_KEY and PAYGRAPH_PINGPP_PUBLIC_KEY must be set when PAYGRAPH_PINGPP_URL names a real gateway")
 	}
@@ -221,6 +286,7 @@ func Load(getenv func(string) string) (*Config, error) {
 
 	c.OrderTTL = r.duration("PAYGRAPH_ORDER_TTL", 30*time.Minute)
 	c.EscrowAutoConfirm = r.duration("PAYGRAPH_ESCROW_AUTO_CONFIRM", 24*time.Hour)
+	c.EscrowRefundWindow = r.duration("PAYGRAPH_ESCROW_REFUND_WINDOW", 7*24*time.Hour)
 
 	c.SMTPURL = r.str("PAYGRAPH_SMTP_URL", "")
 	if c.SMTPURL != "" {

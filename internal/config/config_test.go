@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +73,57 @@ func TestParseAssets(t *testing.T) {
 		if _, err := ParseAssets(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+const pingppKey = `-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAy0d0QxZFYeHXGeWWneib
+4Q0jUFjj4ro7bMnIJ8DjZ4w2NtLJi8p1mcFMbrIS5g95U5FUBCfAZXFb2QIaJfft
+BByCQRbon7Jb97XoTP6kfk65tLz8Q9Cank1Ah/qivPIY0aNwvq8stedq9rcuJ6OQ
+ncbfQ1217/Za50vKotYa+MEcFo9Y65biEmzq7BZeNYzuU4dGrPaCi917cfwNa8ey
+ZSpoIOBe8e5JGOtZKCfgsgfecbXxdh6jq8Qn6mmrJILapEdxlj4xfzBzAuM3snqt
+5XnDzzFWlI5Z+4lhyZr7eFVmnQSqn1HWt4VPzz/EWvxP8Rkvy89XuRXBAiO3/7Ur
+8wIDAQAB
+-----END PUBLIC KEY-----
+`
+
+func TestPingppPublicKey(t *testing.T) {
+	// PEM text, also with the line breaks written as \n on one line.
+	for _, v := range []string{pingppKey, strings.ReplaceAll(pingppKey, "\n", `\n`)} {
+		c, err := Load(env(map[string]string{"PAYGRAPH_PINGPP_PUBLIC_KEY": v}))
+		if err != nil || !strings.Contains(c.PingppPublicKey, "\n8wIDAQAB\n") {
+			t.Fatalf("%v %q", err, c.PingppPublicKey)
+		}
+	}
+	// Or a file.
+	path := t.TempDir() + "/pingpp.pem"
+	if err := os.WriteFile(path, []byte(pingppKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"PAYGRAPH_PINGPP_PUBLIC_KEY_FILE": path}))
+	if err != nil || c.PingppPublicKey != pingppKey {
+		t.Fatalf("from a file: %v", err)
+	}
+	for name, e := range map[string]map[string]string{
+		"PAYGRAPH_PINGPP_PUBLIC_KEY":      {"PAYGRAPH_PINGPP_PUBLIC_KEY": "not a key"},
+		"PAYGRAPH_PINGPP_PUBLIC_KEY_FILE": {"PAYGRAPH_PINGPP_PUBLIC_KEY_FILE": path + ".missing"},
+	} {
+		if _, err := Load(env(e)); err == nil || !strings.HasPrefix(err.Error(), name+": ") {
+			t.Errorf("%v: got %v", e, err)
+		}
+	}
+	if _, err := Load(env(map[string]string{"PAYGRAPH_PINGPP_PUBLIC_KEY": pingppKey, "PAYGRAPH_PINGPP_PUBLIC_KEY_FILE": path})); err == nil {
+		t.Error("both the key and a file accepted")
+	}
+	// A real gateway needs its keys.
+	if _, err := Load(env(map[string]string{"PAYGRAPH_PINGPP_URL": "https://api.pingxx.com", "PAYGRAPH_PINGPP_SECRET_KEY": "sk_live_x"})); err == nil {
+		t.Error("a real Ping++ without its public key accepted")
+	}
+	c, err = Load(env(map[string]string{"PAYGRAPH_ESCROW_REFUND_WINDOW": "48h"}))
+	if err != nil || c.EscrowRefundWindow != 48*time.Hour {
+		t.Fatalf("refund window: %v", err)
+	}
+	if _, err := Load(env(map[string]string{"PAYGRAPH_ESCROW_REFUND_WINDOW": "soon"})); err == nil || !strings.HasPrefix(err.Error(), "PAYGRAPH_ESCROW_REFUND_WINDOW: ") {
+		t.Fatalf("bad refund window: %v", err)
 	}
 }

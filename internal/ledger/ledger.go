@@ -50,6 +50,9 @@ type Posting struct {
 	Amount int64
 	// Withdrawable is how much of a positive Available amount may be
 	// withdrawn (earnings); debits use up non-withdrawable money first.
+	// On a debit, a negative Withdrawable takes that much out of the
+	// withdrawable money explicitly (a withdrawal, earnings given back),
+	// refused with ErrInsufficientFunds if there is not that much.
 	Withdrawable int64
 }
 
@@ -94,6 +97,9 @@ func (l *Ledger) Post(ctx context.Context, tx *txn.Tx, j Journal) ([]*ent.Wallet
 		sum += p.Amount
 		if (p.UserID == 0) != (p.Bucket == World) {
 			return nil, fmt.Errorf("posting %+v: world postings and only they have no user", p)
+		}
+		if p.Withdrawable < 0 && p.Amount > p.Withdrawable {
+			return nil, fmt.Errorf("posting %+v: takes more withdrawable money than it debits", p)
 		}
 	}
 	if sum != 0 || len(j.Postings) < 2 {
@@ -176,8 +182,13 @@ func (l *Ledger) apply(ctx context.Context, tx *txn.Tx, asset string, p Posting)
 		q += `, withdrawable = CASE WHEN withdrawable + ? > available + ? THEN available + ? ELSE withdrawable + ? END`
 		args = append(args, w, p.Amount, p.Amount, w)
 	}
-	q += ` WHERE user_id = ? AND asset = ? AND ` + col + ` + ? >= 0 RETURNING id, ` + col
+	q += ` WHERE user_id = ? AND asset = ? AND ` + col + ` + ? >= 0`
 	args = append(args, p.UserID, asset, p.Amount)
+	if w < 0 {
+		q += ` AND withdrawable + ? >= 0`
+		args = append(args, w)
+	}
+	q += ` RETURNING id, ` + col
 	q = l.rebind(q)
 	for attempt := 0; attempt < 2; attempt++ {
 		rows, err := tx.QueryContext(ctx, q, args...)

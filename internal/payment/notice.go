@@ -18,6 +18,9 @@ type Outcome string
 const (
 	OutcomePaid   Outcome = "PAID"
 	OutcomeFailed Outcome = "FAILED"
+	// OutcomeRefunded: the provider gave the money back (Ping++
+	// refund.succeeded); the order type's OnRefunded hook applies it.
+	OutcomeRefunded Outcome = "REFUNDED"
 )
 
 // Notice is a verified provider callback about one of our orders.
@@ -51,6 +54,11 @@ const (
 // that marks the order PAID.
 type OnPaid func(ctx context.Context, tx *txn.Tx, o *ent.Order) (*ent.Order, error)
 
+// OnRefunded applies a provider's confirmation of a refund to an order of
+// one type, in the callback's transaction. It returns AlreadyApplied for a
+// refund it has already applied.
+type OnRefunded func(ctx context.Context, tx *txn.Tx, o *ent.Order, n Notice) (*ent.Order, Result, error)
+
 // Errors of ApplyNotice.
 var (
 	ErrNoticeAmount = apperr.New(apperr.AmountMismatch, "the notified amount differs from the order amount")
@@ -77,6 +85,13 @@ func (s *Service) ApplyNotice(ctx context.Context, tx *txn.Tx, n Notice) (*ent.O
 	amount, err := asset.Minor(n.Amount)
 	if err != nil || amount != o.Amount {
 		return o, "", ErrNoticeAmount
+	}
+	if n.Outcome == OutcomeRefunded {
+		h := s.OnRefunded[o.Type]
+		if h == nil {
+			return o, "", ErrNoRefunds
+		}
+		return h(ctx, tx, o, n)
 	}
 	actor := "callback:" + n.Provider
 	switch {

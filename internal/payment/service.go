@@ -48,6 +48,8 @@ type Service struct {
 	OnPaid map[order.Type]OnPaid
 	// Refunds decides refunds, by order type.
 	Refunds map[order.Type]RefundHandler
+	// OnRefunded applies refunds a provider confirms, by order type.
+	OnRefunded map[order.Type]OnRefunded
 }
 
 // Errors shared by the order services.

@@ -28,8 +28,8 @@ func (s *Server) initGameFlow(mux *http.ServeMux) error {
 		s.Log.Warn("PAYGRAPH_GAME_CALLBACK_KEY is unset: game callbacks are checked with a development key derived from the token key; sendGameTestCallback signs with it. Set the provider's key in production")
 	}
 	prov := &game.Provider{Key: []byte(key), Algorithm: alg, Clock: s.Clock, Client: s.DB.Ent}
-	s.GameGoods = payment.GameGoods{Payments: s.Payments, Catalog: s.Catalog}
-	s.GameSandbox = game.Sandbox{
+	s.GameGoods = &payment.GameGoods{Payments: s.Payments, Catalog: s.Catalog}
+	s.GameSandbox = &game.Sandbox{
 		Provider: prov, Client: s.DB.Ent, Assets: s.Assets, Enabled: dev,
 		Handler: func() http.Handler { return s.handler },
 	}

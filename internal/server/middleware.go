@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paygraph/paygraph/internal/auth"
+	"github.com/paygraph/paygraph/internal/clientip"
 	"github.com/paygraph/paygraph/internal/idempotency"
 	"github.com/paygraph/paygraph/internal/trace"
 )
@@ -144,7 +145,7 @@ func tooLarge(w http.ResponseWriter, max int64) {
 // UNAUTHENTICATED. Operations that need no token (register, login) still run.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
+		ctx := clientip.With(r.Context(), r.RemoteAddr)
 		if k := r.Header.Get("Idempotency-Key"); k != "" {
 			ctx = idempotency.WithHeader(ctx, k)
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/paygraph/paygraph/internal/clock"
 	"github.com/paygraph/paygraph/internal/config"
 	"github.com/paygraph/paygraph/internal/db"
+	"github.com/paygraph/paygraph/internal/escrow"
 	"github.com/paygraph/paygraph/internal/events"
 	"github.com/paygraph/paygraph/internal/idempotency"
 	"github.com/paygraph/paygraph/internal/idgen"
@@ -35,6 +36,7 @@ import (
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/payment"
 	"github.com/paygraph/paygraph/internal/provider/game"
+	sandboxpingpp "github.com/paygraph/paygraph/internal/sandbox/pingpp"
 	"github.com/paygraph/paygraph/internal/scheduler"
 	"github.com/paygraph/paygraph/internal/txn"
 )
@@ -56,9 +58,15 @@ type Server struct {
 	Payments *payment.Service
 	Live     *live.Service
 	Shim     *callback.Shim
-	// GameGoods and GameSandbox are filled by initGameFlow; the resolver holds their addresses.
-	GameGoods   payment.GameGoods
-	GameSandbox game.Sandbox
+	// GameGoods and GameSandbox are seed 004's flow.
+	GameGoods   *payment.GameGoods
+	GameSandbox *game.Sandbox
+	// Passwords is the bcrypt cost in use (tests lower it).
+	Passwords auth.Passwords
+	// Escrow is seed 003's flow; PingppSandbox the embedded Ping++ gateway
+	// (nil when a real Ping++ is configured).
+	Escrow        *escrow.Service
+	PingppSandbox *sandboxpingpp.Gateway
 	// Scheduler runs expiry and other timed work; tests drive it by hand.
 	Scheduler *scheduler.Scheduler
 	Clock     clock.Clock
@@ -133,6 +141,7 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 		pw = *opts.Passwords
 	}
 	s.Accounts = account.New(s.DB.Ent, s.Tokens, pw)
+	s.Passwords = pw
 	if err := s.initMoney(ctx, opts); err != nil {
 		return err
 	}
@@ -159,7 +168,6 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 	resolver := &graph.Resolver{
 		Client: s.DB.Ent, Assets: s.Assets, Accounts: s.Accounts, Catalog: s.Catalog,
 		Ledger: s.Ledger, Payments: s.Payments, Live: s.Live,
-		GameGoods: &s.GameGoods, GameSandbox: &s.GameSandbox,
 	}
 	gql := graph.NewHandler(resolver, graph.Options{
 		MaxDepth:      s.Config.QueryDepth,
@@ -191,6 +199,9 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
+	// The flows' services exist now: hand them to the resolvers.
+	resolver.Escrow = s.Escrow
+	resolver.GameGoods, resolver.GameSandbox = s.GameGoods, s.GameSandbox
 	s.handler = s.middleware(mux)
 	return nil
 }
