@@ -8,16 +8,18 @@ import (
 	"github.com/paygraph/paygraph/internal/live"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/payment"
+	"github.com/paygraph/paygraph/internal/twofactor"
 )
 
 // Resolver holds the services the resolvers call into. Resolvers stay thin:
 // a rule lives in its service, never here.
 type Resolver struct {
-	Client   *ent.Client
-	Assets   *money.Registry
-	Accounts *account.Service
-	Catalog  *catalog.Catalog
-	Ledger   *ledger.Ledger
-	Payments *payment.Service
-	Live     *live.Service
+	Client    *ent.Client
+	Assets    *money.Registry
+	Accounts  *account.Service
+	Catalog   *catalog.Catalog
+	Ledger    *ledger.Ledger
+	Payments  *payment.Service
+	Live      *live.Service
+	TwoFactor *twofactor.Service
 }

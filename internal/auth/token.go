@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strconv"
@@ -26,6 +28,15 @@ type Tokens struct {
 // user tokens.
 func NewTokens(secret []byte, ttl time.Duration) *Tokens {
 	return &Tokens{secret: secret, ttl: ttl, now: time.Now}
+}
+
+// DeriveKey returns a key for another purpose derived from the token key
+// (HMAC-SHA256 of the purpose), so one configured secret can protect other
+// data without the token key itself being reused.
+func (t *Tokens) DeriveKey(purpose string) []byte {
+	m := hmac.New(sha256.New, t.secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // ServiceTokenTTL is how long an app's SERVICE token lasts. Apps rotate it

@@ -266,6 +266,11 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
 		if o.ExpiresAt != nil && !now.Before(*o.ExpiresAt) {
 			return 0, ErrOrderExpired
 		}
+		if pc, ok := s.SecondFactor.(SecondFactorPrecheck); ok {
+			if err := pc.Precheck(ctx, p.Subject, o.ID, in.VerifyCodeOrderID, in.VerifyCode); err != nil {
+				return 0, err
+			}
+		}
 		err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
 			if err := s.SecondFactor.Verify(ctx, tx, p.Subject, o.ID, in.VerifyCodeOrderID, in.VerifyCode); err != nil {
 				return err
@@ -284,7 +289,11 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
 				return err
 			}
 			if err := tx.OrderItem.Update().Where(orderitem.OrderID(o.ID), orderitem.KindEQ(orderitem.KindPAY)).
-				Modify(func(u *sql.UpdateBuilder) { u.Set(orderitem.FieldPaidAmount, sql.Expr(orderitem.FieldAmount)) }).
+				Modify(func(u *sql.UpdateBuilder) {
+					// Nothing is held back: the payee has the money at once (unlocked).
+					u.Set(orderitem.FieldPaidAmount, sql.Expr(orderitem.FieldAmount)).
+						Set(orderitem.FieldUnlockedAmount, sql.Expr(orderitem.FieldAmount))
+				}).
 				Exec(ctx); err != nil {
 				return fmt.Errorf("recording paid amounts: %w", err)
 			}

@@ -35,26 +35,28 @@ import (
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/payment"
 	"github.com/paygraph/paygraph/internal/scheduler"
+	"github.com/paygraph/paygraph/internal/twofactor"
 	"github.com/paygraph/paygraph/internal/txn"
 )
 
 // Server is a running paygraph, minus its listener.
 type Server struct {
-	Config   *config.Config
-	Log      *slog.Logger
-	DB       *db.DB
-	Metrics  *metrics.Metrics
-	Tokens   *auth.Tokens
-	Accounts *account.Service
-	Catalog  *catalog.Catalog
-	Assets   *money.Registry
-	Bus      events.Bus
-	Tx       *txn.Runner
-	Idem     *idempotency.Store
-	Ledger   *ledger.Ledger
-	Payments *payment.Service
-	Live     *live.Service
-	Shim     *callback.Shim
+	Config    *config.Config
+	Log       *slog.Logger
+	DB        *db.DB
+	Metrics   *metrics.Metrics
+	Tokens    *auth.Tokens
+	Accounts  *account.Service
+	Catalog   *catalog.Catalog
+	Assets    *money.Registry
+	Bus       events.Bus
+	Tx        *txn.Runner
+	Idem      *idempotency.Store
+	Ledger    *ledger.Ledger
+	Payments  *payment.Service
+	Live      *live.Service
+	Shim      *callback.Shim
+	TwoFactor *twofactor.Service
 	// Scheduler runs expiry and other timed work; tests drive it by hand.
 	Scheduler *scheduler.Scheduler
 	Clock     clock.Clock
@@ -186,6 +188,7 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
+	resolver.TwoFactor = s.TwoFactor
 	s.handler = s.middleware(mux)
 	return nil
 }
