@@ -1207,7 +1207,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrderItem.RefundedAmount(childComplexity), true
-	case "OrderItem.tokenID":
+	case "OrderItem.tokenId":
 		if e.ComplexityRoot.OrderItem.TokenID == nil {
 			break
 		}
@@ -2384,7 +2384,6 @@ type OrderItem implements Node {
   id: ID!
   orderID: ID!
   payType: String!
-  tokenID: String!
 }
 """
 Ordering options for Order connections
@@ -3598,6 +3597,11 @@ type VerifyCodeOutboxEntry {
   createdAt: Time!
 }
 
+extend type OrderItem {
+  "The line's asset (seed 000 tokenId), e.g. USDT."
+  tokenId: String!
+}
+
 extend type User {
   "An authenticator app is bound. Only the user itself, an ADMIN or a SERVICE sees it."
   bindGA: Boolean @goField(forceResolver: true)
@@ -3950,8 +3954,6 @@ func (ec *executionContext) childFields_OrderItem(ctx context.Context, field gra
 		return ec.fieldContext_OrderItem_orderID(ctx, field)
 	case "payType":
 		return ec.fieldContext_OrderItem_payType(ctx, field)
-	case "tokenID":
-		return ec.fieldContext_OrderItem_tokenID(ctx, field)
 	case "itemId":
 		return ec.fieldContext_OrderItem_itemId(ctx, field)
 	case "amount":
@@ -3962,6 +3964,8 @@ func (ec *executionContext) childFields_OrderItem(ctx context.Context, field gra
 		return ec.fieldContext_OrderItem_refundedAmount(ctx, field)
 	case "unlockedAmount":
 		return ec.fieldContext_OrderItem_unlockedAmount(ctx, field)
+	case "tokenId":
+		return ec.fieldContext_OrderItem_tokenId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrderItem", field.Name)
 }
@@ -8171,29 +8175,6 @@ func (ec *executionContext) fieldContext_OrderItem_payType(_ context.Context, fi
 	return graphql.NewScalarFieldContext("OrderItem", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _OrderItem_tokenID(ctx context.Context, field graphql.CollectedField, obj *ent.OrderItem) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_OrderItem_tokenID(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.TokenID, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_OrderItem_tokenID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("OrderItem", field, false, false, errors.New("field of type String does not have child fields"))
-}
-
 func (ec *executionContext) _OrderItem_itemId(ctx context.Context, field graphql.CollectedField, obj *ent.OrderItem) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8307,6 +8288,29 @@ func (ec *executionContext) _OrderItem_unlockedAmount(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_OrderItem_unlockedAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("OrderItem", field, true, true, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _OrderItem_tokenId(ctx context.Context, field graphql.CollectedField, obj *ent.OrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderItem_tokenId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TokenID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderItem_tokenId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderItem", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int64]) (ret graphql.Marshaler) {
@@ -15741,7 +15745,7 @@ func (ec *executionContext) unmarshalInputPayInput(ctx context.Context, obj any)
 			it.OrderID = data
 		case "verifyCodeOrderId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifyCodeOrderId"))
-			data, err := ec.unmarshalOID2ᚖint64(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCodeOrderID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -18584,11 +18588,6 @@ func (ec *executionContext) _OrderItem(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "tokenID":
-			out.Values[i] = ec._OrderItem_tokenID(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
 		case "itemId":
 			field := field
 
@@ -18779,6 +18778,11 @@ func (ec *executionContext) _OrderItem(ctx context.Context, sel ast.SelectionSet
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "tokenId":
+			out.Values[i] = ec._OrderItem_tokenId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21878,6 +21882,22 @@ func (ec *executionContext) marshalOID2ᚕint64ᚄ(ctx context.Context, sel ast.
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalOID2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCodeOrderID(ctx context.Context, v any) (*payment.CodeOrderID, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(payment.CodeOrderID)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCodeOrderID(ctx context.Context, sel ast.SelectionSet, v *payment.CodeOrderID) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOID2ᚖint64(ctx context.Context, v any) (*int64, error) {

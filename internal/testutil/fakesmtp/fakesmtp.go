@@ -25,11 +25,11 @@ type Server struct {
 	Addr string
 
 	rejectRcpt bool
-	ln    net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	msgs  []Message
-	conns map[net.Conn]bool
+	ln         net.Listener
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	msgs       []Message
+	conns      map[net.Conn]bool
 }
 
 // StartSMTP runs a Server until t ends.
