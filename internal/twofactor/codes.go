@@ -84,8 +84,11 @@ func (s *Service) SendPaymentVerifyCode(ctx context.Context, orderID int64) (*Co
 	case user.AuthTypeEMAIL:
 		to = u.Email
 	}
+	if to == "" {
+		return nil, apperr.Input("orderId", "the account has no address for %s codes: choose another authType", u.AuthType)
+	}
 	n := s.sender(u.AuthType)
-	if n == nil || to == "" {
+	if n == nil {
 		return nil, apperr.New(apperr.ProviderError, "no %s sender is configured", u.AuthType)
 	}
 	code, err := randomCode(6)

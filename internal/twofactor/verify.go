@@ -55,19 +55,19 @@ func codeRequired(t user.AuthType) error {
 // wrong one. It returns nil when the payer needs no code or the code is
 // right (the code is not consumed here).
 //
-// Errors: BAD_USER_INPUT (code or verifyCodeOrderId missing),
+// Errors: BAD_USER_INPUT (verifyCodeOrderId missing),
 // VERIFY_CODE_INVALID, VERIFY_CODE_EXPIRED, LOCKED.
 func (s *Service) Precheck(ctx context.Context, userID, orderID int64, verifyCodeOrderID *int64, code *string) error {
+	c := normalize(code)
+	if c == "" {
+		return nil // nothing to weigh; Verify refuses a missing code where one is needed
+	}
+	if t, err := authType(ctx, s.Client.User.Query(), userID); err != nil || t == user.AuthTypeNONE {
+		return err
+	}
 	u, err := s.Client.User.Get(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("loading payer %d: %w", userID, err)
-	}
-	if u.AuthType == user.AuthTypeNONE {
-		return nil
-	}
-	c := normalize(code)
-	if c == "" {
-		return codeRequired(u.AuthType)
 	}
 	var v verdict
 	switch u.AuthType {
@@ -134,12 +134,13 @@ func (s *Service) Precheck(ctx context.Context, userID, orderID int64, verifyCod
 // Verify checks the payer's code inside pay's transaction and consumes it
 // there (see the comment at the top of this file).
 func (s *Service) Verify(ctx context.Context, tx *txn.Tx, userID, orderID int64, verifyCodeOrderID *int64, code *string) error {
+	// Read again inside the transaction: a factor chosen since Precheck counts.
+	if t, err := authType(ctx, tx.User.Query(), userID); err != nil || t == user.AuthTypeNONE {
+		return err
+	}
 	u, err := tx.User.Get(ctx, userID)
 	if err != nil {
 		return fmt.Errorf("loading payer %d: %w", userID, err)
-	}
-	if u.AuthType == user.AuthTypeNONE {
-		return nil
 	}
 	c := normalize(code)
 	if c == "" {
@@ -189,6 +190,15 @@ func (s *Service) Verify(ctx context.Context, tx *txn.Tx, userID, orderID int64,
 		return ErrCodeUsed
 	}
 	return nil
+}
+
+// authType reads only a user's auth_type.
+func authType(ctx context.Context, q *ent.UserQuery, userID int64) (user.AuthType, error) {
+	v, err := q.Where(user.ID(userID)).Select(user.FieldAuthType).String(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading the factor of payer %d: %w", userID, err)
+	}
+	return user.AuthType(v), nil
 }
 
 func codeID(p *int64) (int64, bool) {
