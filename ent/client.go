@@ -24,6 +24,7 @@ import (
 	"github.com/paygraph/paygraph/ent/orderevent"
 	"github.com/paygraph/paygraph/ent/orderitem"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/ent/verifycode"
 	"github.com/paygraph/paygraph/ent/wallet"
 	"github.com/paygraph/paygraph/ent/walletentry"
 
@@ -53,6 +54,8 @@ type Client struct {
 	OrderItem *OrderItemClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// VerifyCode is the client for interacting with the VerifyCode builders.
+	VerifyCode *VerifyCodeClient
 	// Wallet is the client for interacting with the Wallet builders.
 	Wallet *WalletClient
 	// WalletEntry is the client for interacting with the WalletEntry builders.
@@ -79,6 +82,7 @@ func (c *Client) init() {
 	c.OrderEvent = NewOrderEventClient(c.config)
 	c.OrderItem = NewOrderItemClient(c.config)
 	c.User = NewUserClient(c.config)
+	c.VerifyCode = NewVerifyCodeClient(c.config)
 	c.Wallet = NewWalletClient(c.config)
 	c.WalletEntry = NewWalletEntryClient(c.config)
 }
@@ -182,6 +186,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		OrderEvent:     NewOrderEventClient(cfg),
 		OrderItem:      NewOrderItemClient(cfg),
 		User:           NewUserClient(cfg),
+		VerifyCode:     NewVerifyCodeClient(cfg),
 		Wallet:         NewWalletClient(cfg),
 		WalletEntry:    NewWalletEntryClient(cfg),
 	}, nil
@@ -212,6 +217,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		OrderEvent:     NewOrderEventClient(cfg),
 		OrderItem:      NewOrderItemClient(cfg),
 		User:           NewUserClient(cfg),
+		VerifyCode:     NewVerifyCodeClient(cfg),
 		Wallet:         NewWalletClient(cfg),
 		WalletEntry:    NewWalletEntryClient(cfg),
 	}, nil
@@ -244,7 +250,7 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.App, c.CallbackEvent, c.DealRefund, c.Goods, c.IdempotencyKey, c.Order,
-		c.OrderEvent, c.OrderItem, c.User, c.Wallet, c.WalletEntry,
+		c.OrderEvent, c.OrderItem, c.User, c.VerifyCode, c.Wallet, c.WalletEntry,
 	} {
 		n.Use(hooks...)
 	}
@@ -255,7 +261,7 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.App, c.CallbackEvent, c.DealRefund, c.Goods, c.IdempotencyKey, c.Order,
-		c.OrderEvent, c.OrderItem, c.User, c.Wallet, c.WalletEntry,
+		c.OrderEvent, c.OrderItem, c.User, c.VerifyCode, c.Wallet, c.WalletEntry,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -282,6 +288,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.OrderItem.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
+	case *VerifyCodeMutation:
+		return c.VerifyCode.mutate(ctx, m)
 	case *WalletMutation:
 		return c.Wallet.mutate(ctx, m)
 	case *WalletEntryMutation:
@@ -1648,6 +1656,139 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 	}
 }
 
+// VerifyCodeClient is a client for the VerifyCode schema.
+type VerifyCodeClient struct {
+	config
+}
+
+// NewVerifyCodeClient returns a client for the VerifyCode from the given config.
+func NewVerifyCodeClient(c config) *VerifyCodeClient {
+	return &VerifyCodeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `verifycode.Hooks(f(g(h())))`.
+func (c *VerifyCodeClient) Use(hooks ...Hook) {
+	c.hooks.VerifyCode = append(c.hooks.VerifyCode, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `verifycode.Intercept(f(g(h())))`.
+func (c *VerifyCodeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.VerifyCode = append(c.inters.VerifyCode, interceptors...)
+}
+
+// Create returns a builder for creating a VerifyCode entity.
+func (c *VerifyCodeClient) Create() *VerifyCodeCreate {
+	mutation := newVerifyCodeMutation(c.config, OpCreate)
+	return &VerifyCodeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of VerifyCode entities.
+func (c *VerifyCodeClient) CreateBulk(builders ...*VerifyCodeCreate) *VerifyCodeCreateBulk {
+	return &VerifyCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *VerifyCodeClient) MapCreateBulk(slice any, setFunc func(*VerifyCodeCreate, int)) *VerifyCodeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &VerifyCodeCreateBulk{err: fmt.Errorf("calling to VerifyCodeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*VerifyCodeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &VerifyCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for VerifyCode.
+func (c *VerifyCodeClient) Update() *VerifyCodeUpdate {
+	mutation := newVerifyCodeMutation(c.config, OpUpdate)
+	return &VerifyCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *VerifyCodeClient) UpdateOne(_m *VerifyCode) *VerifyCodeUpdateOne {
+	mutation := newVerifyCodeMutation(c.config, OpUpdateOne, withVerifyCode(_m))
+	return &VerifyCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *VerifyCodeClient) UpdateOneID(id int64) *VerifyCodeUpdateOne {
+	mutation := newVerifyCodeMutation(c.config, OpUpdateOne, withVerifyCodeID(id))
+	return &VerifyCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for VerifyCode.
+func (c *VerifyCodeClient) Delete() *VerifyCodeDelete {
+	mutation := newVerifyCodeMutation(c.config, OpDelete)
+	return &VerifyCodeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *VerifyCodeClient) DeleteOne(_m *VerifyCode) *VerifyCodeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *VerifyCodeClient) DeleteOneID(id int64) *VerifyCodeDeleteOne {
+	builder := c.Delete().Where(verifycode.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &VerifyCodeDeleteOne{builder}
+}
+
+// Query returns a query builder for VerifyCode.
+func (c *VerifyCodeClient) Query() *VerifyCodeQuery {
+	return &VerifyCodeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeVerifyCode},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a VerifyCode entity by its id.
+func (c *VerifyCodeClient) Get(ctx context.Context, id int64) (*VerifyCode, error) {
+	return c.Query().Where(verifycode.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *VerifyCodeClient) GetX(ctx context.Context, id int64) *VerifyCode {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *VerifyCodeClient) Hooks() []Hook {
+	return c.hooks.VerifyCode
+}
+
+// Interceptors returns the client interceptors.
+func (c *VerifyCodeClient) Interceptors() []Interceptor {
+	return c.inters.VerifyCode
+}
+
+func (c *VerifyCodeClient) mutate(ctx context.Context, m *VerifyCodeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&VerifyCodeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&VerifyCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&VerifyCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&VerifyCodeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown VerifyCode mutation op: %q", m.Op())
+	}
+}
+
 // WalletClient is a client for the Wallet schema.
 type WalletClient struct {
 	config
@@ -1966,11 +2107,11 @@ func (c *WalletEntryClient) mutate(ctx context.Context, m *WalletEntryMutation) 
 type (
 	hooks struct {
 		App, CallbackEvent, DealRefund, Goods, IdempotencyKey, Order, OrderEvent,
-		OrderItem, User, Wallet, WalletEntry []ent.Hook
+		OrderItem, User, VerifyCode, Wallet, WalletEntry []ent.Hook
 	}
 	inters struct {
 		App, CallbackEvent, DealRefund, Goods, IdempotencyKey, Order, OrderEvent,
-		OrderItem, User, Wallet, WalletEntry []ent.Interceptor
+		OrderItem, User, VerifyCode, Wallet, WalletEntry []ent.Interceptor
 	}
 )
 

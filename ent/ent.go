@@ -21,6 +21,7 @@ import (
 	"github.com/paygraph/paygraph/ent/orderevent"
 	"github.com/paygraph/paygraph/ent/orderitem"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/ent/verifycode"
 	"github.com/paygraph/paygraph/ent/wallet"
 	"github.com/paygraph/paygraph/ent/walletentry"
 )
@@ -92,6 +93,7 @@ func checkColumn(t, c string) error {
 			orderevent.Table:     orderevent.ValidColumn,
 			orderitem.Table:      orderitem.ValidColumn,
 			user.Table:           user.ValidColumn,
+			verifycode.Table:     verifycode.ValidColumn,
 			wallet.Table:         wallet.ValidColumn,
 			walletentry.Table:    walletentry.ValidColumn,
 		})

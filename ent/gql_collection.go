@@ -662,11 +662,6 @@ func (_q *OrderItemQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				selectedFields = append(selectedFields, orderitem.FieldPayType)
 				fieldSeen[orderitem.FieldPayType] = struct{}{}
 			}
-		case "tokenID":
-			if _, ok := fieldSeen[orderitem.FieldTokenID]; !ok {
-				selectedFields = append(selectedFields, orderitem.FieldTokenID)
-				fieldSeen[orderitem.FieldTokenID] = struct{}{}
-			}
 		case "id":
 		case "__typename":
 		default:

@@ -21,6 +21,7 @@ import (
 	"github.com/paygraph/paygraph/ent/orderitem"
 	"github.com/paygraph/paygraph/ent/predicate"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/ent/verifycode"
 	"github.com/paygraph/paygraph/ent/wallet"
 	"github.com/paygraph/paygraph/ent/walletentry"
 	"github.com/paygraph/paygraph/internal/role"
@@ -44,6 +45,7 @@ const (
 	TypeOrderEvent     = "OrderEvent"
 	TypeOrderItem      = "OrderItem"
 	TypeUser           = "User"
+	TypeVerifyCode     = "VerifyCode"
 	TypeWallet         = "Wallet"
 	TypeWalletEntry    = "WalletEntry"
 )
@@ -8372,6 +8374,16 @@ type UserMutation struct {
 	confirm_password_failures     *int
 	addconfirm_password_failures  *int
 	confirm_password_locked_until *time.Time
+	auth_type                     *user.AuthType
+	bind_ga                       *bool
+	totp_secret                   *string
+	totp_pending_secret           *string
+	totp_last_step                *int64
+	addtotp_last_step             *int64
+	totp_failures                 *int
+	addtotp_failures              *int
+	totp_locked_until             *time.Time
+	verify_code_sent_at           *time.Time
 	clearedFields                 map[string]struct{}
 	done                          bool
 	oldValue                      func(context.Context) (*User, error)
@@ -9166,6 +9178,386 @@ func (m *UserMutation) ResetConfirmPasswordLockedUntil() {
 	delete(m.clearedFields, user.FieldConfirmPasswordLockedUntil)
 }
 
+// SetAuthType sets the "auth_type" field.
+func (m *UserMutation) SetAuthType(ut user.AuthType) {
+	m.auth_type = &ut
+}
+
+// AuthType returns the value of the "auth_type" field in the mutation.
+func (m *UserMutation) AuthType() (r user.AuthType, exists bool) {
+	v := m.auth_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthType returns the old "auth_type" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldAuthType(ctx context.Context) (v user.AuthType, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthType: %w", err)
+	}
+	return oldValue.AuthType, nil
+}
+
+// ResetAuthType resets all changes to the "auth_type" field.
+func (m *UserMutation) ResetAuthType() {
+	m.auth_type = nil
+}
+
+// SetBindGa sets the "bind_ga" field.
+func (m *UserMutation) SetBindGa(b bool) {
+	m.bind_ga = &b
+}
+
+// BindGa returns the value of the "bind_ga" field in the mutation.
+func (m *UserMutation) BindGa() (r bool, exists bool) {
+	v := m.bind_ga
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBindGa returns the old "bind_ga" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldBindGa(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBindGa is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBindGa requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBindGa: %w", err)
+	}
+	return oldValue.BindGa, nil
+}
+
+// ResetBindGa resets all changes to the "bind_ga" field.
+func (m *UserMutation) ResetBindGa() {
+	m.bind_ga = nil
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (m *UserMutation) SetTotpSecret(s string) {
+	m.totp_secret = &s
+}
+
+// TotpSecret returns the value of the "totp_secret" field in the mutation.
+func (m *UserMutation) TotpSecret() (r string, exists bool) {
+	v := m.totp_secret
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotpSecret returns the old "totp_secret" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldTotpSecret(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotpSecret is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotpSecret requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotpSecret: %w", err)
+	}
+	return oldValue.TotpSecret, nil
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (m *UserMutation) ClearTotpSecret() {
+	m.totp_secret = nil
+	m.clearedFields[user.FieldTotpSecret] = struct{}{}
+}
+
+// TotpSecretCleared returns if the "totp_secret" field was cleared in this mutation.
+func (m *UserMutation) TotpSecretCleared() bool {
+	_, ok := m.clearedFields[user.FieldTotpSecret]
+	return ok
+}
+
+// ResetTotpSecret resets all changes to the "totp_secret" field.
+func (m *UserMutation) ResetTotpSecret() {
+	m.totp_secret = nil
+	delete(m.clearedFields, user.FieldTotpSecret)
+}
+
+// SetTotpPendingSecret sets the "totp_pending_secret" field.
+func (m *UserMutation) SetTotpPendingSecret(s string) {
+	m.totp_pending_secret = &s
+}
+
+// TotpPendingSecret returns the value of the "totp_pending_secret" field in the mutation.
+func (m *UserMutation) TotpPendingSecret() (r string, exists bool) {
+	v := m.totp_pending_secret
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotpPendingSecret returns the old "totp_pending_secret" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldTotpPendingSecret(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotpPendingSecret is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotpPendingSecret requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotpPendingSecret: %w", err)
+	}
+	return oldValue.TotpPendingSecret, nil
+}
+
+// ClearTotpPendingSecret clears the value of the "totp_pending_secret" field.
+func (m *UserMutation) ClearTotpPendingSecret() {
+	m.totp_pending_secret = nil
+	m.clearedFields[user.FieldTotpPendingSecret] = struct{}{}
+}
+
+// TotpPendingSecretCleared returns if the "totp_pending_secret" field was cleared in this mutation.
+func (m *UserMutation) TotpPendingSecretCleared() bool {
+	_, ok := m.clearedFields[user.FieldTotpPendingSecret]
+	return ok
+}
+
+// ResetTotpPendingSecret resets all changes to the "totp_pending_secret" field.
+func (m *UserMutation) ResetTotpPendingSecret() {
+	m.totp_pending_secret = nil
+	delete(m.clearedFields, user.FieldTotpPendingSecret)
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (m *UserMutation) SetTotpLastStep(i int64) {
+	m.totp_last_step = &i
+	m.addtotp_last_step = nil
+}
+
+// TotpLastStep returns the value of the "totp_last_step" field in the mutation.
+func (m *UserMutation) TotpLastStep() (r int64, exists bool) {
+	v := m.totp_last_step
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotpLastStep returns the old "totp_last_step" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldTotpLastStep(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotpLastStep is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotpLastStep requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotpLastStep: %w", err)
+	}
+	return oldValue.TotpLastStep, nil
+}
+
+// AddTotpLastStep adds i to the "totp_last_step" field.
+func (m *UserMutation) AddTotpLastStep(i int64) {
+	if m.addtotp_last_step != nil {
+		*m.addtotp_last_step += i
+	} else {
+		m.addtotp_last_step = &i
+	}
+}
+
+// AddedTotpLastStep returns the value that was added to the "totp_last_step" field in this mutation.
+func (m *UserMutation) AddedTotpLastStep() (r int64, exists bool) {
+	v := m.addtotp_last_step
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTotpLastStep resets all changes to the "totp_last_step" field.
+func (m *UserMutation) ResetTotpLastStep() {
+	m.totp_last_step = nil
+	m.addtotp_last_step = nil
+}
+
+// SetTotpFailures sets the "totp_failures" field.
+func (m *UserMutation) SetTotpFailures(i int) {
+	m.totp_failures = &i
+	m.addtotp_failures = nil
+}
+
+// TotpFailures returns the value of the "totp_failures" field in the mutation.
+func (m *UserMutation) TotpFailures() (r int, exists bool) {
+	v := m.totp_failures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotpFailures returns the old "totp_failures" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldTotpFailures(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotpFailures is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotpFailures requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotpFailures: %w", err)
+	}
+	return oldValue.TotpFailures, nil
+}
+
+// AddTotpFailures adds i to the "totp_failures" field.
+func (m *UserMutation) AddTotpFailures(i int) {
+	if m.addtotp_failures != nil {
+		*m.addtotp_failures += i
+	} else {
+		m.addtotp_failures = &i
+	}
+}
+
+// AddedTotpFailures returns the value that was added to the "totp_failures" field in this mutation.
+func (m *UserMutation) AddedTotpFailures() (r int, exists bool) {
+	v := m.addtotp_failures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTotpFailures resets all changes to the "totp_failures" field.
+func (m *UserMutation) ResetTotpFailures() {
+	m.totp_failures = nil
+	m.addtotp_failures = nil
+}
+
+// SetTotpLockedUntil sets the "totp_locked_until" field.
+func (m *UserMutation) SetTotpLockedUntil(t time.Time) {
+	m.totp_locked_until = &t
+}
+
+// TotpLockedUntil returns the value of the "totp_locked_until" field in the mutation.
+func (m *UserMutation) TotpLockedUntil() (r time.Time, exists bool) {
+	v := m.totp_locked_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotpLockedUntil returns the old "totp_locked_until" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldTotpLockedUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotpLockedUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotpLockedUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotpLockedUntil: %w", err)
+	}
+	return oldValue.TotpLockedUntil, nil
+}
+
+// ClearTotpLockedUntil clears the value of the "totp_locked_until" field.
+func (m *UserMutation) ClearTotpLockedUntil() {
+	m.totp_locked_until = nil
+	m.clearedFields[user.FieldTotpLockedUntil] = struct{}{}
+}
+
+// TotpLockedUntilCleared returns if the "totp_locked_until" field was cleared in this mutation.
+func (m *UserMutation) TotpLockedUntilCleared() bool {
+	_, ok := m.clearedFields[user.FieldTotpLockedUntil]
+	return ok
+}
+
+// ResetTotpLockedUntil resets all changes to the "totp_locked_until" field.
+func (m *UserMutation) ResetTotpLockedUntil() {
+	m.totp_locked_until = nil
+	delete(m.clearedFields, user.FieldTotpLockedUntil)
+}
+
+// SetVerifyCodeSentAt sets the "verify_code_sent_at" field.
+func (m *UserMutation) SetVerifyCodeSentAt(t time.Time) {
+	m.verify_code_sent_at = &t
+}
+
+// VerifyCodeSentAt returns the value of the "verify_code_sent_at" field in the mutation.
+func (m *UserMutation) VerifyCodeSentAt() (r time.Time, exists bool) {
+	v := m.verify_code_sent_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVerifyCodeSentAt returns the old "verify_code_sent_at" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldVerifyCodeSentAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVerifyCodeSentAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVerifyCodeSentAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVerifyCodeSentAt: %w", err)
+	}
+	return oldValue.VerifyCodeSentAt, nil
+}
+
+// ClearVerifyCodeSentAt clears the value of the "verify_code_sent_at" field.
+func (m *UserMutation) ClearVerifyCodeSentAt() {
+	m.verify_code_sent_at = nil
+	m.clearedFields[user.FieldVerifyCodeSentAt] = struct{}{}
+}
+
+// VerifyCodeSentAtCleared returns if the "verify_code_sent_at" field was cleared in this mutation.
+func (m *UserMutation) VerifyCodeSentAtCleared() bool {
+	_, ok := m.clearedFields[user.FieldVerifyCodeSentAt]
+	return ok
+}
+
+// ResetVerifyCodeSentAt resets all changes to the "verify_code_sent_at" field.
+func (m *UserMutation) ResetVerifyCodeSentAt() {
+	m.verify_code_sent_at = nil
+	delete(m.clearedFields, user.FieldVerifyCodeSentAt)
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -9200,7 +9592,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 23)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -9246,6 +9638,30 @@ func (m *UserMutation) Fields() []string {
 	if m.confirm_password_locked_until != nil {
 		fields = append(fields, user.FieldConfirmPasswordLockedUntil)
 	}
+	if m.auth_type != nil {
+		fields = append(fields, user.FieldAuthType)
+	}
+	if m.bind_ga != nil {
+		fields = append(fields, user.FieldBindGa)
+	}
+	if m.totp_secret != nil {
+		fields = append(fields, user.FieldTotpSecret)
+	}
+	if m.totp_pending_secret != nil {
+		fields = append(fields, user.FieldTotpPendingSecret)
+	}
+	if m.totp_last_step != nil {
+		fields = append(fields, user.FieldTotpLastStep)
+	}
+	if m.totp_failures != nil {
+		fields = append(fields, user.FieldTotpFailures)
+	}
+	if m.totp_locked_until != nil {
+		fields = append(fields, user.FieldTotpLockedUntil)
+	}
+	if m.verify_code_sent_at != nil {
+		fields = append(fields, user.FieldVerifyCodeSentAt)
+	}
 	return fields
 }
 
@@ -9284,6 +9700,22 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.ConfirmPasswordFailures()
 	case user.FieldConfirmPasswordLockedUntil:
 		return m.ConfirmPasswordLockedUntil()
+	case user.FieldAuthType:
+		return m.AuthType()
+	case user.FieldBindGa:
+		return m.BindGa()
+	case user.FieldTotpSecret:
+		return m.TotpSecret()
+	case user.FieldTotpPendingSecret:
+		return m.TotpPendingSecret()
+	case user.FieldTotpLastStep:
+		return m.TotpLastStep()
+	case user.FieldTotpFailures:
+		return m.TotpFailures()
+	case user.FieldTotpLockedUntil:
+		return m.TotpLockedUntil()
+	case user.FieldVerifyCodeSentAt:
+		return m.VerifyCodeSentAt()
 	}
 	return nil, false
 }
@@ -9323,6 +9755,22 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldConfirmPasswordFailures(ctx)
 	case user.FieldConfirmPasswordLockedUntil:
 		return m.OldConfirmPasswordLockedUntil(ctx)
+	case user.FieldAuthType:
+		return m.OldAuthType(ctx)
+	case user.FieldBindGa:
+		return m.OldBindGa(ctx)
+	case user.FieldTotpSecret:
+		return m.OldTotpSecret(ctx)
+	case user.FieldTotpPendingSecret:
+		return m.OldTotpPendingSecret(ctx)
+	case user.FieldTotpLastStep:
+		return m.OldTotpLastStep(ctx)
+	case user.FieldTotpFailures:
+		return m.OldTotpFailures(ctx)
+	case user.FieldTotpLockedUntil:
+		return m.OldTotpLockedUntil(ctx)
+	case user.FieldVerifyCodeSentAt:
+		return m.OldVerifyCodeSentAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -9437,6 +9885,62 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetConfirmPasswordLockedUntil(v)
 		return nil
+	case user.FieldAuthType:
+		v, ok := value.(user.AuthType)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthType(v)
+		return nil
+	case user.FieldBindGa:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBindGa(v)
+		return nil
+	case user.FieldTotpSecret:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotpSecret(v)
+		return nil
+	case user.FieldTotpPendingSecret:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotpPendingSecret(v)
+		return nil
+	case user.FieldTotpLastStep:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotpLastStep(v)
+		return nil
+	case user.FieldTotpFailures:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotpFailures(v)
+		return nil
+	case user.FieldTotpLockedUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotpLockedUntil(v)
+		return nil
+	case user.FieldVerifyCodeSentAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVerifyCodeSentAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -9451,6 +9955,12 @@ func (m *UserMutation) AddedFields() []string {
 	if m.addconfirm_password_failures != nil {
 		fields = append(fields, user.FieldConfirmPasswordFailures)
 	}
+	if m.addtotp_last_step != nil {
+		fields = append(fields, user.FieldTotpLastStep)
+	}
+	if m.addtotp_failures != nil {
+		fields = append(fields, user.FieldTotpFailures)
+	}
 	return fields
 }
 
@@ -9463,6 +9973,10 @@ func (m *UserMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedPayPasswordFailures()
 	case user.FieldConfirmPasswordFailures:
 		return m.AddedConfirmPasswordFailures()
+	case user.FieldTotpLastStep:
+		return m.AddedTotpLastStep()
+	case user.FieldTotpFailures:
+		return m.AddedTotpFailures()
 	}
 	return nil, false
 }
@@ -9485,6 +9999,20 @@ func (m *UserMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddConfirmPasswordFailures(v)
+		return nil
+	case user.FieldTotpLastStep:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotpLastStep(v)
+		return nil
+	case user.FieldTotpFailures:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotpFailures(v)
 		return nil
 	}
 	return fmt.Errorf("unknown User numeric field %s", name)
@@ -9517,6 +10045,18 @@ func (m *UserMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(user.FieldConfirmPasswordLockedUntil) {
 		fields = append(fields, user.FieldConfirmPasswordLockedUntil)
+	}
+	if m.FieldCleared(user.FieldTotpSecret) {
+		fields = append(fields, user.FieldTotpSecret)
+	}
+	if m.FieldCleared(user.FieldTotpPendingSecret) {
+		fields = append(fields, user.FieldTotpPendingSecret)
+	}
+	if m.FieldCleared(user.FieldTotpLockedUntil) {
+		fields = append(fields, user.FieldTotpLockedUntil)
+	}
+	if m.FieldCleared(user.FieldVerifyCodeSentAt) {
+		fields = append(fields, user.FieldVerifyCodeSentAt)
 	}
 	return fields
 }
@@ -9555,6 +10095,18 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldConfirmPasswordLockedUntil:
 		m.ClearConfirmPasswordLockedUntil()
+		return nil
+	case user.FieldTotpSecret:
+		m.ClearTotpSecret()
+		return nil
+	case user.FieldTotpPendingSecret:
+		m.ClearTotpPendingSecret()
+		return nil
+	case user.FieldTotpLockedUntil:
+		m.ClearTotpLockedUntil()
+		return nil
+	case user.FieldVerifyCodeSentAt:
+		m.ClearVerifyCodeSentAt()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -9609,6 +10161,30 @@ func (m *UserMutation) ResetField(name string) error {
 	case user.FieldConfirmPasswordLockedUntil:
 		m.ResetConfirmPasswordLockedUntil()
 		return nil
+	case user.FieldAuthType:
+		m.ResetAuthType()
+		return nil
+	case user.FieldBindGa:
+		m.ResetBindGa()
+		return nil
+	case user.FieldTotpSecret:
+		m.ResetTotpSecret()
+		return nil
+	case user.FieldTotpPendingSecret:
+		m.ResetTotpPendingSecret()
+		return nil
+	case user.FieldTotpLastStep:
+		m.ResetTotpLastStep()
+		return nil
+	case user.FieldTotpFailures:
+		m.ResetTotpFailures()
+		return nil
+	case user.FieldTotpLockedUntil:
+		m.ResetTotpLockedUntil()
+		return nil
+	case user.FieldVerifyCodeSentAt:
+		m.ResetVerifyCodeSentAt()
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -9659,6 +10235,894 @@ func (m *UserMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *UserMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown User edge %s", name)
+}
+
+// VerifyCodeMutation represents an operation that mutates the VerifyCode nodes in the graph.
+type VerifyCodeMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int64
+	user_id       *int64
+	adduser_id    *int64
+	order_id      *int64
+	addorder_id   *int64
+	channel       *verifycode.Channel
+	destination   *string
+	code_hash     *string
+	attempts      *int
+	addattempts   *int
+	expires_at    *time.Time
+	used_at       *time.Time
+	created_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*VerifyCode, error)
+	predicates    []predicate.VerifyCode
+}
+
+var _ ent.Mutation = (*VerifyCodeMutation)(nil)
+
+// verifycodeOption allows management of the mutation configuration using functional options.
+type verifycodeOption func(*VerifyCodeMutation)
+
+// newVerifyCodeMutation creates new mutation for the VerifyCode entity.
+func newVerifyCodeMutation(c config, op Op, opts ...verifycodeOption) *VerifyCodeMutation {
+	m := &VerifyCodeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeVerifyCode,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withVerifyCodeID sets the ID field of the mutation.
+func withVerifyCodeID(id int64) verifycodeOption {
+	return func(m *VerifyCodeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *VerifyCode
+		)
+		m.oldValue = func(ctx context.Context) (*VerifyCode, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().VerifyCode.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withVerifyCode sets the old VerifyCode of the mutation.
+func withVerifyCode(node *VerifyCode) verifycodeOption {
+	return func(m *VerifyCodeMutation) {
+		m.oldValue = func(context.Context) (*VerifyCode, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m VerifyCodeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m VerifyCodeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of VerifyCode entities.
+func (m *VerifyCodeMutation) SetID(id int64) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *VerifyCodeMutation) ID() (id int64, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *VerifyCodeMutation) IDs(ctx context.Context) ([]int64, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int64{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().VerifyCode.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetUserID sets the "user_id" field.
+func (m *VerifyCodeMutation) SetUserID(i int64) {
+	m.user_id = &i
+	m.adduser_id = nil
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *VerifyCodeMutation) UserID() (r int64, exists bool) {
+	v := m.user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the VerifyCode entity.
+// If the VerifyCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VerifyCodeMutation) OldUserID(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// AddUserID adds i to the "user_id" field.
+func (m *VerifyCodeMutation) AddUserID(i int64) {
+	if m.adduser_id != nil {
+		*m.adduser_id += i
+	} else {
+		m.adduser_id = &i
+	}
+}
+
+// AddedUserID returns the value that was added to the "user_id" field in this mutation.
+func (m *VerifyCodeMutation) AddedUserID() (r int64, exists bool) {
+	v := m.adduser_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *VerifyCodeMutation) ResetUserID() {
+	m.user_id = nil
+	m.adduser_id = nil
+}
+
+// SetOrderID sets the "order_id" field.
+func (m *VerifyCodeMutation) SetOrderID(i int64) {
+	m.order_id = &i
+	m.addorder_id = nil
+}
+
+// OrderID returns the value of the "order_id" field in the mutation.
+func (m *VerifyCodeMutation) OrderID() (r int64, exists bool) {
+	v := m.order_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrderID returns the old "order_id" field's value of the VerifyCode entity.
+// If the VerifyCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VerifyCodeMutation) OldOrderID(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrderID: %w", err)
+	}
+	return oldValue.OrderID, nil
+}
+
+// AddOrderID adds i to the "order_id" field.
+func (m *VerifyCodeMutation) AddOrderID(i int64) {
+	if m.addorder_id != nil {
+		*m.addorder_id += i
+	} else {
+		m.addorder_id = &i
+	}
+}
+
+// AddedOrderID returns the value that was added to the "order_id" field in this mutation.
+func (m *VerifyCodeMutation) AddedOrderID() (r int64, exists bool) {
+	v := m.addorder_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOrderID resets all changes to the "order_id" field.
+func (m *VerifyCodeMutation) ResetOrderID() {
+	m.order_id = nil
+	m.addorder_id = nil
+}
+
+// SetChannel sets the "channel" field.
+func (m *VerifyCodeMutation) SetChannel(v verifycode.Channel) {
+	m.channel = &v
+}
+
+// Channel returns the value of the "channel" field in the mutation.
+func (m *VerifyCodeMutation) Channel() (r verifycode.Channel, exists bool) {
+	v := m.channel
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChannel returns the old "channel" field's value of the VerifyCode entity.
+// If the VerifyCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VerifyCodeMutation) OldChannel(ctx context.Context) (v verifycode.Channel, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChannel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChannel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChannel: %w", err)
+	}
+	return oldValue.Channel, nil
+}
+
+// ResetChannel resets all changes to the "channel" field.
+func (m *VerifyCodeMutation) ResetChannel() {
+	m.channel = nil
+}
+
+// SetDestination sets the "destination" field.
+func (m *VerifyCodeMutation) SetDestination(s string) {
+	m.destination = &s
+}
+
+// Destination returns the value of the "destination" field in the mutation.
+func (m *VerifyCodeMutation) Destination() (r string, exists bool) {
+	v := m.destination
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDestination returns the old "destination" field's value of the VerifyCode entity.
+// If the VerifyCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VerifyCodeMutation) OldDestination(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDestination is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDestination requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDestination: %w", err)
+	}
+	return oldValue.Destination, nil
+}
+
+// ResetDestination resets all changes to the "destination" field.
+func (m *VerifyCodeMutation) ResetDestination() {
+	m.destination = nil
+}
+
+// SetCodeHash sets the "code_hash" field.
+func (m *VerifyCodeMutation) SetCodeHash(s string) {
+	m.code_hash = &s
+}
+
+// CodeHash returns the value of the "code_hash" field in the mutation.
+func (m *VerifyCodeMutation) CodeHash() (r string, exists bool) {
+	v := m.code_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCodeHash returns the old "code_hash" field's value of the VerifyCode entity.
+// If the VerifyCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VerifyCodeMutation) OldCodeHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCodeHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCodeHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCodeHash: %w", err)
+	}
+	return oldValue.CodeHash, nil
+}
+
+// ResetCodeHash resets all changes to the "code_hash" field.
+func (m *VerifyCodeMutation) ResetCodeHash() {
+	m.code_hash = nil
+}
+
+// SetAttempts sets the "attempts" field.
+func (m *VerifyCodeMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *VerifyCodeMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the VerifyCode entity.
+// If the VerifyCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VerifyCodeMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *VerifyCodeMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *VerifyCodeMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *VerifyCodeMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *VerifyCodeMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *VerifyCodeMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the VerifyCode entity.
+// If the VerifyCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VerifyCodeMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *VerifyCodeMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetUsedAt sets the "used_at" field.
+func (m *VerifyCodeMutation) SetUsedAt(t time.Time) {
+	m.used_at = &t
+}
+
+// UsedAt returns the value of the "used_at" field in the mutation.
+func (m *VerifyCodeMutation) UsedAt() (r time.Time, exists bool) {
+	v := m.used_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsedAt returns the old "used_at" field's value of the VerifyCode entity.
+// If the VerifyCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VerifyCodeMutation) OldUsedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsedAt: %w", err)
+	}
+	return oldValue.UsedAt, nil
+}
+
+// ClearUsedAt clears the value of the "used_at" field.
+func (m *VerifyCodeMutation) ClearUsedAt() {
+	m.used_at = nil
+	m.clearedFields[verifycode.FieldUsedAt] = struct{}{}
+}
+
+// UsedAtCleared returns if the "used_at" field was cleared in this mutation.
+func (m *VerifyCodeMutation) UsedAtCleared() bool {
+	_, ok := m.clearedFields[verifycode.FieldUsedAt]
+	return ok
+}
+
+// ResetUsedAt resets all changes to the "used_at" field.
+func (m *VerifyCodeMutation) ResetUsedAt() {
+	m.used_at = nil
+	delete(m.clearedFields, verifycode.FieldUsedAt)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *VerifyCodeMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *VerifyCodeMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the VerifyCode entity.
+// If the VerifyCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VerifyCodeMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *VerifyCodeMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// Where appends a list predicates to the VerifyCodeMutation builder.
+func (m *VerifyCodeMutation) Where(ps ...predicate.VerifyCode) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the VerifyCodeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *VerifyCodeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.VerifyCode, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *VerifyCodeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *VerifyCodeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (VerifyCode).
+func (m *VerifyCodeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *VerifyCodeMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.user_id != nil {
+		fields = append(fields, verifycode.FieldUserID)
+	}
+	if m.order_id != nil {
+		fields = append(fields, verifycode.FieldOrderID)
+	}
+	if m.channel != nil {
+		fields = append(fields, verifycode.FieldChannel)
+	}
+	if m.destination != nil {
+		fields = append(fields, verifycode.FieldDestination)
+	}
+	if m.code_hash != nil {
+		fields = append(fields, verifycode.FieldCodeHash)
+	}
+	if m.attempts != nil {
+		fields = append(fields, verifycode.FieldAttempts)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, verifycode.FieldExpiresAt)
+	}
+	if m.used_at != nil {
+		fields = append(fields, verifycode.FieldUsedAt)
+	}
+	if m.created_at != nil {
+		fields = append(fields, verifycode.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *VerifyCodeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case verifycode.FieldUserID:
+		return m.UserID()
+	case verifycode.FieldOrderID:
+		return m.OrderID()
+	case verifycode.FieldChannel:
+		return m.Channel()
+	case verifycode.FieldDestination:
+		return m.Destination()
+	case verifycode.FieldCodeHash:
+		return m.CodeHash()
+	case verifycode.FieldAttempts:
+		return m.Attempts()
+	case verifycode.FieldExpiresAt:
+		return m.ExpiresAt()
+	case verifycode.FieldUsedAt:
+		return m.UsedAt()
+	case verifycode.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *VerifyCodeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case verifycode.FieldUserID:
+		return m.OldUserID(ctx)
+	case verifycode.FieldOrderID:
+		return m.OldOrderID(ctx)
+	case verifycode.FieldChannel:
+		return m.OldChannel(ctx)
+	case verifycode.FieldDestination:
+		return m.OldDestination(ctx)
+	case verifycode.FieldCodeHash:
+		return m.OldCodeHash(ctx)
+	case verifycode.FieldAttempts:
+		return m.OldAttempts(ctx)
+	case verifycode.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case verifycode.FieldUsedAt:
+		return m.OldUsedAt(ctx)
+	case verifycode.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown VerifyCode field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *VerifyCodeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case verifycode.FieldUserID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case verifycode.FieldOrderID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrderID(v)
+		return nil
+	case verifycode.FieldChannel:
+		v, ok := value.(verifycode.Channel)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChannel(v)
+		return nil
+	case verifycode.FieldDestination:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDestination(v)
+		return nil
+	case verifycode.FieldCodeHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCodeHash(v)
+		return nil
+	case verifycode.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	case verifycode.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case verifycode.FieldUsedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsedAt(v)
+		return nil
+	case verifycode.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown VerifyCode field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *VerifyCodeMutation) AddedFields() []string {
+	var fields []string
+	if m.adduser_id != nil {
+		fields = append(fields, verifycode.FieldUserID)
+	}
+	if m.addorder_id != nil {
+		fields = append(fields, verifycode.FieldOrderID)
+	}
+	if m.addattempts != nil {
+		fields = append(fields, verifycode.FieldAttempts)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *VerifyCodeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case verifycode.FieldUserID:
+		return m.AddedUserID()
+	case verifycode.FieldOrderID:
+		return m.AddedOrderID()
+	case verifycode.FieldAttempts:
+		return m.AddedAttempts()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *VerifyCodeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case verifycode.FieldUserID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUserID(v)
+		return nil
+	case verifycode.FieldOrderID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOrderID(v)
+		return nil
+	case verifycode.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
+	}
+	return fmt.Errorf("unknown VerifyCode numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *VerifyCodeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(verifycode.FieldUsedAt) {
+		fields = append(fields, verifycode.FieldUsedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *VerifyCodeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *VerifyCodeMutation) ClearField(name string) error {
+	switch name {
+	case verifycode.FieldUsedAt:
+		m.ClearUsedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown VerifyCode nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *VerifyCodeMutation) ResetField(name string) error {
+	switch name {
+	case verifycode.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case verifycode.FieldOrderID:
+		m.ResetOrderID()
+		return nil
+	case verifycode.FieldChannel:
+		m.ResetChannel()
+		return nil
+	case verifycode.FieldDestination:
+		m.ResetDestination()
+		return nil
+	case verifycode.FieldCodeHash:
+		m.ResetCodeHash()
+		return nil
+	case verifycode.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	case verifycode.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case verifycode.FieldUsedAt:
+		m.ResetUsedAt()
+		return nil
+	case verifycode.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown VerifyCode field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *VerifyCodeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *VerifyCodeMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *VerifyCodeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *VerifyCodeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *VerifyCodeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *VerifyCodeMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *VerifyCodeMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown VerifyCode unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *VerifyCodeMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown VerifyCode edge %s", name)
 }
 
 // WalletMutation represents an operation that mutates the Wallet nodes in the graph.

@@ -15,6 +15,7 @@ import (
 	"github.com/paygraph/paygraph/ent/orderitem"
 	"github.com/paygraph/paygraph/ent/schema"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/ent/verifycode"
 	"github.com/paygraph/paygraph/ent/wallet"
 	"github.com/paygraph/paygraph/ent/walletentry"
 )
@@ -300,10 +301,35 @@ func init() {
 	userDescConfirmPasswordFailures := userFields[11].Descriptor()
 	// user.DefaultConfirmPasswordFailures holds the default value on creation for the confirm_password_failures field.
 	user.DefaultConfirmPasswordFailures = userDescConfirmPasswordFailures.Default.(int)
+	// userDescBindGa is the schema descriptor for bind_ga field.
+	userDescBindGa := userFields[14].Descriptor()
+	// user.DefaultBindGa holds the default value on creation for the bind_ga field.
+	user.DefaultBindGa = userDescBindGa.Default.(bool)
+	// userDescTotpLastStep is the schema descriptor for totp_last_step field.
+	userDescTotpLastStep := userFields[17].Descriptor()
+	// user.DefaultTotpLastStep holds the default value on creation for the totp_last_step field.
+	user.DefaultTotpLastStep = userDescTotpLastStep.Default.(int64)
+	// userDescTotpFailures is the schema descriptor for totp_failures field.
+	userDescTotpFailures := userFields[18].Descriptor()
+	// user.DefaultTotpFailures holds the default value on creation for the totp_failures field.
+	user.DefaultTotpFailures = userDescTotpFailures.Default.(int)
 	// userDescID is the schema descriptor for id field.
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.
 	user.DefaultID = userDescID.Default.(func() int64)
+	verifycodeMixin := schema.VerifyCode{}.Mixin()
+	verifycodeMixinFields0 := verifycodeMixin[0].Fields()
+	_ = verifycodeMixinFields0
+	verifycodeFields := schema.VerifyCode{}.Fields()
+	_ = verifycodeFields
+	// verifycodeDescAttempts is the schema descriptor for attempts field.
+	verifycodeDescAttempts := verifycodeFields[5].Descriptor()
+	// verifycode.DefaultAttempts holds the default value on creation for the attempts field.
+	verifycode.DefaultAttempts = verifycodeDescAttempts.Default.(int)
+	// verifycodeDescID is the schema descriptor for id field.
+	verifycodeDescID := verifycodeMixinFields0[0].Descriptor()
+	// verifycode.DefaultID holds the default value on creation for the id field.
+	verifycode.DefaultID = verifycodeDescID.Default.(func() int64)
 	walletMixin := schema.Wallet{}.Mixin()
 	walletMixinFields0 := walletMixin[0].Fields()
 	_ = walletMixinFields0

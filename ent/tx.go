@@ -32,6 +32,8 @@ type Tx struct {
 	OrderItem *OrderItemClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// VerifyCode is the client for interacting with the VerifyCode builders.
+	VerifyCode *VerifyCodeClient
 	// Wallet is the client for interacting with the Wallet builders.
 	Wallet *WalletClient
 	// WalletEntry is the client for interacting with the WalletEntry builders.
@@ -176,6 +178,7 @@ func (tx *Tx) init() {
 	tx.OrderEvent = NewOrderEventClient(tx.config)
 	tx.OrderItem = NewOrderItemClient(tx.config)
 	tx.User = NewUserClient(tx.config)
+	tx.VerifyCode = NewVerifyCodeClient(tx.config)
 	tx.Wallet = NewWalletClient(tx.config)
 	tx.WalletEntry = NewWalletEntryClient(tx.config)
 }

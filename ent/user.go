@@ -48,7 +48,23 @@ type User struct {
 	ConfirmPasswordFailures int `json:"confirm_password_failures,omitempty"`
 	// ConfirmPasswordLockedUntil holds the value of the "confirm_password_locked_until" field.
 	ConfirmPasswordLockedUntil *time.Time `json:"confirm_password_locked_until,omitempty"`
-	selectValues               sql.SelectValues
+	// AuthType holds the value of the "auth_type" field.
+	AuthType user.AuthType `json:"auth_type,omitempty"`
+	// BindGa holds the value of the "bind_ga" field.
+	BindGa bool `json:"bind_ga,omitempty"`
+	// TotpSecret holds the value of the "totp_secret" field.
+	TotpSecret string `json:"-"`
+	// TotpPendingSecret holds the value of the "totp_pending_secret" field.
+	TotpPendingSecret string `json:"-"`
+	// TotpLastStep holds the value of the "totp_last_step" field.
+	TotpLastStep int64 `json:"totp_last_step,omitempty"`
+	// TotpFailures holds the value of the "totp_failures" field.
+	TotpFailures int `json:"totp_failures,omitempty"`
+	// TotpLockedUntil holds the value of the "totp_locked_until" field.
+	TotpLockedUntil *time.Time `json:"totp_locked_until,omitempty"`
+	// VerifyCodeSentAt holds the value of the "verify_code_sent_at" field.
+	VerifyCodeSentAt *time.Time `json:"verify_code_sent_at,omitempty"`
+	selectValues     sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -56,11 +72,13 @@ func (*User) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case user.FieldID, user.FieldPayPasswordFailures, user.FieldConfirmPasswordFailures:
+		case user.FieldBindGa:
+			values[i] = new(sql.NullBool)
+		case user.FieldID, user.FieldPayPasswordFailures, user.FieldConfirmPasswordFailures, user.FieldTotpLastStep, user.FieldTotpFailures:
 			values[i] = new(sql.NullInt64)
-		case user.FieldUsername, user.FieldPasswordHash, user.FieldEmail, user.FieldMobile, user.FieldNationalCode, user.FieldRole, user.FieldNickname, user.FieldAvatar, user.FieldPayPasswordHash:
+		case user.FieldUsername, user.FieldPasswordHash, user.FieldEmail, user.FieldMobile, user.FieldNationalCode, user.FieldRole, user.FieldNickname, user.FieldAvatar, user.FieldPayPasswordHash, user.FieldAuthType, user.FieldTotpSecret, user.FieldTotpPendingSecret:
 			values[i] = new(sql.NullString)
-		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldPayPasswordLockedUntil, user.FieldConfirmPasswordLockedUntil:
+		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldPayPasswordLockedUntil, user.FieldConfirmPasswordLockedUntil, user.FieldTotpLockedUntil, user.FieldVerifyCodeSentAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -175,6 +193,56 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				_m.ConfirmPasswordLockedUntil = new(time.Time)
 				*_m.ConfirmPasswordLockedUntil = value.Time
 			}
+		case user.FieldAuthType:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field auth_type", values[i])
+			} else if value.Valid {
+				_m.AuthType = user.AuthType(value.String)
+			}
+		case user.FieldBindGa:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field bind_ga", values[i])
+			} else if value.Valid {
+				_m.BindGa = value.Bool
+			}
+		case user.FieldTotpSecret:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_secret", values[i])
+			} else if value.Valid {
+				_m.TotpSecret = value.String
+			}
+		case user.FieldTotpPendingSecret:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_pending_secret", values[i])
+			} else if value.Valid {
+				_m.TotpPendingSecret = value.String
+			}
+		case user.FieldTotpLastStep:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_last_step", values[i])
+			} else if value.Valid {
+				_m.TotpLastStep = value.Int64
+			}
+		case user.FieldTotpFailures:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_failures", values[i])
+			} else if value.Valid {
+				_m.TotpFailures = int(value.Int64)
+			}
+		case user.FieldTotpLockedUntil:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_locked_until", values[i])
+			} else if value.Valid {
+				_m.TotpLockedUntil = new(time.Time)
+				*_m.TotpLockedUntil = value.Time
+			}
+		case user.FieldVerifyCodeSentAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field verify_code_sent_at", values[i])
+			} else if value.Valid {
+				_m.VerifyCodeSentAt = new(time.Time)
+				*_m.VerifyCodeSentAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -255,6 +323,32 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	if v := _m.ConfirmPasswordLockedUntil; v != nil {
 		builder.WriteString("confirm_password_locked_until=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("auth_type=")
+	builder.WriteString(fmt.Sprintf("%v", _m.AuthType))
+	builder.WriteString(", ")
+	builder.WriteString("bind_ga=")
+	builder.WriteString(fmt.Sprintf("%v", _m.BindGa))
+	builder.WriteString(", ")
+	builder.WriteString("totp_secret=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("totp_pending_secret=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("totp_last_step=")
+	builder.WriteString(fmt.Sprintf("%v", _m.TotpLastStep))
+	builder.WriteString(", ")
+	builder.WriteString("totp_failures=")
+	builder.WriteString(fmt.Sprintf("%v", _m.TotpFailures))
+	builder.WriteString(", ")
+	if v := _m.TotpLockedUntil; v != nil {
+		builder.WriteString("totp_locked_until=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.VerifyCodeSentAt; v != nil {
+		builder.WriteString("verify_code_sent_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

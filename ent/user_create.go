@@ -217,6 +217,118 @@ func (_c *UserCreate) SetNillableConfirmPasswordLockedUntil(v *time.Time) *UserC
 	return _c
 }
 
+// SetAuthType sets the "auth_type" field.
+func (_c *UserCreate) SetAuthType(v user.AuthType) *UserCreate {
+	_c.mutation.SetAuthType(v)
+	return _c
+}
+
+// SetNillableAuthType sets the "auth_type" field if the given value is not nil.
+func (_c *UserCreate) SetNillableAuthType(v *user.AuthType) *UserCreate {
+	if v != nil {
+		_c.SetAuthType(*v)
+	}
+	return _c
+}
+
+// SetBindGa sets the "bind_ga" field.
+func (_c *UserCreate) SetBindGa(v bool) *UserCreate {
+	_c.mutation.SetBindGa(v)
+	return _c
+}
+
+// SetNillableBindGa sets the "bind_ga" field if the given value is not nil.
+func (_c *UserCreate) SetNillableBindGa(v *bool) *UserCreate {
+	if v != nil {
+		_c.SetBindGa(*v)
+	}
+	return _c
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (_c *UserCreate) SetTotpSecret(v string) *UserCreate {
+	_c.mutation.SetTotpSecret(v)
+	return _c
+}
+
+// SetNillableTotpSecret sets the "totp_secret" field if the given value is not nil.
+func (_c *UserCreate) SetNillableTotpSecret(v *string) *UserCreate {
+	if v != nil {
+		_c.SetTotpSecret(*v)
+	}
+	return _c
+}
+
+// SetTotpPendingSecret sets the "totp_pending_secret" field.
+func (_c *UserCreate) SetTotpPendingSecret(v string) *UserCreate {
+	_c.mutation.SetTotpPendingSecret(v)
+	return _c
+}
+
+// SetNillableTotpPendingSecret sets the "totp_pending_secret" field if the given value is not nil.
+func (_c *UserCreate) SetNillableTotpPendingSecret(v *string) *UserCreate {
+	if v != nil {
+		_c.SetTotpPendingSecret(*v)
+	}
+	return _c
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (_c *UserCreate) SetTotpLastStep(v int64) *UserCreate {
+	_c.mutation.SetTotpLastStep(v)
+	return _c
+}
+
+// SetNillableTotpLastStep sets the "totp_last_step" field if the given value is not nil.
+func (_c *UserCreate) SetNillableTotpLastStep(v *int64) *UserCreate {
+	if v != nil {
+		_c.SetTotpLastStep(*v)
+	}
+	return _c
+}
+
+// SetTotpFailures sets the "totp_failures" field.
+func (_c *UserCreate) SetTotpFailures(v int) *UserCreate {
+	_c.mutation.SetTotpFailures(v)
+	return _c
+}
+
+// SetNillableTotpFailures sets the "totp_failures" field if the given value is not nil.
+func (_c *UserCreate) SetNillableTotpFailures(v *int) *UserCreate {
+	if v != nil {
+		_c.SetTotpFailures(*v)
+	}
+	return _c
+}
+
+// SetTotpLockedUntil sets the "totp_locked_until" field.
+func (_c *UserCreate) SetTotpLockedUntil(v time.Time) *UserCreate {
+	_c.mutation.SetTotpLockedUntil(v)
+	return _c
+}
+
+// SetNillableTotpLockedUntil sets the "totp_locked_until" field if the given value is not nil.
+func (_c *UserCreate) SetNillableTotpLockedUntil(v *time.Time) *UserCreate {
+	if v != nil {
+		_c.SetTotpLockedUntil(*v)
+	}
+	return _c
+}
+
+// SetVerifyCodeSentAt sets the "verify_code_sent_at" field.
+func (_c *UserCreate) SetVerifyCodeSentAt(v time.Time) *UserCreate {
+	_c.mutation.SetVerifyCodeSentAt(v)
+	return _c
+}
+
+// SetNillableVerifyCodeSentAt sets the "verify_code_sent_at" field if the given value is not nil.
+func (_c *UserCreate) SetNillableVerifyCodeSentAt(v *time.Time) *UserCreate {
+	if v != nil {
+		_c.SetVerifyCodeSentAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *UserCreate) SetID(v int64) *UserCreate {
 	_c.mutation.SetID(v)
@@ -286,6 +398,22 @@ func (_c *UserCreate) defaults() {
 		v := user.DefaultConfirmPasswordFailures
 		_c.mutation.SetConfirmPasswordFailures(v)
 	}
+	if _, ok := _c.mutation.AuthType(); !ok {
+		v := user.DefaultAuthType
+		_c.mutation.SetAuthType(v)
+	}
+	if _, ok := _c.mutation.BindGa(); !ok {
+		v := user.DefaultBindGa
+		_c.mutation.SetBindGa(v)
+	}
+	if _, ok := _c.mutation.TotpLastStep(); !ok {
+		v := user.DefaultTotpLastStep
+		_c.mutation.SetTotpLastStep(v)
+	}
+	if _, ok := _c.mutation.TotpFailures(); !ok {
+		v := user.DefaultTotpFailures
+		_c.mutation.SetTotpFailures(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := user.DefaultID()
 		_c.mutation.SetID(v)
@@ -334,6 +462,23 @@ func (_c *UserCreate) check() error {
 	}
 	if _, ok := _c.mutation.ConfirmPasswordFailures(); !ok {
 		return &ValidationError{Name: "confirm_password_failures", err: errors.New(`ent: missing required field "User.confirm_password_failures"`)}
+	}
+	if _, ok := _c.mutation.AuthType(); !ok {
+		return &ValidationError{Name: "auth_type", err: errors.New(`ent: missing required field "User.auth_type"`)}
+	}
+	if v, ok := _c.mutation.AuthType(); ok {
+		if err := user.AuthTypeValidator(v); err != nil {
+			return &ValidationError{Name: "auth_type", err: fmt.Errorf(`ent: validator failed for field "User.auth_type": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.BindGa(); !ok {
+		return &ValidationError{Name: "bind_ga", err: errors.New(`ent: missing required field "User.bind_ga"`)}
+	}
+	if _, ok := _c.mutation.TotpLastStep(); !ok {
+		return &ValidationError{Name: "totp_last_step", err: errors.New(`ent: missing required field "User.totp_last_step"`)}
+	}
+	if _, ok := _c.mutation.TotpFailures(); !ok {
+		return &ValidationError{Name: "totp_failures", err: errors.New(`ent: missing required field "User.totp_failures"`)}
 	}
 	return nil
 }
@@ -427,6 +572,38 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ConfirmPasswordLockedUntil(); ok {
 		_spec.SetField(user.FieldConfirmPasswordLockedUntil, field.TypeTime, value)
 		_node.ConfirmPasswordLockedUntil = &value
+	}
+	if value, ok := _c.mutation.AuthType(); ok {
+		_spec.SetField(user.FieldAuthType, field.TypeEnum, value)
+		_node.AuthType = value
+	}
+	if value, ok := _c.mutation.BindGa(); ok {
+		_spec.SetField(user.FieldBindGa, field.TypeBool, value)
+		_node.BindGa = value
+	}
+	if value, ok := _c.mutation.TotpSecret(); ok {
+		_spec.SetField(user.FieldTotpSecret, field.TypeString, value)
+		_node.TotpSecret = value
+	}
+	if value, ok := _c.mutation.TotpPendingSecret(); ok {
+		_spec.SetField(user.FieldTotpPendingSecret, field.TypeString, value)
+		_node.TotpPendingSecret = value
+	}
+	if value, ok := _c.mutation.TotpLastStep(); ok {
+		_spec.SetField(user.FieldTotpLastStep, field.TypeInt64, value)
+		_node.TotpLastStep = value
+	}
+	if value, ok := _c.mutation.TotpFailures(); ok {
+		_spec.SetField(user.FieldTotpFailures, field.TypeInt, value)
+		_node.TotpFailures = value
+	}
+	if value, ok := _c.mutation.TotpLockedUntil(); ok {
+		_spec.SetField(user.FieldTotpLockedUntil, field.TypeTime, value)
+		_node.TotpLockedUntil = &value
+	}
+	if value, ok := _c.mutation.VerifyCodeSentAt(); ok {
+		_spec.SetField(user.FieldVerifyCodeSentAt, field.TypeTime, value)
+		_node.VerifyCodeSentAt = &value
 	}
 	return _node, _spec
 }
@@ -705,6 +882,138 @@ func (u *UserUpsert) UpdateConfirmPasswordLockedUntil() *UserUpsert {
 // ClearConfirmPasswordLockedUntil clears the value of the "confirm_password_locked_until" field.
 func (u *UserUpsert) ClearConfirmPasswordLockedUntil() *UserUpsert {
 	u.SetNull(user.FieldConfirmPasswordLockedUntil)
+	return u
+}
+
+// SetAuthType sets the "auth_type" field.
+func (u *UserUpsert) SetAuthType(v user.AuthType) *UserUpsert {
+	u.Set(user.FieldAuthType, v)
+	return u
+}
+
+// UpdateAuthType sets the "auth_type" field to the value that was provided on create.
+func (u *UserUpsert) UpdateAuthType() *UserUpsert {
+	u.SetExcluded(user.FieldAuthType)
+	return u
+}
+
+// SetBindGa sets the "bind_ga" field.
+func (u *UserUpsert) SetBindGa(v bool) *UserUpsert {
+	u.Set(user.FieldBindGa, v)
+	return u
+}
+
+// UpdateBindGa sets the "bind_ga" field to the value that was provided on create.
+func (u *UserUpsert) UpdateBindGa() *UserUpsert {
+	u.SetExcluded(user.FieldBindGa)
+	return u
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (u *UserUpsert) SetTotpSecret(v string) *UserUpsert {
+	u.Set(user.FieldTotpSecret, v)
+	return u
+}
+
+// UpdateTotpSecret sets the "totp_secret" field to the value that was provided on create.
+func (u *UserUpsert) UpdateTotpSecret() *UserUpsert {
+	u.SetExcluded(user.FieldTotpSecret)
+	return u
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (u *UserUpsert) ClearTotpSecret() *UserUpsert {
+	u.SetNull(user.FieldTotpSecret)
+	return u
+}
+
+// SetTotpPendingSecret sets the "totp_pending_secret" field.
+func (u *UserUpsert) SetTotpPendingSecret(v string) *UserUpsert {
+	u.Set(user.FieldTotpPendingSecret, v)
+	return u
+}
+
+// UpdateTotpPendingSecret sets the "totp_pending_secret" field to the value that was provided on create.
+func (u *UserUpsert) UpdateTotpPendingSecret() *UserUpsert {
+	u.SetExcluded(user.FieldTotpPendingSecret)
+	return u
+}
+
+// ClearTotpPendingSecret clears the value of the "totp_pending_secret" field.
+func (u *UserUpsert) ClearTotpPendingSecret() *UserUpsert {
+	u.SetNull(user.FieldTotpPendingSecret)
+	return u
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (u *UserUpsert) SetTotpLastStep(v int64) *UserUpsert {
+	u.Set(user.FieldTotpLastStep, v)
+	return u
+}
+
+// UpdateTotpLastStep sets the "totp_last_step" field to the value that was provided on create.
+func (u *UserUpsert) UpdateTotpLastStep() *UserUpsert {
+	u.SetExcluded(user.FieldTotpLastStep)
+	return u
+}
+
+// AddTotpLastStep adds v to the "totp_last_step" field.
+func (u *UserUpsert) AddTotpLastStep(v int64) *UserUpsert {
+	u.Add(user.FieldTotpLastStep, v)
+	return u
+}
+
+// SetTotpFailures sets the "totp_failures" field.
+func (u *UserUpsert) SetTotpFailures(v int) *UserUpsert {
+	u.Set(user.FieldTotpFailures, v)
+	return u
+}
+
+// UpdateTotpFailures sets the "totp_failures" field to the value that was provided on create.
+func (u *UserUpsert) UpdateTotpFailures() *UserUpsert {
+	u.SetExcluded(user.FieldTotpFailures)
+	return u
+}
+
+// AddTotpFailures adds v to the "totp_failures" field.
+func (u *UserUpsert) AddTotpFailures(v int) *UserUpsert {
+	u.Add(user.FieldTotpFailures, v)
+	return u
+}
+
+// SetTotpLockedUntil sets the "totp_locked_until" field.
+func (u *UserUpsert) SetTotpLockedUntil(v time.Time) *UserUpsert {
+	u.Set(user.FieldTotpLockedUntil, v)
+	return u
+}
+
+// UpdateTotpLockedUntil sets the "totp_locked_until" field to the value that was provided on create.
+func (u *UserUpsert) UpdateTotpLockedUntil() *UserUpsert {
+	u.SetExcluded(user.FieldTotpLockedUntil)
+	return u
+}
+
+// ClearTotpLockedUntil clears the value of the "totp_locked_until" field.
+func (u *UserUpsert) ClearTotpLockedUntil() *UserUpsert {
+	u.SetNull(user.FieldTotpLockedUntil)
+	return u
+}
+
+// SetVerifyCodeSentAt sets the "verify_code_sent_at" field.
+func (u *UserUpsert) SetVerifyCodeSentAt(v time.Time) *UserUpsert {
+	u.Set(user.FieldVerifyCodeSentAt, v)
+	return u
+}
+
+// UpdateVerifyCodeSentAt sets the "verify_code_sent_at" field to the value that was provided on create.
+func (u *UserUpsert) UpdateVerifyCodeSentAt() *UserUpsert {
+	u.SetExcluded(user.FieldVerifyCodeSentAt)
+	return u
+}
+
+// ClearVerifyCodeSentAt clears the value of the "verify_code_sent_at" field.
+func (u *UserUpsert) ClearVerifyCodeSentAt() *UserUpsert {
+	u.SetNull(user.FieldVerifyCodeSentAt)
 	return u
 }
 
@@ -1022,6 +1331,160 @@ func (u *UserUpsertOne) UpdateConfirmPasswordLockedUntil() *UserUpsertOne {
 func (u *UserUpsertOne) ClearConfirmPasswordLockedUntil() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearConfirmPasswordLockedUntil()
+	})
+}
+
+// SetAuthType sets the "auth_type" field.
+func (u *UserUpsertOne) SetAuthType(v user.AuthType) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetAuthType(v)
+	})
+}
+
+// UpdateAuthType sets the "auth_type" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateAuthType() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateAuthType()
+	})
+}
+
+// SetBindGa sets the "bind_ga" field.
+func (u *UserUpsertOne) SetBindGa(v bool) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetBindGa(v)
+	})
+}
+
+// UpdateBindGa sets the "bind_ga" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateBindGa() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateBindGa()
+	})
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (u *UserUpsertOne) SetTotpSecret(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpSecret(v)
+	})
+}
+
+// UpdateTotpSecret sets the "totp_secret" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateTotpSecret() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpSecret()
+	})
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (u *UserUpsertOne) ClearTotpSecret() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearTotpSecret()
+	})
+}
+
+// SetTotpPendingSecret sets the "totp_pending_secret" field.
+func (u *UserUpsertOne) SetTotpPendingSecret(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpPendingSecret(v)
+	})
+}
+
+// UpdateTotpPendingSecret sets the "totp_pending_secret" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateTotpPendingSecret() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpPendingSecret()
+	})
+}
+
+// ClearTotpPendingSecret clears the value of the "totp_pending_secret" field.
+func (u *UserUpsertOne) ClearTotpPendingSecret() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearTotpPendingSecret()
+	})
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (u *UserUpsertOne) SetTotpLastStep(v int64) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpLastStep(v)
+	})
+}
+
+// AddTotpLastStep adds v to the "totp_last_step" field.
+func (u *UserUpsertOne) AddTotpLastStep(v int64) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddTotpLastStep(v)
+	})
+}
+
+// UpdateTotpLastStep sets the "totp_last_step" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateTotpLastStep() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpLastStep()
+	})
+}
+
+// SetTotpFailures sets the "totp_failures" field.
+func (u *UserUpsertOne) SetTotpFailures(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpFailures(v)
+	})
+}
+
+// AddTotpFailures adds v to the "totp_failures" field.
+func (u *UserUpsertOne) AddTotpFailures(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddTotpFailures(v)
+	})
+}
+
+// UpdateTotpFailures sets the "totp_failures" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateTotpFailures() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpFailures()
+	})
+}
+
+// SetTotpLockedUntil sets the "totp_locked_until" field.
+func (u *UserUpsertOne) SetTotpLockedUntil(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpLockedUntil(v)
+	})
+}
+
+// UpdateTotpLockedUntil sets the "totp_locked_until" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateTotpLockedUntil() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpLockedUntil()
+	})
+}
+
+// ClearTotpLockedUntil clears the value of the "totp_locked_until" field.
+func (u *UserUpsertOne) ClearTotpLockedUntil() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearTotpLockedUntil()
+	})
+}
+
+// SetVerifyCodeSentAt sets the "verify_code_sent_at" field.
+func (u *UserUpsertOne) SetVerifyCodeSentAt(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetVerifyCodeSentAt(v)
+	})
+}
+
+// UpdateVerifyCodeSentAt sets the "verify_code_sent_at" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateVerifyCodeSentAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateVerifyCodeSentAt()
+	})
+}
+
+// ClearVerifyCodeSentAt clears the value of the "verify_code_sent_at" field.
+func (u *UserUpsertOne) ClearVerifyCodeSentAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearVerifyCodeSentAt()
 	})
 }
 
@@ -1505,6 +1968,160 @@ func (u *UserUpsertBulk) UpdateConfirmPasswordLockedUntil() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearConfirmPasswordLockedUntil() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearConfirmPasswordLockedUntil()
+	})
+}
+
+// SetAuthType sets the "auth_type" field.
+func (u *UserUpsertBulk) SetAuthType(v user.AuthType) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetAuthType(v)
+	})
+}
+
+// UpdateAuthType sets the "auth_type" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateAuthType() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateAuthType()
+	})
+}
+
+// SetBindGa sets the "bind_ga" field.
+func (u *UserUpsertBulk) SetBindGa(v bool) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetBindGa(v)
+	})
+}
+
+// UpdateBindGa sets the "bind_ga" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateBindGa() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateBindGa()
+	})
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (u *UserUpsertBulk) SetTotpSecret(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpSecret(v)
+	})
+}
+
+// UpdateTotpSecret sets the "totp_secret" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateTotpSecret() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpSecret()
+	})
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (u *UserUpsertBulk) ClearTotpSecret() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearTotpSecret()
+	})
+}
+
+// SetTotpPendingSecret sets the "totp_pending_secret" field.
+func (u *UserUpsertBulk) SetTotpPendingSecret(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpPendingSecret(v)
+	})
+}
+
+// UpdateTotpPendingSecret sets the "totp_pending_secret" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateTotpPendingSecret() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpPendingSecret()
+	})
+}
+
+// ClearTotpPendingSecret clears the value of the "totp_pending_secret" field.
+func (u *UserUpsertBulk) ClearTotpPendingSecret() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearTotpPendingSecret()
+	})
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (u *UserUpsertBulk) SetTotpLastStep(v int64) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpLastStep(v)
+	})
+}
+
+// AddTotpLastStep adds v to the "totp_last_step" field.
+func (u *UserUpsertBulk) AddTotpLastStep(v int64) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddTotpLastStep(v)
+	})
+}
+
+// UpdateTotpLastStep sets the "totp_last_step" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateTotpLastStep() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpLastStep()
+	})
+}
+
+// SetTotpFailures sets the "totp_failures" field.
+func (u *UserUpsertBulk) SetTotpFailures(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpFailures(v)
+	})
+}
+
+// AddTotpFailures adds v to the "totp_failures" field.
+func (u *UserUpsertBulk) AddTotpFailures(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddTotpFailures(v)
+	})
+}
+
+// UpdateTotpFailures sets the "totp_failures" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateTotpFailures() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpFailures()
+	})
+}
+
+// SetTotpLockedUntil sets the "totp_locked_until" field.
+func (u *UserUpsertBulk) SetTotpLockedUntil(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpLockedUntil(v)
+	})
+}
+
+// UpdateTotpLockedUntil sets the "totp_locked_until" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateTotpLockedUntil() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpLockedUntil()
+	})
+}
+
+// ClearTotpLockedUntil clears the value of the "totp_locked_until" field.
+func (u *UserUpsertBulk) ClearTotpLockedUntil() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearTotpLockedUntil()
+	})
+}
+
+// SetVerifyCodeSentAt sets the "verify_code_sent_at" field.
+func (u *UserUpsertBulk) SetVerifyCodeSentAt(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetVerifyCodeSentAt(v)
+	})
+}
+
+// UpdateVerifyCodeSentAt sets the "verify_code_sent_at" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateVerifyCodeSentAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateVerifyCodeSentAt()
+	})
+}
+
+// ClearVerifyCodeSentAt clears the value of the "verify_code_sent_at" field.
+func (u *UserUpsertBulk) ClearVerifyCodeSentAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearVerifyCodeSentAt()
 	})
 }
 

@@ -280,6 +280,156 @@ func (_u *UserUpdate) ClearConfirmPasswordLockedUntil() *UserUpdate {
 	return _u
 }
 
+// SetAuthType sets the "auth_type" field.
+func (_u *UserUpdate) SetAuthType(v user.AuthType) *UserUpdate {
+	_u.mutation.SetAuthType(v)
+	return _u
+}
+
+// SetNillableAuthType sets the "auth_type" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableAuthType(v *user.AuthType) *UserUpdate {
+	if v != nil {
+		_u.SetAuthType(*v)
+	}
+	return _u
+}
+
+// SetBindGa sets the "bind_ga" field.
+func (_u *UserUpdate) SetBindGa(v bool) *UserUpdate {
+	_u.mutation.SetBindGa(v)
+	return _u
+}
+
+// SetNillableBindGa sets the "bind_ga" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableBindGa(v *bool) *UserUpdate {
+	if v != nil {
+		_u.SetBindGa(*v)
+	}
+	return _u
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (_u *UserUpdate) SetTotpSecret(v string) *UserUpdate {
+	_u.mutation.SetTotpSecret(v)
+	return _u
+}
+
+// SetNillableTotpSecret sets the "totp_secret" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableTotpSecret(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetTotpSecret(*v)
+	}
+	return _u
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (_u *UserUpdate) ClearTotpSecret() *UserUpdate {
+	_u.mutation.ClearTotpSecret()
+	return _u
+}
+
+// SetTotpPendingSecret sets the "totp_pending_secret" field.
+func (_u *UserUpdate) SetTotpPendingSecret(v string) *UserUpdate {
+	_u.mutation.SetTotpPendingSecret(v)
+	return _u
+}
+
+// SetNillableTotpPendingSecret sets the "totp_pending_secret" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableTotpPendingSecret(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetTotpPendingSecret(*v)
+	}
+	return _u
+}
+
+// ClearTotpPendingSecret clears the value of the "totp_pending_secret" field.
+func (_u *UserUpdate) ClearTotpPendingSecret() *UserUpdate {
+	_u.mutation.ClearTotpPendingSecret()
+	return _u
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (_u *UserUpdate) SetTotpLastStep(v int64) *UserUpdate {
+	_u.mutation.ResetTotpLastStep()
+	_u.mutation.SetTotpLastStep(v)
+	return _u
+}
+
+// SetNillableTotpLastStep sets the "totp_last_step" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableTotpLastStep(v *int64) *UserUpdate {
+	if v != nil {
+		_u.SetTotpLastStep(*v)
+	}
+	return _u
+}
+
+// AddTotpLastStep adds value to the "totp_last_step" field.
+func (_u *UserUpdate) AddTotpLastStep(v int64) *UserUpdate {
+	_u.mutation.AddTotpLastStep(v)
+	return _u
+}
+
+// SetTotpFailures sets the "totp_failures" field.
+func (_u *UserUpdate) SetTotpFailures(v int) *UserUpdate {
+	_u.mutation.ResetTotpFailures()
+	_u.mutation.SetTotpFailures(v)
+	return _u
+}
+
+// SetNillableTotpFailures sets the "totp_failures" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableTotpFailures(v *int) *UserUpdate {
+	if v != nil {
+		_u.SetTotpFailures(*v)
+	}
+	return _u
+}
+
+// AddTotpFailures adds value to the "totp_failures" field.
+func (_u *UserUpdate) AddTotpFailures(v int) *UserUpdate {
+	_u.mutation.AddTotpFailures(v)
+	return _u
+}
+
+// SetTotpLockedUntil sets the "totp_locked_until" field.
+func (_u *UserUpdate) SetTotpLockedUntil(v time.Time) *UserUpdate {
+	_u.mutation.SetTotpLockedUntil(v)
+	return _u
+}
+
+// SetNillableTotpLockedUntil sets the "totp_locked_until" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableTotpLockedUntil(v *time.Time) *UserUpdate {
+	if v != nil {
+		_u.SetTotpLockedUntil(*v)
+	}
+	return _u
+}
+
+// ClearTotpLockedUntil clears the value of the "totp_locked_until" field.
+func (_u *UserUpdate) ClearTotpLockedUntil() *UserUpdate {
+	_u.mutation.ClearTotpLockedUntil()
+	return _u
+}
+
+// SetVerifyCodeSentAt sets the "verify_code_sent_at" field.
+func (_u *UserUpdate) SetVerifyCodeSentAt(v time.Time) *UserUpdate {
+	_u.mutation.SetVerifyCodeSentAt(v)
+	return _u
+}
+
+// SetNillableVerifyCodeSentAt sets the "verify_code_sent_at" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableVerifyCodeSentAt(v *time.Time) *UserUpdate {
+	if v != nil {
+		_u.SetVerifyCodeSentAt(*v)
+	}
+	return _u
+}
+
+// ClearVerifyCodeSentAt clears the value of the "verify_code_sent_at" field.
+func (_u *UserUpdate) ClearVerifyCodeSentAt() *UserUpdate {
+	_u.mutation.ClearVerifyCodeSentAt()
+	return _u
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdate) Mutation() *UserMutation {
 	return _u.mutation
@@ -341,6 +491,11 @@ func (_u *UserUpdate) check() error {
 	if v, ok := _u.mutation.Avatar(); ok {
 		if err := user.AvatarValidator(v); err != nil {
 			return &ValidationError{Name: "avatar", err: fmt.Errorf(`ent: validator failed for field "User.avatar": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.AuthType(); ok {
+		if err := user.AuthTypeValidator(v); err != nil {
+			return &ValidationError{Name: "auth_type", err: fmt.Errorf(`ent: validator failed for field "User.auth_type": %w`, err)}
 		}
 	}
 	return nil
@@ -435,6 +590,48 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.ConfirmPasswordLockedUntilCleared() {
 		_spec.ClearField(user.FieldConfirmPasswordLockedUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.AuthType(); ok {
+		_spec.SetField(user.FieldAuthType, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.BindGa(); ok {
+		_spec.SetField(user.FieldBindGa, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.TotpSecret(); ok {
+		_spec.SetField(user.FieldTotpSecret, field.TypeString, value)
+	}
+	if _u.mutation.TotpSecretCleared() {
+		_spec.ClearField(user.FieldTotpSecret, field.TypeString)
+	}
+	if value, ok := _u.mutation.TotpPendingSecret(); ok {
+		_spec.SetField(user.FieldTotpPendingSecret, field.TypeString, value)
+	}
+	if _u.mutation.TotpPendingSecretCleared() {
+		_spec.ClearField(user.FieldTotpPendingSecret, field.TypeString)
+	}
+	if value, ok := _u.mutation.TotpLastStep(); ok {
+		_spec.SetField(user.FieldTotpLastStep, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedTotpLastStep(); ok {
+		_spec.AddField(user.FieldTotpLastStep, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.TotpFailures(); ok {
+		_spec.SetField(user.FieldTotpFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedTotpFailures(); ok {
+		_spec.AddField(user.FieldTotpFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.TotpLockedUntil(); ok {
+		_spec.SetField(user.FieldTotpLockedUntil, field.TypeTime, value)
+	}
+	if _u.mutation.TotpLockedUntilCleared() {
+		_spec.ClearField(user.FieldTotpLockedUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.VerifyCodeSentAt(); ok {
+		_spec.SetField(user.FieldVerifyCodeSentAt, field.TypeTime, value)
+	}
+	if _u.mutation.VerifyCodeSentAtCleared() {
+		_spec.ClearField(user.FieldVerifyCodeSentAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -708,6 +905,156 @@ func (_u *UserUpdateOne) ClearConfirmPasswordLockedUntil() *UserUpdateOne {
 	return _u
 }
 
+// SetAuthType sets the "auth_type" field.
+func (_u *UserUpdateOne) SetAuthType(v user.AuthType) *UserUpdateOne {
+	_u.mutation.SetAuthType(v)
+	return _u
+}
+
+// SetNillableAuthType sets the "auth_type" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableAuthType(v *user.AuthType) *UserUpdateOne {
+	if v != nil {
+		_u.SetAuthType(*v)
+	}
+	return _u
+}
+
+// SetBindGa sets the "bind_ga" field.
+func (_u *UserUpdateOne) SetBindGa(v bool) *UserUpdateOne {
+	_u.mutation.SetBindGa(v)
+	return _u
+}
+
+// SetNillableBindGa sets the "bind_ga" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableBindGa(v *bool) *UserUpdateOne {
+	if v != nil {
+		_u.SetBindGa(*v)
+	}
+	return _u
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (_u *UserUpdateOne) SetTotpSecret(v string) *UserUpdateOne {
+	_u.mutation.SetTotpSecret(v)
+	return _u
+}
+
+// SetNillableTotpSecret sets the "totp_secret" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableTotpSecret(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetTotpSecret(*v)
+	}
+	return _u
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (_u *UserUpdateOne) ClearTotpSecret() *UserUpdateOne {
+	_u.mutation.ClearTotpSecret()
+	return _u
+}
+
+// SetTotpPendingSecret sets the "totp_pending_secret" field.
+func (_u *UserUpdateOne) SetTotpPendingSecret(v string) *UserUpdateOne {
+	_u.mutation.SetTotpPendingSecret(v)
+	return _u
+}
+
+// SetNillableTotpPendingSecret sets the "totp_pending_secret" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableTotpPendingSecret(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetTotpPendingSecret(*v)
+	}
+	return _u
+}
+
+// ClearTotpPendingSecret clears the value of the "totp_pending_secret" field.
+func (_u *UserUpdateOne) ClearTotpPendingSecret() *UserUpdateOne {
+	_u.mutation.ClearTotpPendingSecret()
+	return _u
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (_u *UserUpdateOne) SetTotpLastStep(v int64) *UserUpdateOne {
+	_u.mutation.ResetTotpLastStep()
+	_u.mutation.SetTotpLastStep(v)
+	return _u
+}
+
+// SetNillableTotpLastStep sets the "totp_last_step" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableTotpLastStep(v *int64) *UserUpdateOne {
+	if v != nil {
+		_u.SetTotpLastStep(*v)
+	}
+	return _u
+}
+
+// AddTotpLastStep adds value to the "totp_last_step" field.
+func (_u *UserUpdateOne) AddTotpLastStep(v int64) *UserUpdateOne {
+	_u.mutation.AddTotpLastStep(v)
+	return _u
+}
+
+// SetTotpFailures sets the "totp_failures" field.
+func (_u *UserUpdateOne) SetTotpFailures(v int) *UserUpdateOne {
+	_u.mutation.ResetTotpFailures()
+	_u.mutation.SetTotpFailures(v)
+	return _u
+}
+
+// SetNillableTotpFailures sets the "totp_failures" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableTotpFailures(v *int) *UserUpdateOne {
+	if v != nil {
+		_u.SetTotpFailures(*v)
+	}
+	return _u
+}
+
+// AddTotpFailures adds value to the "totp_failures" field.
+func (_u *UserUpdateOne) AddTotpFailures(v int) *UserUpdateOne {
+	_u.mutation.AddTotpFailures(v)
+	return _u
+}
+
+// SetTotpLockedUntil sets the "totp_locked_until" field.
+func (_u *UserUpdateOne) SetTotpLockedUntil(v time.Time) *UserUpdateOne {
+	_u.mutation.SetTotpLockedUntil(v)
+	return _u
+}
+
+// SetNillableTotpLockedUntil sets the "totp_locked_until" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableTotpLockedUntil(v *time.Time) *UserUpdateOne {
+	if v != nil {
+		_u.SetTotpLockedUntil(*v)
+	}
+	return _u
+}
+
+// ClearTotpLockedUntil clears the value of the "totp_locked_until" field.
+func (_u *UserUpdateOne) ClearTotpLockedUntil() *UserUpdateOne {
+	_u.mutation.ClearTotpLockedUntil()
+	return _u
+}
+
+// SetVerifyCodeSentAt sets the "verify_code_sent_at" field.
+func (_u *UserUpdateOne) SetVerifyCodeSentAt(v time.Time) *UserUpdateOne {
+	_u.mutation.SetVerifyCodeSentAt(v)
+	return _u
+}
+
+// SetNillableVerifyCodeSentAt sets the "verify_code_sent_at" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableVerifyCodeSentAt(v *time.Time) *UserUpdateOne {
+	if v != nil {
+		_u.SetVerifyCodeSentAt(*v)
+	}
+	return _u
+}
+
+// ClearVerifyCodeSentAt clears the value of the "verify_code_sent_at" field.
+func (_u *UserUpdateOne) ClearVerifyCodeSentAt() *UserUpdateOne {
+	_u.mutation.ClearVerifyCodeSentAt()
+	return _u
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdateOne) Mutation() *UserMutation {
 	return _u.mutation
@@ -782,6 +1129,11 @@ func (_u *UserUpdateOne) check() error {
 	if v, ok := _u.mutation.Avatar(); ok {
 		if err := user.AvatarValidator(v); err != nil {
 			return &ValidationError{Name: "avatar", err: fmt.Errorf(`ent: validator failed for field "User.avatar": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.AuthType(); ok {
+		if err := user.AuthTypeValidator(v); err != nil {
+			return &ValidationError{Name: "auth_type", err: fmt.Errorf(`ent: validator failed for field "User.auth_type": %w`, err)}
 		}
 	}
 	return nil
@@ -893,6 +1245,48 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if _u.mutation.ConfirmPasswordLockedUntilCleared() {
 		_spec.ClearField(user.FieldConfirmPasswordLockedUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.AuthType(); ok {
+		_spec.SetField(user.FieldAuthType, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.BindGa(); ok {
+		_spec.SetField(user.FieldBindGa, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.TotpSecret(); ok {
+		_spec.SetField(user.FieldTotpSecret, field.TypeString, value)
+	}
+	if _u.mutation.TotpSecretCleared() {
+		_spec.ClearField(user.FieldTotpSecret, field.TypeString)
+	}
+	if value, ok := _u.mutation.TotpPendingSecret(); ok {
+		_spec.SetField(user.FieldTotpPendingSecret, field.TypeString, value)
+	}
+	if _u.mutation.TotpPendingSecretCleared() {
+		_spec.ClearField(user.FieldTotpPendingSecret, field.TypeString)
+	}
+	if value, ok := _u.mutation.TotpLastStep(); ok {
+		_spec.SetField(user.FieldTotpLastStep, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedTotpLastStep(); ok {
+		_spec.AddField(user.FieldTotpLastStep, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.TotpFailures(); ok {
+		_spec.SetField(user.FieldTotpFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedTotpFailures(); ok {
+		_spec.AddField(user.FieldTotpFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.TotpLockedUntil(); ok {
+		_spec.SetField(user.FieldTotpLockedUntil, field.TypeTime, value)
+	}
+	if _u.mutation.TotpLockedUntilCleared() {
+		_spec.ClearField(user.FieldTotpLockedUntil, field.TypeTime)
+	}
+	if value, ok := _u.mutation.VerifyCodeSentAt(); ok {
+		_spec.SetField(user.FieldVerifyCodeSentAt, field.TypeTime, value)
+	}
+	if _u.mutation.VerifyCodeSentAtCleared() {
+		_spec.ClearField(user.FieldVerifyCodeSentAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &User{config: _u.config}

@@ -19,6 +19,7 @@ import (
 	"github.com/paygraph/paygraph/ent/callbackevent"
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/orderevent"
+	"github.com/paygraph/paygraph/ent/user"
 	"github.com/paygraph/paygraph/ent/walletentry"
 	"github.com/paygraph/paygraph/graph/scalar"
 	"github.com/paygraph/paygraph/internal/account"
@@ -30,6 +31,7 @@ import (
 	"github.com/paygraph/paygraph/internal/payment"
 	"github.com/paygraph/paygraph/internal/provider/game"
 	"github.com/paygraph/paygraph/internal/role"
+	"github.com/paygraph/paygraph/internal/twofactor"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -175,33 +177,38 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ApplyRefund          func(childComplexity int, orderID int64, reason string) int
-		ApproveRefund        func(childComplexity int, orderID int64) int
-		CancelOrder          func(childComplexity int, input payment.CancelOrderInput) int
-		CommentOrder         func(childComplexity int, orderID int64, score int, comment string) int
-		CompleteWithdrawal   func(childComplexity int, orderID int64) int
-		ConfirmOrder         func(childComplexity int, orderID int64) int
-		ConfirmPassword      func(childComplexity int, password string) int
-		CreateApp            func(childComplexity int, name string) int
-		CreateGoodsOrder     func(childComplexity int, input payment.CreateGoodsOrderInput) int
-		CreatePaymentOrder   func(childComplexity int, input payment.CreatePaymentOrderInput) int
-		Credit               func(childComplexity int, input ledger.CreditInput) int
-		InitDealOrder        func(childComplexity int, input escrow.InitDealOrderInput) int
-		Login                func(childComplexity int, username string, password string) int
-		Pay                  func(childComplexity int, input payment.PayInput) int
-		PayByChannel         func(childComplexity int, orderID int64, channel escrow.Channel) int
-		PayByWallet          func(childComplexity int, orderID int64, payPassword string, idempotencyKey *string) int
-		Recharge             func(childComplexity int, amount money.Decimal, channel escrow.Channel, idempotencyKey *string) int
-		Register             func(childComplexity int, input account.RegisterInput) int
-		RejectRefund         func(childComplexity int, orderID int64, reason string) int
-		RejectWithdrawal     func(childComplexity int, orderID int64, reason string) int
-		RotateServiceToken   func(childComplexity int, appID int64) int
-		SendGameTestCallback func(childComplexity int, input game.TestInput) int
-		SetPayPassword       func(childComplexity int, newPassword string, oldPassword *string) int
-		UpdateProfile        func(childComplexity int, nickname *string, avatar *string) int
-		UpsertGoods          func(childComplexity int, input catalog.UpsertInput) int
-		VerifyOrder          func(childComplexity int, input payment.VerifyOrderInput) int
-		Withdraw             func(childComplexity int, input escrow.WithdrawInput) int
+		ApplyRefund           func(childComplexity int, orderID int64, reason string) int
+		ApproveRefund         func(childComplexity int, orderID int64) int
+		CancelOrder           func(childComplexity int, input payment.CancelOrderInput) int
+		CommentOrder          func(childComplexity int, orderID int64, score int, comment string) int
+		CompleteWithdrawal    func(childComplexity int, orderID int64) int
+		ConfirmOrder          func(childComplexity int, orderID int64) int
+		ConfirmPassword       func(childComplexity int, password string) int
+		CreateApp             func(childComplexity int, name string) int
+		CreateGoodsOrder      func(childComplexity int, input payment.CreateGoodsOrderInput) int
+		CreatePaymentOrder    func(childComplexity int, input payment.CreatePaymentOrderInput) int
+		Credit                func(childComplexity int, input ledger.CreditInput) int
+		EnableTotp            func(childComplexity int, code string) int
+		InitDealOrder         func(childComplexity int, input escrow.InitDealOrderInput) int
+		Login                 func(childComplexity int, username string, password string) int
+		Pay                   func(childComplexity int, input payment.PayInput) int
+		PayByChannel          func(childComplexity int, orderID int64, channel escrow.Channel) int
+		PayByWallet           func(childComplexity int, orderID int64, payPassword string, idempotencyKey *string) int
+		QuickPay              func(childComplexity int, input payment.PayInput) int
+		Recharge              func(childComplexity int, amount money.Decimal, channel escrow.Channel, idempotencyKey *string) int
+		Register              func(childComplexity int, input account.RegisterInput) int
+		RejectRefund          func(childComplexity int, orderID int64, reason string) int
+		RejectWithdrawal      func(childComplexity int, orderID int64, reason string) int
+		RotateServiceToken    func(childComplexity int, appID int64) int
+		SendGameTestCallback  func(childComplexity int, input game.TestInput) int
+		SendPaymentVerifyCode func(childComplexity int, orderID int64) int
+		SetAuthType           func(childComplexity int, authType user.AuthType) int
+		SetPayPassword        func(childComplexity int, newPassword string, oldPassword *string) int
+		SetupTotp             func(childComplexity int) int
+		UpdateProfile         func(childComplexity int, nickname *string, avatar *string) int
+		UpsertGoods           func(childComplexity int, input catalog.UpsertInput) int
+		VerifyOrder           func(childComplexity int, input payment.VerifyOrderInput) int
+		Withdraw              func(childComplexity int, input escrow.WithdrawInput) int
 	}
 
 	Order struct {
@@ -289,6 +296,26 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PaymentData struct {
+		AuthType func(childComplexity int) int
+		Need2FA  func(childComplexity int) int
+		Order    func(childComplexity int) int
+		User     func(childComplexity int) int
+	}
+
+	PaymentUserInfo struct {
+		BindGA       func(childComplexity int) int
+		BindTradePwd func(childComplexity int) int
+		Email        func(childComplexity int) int
+		Mobile       func(childComplexity int) int
+		NationalCode func(childComplexity int) int
+		RegisterType func(childComplexity int) int
+		Source       func(childComplexity int) int
+		UserID       func(childComplexity int) int
+		UserType     func(childComplexity int) int
+		VerifyStatus func(childComplexity int) int
+	}
+
 	PingppCharge struct {
 		Amount     func(childComplexity int) int
 		CashierURL func(childComplexity int) int
@@ -304,20 +331,28 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		CallbackEvents func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.CallbackEventOrder, where *ent.CallbackEventWhereInput) int
-		Cash           func(childComplexity int, userID *int64) int
-		ChatSession    func(childComplexity int, receiverID int64, skillID string) int
-		ChatStatus     func(childComplexity int, chatID string) int
-		Goods          func(childComplexity int, id string, appID *int64) int
-		LedgerCheck    func(childComplexity int) int
-		Me             func(childComplexity int) int
-		Node           func(childComplexity int, id int64) int
-		Nodes          func(childComplexity int, ids []int64) int
-		Order          func(childComplexity int, id *int64, orderNo *string) int
-		Orders         func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) int
-		User           func(childComplexity int, id int64) int
-		WalletEntries  func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.WalletEntryOrder, where *ent.WalletEntryWhereInput) int
-		Wallets        func(childComplexity int, userID *int64) int
+		CallbackEvents   func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.CallbackEventOrder, where *ent.CallbackEventWhereInput) int
+		Cash             func(childComplexity int, userID *int64) int
+		ChatSession      func(childComplexity int, receiverID int64, skillID string) int
+		ChatStatus       func(childComplexity int, chatID string) int
+		Goods            func(childComplexity int, id string, appID *int64) int
+		LedgerCheck      func(childComplexity int) int
+		Me               func(childComplexity int) int
+		Node             func(childComplexity int, id int64) int
+		Nodes            func(childComplexity int, ids []int64) int
+		Order            func(childComplexity int, id *int64, orderNo *string) int
+		Orders           func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) int
+		PaymentData      func(childComplexity int, orderID int64) int
+		User             func(childComplexity int, id int64) int
+		VerifyCodeOutbox func(childComplexity int, first *int) int
+		WalletEntries    func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.WalletEntryOrder, where *ent.WalletEntryWhereInput) int
+		Wallets          func(childComplexity int, userID *int64) int
+	}
+
+	QuickPayResult struct {
+		Need2FA      func(childComplexity int) int
+		Order        func(childComplexity int) int
+		ProcessIsEnd func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -326,8 +361,16 @@ type ComplexityRoot struct {
 		WalletChanged      func(childComplexity int) int
 	}
 
+	TotpSetup struct {
+		OtpauthURL func(childComplexity int) int
+		QrPng      func(childComplexity int) int
+		Secret     func(childComplexity int) int
+	}
+
 	User struct {
+		AuthType       func(childComplexity int) int
 		Avatar         func(childComplexity int) int
+		BindGa         func(childComplexity int) int
 		CreatedAt      func(childComplexity int) int
 		Email          func(childComplexity int) int
 		HasPayPassword func(childComplexity int) int
@@ -339,6 +382,22 @@ type ComplexityRoot struct {
 		Role           func(childComplexity int) int
 		UpdatedAt      func(childComplexity int) int
 		Username       func(childComplexity int) int
+	}
+
+	VerifyCodeOutboxEntry struct {
+		Channel           func(childComplexity int) int
+		Code              func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		OrderID           func(childComplexity int) int
+		To                func(childComplexity int) int
+		VerifyCodeOrderID func(childComplexity int) int
+	}
+
+	VerifyCodeSent struct {
+		Channel           func(childComplexity int) int
+		ExpiresAt         func(childComplexity int) int
+		To                func(childComplexity int) int
+		VerifyCodeOrderID func(childComplexity int) int
 	}
 
 	VerifyOrderPayload struct {
@@ -412,6 +471,11 @@ type MutationResolver interface {
 	Pay(ctx context.Context, input payment.PayInput) (*ent.Order, error)
 	ApproveRefund(ctx context.Context, orderID int64) (*ent.Order, error)
 	RejectRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
+	SendPaymentVerifyCode(ctx context.Context, orderID int64) (*twofactor.CodeSent, error)
+	QuickPay(ctx context.Context, input payment.PayInput) (*twofactor.QuickPayResult, error)
+	SetupTotp(ctx context.Context) (*twofactor.TotpSetup, error)
+	EnableTotp(ctx context.Context, code string) (*ent.User, error)
+	SetAuthType(ctx context.Context, authType user.AuthType) (*ent.User, error)
 	InitDealOrder(ctx context.Context, input escrow.InitDealOrderInput) (*escrow.OrderPayload, error)
 	PayByWallet(ctx context.Context, orderID int64, payPassword string, idempotencyKey *string) (*ent.Order, error)
 	PayByChannel(ctx context.Context, orderID int64, channel escrow.Channel) (*escrow.OrderPayload, error)
@@ -458,6 +522,8 @@ type QueryResolver interface {
 	Wallets(ctx context.Context, userID *int64) ([]*ent.Wallet, error)
 	LedgerCheck(ctx context.Context) (*ledger.Check, error)
 	Order(ctx context.Context, id *int64, orderNo *string) (*ent.Order, error)
+	PaymentData(ctx context.Context, orderID int64) (*twofactor.PaymentData, error)
+	VerifyCodeOutbox(ctx context.Context, first *int) ([]*twofactor.OutboxEntry, error)
 	Cash(ctx context.Context, userID *int64) (*escrow.Cash, error)
 	ChatSession(ctx context.Context, receiverID int64, skillID string) (*escrow.ChatSession, error)
 	ChatStatus(ctx context.Context, chatID string) (*escrow.ChatStatus, error)
@@ -470,6 +536,8 @@ type SubscriptionResolver interface {
 	WalletChanged(ctx context.Context) (<-chan *live.WalletEvent, error)
 }
 type UserResolver interface {
+	BindGa(ctx context.Context, obj *ent.User) (*bool, error)
+	AuthType(ctx context.Context, obj *ent.User) (*user.AuthType, error)
 	Name(ctx context.Context, obj *ent.User) (string, error)
 	HasPayPassword(ctx context.Context, obj *ent.User) (*bool, error)
 	Email(ctx context.Context, obj *ent.User) (*string, error)
@@ -1031,6 +1099,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Credit(childComplexity, args["input"].(ledger.CreditInput)), true
+	case "Mutation.enableTotp":
+		if e.ComplexityRoot.Mutation.EnableTotp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_enableTotp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EnableTotp(childComplexity, args["code"].(string)), true
 	case "Mutation.initDealOrder":
 		if e.ComplexityRoot.Mutation.InitDealOrder == nil {
 			break
@@ -1086,6 +1165,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PayByWallet(childComplexity, args["orderId"].(int64), args["payPassword"].(string), args["idempotencyKey"].(*string)), true
+	case "Mutation.quickPay":
+		if e.ComplexityRoot.Mutation.QuickPay == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_quickPay_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.QuickPay(childComplexity, args["input"].(payment.PayInput)), true
 	case "Mutation.recharge":
 		if e.ComplexityRoot.Mutation.Recharge == nil {
 			break
@@ -1152,6 +1242,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SendGameTestCallback(childComplexity, args["input"].(game.TestInput)), true
+	case "Mutation.sendPaymentVerifyCode":
+		if e.ComplexityRoot.Mutation.SendPaymentVerifyCode == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendPaymentVerifyCode_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendPaymentVerifyCode(childComplexity, args["orderId"].(int64)), true
+	case "Mutation.setAuthType":
+		if e.ComplexityRoot.Mutation.SetAuthType == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setAuthType_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetAuthType(childComplexity, args["authType"].(user.AuthType)), true
 	case "Mutation.setPayPassword":
 		if e.ComplexityRoot.Mutation.SetPayPassword == nil {
 			break
@@ -1163,6 +1275,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetPayPassword(childComplexity, args["newPassword"].(string), args["oldPassword"].(*string)), true
+	case "Mutation.setupTotp":
+		if e.ComplexityRoot.Mutation.SetupTotp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.SetupTotp(childComplexity), true
 	case "Mutation.updateProfile":
 		if e.ComplexityRoot.Mutation.UpdateProfile == nil {
 			break
@@ -1578,7 +1696,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrderItem.RefundedAmount(childComplexity), true
-	case "OrderItem.tokenID":
+	case "OrderItem.tokenId":
 		if e.ComplexityRoot.OrderItem.TokenID == nil {
 			break
 		}
@@ -1615,6 +1733,92 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
+
+	case "PaymentData.authType":
+		if e.ComplexityRoot.PaymentData.AuthType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentData.AuthType(childComplexity), true
+	case "PaymentData.need2FA":
+		if e.ComplexityRoot.PaymentData.Need2FA == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentData.Need2FA(childComplexity), true
+	case "PaymentData.order":
+		if e.ComplexityRoot.PaymentData.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentData.Order(childComplexity), true
+	case "PaymentData.user":
+		if e.ComplexityRoot.PaymentData.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentData.User(childComplexity), true
+
+	case "PaymentUserInfo.bindGA":
+		if e.ComplexityRoot.PaymentUserInfo.BindGA == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentUserInfo.BindGA(childComplexity), true
+	case "PaymentUserInfo.bindTradePwd":
+		if e.ComplexityRoot.PaymentUserInfo.BindTradePwd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentUserInfo.BindTradePwd(childComplexity), true
+	case "PaymentUserInfo.email":
+		if e.ComplexityRoot.PaymentUserInfo.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentUserInfo.Email(childComplexity), true
+	case "PaymentUserInfo.mobile":
+		if e.ComplexityRoot.PaymentUserInfo.Mobile == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentUserInfo.Mobile(childComplexity), true
+	case "PaymentUserInfo.nationalCode":
+		if e.ComplexityRoot.PaymentUserInfo.NationalCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentUserInfo.NationalCode(childComplexity), true
+	case "PaymentUserInfo.registerType":
+		if e.ComplexityRoot.PaymentUserInfo.RegisterType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentUserInfo.RegisterType(childComplexity), true
+	case "PaymentUserInfo.source":
+		if e.ComplexityRoot.PaymentUserInfo.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentUserInfo.Source(childComplexity), true
+	case "PaymentUserInfo.userId":
+		if e.ComplexityRoot.PaymentUserInfo.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentUserInfo.UserID(childComplexity), true
+	case "PaymentUserInfo.userType":
+		if e.ComplexityRoot.PaymentUserInfo.UserType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentUserInfo.UserType(childComplexity), true
+	case "PaymentUserInfo.verifyStatus":
+		if e.ComplexityRoot.PaymentUserInfo.VerifyStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PaymentUserInfo.VerifyStatus(childComplexity), true
 
 	case "PingppCharge.amount":
 		if e.ComplexityRoot.PingppCharge.Amount == nil {
@@ -1795,6 +1999,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Orders(childComplexity, args["after"].(*entgql.Cursor[int64]), args["first"].(*int), args["before"].(*entgql.Cursor[int64]), args["last"].(*int), args["orderBy"].(*ent.OrderOrder), args["where"].(*ent.OrderWhereInput)), true
+	case "Query.paymentData":
+		if e.ComplexityRoot.Query.PaymentData == nil {
+			break
+		}
+
+		args, err := ec.field_Query_paymentData_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PaymentData(childComplexity, args["orderId"].(int64)), true
 	case "Query.user":
 		if e.ComplexityRoot.Query.User == nil {
 			break
@@ -1806,6 +2021,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.User(childComplexity, args["id"].(int64)), true
+	case "Query.verifyCodeOutbox":
+		if e.ComplexityRoot.Query.VerifyCodeOutbox == nil {
+			break
+		}
+
+		args, err := ec.field_Query_verifyCodeOutbox_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.VerifyCodeOutbox(childComplexity, args["first"].(*int)), true
 	case "Query.walletEntries":
 		if e.ComplexityRoot.Query.WalletEntries == nil {
 			break
@@ -1828,6 +2054,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Wallets(childComplexity, args["userId"].(*int64)), true
+
+	case "QuickPayResult.need2FA":
+		if e.ComplexityRoot.QuickPayResult.Need2FA == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickPayResult.Need2FA(childComplexity), true
+	case "QuickPayResult.order":
+		if e.ComplexityRoot.QuickPayResult.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickPayResult.Order(childComplexity), true
+	case "QuickPayResult.processIsEnd":
+		if e.ComplexityRoot.QuickPayResult.ProcessIsEnd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuickPayResult.ProcessIsEnd(childComplexity), true
 
 	case "Subscription.myOrderEvents":
 		if e.ComplexityRoot.Subscription.MyOrderEvents == nil {
@@ -1853,12 +2098,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.WalletChanged(childComplexity), true
 
+	case "TotpSetup.otpauthUrl":
+		if e.ComplexityRoot.TotpSetup.OtpauthURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TotpSetup.OtpauthURL(childComplexity), true
+	case "TotpSetup.qrPng":
+		if e.ComplexityRoot.TotpSetup.QrPng == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TotpSetup.QrPng(childComplexity), true
+	case "TotpSetup.secret":
+		if e.ComplexityRoot.TotpSetup.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TotpSetup.Secret(childComplexity), true
+
+	case "User.authType":
+		if e.ComplexityRoot.User.AuthType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.AuthType(childComplexity), true
 	case "User.avatar":
 		if e.ComplexityRoot.User.Avatar == nil {
 			break
 		}
 
 		return e.ComplexityRoot.User.Avatar(childComplexity), true
+	case "User.bindGA":
+		if e.ComplexityRoot.User.BindGa == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.BindGa(childComplexity), true
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
 			break
@@ -1925,6 +2201,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Username(childComplexity), true
+
+	case "VerifyCodeOutboxEntry.channel":
+		if e.ComplexityRoot.VerifyCodeOutboxEntry.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyCodeOutboxEntry.Channel(childComplexity), true
+	case "VerifyCodeOutboxEntry.code":
+		if e.ComplexityRoot.VerifyCodeOutboxEntry.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyCodeOutboxEntry.Code(childComplexity), true
+	case "VerifyCodeOutboxEntry.createdAt":
+		if e.ComplexityRoot.VerifyCodeOutboxEntry.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyCodeOutboxEntry.CreatedAt(childComplexity), true
+	case "VerifyCodeOutboxEntry.orderId":
+		if e.ComplexityRoot.VerifyCodeOutboxEntry.OrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyCodeOutboxEntry.OrderID(childComplexity), true
+	case "VerifyCodeOutboxEntry.to":
+		if e.ComplexityRoot.VerifyCodeOutboxEntry.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyCodeOutboxEntry.To(childComplexity), true
+	case "VerifyCodeOutboxEntry.verifyCodeOrderId":
+		if e.ComplexityRoot.VerifyCodeOutboxEntry.VerifyCodeOrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyCodeOutboxEntry.VerifyCodeOrderID(childComplexity), true
+
+	case "VerifyCodeSent.channel":
+		if e.ComplexityRoot.VerifyCodeSent.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyCodeSent.Channel(childComplexity), true
+	case "VerifyCodeSent.expiresAt":
+		if e.ComplexityRoot.VerifyCodeSent.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyCodeSent.ExpiresAt(childComplexity), true
+	case "VerifyCodeSent.to":
+		if e.ComplexityRoot.VerifyCodeSent.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyCodeSent.To(childComplexity), true
+	case "VerifyCodeSent.verifyCodeOrderId":
+		if e.ComplexityRoot.VerifyCodeSent.VerifyCodeOrderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyCodeSent.VerifyCodeOrderID(childComplexity), true
 
 	case "VerifyOrderPayload.firstDelivery":
 		if e.ComplexityRoot.VerifyOrderPayload.FirstDelivery == nil {
@@ -2686,7 +3024,6 @@ type OrderItem implements Node {
   id: ID!
   orderID: ID!
   payType: String!
-  tokenID: String!
 }
 """
 Ordering options for Order connections
@@ -3901,6 +4238,124 @@ directive @self on ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION
 scalar Int64
 
 `, BuiltIn: false},
+	{Name: "../schema/seed000.graphql", Input: `# Seed 000: token payments with a second factor (GA, SMS, email).
+
+"The second factor pay asks for."
+enum AuthType {
+  "No factor: pay needs no code."
+  NONE
+  "An authenticator app (TOTP, RFC 6238): no code is sent."
+  GA
+  "A 6-digit code sent by SMS (sendPaymentVerifyCode)."
+  MOBILE
+  "A 6-digit code sent by email (sendPaymentVerifyCode)."
+  EMAIL
+}
+
+"The payer as a payment page shows it (seed 000 userInfo)."
+type PaymentUserInfo {
+  userId: ID!
+  "2: the account has an email address; 1: only a mobile number; 0: neither."
+  registerType: Int!
+  "Masked: 186****0001."
+  mobile: String
+  nationalCode: String
+  "Masked: z********n@163.com."
+  email: String
+  "An authenticator app is bound (enableTotp)."
+  bindGA: Boolean!
+  "A pay password is set."
+  bindTradePwd: Boolean!
+  "1: an end user; 2: an administrator."
+  userType: Int!
+  "0: no mobile or email on file; 1: on file, no second factor chosen; 2: a second factor in use."
+  verifyStatus: Int!
+  "The name of the app the order comes from."
+  source: String
+}
+
+"Seed 000 load_pay_data."
+type PaymentData {
+  order: Order!
+  user: PaymentUserInfo!
+  "Whether pay needs a code (the payer has chosen a second factor)."
+  need2FA: Boolean!
+  "Which code: GA needs none sent; MOBILE and EMAIL need sendPaymentVerifyCode first."
+  authType: AuthType!
+}
+
+type VerifyCodeSent {
+  "Give it to pay as verifyCodeOrderId."
+  verifyCodeOrderId: ID!
+  "MOBILE or EMAIL."
+  channel: AuthType!
+  "Where the code went, masked."
+  to: String!
+  "The code is valid until then (5 minutes)."
+  expiresAt: Time!
+}
+
+type QuickPayResult {
+  "The order is paid."
+  processIsEnd: Boolean!
+  "Nothing was paid: pay again with the payer's second factor."
+  need2FA: Boolean!
+  order: Order!
+}
+
+"A new authenticator secret. It is shown once; enableTotp binds it."
+type TotpSetup {
+  "Base32, for typing into an authenticator app."
+  secret: String!
+  "otpauth://totp/… (6 digits, 30 s, SHA1)."
+  otpauthUrl: String!
+  "The otpauthUrl as a QR code: a data:image/png;base64 URL."
+  qrPng: String!
+}
+
+"A code the development sender kept (no real sender is configured)."
+type VerifyCodeOutboxEntry {
+  channel: AuthType!
+  "The full address (not masked)."
+  to: String!
+  code: String!
+  orderId: ID!
+  verifyCodeOrderId: ID!
+  createdAt: Time!
+}
+
+extend type OrderItem {
+  "The line's asset (seed 000 tokenId), e.g. USDT."
+  tokenId: String!
+}
+
+extend type User {
+  "An authenticator app is bound. Only the user itself, an ADMIN or a SERVICE sees it."
+  bindGA: Boolean @goField(forceResolver: true)
+  "The second factor pay asks for. Only the user itself, an ADMIN or a SERVICE sees it."
+  authType: AuthType @goField(forceResolver: true)
+}
+
+extend type Query {
+  "Seed 000: the order, its payer (masked) and the second factor pay asks for. The payer, ADMIN or the order's SERVICE."
+  paymentData(orderId: ID!): PaymentData! @auth
+  "The codes the development sender kept, newest first (first: 1–100, default 20). Only while no real sender is configured."
+  verifyCodeOutbox(first: Int): [VerifyCodeOutboxEntry!]! @auth(roles: [ADMIN])
+}
+
+extend type Mutation {
+  "Seed 000: send the payer a 6-digit code for one order by SMS or email (authType MOBILE or EMAIL)."
+  sendPaymentVerifyCode(orderId: ID!): VerifyCodeSent! @auth(roles: [USER])
+  "Seed 000: pay at once where no code is needed; otherwise processIsEnd false and need2FA true, unless a valid code is given."
+  quickPay(input: PayInput!): QuickPayResult! @auth(roles: [USER])
+  "Make a new authenticator (GA) secret; enableTotp binds it."
+  setupTotp: TotpSetup! @auth(roles: [USER])
+  "Bind the authenticator with one of its codes. A payer without a factor now pays with GA."
+  enableTotp(code: String!): User! @auth(roles: [USER])
+  "Choose the second factor pay asks for, among those bound. NONE only while none is chosen."
+  setAuthType(authType: AuthType!): User! @auth(roles: [USER])
+}
+`, BuiltIn: false},
 	{Name: "../schema/seed003.graphql", Input: `# Seed 003: escrow deals, the wallet with a pay password, Ping++,
 # withdrawals, the deal's chat window and comment.
 
@@ -4580,8 +5035,6 @@ func (ec *executionContext) childFields_OrderItem(ctx context.Context, field gra
 		return ec.fieldContext_OrderItem_orderID(ctx, field)
 	case "payType":
 		return ec.fieldContext_OrderItem_payType(ctx, field)
-	case "tokenID":
-		return ec.fieldContext_OrderItem_tokenID(ctx, field)
 	case "itemId":
 		return ec.fieldContext_OrderItem_itemId(ctx, field)
 	case "amount":
@@ -4592,6 +5045,8 @@ func (ec *executionContext) childFields_OrderItem(ctx context.Context, field gra
 		return ec.fieldContext_OrderItem_refundedAmount(ctx, field)
 	case "unlockedAmount":
 		return ec.fieldContext_OrderItem_unlockedAmount(ctx, field)
+	case "tokenId":
+		return ec.fieldContext_OrderItem_tokenId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrderItem", field.Name)
 }
@@ -4608,6 +5063,46 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PaymentData(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "order":
+		return ec.fieldContext_PaymentData_order(ctx, field)
+	case "user":
+		return ec.fieldContext_PaymentData_user(ctx, field)
+	case "need2FA":
+		return ec.fieldContext_PaymentData_need2FA(ctx, field)
+	case "authType":
+		return ec.fieldContext_PaymentData_authType(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PaymentData", field.Name)
+}
+
+func (ec *executionContext) childFields_PaymentUserInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "userId":
+		return ec.fieldContext_PaymentUserInfo_userId(ctx, field)
+	case "registerType":
+		return ec.fieldContext_PaymentUserInfo_registerType(ctx, field)
+	case "mobile":
+		return ec.fieldContext_PaymentUserInfo_mobile(ctx, field)
+	case "nationalCode":
+		return ec.fieldContext_PaymentUserInfo_nationalCode(ctx, field)
+	case "email":
+		return ec.fieldContext_PaymentUserInfo_email(ctx, field)
+	case "bindGA":
+		return ec.fieldContext_PaymentUserInfo_bindGA(ctx, field)
+	case "bindTradePwd":
+		return ec.fieldContext_PaymentUserInfo_bindTradePwd(ctx, field)
+	case "userType":
+		return ec.fieldContext_PaymentUserInfo_userType(ctx, field)
+	case "verifyStatus":
+		return ec.fieldContext_PaymentUserInfo_verifyStatus(ctx, field)
+	case "source":
+		return ec.fieldContext_PaymentUserInfo_source(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PaymentUserInfo", field.Name)
 }
 
 func (ec *executionContext) childFields_PingppCharge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4638,6 +5133,30 @@ func (ec *executionContext) childFields_PingppCharge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type PingppCharge", field.Name)
 }
 
+func (ec *executionContext) childFields_QuickPayResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "processIsEnd":
+		return ec.fieldContext_QuickPayResult_processIsEnd(ctx, field)
+	case "need2FA":
+		return ec.fieldContext_QuickPayResult_need2FA(ctx, field)
+	case "order":
+		return ec.fieldContext_QuickPayResult_order(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QuickPayResult", field.Name)
+}
+
+func (ec *executionContext) childFields_TotpSetup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "secret":
+		return ec.fieldContext_TotpSetup_secret(ctx, field)
+	case "otpauthUrl":
+		return ec.fieldContext_TotpSetup_otpauthUrl(ctx, field)
+	case "qrPng":
+		return ec.fieldContext_TotpSetup_qrPng(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TotpSetup", field.Name)
+}
+
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4654,6 +5173,10 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_nickname(ctx, field)
 	case "avatar":
 		return ec.fieldContext_User_avatar(ctx, field)
+	case "bindGA":
+		return ec.fieldContext_User_bindGA(ctx, field)
+	case "authType":
+		return ec.fieldContext_User_authType(ctx, field)
 	case "name":
 		return ec.fieldContext_User_name(ctx, field)
 	case "hasPayPassword":
@@ -4666,6 +5189,38 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_nationalCode(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
+}
+
+func (ec *executionContext) childFields_VerifyCodeOutboxEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "channel":
+		return ec.fieldContext_VerifyCodeOutboxEntry_channel(ctx, field)
+	case "to":
+		return ec.fieldContext_VerifyCodeOutboxEntry_to(ctx, field)
+	case "code":
+		return ec.fieldContext_VerifyCodeOutboxEntry_code(ctx, field)
+	case "orderId":
+		return ec.fieldContext_VerifyCodeOutboxEntry_orderId(ctx, field)
+	case "verifyCodeOrderId":
+		return ec.fieldContext_VerifyCodeOutboxEntry_verifyCodeOrderId(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_VerifyCodeOutboxEntry_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VerifyCodeOutboxEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_VerifyCodeSent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "verifyCodeOrderId":
+		return ec.fieldContext_VerifyCodeSent_verifyCodeOrderId(ctx, field)
+	case "channel":
+		return ec.fieldContext_VerifyCodeSent_channel(ctx, field)
+	case "to":
+		return ec.fieldContext_VerifyCodeSent_to(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_VerifyCodeSent_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VerifyCodeSent", field.Name)
 }
 
 func (ec *executionContext) childFields_VerifyOrderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5076,6 +5631,20 @@ func (ec *executionContext) field_Mutation_credit_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_enableTotp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "code",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_initDealOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5165,6 +5734,20 @@ func (ec *executionContext) field_Mutation_payByWallet_args(ctx context.Context,
 }
 
 func (ec *executionContext) field_Mutation_pay_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (payment.PayInput, error) {
+			return ec.unmarshalNPayInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_quickPay_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
@@ -5291,6 +5874,34 @@ func (ec *executionContext) field_Mutation_sendGameTestCallback_args(ctx context
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_sendPaymentVerifyCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setAuthType_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "authType",
+		func(ctx context.Context, v any) (user.AuthType, error) {
+			return ec.unmarshalNAuthType2githubᚗcomᚋpaygraphᚋpaygraphᚋentᚋuserᚐAuthType(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["authType"] = arg0
 	return args, nil
 }
 
@@ -5665,6 +6276,20 @@ func (ec *executionContext) field_Query_orders_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_paymentData_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_user_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5715,6 +6340,20 @@ func (ec *executionContext) field_Query_user_argsID(
 		var zeroVal int64
 		return zeroVal, graphql.ErrorOnPath(ctx, fmt.Errorf(`unexpected type %T from directive, should be int64`, tmp))
 	}
+}
+
+func (ec *executionContext) field_Query_verifyCodeOutbox_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	return args, nil
 }
 
 func (ec *executionContext) field_Query_walletEntries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
@@ -8089,6 +8728,304 @@ func (ec *executionContext) fieldContext_Mutation_rejectRefund(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_rejectRefund_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_sendPaymentVerifyCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sendPaymentVerifyCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SendPaymentVerifyCode(ctx, fc.Args["orderId"].(int64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *twofactor.CodeSent
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *twofactor.CodeSent
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *twofactor.CodeSent) graphql.Marshaler {
+			return ec.marshalNVerifyCodeSent2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐCodeSent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sendPaymentVerifyCode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VerifyCodeSent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_sendPaymentVerifyCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_quickPay(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_quickPay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().QuickPay(ctx, fc.Args["input"].(payment.PayInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *twofactor.QuickPayResult
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *twofactor.QuickPayResult
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *twofactor.QuickPayResult) graphql.Marshaler {
+			return ec.marshalNQuickPayResult2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐQuickPayResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_quickPay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickPayResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_quickPay_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setupTotp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setupTotp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().SetupTotp(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *twofactor.TotpSetup
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *twofactor.TotpSetup
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *twofactor.TotpSetup) graphql.Marshaler {
+			return ec.marshalNTotpSetup2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐTotpSetup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setupTotp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TotpSetup(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_enableTotp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_enableTotp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EnableTotp(ctx, fc.Args["code"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *ent.User
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.User
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_enableTotp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_enableTotp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setAuthType(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setAuthType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetAuthType(ctx, fc.Args["authType"].(user.AuthType))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *ent.User
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.User
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setAuthType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setAuthType_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10545,29 +11482,6 @@ func (ec *executionContext) fieldContext_OrderItem_payType(_ context.Context, fi
 	return graphql.NewScalarFieldContext("OrderItem", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _OrderItem_tokenID(ctx context.Context, field graphql.CollectedField, obj *ent.OrderItem) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_OrderItem_tokenID(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.TokenID, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_OrderItem_tokenID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("OrderItem", field, false, false, errors.New("field of type String does not have child fields"))
-}
-
 func (ec *executionContext) _OrderItem_itemId(ctx context.Context, field graphql.CollectedField, obj *ent.OrderItem) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10683,6 +11597,29 @@ func (ec *executionContext) fieldContext_OrderItem_unlockedAmount(_ context.Cont
 	return graphql.NewScalarFieldContext("OrderItem", field, true, true, errors.New("field of type Decimal does not have child fields"))
 }
 
+func (ec *executionContext) _OrderItem_tokenId(ctx context.Context, field graphql.CollectedField, obj *ent.OrderItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderItem_tokenId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TokenID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderItem_tokenId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderItem", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int64]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10773,6 +11710,346 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentData_order(ctx context.Context, field graphql.CollectedField, obj *twofactor.PaymentData) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentData_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentData_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PaymentData",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PaymentData_user(ctx context.Context, field graphql.CollectedField, obj *twofactor.PaymentData) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentData_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *twofactor.UserInfo) graphql.Marshaler {
+			return ec.marshalNPaymentUserInfo2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐUserInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentData_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PaymentData",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PaymentUserInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PaymentData_need2FA(ctx context.Context, field graphql.CollectedField, obj *twofactor.PaymentData) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentData_need2FA(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Need2FA, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentData_need2FA(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentData", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentData_authType(ctx context.Context, field graphql.CollectedField, obj *twofactor.PaymentData) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentData_authType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AuthType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v user.AuthType) graphql.Marshaler {
+			return ec.marshalNAuthType2githubᚗcomᚋpaygraphᚋpaygraphᚋentᚋuserᚐAuthType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentData_authType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentData", field, false, false, errors.New("field of type AuthType does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentUserInfo_userId(ctx context.Context, field graphql.CollectedField, obj *twofactor.UserInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentUserInfo_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNID2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentUserInfo_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentUserInfo", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentUserInfo_registerType(ctx context.Context, field graphql.CollectedField, obj *twofactor.UserInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentUserInfo_registerType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RegisterType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentUserInfo_registerType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentUserInfo", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentUserInfo_mobile(ctx context.Context, field graphql.CollectedField, obj *twofactor.UserInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentUserInfo_mobile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mobile, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentUserInfo_mobile(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentUserInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentUserInfo_nationalCode(ctx context.Context, field graphql.CollectedField, obj *twofactor.UserInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentUserInfo_nationalCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NationalCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentUserInfo_nationalCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentUserInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentUserInfo_email(ctx context.Context, field graphql.CollectedField, obj *twofactor.UserInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentUserInfo_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentUserInfo_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentUserInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentUserInfo_bindGA(ctx context.Context, field graphql.CollectedField, obj *twofactor.UserInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentUserInfo_bindGA(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BindGA, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentUserInfo_bindGA(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentUserInfo", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentUserInfo_bindTradePwd(ctx context.Context, field graphql.CollectedField, obj *twofactor.UserInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentUserInfo_bindTradePwd(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BindTradePwd, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentUserInfo_bindTradePwd(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentUserInfo", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentUserInfo_userType(ctx context.Context, field graphql.CollectedField, obj *twofactor.UserInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentUserInfo_userType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentUserInfo_userType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentUserInfo", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentUserInfo_verifyStatus(ctx context.Context, field graphql.CollectedField, obj *twofactor.UserInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentUserInfo_verifyStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerifyStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentUserInfo_verifyStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentUserInfo", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PaymentUserInfo_source(ctx context.Context, field graphql.CollectedField, obj *twofactor.UserInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PaymentUserInfo_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PaymentUserInfo_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PaymentUserInfo", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _PingppCharge_id(ctx context.Context, field graphql.CollectedField, obj *escrow.Charge) (ret graphql.Marshaler) {
@@ -11500,6 +12777,125 @@ func (ec *executionContext) fieldContext_Query_order(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_paymentData(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_paymentData(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PaymentData(ctx, fc.Args["orderId"].(int64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *twofactor.PaymentData
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *twofactor.PaymentData) graphql.Marshaler {
+			return ec.marshalNPaymentData2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐPaymentData(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_paymentData(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PaymentData(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_paymentData_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_verifyCodeOutbox(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_verifyCodeOutbox(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().VerifyCodeOutbox(ctx, fc.Args["first"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal []*twofactor.OutboxEntry
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal []*twofactor.OutboxEntry
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*twofactor.OutboxEntry) graphql.Marshaler {
+			return ec.marshalNVerifyCodeOutboxEntry2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐOutboxEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_verifyCodeOutbox(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VerifyCodeOutboxEntry(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_verifyCodeOutbox_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_cash(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11859,6 +13255,84 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _QuickPayResult_processIsEnd(ctx context.Context, field graphql.CollectedField, obj *twofactor.QuickPayResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickPayResult_processIsEnd(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProcessIsEnd, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickPayResult_processIsEnd(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickPayResult", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _QuickPayResult_need2FA(ctx context.Context, field graphql.CollectedField, obj *twofactor.QuickPayResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickPayResult_need2FA(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Need2FA, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickPayResult_need2FA(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuickPayResult", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _QuickPayResult_order(ctx context.Context, field graphql.CollectedField, obj *twofactor.QuickPayResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuickPayResult_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuickPayResult_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "QuickPayResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_orderStatusChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -12009,6 +13483,75 @@ func (ec *executionContext) fieldContext_Subscription_walletChanged(_ context.Co
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _TotpSetup_secret(ctx context.Context, field graphql.CollectedField, obj *twofactor.TotpSetup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TotpSetup_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TotpSetup_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TotpSetup", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TotpSetup_otpauthUrl(ctx context.Context, field graphql.CollectedField, obj *twofactor.TotpSetup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TotpSetup_otpauthUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OtpauthURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TotpSetup_otpauthUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TotpSetup", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _TotpSetup_qrPng(ctx context.Context, field graphql.CollectedField, obj *twofactor.TotpSetup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TotpSetup_qrPng(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QrPng, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TotpSetup_qrPng(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TotpSetup", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -12172,6 +13715,52 @@ func (ec *executionContext) fieldContext_User_avatar(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("User", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _User_bindGA(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_bindGA(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().BindGa(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_bindGA(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _User_authType(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_authType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().AuthType(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *user.AuthType) graphql.Marshaler {
+			return ec.marshalOAuthType2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚋuserᚐAuthType(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_authType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, errors.New("field of type AuthType does not have child fields"))
+}
+
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12285,6 +13874,236 @@ func (ec *executionContext) _User_nationalCode(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_User_nationalCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _VerifyCodeOutboxEntry_channel(ctx context.Context, field graphql.CollectedField, obj *twofactor.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyCodeOutboxEntry_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v user.AuthType) graphql.Marshaler {
+			return ec.marshalNAuthType2githubᚗcomᚋpaygraphᚋpaygraphᚋentᚋuserᚐAuthType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyCodeOutboxEntry_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyCodeOutboxEntry", field, false, false, errors.New("field of type AuthType does not have child fields"))
+}
+
+func (ec *executionContext) _VerifyCodeOutboxEntry_to(ctx context.Context, field graphql.CollectedField, obj *twofactor.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyCodeOutboxEntry_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyCodeOutboxEntry_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyCodeOutboxEntry", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _VerifyCodeOutboxEntry_code(ctx context.Context, field graphql.CollectedField, obj *twofactor.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyCodeOutboxEntry_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyCodeOutboxEntry_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyCodeOutboxEntry", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _VerifyCodeOutboxEntry_orderId(ctx context.Context, field graphql.CollectedField, obj *twofactor.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyCodeOutboxEntry_orderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNID2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyCodeOutboxEntry_orderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyCodeOutboxEntry", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _VerifyCodeOutboxEntry_verifyCodeOrderId(ctx context.Context, field graphql.CollectedField, obj *twofactor.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyCodeOutboxEntry_verifyCodeOrderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerifyCodeOrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNID2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyCodeOutboxEntry_verifyCodeOrderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyCodeOutboxEntry", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _VerifyCodeOutboxEntry_createdAt(ctx context.Context, field graphql.CollectedField, obj *twofactor.OutboxEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyCodeOutboxEntry_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyCodeOutboxEntry_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyCodeOutboxEntry", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _VerifyCodeSent_verifyCodeOrderId(ctx context.Context, field graphql.CollectedField, obj *twofactor.CodeSent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyCodeSent_verifyCodeOrderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerifyCodeOrderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNID2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyCodeSent_verifyCodeOrderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyCodeSent", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _VerifyCodeSent_channel(ctx context.Context, field graphql.CollectedField, obj *twofactor.CodeSent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyCodeSent_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v user.AuthType) graphql.Marshaler {
+			return ec.marshalNAuthType2githubᚗcomᚋpaygraphᚋpaygraphᚋentᚋuserᚐAuthType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyCodeSent_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyCodeSent", field, false, false, errors.New("field of type AuthType does not have child fields"))
+}
+
+func (ec *executionContext) _VerifyCodeSent_to(ctx context.Context, field graphql.CollectedField, obj *twofactor.CodeSent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyCodeSent_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyCodeSent_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyCodeSent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _VerifyCodeSent_expiresAt(ctx context.Context, field graphql.CollectedField, obj *twofactor.CodeSent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyCodeSent_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyCodeSent_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyCodeSent", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _VerifyOrderPayload_verified(ctx context.Context, field graphql.CollectedField, obj *payment.Verification) (ret graphql.Marshaler) {
@@ -18316,7 +20135,7 @@ func (ec *executionContext) unmarshalInputPayInput(ctx context.Context, obj any)
 			it.OrderID = data
 		case "verifyCodeOrderId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verifyCodeOrderId"))
-			data, err := ec.unmarshalOID2ᚖint64(ctx, v)
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCodeOrderID(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -21072,6 +22891,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "sendPaymentVerifyCode":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sendPaymentVerifyCode(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "quickPay":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_quickPay(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setupTotp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setupTotp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "enableTotp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_enableTotp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setAuthType":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setAuthType(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "initDealOrder":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_initDealOrder(ctx, field)
@@ -22070,11 +23924,6 @@ func (ec *executionContext) _OrderItem(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "tokenID":
-			out.Values[i] = ec._OrderItem_tokenID(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
 		case "itemId":
 			field := field
 
@@ -22265,6 +24114,11 @@ func (ec *executionContext) _OrderItem(ctx context.Context, sel ast.SelectionSet
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "tokenId":
+			out.Values[i] = ec._OrderItem_tokenId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22315,6 +24169,142 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var paymentDataImplementors = []string{"PaymentData"}
+
+func (ec *executionContext) _PaymentData(ctx context.Context, sel ast.SelectionSet, obj *twofactor.PaymentData) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, paymentDataImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PaymentData")
+		case "order":
+			out.Values[i] = ec._PaymentData_order(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "user":
+			out.Values[i] = ec._PaymentData_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "need2FA":
+			out.Values[i] = ec._PaymentData_need2FA(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "authType":
+			out.Values[i] = ec._PaymentData_authType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var paymentUserInfoImplementors = []string{"PaymentUserInfo"}
+
+func (ec *executionContext) _PaymentUserInfo(ctx context.Context, sel ast.SelectionSet, obj *twofactor.UserInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, paymentUserInfoImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PaymentUserInfo")
+		case "userId":
+			out.Values[i] = ec._PaymentUserInfo_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "registerType":
+			out.Values[i] = ec._PaymentUserInfo_registerType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mobile":
+			out.Values[i] = ec._PaymentUserInfo_mobile(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "nationalCode":
+			out.Values[i] = ec._PaymentUserInfo_nationalCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "email":
+			out.Values[i] = ec._PaymentUserInfo_email(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "bindGA":
+			out.Values[i] = ec._PaymentUserInfo_bindGA(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bindTradePwd":
+			out.Values[i] = ec._PaymentUserInfo_bindTradePwd(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userType":
+			out.Values[i] = ec._PaymentUserInfo_userType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyStatus":
+			out.Values[i] = ec._PaymentUserInfo_verifyStatus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._PaymentUserInfo_source(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -22645,6 +24635,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "paymentData":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_paymentData(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "verifyCodeOutbox":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_verifyCodeOutbox(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "cash":
 			field := field
 
@@ -22790,6 +24824,54 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
+var quickPayResultImplementors = []string{"QuickPayResult"}
+
+func (ec *executionContext) _QuickPayResult(ctx context.Context, sel ast.SelectionSet, obj *twofactor.QuickPayResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, quickPayResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QuickPayResult")
+		case "processIsEnd":
+			out.Values[i] = ec._QuickPayResult_processIsEnd(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "need2FA":
+			out.Values[i] = ec._QuickPayResult_need2FA(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "order":
+			out.Values[i] = ec._QuickPayResult_order(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -22812,6 +24894,54 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var totpSetupImplementors = []string{"TotpSetup"}
+
+func (ec *executionContext) _TotpSetup(ctx context.Context, sel ast.SelectionSet, obj *twofactor.TotpSetup) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, totpSetupImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TotpSetup")
+		case "secret":
+			out.Values[i] = ec._TotpSetup_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "otpauthUrl":
+			out.Values[i] = ec._TotpSetup_otpauthUrl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "qrPng":
+			out.Values[i] = ec._TotpSetup_qrPng(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
 }
 
 var userImplementors = []string{"User", "Node"}
@@ -22861,6 +24991,82 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "bindGA":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._User_bindGA(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "authType":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._User_authType(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "name":
 			field := field
 
@@ -23051,6 +25257,122 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var verifyCodeOutboxEntryImplementors = []string{"VerifyCodeOutboxEntry"}
+
+func (ec *executionContext) _VerifyCodeOutboxEntry(ctx context.Context, sel ast.SelectionSet, obj *twofactor.OutboxEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, verifyCodeOutboxEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VerifyCodeOutboxEntry")
+		case "channel":
+			out.Values[i] = ec._VerifyCodeOutboxEntry_channel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._VerifyCodeOutboxEntry_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._VerifyCodeOutboxEntry_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderId":
+			out.Values[i] = ec._VerifyCodeOutboxEntry_orderId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyCodeOrderId":
+			out.Values[i] = ec._VerifyCodeOutboxEntry_verifyCodeOrderId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._VerifyCodeOutboxEntry_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var verifyCodeSentImplementors = []string{"VerifyCodeSent"}
+
+func (ec *executionContext) _VerifyCodeSent(ctx context.Context, sel ast.SelectionSet, obj *twofactor.CodeSent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, verifyCodeSentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VerifyCodeSent")
+		case "verifyCodeOrderId":
+			out.Values[i] = ec._VerifyCodeSent_verifyCodeOrderId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "channel":
+			out.Values[i] = ec._VerifyCodeSent_channel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._VerifyCodeSent_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._VerifyCodeSent_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24147,6 +26469,16 @@ func (ec *executionContext) marshalNAuthPayload2ᚖgithubᚗcomᚋpaygraphᚋpay
 	return ec._AuthPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNAuthType2githubᚗcomᚋpaygraphᚋpaygraphᚋentᚋuserᚐAuthType(ctx context.Context, v any) (user.AuthType, error) {
+	var res user.AuthType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuthType2githubᚗcomᚋpaygraphᚋpaygraphᚋentᚋuserᚐAuthType(ctx context.Context, sel ast.SelectionSet, v user.AuthType) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -24627,6 +26959,26 @@ func (ec *executionContext) unmarshalNPayInput2githubᚗcomᚋpaygraphᚋpaygrap
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNPaymentData2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐPaymentData(ctx context.Context, sel ast.SelectionSet, v *twofactor.PaymentData) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PaymentData(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPaymentUserInfo2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐUserInfo(ctx context.Context, sel ast.SelectionSet, v *twofactor.UserInfo) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PaymentUserInfo(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPingppCharge2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐCharge(ctx context.Context, sel ast.SelectionSet, v *escrow.Charge) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -24635,6 +26987,16 @@ func (ec *executionContext) marshalNPingppCharge2ᚖgithubᚗcomᚋpaygraphᚋpa
 		return graphql.Null
 	}
 	return ec._PingppCharge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNQuickPayResult2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐQuickPayResult(ctx context.Context, sel ast.SelectionSet, v *twofactor.QuickPayResult) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._QuickPayResult(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRegisterInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋaccountᚐRegisterInput(ctx context.Context, v any) (account.RegisterInput, error) {
@@ -24689,6 +27051,16 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) marshalNTotpSetup2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐTotpSetup(ctx context.Context, sel ast.SelectionSet, v *twofactor.TotpSetup) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._TotpSetup(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNUpsertGoodsInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋcatalogᚐUpsertInput(ctx context.Context, v any) (catalog.UpsertInput, error) {
 	res, err := ec.unmarshalInputUpsertGoodsInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -24723,6 +27095,42 @@ func (ec *executionContext) marshalNUserOrderField2ᚖgithubᚗcomᚋpaygraphᚋ
 func (ec *executionContext) unmarshalNUserWhereInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUserWhereInput(ctx context.Context, v any) (*ent.UserWhereInput, error) {
 	res, err := ec.unmarshalInputUserWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNVerifyCodeOutboxEntry2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐOutboxEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*twofactor.OutboxEntry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNVerifyCodeOutboxEntry2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐOutboxEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNVerifyCodeOutboxEntry2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐOutboxEntry(ctx context.Context, sel ast.SelectionSet, v *twofactor.OutboxEntry) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._VerifyCodeOutboxEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNVerifyCodeSent2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐCodeSent(ctx context.Context, sel ast.SelectionSet, v *twofactor.CodeSent) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._VerifyCodeSent(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNVerifyOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐVerifyOrderInput(ctx context.Context, v any) (payment.VerifyOrderInput, error) {
@@ -25003,6 +27411,22 @@ func (ec *executionContext) unmarshalOAppWhereInput2ᚖgithubᚗcomᚋpaygraph�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOAuthType2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚋuserᚐAuthType(ctx context.Context, v any) (*user.AuthType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(user.AuthType)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAuthType2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚋuserᚐAuthType(ctx context.Context, sel ast.SelectionSet, v *user.AuthType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -25222,6 +27646,22 @@ func (ec *executionContext) marshalOID2ᚕint64ᚄ(ctx context.Context, sel ast.
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalOID2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCodeOrderID(ctx context.Context, v any) (*payment.CodeOrderID, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(payment.CodeOrderID)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCodeOrderID(ctx context.Context, sel ast.SelectionSet, v *payment.CodeOrderID) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOID2ᚖint64(ctx context.Context, v any) (*int64, error) {

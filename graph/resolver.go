@@ -10,6 +10,7 @@ import (
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/payment"
 	"github.com/paygraph/paygraph/internal/provider/game"
+	"github.com/paygraph/paygraph/internal/twofactor"
 )
 
 // Resolver holds the services the resolvers call into. Resolvers stay thin:
@@ -26,4 +27,6 @@ type Resolver struct {
 	GameGoods   *payment.GameGoods
 	GameSandbox *game.Sandbox
 	Escrow      *escrow.Service
+	// TwoFactor is seed 000's second factor.
+	TwoFactor *twofactor.Service
 }

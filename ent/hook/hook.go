@@ -117,6 +117,18 @@ func (f UserFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.UserMutation", m)
 }
 
+// The VerifyCodeFunc type is an adapter to allow the use of ordinary
+// function as VerifyCode mutator.
+type VerifyCodeFunc func(context.Context, *ent.VerifyCodeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f VerifyCodeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.VerifyCodeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.VerifyCodeMutation", m)
+}
+
 // The WalletFunc type is an adapter to allow the use of ordinary
 // function as Wallet mutator.
 type WalletFunc func(context.Context, *ent.WalletMutation) (ent.Value, error)

@@ -338,12 +338,56 @@ var (
 		{Name: "pay_password_locked_until", Type: field.TypeTime, Nullable: true},
 		{Name: "confirm_password_failures", Type: field.TypeInt, Default: 0},
 		{Name: "confirm_password_locked_until", Type: field.TypeTime, Nullable: true},
+		{Name: "auth_type", Type: field.TypeEnum, Enums: []string{"NONE", "GA", "MOBILE", "EMAIL"}, Default: "NONE"},
+		{Name: "bind_ga", Type: field.TypeBool, Default: false},
+		{Name: "totp_secret", Type: field.TypeString, Nullable: true},
+		{Name: "totp_pending_secret", Type: field.TypeString, Nullable: true},
+		{Name: "totp_last_step", Type: field.TypeInt64, Default: 0},
+		{Name: "totp_failures", Type: field.TypeInt, Default: 0},
+		{Name: "totp_locked_until", Type: field.TypeTime, Nullable: true},
+		{Name: "verify_code_sent_at", Type: field.TypeTime, Nullable: true},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{
 		Name:       "users",
 		Columns:    UsersColumns,
 		PrimaryKey: []*schema.Column{UsersColumns[0]},
+	}
+	// VerifyCodesColumns holds the columns for the "verify_codes" table.
+	VerifyCodesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "user_id", Type: field.TypeInt64},
+		{Name: "order_id", Type: field.TypeInt64},
+		{Name: "channel", Type: field.TypeEnum, Enums: []string{"MOBILE", "EMAIL"}},
+		{Name: "destination", Type: field.TypeString},
+		{Name: "code_hash", Type: field.TypeString},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// VerifyCodesTable holds the schema information for the "verify_codes" table.
+	VerifyCodesTable = &schema.Table{
+		Name:       "verify_codes",
+		Columns:    VerifyCodesColumns,
+		PrimaryKey: []*schema.Column{VerifyCodesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "verifycode_user_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{VerifyCodesColumns[1], VerifyCodesColumns[9]},
+			},
+			{
+				Name:    "verifycode_order_id",
+				Unique:  false,
+				Columns: []*schema.Column{VerifyCodesColumns[2]},
+			},
+			{
+				Name:    "verifycode_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{VerifyCodesColumns[9]},
+			},
+		},
 	}
 	// WalletsColumns holds the columns for the "wallets" table.
 	WalletsColumns = []*schema.Column{
@@ -440,6 +484,7 @@ var (
 		OrderEventsTable,
 		OrderItemsTable,
 		UsersTable,
+		VerifyCodesTable,
 		WalletsTable,
 		WalletEntriesTable,
 	}

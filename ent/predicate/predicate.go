@@ -33,6 +33,9 @@ type OrderItem func(*sql.Selector)
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
 
+// VerifyCode is the predicate function for verifycode builders.
+type VerifyCode func(*sql.Selector)
+
 // Wallet is the predicate function for wallet builders.
 type Wallet func(*sql.Selector)
 

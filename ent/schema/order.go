@@ -104,7 +104,8 @@ func (OrderItem) Fields() []ent.Field {
 		field.Enum("kind").Values("PAY", "PRODUCT").Immutable().Annotations(hidden()),
 		field.Int("position").Immutable().Annotations(hidden()),
 		field.String("pay_type").Default("PAY"),
-		field.String("token_id"),
+		// token_id is the asset; schema/seed000.graphql shows it as tokenId.
+		field.String("token_id").Annotations(renamed()),
 		field.Int64("amount").Annotations(hidden()),
 		field.Int64("paid_amount").Default(0).Annotations(hidden()),
 		field.Int64("refunded_amount").Default(0).Annotations(hidden()),

@@ -39,6 +39,22 @@ func (User) Fields() []ent.Field {
 		field.Time("pay_password_locked_until").Optional().Nillable().Annotations(hidden()),
 		field.Int("confirm_password_failures").Default(0).Annotations(hidden()),
 		field.Time("confirm_password_locked_until").Optional().Nillable().Annotations(hidden()),
+
+		// Seed 000's second factor (internal/twofactor). auth_type is the
+		// factor pay asks for (NONE until one is chosen); bind_ga says an
+		// authenticator app was bound with enableTotp. The TOTP secrets are
+		// AES-GCM encrypted and never shown after enableTotp; totp_last_step
+		// is the last accepted 30 s step (a step is accepted once).
+		// totp_failures/totp_locked_until count wrong GA codes;
+		// verify_code_sent_at limits sendPaymentVerifyCode to once a minute.
+		field.Enum("auth_type").Values("NONE", "GA", "MOBILE", "EMAIL").Default("NONE").Annotations(hidden()),
+		field.Bool("bind_ga").Default(false).Annotations(hidden()),
+		field.String("totp_secret").Optional().Sensitive().Annotations(hidden()),
+		field.String("totp_pending_secret").Optional().Sensitive().Annotations(hidden()),
+		field.Int64("totp_last_step").Default(0).Annotations(hidden()),
+		field.Int("totp_failures").Default(0).Annotations(hidden()),
+		field.Time("totp_locked_until").Optional().Nillable().Annotations(hidden()),
+		field.Time("verify_code_sent_at").Optional().Nillable().Annotations(hidden()),
 	}
 }
 

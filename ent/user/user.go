@@ -4,6 +4,8 @@ package user
 
 import (
 	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -46,6 +48,22 @@ const (
 	FieldConfirmPasswordFailures = "confirm_password_failures"
 	// FieldConfirmPasswordLockedUntil holds the string denoting the confirm_password_locked_until field in the database.
 	FieldConfirmPasswordLockedUntil = "confirm_password_locked_until"
+	// FieldAuthType holds the string denoting the auth_type field in the database.
+	FieldAuthType = "auth_type"
+	// FieldBindGa holds the string denoting the bind_ga field in the database.
+	FieldBindGa = "bind_ga"
+	// FieldTotpSecret holds the string denoting the totp_secret field in the database.
+	FieldTotpSecret = "totp_secret"
+	// FieldTotpPendingSecret holds the string denoting the totp_pending_secret field in the database.
+	FieldTotpPendingSecret = "totp_pending_secret"
+	// FieldTotpLastStep holds the string denoting the totp_last_step field in the database.
+	FieldTotpLastStep = "totp_last_step"
+	// FieldTotpFailures holds the string denoting the totp_failures field in the database.
+	FieldTotpFailures = "totp_failures"
+	// FieldTotpLockedUntil holds the string denoting the totp_locked_until field in the database.
+	FieldTotpLockedUntil = "totp_locked_until"
+	// FieldVerifyCodeSentAt holds the string denoting the verify_code_sent_at field in the database.
+	FieldVerifyCodeSentAt = "verify_code_sent_at"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 )
@@ -68,6 +86,14 @@ var Columns = []string{
 	FieldPayPasswordLockedUntil,
 	FieldConfirmPasswordFailures,
 	FieldConfirmPasswordLockedUntil,
+	FieldAuthType,
+	FieldBindGa,
+	FieldTotpSecret,
+	FieldTotpPendingSecret,
+	FieldTotpLastStep,
+	FieldTotpFailures,
+	FieldTotpLockedUntil,
+	FieldVerifyCodeSentAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -97,6 +123,12 @@ var (
 	DefaultPayPasswordFailures int
 	// DefaultConfirmPasswordFailures holds the default value on creation for the "confirm_password_failures" field.
 	DefaultConfirmPasswordFailures int
+	// DefaultBindGa holds the default value on creation for the "bind_ga" field.
+	DefaultBindGa bool
+	// DefaultTotpLastStep holds the default value on creation for the "totp_last_step" field.
+	DefaultTotpLastStep int64
+	// DefaultTotpFailures holds the default value on creation for the "totp_failures" field.
+	DefaultTotpFailures int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() int64
 )
@@ -110,6 +142,34 @@ func RoleValidator(r role.Role) error {
 		return nil
 	default:
 		return fmt.Errorf("user: invalid enum value for role field: %q", r)
+	}
+}
+
+// AuthType defines the type for the "auth_type" enum field.
+type AuthType string
+
+// AuthTypeNONE is the default value of the AuthType enum.
+const DefaultAuthType = AuthTypeNONE
+
+// AuthType values.
+const (
+	AuthTypeNONE   AuthType = "NONE"
+	AuthTypeGA     AuthType = "GA"
+	AuthTypeMOBILE AuthType = "MOBILE"
+	AuthTypeEMAIL  AuthType = "EMAIL"
+)
+
+func (at AuthType) String() string {
+	return string(at)
+}
+
+// AuthTypeValidator is a validator for the "auth_type" field enum values. It is called by the builders before save.
+func AuthTypeValidator(at AuthType) error {
+	switch at {
+	case AuthTypeNONE, AuthTypeGA, AuthTypeMOBILE, AuthTypeEMAIL:
+		return nil
+	default:
+		return fmt.Errorf("user: invalid enum value for auth_type field: %q", at)
 	}
 }
 
@@ -196,9 +256,67 @@ func ByConfirmPasswordLockedUntil(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldConfirmPasswordLockedUntil, opts...).ToFunc()
 }
 
+// ByAuthType orders the results by the auth_type field.
+func ByAuthType(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAuthType, opts...).ToFunc()
+}
+
+// ByBindGa orders the results by the bind_ga field.
+func ByBindGa(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBindGa, opts...).ToFunc()
+}
+
+// ByTotpSecret orders the results by the totp_secret field.
+func ByTotpSecret(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotpSecret, opts...).ToFunc()
+}
+
+// ByTotpPendingSecret orders the results by the totp_pending_secret field.
+func ByTotpPendingSecret(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotpPendingSecret, opts...).ToFunc()
+}
+
+// ByTotpLastStep orders the results by the totp_last_step field.
+func ByTotpLastStep(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotpLastStep, opts...).ToFunc()
+}
+
+// ByTotpFailures orders the results by the totp_failures field.
+func ByTotpFailures(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotpFailures, opts...).ToFunc()
+}
+
+// ByTotpLockedUntil orders the results by the totp_locked_until field.
+func ByTotpLockedUntil(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotpLockedUntil, opts...).ToFunc()
+}
+
+// ByVerifyCodeSentAt orders the results by the verify_code_sent_at field.
+func ByVerifyCodeSentAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldVerifyCodeSentAt, opts...).ToFunc()
+}
+
 var (
 	// role.Role must implement graphql.Marshaler.
 	_ graphql.Marshaler = (*role.Role)(nil)
 	// role.Role must implement graphql.Unmarshaler.
 	_ graphql.Unmarshaler = (*role.Role)(nil)
 )
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e AuthType) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *AuthType) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = AuthType(str)
+	if err := AuthTypeValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid AuthType", str)
+	}
+	return nil
+}

@@ -125,6 +125,41 @@ func ConfirmPasswordLockedUntil(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldConfirmPasswordLockedUntil, v))
 }
 
+// BindGa applies equality check predicate on the "bind_ga" field. It's identical to BindGaEQ.
+func BindGa(v bool) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldBindGa, v))
+}
+
+// TotpSecret applies equality check predicate on the "totp_secret" field. It's identical to TotpSecretEQ.
+func TotpSecret(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpSecret, v))
+}
+
+// TotpPendingSecret applies equality check predicate on the "totp_pending_secret" field. It's identical to TotpPendingSecretEQ.
+func TotpPendingSecret(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpPendingSecret, v))
+}
+
+// TotpLastStep applies equality check predicate on the "totp_last_step" field. It's identical to TotpLastStepEQ.
+func TotpLastStep(v int64) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpLastStep, v))
+}
+
+// TotpFailures applies equality check predicate on the "totp_failures" field. It's identical to TotpFailuresEQ.
+func TotpFailures(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpFailures, v))
+}
+
+// TotpLockedUntil applies equality check predicate on the "totp_locked_until" field. It's identical to TotpLockedUntilEQ.
+func TotpLockedUntil(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpLockedUntil, v))
+}
+
+// VerifyCodeSentAt applies equality check predicate on the "verify_code_sent_at" field. It's identical to VerifyCodeSentAtEQ.
+func VerifyCodeSentAt(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldVerifyCodeSentAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldCreatedAt, v))
@@ -993,6 +1028,366 @@ func ConfirmPasswordLockedUntilIsNil() predicate.User {
 // ConfirmPasswordLockedUntilNotNil applies the NotNil predicate on the "confirm_password_locked_until" field.
 func ConfirmPasswordLockedUntilNotNil() predicate.User {
 	return predicate.User(sql.FieldNotNull(FieldConfirmPasswordLockedUntil))
+}
+
+// AuthTypeEQ applies the EQ predicate on the "auth_type" field.
+func AuthTypeEQ(v AuthType) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldAuthType, v))
+}
+
+// AuthTypeNEQ applies the NEQ predicate on the "auth_type" field.
+func AuthTypeNEQ(v AuthType) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldAuthType, v))
+}
+
+// AuthTypeIn applies the In predicate on the "auth_type" field.
+func AuthTypeIn(vs ...AuthType) predicate.User {
+	return predicate.User(sql.FieldIn(FieldAuthType, vs...))
+}
+
+// AuthTypeNotIn applies the NotIn predicate on the "auth_type" field.
+func AuthTypeNotIn(vs ...AuthType) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldAuthType, vs...))
+}
+
+// BindGaEQ applies the EQ predicate on the "bind_ga" field.
+func BindGaEQ(v bool) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldBindGa, v))
+}
+
+// BindGaNEQ applies the NEQ predicate on the "bind_ga" field.
+func BindGaNEQ(v bool) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldBindGa, v))
+}
+
+// TotpSecretEQ applies the EQ predicate on the "totp_secret" field.
+func TotpSecretEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpSecret, v))
+}
+
+// TotpSecretNEQ applies the NEQ predicate on the "totp_secret" field.
+func TotpSecretNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldTotpSecret, v))
+}
+
+// TotpSecretIn applies the In predicate on the "totp_secret" field.
+func TotpSecretIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldTotpSecret, vs...))
+}
+
+// TotpSecretNotIn applies the NotIn predicate on the "totp_secret" field.
+func TotpSecretNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldTotpSecret, vs...))
+}
+
+// TotpSecretGT applies the GT predicate on the "totp_secret" field.
+func TotpSecretGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldTotpSecret, v))
+}
+
+// TotpSecretGTE applies the GTE predicate on the "totp_secret" field.
+func TotpSecretGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldTotpSecret, v))
+}
+
+// TotpSecretLT applies the LT predicate on the "totp_secret" field.
+func TotpSecretLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldTotpSecret, v))
+}
+
+// TotpSecretLTE applies the LTE predicate on the "totp_secret" field.
+func TotpSecretLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldTotpSecret, v))
+}
+
+// TotpSecretContains applies the Contains predicate on the "totp_secret" field.
+func TotpSecretContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldTotpSecret, v))
+}
+
+// TotpSecretHasPrefix applies the HasPrefix predicate on the "totp_secret" field.
+func TotpSecretHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldTotpSecret, v))
+}
+
+// TotpSecretHasSuffix applies the HasSuffix predicate on the "totp_secret" field.
+func TotpSecretHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldTotpSecret, v))
+}
+
+// TotpSecretIsNil applies the IsNil predicate on the "totp_secret" field.
+func TotpSecretIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldTotpSecret))
+}
+
+// TotpSecretNotNil applies the NotNil predicate on the "totp_secret" field.
+func TotpSecretNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldTotpSecret))
+}
+
+// TotpSecretEqualFold applies the EqualFold predicate on the "totp_secret" field.
+func TotpSecretEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldTotpSecret, v))
+}
+
+// TotpSecretContainsFold applies the ContainsFold predicate on the "totp_secret" field.
+func TotpSecretContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldTotpSecret, v))
+}
+
+// TotpPendingSecretEQ applies the EQ predicate on the "totp_pending_secret" field.
+func TotpPendingSecretEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretNEQ applies the NEQ predicate on the "totp_pending_secret" field.
+func TotpPendingSecretNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretIn applies the In predicate on the "totp_pending_secret" field.
+func TotpPendingSecretIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldTotpPendingSecret, vs...))
+}
+
+// TotpPendingSecretNotIn applies the NotIn predicate on the "totp_pending_secret" field.
+func TotpPendingSecretNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldTotpPendingSecret, vs...))
+}
+
+// TotpPendingSecretGT applies the GT predicate on the "totp_pending_secret" field.
+func TotpPendingSecretGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretGTE applies the GTE predicate on the "totp_pending_secret" field.
+func TotpPendingSecretGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretLT applies the LT predicate on the "totp_pending_secret" field.
+func TotpPendingSecretLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretLTE applies the LTE predicate on the "totp_pending_secret" field.
+func TotpPendingSecretLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretContains applies the Contains predicate on the "totp_pending_secret" field.
+func TotpPendingSecretContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretHasPrefix applies the HasPrefix predicate on the "totp_pending_secret" field.
+func TotpPendingSecretHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretHasSuffix applies the HasSuffix predicate on the "totp_pending_secret" field.
+func TotpPendingSecretHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretIsNil applies the IsNil predicate on the "totp_pending_secret" field.
+func TotpPendingSecretIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldTotpPendingSecret))
+}
+
+// TotpPendingSecretNotNil applies the NotNil predicate on the "totp_pending_secret" field.
+func TotpPendingSecretNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldTotpPendingSecret))
+}
+
+// TotpPendingSecretEqualFold applies the EqualFold predicate on the "totp_pending_secret" field.
+func TotpPendingSecretEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretContainsFold applies the ContainsFold predicate on the "totp_pending_secret" field.
+func TotpPendingSecretContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldTotpPendingSecret, v))
+}
+
+// TotpLastStepEQ applies the EQ predicate on the "totp_last_step" field.
+func TotpLastStepEQ(v int64) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpLastStep, v))
+}
+
+// TotpLastStepNEQ applies the NEQ predicate on the "totp_last_step" field.
+func TotpLastStepNEQ(v int64) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldTotpLastStep, v))
+}
+
+// TotpLastStepIn applies the In predicate on the "totp_last_step" field.
+func TotpLastStepIn(vs ...int64) predicate.User {
+	return predicate.User(sql.FieldIn(FieldTotpLastStep, vs...))
+}
+
+// TotpLastStepNotIn applies the NotIn predicate on the "totp_last_step" field.
+func TotpLastStepNotIn(vs ...int64) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldTotpLastStep, vs...))
+}
+
+// TotpLastStepGT applies the GT predicate on the "totp_last_step" field.
+func TotpLastStepGT(v int64) predicate.User {
+	return predicate.User(sql.FieldGT(FieldTotpLastStep, v))
+}
+
+// TotpLastStepGTE applies the GTE predicate on the "totp_last_step" field.
+func TotpLastStepGTE(v int64) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldTotpLastStep, v))
+}
+
+// TotpLastStepLT applies the LT predicate on the "totp_last_step" field.
+func TotpLastStepLT(v int64) predicate.User {
+	return predicate.User(sql.FieldLT(FieldTotpLastStep, v))
+}
+
+// TotpLastStepLTE applies the LTE predicate on the "totp_last_step" field.
+func TotpLastStepLTE(v int64) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldTotpLastStep, v))
+}
+
+// TotpFailuresEQ applies the EQ predicate on the "totp_failures" field.
+func TotpFailuresEQ(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpFailures, v))
+}
+
+// TotpFailuresNEQ applies the NEQ predicate on the "totp_failures" field.
+func TotpFailuresNEQ(v int) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldTotpFailures, v))
+}
+
+// TotpFailuresIn applies the In predicate on the "totp_failures" field.
+func TotpFailuresIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldIn(FieldTotpFailures, vs...))
+}
+
+// TotpFailuresNotIn applies the NotIn predicate on the "totp_failures" field.
+func TotpFailuresNotIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldTotpFailures, vs...))
+}
+
+// TotpFailuresGT applies the GT predicate on the "totp_failures" field.
+func TotpFailuresGT(v int) predicate.User {
+	return predicate.User(sql.FieldGT(FieldTotpFailures, v))
+}
+
+// TotpFailuresGTE applies the GTE predicate on the "totp_failures" field.
+func TotpFailuresGTE(v int) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldTotpFailures, v))
+}
+
+// TotpFailuresLT applies the LT predicate on the "totp_failures" field.
+func TotpFailuresLT(v int) predicate.User {
+	return predicate.User(sql.FieldLT(FieldTotpFailures, v))
+}
+
+// TotpFailuresLTE applies the LTE predicate on the "totp_failures" field.
+func TotpFailuresLTE(v int) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldTotpFailures, v))
+}
+
+// TotpLockedUntilEQ applies the EQ predicate on the "totp_locked_until" field.
+func TotpLockedUntilEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpLockedUntil, v))
+}
+
+// TotpLockedUntilNEQ applies the NEQ predicate on the "totp_locked_until" field.
+func TotpLockedUntilNEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldTotpLockedUntil, v))
+}
+
+// TotpLockedUntilIn applies the In predicate on the "totp_locked_until" field.
+func TotpLockedUntilIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldIn(FieldTotpLockedUntil, vs...))
+}
+
+// TotpLockedUntilNotIn applies the NotIn predicate on the "totp_locked_until" field.
+func TotpLockedUntilNotIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldTotpLockedUntil, vs...))
+}
+
+// TotpLockedUntilGT applies the GT predicate on the "totp_locked_until" field.
+func TotpLockedUntilGT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGT(FieldTotpLockedUntil, v))
+}
+
+// TotpLockedUntilGTE applies the GTE predicate on the "totp_locked_until" field.
+func TotpLockedUntilGTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldTotpLockedUntil, v))
+}
+
+// TotpLockedUntilLT applies the LT predicate on the "totp_locked_until" field.
+func TotpLockedUntilLT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLT(FieldTotpLockedUntil, v))
+}
+
+// TotpLockedUntilLTE applies the LTE predicate on the "totp_locked_until" field.
+func TotpLockedUntilLTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldTotpLockedUntil, v))
+}
+
+// TotpLockedUntilIsNil applies the IsNil predicate on the "totp_locked_until" field.
+func TotpLockedUntilIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldTotpLockedUntil))
+}
+
+// TotpLockedUntilNotNil applies the NotNil predicate on the "totp_locked_until" field.
+func TotpLockedUntilNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldTotpLockedUntil))
+}
+
+// VerifyCodeSentAtEQ applies the EQ predicate on the "verify_code_sent_at" field.
+func VerifyCodeSentAtEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldVerifyCodeSentAt, v))
+}
+
+// VerifyCodeSentAtNEQ applies the NEQ predicate on the "verify_code_sent_at" field.
+func VerifyCodeSentAtNEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldVerifyCodeSentAt, v))
+}
+
+// VerifyCodeSentAtIn applies the In predicate on the "verify_code_sent_at" field.
+func VerifyCodeSentAtIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldIn(FieldVerifyCodeSentAt, vs...))
+}
+
+// VerifyCodeSentAtNotIn applies the NotIn predicate on the "verify_code_sent_at" field.
+func VerifyCodeSentAtNotIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldVerifyCodeSentAt, vs...))
+}
+
+// VerifyCodeSentAtGT applies the GT predicate on the "verify_code_sent_at" field.
+func VerifyCodeSentAtGT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGT(FieldVerifyCodeSentAt, v))
+}
+
+// VerifyCodeSentAtGTE applies the GTE predicate on the "verify_code_sent_at" field.
+func VerifyCodeSentAtGTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldVerifyCodeSentAt, v))
+}
+
+// VerifyCodeSentAtLT applies the LT predicate on the "verify_code_sent_at" field.
+func VerifyCodeSentAtLT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLT(FieldVerifyCodeSentAt, v))
+}
+
+// VerifyCodeSentAtLTE applies the LTE predicate on the "verify_code_sent_at" field.
+func VerifyCodeSentAtLTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldVerifyCodeSentAt, v))
+}
+
+// VerifyCodeSentAtIsNil applies the IsNil predicate on the "verify_code_sent_at" field.
+func VerifyCodeSentAtIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldVerifyCodeSentAt))
+}
+
+// VerifyCodeSentAtNotNil applies the NotNil predicate on the "verify_code_sent_at" field.
+func VerifyCodeSentAtNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldVerifyCodeSentAt))
 }
 
 // And groups predicates with the AND operator between them.

@@ -3,7 +3,6 @@ package auth
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,13 +30,13 @@ func NewTokens(secret []byte, ttl time.Duration) *Tokens {
 	return &Tokens{secret: secret, ttl: ttl, now: time.Now}
 }
 
-// DeriveKey returns a key for another purpose (hex HMAC-SHA256 of purpose
-// under the token key): stable for as long as the token key is, the same on
-// every instance, and telling nothing about the token key itself.
-func (t *Tokens) DeriveKey(purpose string) string {
+// DeriveKey returns a key for another purpose derived from the token key
+// (HMAC-SHA256 of the purpose), so one configured secret can protect other
+// data without the token key itself being reused.
+func (t *Tokens) DeriveKey(purpose string) []byte {
 	m := hmac.New(sha256.New, t.secret)
 	m.Write([]byte(purpose))
-	return hex.EncodeToString(m.Sum(nil))
+	return m.Sum(nil)
 }
 
 // ServiceTokenTTL is how long an app's SERVICE token lasts. Apps rotate it

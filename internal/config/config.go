@@ -77,6 +77,9 @@ type Config struct {
 
 	SMTPURL string
 	SMSURL  string
+	// TwoFactorKey seals TOTP secrets and hashes sent codes; empty: derived
+	// from the token key.
+	TwoFactorKey []byte
 }
 
 // Error is a configuration error: one line naming the variable.
@@ -295,6 +298,12 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 	}
 	c.SMSURL = r.httpURL("PAYGRAPH_SMS_URL")
+	if k := r.get("PAYGRAPH_TWOFACTOR_KEY"); k != "" {
+		if len(k) < 32 {
+			r.fail("PAYGRAPH_TWOFACTOR_KEY", "must be at least 32 characters long")
+		}
+		c.TwoFactorKey = []byte(k)
+	}
 
 	if r.err != nil {
 		return nil, r.err

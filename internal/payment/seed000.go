@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -49,10 +50,51 @@ type CreatePaymentOrderInput struct {
 
 // PayInput is seed 000's pay.
 type PayInput struct {
-	OrderID           int64   `json:"orderId"`
-	VerifyCodeOrderID *int64  `json:"verifyCodeOrderId,omitempty"`
-	VerifyCode        *string `json:"verifyCode,omitempty"`
-	IdempotencyKey    *string `json:"-"` // not part of the fingerprint
+	OrderID           int64        `json:"orderId"`
+	VerifyCodeOrderID *CodeOrderID `json:"verifyCodeOrderId,omitempty"`
+	VerifyCode        *string      `json:"verifyCode,omitempty"`
+	IdempotencyKey    *string      `json:"-"` // not part of the fingerprint
+}
+
+// CodeOrderID is pay's verifyCodeOrderId. Seed 000 lets a GA payer leave it
+// out or send 0, so unlike other IDs "0" is accepted; it means none.
+type CodeOrderID int64
+
+// UnmarshalGQL reads a decimal string or an integer, 0 or more.
+func (c *CodeOrderID) UnmarshalGQL(v any) error {
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = v
+	case json.Number:
+		s = string(v)
+	case int64:
+		s = strconv.FormatInt(v, 10)
+	case int:
+		s = strconv.Itoa(v)
+	default:
+		return fmt.Errorf("%v is not a valid ID", v)
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q is not a valid ID", s)
+	}
+	*c = CodeOrderID(n)
+	return nil
+}
+
+// MarshalGQL writes it as an ID string.
+func (c CodeOrderID) MarshalGQL(w io.Writer) {
+	_, _ = io.WriteString(w, strconv.Quote(strconv.FormatInt(int64(c), 10)))
+}
+
+// ID returns the id, or nil for none (absent or 0).
+func (c *CodeOrderID) ID() *int64 {
+	if c == nil || *c == 0 {
+		return nil
+	}
+	n := int64(*c)
+	return &n
 }
 
 // Limits on seed 000 input.
@@ -266,8 +308,13 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
 		if o.ExpiresAt != nil && !now.Before(*o.ExpiresAt) {
 			return 0, ErrOrderExpired
 		}
+		if pc, ok := s.SecondFactor.(SecondFactorPrecheck); ok {
+			if err := pc.Precheck(ctx, p.Subject, o.ID, in.VerifyCodeOrderID.ID(), in.VerifyCode); err != nil {
+				return 0, err
+			}
+		}
 		err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
-			if err := s.SecondFactor.Verify(ctx, tx, p.Subject, o.ID, in.VerifyCodeOrderID, in.VerifyCode); err != nil {
+			if err := s.SecondFactor.Verify(ctx, tx, p.Subject, o.ID, in.VerifyCodeOrderID.ID(), in.VerifyCode); err != nil {
 				return err
 			}
 			o, err := s.Transition(ctx, tx, o, Paid, Actor(ctx), "paid", Changes{PaidAt: &now})
@@ -284,7 +331,11 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
 				return err
 			}
 			if err := tx.OrderItem.Update().Where(orderitem.OrderID(o.ID), orderitem.KindEQ(orderitem.KindPAY)).
-				Modify(func(u *sql.UpdateBuilder) { u.Set(orderitem.FieldPaidAmount, sql.Expr(orderitem.FieldAmount)) }).
+				Modify(func(u *sql.UpdateBuilder) {
+					// Nothing is held back: the payee has the money at once (unlocked).
+					u.Set(orderitem.FieldPaidAmount, sql.Expr(orderitem.FieldAmount)).
+						Set(orderitem.FieldUnlockedAmount, sql.Expr(orderitem.FieldAmount))
+				}).
 				Exec(ctx); err != nil {
 				return fmt.Errorf("recording paid amounts: %w", err)
 			}

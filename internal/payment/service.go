@@ -27,6 +27,15 @@ type SecondFactor interface {
 	Verify(ctx context.Context, tx *txn.Tx, userID, orderID int64, verifyCodeOrderID *int64, code *string) error
 }
 
+// SecondFactorPrecheck is implemented by a SecondFactor that judges a code
+// before pay's transaction, in a unit of work of its own, so that a wrong
+// code is recorded (counted towards a lockout) even though pay then fails
+// and its transaction rolls back. Verify still runs inside the transaction
+// and consumes the code there.
+type SecondFactorPrecheck interface {
+	Precheck(ctx context.Context, userID, orderID int64, verifyCodeOrderID *int64, code *string) error
+}
+
 // NoSecondFactor is the SecondFactor of a payer who has bound none.
 type NoSecondFactor struct{}
 

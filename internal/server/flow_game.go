@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/hex"
 	"net/http"
 
 	"github.com/paygraph/paygraph/internal/config"
@@ -24,7 +25,7 @@ func (s *Server) initGameFlow(mux *http.ServeMux) error {
 	}
 	key, dev := s.Config.GameCallbackKey, false
 	if key == "" {
-		key, dev = s.Tokens.DeriveKey(gameKeyPurpose), true
+		key, dev = hex.EncodeToString(s.Tokens.DeriveKey(gameKeyPurpose)), true
 		s.Log.Warn("PAYGRAPH_GAME_CALLBACK_KEY is unset: game callbacks are checked with a development key derived from the token key; sendGameTestCallback signs with it. Set the provider's key in production")
 	}
 	prov := &game.Provider{Key: []byte(key), Algorithm: alg, Clock: s.Clock, Client: s.DB.Ent}

@@ -38,6 +38,7 @@ import (
 	"github.com/paygraph/paygraph/internal/provider/game"
 	sandboxpingpp "github.com/paygraph/paygraph/internal/sandbox/pingpp"
 	"github.com/paygraph/paygraph/internal/scheduler"
+	"github.com/paygraph/paygraph/internal/twofactor"
 	"github.com/paygraph/paygraph/internal/txn"
 )
 
@@ -67,6 +68,8 @@ type Server struct {
 	// (nil when a real Ping++ is configured).
 	Escrow        *escrow.Service
 	PingppSandbox *sandboxpingpp.Gateway
+	// TwoFactor is seed 000's second factor.
+	TwoFactor *twofactor.Service
 	// Scheduler runs expiry and other timed work; tests drive it by hand.
 	Scheduler *scheduler.Scheduler
 	Clock     clock.Clock
@@ -202,6 +205,7 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 	// The flows' services exist now: hand them to the resolvers.
 	resolver.Escrow = s.Escrow
 	resolver.GameGoods, resolver.GameSandbox = s.GameGoods, s.GameSandbox
+	resolver.TwoFactor = s.TwoFactor
 	s.handler = s.middleware(mux)
 	return nil
 }
