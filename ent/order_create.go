@@ -350,6 +350,20 @@ func (_c *OrderCreate) SetNillableCompletedAt(v *time.Time) *OrderCreate {
 	return _c
 }
 
+// SetReturnURL sets the "return_url" field.
+func (_c *OrderCreate) SetReturnURL(v string) *OrderCreate {
+	_c.mutation.SetReturnURL(v)
+	return _c
+}
+
+// SetNillableReturnURL sets the "return_url" field if the given value is not nil.
+func (_c *OrderCreate) SetNillableReturnURL(v *string) *OrderCreate {
+	if v != nil {
+		_c.SetReturnURL(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *OrderCreate) SetID(v int64) *OrderCreate {
 	_c.mutation.SetID(v)
@@ -508,6 +522,11 @@ func (_c *OrderCreate) check() error {
 	if _, ok := _c.mutation.Asset(); !ok {
 		return &ValidationError{Name: "asset", err: errors.New(`ent: missing required field "Order.asset"`)}
 	}
+	if v, ok := _c.mutation.ReturnURL(); ok {
+		if err := order.ReturnURLValidator(v); err != nil {
+			return &ValidationError{Name: "return_url", err: fmt.Errorf(`ent: validator failed for field "Order.return_url": %w`, err)}
+		}
+	}
 	if len(_c.mutation.AppIDs()) == 0 {
 		return &ValidationError{Name: "app", err: errors.New(`ent: missing required edge "Order.app"`)}
 	}
@@ -635,6 +654,10 @@ func (_c *OrderCreate) createSpec() (*Order, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.CompletedAt(); ok {
 		_spec.SetField(order.FieldCompletedAt, field.TypeTime, value)
 		_node.CompletedAt = &value
+	}
+	if value, ok := _c.mutation.ReturnURL(); ok {
+		_spec.SetField(order.FieldReturnURL, field.TypeString, value)
+		_node.ReturnURL = value
 	}
 	if nodes := _c.mutation.AppIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -1107,6 +1130,24 @@ func (u *OrderUpsert) ClearCompletedAt() *OrderUpsert {
 	return u
 }
 
+// SetReturnURL sets the "return_url" field.
+func (u *OrderUpsert) SetReturnURL(v string) *OrderUpsert {
+	u.Set(order.FieldReturnURL, v)
+	return u
+}
+
+// UpdateReturnURL sets the "return_url" field to the value that was provided on create.
+func (u *OrderUpsert) UpdateReturnURL() *OrderUpsert {
+	u.SetExcluded(order.FieldReturnURL)
+	return u
+}
+
+// ClearReturnURL clears the value of the "return_url" field.
+func (u *OrderUpsert) ClearReturnURL() *OrderUpsert {
+	u.SetNull(order.FieldReturnURL)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -1565,6 +1606,27 @@ func (u *OrderUpsertOne) UpdateCompletedAt() *OrderUpsertOne {
 func (u *OrderUpsertOne) ClearCompletedAt() *OrderUpsertOne {
 	return u.Update(func(s *OrderUpsert) {
 		s.ClearCompletedAt()
+	})
+}
+
+// SetReturnURL sets the "return_url" field.
+func (u *OrderUpsertOne) SetReturnURL(v string) *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.SetReturnURL(v)
+	})
+}
+
+// UpdateReturnURL sets the "return_url" field to the value that was provided on create.
+func (u *OrderUpsertOne) UpdateReturnURL() *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.UpdateReturnURL()
+	})
+}
+
+// ClearReturnURL clears the value of the "return_url" field.
+func (u *OrderUpsertOne) ClearReturnURL() *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.ClearReturnURL()
 	})
 }
 
@@ -2192,6 +2254,27 @@ func (u *OrderUpsertBulk) UpdateCompletedAt() *OrderUpsertBulk {
 func (u *OrderUpsertBulk) ClearCompletedAt() *OrderUpsertBulk {
 	return u.Update(func(s *OrderUpsert) {
 		s.ClearCompletedAt()
+	})
+}
+
+// SetReturnURL sets the "return_url" field.
+func (u *OrderUpsertBulk) SetReturnURL(v string) *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.SetReturnURL(v)
+	})
+}
+
+// UpdateReturnURL sets the "return_url" field to the value that was provided on create.
+func (u *OrderUpsertBulk) UpdateReturnURL() *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.UpdateReturnURL()
+	})
+}
+
+// ClearReturnURL clears the value of the "return_url" field.
+func (u *OrderUpsertBulk) ClearReturnURL() *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.ClearReturnURL()
 	})
 }
 

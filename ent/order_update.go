@@ -400,6 +400,26 @@ func (_u *OrderUpdate) ClearCompletedAt() *OrderUpdate {
 	return _u
 }
 
+// SetReturnURL sets the "return_url" field.
+func (_u *OrderUpdate) SetReturnURL(v string) *OrderUpdate {
+	_u.mutation.SetReturnURL(v)
+	return _u
+}
+
+// SetNillableReturnURL sets the "return_url" field if the given value is not nil.
+func (_u *OrderUpdate) SetNillableReturnURL(v *string) *OrderUpdate {
+	if v != nil {
+		_u.SetReturnURL(*v)
+	}
+	return _u
+}
+
+// ClearReturnURL clears the value of the "return_url" field.
+func (_u *OrderUpdate) ClearReturnURL() *OrderUpdate {
+	_u.mutation.ClearReturnURL()
+	return _u
+}
+
 // AddItemIDs adds the "items" edge to the OrderItem entity by IDs.
 func (_u *OrderUpdate) AddItemIDs(ids ...int64) *OrderUpdate {
 	_u.mutation.AddItemIDs(ids...)
@@ -523,6 +543,11 @@ func (_u *OrderUpdate) check() error {
 	if v, ok := _u.mutation.Title(); ok {
 		if err := order.TitleValidator(v); err != nil {
 			return &ValidationError{Name: "title", err: fmt.Errorf(`ent: validator failed for field "Order.title": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ReturnURL(); ok {
+		if err := order.ReturnURLValidator(v); err != nil {
+			return &ValidationError{Name: "return_url", err: fmt.Errorf(`ent: validator failed for field "Order.return_url": %w`, err)}
 		}
 	}
 	if _u.mutation.AppCleared() && len(_u.mutation.AppIDs()) > 0 {
@@ -662,6 +687,12 @@ func (_u *OrderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(order.FieldCompletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ReturnURL(); ok {
+		_spec.SetField(order.FieldReturnURL, field.TypeString, value)
+	}
+	if _u.mutation.ReturnURLCleared() {
+		_spec.ClearField(order.FieldReturnURL, field.TypeString)
 	}
 	if _u.mutation.ItemsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1144,6 +1175,26 @@ func (_u *OrderUpdateOne) ClearCompletedAt() *OrderUpdateOne {
 	return _u
 }
 
+// SetReturnURL sets the "return_url" field.
+func (_u *OrderUpdateOne) SetReturnURL(v string) *OrderUpdateOne {
+	_u.mutation.SetReturnURL(v)
+	return _u
+}
+
+// SetNillableReturnURL sets the "return_url" field if the given value is not nil.
+func (_u *OrderUpdateOne) SetNillableReturnURL(v *string) *OrderUpdateOne {
+	if v != nil {
+		_u.SetReturnURL(*v)
+	}
+	return _u
+}
+
+// ClearReturnURL clears the value of the "return_url" field.
+func (_u *OrderUpdateOne) ClearReturnURL() *OrderUpdateOne {
+	_u.mutation.ClearReturnURL()
+	return _u
+}
+
 // AddItemIDs adds the "items" edge to the OrderItem entity by IDs.
 func (_u *OrderUpdateOne) AddItemIDs(ids ...int64) *OrderUpdateOne {
 	_u.mutation.AddItemIDs(ids...)
@@ -1280,6 +1331,11 @@ func (_u *OrderUpdateOne) check() error {
 	if v, ok := _u.mutation.Title(); ok {
 		if err := order.TitleValidator(v); err != nil {
 			return &ValidationError{Name: "title", err: fmt.Errorf(`ent: validator failed for field "Order.title": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ReturnURL(); ok {
+		if err := order.ReturnURLValidator(v); err != nil {
+			return &ValidationError{Name: "return_url", err: fmt.Errorf(`ent: validator failed for field "Order.return_url": %w`, err)}
 		}
 	}
 	if _u.mutation.AppCleared() && len(_u.mutation.AppIDs()) > 0 {
@@ -1436,6 +1492,12 @@ func (_u *OrderUpdateOne) sqlSave(ctx context.Context) (_node *Order, err error)
 	}
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(order.FieldCompletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ReturnURL(); ok {
+		_spec.SetField(order.FieldReturnURL, field.TypeString, value)
+	}
+	if _u.mutation.ReturnURLCleared() {
+		_spec.ClearField(order.FieldReturnURL, field.TypeString)
 	}
 	if _u.mutation.ItemsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -45,6 +45,7 @@ type ResolverRoot interface {
 	Goods() GoodsResolver
 	Mutation() MutationResolver
 	Order() OrderResolver
+	OrderGoods() OrderGoodsResolver
 	OrderItem() OrderItemResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
@@ -119,6 +120,14 @@ type ComplexityRoot struct {
 		UpdatedAt   func(childComplexity int) int
 	}
 
+	InitOrderPayload struct {
+		ChargeOrder   func(childComplexity int) int
+		ChargeOrderSn func(childComplexity int) int
+		Order         func(childComplexity int) int
+		PayOrderSn    func(childComplexity int) int
+		PayParams     func(childComplexity int) int
+	}
+
 	LedgerCheck struct {
 		Assets             func(childComplexity int) int
 		MismatchedWallets  func(childComplexity int) int
@@ -131,12 +140,20 @@ type ComplexityRoot struct {
 		ApproveRefund      func(childComplexity int, orderID int64) int
 		CreateApp          func(childComplexity int, name string) int
 		CreatePaymentOrder func(childComplexity int, input payment.CreatePaymentOrderInput) int
+		CreatePointsOrder  func(childComplexity int, input payment.CreatePointsOrderInput) int
 		Credit             func(childComplexity int, input ledger.CreditInput) int
+		GetPayURL          func(childComplexity int, input payment.GetPayURLInput) int
+		InitOrder          func(childComplexity int, input payment.InitOrderInput) int
 		Login              func(childComplexity int, username string, password string) int
+		MarkDelivered      func(childComplexity int, orderID int64) int
+		MarkDeliveryFailed func(childComplexity int, orderID int64, reason string) int
 		Pay                func(childComplexity int, input payment.PayInput) int
+		PayOrder           func(childComplexity int, orderSn string, idempotencyKey *string) int
 		Register           func(childComplexity int, input account.RegisterInput) int
 		RejectRefund       func(childComplexity int, orderID int64, reason string) int
+		RequestReturn      func(childComplexity int, orderSn string, reason string) int
 		RotateServiceToken func(childComplexity int, appID int64) int
+		SetPayWays         func(childComplexity int, appID int64, payWays []*payment.PayWayInput) int
 		UpsertGoods        func(childComplexity int, input catalog.UpsertInput) int
 	}
 
@@ -155,6 +172,7 @@ type ComplexityRoot struct {
 		Events          func(childComplexity int) int
 		ExpiresAt       func(childComplexity int) int
 		ExtendInfo      func(childComplexity int) int
+		Goods           func(childComplexity int) int
 		ID              func(childComplexity int) int
 		LegacyStatus    func(childComplexity int) int
 		OrderNo         func(childComplexity int) int
@@ -167,13 +185,16 @@ type ComplexityRoot struct {
 		PayerID         func(childComplexity int) int
 		Points          func(childComplexity int) int
 		ProductInfo     func(childComplexity int) int
+		ProviderInfo    func(childComplexity int) int
 		ProviderTradeNo func(childComplexity int) int
 		RefundReason    func(childComplexity int) int
+		ReturnURL       func(childComplexity int) int
 		Score           func(childComplexity int) int
 		SkillID         func(childComplexity int) int
 		Status          func(childComplexity int) int
 		StatusDesc      func(childComplexity int) int
 		Subject         func(childComplexity int) int
+		Synced          func(childComplexity int) int
 		Title           func(childComplexity int) int
 		Type            func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
@@ -201,6 +222,16 @@ type ComplexityRoot struct {
 		To      func(childComplexity int) int
 	}
 
+	OrderGoods struct {
+		Amount      func(childComplexity int) int
+		Asset       func(childComplexity int) int
+		GoodsID     func(childComplexity int) int
+		Item        func(childComplexity int) int
+		Num         func(childComplexity int) int
+		SinglePrice func(childComplexity int) int
+		Title       func(childComplexity int) int
+	}
+
 	OrderItem struct {
 		Amount         func(childComplexity int) int
 		ID             func(childComplexity int) int
@@ -220,6 +251,30 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PayUrl struct {
+		OrderNo func(childComplexity int) int
+		PayInfo func(childComplexity int) int
+		PayType func(childComplexity int) int
+		QrPng   func(childComplexity int) int
+		TradeNo func(childComplexity int) int
+	}
+
+	PayWay struct {
+		Name  func(childComplexity int) int
+		Title func(childComplexity int) int
+	}
+
+	ProviderInfo struct {
+		APITradeNo func(childComplexity int) int
+		Addtime    func(childComplexity int) int
+		Endtime    func(childComplexity int) int
+		Money      func(childComplexity int) int
+		Status     func(childComplexity int) int
+		StatusText func(childComplexity int) int
+		TradeNo    func(childComplexity int) int
+		Type       func(childComplexity int) int
+	}
+
 	Query struct {
 		CallbackEvents func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.CallbackEventOrder, where *ent.CallbackEventWhereInput) int
 		Goods          func(childComplexity int, id string, appID *int64) int
@@ -227,11 +282,18 @@ type ComplexityRoot struct {
 		Me             func(childComplexity int) int
 		Node           func(childComplexity int, id int64) int
 		Nodes          func(childComplexity int, ids []int64) int
-		Order          func(childComplexity int, id *int64, orderNo *string) int
+		Order          func(childComplexity int, id *int64, orderNo *string, sync *bool) int
 		Orders         func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) int
+		PayWays        func(childComplexity int, appID *int64) int
+		Quote          func(childComplexity int, goods []*payment.GoodsLineInput, appID *int64) int
 		User           func(childComplexity int, id int64) int
 		WalletEntries  func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.WalletEntryOrder, where *ent.WalletEntryWhereInput) int
 		Wallets        func(childComplexity int, userID *int64) int
+	}
+
+	Quote struct {
+		Asset      func(childComplexity int) int
+		PriceTotal func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -316,6 +378,14 @@ type MutationResolver interface {
 	Pay(ctx context.Context, input payment.PayInput) (*ent.Order, error)
 	ApproveRefund(ctx context.Context, orderID int64) (*ent.Order, error)
 	RejectRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
+	SetPayWays(ctx context.Context, appID int64, payWays []*payment.PayWayInput) ([]*payment.PayWayView, error)
+	InitOrder(ctx context.Context, input payment.InitOrderInput) (*payment.InitOrderResult, error)
+	PayOrder(ctx context.Context, orderSn string, idempotencyKey *string) (*ent.Order, error)
+	RequestReturn(ctx context.Context, orderSn string, reason string) (*ent.Order, error)
+	MarkDelivered(ctx context.Context, orderID int64) (*ent.Order, error)
+	MarkDeliveryFailed(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
+	CreatePointsOrder(ctx context.Context, input payment.CreatePointsOrderInput) (*ent.Order, error)
+	GetPayURL(ctx context.Context, input payment.GetPayURLInput) (*payment.PayURL, error)
 }
 type OrderResolver interface {
 	Amount(ctx context.Context, obj *ent.Order) (*money.Decimal, error)
@@ -324,6 +394,14 @@ type OrderResolver interface {
 	LegacyStatus(ctx context.Context, obj *ent.Order) (*int, error)
 	PayInfo(ctx context.Context, obj *ent.Order) ([]*ent.OrderItem, error)
 	ProductInfo(ctx context.Context, obj *ent.Order) ([]*ent.OrderItem, error)
+
+	Goods(ctx context.Context, obj *ent.Order) ([]*ent.OrderLine, error)
+	ProviderInfo(ctx context.Context, obj *ent.Order) (*payment.ProviderInfo, error)
+	Synced(ctx context.Context, obj *ent.Order) (bool, error)
+}
+type OrderGoodsResolver interface {
+	SinglePrice(ctx context.Context, obj *ent.OrderLine) (*money.Decimal, error)
+	Amount(ctx context.Context, obj *ent.OrderLine) (*money.Decimal, error)
 }
 type OrderItemResolver interface {
 	ItemID(ctx context.Context, obj *ent.OrderItem) (int64, error)
@@ -341,7 +419,9 @@ type QueryResolver interface {
 	Goods(ctx context.Context, id string, appID *int64) (*ent.Goods, error)
 	Wallets(ctx context.Context, userID *int64) ([]*ent.Wallet, error)
 	LedgerCheck(ctx context.Context) (*ledger.Check, error)
-	Order(ctx context.Context, id *int64, orderNo *string) (*ent.Order, error)
+	Order(ctx context.Context, id *int64, orderNo *string, sync *bool) (*ent.Order, error)
+	PayWays(ctx context.Context, appID *int64) ([]*payment.PayWayView, error)
+	Quote(ctx context.Context, goods []*payment.GoodsLineInput, appID *int64) (*payment.Quote, error)
 	Me(ctx context.Context) (*ent.User, error)
 	User(ctx context.Context, id int64) (*ent.User, error)
 }
@@ -607,6 +687,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Goods.UpdatedAt(childComplexity), true
 
+	case "InitOrderPayload.chargeOrder":
+		if e.ComplexityRoot.InitOrderPayload.ChargeOrder == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InitOrderPayload.ChargeOrder(childComplexity), true
+	case "InitOrderPayload.chargeOrderSn":
+		if e.ComplexityRoot.InitOrderPayload.ChargeOrderSn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InitOrderPayload.ChargeOrderSn(childComplexity), true
+	case "InitOrderPayload.order":
+		if e.ComplexityRoot.InitOrderPayload.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InitOrderPayload.Order(childComplexity), true
+	case "InitOrderPayload.payOrderSn":
+		if e.ComplexityRoot.InitOrderPayload.PayOrderSn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InitOrderPayload.PayOrderSn(childComplexity), true
+	case "InitOrderPayload.payParams":
+		if e.ComplexityRoot.InitOrderPayload.PayParams == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InitOrderPayload.PayParams(childComplexity), true
+
 	case "LedgerCheck.assets":
 		if e.ComplexityRoot.LedgerCheck.Assets == nil {
 			break
@@ -671,6 +782,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreatePaymentOrder(childComplexity, args["input"].(payment.CreatePaymentOrderInput)), true
+	case "Mutation.createPointsOrder":
+		if e.ComplexityRoot.Mutation.CreatePointsOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createPointsOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreatePointsOrder(childComplexity, args["input"].(payment.CreatePointsOrderInput)), true
 	case "Mutation.credit":
 		if e.ComplexityRoot.Mutation.Credit == nil {
 			break
@@ -682,6 +804,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Credit(childComplexity, args["input"].(ledger.CreditInput)), true
+	case "Mutation.getPayUrl":
+		if e.ComplexityRoot.Mutation.GetPayURL == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_getPayUrl_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.GetPayURL(childComplexity, args["input"].(payment.GetPayURLInput)), true
+	case "Mutation.initOrder":
+		if e.ComplexityRoot.Mutation.InitOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_initOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.InitOrder(childComplexity, args["input"].(payment.InitOrderInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -693,6 +837,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Login(childComplexity, args["username"].(string), args["password"].(string)), true
+	case "Mutation.markDelivered":
+		if e.ComplexityRoot.Mutation.MarkDelivered == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markDelivered_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkDelivered(childComplexity, args["orderId"].(int64)), true
+	case "Mutation.markDeliveryFailed":
+		if e.ComplexityRoot.Mutation.MarkDeliveryFailed == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markDeliveryFailed_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkDeliveryFailed(childComplexity, args["orderId"].(int64), args["reason"].(string)), true
 	case "Mutation.pay":
 		if e.ComplexityRoot.Mutation.Pay == nil {
 			break
@@ -704,6 +870,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Pay(childComplexity, args["input"].(payment.PayInput)), true
+	case "Mutation.payOrder":
+		if e.ComplexityRoot.Mutation.PayOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_payOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PayOrder(childComplexity, args["orderSn"].(string), args["idempotencyKey"].(*string)), true
 	case "Mutation.register":
 		if e.ComplexityRoot.Mutation.Register == nil {
 			break
@@ -726,6 +903,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RejectRefund(childComplexity, args["orderId"].(int64), args["reason"].(string)), true
+	case "Mutation.requestReturn":
+		if e.ComplexityRoot.Mutation.RequestReturn == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestReturn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestReturn(childComplexity, args["orderSn"].(string), args["reason"].(string)), true
 	case "Mutation.rotateServiceToken":
 		if e.ComplexityRoot.Mutation.RotateServiceToken == nil {
 			break
@@ -737,6 +925,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateServiceToken(childComplexity, args["appId"].(int64)), true
+	case "Mutation.setPayWays":
+		if e.ComplexityRoot.Mutation.SetPayWays == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setPayWays_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetPayWays(childComplexity, args["appId"].(int64), args["payWays"].([]*payment.PayWayInput)), true
 	case "Mutation.upsertGoods":
 		if e.ComplexityRoot.Mutation.UpsertGoods == nil {
 			break
@@ -833,6 +1032,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.ExtendInfo(childComplexity), true
+	case "Order.goods":
+		if e.ComplexityRoot.Order.Goods == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.Goods(childComplexity), true
 	case "Order.id":
 		if e.ComplexityRoot.Order.ID == nil {
 			break
@@ -905,6 +1110,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.ProductInfo(childComplexity), true
+	case "Order.providerInfo":
+		if e.ComplexityRoot.Order.ProviderInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.ProviderInfo(childComplexity), true
 	case "Order.providerTradeNo":
 		if e.ComplexityRoot.Order.ProviderTradeNo == nil {
 			break
@@ -917,6 +1128,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.RefundReason(childComplexity), true
+	case "Order.returnUrl":
+		if e.ComplexityRoot.Order.ReturnURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.ReturnURL(childComplexity), true
 	case "Order.score":
 		if e.ComplexityRoot.Order.Score == nil {
 			break
@@ -947,6 +1164,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.Subject(childComplexity), true
+	case "Order.synced":
+		if e.ComplexityRoot.Order.Synced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.Synced(childComplexity), true
 	case "Order.title":
 		if e.ComplexityRoot.Order.Title == nil {
 			break
@@ -1047,6 +1270,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.OrderEvent.To(childComplexity), true
 
+	case "OrderGoods.amount":
+		if e.ComplexityRoot.OrderGoods.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.Amount(childComplexity), true
+	case "OrderGoods.asset":
+		if e.ComplexityRoot.OrderGoods.Asset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.Asset(childComplexity), true
+	case "OrderGoods.goodsId":
+		if e.ComplexityRoot.OrderGoods.GoodsID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.GoodsID(childComplexity), true
+	case "OrderGoods.item":
+		if e.ComplexityRoot.OrderGoods.Item == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.Item(childComplexity), true
+	case "OrderGoods.num":
+		if e.ComplexityRoot.OrderGoods.Num == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.Num(childComplexity), true
+	case "OrderGoods.singlePrice":
+		if e.ComplexityRoot.OrderGoods.SinglePrice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.SinglePrice(childComplexity), true
+	case "OrderGoods.title":
+		if e.ComplexityRoot.OrderGoods.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.Title(childComplexity), true
+
 	case "OrderItem.amount":
 		if e.ComplexityRoot.OrderItem.Amount == nil {
 			break
@@ -1127,6 +1393,99 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "PayUrl.orderNo":
+		if e.ComplexityRoot.PayUrl.OrderNo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayUrl.OrderNo(childComplexity), true
+	case "PayUrl.payInfo":
+		if e.ComplexityRoot.PayUrl.PayInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayUrl.PayInfo(childComplexity), true
+	case "PayUrl.payType":
+		if e.ComplexityRoot.PayUrl.PayType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayUrl.PayType(childComplexity), true
+	case "PayUrl.qrPng":
+		if e.ComplexityRoot.PayUrl.QrPng == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayUrl.QrPng(childComplexity), true
+	case "PayUrl.tradeNo":
+		if e.ComplexityRoot.PayUrl.TradeNo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayUrl.TradeNo(childComplexity), true
+
+	case "PayWay.name":
+		if e.ComplexityRoot.PayWay.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayWay.Name(childComplexity), true
+	case "PayWay.title":
+		if e.ComplexityRoot.PayWay.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayWay.Title(childComplexity), true
+
+	case "ProviderInfo.apiTradeNo":
+		if e.ComplexityRoot.ProviderInfo.APITradeNo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.APITradeNo(childComplexity), true
+	case "ProviderInfo.addtime":
+		if e.ComplexityRoot.ProviderInfo.Addtime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.Addtime(childComplexity), true
+	case "ProviderInfo.endtime":
+		if e.ComplexityRoot.ProviderInfo.Endtime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.Endtime(childComplexity), true
+	case "ProviderInfo.money":
+		if e.ComplexityRoot.ProviderInfo.Money == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.Money(childComplexity), true
+	case "ProviderInfo.status":
+		if e.ComplexityRoot.ProviderInfo.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.Status(childComplexity), true
+	case "ProviderInfo.statusText":
+		if e.ComplexityRoot.ProviderInfo.StatusText == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.StatusText(childComplexity), true
+	case "ProviderInfo.tradeNo":
+		if e.ComplexityRoot.ProviderInfo.TradeNo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.TradeNo(childComplexity), true
+	case "ProviderInfo.type":
+		if e.ComplexityRoot.ProviderInfo.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.Type(childComplexity), true
+
 	case "Query.callbackEvents":
 		if e.ComplexityRoot.Query.CallbackEvents == nil {
 			break
@@ -1194,7 +1553,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Order(childComplexity, args["id"].(*int64), args["orderNo"].(*string)), true
+		return e.ComplexityRoot.Query.Order(childComplexity, args["id"].(*int64), args["orderNo"].(*string), args["sync"].(*bool)), true
 	case "Query.orders":
 		if e.ComplexityRoot.Query.Orders == nil {
 			break
@@ -1206,6 +1565,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Orders(childComplexity, args["after"].(*entgql.Cursor[int64]), args["first"].(*int), args["before"].(*entgql.Cursor[int64]), args["last"].(*int), args["orderBy"].(*ent.OrderOrder), args["where"].(*ent.OrderWhereInput)), true
+	case "Query.payWays":
+		if e.ComplexityRoot.Query.PayWays == nil {
+			break
+		}
+
+		args, err := ec.field_Query_payWays_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PayWays(childComplexity, args["appId"].(*int64)), true
+	case "Query.quote":
+		if e.ComplexityRoot.Query.Quote == nil {
+			break
+		}
+
+		args, err := ec.field_Query_quote_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Quote(childComplexity, args["goods"].([]*payment.GoodsLineInput), args["appId"].(*int64)), true
 	case "Query.user":
 		if e.ComplexityRoot.Query.User == nil {
 			break
@@ -1239,6 +1620,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Wallets(childComplexity, args["userId"].(*int64)), true
+
+	case "Quote.asset":
+		if e.ComplexityRoot.Quote.Asset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Quote.Asset(childComplexity), true
+	case "Quote.priceTotal":
+		if e.ComplexityRoot.Quote.PriceTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Quote.PriceTotal(childComplexity), true
 
 	case "Subscription.myOrderEvents":
 		if e.ComplexityRoot.Subscription.MyOrderEvents == nil {
@@ -1505,11 +1899,16 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCallbackEventOrder,
 		ec.unmarshalInputCallbackEventWhereInput,
 		ec.unmarshalInputCreatePaymentOrderInput,
+		ec.unmarshalInputCreatePointsOrderInput,
 		ec.unmarshalInputCreditInput,
+		ec.unmarshalInputGetPayUrlInput,
+		ec.unmarshalInputGoodsLineInput,
+		ec.unmarshalInputInitOrderInput,
 		ec.unmarshalInputOrderItemInput,
 		ec.unmarshalInputOrderOrder,
 		ec.unmarshalInputOrderWhereInput,
 		ec.unmarshalInputPayInput,
+		ec.unmarshalInputPayWayInput,
 		ec.unmarshalInputRegisterInput,
 		ec.unmarshalInputUpsertGoodsInput,
 		ec.unmarshalInputUserOrder,
@@ -2474,6 +2873,24 @@ input OrderWhereInput {
   completedAtIsNil: Boolean
   completedAtNotNil: Boolean
   """
+  return_url field predicates
+  """
+  returnURL: String
+  returnURLNEQ: String
+  returnURLIn: [String!]
+  returnURLNotIn: [String!]
+  returnURLGT: String
+  returnURLGTE: String
+  returnURLLT: String
+  returnURLLTE: String
+  returnURLContains: String
+  returnURLHasPrefix: String
+  returnURLHasSuffix: String
+  returnURLIsNil: Boolean
+  returnURLNotNil: Boolean
+  returnURLEqualFold: String
+  returnURLContainsFold: String
+  """
   app edge predicates
   """
   hasApp: Boolean
@@ -3126,8 +3543,12 @@ input PayInput {
 }
 
 extend type Query {
-  "An order by id or orderNo."
-  order(id: ID, orderNo: String): Order! @auth
+  """
+  An order by id or orderNo. With sync: true an epay order is re-queried at
+  the gateway first (a payment the gateway reports is applied as its notify
+  would be): see providerInfo and synced.
+  """
+  order(id: ID, orderNo: String, sync: Boolean): Order! @auth
 }
 
 extend type Mutation {
@@ -3173,6 +3594,188 @@ directive @self on ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION
 
 scalar Int64
 
+`, BuiltIn: false},
+	{Name: "../schema/seed001.graphql", Input: `# Seed 001: the app store — pay ways, goods, recharge and consume orders.
+
+"A way an app's users may pay: wallet (余额) settles from the wallet, the others go through epay."
+type PayWay {
+  "alipay, wechat, qq, wallet, …"
+  name: String!
+  "支付宝, 微信, …"
+  title: String!
+}
+
+input PayWayInput {
+  "1–32 lower-case letters, digits or _."
+  name: String!
+  title: String!
+  "Default true."
+  enabled: Boolean
+}
+
+input GoodsLineInput {
+  "The catalogue's goods id."
+  goodsId: String!
+  "How many (pieces or months)."
+  num: Int!
+}
+
+type Quote {
+  priceTotal: Decimal!
+  asset: String!
+}
+
+input InitOrderInput {
+  "Default 1; a SERVICE's own app."
+  appId: ID
+  "SERVICE/ADMIN only: the buyer. A USER orders for itself."
+  userId: ID @self
+  title: String!
+  "RECHARGE or CONSUME."
+  type: OrderType!
+  "What the client believes the goods cost; must equal the server's price."
+  priceTotal: Decimal
+  "What the client believes it pays; must equal the server's price (for RECHARGE: the amount)."
+  money: Decimal
+  "The device's IMEI (seed 001 imeil)."
+  imei: String
+  "One of payWays(appId)."
+  payWayName: String!
+  "CONSUME: the goods."
+  goods: [GoodsLineInput!]
+  "Where the browser goes after paying the recharge."
+  returnUrl: String
+  idempotencyKey: String
+}
+
+type InitOrderPayload {
+  "The order to follow: the CONSUME order, or the RECHARGE order of a recharge."
+  order: Order!
+  "The recharge paid through the channel (none for the wallet pay way)."
+  chargeOrder: Order
+  chargeOrderSn: String
+  "JSON: the server-signed page-payment form for the channel (action, params, payUrl) — never a key."
+  payParams: String
+  "The CONSUME order to pay with payOrder once the recharge is paid."
+  payOrderSn: String
+}
+
+"A goods line of an app store order, priced from the catalogue."
+type OrderGoods {
+  goodsId: String!
+  item: String!
+  title: String
+  num: Int!
+  singlePrice: Decimal!
+  amount: Decimal!
+  asset: String!
+}
+
+extend type Order {
+  "The goods of an app store order (seed 001)."
+  goods: [OrderGoods!]!
+}
+
+extend type Query {
+  "The pay ways of an app (default 1; a SERVICE: its own)."
+  payWays(appId: ID): [PayWay!]!
+  "The server's price of goods of an app (default 1; a SERVICE: its own)."
+  quote(goods: [GoodsLineInput!]!, appId: ID): Quote!
+}
+
+extend type Mutation {
+  "Replace an app's pay ways (an empty list brings back the defaults)."
+  setPayWays(appId: ID!, payWays: [PayWayInput!]!): [PayWay!]! @auth(roles: [ADMIN])
+  "Seed 001: create a recharge or a consume order."
+  initOrder(input: InitOrderInput!): InitOrderPayload! @auth
+  "Seed 001: pay a CONSUME order from the wallet."
+  payOrder(orderSn: String!, idempotencyKey: String): Order! @auth
+  "Seed 001: ask for a refund of a paid order (REFUND_REQUESTED)."
+  requestReturn(orderSn: String!, reason: String!): Order! @auth
+  "The app delivered a paid CONSUME order: COMPLETED."
+  markDelivered(orderId: ID!): Order! @auth(roles: [SERVICE, ADMIN])
+  "The app could not deliver a paid CONSUME order: DELIVERY_FAILED."
+  markDeliveryFailed(orderId: ID!, reason: String!): Order! @auth(roles: [SERVICE, ADMIN])
+}
+`, BuiltIn: false},
+	{Name: "../schema/seed002.graphql", Input: `# Seed 002: points bought through 易支付 (epay).
+
+input CreatePointsOrderInput {
+  "What the buyer pays, in CNY (at most 2 decimals)."
+  amount: Decimal!
+  "The points the payment buys; greater than zero."
+  points: Int!
+  "The epay payment type: alipay, wechat, qq, … (wechat and qq are sent to the gateway as wxpay and qqpay)."
+  paymentType: String!
+  "SERVICE/ADMIN only: the buyer. A USER buys for itself."
+  userId: ID @self
+  "What the gateway shows the payer (default \"N 积分\")."
+  title: String
+  "Where the browser goes after paying (an http(s) URL); orderNo and status are added to it."
+  returnUrl: String
+  idempotencyKey: String
+}
+
+input GetPayUrlInput {
+  orderNo: String!
+  "web (the gateway chooses by device), jump, jsapi, app, scan or applet."
+  method: String = "web"
+  "For method web: pc, mobile, qq, wechat or alipay."
+  device: String = "pc"
+  "Replaces the order's return URL."
+  returnUrl: String
+  "The payer's IP address (default: the caller's)."
+  clientIp: String
+  "The buyer's payment code (method scan)."
+  authCode: String
+  "The WeChat buyer's openid and appid (method jsapi)."
+  subOpenId: String
+  subAppId: String
+}
+
+"How to pay an order at the gateway."
+type PayUrl {
+  tradeNo: String!
+  "jump, html, qrcode, urlscheme, jsapi, app, scan, wxplugin or wxapp."
+  payType: String!
+  "The URL, QR content or JSON parameters payType names."
+  payInfo: String!
+  orderNo: String!
+  "For payType qrcode: a data: URL of a PNG QR code of payInfo."
+  qrPng: String
+}
+
+"The gateway's record of an order's payment."
+type ProviderInfo {
+  "The gateway's trade number."
+  tradeNo: String
+  "The payment channel's own number."
+  apiTradeNo: String
+  "0 待支付, 1 已支付, 2 已退款, 3 已冻结."
+  status: Int!
+  statusText: String
+  "As the gateway writes them: 2006-01-02 15:04:05."
+  addtime: String
+  endtime: String
+  money: String
+  type: String
+}
+
+extend type Order {
+  "The gateway's view of the payment, when this response asked order(sync: true)."
+  providerInfo: ProviderInfo
+  "True when this response re-queried the gateway (order(sync: true) and the gateway answered)."
+  synced: Boolean!
+  "Where the browser goes after paying at a gateway."
+  returnUrl: String
+}
+
+extend type Mutation {
+  "Seed 002: create a points order (orderNo ORDER + 13-digit ms + 4 digits), paid through epay."
+  createPointsOrder(input: CreatePointsOrderInput!): Order! @auth
+  "Seed 002: hand an epay order to the gateway and get how to pay it; the order becomes PROCESSING."
+  getPayUrl(input: GetPayUrlInput!): PayUrl! @auth
+}
 `, BuiltIn: false},
 	{Name: "../schema/user.graphql", Input: `input RegisterInput {
   "3–32 characters: letters, digits, '_', '.', '-'; stored lower-case."
@@ -3353,6 +3956,22 @@ func (ec *executionContext) childFields_Goods(ctx context.Context, field graphql
 	return nil, fmt.Errorf("no field named %q was found under type Goods", field.Name)
 }
 
+func (ec *executionContext) childFields_InitOrderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "order":
+		return ec.fieldContext_InitOrderPayload_order(ctx, field)
+	case "chargeOrder":
+		return ec.fieldContext_InitOrderPayload_chargeOrder(ctx, field)
+	case "chargeOrderSn":
+		return ec.fieldContext_InitOrderPayload_chargeOrderSn(ctx, field)
+	case "payParams":
+		return ec.fieldContext_InitOrderPayload_payParams(ctx, field)
+	case "payOrderSn":
+		return ec.fieldContext_InitOrderPayload_payOrderSn(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InitOrderPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_LedgerCheck(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "ok":
@@ -3443,6 +4062,14 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_chatId(ctx, field)
 	case "skillId":
 		return ec.fieldContext_Order_skillId(ctx, field)
+	case "goods":
+		return ec.fieldContext_Order_goods(ctx, field)
+	case "providerInfo":
+		return ec.fieldContext_Order_providerInfo(ctx, field)
+	case "synced":
+		return ec.fieldContext_Order_synced(ctx, field)
+	case "returnUrl":
+		return ec.fieldContext_Order_returnUrl(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Order", field.Name)
 }
@@ -3491,6 +4118,26 @@ func (ec *executionContext) childFields_OrderEvent(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type OrderEvent", field.Name)
 }
 
+func (ec *executionContext) childFields_OrderGoods(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "goodsId":
+		return ec.fieldContext_OrderGoods_goodsId(ctx, field)
+	case "item":
+		return ec.fieldContext_OrderGoods_item(ctx, field)
+	case "title":
+		return ec.fieldContext_OrderGoods_title(ctx, field)
+	case "num":
+		return ec.fieldContext_OrderGoods_num(ctx, field)
+	case "singlePrice":
+		return ec.fieldContext_OrderGoods_singlePrice(ctx, field)
+	case "amount":
+		return ec.fieldContext_OrderGoods_amount(ctx, field)
+	case "asset":
+		return ec.fieldContext_OrderGoods_asset(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrderGoods", field.Name)
+}
+
 func (ec *executionContext) childFields_OrderItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3527,6 +4174,64 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PayUrl(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tradeNo":
+		return ec.fieldContext_PayUrl_tradeNo(ctx, field)
+	case "payType":
+		return ec.fieldContext_PayUrl_payType(ctx, field)
+	case "payInfo":
+		return ec.fieldContext_PayUrl_payInfo(ctx, field)
+	case "orderNo":
+		return ec.fieldContext_PayUrl_orderNo(ctx, field)
+	case "qrPng":
+		return ec.fieldContext_PayUrl_qrPng(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PayUrl", field.Name)
+}
+
+func (ec *executionContext) childFields_PayWay(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_PayWay_name(ctx, field)
+	case "title":
+		return ec.fieldContext_PayWay_title(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PayWay", field.Name)
+}
+
+func (ec *executionContext) childFields_ProviderInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tradeNo":
+		return ec.fieldContext_ProviderInfo_tradeNo(ctx, field)
+	case "apiTradeNo":
+		return ec.fieldContext_ProviderInfo_apiTradeNo(ctx, field)
+	case "status":
+		return ec.fieldContext_ProviderInfo_status(ctx, field)
+	case "statusText":
+		return ec.fieldContext_ProviderInfo_statusText(ctx, field)
+	case "addtime":
+		return ec.fieldContext_ProviderInfo_addtime(ctx, field)
+	case "endtime":
+		return ec.fieldContext_ProviderInfo_endtime(ctx, field)
+	case "money":
+		return ec.fieldContext_ProviderInfo_money(ctx, field)
+	case "type":
+		return ec.fieldContext_ProviderInfo_type(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProviderInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_Quote(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "priceTotal":
+		return ec.fieldContext_Quote_priceTotal(ctx, field)
+	case "asset":
+		return ec.fieldContext_Quote_asset(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Quote", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3811,12 +4516,54 @@ func (ec *executionContext) field_Mutation_createPaymentOrder_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createPointsOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (payment.CreatePointsOrderInput, error) {
+			return ec.unmarshalNCreatePointsOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCreatePointsOrderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_credit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (ledger.CreditInput, error) {
 			return ec.unmarshalNCreditInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋledgerᚐCreditInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_getPayUrl_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (payment.GetPayURLInput, error) {
+			return ec.unmarshalNGetPayUrlInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGetPayURLInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_initOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (payment.InitOrderInput, error) {
+			return ec.unmarshalNInitOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐInitOrderInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3844,6 +4591,64 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["password"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markDelivered_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markDeliveryFailed_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_payOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderSn",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderSn"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg1
 	return args, nil
 }
 
@@ -3897,6 +4702,28 @@ func (ec *executionContext) field_Mutation_rejectRefund_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_requestReturn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderSn",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderSn"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rotateServiceToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3908,6 +4735,28 @@ func (ec *executionContext) field_Mutation_rotateServiceToken_args(ctx context.C
 		return nil, err
 	}
 	args["appId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setPayWays_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "payWays",
+		func(ctx context.Context, v any) ([]*payment.PayWayInput, error) {
+			return ec.unmarshalNPayWayInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["payWays"] = arg1
 	return args, nil
 }
 
@@ -4062,6 +4911,14 @@ func (ec *executionContext) field_Query_order_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["orderNo"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "sync",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sync"] = arg2
 	return args, nil
 }
 
@@ -4116,6 +4973,42 @@ func (ec *executionContext) field_Query_orders_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_payWays_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOID2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_quote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "goods",
+		func(ctx context.Context, v any) ([]*payment.GoodsLineInput, error) {
+			return ec.unmarshalNGoodsLineInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["goods"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOID2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg1
 	return args, nil
 }
 
@@ -5236,6 +6129,139 @@ func (ec *executionContext) fieldContext_Goods_updatedAt(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Goods", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _InitOrderPayload_order(ctx context.Context, field graphql.CollectedField, obj *payment.InitOrderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InitOrderPayload_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InitOrderPayload_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "InitOrderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _InitOrderPayload_chargeOrder(ctx context.Context, field graphql.CollectedField, obj *payment.InitOrderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InitOrderPayload_chargeOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChargeOrder, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalOOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InitOrderPayload_chargeOrder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "InitOrderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _InitOrderPayload_chargeOrderSn(ctx context.Context, field graphql.CollectedField, obj *payment.InitOrderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InitOrderPayload_chargeOrderSn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChargeOrderSn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InitOrderPayload_chargeOrderSn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InitOrderPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _InitOrderPayload_payParams(ctx context.Context, field graphql.CollectedField, obj *payment.InitOrderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InitOrderPayload_payParams(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayParams, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InitOrderPayload_payParams(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InitOrderPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _InitOrderPayload_payOrderSn(ctx context.Context, field graphql.CollectedField, obj *payment.InitOrderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InitOrderPayload_payOrderSn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayOrderSn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InitOrderPayload_payOrderSn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InitOrderPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _LedgerCheck_ok(ctx context.Context, field graphql.CollectedField, obj *ledger.Check) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5946,6 +6972,477 @@ func (ec *executionContext) fieldContext_Mutation_rejectRefund(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_rejectRefund_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setPayWays(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setPayWays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetPayWays(ctx, fc.Args["appId"].(int64), fc.Args["payWays"].([]*payment.PayWayInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal []*payment.PayWayView
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal []*payment.PayWayView
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*payment.PayWayView) graphql.Marshaler {
+			return ec.marshalNPayWay2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayViewᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setPayWays(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayWay(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setPayWays_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_initOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_initOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().InitOrder(ctx, fc.Args["input"].(payment.InitOrderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *payment.InitOrderResult
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payment.InitOrderResult) graphql.Marshaler {
+			return ec.marshalNInitOrderPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐInitOrderResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_initOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InitOrderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_initOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_payOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_payOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PayOrder(ctx, fc.Args["orderSn"].(string), fc.Args["idempotencyKey"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_payOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_payOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestReturn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestReturn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestReturn(ctx, fc.Args["orderSn"].(string), fc.Args["reason"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestReturn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestReturn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markDelivered(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markDelivered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkDelivered(ctx, fc.Args["orderId"].(int64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"SERVICE", "ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Order
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markDelivered(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markDelivered_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markDeliveryFailed(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markDeliveryFailed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkDeliveryFailed(ctx, fc.Args["orderId"].(int64), fc.Args["reason"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"SERVICE", "ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Order
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markDeliveryFailed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markDeliveryFailed_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createPointsOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createPointsOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreatePointsOrder(ctx, fc.Args["input"].(payment.CreatePointsOrderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createPointsOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createPointsOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_getPayUrl(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_getPayUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().GetPayURL(ctx, fc.Args["input"].(payment.GetPayURLInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *payment.PayURL
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payment.PayURL) graphql.Marshaler {
+			return ec.marshalNPayUrl2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayURL(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_getPayUrl(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayUrl(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_getPayUrl_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6834,6 +8331,116 @@ func (ec *executionContext) fieldContext_Order_skillId(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _Order_goods(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_goods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().Goods(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.OrderLine) graphql.Marshaler {
+			return ec.marshalNOrderGoods2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrderLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Order_goods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Order",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrderGoods(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Order_providerInfo(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_providerInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().ProviderInfo(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *payment.ProviderInfo) graphql.Marshaler {
+			return ec.marshalOProviderInfo2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐProviderInfo(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_providerInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Order",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProviderInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Order_synced(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_synced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().Synced(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Order_synced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Order_returnUrl(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_returnUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReturnURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_returnUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _OrderConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.OrderConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7169,6 +8776,167 @@ func (ec *executionContext) fieldContext_OrderEvent_order(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _OrderGoods_goodsId(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_goodsId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GoodsID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_goodsId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrderGoods_item(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_item(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Item, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_item(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrderGoods_title(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrderGoods_num(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_num(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Num, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_num(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _OrderGoods_singlePrice(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_singlePrice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OrderGoods().SinglePrice(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *money.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_singlePrice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, true, true, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _OrderGoods_amount(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OrderGoods().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *money.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, true, true, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _OrderGoods_asset(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_asset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Asset, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_asset(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _OrderItem_id(ctx context.Context, field graphql.CollectedField, obj *ent.OrderItem) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7466,6 +9234,351 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
+func (ec *executionContext) _PayUrl_tradeNo(ctx context.Context, field graphql.CollectedField, obj *payment.PayURL) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayUrl_tradeNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TradeNo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayUrl_tradeNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayUrl", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayUrl_payType(ctx context.Context, field graphql.CollectedField, obj *payment.PayURL) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayUrl_payType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayUrl_payType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayUrl", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayUrl_payInfo(ctx context.Context, field graphql.CollectedField, obj *payment.PayURL) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayUrl_payInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayUrl_payInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayUrl", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayUrl_orderNo(ctx context.Context, field graphql.CollectedField, obj *payment.PayURL) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayUrl_orderNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderNo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayUrl_orderNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayUrl", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayUrl_qrPng(ctx context.Context, field graphql.CollectedField, obj *payment.PayURL) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayUrl_qrPng(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QrPng, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PayUrl_qrPng(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayUrl", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayWay_name(ctx context.Context, field graphql.CollectedField, obj *payment.PayWayView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayWay_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayWay_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayWay", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayWay_title(ctx context.Context, field graphql.CollectedField, obj *payment.PayWayView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayWay_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayWay_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayWay", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_tradeNo(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_tradeNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TradeNo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_tradeNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_apiTradeNo(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_apiTradeNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.APITradeNo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_apiTradeNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_status(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_statusText(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_statusText(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StatusText, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_statusText(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_addtime(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_addtime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Addtime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_addtime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_endtime(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_endtime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Endtime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_endtime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_money(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_money(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Money, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_money(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_type(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -7893,7 +10006,7 @@ func (ec *executionContext) _Query_order(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Order(ctx, fc.Args["id"].(*int64), fc.Args["orderNo"].(*string))
+			return ec.Resolvers.Query().Order(ctx, fc.Args["id"].(*int64), fc.Args["orderNo"].(*string), fc.Args["sync"].(*bool))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -7934,6 +10047,94 @@ func (ec *executionContext) fieldContext_Query_order(ctx context.Context, field 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_order_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_payWays(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_payWays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PayWays(ctx, fc.Args["appId"].(*int64))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*payment.PayWayView) graphql.Marshaler {
+			return ec.marshalNPayWay2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayViewᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_payWays(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayWay(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_payWays_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_quote(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_quote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Quote(ctx, fc.Args["goods"].([]*payment.GoodsLineInput), fc.Args["appId"].(*int64))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *payment.Quote) graphql.Marshaler {
+			return ec.marshalNQuote2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐQuote(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_quote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Quote(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_quote_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8121,6 +10322,52 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Quote_priceTotal(ctx context.Context, field graphql.CollectedField, obj *payment.Quote) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Quote_priceTotal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PriceTotal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Quote_priceTotal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Quote", field, false, false, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _Quote_asset(ctx context.Context, field graphql.CollectedField, obj *payment.Quote) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Quote_asset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Asset, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Quote_asset(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Quote", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Subscription_orderStatusChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -11640,6 +13887,95 @@ func (ec *executionContext) unmarshalInputCreatePaymentOrderInput(ctx context.Co
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputCreatePointsOrderInput(ctx context.Context, obj any) (payment.CreatePointsOrderInput, error) {
+	var it payment.CreatePointsOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"amount", "points", "paymentType", "userId", "title", "returnUrl", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "amount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amount"))
+			data, err := ec.unmarshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Amount = data
+		case "points":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("points"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Points = data
+		case "paymentType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentType"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentType = data
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			directive0 := func(ctx context.Context) (any, error) { return ec.unmarshalOID2ᚖint64(ctx, v) }
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Self == nil {
+					var zeroVal *int64
+					return zeroVal, errors.New("directive self is not implemented")
+				}
+				return ec.Directives.Self(ctx, obj, directive0)
+			}
+
+			tmp, err := directive1(ctx)
+			if err != nil {
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+			if data, ok := tmp.(*int64); ok {
+				it.UserID = data
+			} else if tmp == nil {
+				it.UserID = nil
+			} else {
+				err := fmt.Errorf(`unexpected type %T from directive, should be *int64`, tmp)
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "returnUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURL = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCreditInput(ctx context.Context, obj any) (ledger.CreditInput, error) {
 	var it ledger.CreditInput
 	if obj == nil {
@@ -11693,6 +14029,246 @@ func (ec *executionContext) unmarshalInputCreditInput(ctx context.Context, obj a
 				return it, err
 			}
 			it.Withdrawable = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputGetPayUrlInput(ctx context.Context, obj any) (payment.GetPayURLInput, error) {
+	var it payment.GetPayURLInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["method"]; !present {
+		asMap["method"] = "web"
+	}
+	if _, present := asMap["device"]; !present {
+		asMap["device"] = "pc"
+	}
+
+	fieldsInOrder := [...]string{"orderNo", "method", "device", "returnUrl", "clientIp", "authCode", "subOpenId", "subAppId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "orderNo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderNo"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderNo = data
+		case "method":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("method"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Method = data
+		case "device":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("device"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Device = data
+		case "returnUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURL = data
+		case "clientIp":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientIp"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientIP = data
+		case "authCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("authCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AuthCode = data
+		case "subOpenId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subOpenId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubOpenID = data
+		case "subAppId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subAppId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubAppID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputGoodsLineInput(ctx context.Context, obj any) (payment.GoodsLineInput, error) {
+	var it payment.GoodsLineInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"goodsId", "num"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "goodsId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("goodsId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GoodsID = data
+		case "num":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("num"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Num = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputInitOrderInput(ctx context.Context, obj any) (payment.InitOrderInput, error) {
+	var it payment.InitOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"appId", "userId", "title", "type", "priceTotal", "money", "imei", "payWayName", "goods", "returnUrl", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "appId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("appId"))
+			data, err := ec.unmarshalOID2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AppID = data
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			directive0 := func(ctx context.Context) (any, error) { return ec.unmarshalOID2ᚖint64(ctx, v) }
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Self == nil {
+					var zeroVal *int64
+					return zeroVal, errors.New("directive self is not implemented")
+				}
+				return ec.Directives.Self(ctx, obj, directive0)
+			}
+
+			tmp, err := directive1(ctx)
+			if err != nil {
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+			if data, ok := tmp.(*int64); ok {
+				it.UserID = data
+			} else if tmp == nil {
+				it.UserID = nil
+			} else {
+				err := fmt.Errorf(`unexpected type %T from directive, should be *int64`, tmp)
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNOrderType2githubᚗcomᚋpaygraphᚋpaygraphᚋentᚋorderᚐType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "priceTotal":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceTotal"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceTotal = data
+		case "money":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("money"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Money = data
+		case "imei":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("imei"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Imei = data
+		case "payWayName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("payWayName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PayWayName = data
+		case "goods":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("goods"))
+			data, err := ec.unmarshalOGoodsLineInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Goods = data
+		case "returnUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURL = data
 		case "idempotencyKey":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -11801,7 +14377,7 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "orderNo", "orderNoNEQ", "orderNoIn", "orderNoNotIn", "orderNoGT", "orderNoGTE", "orderNoLT", "orderNoLTE", "orderNoContains", "orderNoHasPrefix", "orderNoHasSuffix", "orderNoEqualFold", "orderNoContainsFold", "clientOrderID", "clientOrderIDNEQ", "clientOrderIDIn", "clientOrderIDNotIn", "clientOrderIDGT", "clientOrderIDGTE", "clientOrderIDLT", "clientOrderIDLTE", "clientOrderIDContains", "clientOrderIDHasPrefix", "clientOrderIDHasSuffix", "clientOrderIDIsNil", "clientOrderIDNotNil", "clientOrderIDEqualFold", "clientOrderIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appID", "appIDNEQ", "appIDIn", "appIDNotIn", "payerID", "payerIDNEQ", "payerIDIn", "payerIDNotIn", "payerIDIsNil", "payerIDNotNil", "payeeID", "payeeIDNEQ", "payeeIDIn", "payeeIDNotIn", "payeeIDIsNil", "payeeIDNotNil", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleIsNil", "titleNotNil", "titleEqualFold", "titleContainsFold", "desc", "descNEQ", "descIn", "descNotIn", "descGT", "descGTE", "descLT", "descLTE", "descContains", "descHasPrefix", "descHasSuffix", "descIsNil", "descNotNil", "descEqualFold", "descContainsFold", "extendInfo", "extendInfoNEQ", "extendInfoIn", "extendInfoNotIn", "extendInfoGT", "extendInfoGTE", "extendInfoLT", "extendInfoLTE", "extendInfoContains", "extendInfoHasPrefix", "extendInfoHasSuffix", "extendInfoIsNil", "extendInfoNotNil", "extendInfoEqualFold", "extendInfoContainsFold", "asset", "assetNEQ", "assetIn", "assetNotIn", "assetGT", "assetGTE", "assetLT", "assetLTE", "assetContains", "assetHasPrefix", "assetHasSuffix", "assetEqualFold", "assetContainsFold", "payWay", "payWayNEQ", "payWayIn", "payWayNotIn", "payWayGT", "payWayGTE", "payWayLT", "payWayLTE", "payWayContains", "payWayHasPrefix", "payWayHasSuffix", "payWayIsNil", "payWayNotNil", "payWayEqualFold", "payWayContainsFold", "channel", "channelNEQ", "channelIn", "channelNotIn", "channelGT", "channelGTE", "channelLT", "channelLTE", "channelContains", "channelHasPrefix", "channelHasSuffix", "channelIsNil", "channelNotNil", "channelEqualFold", "channelContainsFold", "providerTradeNo", "providerTradeNoNEQ", "providerTradeNoIn", "providerTradeNoNotIn", "providerTradeNoGT", "providerTradeNoGTE", "providerTradeNoLT", "providerTradeNoLTE", "providerTradeNoContains", "providerTradeNoHasPrefix", "providerTradeNoHasSuffix", "providerTradeNoIsNil", "providerTradeNoNotNil", "providerTradeNoEqualFold", "providerTradeNoContainsFold", "points", "pointsNEQ", "pointsIn", "pointsNotIn", "pointsGT", "pointsGTE", "pointsLT", "pointsLTE", "pointsIsNil", "pointsNotNil", "chatID", "chatIDNEQ", "chatIDIn", "chatIDNotIn", "chatIDGT", "chatIDGTE", "chatIDLT", "chatIDLTE", "chatIDContains", "chatIDHasPrefix", "chatIDHasSuffix", "chatIDIsNil", "chatIDNotNil", "chatIDEqualFold", "chatIDContainsFold", "skillID", "skillIDNEQ", "skillIDIn", "skillIDNotIn", "skillIDGT", "skillIDGTE", "skillIDLT", "skillIDLTE", "skillIDContains", "skillIDHasPrefix", "skillIDHasSuffix", "skillIDIsNil", "skillIDNotNil", "skillIDEqualFold", "skillIDContainsFold", "refundReason", "refundReasonNEQ", "refundReasonIn", "refundReasonNotIn", "refundReasonGT", "refundReasonGTE", "refundReasonLT", "refundReasonLTE", "refundReasonContains", "refundReasonHasPrefix", "refundReasonHasSuffix", "refundReasonIsNil", "refundReasonNotNil", "refundReasonEqualFold", "refundReasonContainsFold", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "score", "scoreNEQ", "scoreIn", "scoreNotIn", "scoreGT", "scoreGTE", "scoreLT", "scoreLTE", "scoreIsNil", "scoreNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "hasApp", "hasAppWith", "hasPayer", "hasPayerWith", "hasPayee", "hasPayeeWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "orderNo", "orderNoNEQ", "orderNoIn", "orderNoNotIn", "orderNoGT", "orderNoGTE", "orderNoLT", "orderNoLTE", "orderNoContains", "orderNoHasPrefix", "orderNoHasSuffix", "orderNoEqualFold", "orderNoContainsFold", "clientOrderID", "clientOrderIDNEQ", "clientOrderIDIn", "clientOrderIDNotIn", "clientOrderIDGT", "clientOrderIDGTE", "clientOrderIDLT", "clientOrderIDLTE", "clientOrderIDContains", "clientOrderIDHasPrefix", "clientOrderIDHasSuffix", "clientOrderIDIsNil", "clientOrderIDNotNil", "clientOrderIDEqualFold", "clientOrderIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appID", "appIDNEQ", "appIDIn", "appIDNotIn", "payerID", "payerIDNEQ", "payerIDIn", "payerIDNotIn", "payerIDIsNil", "payerIDNotNil", "payeeID", "payeeIDNEQ", "payeeIDIn", "payeeIDNotIn", "payeeIDIsNil", "payeeIDNotNil", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleIsNil", "titleNotNil", "titleEqualFold", "titleContainsFold", "desc", "descNEQ", "descIn", "descNotIn", "descGT", "descGTE", "descLT", "descLTE", "descContains", "descHasPrefix", "descHasSuffix", "descIsNil", "descNotNil", "descEqualFold", "descContainsFold", "extendInfo", "extendInfoNEQ", "extendInfoIn", "extendInfoNotIn", "extendInfoGT", "extendInfoGTE", "extendInfoLT", "extendInfoLTE", "extendInfoContains", "extendInfoHasPrefix", "extendInfoHasSuffix", "extendInfoIsNil", "extendInfoNotNil", "extendInfoEqualFold", "extendInfoContainsFold", "asset", "assetNEQ", "assetIn", "assetNotIn", "assetGT", "assetGTE", "assetLT", "assetLTE", "assetContains", "assetHasPrefix", "assetHasSuffix", "assetEqualFold", "assetContainsFold", "payWay", "payWayNEQ", "payWayIn", "payWayNotIn", "payWayGT", "payWayGTE", "payWayLT", "payWayLTE", "payWayContains", "payWayHasPrefix", "payWayHasSuffix", "payWayIsNil", "payWayNotNil", "payWayEqualFold", "payWayContainsFold", "channel", "channelNEQ", "channelIn", "channelNotIn", "channelGT", "channelGTE", "channelLT", "channelLTE", "channelContains", "channelHasPrefix", "channelHasSuffix", "channelIsNil", "channelNotNil", "channelEqualFold", "channelContainsFold", "providerTradeNo", "providerTradeNoNEQ", "providerTradeNoIn", "providerTradeNoNotIn", "providerTradeNoGT", "providerTradeNoGTE", "providerTradeNoLT", "providerTradeNoLTE", "providerTradeNoContains", "providerTradeNoHasPrefix", "providerTradeNoHasSuffix", "providerTradeNoIsNil", "providerTradeNoNotNil", "providerTradeNoEqualFold", "providerTradeNoContainsFold", "points", "pointsNEQ", "pointsIn", "pointsNotIn", "pointsGT", "pointsGTE", "pointsLT", "pointsLTE", "pointsIsNil", "pointsNotNil", "chatID", "chatIDNEQ", "chatIDIn", "chatIDNotIn", "chatIDGT", "chatIDGTE", "chatIDLT", "chatIDLTE", "chatIDContains", "chatIDHasPrefix", "chatIDHasSuffix", "chatIDIsNil", "chatIDNotNil", "chatIDEqualFold", "chatIDContainsFold", "skillID", "skillIDNEQ", "skillIDIn", "skillIDNotIn", "skillIDGT", "skillIDGTE", "skillIDLT", "skillIDLTE", "skillIDContains", "skillIDHasPrefix", "skillIDHasSuffix", "skillIDIsNil", "skillIDNotNil", "skillIDEqualFold", "skillIDContainsFold", "refundReason", "refundReasonNEQ", "refundReasonIn", "refundReasonNotIn", "refundReasonGT", "refundReasonGTE", "refundReasonLT", "refundReasonLTE", "refundReasonContains", "refundReasonHasPrefix", "refundReasonHasSuffix", "refundReasonIsNil", "refundReasonNotNil", "refundReasonEqualFold", "refundReasonContainsFold", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "score", "scoreNEQ", "scoreIn", "scoreNotIn", "scoreGT", "scoreGTE", "scoreLT", "scoreLTE", "scoreIsNil", "scoreNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "returnURL", "returnURLNEQ", "returnURLIn", "returnURLNotIn", "returnURLGT", "returnURLGTE", "returnURLLT", "returnURLLTE", "returnURLContains", "returnURLHasPrefix", "returnURLHasSuffix", "returnURLIsNil", "returnURLNotNil", "returnURLEqualFold", "returnURLContainsFold", "hasApp", "hasAppWith", "hasPayer", "hasPayerWith", "hasPayee", "hasPayeeWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -13852,6 +16428,111 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 				return it, err
 			}
 			it.CompletedAtNotNil = data
+		case "returnURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURL"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURL = data
+		case "returnURLNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLNEQ = data
+		case "returnURLIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLIn = data
+		case "returnURLNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLNotIn = data
+		case "returnURLGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLGT = data
+		case "returnURLGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLGTE = data
+		case "returnURLLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLLT = data
+		case "returnURLLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLLTE = data
+		case "returnURLContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLContains = data
+		case "returnURLHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLHasPrefix = data
+		case "returnURLHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLHasSuffix = data
+		case "returnURLIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLIsNil = data
+		case "returnURLNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLNotNil = data
+		case "returnURLEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLEqualFold = data
+		case "returnURLContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLContainsFold = data
 		case "hasApp":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasApp"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -13945,6 +16626,50 @@ func (ec *executionContext) unmarshalInputPayInput(ctx context.Context, obj any)
 				return it, err
 			}
 			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputPayWayInput(ctx context.Context, obj any) (payment.PayWayInput, error) {
+	var it payment.PayWayInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "title", "enabled"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
 		}
 	}
 	return it, nil
@@ -15798,6 +18523,64 @@ func (ec *executionContext) _Goods(ctx context.Context, sel ast.SelectionSet, ob
 	return out
 }
 
+var initOrderPayloadImplementors = []string{"InitOrderPayload"}
+
+func (ec *executionContext) _InitOrderPayload(ctx context.Context, sel ast.SelectionSet, obj *payment.InitOrderResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, initOrderPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("InitOrderPayload")
+		case "order":
+			out.Values[i] = ec._InitOrderPayload_order(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "chargeOrder":
+			out.Values[i] = ec._InitOrderPayload_chargeOrder(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "chargeOrderSn":
+			out.Values[i] = ec._InitOrderPayload_chargeOrderSn(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "payParams":
+			out.Values[i] = ec._InitOrderPayload_payParams(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "payOrderSn":
+			out.Values[i] = ec._InitOrderPayload_payOrderSn(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var ledgerCheckImplementors = []string{"LedgerCheck"}
 
 func (ec *executionContext) _LedgerCheck(ctx context.Context, sel ast.SelectionSet, obj *ledger.Check) graphql.Marshaler {
@@ -15942,6 +18725,62 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "rejectRefund":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_rejectRefund(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setPayWays":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setPayWays(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "initOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_initOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_payOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestReturn":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestReturn(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markDelivered":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markDelivered(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markDeliveryFailed":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markDeliveryFailed(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createPointsOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createPointsOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "getPayUrl":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_getPayUrl(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -16489,6 +19328,125 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "goods":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_goods(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "providerInfo":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_providerInfo(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "synced":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_synced(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "returnUrl":
+			out.Values[i] = ec._Order_returnUrl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16686,6 +19644,140 @@ func (ec *executionContext) _OrderEvent(ctx context.Context, sel ast.SelectionSe
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var orderGoodsImplementors = []string{"OrderGoods"}
+
+func (ec *executionContext) _OrderGoods(ctx context.Context, sel ast.SelectionSet, obj *ent.OrderLine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orderGoodsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrderGoods")
+		case "goodsId":
+			out.Values[i] = ec._OrderGoods_goodsId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "item":
+			out.Values[i] = ec._OrderGoods_item(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "title":
+			out.Values[i] = ec._OrderGoods_title(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "num":
+			out.Values[i] = ec._OrderGoods_num(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "singlePrice":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._OrderGoods_singlePrice(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "amount":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._OrderGoods_amount(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "asset":
+			out.Values[i] = ec._OrderGoods_asset(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17003,6 +20095,180 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var payUrlImplementors = []string{"PayUrl"}
+
+func (ec *executionContext) _PayUrl(ctx context.Context, sel ast.SelectionSet, obj *payment.PayURL) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, payUrlImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PayUrl")
+		case "tradeNo":
+			out.Values[i] = ec._PayUrl_tradeNo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payType":
+			out.Values[i] = ec._PayUrl_payType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payInfo":
+			out.Values[i] = ec._PayUrl_payInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderNo":
+			out.Values[i] = ec._PayUrl_orderNo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "qrPng":
+			out.Values[i] = ec._PayUrl_qrPng(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var payWayImplementors = []string{"PayWay"}
+
+func (ec *executionContext) _PayWay(ctx context.Context, sel ast.SelectionSet, obj *payment.PayWayView) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, payWayImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PayWay")
+		case "name":
+			out.Values[i] = ec._PayWay_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "title":
+			out.Values[i] = ec._PayWay_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var providerInfoImplementors = []string{"ProviderInfo"}
+
+func (ec *executionContext) _ProviderInfo(ctx context.Context, sel ast.SelectionSet, obj *payment.ProviderInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, providerInfoImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProviderInfo")
+		case "tradeNo":
+			out.Values[i] = ec._ProviderInfo_tradeNo(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "apiTradeNo":
+			out.Values[i] = ec._ProviderInfo_apiTradeNo(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ProviderInfo_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "statusText":
+			out.Values[i] = ec._ProviderInfo_statusText(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "addtime":
+			out.Values[i] = ec._ProviderInfo_addtime(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "endtime":
+			out.Values[i] = ec._ProviderInfo_endtime(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "money":
+			out.Values[i] = ec._ProviderInfo_money(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._ProviderInfo_type(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -17221,6 +20487,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "payWays":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_payWays(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "quote":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_quote(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "me":
 			field := field
 
@@ -17278,6 +20588,49 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var quoteImplementors = []string{"Quote"}
+
+func (ec *executionContext) _Quote(ctx context.Context, sel ast.SelectionSet, obj *payment.Quote) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, quoteImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Quote")
+		case "priceTotal":
+			out.Values[i] = ec._Quote_priceTotal(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "asset":
+			out.Values[i] = ec._Quote_asset(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18595,6 +21948,11 @@ func (ec *executionContext) unmarshalNCreatePaymentOrderInput2githubᚗcomᚋpay
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreatePointsOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCreatePointsOrderInput(ctx context.Context, v any) (payment.CreatePointsOrderInput, error) {
+	res, err := ec.unmarshalInputCreatePointsOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreditInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋledgerᚐCreditInput(ctx context.Context, v any) (ledger.CreditInput, error) {
 	res, err := ec.unmarshalInputCreditInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18636,6 +21994,11 @@ func (ec *executionContext) marshalNDecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygrap
 	return v
 }
 
+func (ec *executionContext) unmarshalNGetPayUrlInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGetPayURLInput(ctx context.Context, v any) (payment.GetPayURLInput, error) {
+	res, err := ec.unmarshalInputGetPayUrlInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐGoods(ctx context.Context, sel ast.SelectionSet, v *ent.Goods) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -18644,6 +22007,25 @@ func (ec *executionContext) marshalNGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraph�
 		return graphql.Null
 	}
 	return ec._Goods(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNGoodsLineInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInputᚄ(ctx context.Context, v any) ([]*payment.GoodsLineInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*payment.GoodsLineInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNGoodsLineInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNGoodsLineInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInput(ctx context.Context, v any) (*payment.GoodsLineInput, error) {
+	res, err := ec.unmarshalInputGoodsLineInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNID2int64(ctx context.Context, v any) (int64, error) {
@@ -18689,6 +22071,21 @@ func (ec *executionContext) marshalNID2ᚕint64ᚄ(ctx context.Context, sel ast.
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNInitOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐInitOrderInput(ctx context.Context, v any) (payment.InitOrderInput, error) {
+	res, err := ec.unmarshalInputInitOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInitOrderPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐInitOrderResult(ctx context.Context, sel ast.SelectionSet, v *payment.InitOrderResult) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._InitOrderPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -18791,6 +22188,32 @@ func (ec *executionContext) marshalNOrderEvent2ᚖgithubᚗcomᚋpaygraphᚋpayg
 		return graphql.Null
 	}
 	return ec._OrderEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOrderGoods2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrderLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.OrderLine) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOrderGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrderLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOrderGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrderLine(ctx context.Context, sel ast.SelectionSet, v *ent.OrderLine) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._OrderGoods(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNOrderItem2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrderItemᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.OrderItem) graphql.Marshaler {
@@ -18896,6 +22319,71 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 func (ec *executionContext) unmarshalNPayInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayInput(ctx context.Context, v any) (payment.PayInput, error) {
 	res, err := ec.unmarshalInputPayInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPayUrl2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayURL(ctx context.Context, sel ast.SelectionSet, v *payment.PayURL) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PayUrl(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPayWay2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayViewᚄ(ctx context.Context, sel ast.SelectionSet, v []*payment.PayWayView) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPayWay2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayView(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPayWay2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayView(ctx context.Context, sel ast.SelectionSet, v *payment.PayWayView) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PayWay(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPayWayInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayInputᚄ(ctx context.Context, v any) ([]*payment.PayWayInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*payment.PayWayInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPayWayInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNPayWayInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayInput(ctx context.Context, v any) (*payment.PayWayInput, error) {
+	res, err := ec.unmarshalInputPayWayInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNQuote2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐQuote(ctx context.Context, sel ast.SelectionSet, v *payment.Quote) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Quote(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRegisterInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋaccountᚐRegisterInput(ctx context.Context, v any) (account.RegisterInput, error) {
@@ -19413,6 +22901,23 @@ func (ec *executionContext) marshalODecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygrap
 	return v
 }
 
+func (ec *executionContext) unmarshalOGoodsLineInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInputᚄ(ctx context.Context, v any) ([]*payment.GoodsLineInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*payment.GoodsLineInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNGoodsLineInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalOID2int64(ctx context.Context, v any) (int64, error) {
 	res, err := scalar.UnmarshalInt64ID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -19857,6 +23362,13 @@ func (ec *executionContext) unmarshalOOrderWhereInput2ᚖgithubᚗcomᚋpaygraph
 	}
 	res, err := ec.unmarshalInputOrderWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOProviderInfo2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐProviderInfo(ctx context.Context, sel ast.SelectionSet, v *payment.ProviderInfo) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ProviderInfo(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx context.Context, v any) ([]role.Role, error) {

@@ -20,4 +20,5 @@ type Resolver struct {
 	Ledger   *ledger.Ledger
 	Payments *payment.Service
 	Live     *live.Service
+	Epay     *payment.Epay
 }

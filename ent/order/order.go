@@ -69,6 +69,8 @@ const (
 	FieldPaidAt = "paid_at"
 	// FieldCompletedAt holds the string denoting the completed_at field in the database.
 	FieldCompletedAt = "completed_at"
+	// FieldReturnURL holds the string denoting the return_url field in the database.
+	FieldReturnURL = "return_url"
 	// EdgeApp holds the string denoting the app edge name in mutations.
 	EdgeApp = "app"
 	// EdgePayer holds the string denoting the payer edge name in mutations.
@@ -147,6 +149,7 @@ var Columns = []string{
 	FieldExpiresAt,
 	FieldPaidAt,
 	FieldCompletedAt,
+	FieldReturnURL,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -170,6 +173,8 @@ var (
 	OrderNoValidator func(string) error
 	// TitleValidator is a validator for the "title" field. It is called by the builders before save.
 	TitleValidator func(string) error
+	// ReturnURLValidator is a validator for the "return_url" field. It is called by the builders before save.
+	ReturnURLValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() int64
 )
@@ -374,6 +379,11 @@ func ByPaidAt(opts ...sql.OrderTermOption) OrderOption {
 // ByCompletedAt orders the results by the completed_at field.
 func ByCompletedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCompletedAt, opts...).ToFunc()
+}
+
+// ByReturnURL orders the results by the return_url field.
+func ByReturnURL(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReturnURL, opts...).ToFunc()
 }
 
 // ByAppField orders the results by app field.

@@ -47,6 +47,8 @@ func (Order) Fields() []ent.Field {
 		field.Time("expires_at").Optional().Nillable(),
 		field.Time("paid_at").Optional().Nillable(),
 		field.Time("completed_at").Optional().Nillable(),
+		// return_url is where the browser goes after paying at a gateway.
+		field.String("return_url").Optional().MaxLen(1024).Annotations(renamed()),
 	}
 }
 
