@@ -13,12 +13,9 @@ import (
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/app"
 	"github.com/paygraph/paygraph/ent/order"
-	"github.com/paygraph/paygraph/ent/predicate"
 	"github.com/paygraph/paygraph/ent/refundattempt"
-	"github.com/paygraph/paygraph/ent/user"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
-	"github.com/paygraph/paygraph/internal/catalog"
 	"github.com/paygraph/paygraph/internal/db"
 	"github.com/paygraph/paygraph/internal/ledger"
 	"github.com/paygraph/paygraph/internal/money"
@@ -39,7 +36,6 @@ const PointsAsset = "POINTS"
 type Epay struct {
 	*Service
 	Gateway *epay.Client
-	Catalog *catalog.Catalog
 	// PublicURL returns the base of the notify and return URLs handed to
 	// the gateway.
 	PublicURL func() string
@@ -576,10 +572,8 @@ func (h WalletRefunds) Reject(ctx context.Context, o *ent.Order, reason string) 
 // appWorld is the outside-world account of an app's sales.
 func appWorld(appID int64) string { return "app:" + strconv.FormatInt(appID, 10) }
 
-func userIDIs(id int64) predicate.User { return user.ID(id) }
-
-// epayPayArgs are the gateway arguments of a page payment of o.
-func epayPayArgs(s *Epay, o *ent.Order) epay.PayArgs {
+// pageArgs are the gateway arguments of a page payment of o.
+func (s *Epay) pageArgs(o *ent.Order) epay.PayArgs {
 	return epay.PayArgs{
 		Type: epayType(o.PayWay), OutTradeNo: o.OrderNo, NotifyURL: s.notifyURL(), ReturnURL: s.returnURL(),
 		Name: o.Title, Money: s.Ledger.Assets().Format(o.Asset, o.Amount).String(),

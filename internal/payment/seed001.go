@@ -13,6 +13,7 @@ import (
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/orderline"
 	"github.com/paygraph/paygraph/ent/payway"
+	"github.com/paygraph/paygraph/ent/user"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/catalog"
@@ -385,7 +386,7 @@ func (s *Epay) InitOrder(ctx context.Context, in InitOrderInput) (*InitOrderResu
 	default:
 		return nil, apperr.Input("type", "type must be RECHARGE or CONSUME")
 	}
-	if ok, err := s.Client.User.Query().Where(userIDIs(buyer)).Exist(ctx); err != nil {
+	if ok, err := s.Client.User.Query().Where(user.ID(buyer)).Exist(ctx); err != nil {
 		return nil, fmt.Errorf("finding buyer: %w", err)
 	} else if !ok {
 		return nil, ErrUserNotFound
@@ -498,7 +499,7 @@ func (s *Epay) initResult(ctx context.Context, id int64) (*InitOrderResult, erro
 // gateway: the signed page-payment form (never a key), its URL, and the
 // pay way. A client may instead ask getPayUrl for an API payment.
 func (s *Epay) payParams(o *ent.Order) (string, error) {
-	action, params, err := s.Gateway.PageForm(epayPayArgs(s, o))
+	action, params, err := s.Gateway.PageForm(s.pageArgs(o))
 	if err != nil {
 		return "", fmt.Errorf("signing pay params: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/order"
+	"github.com/paygraph/paygraph/ent/user"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/idempotency"
 	"github.com/paygraph/paygraph/internal/idgen"
@@ -133,7 +134,7 @@ func (s *Epay) createPointsOrder(ctx context.Context, in CreatePointsOrderInput)
 		}
 		title = *in.Title
 	}
-	if ok, err := s.Client.User.Query().Where(userIDIs(buyer)).Exist(ctx); err != nil {
+	if ok, err := s.Client.User.Query().Where(user.ID(buyer)).Exist(ctx); err != nil {
 		return nil, fmt.Errorf("finding buyer: %w", err)
 	} else if !ok {
 		return nil, ErrUserNotFound

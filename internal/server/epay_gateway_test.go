@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/paygraph/paygraph/internal/clock"
+	"github.com/paygraph/paygraph/internal/config"
 	epaysandbox "github.com/paygraph/paygraph/internal/sandbox/epay"
 	"github.com/paygraph/paygraph/internal/server"
 	"github.com/paygraph/paygraph/internal/testutil"
@@ -237,4 +239,26 @@ func TestReconcileFindsALostNotify(t *testing.T) {
 		t.Fatalf("pay url of an expired order: %+v", r.Errors)
 	}
 	w.srv.AssertLedger(t)
+}
+
+func TestBadEpayKeysStopTheStart(t *testing.T) {
+	for v, val := range map[string]string{
+		"PAYGRAPH_EPAY_PRIVATE_KEY":         "not a key",
+		"PAYGRAPH_EPAY_PLATFORM_PUBLIC_KEY": "bm90IGEga2V5",
+	} {
+		env := testutil.Base(t)
+		env[v] = val
+		cfg, err := config.Load(env.Getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := server.New(t.Context(), cfg, slog.New(slog.DiscardHandler), server.Options{})
+		if err == nil {
+			srv.Close()
+			t.Fatalf("%s=%q started", v, val)
+		}
+		if !strings.HasPrefix(err.Error(), v+": ") || strings.Contains(err.Error(), val) {
+			t.Errorf("%s: %v", v, err)
+		}
+	}
 }

@@ -79,7 +79,7 @@ func (s *Server) initEpayFlows(mux *http.ServeMux) error {
 	}
 	s.onClose(client.Close)
 
-	s.Epay = &payment.Epay{Service: s.Payments, Gateway: client, Catalog: s.Catalog, PublicURL: s.PublicURL, Log: s.Log}
+	s.Epay = &payment.Epay{Service: s.Payments, Gateway: client, PublicURL: s.PublicURL, Log: s.Log}
 	s.resolver.Epay = s.Epay
 	s.Payments.OnPaid[order.TypePOINTS] = s.Epay.SettlePoints
 	gateway := payment.GatewayRefunds{Epay: s.Epay}

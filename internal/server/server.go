@@ -109,10 +109,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	}
 	s := &Server{Config: cfg, Log: log, DB: d, Metrics: metrics.New()}
 	if err := s.init(ctx, opts); err != nil {
-		if s.Bus != nil {
-			_ = s.Bus.Close()
-		}
-		d.Close()
+		// Release what init started (the scheduler, flows' clients, the bus).
+		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -228,7 +226,9 @@ func (s *Server) onClose(f func()) { s.closers = append(s.closers, f) }
 
 // Close stops the scheduler and releases the event bus and the database.
 func (s *Server) Close() error {
-	s.wsCancel()
+	if s.wsCancel != nil {
+		s.wsCancel()
+	}
 	if s.stopScheduler != nil {
 		s.stopScheduler()
 	}
