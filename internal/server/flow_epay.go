@@ -50,6 +50,7 @@ func (s *Server) initEpayFlows(mux *http.ServeMux) error {
 			var b [16]byte
 			_, _ = rand.Read(b[:])
 			key = hex.EncodeToString(b[:])
+			cfg.EpayKey = key // shared by the server and its sandbox; tests read it here
 		}
 		opts := epaysandbox.Options{PID: cfg.EpayPID, Key: key, Log: s.Log,
 			BaseURL: func() string { return s.PublicURL() + "/sandbox/epay" }}
