@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -37,6 +38,8 @@ func newFaultyGateway(t *testing.T) *faultyGateway {
 		mode := g.mode.Load().(string)
 		refund := r.URL.Query().Get("act") == "refund"
 		wait := func() {
+			// Reading the body lets the server notice the client giving up.
+			_, _ = io.Copy(io.Discard, r.Body)
 			select {
 			case <-r.Context().Done():
 			case <-time.After(5 * time.Second):
