@@ -46,6 +46,10 @@ func run(ctx context.Context, getenv func(string) string, ready chan<- string) e
 	if err != nil {
 		return &config.Error{Var: "PAYGRAPH_ADDR", Reason: err.Error()}
 	}
+	if getenv("PAYGRAPH_PUBLIC_URL") == "" {
+		// Notify and return URLs (and the sandboxes' pages) use the real address.
+		srv.SetPublicURL("http://" + ln.Addr().String())
+	}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

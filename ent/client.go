@@ -23,6 +23,9 @@ import (
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/orderevent"
 	"github.com/paygraph/paygraph/ent/orderitem"
+	"github.com/paygraph/paygraph/ent/orderline"
+	"github.com/paygraph/paygraph/ent/payway"
+	"github.com/paygraph/paygraph/ent/refundattempt"
 	"github.com/paygraph/paygraph/ent/user"
 	"github.com/paygraph/paygraph/ent/verifycode"
 	"github.com/paygraph/paygraph/ent/wallet"
@@ -52,6 +55,12 @@ type Client struct {
 	OrderEvent *OrderEventClient
 	// OrderItem is the client for interacting with the OrderItem builders.
 	OrderItem *OrderItemClient
+	// OrderLine is the client for interacting with the OrderLine builders.
+	OrderLine *OrderLineClient
+	// PayWay is the client for interacting with the PayWay builders.
+	PayWay *PayWayClient
+	// RefundAttempt is the client for interacting with the RefundAttempt builders.
+	RefundAttempt *RefundAttemptClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// VerifyCode is the client for interacting with the VerifyCode builders.
@@ -81,6 +90,9 @@ func (c *Client) init() {
 	c.Order = NewOrderClient(c.config)
 	c.OrderEvent = NewOrderEventClient(c.config)
 	c.OrderItem = NewOrderItemClient(c.config)
+	c.OrderLine = NewOrderLineClient(c.config)
+	c.PayWay = NewPayWayClient(c.config)
+	c.RefundAttempt = NewRefundAttemptClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.VerifyCode = NewVerifyCodeClient(c.config)
 	c.Wallet = NewWalletClient(c.config)
@@ -185,6 +197,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Order:          NewOrderClient(cfg),
 		OrderEvent:     NewOrderEventClient(cfg),
 		OrderItem:      NewOrderItemClient(cfg),
+		OrderLine:      NewOrderLineClient(cfg),
+		PayWay:         NewPayWayClient(cfg),
+		RefundAttempt:  NewRefundAttemptClient(cfg),
 		User:           NewUserClient(cfg),
 		VerifyCode:     NewVerifyCodeClient(cfg),
 		Wallet:         NewWalletClient(cfg),
@@ -216,6 +231,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Order:          NewOrderClient(cfg),
 		OrderEvent:     NewOrderEventClient(cfg),
 		OrderItem:      NewOrderItemClient(cfg),
+		OrderLine:      NewOrderLineClient(cfg),
+		PayWay:         NewPayWayClient(cfg),
+		RefundAttempt:  NewRefundAttemptClient(cfg),
 		User:           NewUserClient(cfg),
 		VerifyCode:     NewVerifyCodeClient(cfg),
 		Wallet:         NewWalletClient(cfg),
@@ -250,7 +268,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.App, c.CallbackEvent, c.DealRefund, c.Goods, c.IdempotencyKey, c.Order,
-		c.OrderEvent, c.OrderItem, c.User, c.VerifyCode, c.Wallet, c.WalletEntry,
+		c.OrderEvent, c.OrderItem, c.OrderLine, c.PayWay, c.RefundAttempt, c.User,
+		c.VerifyCode, c.Wallet, c.WalletEntry,
 	} {
 		n.Use(hooks...)
 	}
@@ -261,7 +280,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.App, c.CallbackEvent, c.DealRefund, c.Goods, c.IdempotencyKey, c.Order,
-		c.OrderEvent, c.OrderItem, c.User, c.VerifyCode, c.Wallet, c.WalletEntry,
+		c.OrderEvent, c.OrderItem, c.OrderLine, c.PayWay, c.RefundAttempt, c.User,
+		c.VerifyCode, c.Wallet, c.WalletEntry,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -286,6 +306,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.OrderEvent.mutate(ctx, m)
 	case *OrderItemMutation:
 		return c.OrderItem.mutate(ctx, m)
+	case *OrderLineMutation:
+		return c.OrderLine.mutate(ctx, m)
+	case *PayWayMutation:
+		return c.PayWay.mutate(ctx, m)
+	case *RefundAttemptMutation:
+		return c.RefundAttempt.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	case *VerifyCodeMutation:
@@ -1523,6 +1549,453 @@ func (c *OrderItemClient) mutate(ctx context.Context, m *OrderItemMutation) (Val
 	}
 }
 
+// OrderLineClient is a client for the OrderLine schema.
+type OrderLineClient struct {
+	config
+}
+
+// NewOrderLineClient returns a client for the OrderLine from the given config.
+func NewOrderLineClient(c config) *OrderLineClient {
+	return &OrderLineClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `orderline.Hooks(f(g(h())))`.
+func (c *OrderLineClient) Use(hooks ...Hook) {
+	c.hooks.OrderLine = append(c.hooks.OrderLine, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `orderline.Intercept(f(g(h())))`.
+func (c *OrderLineClient) Intercept(interceptors ...Interceptor) {
+	c.inters.OrderLine = append(c.inters.OrderLine, interceptors...)
+}
+
+// Create returns a builder for creating a OrderLine entity.
+func (c *OrderLineClient) Create() *OrderLineCreate {
+	mutation := newOrderLineMutation(c.config, OpCreate)
+	return &OrderLineCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of OrderLine entities.
+func (c *OrderLineClient) CreateBulk(builders ...*OrderLineCreate) *OrderLineCreateBulk {
+	return &OrderLineCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *OrderLineClient) MapCreateBulk(slice any, setFunc func(*OrderLineCreate, int)) *OrderLineCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &OrderLineCreateBulk{err: fmt.Errorf("calling to OrderLineClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*OrderLineCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &OrderLineCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for OrderLine.
+func (c *OrderLineClient) Update() *OrderLineUpdate {
+	mutation := newOrderLineMutation(c.config, OpUpdate)
+	return &OrderLineUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *OrderLineClient) UpdateOne(_m *OrderLine) *OrderLineUpdateOne {
+	mutation := newOrderLineMutation(c.config, OpUpdateOne, withOrderLine(_m))
+	return &OrderLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *OrderLineClient) UpdateOneID(id int64) *OrderLineUpdateOne {
+	mutation := newOrderLineMutation(c.config, OpUpdateOne, withOrderLineID(id))
+	return &OrderLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for OrderLine.
+func (c *OrderLineClient) Delete() *OrderLineDelete {
+	mutation := newOrderLineMutation(c.config, OpDelete)
+	return &OrderLineDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *OrderLineClient) DeleteOne(_m *OrderLine) *OrderLineDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *OrderLineClient) DeleteOneID(id int64) *OrderLineDeleteOne {
+	builder := c.Delete().Where(orderline.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &OrderLineDeleteOne{builder}
+}
+
+// Query returns a query builder for OrderLine.
+func (c *OrderLineClient) Query() *OrderLineQuery {
+	return &OrderLineQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeOrderLine},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a OrderLine entity by its id.
+func (c *OrderLineClient) Get(ctx context.Context, id int64) (*OrderLine, error) {
+	return c.Query().Where(orderline.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *OrderLineClient) GetX(ctx context.Context, id int64) *OrderLine {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrder queries the order edge of a OrderLine.
+func (c *OrderLineClient) QueryOrder(_m *OrderLine) *OrderQuery {
+	query := (&OrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(orderline.Table, orderline.FieldID, id),
+			sqlgraph.To(order.Table, order.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, orderline.OrderTable, orderline.OrderColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *OrderLineClient) Hooks() []Hook {
+	return c.hooks.OrderLine
+}
+
+// Interceptors returns the client interceptors.
+func (c *OrderLineClient) Interceptors() []Interceptor {
+	return c.inters.OrderLine
+}
+
+func (c *OrderLineClient) mutate(ctx context.Context, m *OrderLineMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&OrderLineCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&OrderLineUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&OrderLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&OrderLineDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown OrderLine mutation op: %q", m.Op())
+	}
+}
+
+// PayWayClient is a client for the PayWay schema.
+type PayWayClient struct {
+	config
+}
+
+// NewPayWayClient returns a client for the PayWay from the given config.
+func NewPayWayClient(c config) *PayWayClient {
+	return &PayWayClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `payway.Hooks(f(g(h())))`.
+func (c *PayWayClient) Use(hooks ...Hook) {
+	c.hooks.PayWay = append(c.hooks.PayWay, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `payway.Intercept(f(g(h())))`.
+func (c *PayWayClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PayWay = append(c.inters.PayWay, interceptors...)
+}
+
+// Create returns a builder for creating a PayWay entity.
+func (c *PayWayClient) Create() *PayWayCreate {
+	mutation := newPayWayMutation(c.config, OpCreate)
+	return &PayWayCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PayWay entities.
+func (c *PayWayClient) CreateBulk(builders ...*PayWayCreate) *PayWayCreateBulk {
+	return &PayWayCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PayWayClient) MapCreateBulk(slice any, setFunc func(*PayWayCreate, int)) *PayWayCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PayWayCreateBulk{err: fmt.Errorf("calling to PayWayClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PayWayCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PayWayCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PayWay.
+func (c *PayWayClient) Update() *PayWayUpdate {
+	mutation := newPayWayMutation(c.config, OpUpdate)
+	return &PayWayUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PayWayClient) UpdateOne(_m *PayWay) *PayWayUpdateOne {
+	mutation := newPayWayMutation(c.config, OpUpdateOne, withPayWay(_m))
+	return &PayWayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PayWayClient) UpdateOneID(id int64) *PayWayUpdateOne {
+	mutation := newPayWayMutation(c.config, OpUpdateOne, withPayWayID(id))
+	return &PayWayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PayWay.
+func (c *PayWayClient) Delete() *PayWayDelete {
+	mutation := newPayWayMutation(c.config, OpDelete)
+	return &PayWayDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PayWayClient) DeleteOne(_m *PayWay) *PayWayDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PayWayClient) DeleteOneID(id int64) *PayWayDeleteOne {
+	builder := c.Delete().Where(payway.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PayWayDeleteOne{builder}
+}
+
+// Query returns a query builder for PayWay.
+func (c *PayWayClient) Query() *PayWayQuery {
+	return &PayWayQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePayWay},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PayWay entity by its id.
+func (c *PayWayClient) Get(ctx context.Context, id int64) (*PayWay, error) {
+	return c.Query().Where(payway.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PayWayClient) GetX(ctx context.Context, id int64) *PayWay {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryApp queries the app edge of a PayWay.
+func (c *PayWayClient) QueryApp(_m *PayWay) *AppQuery {
+	query := (&AppClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payway.Table, payway.FieldID, id),
+			sqlgraph.To(app.Table, app.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, payway.AppTable, payway.AppColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PayWayClient) Hooks() []Hook {
+	return c.hooks.PayWay
+}
+
+// Interceptors returns the client interceptors.
+func (c *PayWayClient) Interceptors() []Interceptor {
+	return c.inters.PayWay
+}
+
+func (c *PayWayClient) mutate(ctx context.Context, m *PayWayMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PayWayCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PayWayUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PayWayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PayWayDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PayWay mutation op: %q", m.Op())
+	}
+}
+
+// RefundAttemptClient is a client for the RefundAttempt schema.
+type RefundAttemptClient struct {
+	config
+}
+
+// NewRefundAttemptClient returns a client for the RefundAttempt from the given config.
+func NewRefundAttemptClient(c config) *RefundAttemptClient {
+	return &RefundAttemptClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `refundattempt.Hooks(f(g(h())))`.
+func (c *RefundAttemptClient) Use(hooks ...Hook) {
+	c.hooks.RefundAttempt = append(c.hooks.RefundAttempt, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `refundattempt.Intercept(f(g(h())))`.
+func (c *RefundAttemptClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RefundAttempt = append(c.inters.RefundAttempt, interceptors...)
+}
+
+// Create returns a builder for creating a RefundAttempt entity.
+func (c *RefundAttemptClient) Create() *RefundAttemptCreate {
+	mutation := newRefundAttemptMutation(c.config, OpCreate)
+	return &RefundAttemptCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RefundAttempt entities.
+func (c *RefundAttemptClient) CreateBulk(builders ...*RefundAttemptCreate) *RefundAttemptCreateBulk {
+	return &RefundAttemptCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RefundAttemptClient) MapCreateBulk(slice any, setFunc func(*RefundAttemptCreate, int)) *RefundAttemptCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RefundAttemptCreateBulk{err: fmt.Errorf("calling to RefundAttemptClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RefundAttemptCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RefundAttemptCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RefundAttempt.
+func (c *RefundAttemptClient) Update() *RefundAttemptUpdate {
+	mutation := newRefundAttemptMutation(c.config, OpUpdate)
+	return &RefundAttemptUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RefundAttemptClient) UpdateOne(_m *RefundAttempt) *RefundAttemptUpdateOne {
+	mutation := newRefundAttemptMutation(c.config, OpUpdateOne, withRefundAttempt(_m))
+	return &RefundAttemptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RefundAttemptClient) UpdateOneID(id int64) *RefundAttemptUpdateOne {
+	mutation := newRefundAttemptMutation(c.config, OpUpdateOne, withRefundAttemptID(id))
+	return &RefundAttemptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RefundAttempt.
+func (c *RefundAttemptClient) Delete() *RefundAttemptDelete {
+	mutation := newRefundAttemptMutation(c.config, OpDelete)
+	return &RefundAttemptDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RefundAttemptClient) DeleteOne(_m *RefundAttempt) *RefundAttemptDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RefundAttemptClient) DeleteOneID(id int64) *RefundAttemptDeleteOne {
+	builder := c.Delete().Where(refundattempt.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RefundAttemptDeleteOne{builder}
+}
+
+// Query returns a query builder for RefundAttempt.
+func (c *RefundAttemptClient) Query() *RefundAttemptQuery {
+	return &RefundAttemptQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRefundAttempt},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RefundAttempt entity by its id.
+func (c *RefundAttemptClient) Get(ctx context.Context, id int64) (*RefundAttempt, error) {
+	return c.Query().Where(refundattempt.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RefundAttemptClient) GetX(ctx context.Context, id int64) *RefundAttempt {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrder queries the order edge of a RefundAttempt.
+func (c *RefundAttemptClient) QueryOrder(_m *RefundAttempt) *OrderQuery {
+	query := (&OrderClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(refundattempt.Table, refundattempt.FieldID, id),
+			sqlgraph.To(order.Table, order.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, refundattempt.OrderTable, refundattempt.OrderColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RefundAttemptClient) Hooks() []Hook {
+	return c.hooks.RefundAttempt
+}
+
+// Interceptors returns the client interceptors.
+func (c *RefundAttemptClient) Interceptors() []Interceptor {
+	return c.inters.RefundAttempt
+}
+
+func (c *RefundAttemptClient) mutate(ctx context.Context, m *RefundAttemptMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RefundAttemptCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RefundAttemptUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RefundAttemptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RefundAttemptDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RefundAttempt mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -2107,11 +2580,13 @@ func (c *WalletEntryClient) mutate(ctx context.Context, m *WalletEntryMutation) 
 type (
 	hooks struct {
 		App, CallbackEvent, DealRefund, Goods, IdempotencyKey, Order, OrderEvent,
-		OrderItem, User, VerifyCode, Wallet, WalletEntry []ent.Hook
+		OrderItem, OrderLine, PayWay, RefundAttempt, User, VerifyCode, Wallet,
+		WalletEntry []ent.Hook
 	}
 	inters struct {
 		App, CallbackEvent, DealRefund, Goods, IdempotencyKey, Order, OrderEvent,
-		OrderItem, User, VerifyCode, Wallet, WalletEntry []ent.Interceptor
+		OrderItem, OrderLine, PayWay, RefundAttempt, User, VerifyCode, Wallet,
+		WalletEntry []ent.Interceptor
 	}
 )
 

@@ -20,6 +20,9 @@ import (
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/orderevent"
 	"github.com/paygraph/paygraph/ent/orderitem"
+	"github.com/paygraph/paygraph/ent/orderline"
+	"github.com/paygraph/paygraph/ent/payway"
+	"github.com/paygraph/paygraph/ent/refundattempt"
 	"github.com/paygraph/paygraph/ent/user"
 	"github.com/paygraph/paygraph/ent/verifycode"
 	"github.com/paygraph/paygraph/ent/wallet"
@@ -92,6 +95,9 @@ func checkColumn(t, c string) error {
 			order.Table:          order.ValidColumn,
 			orderevent.Table:     orderevent.ValidColumn,
 			orderitem.Table:      orderitem.ValidColumn,
+			orderline.Table:      orderline.ValidColumn,
+			payway.Table:         payway.ValidColumn,
+			refundattempt.Table:  refundattempt.ValidColumn,
 			user.Table:           user.ValidColumn,
 			verifycode.Table:     verifycode.ValidColumn,
 			wallet.Table:         wallet.ValidColumn,

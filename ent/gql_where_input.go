@@ -1274,6 +1274,23 @@ type OrderWhereInput struct {
 	AutoConfirmAtIsNil  bool        `json:"autoConfirmAtIsNil,omitempty"`
 	AutoConfirmAtNotNil bool        `json:"autoConfirmAtNotNil,omitempty"`
 
+	// "return_url" field predicates.
+	ReturnURL             *string  `json:"returnURL,omitempty"`
+	ReturnURLNEQ          *string  `json:"returnURLNEQ,omitempty"`
+	ReturnURLIn           []string `json:"returnURLIn,omitempty"`
+	ReturnURLNotIn        []string `json:"returnURLNotIn,omitempty"`
+	ReturnURLGT           *string  `json:"returnURLGT,omitempty"`
+	ReturnURLGTE          *string  `json:"returnURLGTE,omitempty"`
+	ReturnURLLT           *string  `json:"returnURLLT,omitempty"`
+	ReturnURLLTE          *string  `json:"returnURLLTE,omitempty"`
+	ReturnURLContains     *string  `json:"returnURLContains,omitempty"`
+	ReturnURLHasPrefix    *string  `json:"returnURLHasPrefix,omitempty"`
+	ReturnURLHasSuffix    *string  `json:"returnURLHasSuffix,omitempty"`
+	ReturnURLIsNil        bool     `json:"returnURLIsNil,omitempty"`
+	ReturnURLNotNil       bool     `json:"returnURLNotNil,omitempty"`
+	ReturnURLEqualFold    *string  `json:"returnURLEqualFold,omitempty"`
+	ReturnURLContainsFold *string  `json:"returnURLContainsFold,omitempty"`
+
 	// "app" edge predicates.
 	HasApp     *bool            `json:"hasApp,omitempty"`
 	HasAppWith []*AppWhereInput `json:"hasAppWith,omitempty"`
@@ -2344,6 +2361,51 @@ func (i *OrderWhereInput) P() (predicate.Order, error) {
 	}
 	if i.AutoConfirmAtNotNil {
 		predicates = append(predicates, order.AutoConfirmAtNotNil())
+	}
+	if i.ReturnURL != nil {
+		predicates = append(predicates, order.ReturnURLEQ(*i.ReturnURL))
+	}
+	if i.ReturnURLNEQ != nil {
+		predicates = append(predicates, order.ReturnURLNEQ(*i.ReturnURLNEQ))
+	}
+	if len(i.ReturnURLIn) > 0 {
+		predicates = append(predicates, order.ReturnURLIn(i.ReturnURLIn...))
+	}
+	if len(i.ReturnURLNotIn) > 0 {
+		predicates = append(predicates, order.ReturnURLNotIn(i.ReturnURLNotIn...))
+	}
+	if i.ReturnURLGT != nil {
+		predicates = append(predicates, order.ReturnURLGT(*i.ReturnURLGT))
+	}
+	if i.ReturnURLGTE != nil {
+		predicates = append(predicates, order.ReturnURLGTE(*i.ReturnURLGTE))
+	}
+	if i.ReturnURLLT != nil {
+		predicates = append(predicates, order.ReturnURLLT(*i.ReturnURLLT))
+	}
+	if i.ReturnURLLTE != nil {
+		predicates = append(predicates, order.ReturnURLLTE(*i.ReturnURLLTE))
+	}
+	if i.ReturnURLContains != nil {
+		predicates = append(predicates, order.ReturnURLContains(*i.ReturnURLContains))
+	}
+	if i.ReturnURLHasPrefix != nil {
+		predicates = append(predicates, order.ReturnURLHasPrefix(*i.ReturnURLHasPrefix))
+	}
+	if i.ReturnURLHasSuffix != nil {
+		predicates = append(predicates, order.ReturnURLHasSuffix(*i.ReturnURLHasSuffix))
+	}
+	if i.ReturnURLIsNil {
+		predicates = append(predicates, order.ReturnURLIsNil())
+	}
+	if i.ReturnURLNotNil {
+		predicates = append(predicates, order.ReturnURLNotNil())
+	}
+	if i.ReturnURLEqualFold != nil {
+		predicates = append(predicates, order.ReturnURLEqualFold(*i.ReturnURLEqualFold))
+	}
+	if i.ReturnURLContainsFold != nil {
+		predicates = append(predicates, order.ReturnURLContainsFold(*i.ReturnURLContainsFold))
 	}
 
 	if i.HasApp != nil {

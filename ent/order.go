@@ -77,6 +77,8 @@ type Order struct {
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
 	// AutoConfirmAt holds the value of the "auto_confirm_at" field.
 	AutoConfirmAt *time.Time `json:"auto_confirm_at,omitempty"`
+	// ReturnURL holds the value of the "return_url" field.
+	ReturnURL string `json:"return_url,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the OrderQuery when eager-loading is set.
 	Edges        OrderEdges `json:"edges"`
@@ -163,7 +165,7 @@ func (*Order) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case order.FieldID, order.FieldAppID, order.FieldPayerID, order.FieldPayeeID, order.FieldAmount, order.FieldPoints, order.FieldScore:
 			values[i] = new(sql.NullInt64)
-		case order.FieldOrderNo, order.FieldClientOrderID, order.FieldType, order.FieldStatus, order.FieldTitle, order.FieldDesc, order.FieldExtendInfo, order.FieldAsset, order.FieldPayWay, order.FieldChannel, order.FieldProviderTradeNo, order.FieldItem, order.FieldItemID, order.FieldChatID, order.FieldSkillID, order.FieldRefundReason, order.FieldComment:
+		case order.FieldOrderNo, order.FieldClientOrderID, order.FieldType, order.FieldStatus, order.FieldTitle, order.FieldDesc, order.FieldExtendInfo, order.FieldAsset, order.FieldPayWay, order.FieldChannel, order.FieldProviderTradeNo, order.FieldItem, order.FieldItemID, order.FieldChatID, order.FieldSkillID, order.FieldRefundReason, order.FieldComment, order.FieldReturnURL:
 			values[i] = new(sql.NullString)
 		case order.FieldCreatedAt, order.FieldUpdatedAt, order.FieldExpiresAt, order.FieldPaidAt, order.FieldCompletedAt, order.FieldAutoConfirmAt:
 			values[i] = new(sql.NullTime)
@@ -368,6 +370,12 @@ func (_m *Order) assignValues(columns []string, values []any) error {
 				_m.AutoConfirmAt = new(time.Time)
 				*_m.AutoConfirmAt = value.Time
 			}
+		case order.FieldReturnURL:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field return_url", values[i])
+			} else if value.Valid {
+				_m.ReturnURL = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -527,6 +535,9 @@ func (_m *Order) String() string {
 		builder.WriteString("auto_confirm_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("return_url=")
+	builder.WriteString(_m.ReturnURL)
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -392,6 +392,20 @@ func (_c *OrderCreate) SetNillableAutoConfirmAt(v *time.Time) *OrderCreate {
 	return _c
 }
 
+// SetReturnURL sets the "return_url" field.
+func (_c *OrderCreate) SetReturnURL(v string) *OrderCreate {
+	_c.mutation.SetReturnURL(v)
+	return _c
+}
+
+// SetNillableReturnURL sets the "return_url" field if the given value is not nil.
+func (_c *OrderCreate) SetNillableReturnURL(v *string) *OrderCreate {
+	if v != nil {
+		_c.SetReturnURL(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *OrderCreate) SetID(v int64) *OrderCreate {
 	_c.mutation.SetID(v)
@@ -560,6 +574,11 @@ func (_c *OrderCreate) check() error {
 			return &ValidationError{Name: "item_id", err: fmt.Errorf(`ent: validator failed for field "Order.item_id": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.ReturnURL(); ok {
+		if err := order.ReturnURLValidator(v); err != nil {
+			return &ValidationError{Name: "return_url", err: fmt.Errorf(`ent: validator failed for field "Order.return_url": %w`, err)}
+		}
+	}
 	if len(_c.mutation.AppIDs()) == 0 {
 		return &ValidationError{Name: "app", err: errors.New(`ent: missing required edge "Order.app"`)}
 	}
@@ -699,6 +718,10 @@ func (_c *OrderCreate) createSpec() (*Order, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.AutoConfirmAt(); ok {
 		_spec.SetField(order.FieldAutoConfirmAt, field.TypeTime, value)
 		_node.AutoConfirmAt = &value
+	}
+	if value, ok := _c.mutation.ReturnURL(); ok {
+		_spec.SetField(order.FieldReturnURL, field.TypeString, value)
+		_node.ReturnURL = value
 	}
 	if nodes := _c.mutation.AppIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -1189,6 +1212,24 @@ func (u *OrderUpsert) ClearAutoConfirmAt() *OrderUpsert {
 	return u
 }
 
+// SetReturnURL sets the "return_url" field.
+func (u *OrderUpsert) SetReturnURL(v string) *OrderUpsert {
+	u.Set(order.FieldReturnURL, v)
+	return u
+}
+
+// UpdateReturnURL sets the "return_url" field to the value that was provided on create.
+func (u *OrderUpsert) UpdateReturnURL() *OrderUpsert {
+	u.SetExcluded(order.FieldReturnURL)
+	return u
+}
+
+// ClearReturnURL clears the value of the "return_url" field.
+func (u *OrderUpsert) ClearReturnURL() *OrderUpsert {
+	u.SetNull(order.FieldReturnURL)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -1674,6 +1715,27 @@ func (u *OrderUpsertOne) UpdateAutoConfirmAt() *OrderUpsertOne {
 func (u *OrderUpsertOne) ClearAutoConfirmAt() *OrderUpsertOne {
 	return u.Update(func(s *OrderUpsert) {
 		s.ClearAutoConfirmAt()
+	})
+}
+
+// SetReturnURL sets the "return_url" field.
+func (u *OrderUpsertOne) SetReturnURL(v string) *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.SetReturnURL(v)
+	})
+}
+
+// UpdateReturnURL sets the "return_url" field to the value that was provided on create.
+func (u *OrderUpsertOne) UpdateReturnURL() *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.UpdateReturnURL()
+	})
+}
+
+// ClearReturnURL clears the value of the "return_url" field.
+func (u *OrderUpsertOne) ClearReturnURL() *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.ClearReturnURL()
 	})
 }
 
@@ -2328,6 +2390,27 @@ func (u *OrderUpsertBulk) UpdateAutoConfirmAt() *OrderUpsertBulk {
 func (u *OrderUpsertBulk) ClearAutoConfirmAt() *OrderUpsertBulk {
 	return u.Update(func(s *OrderUpsert) {
 		s.ClearAutoConfirmAt()
+	})
+}
+
+// SetReturnURL sets the "return_url" field.
+func (u *OrderUpsertBulk) SetReturnURL(v string) *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.SetReturnURL(v)
+	})
+}
+
+// UpdateReturnURL sets the "return_url" field to the value that was provided on create.
+func (u *OrderUpsertBulk) UpdateReturnURL() *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.UpdateReturnURL()
+	})
+}
+
+// ClearReturnURL clears the value of the "return_url" field.
+func (u *OrderUpsertBulk) ClearReturnURL() *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.ClearReturnURL()
 	})
 }
 

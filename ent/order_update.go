@@ -420,6 +420,26 @@ func (_u *OrderUpdate) ClearAutoConfirmAt() *OrderUpdate {
 	return _u
 }
 
+// SetReturnURL sets the "return_url" field.
+func (_u *OrderUpdate) SetReturnURL(v string) *OrderUpdate {
+	_u.mutation.SetReturnURL(v)
+	return _u
+}
+
+// SetNillableReturnURL sets the "return_url" field if the given value is not nil.
+func (_u *OrderUpdate) SetNillableReturnURL(v *string) *OrderUpdate {
+	if v != nil {
+		_u.SetReturnURL(*v)
+	}
+	return _u
+}
+
+// ClearReturnURL clears the value of the "return_url" field.
+func (_u *OrderUpdate) ClearReturnURL() *OrderUpdate {
+	_u.mutation.ClearReturnURL()
+	return _u
+}
+
 // AddItemIDs adds the "items" edge to the OrderItem entity by IDs.
 func (_u *OrderUpdate) AddItemIDs(ids ...int64) *OrderUpdate {
 	_u.mutation.AddItemIDs(ids...)
@@ -543,6 +563,11 @@ func (_u *OrderUpdate) check() error {
 	if v, ok := _u.mutation.Title(); ok {
 		if err := order.TitleValidator(v); err != nil {
 			return &ValidationError{Name: "title", err: fmt.Errorf(`ent: validator failed for field "Order.title": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ReturnURL(); ok {
+		if err := order.ReturnURLValidator(v); err != nil {
+			return &ValidationError{Name: "return_url", err: fmt.Errorf(`ent: validator failed for field "Order.return_url": %w`, err)}
 		}
 	}
 	if _u.mutation.AppCleared() && len(_u.mutation.AppIDs()) > 0 {
@@ -694,6 +719,12 @@ func (_u *OrderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.AutoConfirmAtCleared() {
 		_spec.ClearField(order.FieldAutoConfirmAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ReturnURL(); ok {
+		_spec.SetField(order.FieldReturnURL, field.TypeString, value)
+	}
+	if _u.mutation.ReturnURLCleared() {
+		_spec.ClearField(order.FieldReturnURL, field.TypeString)
 	}
 	if _u.mutation.ItemsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1196,6 +1227,26 @@ func (_u *OrderUpdateOne) ClearAutoConfirmAt() *OrderUpdateOne {
 	return _u
 }
 
+// SetReturnURL sets the "return_url" field.
+func (_u *OrderUpdateOne) SetReturnURL(v string) *OrderUpdateOne {
+	_u.mutation.SetReturnURL(v)
+	return _u
+}
+
+// SetNillableReturnURL sets the "return_url" field if the given value is not nil.
+func (_u *OrderUpdateOne) SetNillableReturnURL(v *string) *OrderUpdateOne {
+	if v != nil {
+		_u.SetReturnURL(*v)
+	}
+	return _u
+}
+
+// ClearReturnURL clears the value of the "return_url" field.
+func (_u *OrderUpdateOne) ClearReturnURL() *OrderUpdateOne {
+	_u.mutation.ClearReturnURL()
+	return _u
+}
+
 // AddItemIDs adds the "items" edge to the OrderItem entity by IDs.
 func (_u *OrderUpdateOne) AddItemIDs(ids ...int64) *OrderUpdateOne {
 	_u.mutation.AddItemIDs(ids...)
@@ -1332,6 +1383,11 @@ func (_u *OrderUpdateOne) check() error {
 	if v, ok := _u.mutation.Title(); ok {
 		if err := order.TitleValidator(v); err != nil {
 			return &ValidationError{Name: "title", err: fmt.Errorf(`ent: validator failed for field "Order.title": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ReturnURL(); ok {
+		if err := order.ReturnURLValidator(v); err != nil {
+			return &ValidationError{Name: "return_url", err: fmt.Errorf(`ent: validator failed for field "Order.return_url": %w`, err)}
 		}
 	}
 	if _u.mutation.AppCleared() && len(_u.mutation.AppIDs()) > 0 {
@@ -1500,6 +1556,12 @@ func (_u *OrderUpdateOne) sqlSave(ctx context.Context) (_node *Order, err error)
 	}
 	if _u.mutation.AutoConfirmAtCleared() {
 		_spec.ClearField(order.FieldAutoConfirmAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ReturnURL(); ok {
+		_spec.SetField(order.FieldReturnURL, field.TypeString, value)
+	}
+	if _u.mutation.ReturnURLCleared() {
+		_spec.ClearField(order.FieldReturnURL, field.TypeString)
 	}
 	if _u.mutation.ItemsCleared() {
 		edge := &sqlgraph.EdgeSpec{

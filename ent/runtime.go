@@ -13,6 +13,9 @@ import (
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/orderevent"
 	"github.com/paygraph/paygraph/ent/orderitem"
+	"github.com/paygraph/paygraph/ent/orderline"
+	"github.com/paygraph/paygraph/ent/payway"
+	"github.com/paygraph/paygraph/ent/refundattempt"
 	"github.com/paygraph/paygraph/ent/schema"
 	"github.com/paygraph/paygraph/ent/user"
 	"github.com/paygraph/paygraph/ent/verifycode"
@@ -212,6 +215,10 @@ func init() {
 	orderDescItemID := orderFields[17].Descriptor()
 	// order.ItemIDValidator is a validator for the "item_id" field. It is called by the builders before save.
 	order.ItemIDValidator = orderDescItemID.Validators[0].(func(string) error)
+	// orderDescReturnURL is the schema descriptor for return_url field.
+	orderDescReturnURL := orderFields[27].Descriptor()
+	// order.ReturnURLValidator is a validator for the "return_url" field. It is called by the builders before save.
+	order.ReturnURLValidator = orderDescReturnURL.Validators[0].(func(string) error)
 	// orderDescID is the schema descriptor for id field.
 	orderDescID := orderMixinFields0[0].Descriptor()
 	// order.DefaultID holds the default value on creation for the id field.
@@ -250,6 +257,105 @@ func init() {
 	orderitemDescID := orderitemMixinFields0[0].Descriptor()
 	// orderitem.DefaultID holds the default value on creation for the id field.
 	orderitem.DefaultID = orderitemDescID.Default.(func() int64)
+	orderlineMixin := schema.OrderLine{}.Mixin()
+	orderlineMixinFields0 := orderlineMixin[0].Fields()
+	_ = orderlineMixinFields0
+	orderlineFields := schema.OrderLine{}.Fields()
+	_ = orderlineFields
+	// orderlineDescID is the schema descriptor for id field.
+	orderlineDescID := orderlineMixinFields0[0].Descriptor()
+	// orderline.DefaultID holds the default value on creation for the id field.
+	orderline.DefaultID = orderlineDescID.Default.(func() int64)
+	paywayMixin := schema.PayWay{}.Mixin()
+	paywayMixinFields0 := paywayMixin[0].Fields()
+	_ = paywayMixinFields0
+	paywayMixinFields1 := paywayMixin[1].Fields()
+	_ = paywayMixinFields1
+	paywayFields := schema.PayWay{}.Fields()
+	_ = paywayFields
+	// paywayDescCreatedAt is the schema descriptor for created_at field.
+	paywayDescCreatedAt := paywayMixinFields1[0].Descriptor()
+	// payway.DefaultCreatedAt holds the default value on creation for the created_at field.
+	payway.DefaultCreatedAt = paywayDescCreatedAt.Default.(func() time.Time)
+	// paywayDescUpdatedAt is the schema descriptor for updated_at field.
+	paywayDescUpdatedAt := paywayMixinFields1[1].Descriptor()
+	// payway.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	payway.DefaultUpdatedAt = paywayDescUpdatedAt.Default.(func() time.Time)
+	// payway.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	payway.UpdateDefaultUpdatedAt = paywayDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// paywayDescName is the schema descriptor for name field.
+	paywayDescName := paywayFields[1].Descriptor()
+	// payway.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	payway.NameValidator = func() func(string) error {
+		validators := paywayDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// paywayDescTitle is the schema descriptor for title field.
+	paywayDescTitle := paywayFields[2].Descriptor()
+	// payway.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	payway.TitleValidator = func() func(string) error {
+		validators := paywayDescTitle.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(title string) error {
+			for _, fn := range fns {
+				if err := fn(title); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// paywayDescPosition is the schema descriptor for position field.
+	paywayDescPosition := paywayFields[3].Descriptor()
+	// payway.DefaultPosition holds the default value on creation for the position field.
+	payway.DefaultPosition = paywayDescPosition.Default.(int)
+	// paywayDescEnabled is the schema descriptor for enabled field.
+	paywayDescEnabled := paywayFields[4].Descriptor()
+	// payway.DefaultEnabled holds the default value on creation for the enabled field.
+	payway.DefaultEnabled = paywayDescEnabled.Default.(bool)
+	// paywayDescID is the schema descriptor for id field.
+	paywayDescID := paywayMixinFields0[0].Descriptor()
+	// payway.DefaultID holds the default value on creation for the id field.
+	payway.DefaultID = paywayDescID.Default.(func() int64)
+	refundattemptMixin := schema.RefundAttempt{}.Mixin()
+	refundattemptMixinFields0 := refundattemptMixin[0].Fields()
+	_ = refundattemptMixinFields0
+	refundattemptMixinFields1 := refundattemptMixin[1].Fields()
+	_ = refundattemptMixinFields1
+	refundattemptFields := schema.RefundAttempt{}.Fields()
+	_ = refundattemptFields
+	// refundattemptDescCreatedAt is the schema descriptor for created_at field.
+	refundattemptDescCreatedAt := refundattemptMixinFields1[0].Descriptor()
+	// refundattempt.DefaultCreatedAt holds the default value on creation for the created_at field.
+	refundattempt.DefaultCreatedAt = refundattemptDescCreatedAt.Default.(func() time.Time)
+	// refundattemptDescUpdatedAt is the schema descriptor for updated_at field.
+	refundattemptDescUpdatedAt := refundattemptMixinFields1[1].Descriptor()
+	// refundattempt.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	refundattempt.DefaultUpdatedAt = refundattemptDescUpdatedAt.Default.(func() time.Time)
+	// refundattempt.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	refundattempt.UpdateDefaultUpdatedAt = refundattemptDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// refundattemptDescHeld is the schema descriptor for held field.
+	refundattemptDescHeld := refundattemptFields[7].Descriptor()
+	// refundattempt.DefaultHeld holds the default value on creation for the held field.
+	refundattempt.DefaultHeld = refundattemptDescHeld.Default.(bool)
+	// refundattemptDescID is the schema descriptor for id field.
+	refundattemptDescID := refundattemptMixinFields0[0].Descriptor()
+	// refundattempt.DefaultID holds the default value on creation for the id field.
+	refundattempt.DefaultID = refundattemptDescID.Default.(func() int64)
 	userMixin := schema.User{}.Mixin()
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0

@@ -30,6 +30,12 @@ type Tx struct {
 	OrderEvent *OrderEventClient
 	// OrderItem is the client for interacting with the OrderItem builders.
 	OrderItem *OrderItemClient
+	// OrderLine is the client for interacting with the OrderLine builders.
+	OrderLine *OrderLineClient
+	// PayWay is the client for interacting with the PayWay builders.
+	PayWay *PayWayClient
+	// RefundAttempt is the client for interacting with the RefundAttempt builders.
+	RefundAttempt *RefundAttemptClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// VerifyCode is the client for interacting with the VerifyCode builders.
@@ -177,6 +183,9 @@ func (tx *Tx) init() {
 	tx.Order = NewOrderClient(tx.config)
 	tx.OrderEvent = NewOrderEventClient(tx.config)
 	tx.OrderItem = NewOrderItemClient(tx.config)
+	tx.OrderLine = NewOrderLineClient(tx.config)
+	tx.PayWay = NewPayWayClient(tx.config)
+	tx.RefundAttempt = NewRefundAttemptClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.VerifyCode = NewVerifyCodeClient(tx.config)
 	tx.Wallet = NewWalletClient(tx.config)

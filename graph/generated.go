@@ -49,6 +49,7 @@ type ResolverRoot interface {
 	Goods() GoodsResolver
 	Mutation() MutationResolver
 	Order() OrderResolver
+	OrderGoods() OrderGoodsResolver
 	OrderItem() OrderItemResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
@@ -168,6 +169,14 @@ type ComplexityRoot struct {
 		UserID      func(childComplexity int) int
 	}
 
+	InitOrderPayload struct {
+		ChargeOrder   func(childComplexity int) int
+		ChargeOrderSn func(childComplexity int) int
+		Order         func(childComplexity int) int
+		PayOrderSn    func(childComplexity int) int
+		PayParams     func(childComplexity int) int
+	}
+
 	LedgerCheck struct {
 		Assets             func(childComplexity int) int
 		MismatchedWallets  func(childComplexity int) int
@@ -187,23 +196,31 @@ type ComplexityRoot struct {
 		CreateApp             func(childComplexity int, name string) int
 		CreateGoodsOrder      func(childComplexity int, input payment.CreateGoodsOrderInput) int
 		CreatePaymentOrder    func(childComplexity int, input payment.CreatePaymentOrderInput) int
+		CreatePointsOrder     func(childComplexity int, input payment.CreatePointsOrderInput) int
 		Credit                func(childComplexity int, input ledger.CreditInput) int
 		EnableTotp            func(childComplexity int, code string) int
+		GetPayURL             func(childComplexity int, input payment.GetPayURLInput) int
 		InitDealOrder         func(childComplexity int, input escrow.InitDealOrderInput) int
+		InitOrder             func(childComplexity int, input payment.InitOrderInput) int
 		Login                 func(childComplexity int, username string, password string) int
+		MarkDelivered         func(childComplexity int, orderID int64) int
+		MarkDeliveryFailed    func(childComplexity int, orderID int64, reason string) int
 		Pay                   func(childComplexity int, input payment.PayInput) int
 		PayByChannel          func(childComplexity int, orderID int64, channel escrow.Channel) int
 		PayByWallet           func(childComplexity int, orderID int64, payPassword string, idempotencyKey *string) int
+		PayOrder              func(childComplexity int, orderSn string, idempotencyKey *string) int
 		QuickPay              func(childComplexity int, input payment.PayInput) int
 		Recharge              func(childComplexity int, amount money.Decimal, channel escrow.Channel, idempotencyKey *string) int
 		Register              func(childComplexity int, input account.RegisterInput) int
 		RejectRefund          func(childComplexity int, orderID int64, reason string) int
 		RejectWithdrawal      func(childComplexity int, orderID int64, reason string) int
+		RequestReturn         func(childComplexity int, orderSn string, reason string) int
 		RotateServiceToken    func(childComplexity int, appID int64) int
 		SendGameTestCallback  func(childComplexity int, input game.TestInput) int
 		SendPaymentVerifyCode func(childComplexity int, orderID int64) int
 		SetAuthType           func(childComplexity int, authType user.AuthType) int
 		SetPayPassword        func(childComplexity int, newPassword string, oldPassword *string) int
+		SetPayWays            func(childComplexity int, appID int64, payWays []*payment.PayWayInput) int
 		SetupTotp             func(childComplexity int) int
 		UpdateProfile         func(childComplexity int, nickname *string, avatar *string) int
 		UpsertGoods           func(childComplexity int, input catalog.UpsertInput) int
@@ -229,6 +246,7 @@ type ComplexityRoot struct {
 		Events          func(childComplexity int) int
 		ExpiresAt       func(childComplexity int) int
 		ExtendInfo      func(childComplexity int) int
+		Goods           func(childComplexity int) int
 		ID              func(childComplexity int) int
 		Item            func(childComplexity int) int
 		ItemID          func(childComplexity int) int
@@ -243,13 +261,16 @@ type ComplexityRoot struct {
 		PayerID         func(childComplexity int) int
 		Points          func(childComplexity int) int
 		ProductInfo     func(childComplexity int) int
+		ProviderInfo    func(childComplexity int) int
 		ProviderTradeNo func(childComplexity int) int
 		RefundReason    func(childComplexity int) int
+		ReturnURL       func(childComplexity int) int
 		Score           func(childComplexity int) int
 		SkillID         func(childComplexity int) int
 		Status          func(childComplexity int) int
 		StatusDesc      func(childComplexity int) int
 		Subject         func(childComplexity int) int
+		Synced          func(childComplexity int) int
 		Title           func(childComplexity int) int
 		Type            func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
@@ -277,6 +298,16 @@ type ComplexityRoot struct {
 		To      func(childComplexity int) int
 	}
 
+	OrderGoods struct {
+		Amount      func(childComplexity int) int
+		Asset       func(childComplexity int) int
+		GoodsID     func(childComplexity int) int
+		Item        func(childComplexity int) int
+		Num         func(childComplexity int) int
+		SinglePrice func(childComplexity int) int
+		Title       func(childComplexity int) int
+	}
+
 	OrderItem struct {
 		Amount         func(childComplexity int) int
 		ID             func(childComplexity int) int
@@ -294,6 +325,19 @@ type ComplexityRoot struct {
 		HasNextPage     func(childComplexity int) int
 		HasPreviousPage func(childComplexity int) int
 		StartCursor     func(childComplexity int) int
+	}
+
+	PayUrl struct {
+		OrderNo func(childComplexity int) int
+		PayInfo func(childComplexity int) int
+		PayType func(childComplexity int) int
+		QrPng   func(childComplexity int) int
+		TradeNo func(childComplexity int) int
+	}
+
+	PayWay struct {
+		Name  func(childComplexity int) int
+		Title func(childComplexity int) int
 	}
 
 	PaymentData struct {
@@ -330,6 +374,17 @@ type ComplexityRoot struct {
 		TimeExpire func(childComplexity int) int
 	}
 
+	ProviderInfo struct {
+		APITradeNo func(childComplexity int) int
+		Addtime    func(childComplexity int) int
+		Endtime    func(childComplexity int) int
+		Money      func(childComplexity int) int
+		Status     func(childComplexity int) int
+		StatusText func(childComplexity int) int
+		TradeNo    func(childComplexity int) int
+		Type       func(childComplexity int) int
+	}
+
 	Query struct {
 		CallbackEvents   func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.CallbackEventOrder, where *ent.CallbackEventWhereInput) int
 		Cash             func(childComplexity int, userID *int64) int
@@ -340,9 +395,11 @@ type ComplexityRoot struct {
 		Me               func(childComplexity int) int
 		Node             func(childComplexity int, id int64) int
 		Nodes            func(childComplexity int, ids []int64) int
-		Order            func(childComplexity int, id *int64, orderNo *string) int
+		Order            func(childComplexity int, id *int64, orderNo *string, sync *bool) int
 		Orders           func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) int
+		PayWays          func(childComplexity int, appID *int64) int
 		PaymentData      func(childComplexity int, orderID int64) int
+		Quote            func(childComplexity int, goods []*payment.GoodsLineInput, appID *int64) int
 		User             func(childComplexity int, id int64) int
 		VerifyCodeOutbox func(childComplexity int, first *int) int
 		WalletEntries    func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.WalletEntryOrder, where *ent.WalletEntryWhereInput) int
@@ -353,6 +410,11 @@ type ComplexityRoot struct {
 		Need2FA      func(childComplexity int) int
 		Order        func(childComplexity int) int
 		ProcessIsEnd func(childComplexity int) int
+	}
+
+	Quote struct {
+		Asset      func(childComplexity int) int
+		PriceTotal func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -476,6 +538,14 @@ type MutationResolver interface {
 	SetupTotp(ctx context.Context) (*twofactor.TotpSetup, error)
 	EnableTotp(ctx context.Context, code string) (*ent.User, error)
 	SetAuthType(ctx context.Context, authType user.AuthType) (*ent.User, error)
+	SetPayWays(ctx context.Context, appID int64, payWays []*payment.PayWayInput) ([]*payment.PayWayView, error)
+	InitOrder(ctx context.Context, input payment.InitOrderInput) (*payment.InitOrderResult, error)
+	PayOrder(ctx context.Context, orderSn string, idempotencyKey *string) (*ent.Order, error)
+	RequestReturn(ctx context.Context, orderSn string, reason string) (*ent.Order, error)
+	MarkDelivered(ctx context.Context, orderID int64) (*ent.Order, error)
+	MarkDeliveryFailed(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
+	CreatePointsOrder(ctx context.Context, input payment.CreatePointsOrderInput) (*ent.Order, error)
+	GetPayURL(ctx context.Context, input payment.GetPayURLInput) (*payment.PayURL, error)
 	InitDealOrder(ctx context.Context, input escrow.InitDealOrderInput) (*escrow.OrderPayload, error)
 	PayByWallet(ctx context.Context, orderID int64, payPassword string, idempotencyKey *string) (*ent.Order, error)
 	PayByChannel(ctx context.Context, orderID int64, channel escrow.Channel) (*escrow.OrderPayload, error)
@@ -502,8 +572,16 @@ type OrderResolver interface {
 	PayInfo(ctx context.Context, obj *ent.Order) ([]*ent.OrderItem, error)
 	ProductInfo(ctx context.Context, obj *ent.Order) ([]*ent.OrderItem, error)
 
+	Goods(ctx context.Context, obj *ent.Order) ([]*ent.OrderLine, error)
+	ProviderInfo(ctx context.Context, obj *ent.Order) (*payment.ProviderInfo, error)
+	Synced(ctx context.Context, obj *ent.Order) (bool, error)
+
 	AlipayNo(ctx context.Context, obj *ent.Order) (*string, error)
 	AlipayName(ctx context.Context, obj *ent.Order) (*string, error)
+}
+type OrderGoodsResolver interface {
+	SinglePrice(ctx context.Context, obj *ent.OrderLine) (*money.Decimal, error)
+	Amount(ctx context.Context, obj *ent.OrderLine) (*money.Decimal, error)
 }
 type OrderItemResolver interface {
 	ItemID(ctx context.Context, obj *ent.OrderItem) (int64, error)
@@ -521,9 +599,11 @@ type QueryResolver interface {
 	Goods(ctx context.Context, id string, appID *int64) (*ent.Goods, error)
 	Wallets(ctx context.Context, userID *int64) ([]*ent.Wallet, error)
 	LedgerCheck(ctx context.Context) (*ledger.Check, error)
-	Order(ctx context.Context, id *int64, orderNo *string) (*ent.Order, error)
+	Order(ctx context.Context, id *int64, orderNo *string, sync *bool) (*ent.Order, error)
 	PaymentData(ctx context.Context, orderID int64) (*twofactor.PaymentData, error)
 	VerifyCodeOutbox(ctx context.Context, first *int) ([]*twofactor.OutboxEntry, error)
+	PayWays(ctx context.Context, appID *int64) ([]*payment.PayWayView, error)
+	Quote(ctx context.Context, goods []*payment.GoodsLineInput, appID *int64) (*payment.Quote, error)
 	Cash(ctx context.Context, userID *int64) (*escrow.Cash, error)
 	ChatSession(ctx context.Context, receiverID int64, skillID string) (*escrow.ChatSession, error)
 	ChatStatus(ctx context.Context, chatID string) (*escrow.ChatStatus, error)
@@ -947,6 +1027,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.GoodsOrderPayload.UserID(childComplexity), true
 
+	case "InitOrderPayload.chargeOrder":
+		if e.ComplexityRoot.InitOrderPayload.ChargeOrder == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InitOrderPayload.ChargeOrder(childComplexity), true
+	case "InitOrderPayload.chargeOrderSn":
+		if e.ComplexityRoot.InitOrderPayload.ChargeOrderSn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InitOrderPayload.ChargeOrderSn(childComplexity), true
+	case "InitOrderPayload.order":
+		if e.ComplexityRoot.InitOrderPayload.Order == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InitOrderPayload.Order(childComplexity), true
+	case "InitOrderPayload.payOrderSn":
+		if e.ComplexityRoot.InitOrderPayload.PayOrderSn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InitOrderPayload.PayOrderSn(childComplexity), true
+	case "InitOrderPayload.payParams":
+		if e.ComplexityRoot.InitOrderPayload.PayParams == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InitOrderPayload.PayParams(childComplexity), true
+
 	case "LedgerCheck.assets":
 		if e.ComplexityRoot.LedgerCheck.Assets == nil {
 			break
@@ -1088,6 +1199,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreatePaymentOrder(childComplexity, args["input"].(payment.CreatePaymentOrderInput)), true
+	case "Mutation.createPointsOrder":
+		if e.ComplexityRoot.Mutation.CreatePointsOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createPointsOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreatePointsOrder(childComplexity, args["input"].(payment.CreatePointsOrderInput)), true
 	case "Mutation.credit":
 		if e.ComplexityRoot.Mutation.Credit == nil {
 			break
@@ -1110,6 +1232,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.EnableTotp(childComplexity, args["code"].(string)), true
+	case "Mutation.getPayUrl":
+		if e.ComplexityRoot.Mutation.GetPayURL == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_getPayUrl_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.GetPayURL(childComplexity, args["input"].(payment.GetPayURLInput)), true
 	case "Mutation.initDealOrder":
 		if e.ComplexityRoot.Mutation.InitDealOrder == nil {
 			break
@@ -1121,6 +1254,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.InitDealOrder(childComplexity, args["input"].(escrow.InitDealOrderInput)), true
+	case "Mutation.initOrder":
+		if e.ComplexityRoot.Mutation.InitOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_initOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.InitOrder(childComplexity, args["input"].(payment.InitOrderInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -1132,6 +1276,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Login(childComplexity, args["username"].(string), args["password"].(string)), true
+	case "Mutation.markDelivered":
+		if e.ComplexityRoot.Mutation.MarkDelivered == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markDelivered_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkDelivered(childComplexity, args["orderId"].(int64)), true
+	case "Mutation.markDeliveryFailed":
+		if e.ComplexityRoot.Mutation.MarkDeliveryFailed == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markDeliveryFailed_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkDeliveryFailed(childComplexity, args["orderId"].(int64), args["reason"].(string)), true
 	case "Mutation.pay":
 		if e.ComplexityRoot.Mutation.Pay == nil {
 			break
@@ -1165,6 +1331,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PayByWallet(childComplexity, args["orderId"].(int64), args["payPassword"].(string), args["idempotencyKey"].(*string)), true
+	case "Mutation.payOrder":
+		if e.ComplexityRoot.Mutation.PayOrder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_payOrder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PayOrder(childComplexity, args["orderSn"].(string), args["idempotencyKey"].(*string)), true
 	case "Mutation.quickPay":
 		if e.ComplexityRoot.Mutation.QuickPay == nil {
 			break
@@ -1220,6 +1397,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RejectWithdrawal(childComplexity, args["orderId"].(int64), args["reason"].(string)), true
+	case "Mutation.requestReturn":
+		if e.ComplexityRoot.Mutation.RequestReturn == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestReturn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestReturn(childComplexity, args["orderSn"].(string), args["reason"].(string)), true
 	case "Mutation.rotateServiceToken":
 		if e.ComplexityRoot.Mutation.RotateServiceToken == nil {
 			break
@@ -1275,6 +1463,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetPayPassword(childComplexity, args["newPassword"].(string), args["oldPassword"].(*string)), true
+	case "Mutation.setPayWays":
+		if e.ComplexityRoot.Mutation.SetPayWays == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setPayWays_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetPayWays(childComplexity, args["appId"].(int64), args["payWays"].([]*payment.PayWayInput)), true
 	case "Mutation.setupTotp":
 		if e.ComplexityRoot.Mutation.SetupTotp == nil {
 			break
@@ -1428,6 +1627,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.ExtendInfo(childComplexity), true
+	case "Order.goods":
+		if e.ComplexityRoot.Order.Goods == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.Goods(childComplexity), true
 	case "Order.id":
 		if e.ComplexityRoot.Order.ID == nil {
 			break
@@ -1512,6 +1717,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.ProductInfo(childComplexity), true
+	case "Order.providerInfo":
+		if e.ComplexityRoot.Order.ProviderInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.ProviderInfo(childComplexity), true
 	case "Order.providerTradeNo":
 		if e.ComplexityRoot.Order.ProviderTradeNo == nil {
 			break
@@ -1524,6 +1735,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.RefundReason(childComplexity), true
+	case "Order.returnUrl":
+		if e.ComplexityRoot.Order.ReturnURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.ReturnURL(childComplexity), true
 	case "Order.score":
 		if e.ComplexityRoot.Order.Score == nil {
 			break
@@ -1554,6 +1771,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.Subject(childComplexity), true
+	case "Order.synced":
+		if e.ComplexityRoot.Order.Synced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.Synced(childComplexity), true
 	case "Order.title":
 		if e.ComplexityRoot.Order.Title == nil {
 			break
@@ -1654,6 +1877,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.OrderEvent.To(childComplexity), true
 
+	case "OrderGoods.amount":
+		if e.ComplexityRoot.OrderGoods.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.Amount(childComplexity), true
+	case "OrderGoods.asset":
+		if e.ComplexityRoot.OrderGoods.Asset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.Asset(childComplexity), true
+	case "OrderGoods.goodsId":
+		if e.ComplexityRoot.OrderGoods.GoodsID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.GoodsID(childComplexity), true
+	case "OrderGoods.item":
+		if e.ComplexityRoot.OrderGoods.Item == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.Item(childComplexity), true
+	case "OrderGoods.num":
+		if e.ComplexityRoot.OrderGoods.Num == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.Num(childComplexity), true
+	case "OrderGoods.singlePrice":
+		if e.ComplexityRoot.OrderGoods.SinglePrice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.SinglePrice(childComplexity), true
+	case "OrderGoods.title":
+		if e.ComplexityRoot.OrderGoods.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrderGoods.Title(childComplexity), true
+
 	case "OrderItem.amount":
 		if e.ComplexityRoot.OrderItem.Amount == nil {
 			break
@@ -1733,6 +1999,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
+
+	case "PayUrl.orderNo":
+		if e.ComplexityRoot.PayUrl.OrderNo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayUrl.OrderNo(childComplexity), true
+	case "PayUrl.payInfo":
+		if e.ComplexityRoot.PayUrl.PayInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayUrl.PayInfo(childComplexity), true
+	case "PayUrl.payType":
+		if e.ComplexityRoot.PayUrl.PayType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayUrl.PayType(childComplexity), true
+	case "PayUrl.qrPng":
+		if e.ComplexityRoot.PayUrl.QrPng == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayUrl.QrPng(childComplexity), true
+	case "PayUrl.tradeNo":
+		if e.ComplexityRoot.PayUrl.TradeNo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayUrl.TradeNo(childComplexity), true
+
+	case "PayWay.name":
+		if e.ComplexityRoot.PayWay.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayWay.Name(childComplexity), true
+	case "PayWay.title":
+		if e.ComplexityRoot.PayWay.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PayWay.Title(childComplexity), true
 
 	case "PaymentData.authType":
 		if e.ComplexityRoot.PaymentData.AuthType == nil {
@@ -1887,6 +2197,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PingppCharge.TimeExpire(childComplexity), true
 
+	case "ProviderInfo.apiTradeNo":
+		if e.ComplexityRoot.ProviderInfo.APITradeNo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.APITradeNo(childComplexity), true
+	case "ProviderInfo.addtime":
+		if e.ComplexityRoot.ProviderInfo.Addtime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.Addtime(childComplexity), true
+	case "ProviderInfo.endtime":
+		if e.ComplexityRoot.ProviderInfo.Endtime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.Endtime(childComplexity), true
+	case "ProviderInfo.money":
+		if e.ComplexityRoot.ProviderInfo.Money == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.Money(childComplexity), true
+	case "ProviderInfo.status":
+		if e.ComplexityRoot.ProviderInfo.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.Status(childComplexity), true
+	case "ProviderInfo.statusText":
+		if e.ComplexityRoot.ProviderInfo.StatusText == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.StatusText(childComplexity), true
+	case "ProviderInfo.tradeNo":
+		if e.ComplexityRoot.ProviderInfo.TradeNo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.TradeNo(childComplexity), true
+	case "ProviderInfo.type":
+		if e.ComplexityRoot.ProviderInfo.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderInfo.Type(childComplexity), true
+
 	case "Query.callbackEvents":
 		if e.ComplexityRoot.Query.CallbackEvents == nil {
 			break
@@ -1987,7 +2346,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Order(childComplexity, args["id"].(*int64), args["orderNo"].(*string)), true
+		return e.ComplexityRoot.Query.Order(childComplexity, args["id"].(*int64), args["orderNo"].(*string), args["sync"].(*bool)), true
 	case "Query.orders":
 		if e.ComplexityRoot.Query.Orders == nil {
 			break
@@ -1999,6 +2358,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Orders(childComplexity, args["after"].(*entgql.Cursor[int64]), args["first"].(*int), args["before"].(*entgql.Cursor[int64]), args["last"].(*int), args["orderBy"].(*ent.OrderOrder), args["where"].(*ent.OrderWhereInput)), true
+	case "Query.payWays":
+		if e.ComplexityRoot.Query.PayWays == nil {
+			break
+		}
+
+		args, err := ec.field_Query_payWays_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PayWays(childComplexity, args["appId"].(*int64)), true
 	case "Query.paymentData":
 		if e.ComplexityRoot.Query.PaymentData == nil {
 			break
@@ -2010,6 +2380,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PaymentData(childComplexity, args["orderId"].(int64)), true
+	case "Query.quote":
+		if e.ComplexityRoot.Query.Quote == nil {
+			break
+		}
+
+		args, err := ec.field_Query_quote_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Quote(childComplexity, args["goods"].([]*payment.GoodsLineInput), args["appId"].(*int64)), true
 	case "Query.user":
 		if e.ComplexityRoot.Query.User == nil {
 			break
@@ -2073,6 +2454,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.QuickPayResult.ProcessIsEnd(childComplexity), true
+
+	case "Quote.asset":
+		if e.ComplexityRoot.Quote.Asset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Quote.Asset(childComplexity), true
+	case "Quote.priceTotal":
+		if e.ComplexityRoot.Quote.PriceTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Quote.PriceTotal(childComplexity), true
 
 	case "Subscription.myOrderEvents":
 		if e.ComplexityRoot.Subscription.MyOrderEvents == nil {
@@ -2477,12 +2871,17 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCancelOrderInput,
 		ec.unmarshalInputCreateGoodsOrderInput,
 		ec.unmarshalInputCreatePaymentOrderInput,
+		ec.unmarshalInputCreatePointsOrderInput,
 		ec.unmarshalInputCreditInput,
+		ec.unmarshalInputGetPayUrlInput,
+		ec.unmarshalInputGoodsLineInput,
 		ec.unmarshalInputInitDealOrderInput,
+		ec.unmarshalInputInitOrderInput,
 		ec.unmarshalInputOrderItemInput,
 		ec.unmarshalInputOrderOrder,
 		ec.unmarshalInputOrderWhereInput,
 		ec.unmarshalInputPayInput,
+		ec.unmarshalInputPayWayInput,
 		ec.unmarshalInputRegisterInput,
 		ec.unmarshalInputSendGameTestCallbackInput,
 		ec.unmarshalInputUpsertGoodsInput,
@@ -3500,6 +3899,24 @@ input OrderWhereInput {
   autoConfirmAtIsNil: Boolean
   autoConfirmAtNotNil: Boolean
   """
+  return_url field predicates
+  """
+  returnURL: String
+  returnURLNEQ: String
+  returnURLIn: [String!]
+  returnURLNotIn: [String!]
+  returnURLGT: String
+  returnURLGTE: String
+  returnURLLT: String
+  returnURLLTE: String
+  returnURLContains: String
+  returnURLHasPrefix: String
+  returnURLHasSuffix: String
+  returnURLIsNil: Boolean
+  returnURLNotNil: Boolean
+  returnURLEqualFold: String
+  returnURLContainsFold: String
+  """
   app edge predicates
   """
   hasApp: Boolean
@@ -4190,8 +4607,12 @@ input PayInput {
 }
 
 extend type Query {
-  "An order by id or orderNo."
-  order(id: ID, orderNo: String): Order! @auth
+  """
+  An order by id or orderNo. With sync: true an epay order is re-queried at
+  the gateway first (a payment the gateway reports is applied as its notify
+  would be): see providerInfo and synced.
+  """
+  order(id: ID, orderNo: String, sync: Boolean): Order! @auth
 }
 
 extend type Mutation {
@@ -4354,6 +4775,188 @@ extend type Mutation {
   enableTotp(code: String!): User! @auth(roles: [USER])
   "Choose the second factor pay asks for, among those bound. NONE only while none is chosen."
   setAuthType(authType: AuthType!): User! @auth(roles: [USER])
+}
+`, BuiltIn: false},
+	{Name: "../schema/seed001.graphql", Input: `# Seed 001: the app store — pay ways, goods, recharge and consume orders.
+
+"A way an app's users may pay: wallet (余额) settles from the wallet, the others go through epay."
+type PayWay {
+  "alipay, wechat, qq, wallet, …"
+  name: String!
+  "支付宝, 微信, …"
+  title: String!
+}
+
+input PayWayInput {
+  "1–32 lower-case letters, digits or _."
+  name: String!
+  title: String!
+  "Default true."
+  enabled: Boolean
+}
+
+input GoodsLineInput {
+  "The catalogue's goods id."
+  goodsId: String!
+  "How many (pieces or months)."
+  num: Int!
+}
+
+type Quote {
+  priceTotal: Decimal!
+  asset: String!
+}
+
+input InitOrderInput {
+  "Default 1; a SERVICE's own app."
+  appId: ID
+  "SERVICE/ADMIN only: the buyer. A USER orders for itself."
+  userId: ID @self
+  title: String!
+  "RECHARGE or CONSUME."
+  type: OrderType!
+  "What the client believes the goods cost; must equal the server's price."
+  priceTotal: Decimal
+  "What the client believes it pays; must equal the server's price (for RECHARGE: the amount)."
+  money: Decimal
+  "The device's IMEI (seed 001 imeil)."
+  imei: String
+  "One of payWays(appId)."
+  payWayName: String!
+  "CONSUME: the goods."
+  goods: [GoodsLineInput!]
+  "Where the browser goes after paying the recharge."
+  returnUrl: String
+  idempotencyKey: String
+}
+
+type InitOrderPayload {
+  "The order to follow: the CONSUME order, or the RECHARGE order of a recharge."
+  order: Order!
+  "The recharge paid through the channel (none for the wallet pay way)."
+  chargeOrder: Order
+  chargeOrderSn: String
+  "JSON: the server-signed page-payment form for the channel (action, params, payUrl) — never a key."
+  payParams: String
+  "The CONSUME order to pay with payOrder once the recharge is paid."
+  payOrderSn: String
+}
+
+"A goods line of an app store order, priced from the catalogue."
+type OrderGoods {
+  goodsId: String!
+  item: String!
+  title: String
+  num: Int!
+  singlePrice: Decimal!
+  amount: Decimal!
+  asset: String!
+}
+
+extend type Order {
+  "The goods of an app store order (seed 001)."
+  goods: [OrderGoods!]!
+}
+
+extend type Query {
+  "The pay ways of an app (default 1; a SERVICE: its own)."
+  payWays(appId: ID): [PayWay!]!
+  "The server's price of goods of an app (default 1; a SERVICE: its own)."
+  quote(goods: [GoodsLineInput!]!, appId: ID): Quote!
+}
+
+extend type Mutation {
+  "Replace an app's pay ways (an empty list brings back the defaults)."
+  setPayWays(appId: ID!, payWays: [PayWayInput!]!): [PayWay!]! @auth(roles: [ADMIN])
+  "Seed 001: create a recharge or a consume order."
+  initOrder(input: InitOrderInput!): InitOrderPayload! @auth
+  "Seed 001: pay a CONSUME order from the wallet."
+  payOrder(orderSn: String!, idempotencyKey: String): Order! @auth
+  "Seed 001: ask for a refund of a paid order (REFUND_REQUESTED)."
+  requestReturn(orderSn: String!, reason: String!): Order! @auth
+  "The app delivered a paid CONSUME order: COMPLETED."
+  markDelivered(orderId: ID!): Order! @auth(roles: [SERVICE, ADMIN])
+  "The app could not deliver a paid CONSUME order: DELIVERY_FAILED."
+  markDeliveryFailed(orderId: ID!, reason: String!): Order! @auth(roles: [SERVICE, ADMIN])
+}
+`, BuiltIn: false},
+	{Name: "../schema/seed002.graphql", Input: `# Seed 002: points bought through 易支付 (epay).
+
+input CreatePointsOrderInput {
+  "What the buyer pays, in CNY (at most 2 decimals)."
+  amount: Decimal!
+  "The points the payment buys; greater than zero."
+  points: Int!
+  "The epay payment type: alipay, wechat, qq, … (wechat and qq are sent to the gateway as wxpay and qqpay)."
+  paymentType: String!
+  "SERVICE/ADMIN only: the buyer. A USER buys for itself."
+  userId: ID @self
+  "What the gateway shows the payer (default \"N 积分\")."
+  title: String
+  "Where the browser goes after paying (an http(s) URL); orderNo and status are added to it."
+  returnUrl: String
+  idempotencyKey: String
+}
+
+input GetPayUrlInput {
+  orderNo: String!
+  "web (the gateway chooses by device), jump, jsapi, app, scan or applet."
+  method: String = "web"
+  "For method web: pc, mobile, qq, wechat or alipay."
+  device: String = "pc"
+  "Replaces the order's return URL."
+  returnUrl: String
+  "The payer's IP address (default: the caller's)."
+  clientIp: String
+  "The buyer's payment code (method scan)."
+  authCode: String
+  "The WeChat buyer's openid and appid (method jsapi)."
+  subOpenId: String
+  subAppId: String
+}
+
+"How to pay an order at the gateway."
+type PayUrl {
+  tradeNo: String!
+  "jump, html, qrcode, urlscheme, jsapi, app, scan, wxplugin or wxapp."
+  payType: String!
+  "The URL, QR content or JSON parameters payType names."
+  payInfo: String!
+  orderNo: String!
+  "For payType qrcode: a data: URL of a PNG QR code of payInfo."
+  qrPng: String
+}
+
+"The gateway's record of an order's payment."
+type ProviderInfo {
+  "The gateway's trade number."
+  tradeNo: String
+  "The payment channel's own number."
+  apiTradeNo: String
+  "0 待支付, 1 已支付, 2 已退款, 3 已冻结."
+  status: Int!
+  statusText: String
+  "As the gateway writes them: 2006-01-02 15:04:05."
+  addtime: String
+  endtime: String
+  money: String
+  type: String
+}
+
+extend type Order {
+  "The gateway's view of the payment, when this response asked order(sync: true)."
+  providerInfo: ProviderInfo
+  "True when this response re-queried the gateway (order(sync: true) and the gateway answered)."
+  synced: Boolean!
+  "Where the browser goes after paying at a gateway."
+  returnUrl: String
+}
+
+extend type Mutation {
+  "Seed 002: create a points order (orderNo ORDER + 13-digit ms + 4 digits), paid through epay."
+  createPointsOrder(input: CreatePointsOrderInput!): Order! @auth
+  "Seed 002: hand an epay order to the gateway and get how to pay it; the order becomes PROCESSING."
+  getPayUrl(input: GetPayUrlInput!): PayUrl! @auth
 }
 `, BuiltIn: false},
 	{Name: "../schema/seed003.graphql", Input: `# Seed 003: escrow deals, the wallet with a pay password, Ping++,
@@ -4879,6 +5482,22 @@ func (ec *executionContext) childFields_GoodsOrderPayload(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type GoodsOrderPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_InitOrderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "order":
+		return ec.fieldContext_InitOrderPayload_order(ctx, field)
+	case "chargeOrder":
+		return ec.fieldContext_InitOrderPayload_chargeOrder(ctx, field)
+	case "chargeOrderSn":
+		return ec.fieldContext_InitOrderPayload_chargeOrderSn(ctx, field)
+	case "payParams":
+		return ec.fieldContext_InitOrderPayload_payParams(ctx, field)
+	case "payOrderSn":
+		return ec.fieldContext_InitOrderPayload_payOrderSn(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type InitOrderPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_LedgerCheck(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "ok":
@@ -4973,6 +5592,14 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_chatId(ctx, field)
 	case "skillId":
 		return ec.fieldContext_Order_skillId(ctx, field)
+	case "goods":
+		return ec.fieldContext_Order_goods(ctx, field)
+	case "providerInfo":
+		return ec.fieldContext_Order_providerInfo(ctx, field)
+	case "synced":
+		return ec.fieldContext_Order_synced(ctx, field)
+	case "returnUrl":
+		return ec.fieldContext_Order_returnUrl(ctx, field)
 	case "alipayNo":
 		return ec.fieldContext_Order_alipayNo(ctx, field)
 	case "alipayName":
@@ -5027,6 +5654,26 @@ func (ec *executionContext) childFields_OrderEvent(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type OrderEvent", field.Name)
 }
 
+func (ec *executionContext) childFields_OrderGoods(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "goodsId":
+		return ec.fieldContext_OrderGoods_goodsId(ctx, field)
+	case "item":
+		return ec.fieldContext_OrderGoods_item(ctx, field)
+	case "title":
+		return ec.fieldContext_OrderGoods_title(ctx, field)
+	case "num":
+		return ec.fieldContext_OrderGoods_num(ctx, field)
+	case "singlePrice":
+		return ec.fieldContext_OrderGoods_singlePrice(ctx, field)
+	case "amount":
+		return ec.fieldContext_OrderGoods_amount(ctx, field)
+	case "asset":
+		return ec.fieldContext_OrderGoods_asset(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrderGoods", field.Name)
+}
+
 func (ec *executionContext) childFields_OrderItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5063,6 +5710,32 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PayUrl(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tradeNo":
+		return ec.fieldContext_PayUrl_tradeNo(ctx, field)
+	case "payType":
+		return ec.fieldContext_PayUrl_payType(ctx, field)
+	case "payInfo":
+		return ec.fieldContext_PayUrl_payInfo(ctx, field)
+	case "orderNo":
+		return ec.fieldContext_PayUrl_orderNo(ctx, field)
+	case "qrPng":
+		return ec.fieldContext_PayUrl_qrPng(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PayUrl", field.Name)
+}
+
+func (ec *executionContext) childFields_PayWay(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_PayWay_name(ctx, field)
+	case "title":
+		return ec.fieldContext_PayWay_title(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PayWay", field.Name)
 }
 
 func (ec *executionContext) childFields_PaymentData(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5133,6 +5806,28 @@ func (ec *executionContext) childFields_PingppCharge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type PingppCharge", field.Name)
 }
 
+func (ec *executionContext) childFields_ProviderInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tradeNo":
+		return ec.fieldContext_ProviderInfo_tradeNo(ctx, field)
+	case "apiTradeNo":
+		return ec.fieldContext_ProviderInfo_apiTradeNo(ctx, field)
+	case "status":
+		return ec.fieldContext_ProviderInfo_status(ctx, field)
+	case "statusText":
+		return ec.fieldContext_ProviderInfo_statusText(ctx, field)
+	case "addtime":
+		return ec.fieldContext_ProviderInfo_addtime(ctx, field)
+	case "endtime":
+		return ec.fieldContext_ProviderInfo_endtime(ctx, field)
+	case "money":
+		return ec.fieldContext_ProviderInfo_money(ctx, field)
+	case "type":
+		return ec.fieldContext_ProviderInfo_type(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProviderInfo", field.Name)
+}
+
 func (ec *executionContext) childFields_QuickPayResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "processIsEnd":
@@ -5143,6 +5838,16 @@ func (ec *executionContext) childFields_QuickPayResult(ctx context.Context, fiel
 		return ec.fieldContext_QuickPayResult_order(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type QuickPayResult", field.Name)
+}
+
+func (ec *executionContext) childFields_Quote(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "priceTotal":
+		return ec.fieldContext_Quote_priceTotal(ctx, field)
+	case "asset":
+		return ec.fieldContext_Quote_asset(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Quote", field.Name)
 }
 
 func (ec *executionContext) childFields_TotpSetup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5617,6 +6322,20 @@ func (ec *executionContext) field_Mutation_createPaymentOrder_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createPointsOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (payment.CreatePointsOrderInput, error) {
+			return ec.unmarshalNCreatePointsOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCreatePointsOrderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_credit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5645,12 +6364,40 @@ func (ec *executionContext) field_Mutation_enableTotp_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_getPayUrl_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (payment.GetPayURLInput, error) {
+			return ec.unmarshalNGetPayUrlInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGetPayURLInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_initDealOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (escrow.InitDealOrderInput, error) {
 			return ec.unmarshalNInitDealOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐInitDealOrderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_initOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (payment.InitOrderInput, error) {
+			return ec.unmarshalNInitOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐInitOrderInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5678,6 +6425,42 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["password"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markDelivered_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markDeliveryFailed_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
 	return args, nil
 }
 
@@ -5730,6 +6513,28 @@ func (ec *executionContext) field_Mutation_payByWallet_args(ctx context.Context,
 		return nil, err
 	}
 	args["idempotencyKey"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_payOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderSn",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderSn"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg1
 	return args, nil
 }
 
@@ -5849,6 +6654,28 @@ func (ec *executionContext) field_Mutation_rejectWithdrawal_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_requestReturn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderSn",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderSn"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rotateServiceToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5924,6 +6751,28 @@ func (ec *executionContext) field_Mutation_setPayPassword_args(ctx context.Conte
 		return nil, err
 	}
 	args["oldPassword"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setPayWays_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "payWays",
+		func(ctx context.Context, v any) ([]*payment.PayWayInput, error) {
+			return ec.unmarshalNPayWayInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["payWays"] = arg1
 	return args, nil
 }
 
@@ -6219,6 +7068,14 @@ func (ec *executionContext) field_Query_order_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["orderNo"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "sync",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sync"] = arg2
 	return args, nil
 }
 
@@ -6276,6 +7133,20 @@ func (ec *executionContext) field_Query_orders_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_payWays_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOID2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_paymentData_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6287,6 +7158,28 @@ func (ec *executionContext) field_Query_paymentData_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["orderId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_quote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "goods",
+		func(ctx context.Context, v any) ([]*payment.GoodsLineInput, error) {
+			return ec.unmarshalNGoodsLineInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["goods"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOID2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg1
 	return args, nil
 }
 
@@ -8018,6 +8911,139 @@ func (ec *executionContext) fieldContext_GoodsOrderPayload_userId(_ context.Cont
 	return graphql.NewScalarFieldContext("GoodsOrderPayload", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
+func (ec *executionContext) _InitOrderPayload_order(ctx context.Context, field graphql.CollectedField, obj *payment.InitOrderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InitOrderPayload_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Order, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InitOrderPayload_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "InitOrderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _InitOrderPayload_chargeOrder(ctx context.Context, field graphql.CollectedField, obj *payment.InitOrderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InitOrderPayload_chargeOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChargeOrder, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalOOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InitOrderPayload_chargeOrder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "InitOrderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _InitOrderPayload_chargeOrderSn(ctx context.Context, field graphql.CollectedField, obj *payment.InitOrderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InitOrderPayload_chargeOrderSn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChargeOrderSn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InitOrderPayload_chargeOrderSn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InitOrderPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _InitOrderPayload_payParams(ctx context.Context, field graphql.CollectedField, obj *payment.InitOrderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InitOrderPayload_payParams(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayParams, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InitOrderPayload_payParams(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InitOrderPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _InitOrderPayload_payOrderSn(ctx context.Context, field graphql.CollectedField, obj *payment.InitOrderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InitOrderPayload_payOrderSn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayOrderSn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_InitOrderPayload_payOrderSn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InitOrderPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _LedgerCheck_ok(ctx context.Context, field graphql.CollectedField, obj *ledger.Check) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9026,6 +10052,477 @@ func (ec *executionContext) fieldContext_Mutation_setAuthType(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setAuthType_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setPayWays(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setPayWays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetPayWays(ctx, fc.Args["appId"].(int64), fc.Args["payWays"].([]*payment.PayWayInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal []*payment.PayWayView
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal []*payment.PayWayView
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*payment.PayWayView) graphql.Marshaler {
+			return ec.marshalNPayWay2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayViewᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setPayWays(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayWay(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setPayWays_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_initOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_initOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().InitOrder(ctx, fc.Args["input"].(payment.InitOrderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *payment.InitOrderResult
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payment.InitOrderResult) graphql.Marshaler {
+			return ec.marshalNInitOrderPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐInitOrderResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_initOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_InitOrderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_initOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_payOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_payOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PayOrder(ctx, fc.Args["orderSn"].(string), fc.Args["idempotencyKey"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_payOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_payOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestReturn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestReturn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestReturn(ctx, fc.Args["orderSn"].(string), fc.Args["reason"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestReturn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestReturn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markDelivered(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markDelivered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkDelivered(ctx, fc.Args["orderId"].(int64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"SERVICE", "ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Order
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markDelivered(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markDelivered_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markDeliveryFailed(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markDeliveryFailed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkDeliveryFailed(ctx, fc.Args["orderId"].(int64), fc.Args["reason"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"SERVICE", "ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Order
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markDeliveryFailed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markDeliveryFailed_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createPointsOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createPointsOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreatePointsOrder(ctx, fc.Args["input"].(payment.CreatePointsOrderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createPointsOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createPointsOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_getPayUrl(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_getPayUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().GetPayURL(ctx, fc.Args["input"].(payment.GetPayURLInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *payment.PayURL
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payment.PayURL) graphql.Marshaler {
+			return ec.marshalNPayUrl2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayURL(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_getPayUrl(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayUrl(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_getPayUrl_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11009,6 +12506,116 @@ func (ec *executionContext) fieldContext_Order_skillId(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _Order_goods(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_goods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().Goods(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.OrderLine) graphql.Marshaler {
+			return ec.marshalNOrderGoods2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrderLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Order_goods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Order",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrderGoods(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Order_providerInfo(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_providerInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().ProviderInfo(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *payment.ProviderInfo) graphql.Marshaler {
+			return ec.marshalOProviderInfo2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐProviderInfo(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_providerInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Order",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProviderInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Order_synced(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_synced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().Synced(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Order_synced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Order_returnUrl(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_returnUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReturnURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_returnUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Order_alipayNo(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11413,6 +13020,167 @@ func (ec *executionContext) fieldContext_OrderEvent_order(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _OrderGoods_goodsId(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_goodsId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GoodsID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_goodsId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrderGoods_item(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_item(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Item, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_item(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrderGoods_title(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrderGoods_num(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_num(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Num, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_num(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _OrderGoods_singlePrice(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_singlePrice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OrderGoods().SinglePrice(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *money.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_singlePrice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, true, true, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _OrderGoods_amount(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OrderGoods().Amount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *money.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, true, true, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _OrderGoods_asset(ctx context.Context, field graphql.CollectedField, obj *ent.OrderLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrderGoods_asset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Asset, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrderGoods_asset(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrderGoods", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _OrderItem_id(ctx context.Context, field graphql.CollectedField, obj *ent.OrderItem) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11710,6 +13478,167 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
+func (ec *executionContext) _PayUrl_tradeNo(ctx context.Context, field graphql.CollectedField, obj *payment.PayURL) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayUrl_tradeNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TradeNo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayUrl_tradeNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayUrl", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayUrl_payType(ctx context.Context, field graphql.CollectedField, obj *payment.PayURL) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayUrl_payType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayUrl_payType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayUrl", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayUrl_payInfo(ctx context.Context, field graphql.CollectedField, obj *payment.PayURL) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayUrl_payInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayUrl_payInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayUrl", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayUrl_orderNo(ctx context.Context, field graphql.CollectedField, obj *payment.PayURL) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayUrl_orderNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderNo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayUrl_orderNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayUrl", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayUrl_qrPng(ctx context.Context, field graphql.CollectedField, obj *payment.PayURL) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayUrl_qrPng(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QrPng, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PayUrl_qrPng(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayUrl", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayWay_name(ctx context.Context, field graphql.CollectedField, obj *payment.PayWayView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayWay_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayWay_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayWay", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PayWay_title(ctx context.Context, field graphql.CollectedField, obj *payment.PayWayView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PayWay_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PayWay_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PayWay", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _PaymentData_order(ctx context.Context, field graphql.CollectedField, obj *twofactor.PaymentData) (ret graphql.Marshaler) {
@@ -12305,6 +14234,190 @@ func (ec *executionContext) fieldContext_PingppCharge_cashierUrl(_ context.Conte
 	return graphql.NewScalarFieldContext("PingppCharge", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _ProviderInfo_tradeNo(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_tradeNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TradeNo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_tradeNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_apiTradeNo(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_apiTradeNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.APITradeNo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_apiTradeNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_status(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_statusText(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_statusText(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StatusText, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_statusText(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_addtime(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_addtime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Addtime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_addtime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_endtime(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_endtime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Endtime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_endtime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_money(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_money(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Money, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_money(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ProviderInfo_type(ctx context.Context, field graphql.CollectedField, obj *payment.ProviderInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderInfo_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderInfo_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderInfo", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12730,7 +14843,7 @@ func (ec *executionContext) _Query_order(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Order(ctx, fc.Args["id"].(*int64), fc.Args["orderNo"].(*string))
+			return ec.Resolvers.Query().Order(ctx, fc.Args["id"].(*int64), fc.Args["orderNo"].(*string), fc.Args["sync"].(*bool))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -12890,6 +15003,94 @@ func (ec *executionContext) fieldContext_Query_verifyCodeOutbox(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_verifyCodeOutbox_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_payWays(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_payWays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PayWays(ctx, fc.Args["appId"].(*int64))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*payment.PayWayView) graphql.Marshaler {
+			return ec.marshalNPayWay2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayViewᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_payWays(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayWay(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_payWays_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_quote(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_quote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Quote(ctx, fc.Args["goods"].([]*payment.GoodsLineInput), fc.Args["appId"].(*int64))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *payment.Quote) graphql.Marshaler {
+			return ec.marshalNQuote2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐQuote(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_quote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Quote(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_quote_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13331,6 +15532,52 @@ func (ec *executionContext) fieldContext_QuickPayResult_order(_ context.Context,
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Quote_priceTotal(ctx context.Context, field graphql.CollectedField, obj *payment.Quote) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Quote_priceTotal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PriceTotal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v money.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Quote_priceTotal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Quote", field, false, false, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _Quote_asset(ctx context.Context, field graphql.CollectedField, obj *payment.Quote) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Quote_asset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Asset, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Quote_asset(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Quote", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Subscription_orderStatusChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -17497,6 +19744,95 @@ func (ec *executionContext) unmarshalInputCreatePaymentOrderInput(ctx context.Co
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputCreatePointsOrderInput(ctx context.Context, obj any) (payment.CreatePointsOrderInput, error) {
+	var it payment.CreatePointsOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"amount", "points", "paymentType", "userId", "title", "returnUrl", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "amount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amount"))
+			data, err := ec.unmarshalNDecimal2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Amount = data
+		case "points":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("points"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Points = data
+		case "paymentType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("paymentType"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PaymentType = data
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			directive0 := func(ctx context.Context) (any, error) { return ec.unmarshalOID2ᚖint64(ctx, v) }
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Self == nil {
+					var zeroVal *int64
+					return zeroVal, errors.New("directive self is not implemented")
+				}
+				return ec.Directives.Self(ctx, obj, directive0)
+			}
+
+			tmp, err := directive1(ctx)
+			if err != nil {
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+			if data, ok := tmp.(*int64); ok {
+				it.UserID = data
+			} else if tmp == nil {
+				it.UserID = nil
+			} else {
+				err := fmt.Errorf(`unexpected type %T from directive, should be *int64`, tmp)
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "returnUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURL = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCreditInput(ctx context.Context, obj any) (ledger.CreditInput, error) {
 	var it ledger.CreditInput
 	if obj == nil {
@@ -17562,6 +19898,129 @@ func (ec *executionContext) unmarshalInputCreditInput(ctx context.Context, obj a
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputGetPayUrlInput(ctx context.Context, obj any) (payment.GetPayURLInput, error) {
+	var it payment.GetPayURLInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["method"]; !present {
+		asMap["method"] = "web"
+	}
+	if _, present := asMap["device"]; !present {
+		asMap["device"] = "pc"
+	}
+
+	fieldsInOrder := [...]string{"orderNo", "method", "device", "returnUrl", "clientIp", "authCode", "subOpenId", "subAppId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "orderNo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orderNo"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrderNo = data
+		case "method":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("method"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Method = data
+		case "device":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("device"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Device = data
+		case "returnUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURL = data
+		case "clientIp":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientIp"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientIP = data
+		case "authCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("authCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AuthCode = data
+		case "subOpenId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subOpenId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubOpenID = data
+		case "subAppId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subAppId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubAppID = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputGoodsLineInput(ctx context.Context, obj any) (payment.GoodsLineInput, error) {
+	var it payment.GoodsLineInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"goodsId", "num"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "goodsId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("goodsId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GoodsID = data
+		case "num":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("num"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Num = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputInitDealOrderInput(ctx context.Context, obj any) (escrow.InitDealOrderInput, error) {
 	var it escrow.InitDealOrderInput
 	if obj == nil {
@@ -17622,6 +20081,123 @@ func (ec *executionContext) unmarshalInputInitDealOrderInput(ctx context.Context
 				return it, err
 			}
 			it.Channel = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputInitOrderInput(ctx context.Context, obj any) (payment.InitOrderInput, error) {
+	var it payment.InitOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"appId", "userId", "title", "type", "priceTotal", "money", "imei", "payWayName", "goods", "returnUrl", "idempotencyKey"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "appId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("appId"))
+			data, err := ec.unmarshalOID2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AppID = data
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			directive0 := func(ctx context.Context) (any, error) { return ec.unmarshalOID2ᚖint64(ctx, v) }
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Self == nil {
+					var zeroVal *int64
+					return zeroVal, errors.New("directive self is not implemented")
+				}
+				return ec.Directives.Self(ctx, obj, directive0)
+			}
+
+			tmp, err := directive1(ctx)
+			if err != nil {
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+			if data, ok := tmp.(*int64); ok {
+				it.UserID = data
+			} else if tmp == nil {
+				it.UserID = nil
+			} else {
+				err := fmt.Errorf(`unexpected type %T from directive, should be *int64`, tmp)
+				return it, graphql.ErrorOnPath(ctx, err)
+			}
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNOrderType2githubᚗcomᚋpaygraphᚋpaygraphᚋentᚋorderᚐType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "priceTotal":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceTotal"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceTotal = data
+		case "money":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("money"))
+			data, err := ec.unmarshalODecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Money = data
+		case "imei":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("imei"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Imei = data
+		case "payWayName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("payWayName"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PayWayName = data
+		case "goods":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("goods"))
+			data, err := ec.unmarshalOGoodsLineInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Goods = data
+		case "returnUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURL = data
 		case "idempotencyKey":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -17730,7 +20306,7 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "orderNo", "orderNoNEQ", "orderNoIn", "orderNoNotIn", "orderNoGT", "orderNoGTE", "orderNoLT", "orderNoLTE", "orderNoContains", "orderNoHasPrefix", "orderNoHasSuffix", "orderNoEqualFold", "orderNoContainsFold", "clientOrderID", "clientOrderIDNEQ", "clientOrderIDIn", "clientOrderIDNotIn", "clientOrderIDGT", "clientOrderIDGTE", "clientOrderIDLT", "clientOrderIDLTE", "clientOrderIDContains", "clientOrderIDHasPrefix", "clientOrderIDHasSuffix", "clientOrderIDIsNil", "clientOrderIDNotNil", "clientOrderIDEqualFold", "clientOrderIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appID", "appIDNEQ", "appIDIn", "appIDNotIn", "payerID", "payerIDNEQ", "payerIDIn", "payerIDNotIn", "payerIDIsNil", "payerIDNotNil", "payeeID", "payeeIDNEQ", "payeeIDIn", "payeeIDNotIn", "payeeIDIsNil", "payeeIDNotNil", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleIsNil", "titleNotNil", "titleEqualFold", "titleContainsFold", "desc", "descNEQ", "descIn", "descNotIn", "descGT", "descGTE", "descLT", "descLTE", "descContains", "descHasPrefix", "descHasSuffix", "descIsNil", "descNotNil", "descEqualFold", "descContainsFold", "extendInfo", "extendInfoNEQ", "extendInfoIn", "extendInfoNotIn", "extendInfoGT", "extendInfoGTE", "extendInfoLT", "extendInfoLTE", "extendInfoContains", "extendInfoHasPrefix", "extendInfoHasSuffix", "extendInfoIsNil", "extendInfoNotNil", "extendInfoEqualFold", "extendInfoContainsFold", "asset", "assetNEQ", "assetIn", "assetNotIn", "assetGT", "assetGTE", "assetLT", "assetLTE", "assetContains", "assetHasPrefix", "assetHasSuffix", "assetEqualFold", "assetContainsFold", "payWay", "payWayNEQ", "payWayIn", "payWayNotIn", "payWayGT", "payWayGTE", "payWayLT", "payWayLTE", "payWayContains", "payWayHasPrefix", "payWayHasSuffix", "payWayIsNil", "payWayNotNil", "payWayEqualFold", "payWayContainsFold", "channel", "channelNEQ", "channelIn", "channelNotIn", "channelGT", "channelGTE", "channelLT", "channelLTE", "channelContains", "channelHasPrefix", "channelHasSuffix", "channelIsNil", "channelNotNil", "channelEqualFold", "channelContainsFold", "providerTradeNo", "providerTradeNoNEQ", "providerTradeNoIn", "providerTradeNoNotIn", "providerTradeNoGT", "providerTradeNoGTE", "providerTradeNoLT", "providerTradeNoLTE", "providerTradeNoContains", "providerTradeNoHasPrefix", "providerTradeNoHasSuffix", "providerTradeNoIsNil", "providerTradeNoNotNil", "providerTradeNoEqualFold", "providerTradeNoContainsFold", "points", "pointsNEQ", "pointsIn", "pointsNotIn", "pointsGT", "pointsGTE", "pointsLT", "pointsLTE", "pointsIsNil", "pointsNotNil", "item", "itemNEQ", "itemIn", "itemNotIn", "itemGT", "itemGTE", "itemLT", "itemLTE", "itemContains", "itemHasPrefix", "itemHasSuffix", "itemIsNil", "itemNotNil", "itemEqualFold", "itemContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDIsNil", "itemIDNotNil", "itemIDEqualFold", "itemIDContainsFold", "chatID", "chatIDNEQ", "chatIDIn", "chatIDNotIn", "chatIDGT", "chatIDGTE", "chatIDLT", "chatIDLTE", "chatIDContains", "chatIDHasPrefix", "chatIDHasSuffix", "chatIDIsNil", "chatIDNotNil", "chatIDEqualFold", "chatIDContainsFold", "skillID", "skillIDNEQ", "skillIDIn", "skillIDNotIn", "skillIDGT", "skillIDGTE", "skillIDLT", "skillIDLTE", "skillIDContains", "skillIDHasPrefix", "skillIDHasSuffix", "skillIDIsNil", "skillIDNotNil", "skillIDEqualFold", "skillIDContainsFold", "refundReason", "refundReasonNEQ", "refundReasonIn", "refundReasonNotIn", "refundReasonGT", "refundReasonGTE", "refundReasonLT", "refundReasonLTE", "refundReasonContains", "refundReasonHasPrefix", "refundReasonHasSuffix", "refundReasonIsNil", "refundReasonNotNil", "refundReasonEqualFold", "refundReasonContainsFold", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "score", "scoreNEQ", "scoreIn", "scoreNotIn", "scoreGT", "scoreGTE", "scoreLT", "scoreLTE", "scoreIsNil", "scoreNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "autoConfirmAt", "autoConfirmAtNEQ", "autoConfirmAtIn", "autoConfirmAtNotIn", "autoConfirmAtGT", "autoConfirmAtGTE", "autoConfirmAtLT", "autoConfirmAtLTE", "autoConfirmAtIsNil", "autoConfirmAtNotNil", "hasApp", "hasAppWith", "hasPayer", "hasPayerWith", "hasPayee", "hasPayeeWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "orderNo", "orderNoNEQ", "orderNoIn", "orderNoNotIn", "orderNoGT", "orderNoGTE", "orderNoLT", "orderNoLTE", "orderNoContains", "orderNoHasPrefix", "orderNoHasSuffix", "orderNoEqualFold", "orderNoContainsFold", "clientOrderID", "clientOrderIDNEQ", "clientOrderIDIn", "clientOrderIDNotIn", "clientOrderIDGT", "clientOrderIDGTE", "clientOrderIDLT", "clientOrderIDLTE", "clientOrderIDContains", "clientOrderIDHasPrefix", "clientOrderIDHasSuffix", "clientOrderIDIsNil", "clientOrderIDNotNil", "clientOrderIDEqualFold", "clientOrderIDContainsFold", "type", "typeNEQ", "typeIn", "typeNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "appID", "appIDNEQ", "appIDIn", "appIDNotIn", "payerID", "payerIDNEQ", "payerIDIn", "payerIDNotIn", "payerIDIsNil", "payerIDNotNil", "payeeID", "payeeIDNEQ", "payeeIDIn", "payeeIDNotIn", "payeeIDIsNil", "payeeIDNotNil", "title", "titleNEQ", "titleIn", "titleNotIn", "titleGT", "titleGTE", "titleLT", "titleLTE", "titleContains", "titleHasPrefix", "titleHasSuffix", "titleIsNil", "titleNotNil", "titleEqualFold", "titleContainsFold", "desc", "descNEQ", "descIn", "descNotIn", "descGT", "descGTE", "descLT", "descLTE", "descContains", "descHasPrefix", "descHasSuffix", "descIsNil", "descNotNil", "descEqualFold", "descContainsFold", "extendInfo", "extendInfoNEQ", "extendInfoIn", "extendInfoNotIn", "extendInfoGT", "extendInfoGTE", "extendInfoLT", "extendInfoLTE", "extendInfoContains", "extendInfoHasPrefix", "extendInfoHasSuffix", "extendInfoIsNil", "extendInfoNotNil", "extendInfoEqualFold", "extendInfoContainsFold", "asset", "assetNEQ", "assetIn", "assetNotIn", "assetGT", "assetGTE", "assetLT", "assetLTE", "assetContains", "assetHasPrefix", "assetHasSuffix", "assetEqualFold", "assetContainsFold", "payWay", "payWayNEQ", "payWayIn", "payWayNotIn", "payWayGT", "payWayGTE", "payWayLT", "payWayLTE", "payWayContains", "payWayHasPrefix", "payWayHasSuffix", "payWayIsNil", "payWayNotNil", "payWayEqualFold", "payWayContainsFold", "channel", "channelNEQ", "channelIn", "channelNotIn", "channelGT", "channelGTE", "channelLT", "channelLTE", "channelContains", "channelHasPrefix", "channelHasSuffix", "channelIsNil", "channelNotNil", "channelEqualFold", "channelContainsFold", "providerTradeNo", "providerTradeNoNEQ", "providerTradeNoIn", "providerTradeNoNotIn", "providerTradeNoGT", "providerTradeNoGTE", "providerTradeNoLT", "providerTradeNoLTE", "providerTradeNoContains", "providerTradeNoHasPrefix", "providerTradeNoHasSuffix", "providerTradeNoIsNil", "providerTradeNoNotNil", "providerTradeNoEqualFold", "providerTradeNoContainsFold", "points", "pointsNEQ", "pointsIn", "pointsNotIn", "pointsGT", "pointsGTE", "pointsLT", "pointsLTE", "pointsIsNil", "pointsNotNil", "item", "itemNEQ", "itemIn", "itemNotIn", "itemGT", "itemGTE", "itemLT", "itemLTE", "itemContains", "itemHasPrefix", "itemHasSuffix", "itemIsNil", "itemNotNil", "itemEqualFold", "itemContainsFold", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDIsNil", "itemIDNotNil", "itemIDEqualFold", "itemIDContainsFold", "chatID", "chatIDNEQ", "chatIDIn", "chatIDNotIn", "chatIDGT", "chatIDGTE", "chatIDLT", "chatIDLTE", "chatIDContains", "chatIDHasPrefix", "chatIDHasSuffix", "chatIDIsNil", "chatIDNotNil", "chatIDEqualFold", "chatIDContainsFold", "skillID", "skillIDNEQ", "skillIDIn", "skillIDNotIn", "skillIDGT", "skillIDGTE", "skillIDLT", "skillIDLTE", "skillIDContains", "skillIDHasPrefix", "skillIDHasSuffix", "skillIDIsNil", "skillIDNotNil", "skillIDEqualFold", "skillIDContainsFold", "refundReason", "refundReasonNEQ", "refundReasonIn", "refundReasonNotIn", "refundReasonGT", "refundReasonGTE", "refundReasonLT", "refundReasonLTE", "refundReasonContains", "refundReasonHasPrefix", "refundReasonHasSuffix", "refundReasonIsNil", "refundReasonNotNil", "refundReasonEqualFold", "refundReasonContainsFold", "comment", "commentNEQ", "commentIn", "commentNotIn", "commentGT", "commentGTE", "commentLT", "commentLTE", "commentContains", "commentHasPrefix", "commentHasSuffix", "commentIsNil", "commentNotNil", "commentEqualFold", "commentContainsFold", "score", "scoreNEQ", "scoreIn", "scoreNotIn", "scoreGT", "scoreGTE", "scoreLT", "scoreLTE", "scoreIsNil", "scoreNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "paidAt", "paidAtNEQ", "paidAtIn", "paidAtNotIn", "paidAtGT", "paidAtGTE", "paidAtLT", "paidAtLTE", "paidAtIsNil", "paidAtNotNil", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "autoConfirmAt", "autoConfirmAtNEQ", "autoConfirmAtIn", "autoConfirmAtNotIn", "autoConfirmAtGT", "autoConfirmAtGTE", "autoConfirmAtLT", "autoConfirmAtLTE", "autoConfirmAtIsNil", "autoConfirmAtNotNil", "returnURL", "returnURLNEQ", "returnURLIn", "returnURLNotIn", "returnURLGT", "returnURLGTE", "returnURLLT", "returnURLLTE", "returnURLContains", "returnURLHasPrefix", "returnURLHasSuffix", "returnURLIsNil", "returnURLNotNil", "returnURLEqualFold", "returnURLContainsFold", "hasApp", "hasAppWith", "hasPayer", "hasPayerWith", "hasPayee", "hasPayeeWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20061,6 +22637,111 @@ func (ec *executionContext) unmarshalInputOrderWhereInput(ctx context.Context, o
 				return it, err
 			}
 			it.AutoConfirmAtNotNil = data
+		case "returnURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURL"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURL = data
+		case "returnURLNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLNEQ = data
+		case "returnURLIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLIn = data
+		case "returnURLNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLNotIn = data
+		case "returnURLGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLGT = data
+		case "returnURLGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLGTE = data
+		case "returnURLLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLLT = data
+		case "returnURLLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLLTE = data
+		case "returnURLContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLContains = data
+		case "returnURLHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLHasPrefix = data
+		case "returnURLHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLHasSuffix = data
+		case "returnURLIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLIsNil = data
+		case "returnURLNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLNotNil = data
+		case "returnURLEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLEqualFold = data
+		case "returnURLContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("returnURLContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReturnURLContainsFold = data
 		case "hasApp":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasApp"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -20154,6 +22835,50 @@ func (ec *executionContext) unmarshalInputPayInput(ctx context.Context, obj any)
 				return it, err
 			}
 			it.IdempotencyKey = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputPayWayInput(ctx context.Context, obj any) (payment.PayWayInput, error) {
+	var it payment.PayWayInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "title", "enabled"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "title":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("title"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Title = data
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
 		}
 	}
 	return it, nil
@@ -22743,6 +25468,64 @@ func (ec *executionContext) _GoodsOrderPayload(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var initOrderPayloadImplementors = []string{"InitOrderPayload"}
+
+func (ec *executionContext) _InitOrderPayload(ctx context.Context, sel ast.SelectionSet, obj *payment.InitOrderResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, initOrderPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("InitOrderPayload")
+		case "order":
+			out.Values[i] = ec._InitOrderPayload_order(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "chargeOrder":
+			out.Values[i] = ec._InitOrderPayload_chargeOrder(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "chargeOrderSn":
+			out.Values[i] = ec._InitOrderPayload_chargeOrderSn(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "payParams":
+			out.Values[i] = ec._InitOrderPayload_payParams(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "payOrderSn":
+			out.Values[i] = ec._InitOrderPayload_payOrderSn(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var ledgerCheckImplementors = []string{"LedgerCheck"}
 
 func (ec *executionContext) _LedgerCheck(ctx context.Context, sel ast.SelectionSet, obj *ledger.Check) graphql.Marshaler {
@@ -22922,6 +25705,62 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setAuthType":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setAuthType(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setPayWays":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setPayWays(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "initOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_initOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_payOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestReturn":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestReturn(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markDelivered":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markDelivered(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markDeliveryFailed":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markDeliveryFailed(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createPointsOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createPointsOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "getPayUrl":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_getPayUrl(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -23598,6 +26437,125 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "goods":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_goods(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "providerInfo":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_providerInfo(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "synced":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_synced(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "returnUrl":
+			out.Values[i] = ec._Order_returnUrl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "alipayNo":
 			field := field
 
@@ -23876,6 +26834,140 @@ func (ec *executionContext) _OrderEvent(ctx context.Context, sel ast.SelectionSe
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var orderGoodsImplementors = []string{"OrderGoods"}
+
+func (ec *executionContext) _OrderGoods(ctx context.Context, sel ast.SelectionSet, obj *ent.OrderLine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, orderGoodsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrderGoods")
+		case "goodsId":
+			out.Values[i] = ec._OrderGoods_goodsId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "item":
+			out.Values[i] = ec._OrderGoods_item(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "title":
+			out.Values[i] = ec._OrderGoods_title(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "num":
+			out.Values[i] = ec._OrderGoods_num(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "singlePrice":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._OrderGoods_singlePrice(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "amount":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._OrderGoods_amount(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "asset":
+			out.Values[i] = ec._OrderGoods_asset(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24193,6 +27285,107 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var payUrlImplementors = []string{"PayUrl"}
+
+func (ec *executionContext) _PayUrl(ctx context.Context, sel ast.SelectionSet, obj *payment.PayURL) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, payUrlImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PayUrl")
+		case "tradeNo":
+			out.Values[i] = ec._PayUrl_tradeNo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payType":
+			out.Values[i] = ec._PayUrl_payType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payInfo":
+			out.Values[i] = ec._PayUrl_payInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderNo":
+			out.Values[i] = ec._PayUrl_orderNo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "qrPng":
+			out.Values[i] = ec._PayUrl_qrPng(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var payWayImplementors = []string{"PayWay"}
+
+func (ec *executionContext) _PayWay(ctx context.Context, sel ast.SelectionSet, obj *payment.PayWayView) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, payWayImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PayWay")
+		case "name":
+			out.Values[i] = ec._PayWay_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "title":
+			out.Values[i] = ec._PayWay_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var paymentDataImplementors = []string{"PaymentData"}
 
 func (ec *executionContext) _PaymentData(ctx context.Context, sel ast.SelectionSet, obj *twofactor.PaymentData) graphql.Marshaler {
@@ -24393,6 +27586,79 @@ func (ec *executionContext) _PingppCharge(ctx context.Context, sel ast.Selection
 			}
 		case "cashierUrl":
 			out.Values[i] = ec._PingppCharge_cashierUrl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var providerInfoImplementors = []string{"ProviderInfo"}
+
+func (ec *executionContext) _ProviderInfo(ctx context.Context, sel ast.SelectionSet, obj *payment.ProviderInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, providerInfoImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProviderInfo")
+		case "tradeNo":
+			out.Values[i] = ec._ProviderInfo_tradeNo(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "apiTradeNo":
+			out.Values[i] = ec._ProviderInfo_apiTradeNo(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ProviderInfo_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "statusText":
+			out.Values[i] = ec._ProviderInfo_statusText(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "addtime":
+			out.Values[i] = ec._ProviderInfo_addtime(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "endtime":
+			out.Values[i] = ec._ProviderInfo_endtime(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "money":
+			out.Values[i] = ec._ProviderInfo_money(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._ProviderInfo_type(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -24679,6 +27945,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "payWays":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_payWays(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "quote":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_quote(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "cash":
 			field := field
 
@@ -24848,6 +28158,49 @@ func (ec *executionContext) _QuickPayResult(ctx context.Context, sel ast.Selecti
 			}
 		case "order":
 			out.Values[i] = ec._QuickPayResult_order(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var quoteImplementors = []string{"Quote"}
+
+func (ec *executionContext) _Quote(ctx context.Context, sel ast.SelectionSet, obj *payment.Quote) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, quoteImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Quote")
+		case "priceTotal":
+			out.Values[i] = ec._Quote_priceTotal(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "asset":
+			out.Values[i] = ec._Quote_asset(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26601,6 +29954,11 @@ func (ec *executionContext) unmarshalNCreatePaymentOrderInput2githubᚗcomᚋpay
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreatePointsOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐCreatePointsOrderInput(ctx context.Context, v any) (payment.CreatePointsOrderInput, error) {
+	res, err := ec.unmarshalInputCreatePointsOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreditInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋledgerᚐCreditInput(ctx context.Context, v any) (ledger.CreditInput, error) {
 	res, err := ec.unmarshalInputCreditInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -26672,6 +30030,11 @@ func (ec *executionContext) marshalNGameTestCallback2ᚖgithubᚗcomᚋpaygraph�
 	return ec._GameTestCallback(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNGetPayUrlInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGetPayURLInput(ctx context.Context, v any) (payment.GetPayURLInput, error) {
+	res, err := ec.unmarshalInputGetPayUrlInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐGoods(ctx context.Context, sel ast.SelectionSet, v *ent.Goods) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -26680,6 +30043,25 @@ func (ec *executionContext) marshalNGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraph�
 		return graphql.Null
 	}
 	return ec._Goods(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNGoodsLineInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInputᚄ(ctx context.Context, v any) ([]*payment.GoodsLineInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*payment.GoodsLineInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNGoodsLineInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNGoodsLineInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInput(ctx context.Context, v any) (*payment.GoodsLineInput, error) {
+	res, err := ec.unmarshalInputGoodsLineInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNGoodsOrderPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsOrder(ctx context.Context, sel ast.SelectionSet, v *payment.GoodsOrder) graphql.Marshaler {
@@ -26740,6 +30122,21 @@ func (ec *executionContext) marshalNID2ᚕint64ᚄ(ctx context.Context, sel ast.
 func (ec *executionContext) unmarshalNInitDealOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐInitDealOrderInput(ctx context.Context, v any) (escrow.InitDealOrderInput, error) {
 	res, err := ec.unmarshalInputInitDealOrderInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNInitOrderInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐInitOrderInput(ctx context.Context, v any) (payment.InitOrderInput, error) {
+	res, err := ec.unmarshalInputInitOrderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInitOrderPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐInitOrderResult(ctx context.Context, sel ast.SelectionSet, v *payment.InitOrderResult) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._InitOrderPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -26842,6 +30239,32 @@ func (ec *executionContext) marshalNOrderEvent2ᚖgithubᚗcomᚋpaygraphᚋpayg
 		return graphql.Null
 	}
 	return ec._OrderEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNOrderGoods2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrderLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.OrderLine) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOrderGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrderLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOrderGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrderLine(ctx context.Context, sel ast.SelectionSet, v *ent.OrderLine) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._OrderGoods(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNOrderItem2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrderItemᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.OrderItem) graphql.Marshaler {
@@ -26959,6 +30382,61 @@ func (ec *executionContext) unmarshalNPayInput2githubᚗcomᚋpaygraphᚋpaygrap
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNPayUrl2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayURL(ctx context.Context, sel ast.SelectionSet, v *payment.PayURL) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PayUrl(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPayWay2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayViewᚄ(ctx context.Context, sel ast.SelectionSet, v []*payment.PayWayView) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPayWay2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayView(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPayWay2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayView(ctx context.Context, sel ast.SelectionSet, v *payment.PayWayView) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PayWay(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPayWayInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayInputᚄ(ctx context.Context, v any) ([]*payment.PayWayInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*payment.PayWayInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPayWayInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNPayWayInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayInput(ctx context.Context, v any) (*payment.PayWayInput, error) {
+	res, err := ec.unmarshalInputPayWayInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNPaymentData2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐPaymentData(ctx context.Context, sel ast.SelectionSet, v *twofactor.PaymentData) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -26997,6 +30475,16 @@ func (ec *executionContext) marshalNQuickPayResult2ᚖgithubᚗcomᚋpaygraphᚋ
 		return graphql.Null
 	}
 	return ec._QuickPayResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNQuote2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐQuote(ctx context.Context, sel ast.SelectionSet, v *payment.Quote) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Quote(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRegisterInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋaccountᚐRegisterInput(ctx context.Context, v any) (account.RegisterInput, error) {
@@ -27601,6 +31089,23 @@ func (ec *executionContext) marshalODecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygrap
 	return v
 }
 
+func (ec *executionContext) unmarshalOGoodsLineInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInputᚄ(ctx context.Context, v any) ([]*payment.GoodsLineInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*payment.GoodsLineInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNGoodsLineInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGoodsLineInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalOID2int64(ctx context.Context, v any) (int64, error) {
 	res, err := scalar.UnmarshalInt64ID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -28068,6 +31573,13 @@ func (ec *executionContext) marshalOPingppCharge2ᚖgithubᚗcomᚋpaygraphᚋpa
 		return graphql.Null
 	}
 	return ec._PingppCharge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOProviderInfo2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐProviderInfo(ctx context.Context, sel ast.SelectionSet, v *payment.ProviderInfo) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ProviderInfo(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx context.Context, v any) ([]role.Role, error) {

@@ -56,5 +56,6 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 	srv.Use(DepthLimit{Max: o.MaxDepth})
 	srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
 	srv.Use(&Observe{Metrics: o.Metrics})
+	srv.AroundOperations(withSyncStore)
 	return srv
 }

@@ -81,8 +81,8 @@ func (r *orderItemResolver) UnlockedAmount(ctx context.Context, obj *ent.OrderIt
 }
 
 // Order is the resolver for the order field.
-func (r *queryResolver) Order(ctx context.Context, id *int64, orderNo *string) (*ent.Order, error) {
-	return r.order(ctx, id, orderNo)
+func (r *queryResolver) Order(ctx context.Context, id *int64, orderNo *string, sync *bool) (*ent.Order, error) {
+	return r.order(ctx, id, orderNo, sync)
 }
 
 // OrderStatusChanged is the resolver for the orderStatusChanged field.

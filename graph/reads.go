@@ -98,7 +98,7 @@ func (r *Resolver) orderItems(ctx context.Context, o *ent.Order, kind orderitem.
 		Order(ent.Asc(orderitem.FieldPosition)).All(ctx)
 }
 
-func (r *Resolver) order(ctx context.Context, id *int64, orderNo *string) (*ent.Order, error) {
+func (r *Resolver) order(ctx context.Context, id *int64, orderNo *string, sync *bool) (*ent.Order, error) {
 	q := r.Client.Order.Query()
 	switch {
 	case id != nil:
@@ -108,5 +108,9 @@ func (r *Resolver) order(ctx context.Context, id *int64, orderNo *string) (*ent.
 	default:
 		return nil, apperr.Input("id", "give id or orderNo")
 	}
-	return r.Payments.Load(ctx, q)
+	o, err := r.Payments.Load(ctx, q)
+	if err != nil || sync == nil || !*sync || r.Epay == nil {
+		return o, err
+	}
+	return r.syncOrder(ctx, o), nil
 }

@@ -29,4 +29,5 @@ type Resolver struct {
 	Escrow      *escrow.Service
 	// TwoFactor is seed 000's second factor.
 	TwoFactor *twofactor.Service
+	Epay      *payment.Epay
 }

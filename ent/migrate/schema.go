@@ -188,6 +188,7 @@ var (
 		{Name: "paid_at", Type: field.TypeTime, Nullable: true},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "auto_confirm_at", Type: field.TypeTime, Nullable: true},
+		{Name: "return_url", Type: field.TypeString, Nullable: true, Size: 1024},
 		{Name: "app_id", Type: field.TypeInt64},
 		{Name: "payer_id", Type: field.TypeInt64, Nullable: true},
 		{Name: "payee_id", Type: field.TypeInt64, Nullable: true},
@@ -200,19 +201,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "orders_apps_app",
-				Columns:    []*schema.Column{OrdersColumns[27]},
+				Columns:    []*schema.Column{OrdersColumns[28]},
 				RefColumns: []*schema.Column{AppsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "orders_users_payer",
-				Columns:    []*schema.Column{OrdersColumns[28]},
+				Columns:    []*schema.Column{OrdersColumns[29]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "orders_users_payee",
-				Columns:    []*schema.Column{OrdersColumns[29]},
+				Columns:    []*schema.Column{OrdersColumns[30]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -221,17 +222,17 @@ var (
 			{
 				Name:    "order_app_id_client_order_id",
 				Unique:  true,
-				Columns: []*schema.Column{OrdersColumns[27], OrdersColumns[4]},
+				Columns: []*schema.Column{OrdersColumns[28], OrdersColumns[4]},
 			},
 			{
 				Name:    "order_payer_id",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[28]},
+				Columns: []*schema.Column{OrdersColumns[29]},
 			},
 			{
 				Name:    "order_payee_id",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[29]},
+				Columns: []*schema.Column{OrdersColumns[30]},
 			},
 			{
 				Name:    "order_status_expires_at",
@@ -317,6 +318,103 @@ var (
 				Name:    "orderitem_order_id_kind_position",
 				Unique:  true,
 				Columns: []*schema.Column{OrderItemsColumns[9], OrderItemsColumns[1], OrderItemsColumns[2]},
+			},
+		},
+	}
+	// OrderLinesColumns holds the columns for the "order_lines" table.
+	OrderLinesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "position", Type: field.TypeInt},
+		{Name: "goods_id", Type: field.TypeString},
+		{Name: "item", Type: field.TypeString},
+		{Name: "title", Type: field.TypeString, Nullable: true},
+		{Name: "num", Type: field.TypeInt},
+		{Name: "single_price", Type: field.TypeInt64},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "asset", Type: field.TypeString},
+		{Name: "order_id", Type: field.TypeInt64},
+	}
+	// OrderLinesTable holds the schema information for the "order_lines" table.
+	OrderLinesTable = &schema.Table{
+		Name:       "order_lines",
+		Columns:    OrderLinesColumns,
+		PrimaryKey: []*schema.Column{OrderLinesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "order_lines_orders_order",
+				Columns:    []*schema.Column{OrderLinesColumns[9]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "orderline_order_id_position",
+				Unique:  true,
+				Columns: []*schema.Column{OrderLinesColumns[9], OrderLinesColumns[1]},
+			},
+		},
+	}
+	// PayWaysColumns holds the columns for the "pay_ways" table.
+	PayWaysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 32},
+		{Name: "title", Type: field.TypeString, Size: 64},
+		{Name: "position", Type: field.TypeInt, Default: 0},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "app_id", Type: field.TypeInt64},
+	}
+	// PayWaysTable holds the schema information for the "pay_ways" table.
+	PayWaysTable = &schema.Table{
+		Name:       "pay_ways",
+		Columns:    PayWaysColumns,
+		PrimaryKey: []*schema.Column{PayWaysColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "pay_ways_apps_app",
+				Columns:    []*schema.Column{PayWaysColumns[7]},
+				RefColumns: []*schema.Column{AppsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "payway_app_id_name",
+				Unique:  true,
+				Columns: []*schema.Column{PayWaysColumns[7], PayWaysColumns[3]},
+			},
+		},
+	}
+	// RefundAttemptsColumns holds the columns for the "refund_attempts" table.
+	RefundAttemptsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "provider", Type: field.TypeString},
+		{Name: "out_refund_no", Type: field.TypeString},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "hold_asset", Type: field.TypeString},
+		{Name: "hold", Type: field.TypeInt64},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"PENDING", "UNKNOWN", "DONE", "FAILED"}},
+		{Name: "held", Type: field.TypeBool, Default: false},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "provider_refund_no", Type: field.TypeString, Nullable: true},
+		{Name: "error", Type: field.TypeString, Nullable: true},
+		{Name: "order_id", Type: field.TypeInt64},
+	}
+	// RefundAttemptsTable holds the schema information for the "refund_attempts" table.
+	RefundAttemptsTable = &schema.Table{
+		Name:       "refund_attempts",
+		Columns:    RefundAttemptsColumns,
+		PrimaryKey: []*schema.Column{RefundAttemptsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "refund_attempts_orders_order",
+				Columns:    []*schema.Column{RefundAttemptsColumns[13]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.NoAction,
 			},
 		},
 	}
@@ -483,6 +581,9 @@ var (
 		OrdersTable,
 		OrderEventsTable,
 		OrderItemsTable,
+		OrderLinesTable,
+		PayWaysTable,
+		RefundAttemptsTable,
 		UsersTable,
 		VerifyCodesTable,
 		WalletsTable,
@@ -499,6 +600,9 @@ func init() {
 	OrdersTable.ForeignKeys[2].RefTable = UsersTable
 	OrderEventsTable.ForeignKeys[0].RefTable = OrdersTable
 	OrderItemsTable.ForeignKeys[0].RefTable = OrdersTable
+	OrderLinesTable.ForeignKeys[0].RefTable = OrdersTable
+	PayWaysTable.ForeignKeys[0].RefTable = AppsTable
+	RefundAttemptsTable.ForeignKeys[0].RefTable = OrdersTable
 	WalletsTable.ForeignKeys[0].RefTable = UsersTable
 	WalletEntriesTable.ForeignKeys[0].RefTable = WalletsTable
 	WalletEntriesTable.ForeignKeys[1].RefTable = OrdersTable

@@ -75,6 +75,8 @@ const (
 	FieldCompletedAt = "completed_at"
 	// FieldAutoConfirmAt holds the string denoting the auto_confirm_at field in the database.
 	FieldAutoConfirmAt = "auto_confirm_at"
+	// FieldReturnURL holds the string denoting the return_url field in the database.
+	FieldReturnURL = "return_url"
 	// EdgeApp holds the string denoting the app edge name in mutations.
 	EdgeApp = "app"
 	// EdgePayer holds the string denoting the payer edge name in mutations.
@@ -156,6 +158,7 @@ var Columns = []string{
 	FieldPaidAt,
 	FieldCompletedAt,
 	FieldAutoConfirmAt,
+	FieldReturnURL,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -183,6 +186,8 @@ var (
 	ItemValidator func(string) error
 	// ItemIDValidator is a validator for the "item_id" field. It is called by the builders before save.
 	ItemIDValidator func(string) error
+	// ReturnURLValidator is a validator for the "return_url" field. It is called by the builders before save.
+	ReturnURLValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() int64
 )
@@ -402,6 +407,11 @@ func ByCompletedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByAutoConfirmAt orders the results by the auto_confirm_at field.
 func ByAutoConfirmAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAutoConfirmAt, opts...).ToFunc()
+}
+
+// ByReturnURL orders the results by the return_url field.
+func ByReturnURL(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReturnURL, opts...).ToFunc()
 }
 
 // ByAppField orders the results by app field.

@@ -190,6 +190,11 @@ func AutoConfirmAt(v time.Time) predicate.Order {
 	return predicate.Order(sql.FieldEQ(FieldAutoConfirmAt, v))
 }
 
+// ReturnURL applies equality check predicate on the "return_url" field. It's identical to ReturnURLEQ.
+func ReturnURL(v string) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldReturnURL, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Order {
 	return predicate.Order(sql.FieldEQ(FieldCreatedAt, v))
@@ -1833,6 +1838,81 @@ func AutoConfirmAtIsNil() predicate.Order {
 // AutoConfirmAtNotNil applies the NotNil predicate on the "auto_confirm_at" field.
 func AutoConfirmAtNotNil() predicate.Order {
 	return predicate.Order(sql.FieldNotNull(FieldAutoConfirmAt))
+}
+
+// ReturnURLEQ applies the EQ predicate on the "return_url" field.
+func ReturnURLEQ(v string) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldReturnURL, v))
+}
+
+// ReturnURLNEQ applies the NEQ predicate on the "return_url" field.
+func ReturnURLNEQ(v string) predicate.Order {
+	return predicate.Order(sql.FieldNEQ(FieldReturnURL, v))
+}
+
+// ReturnURLIn applies the In predicate on the "return_url" field.
+func ReturnURLIn(vs ...string) predicate.Order {
+	return predicate.Order(sql.FieldIn(FieldReturnURL, vs...))
+}
+
+// ReturnURLNotIn applies the NotIn predicate on the "return_url" field.
+func ReturnURLNotIn(vs ...string) predicate.Order {
+	return predicate.Order(sql.FieldNotIn(FieldReturnURL, vs...))
+}
+
+// ReturnURLGT applies the GT predicate on the "return_url" field.
+func ReturnURLGT(v string) predicate.Order {
+	return predicate.Order(sql.FieldGT(FieldReturnURL, v))
+}
+
+// ReturnURLGTE applies the GTE predicate on the "return_url" field.
+func ReturnURLGTE(v string) predicate.Order {
+	return predicate.Order(sql.FieldGTE(FieldReturnURL, v))
+}
+
+// ReturnURLLT applies the LT predicate on the "return_url" field.
+func ReturnURLLT(v string) predicate.Order {
+	return predicate.Order(sql.FieldLT(FieldReturnURL, v))
+}
+
+// ReturnURLLTE applies the LTE predicate on the "return_url" field.
+func ReturnURLLTE(v string) predicate.Order {
+	return predicate.Order(sql.FieldLTE(FieldReturnURL, v))
+}
+
+// ReturnURLContains applies the Contains predicate on the "return_url" field.
+func ReturnURLContains(v string) predicate.Order {
+	return predicate.Order(sql.FieldContains(FieldReturnURL, v))
+}
+
+// ReturnURLHasPrefix applies the HasPrefix predicate on the "return_url" field.
+func ReturnURLHasPrefix(v string) predicate.Order {
+	return predicate.Order(sql.FieldHasPrefix(FieldReturnURL, v))
+}
+
+// ReturnURLHasSuffix applies the HasSuffix predicate on the "return_url" field.
+func ReturnURLHasSuffix(v string) predicate.Order {
+	return predicate.Order(sql.FieldHasSuffix(FieldReturnURL, v))
+}
+
+// ReturnURLIsNil applies the IsNil predicate on the "return_url" field.
+func ReturnURLIsNil() predicate.Order {
+	return predicate.Order(sql.FieldIsNull(FieldReturnURL))
+}
+
+// ReturnURLNotNil applies the NotNil predicate on the "return_url" field.
+func ReturnURLNotNil() predicate.Order {
+	return predicate.Order(sql.FieldNotNull(FieldReturnURL))
+}
+
+// ReturnURLEqualFold applies the EqualFold predicate on the "return_url" field.
+func ReturnURLEqualFold(v string) predicate.Order {
+	return predicate.Order(sql.FieldEqualFold(FieldReturnURL, v))
+}
+
+// ReturnURLContainsFold applies the ContainsFold predicate on the "return_url" field.
+func ReturnURLContainsFold(v string) predicate.Order {
+	return predicate.Order(sql.FieldContainsFold(FieldReturnURL, v))
 }
 
 // HasApp applies the HasEdge predicate on the "app" edge.

@@ -30,6 +30,15 @@ type OrderEvent func(*sql.Selector)
 // OrderItem is the predicate function for orderitem builders.
 type OrderItem func(*sql.Selector)
 
+// OrderLine is the predicate function for orderline builders.
+type OrderLine func(*sql.Selector)
+
+// PayWay is the predicate function for payway builders.
+type PayWay func(*sql.Selector)
+
+// RefundAttempt is the predicate function for refundattempt builders.
+type RefundAttempt func(*sql.Selector)
+
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
 

@@ -54,6 +54,8 @@ func (Order) Fields() []ent.Field {
 		// auto_confirm_at is when an escrowed deal (seed 003) is released to
 		// the seller if the buyer has not confirmed it by then.
 		field.Time("auto_confirm_at").Optional().Nillable(),
+		// return_url is where the browser goes after paying at a gateway.
+		field.String("return_url").Optional().MaxLen(1024).Annotations(renamed()),
 	}
 }
 

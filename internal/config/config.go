@@ -58,6 +58,11 @@ type Config struct {
 	EpayKey               string
 	EpayPrivateKey        string
 	EpayPlatformPublicKey string
+	// EpaySignType is the API version: MD5 (V1) or RSA (V2). Default: RSA
+	// with the embedded sandbox or when a private key is given, else MD5.
+	EpaySignType string
+	// EpayTimeout bounds each call to the gateway.
+	EpayTimeout time.Duration
 
 	PingppURL       string
 	PingppAppID     string
@@ -275,6 +280,21 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.EpayURL != "" && c.EpayKey == "" && c.EpayPrivateKey == "" {
 		r.fail("PAYGRAPH_EPAY_KEY", "must be set (or PAYGRAPH_EPAY_PRIVATE_KEY for V2) when PAYGRAPH_EPAY_URL names a real gateway")
 	}
+	defSign := "MD5"
+	if c.EpayURL == "" || c.EpayPrivateKey != "" {
+		defSign = "RSA"
+	}
+	c.EpaySignType = strings.ToUpper(r.str("PAYGRAPH_EPAY_SIGN_TYPE", defSign))
+	if c.EpaySignType != "MD5" && c.EpaySignType != "RSA" {
+		r.fail("PAYGRAPH_EPAY_SIGN_TYPE", "%q is not MD5 (V1) or RSA (V2)", c.EpaySignType)
+	}
+	if c.EpayURL != "" && c.EpaySignType == "RSA" && (c.EpayPrivateKey == "" || c.EpayPlatformPublicKey == "") {
+		r.fail("PAYGRAPH_EPAY_PRIVATE_KEY", "PAYGRAPH_EPAY_PRIVATE_KEY and PAYGRAPH_EPAY_PLATFORM_PUBLIC_KEY must be set for the V2 (RSA) interface of a real gateway")
+	}
+	if c.EpayURL != "" && c.EpaySignType == "MD5" && c.EpayKey == "" {
+		r.fail("PAYGRAPH_EPAY_KEY", "must be set for the V1 (MD5) interface of a real gateway")
+	}
+	c.EpayTimeout = r.duration("PAYGRAPH_EPAY_TIMEOUT", 10*time.Second)
 
 	c.PingppURL = r.httpURL("PAYGRAPH_PINGPP_URL")
 	c.PingppAppID = r.str("PAYGRAPH_PINGPP_APP_ID", "")

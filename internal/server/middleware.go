@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/clientip"
 	"github.com/paygraph/paygraph/internal/idempotency"
+	"github.com/paygraph/paygraph/internal/payment"
 	"github.com/paygraph/paygraph/internal/trace"
 )
 
@@ -32,7 +34,11 @@ func (s *Server) requestID(next http.Handler) http.Handler {
 			id = trace.NewID()
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(trace.WithID(r.Context(), id)))
+		ctx := trace.WithID(r.Context(), id)
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			ctx = payment.WithClientIP(ctx, host)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

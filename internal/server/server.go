@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -36,6 +37,7 @@ import (
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/payment"
 	"github.com/paygraph/paygraph/internal/provider/game"
+	epaysandbox "github.com/paygraph/paygraph/internal/sandbox/epay"
 	sandboxpingpp "github.com/paygraph/paygraph/internal/sandbox/pingpp"
 	"github.com/paygraph/paygraph/internal/scheduler"
 	"github.com/paygraph/paygraph/internal/twofactor"
@@ -70,6 +72,10 @@ type Server struct {
 	PingppSandbox *sandboxpingpp.Gateway
 	// TwoFactor is seed 000's second factor.
 	TwoFactor *twofactor.Service
+	// Epay holds the flows paid through 易支付 (seeds 001 and 002);
+	// EpaySandbox is the embedded gateway, nil when a real one is configured.
+	Epay        *payment.Epay
+	EpaySandbox *epaysandbox.Gateway
 	// Scheduler runs expiry and other timed work; tests drive it by hand.
 	Scheduler *scheduler.Scheduler
 	Clock     clock.Clock
@@ -79,7 +85,13 @@ type Server struct {
 	// so a rotated SERVICE token stops streaming.
 	tokenRecheck time.Duration
 
-	handler http.Handler
+	handler  http.Handler
+	resolver *graph.Resolver
+	// publicURL overrides Config.PublicURL once the listener's address is
+	// known (a test server, or PAYGRAPH_ADDR with port 0).
+	publicURL atomic.Pointer[string]
+	// closers release what flows opened (gateway clients, sandboxes).
+	closers []func()
 	// wsCtx ends every WebSocket and SSE stream when the server shuts down.
 	wsCtx    context.Context
 	wsCancel context.CancelFunc
@@ -112,10 +124,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	}
 	s := &Server{Config: cfg, Log: log, DB: d, Metrics: metrics.New()}
 	if err := s.init(ctx, opts); err != nil {
-		if s.Bus != nil {
-			_ = s.Bus.Close()
-		}
-		d.Close()
+		// Release what init started (the scheduler, flows' clients, the bus).
+		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -168,11 +178,11 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 	if s.tokenRecheck == 0 {
 		s.tokenRecheck = 30 * time.Second
 	}
-	resolver := &graph.Resolver{
+	s.resolver = &graph.Resolver{
 		Client: s.DB.Ent, Assets: s.Assets, Accounts: s.Accounts, Catalog: s.Catalog,
 		Ledger: s.Ledger, Payments: s.Payments, Live: s.Live,
 	}
-	gql := graph.NewHandler(resolver, graph.Options{
+	gql := graph.NewHandler(s.resolver, graph.Options{
 		MaxDepth:      s.Config.QueryDepth,
 		MaxComplexity: s.Config.Complexity,
 		Metrics:       s.Metrics,
@@ -203,9 +213,9 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 		}
 	}
 	// The flows' services exist now: hand them to the resolvers.
-	resolver.Escrow = s.Escrow
-	resolver.GameGoods, resolver.GameSandbox = s.GameGoods, s.GameSandbox
-	resolver.TwoFactor = s.TwoFactor
+	r := s.resolver
+	r.Epay, r.Escrow, r.TwoFactor = s.Epay, s.Escrow, s.TwoFactor
+	r.GameGoods, r.GameSandbox = s.GameGoods, s.GameSandbox
 	s.handler = s.middleware(mux)
 	return nil
 }
@@ -217,11 +227,33 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // (http.Server.RegisterOnShutdown).
 func (s *Server) Shutdown() { s.wsCancel() }
 
+// SetPublicURL sets the base of the URLs handed to providers (notify and
+// return URLs, the embedded sandboxes' pages) when PAYGRAPH_PUBLIC_URL is
+// unset and the listener's address is known only now.
+func (s *Server) SetPublicURL(u string) { s.publicURL.Store(&u) }
+
+// PublicURL is the base of the URLs handed to providers, without a
+// trailing slash.
+func (s *Server) PublicURL() string {
+	if u := s.publicURL.Load(); u != nil {
+		return strings.TrimRight(*u, "/")
+	}
+	return strings.TrimRight(s.Config.PublicURL, "/")
+}
+
+// onClose registers a release to run at Close.
+func (s *Server) onClose(f func()) { s.closers = append(s.closers, f) }
+
 // Close stops the scheduler and releases the event bus and the database.
 func (s *Server) Close() error {
-	s.wsCancel()
+	if s.wsCancel != nil {
+		s.wsCancel()
+	}
 	if s.stopScheduler != nil {
 		s.stopScheduler()
+	}
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
 	}
 	if s.Tx != nil {
 		s.Tx.Close()

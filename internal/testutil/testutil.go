@@ -134,6 +134,10 @@ func StartWith(t testing.TB, env Env, opts server.Options) *Server {
 	hs := httptest.NewUnstartedServer(srv.Handler())
 	hs.Config.RegisterOnShutdown(srv.Shutdown)
 	hs.Start()
+	if env.Getenv("PAYGRAPH_PUBLIC_URL") == "" {
+		// Providers and the embedded sandboxes reach the server here.
+		srv.SetPublicURL(hs.URL)
+	}
 	s := &Server{Server: srv, HTTP: hs, URL: hs.URL, t: t}
 	t.Cleanup(func() {
 		srv.Shutdown()

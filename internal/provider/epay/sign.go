@@ -1,0 +1,188 @@
+// Package epay speaks the 易支付 (epay) merchant protocol with the standard
+// library: V1 signs requests and notifies with MD5 over a shared key, V2
+// with SHA256withRSA (the merchant's key signs requests, the platform's key
+// signs responses and notifies). Both sign the same string: every
+// non-empty parameter but sign and sign_type, sorted by key in ASCII order,
+// joined as k=v with &, values not URL-encoded.
+package epay
+
+import (
+	"crypto"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// Params are the parameters of a request, response or notify, one value
+// per key.
+type Params map[string]string
+
+// FromValues turns form or query values into Params. A key given twice is
+// refused: which of the two values was signed would be ambiguous.
+func FromValues(v url.Values) (Params, error) {
+	p := make(Params, len(v))
+	for k, vs := range v {
+		if len(vs) != 1 {
+			return nil, fmt.Errorf("parameter %q is given %d times", k, len(vs))
+		}
+		p[k] = vs[0]
+	}
+	return p, nil
+}
+
+// Values returns p as url.Values, for a form or a query string.
+func (p Params) Values() url.Values {
+	v := make(url.Values, len(p))
+	for k, s := range p {
+		v.Set(k, s)
+	}
+	return v
+}
+
+// SignContent is the string both protocol versions sign.
+func SignContent(p Params) string {
+	keys := make([]string, 0, len(p))
+	for k, v := range p {
+		if k == "sign" || k == "sign_type" || strings.TrimSpace(v) == "" {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(p[k])
+	}
+	return b.String()
+}
+
+// SignMD5 is the V1 signature: lowercase hex md5 of the content followed
+// directly by the key.
+func SignMD5(p Params, key string) string {
+	sum := md5.Sum([]byte(SignContent(p) + key))
+	return hex.EncodeToString(sum[:])
+}
+
+// VerifyMD5 reports whether p carries a valid V1 signature under key. An
+// empty key verifies nothing.
+func VerifyMD5(p Params, key string) bool {
+	if key == "" {
+		return false
+	}
+	got := strings.ToLower(p["sign"])
+	want := SignMD5(p, key)
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// SignRSA is the V2 signature: base64 of SHA256withRSA (PKCS #1 v1.5)
+// over the content.
+func SignRSA(p Params, key *rsa.PrivateKey) (string, error) {
+	if key == nil {
+		return "", errors.New("no RSA private key")
+	}
+	h := sha256.Sum256([]byte(SignContent(p)))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, h[:])
+	if err != nil {
+		return "", fmt.Errorf("signing: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(sig), nil
+}
+
+// VerifyRSA reports whether p carries a valid V2 signature by key.
+func VerifyRSA(p Params, key *rsa.PublicKey) bool {
+	if key == nil {
+		return false
+	}
+	sig, err := base64.StdEncoding.DecodeString(p["sign"])
+	if err != nil || len(sig) == 0 {
+		return false
+	}
+	h := sha256.Sum256([]byte(SignContent(p)))
+	return rsa.VerifyPKCS1v15(key, crypto.SHA256, h[:], sig) == nil
+}
+
+// keyDER reads a key given as PEM or as bare base64 DER (as epay
+// platforms show them), tolerating literal "\n" from environment files.
+func keyDER(s string) ([]byte, error) {
+	s = strings.TrimSpace(strings.ReplaceAll(s, `\n`, "\n"))
+	if s == "" {
+		return nil, errors.New("empty key")
+	}
+	if strings.HasPrefix(s, "-----BEGIN") {
+		b, _ := pem.Decode([]byte(s))
+		if b == nil {
+			return nil, errors.New("not a PEM block")
+		}
+		return b.Bytes, nil
+	}
+	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
+	if err != nil {
+		return nil, errors.New("neither PEM nor base64")
+	}
+	return der, nil
+}
+
+// ParsePrivateKey reads an RSA private key: PEM or base64 DER, PKCS #8 or
+// PKCS #1.
+func ParsePrivateKey(s string) (*rsa.PrivateKey, error) {
+	der, err := keyDER(s)
+	if err != nil {
+		return nil, err
+	}
+	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		rk, ok := k.(*rsa.PrivateKey)
+		if !ok {
+			return nil, errors.New("not an RSA key")
+		}
+		return rk, nil
+	}
+	k, err := x509.ParsePKCS1PrivateKey(der)
+	if err != nil {
+		return nil, errors.New("not a PKCS #8 or PKCS #1 RSA private key")
+	}
+	return k, nil
+}
+
+// ParsePublicKey reads an RSA public key: PEM or base64 DER, PKIX or
+// PKCS #1.
+func ParsePublicKey(s string) (*rsa.PublicKey, error) {
+	der, err := keyDER(s)
+	if err != nil {
+		return nil, err
+	}
+	if k, err := x509.ParsePKIXPublicKey(der); err == nil {
+		rk, ok := k.(*rsa.PublicKey)
+		if !ok {
+			return nil, errors.New("not an RSA key")
+		}
+		return rk, nil
+	}
+	k, err := x509.ParsePKCS1PublicKey(der)
+	if err != nil {
+		return nil, errors.New("not a PKIX or PKCS #1 RSA public key")
+	}
+	return k, nil
+}
+
+// EncodePublicKey writes a public key as bare base64 PKIX DER, the form
+// epay platforms hand out.
+func EncodePublicKey(k *rsa.PublicKey) string {
+	der, _ := x509.MarshalPKIXPublicKey(k)
+	return base64.StdEncoding.EncodeToString(der)
+}
