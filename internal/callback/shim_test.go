@@ -211,6 +211,24 @@ func TestBadNoticesChangeNothing(t *testing.T) {
 	}
 }
 
+func TestSecondPaymentOfAPaidOrderIsKeptForRefund(t *testing.T) {
+	e := setup(t)
+	o := e.newOrder(t, "G4", order.StatusPENDING)
+	if r := e.notify(t, paidNotice("G4", "T5", "10.00"), true); r != "success" {
+		t.Fatalf("first payment: %s", r)
+	}
+	if r := e.notify(t, paidNotice("G4", "T6", "10.00"), true); r != "success" {
+		t.Fatalf("second payment answered %s: the provider must stop retrying", r)
+	}
+	got, _ := e.srv.DB.Ent.Order.Get(t.Context(), o.ID)
+	if got.Status != order.StatusPAID || got.ProviderTradeNo != "T5" {
+		t.Fatalf("order %s / %s", got.Status, got.ProviderTradeNo)
+	}
+	if v := e.verdicts(t); v[callbackevent.VerdictAPPLIED] != 1 || v[callbackevent.VerdictNEEDS_REFUND] != 1 {
+		t.Fatalf("verdicts %v", v)
+	}
+}
+
 func TestPaymentForACancelledOrderIsKeptForRefund(t *testing.T) {
 	e := setup(t)
 	o := e.newOrder(t, "G3", order.StatusCANCELLED)

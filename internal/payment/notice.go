@@ -66,8 +66,9 @@ var (
 
 // ApplyNotice moves an order forward on a verified provider callback, in
 // tx. Only forward moves happen: a notice for an order already past it is
-// AlreadyApplied, a payment for an order that can no longer be paid is
-// NeedsRefund.
+// AlreadyApplied, a payment for an order that can no longer be paid (or a
+// second payment, under another provider trade number, of an order already
+// paid) is NeedsRefund.
 //
 // Errors: ErrOrderNotFound, ErrNoticeAmount (both leave the order as it was).
 func (s *Service) ApplyNotice(ctx context.Context, tx *txn.Tx, n Notice) (*ent.Order, Result, error) {
@@ -101,6 +102,11 @@ func (s *Service) ApplyNotice(ctx context.Context, tx *txn.Tx, n Notice) (*ent.O
 	case n.Outcome == OutcomeFailed:
 		return o, AlreadyApplied, nil
 	case !Unpaid(o.Status) && o.Status != Failed && o.Status != Expired && o.Status != Cancelled:
+		if o.ProviderTradeNo != "" && n.ProviderTradeNo != "" && o.ProviderTradeNo != n.ProviderTradeNo {
+			// A second, different payment for an order already paid: the
+			// buyer paid twice and the second payment must be given back.
+			return o, NeedsRefund, nil
+		}
 		return o, AlreadyApplied, nil // paid already, by this notice or another path
 	case !Unpaid(o.Status):
 		return o, NeedsRefund, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/internal/config"
 	"github.com/paygraph/paygraph/internal/scheduler"
 	"github.com/paygraph/paygraph/internal/twofactor"
@@ -38,6 +39,8 @@ func (s *Server) initTokenFlow(mux *http.ServeMux) error {
 	if err != nil {
 		return &config.Error{Var: "PAYGRAPH_TWOFACTOR_KEY", Reason: err.Error()}
 	}
+	// bindTradePwd is seed 003's pay password.
+	svc.BindTradePwd = func(u *ent.User) bool { return u.PayPasswordHash != "" }
 	s.TwoFactor = svc
 	s.Payments.SecondFactor = svc
 	s.Scheduler.Add(scheduler.Job{Name: "purge-verify-codes", Run: func(ctx context.Context) error {
