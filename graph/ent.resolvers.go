@@ -19,15 +19,7 @@ func (r *queryResolver) Node(ctx context.Context, id int64) (ent.Noder, error) {
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []int64) ([]ent.Noder, error) {
-	out := make([]ent.Noder, len(ids))
-	for i, id := range ids {
-		n, err := r.node(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = n
-	}
-	return out, nil
+	return r.nodes(ctx, ids)
 }
 
 // CallbackEvents is the resolver for the callbackEvents field.

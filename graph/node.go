@@ -78,3 +78,19 @@ func (r *Resolver) node(ctx context.Context, id int64) (ent.Noder, error) {
 	}
 	return n, nil
 }
+
+// nodes resolves up to a page of ids, each under the same visibility rule.
+func (r *Resolver) nodes(ctx context.Context, ids []int64) ([]ent.Noder, error) {
+	if len(ids) > maxPage {
+		return nil, apperr.Input("ids", "at most %d ids", maxPage)
+	}
+	out := make([]ent.Noder, len(ids))
+	for i, id := range ids {
+		n, err := r.node(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n
+	}
+	return out, nil
+}

@@ -11,8 +11,7 @@ import (
 )
 
 // initTokenFlow wires seed 000: second factors for pay (GA, SMS, email).
-func (s *Server) initTokenFlow(mux *http.ServeMux) error {
-	_ = mux
+func (s *Server) initTokenFlow(*http.ServeMux) error {
 	key := s.Config.TwoFactorKey
 	if len(key) == 0 {
 		key = s.Tokens.DeriveKey("paygraph second factor v1")

@@ -263,6 +263,16 @@ func TestStrangerCannotReadOrPay(t *testing.T) {
 			t.Errorf("%s: %+v %s", name, r.Errors, r.Data)
 		}
 	}
+	if r := stranger.Do(t, `query($ids:[ID!]!){nodes(ids:$ids){id}}`, map[string]any{"ids": []string{id}}); r.Code() != "FORBIDDEN" {
+		t.Errorf("nodes: %+v", r.Errors)
+	}
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = id
+	}
+	if r := m.admin.Do(t, `query($ids:[ID!]!){nodes(ids:$ids){id}}`, map[string]any{"ids": many}); r.Code() != "BAD_USER_INPUT" {
+		t.Errorf("101 nodes: %+v", r.Errors)
+	}
 	var list struct{ Orders struct{ TotalCount int } }
 	stranger.Do(t, `{orders{totalCount}}`, nil).Decode(t, &list)
 	if list.Orders.TotalCount != 0 {
