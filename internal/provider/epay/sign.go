@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -51,10 +52,15 @@ func (p Params) Values() url.Values {
 }
 
 // SignContent is the string both protocol versions sign.
-func SignContent(p Params) string {
+func SignContent(p Params) string { return JoinSorted(p, "sign", "sign_type") }
+
+// JoinSorted is epay's signing rule, which other protocols borrow: every
+// field but the skipped ones with a non-blank value, sorted by key in
+// ASCII order, joined as k=v with & and nothing escaped.
+func JoinSorted(p map[string]string, skip ...string) string {
 	keys := make([]string, 0, len(p))
 	for k, v := range p {
-		if k == "sign" || k == "sign_type" || strings.TrimSpace(v) == "" {
+		if slices.Contains(skip, k) || strings.TrimSpace(v) == "" {
 			continue
 		}
 		keys = append(keys, k)

@@ -17,7 +17,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
-	"sort"
+	"github.com/paygraph/paygraph/internal/provider/epay"
 	"strings"
 )
 
@@ -49,27 +49,10 @@ const (
 	FieldSignType = "signType"
 )
 
-// Content is the string that is signed: every field but sign and signType
-// with a non-empty value, sorted by key, joined as k=v with &.
+// Content is the string that is signed: the epay rule (contract §5) over
+// every field but sign and signType.
 func Content(fields map[string]string) string {
-	keys := make([]string, 0, len(fields))
-	for k, v := range fields {
-		if k == FieldSign || k == FieldSignType || v == "" {
-			continue
-		}
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(fields[k])
-	}
-	return b.String()
+	return epay.JoinSorted(fields, FieldSign, FieldSignType)
 }
 
 // Sign returns the lowercase hex signature of fields under key.
