@@ -19,7 +19,6 @@ import (
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/db"
-	"github.com/paygraph/paygraph/internal/idempotency"
 	"github.com/paygraph/paygraph/internal/idgen"
 	"github.com/paygraph/paygraph/internal/ledger"
 	"github.com/paygraph/paygraph/internal/money"
@@ -224,52 +223,34 @@ func (s *Service) CreatePaymentOrder(ctx context.Context, in CreatePaymentOrderI
 		return nil, ErrUserNotFound
 	}
 
-	var created *ent.Order
-	id, replayed, err := s.Idem.Do(ctx, "createPaymentOrder", in.IdempotencyKey, in, func(mark idempotency.Mark) (int64, error) {
-		err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
-			oid := idgen.Next()
-			c := tx.Order.Create().SetID(oid).SetOrderNo(strconv.FormatInt(oid, 10)).
-				SetType(order.TypePAYMENT).SetAppID(appID).SetPayerID(in.PayerUserID).SetPayeeID(in.PayeeUserID).
-				SetAmount(total).SetAsset(pay[0].asset.Code).SetExpiresAt(expires).
-				SetNillableClientOrderID(in.ClientOrderID).SetNillableDesc(in.Desc).SetNillableExtendInfo(in.ExtendInfo).
-				SetCreatedAt(now).SetUpdatedAt(now)
-			o, err := c.Save(ctx)
-			if ent.IsConstraintError(err) {
-				return apperr.Input("clientOrderId", "clientOrderId is already used by another order of this app")
-			}
-			if err != nil {
-				return fmt.Errorf("creating order: %w", err)
-			}
-			items := make([]*ent.OrderItemCreate, 0, len(pay)+len(product))
-			for i, it := range pay {
-				items = append(items, tx.OrderItem.Create().SetOrderID(o.ID).SetKind(orderitem.KindPAY).SetPosition(i).
-					SetPayType(it.payType).SetTokenID(it.asset.Code).SetAmount(it.amount))
-			}
-			for i, it := range product {
-				items = append(items, tx.OrderItem.Create().SetOrderID(o.ID).SetKind(orderitem.KindPRODUCT).SetPosition(i).
-					SetPayType(it.payType).SetTokenID(it.asset.Code).SetAmount(it.amount))
-			}
-			if err := tx.OrderItem.CreateBulk(items...).Exec(ctx); err != nil {
-				return fmt.Errorf("creating order lines: %w", err)
-			}
-			if err := s.recordCreated(ctx, tx, o, Actor(ctx)); err != nil {
-				return err
-			}
-			created = o.Unwrap() // usable after the transaction, e.g. to load edges
-			return mark(ctx, tx.Tx, o.ID)
-		})
-		if err != nil {
-			return 0, err
+	return s.keyed(ctx, "createPaymentOrder", in.IdempotencyKey, in, nil, func(tx *txn.Tx) (*ent.Order, error) {
+		oid := idgen.Next()
+		c := tx.Order.Create().SetID(oid).SetOrderNo(strconv.FormatInt(oid, 10)).
+			SetType(order.TypePAYMENT).SetAppID(appID).SetPayerID(in.PayerUserID).SetPayeeID(in.PayeeUserID).
+			SetAmount(total).SetAsset(pay[0].asset.Code).SetExpiresAt(expires).
+			SetNillableClientOrderID(in.ClientOrderID).SetNillableDesc(in.Desc).SetNillableExtendInfo(in.ExtendInfo).
+			SetCreatedAt(now).SetUpdatedAt(now)
+		o, err := c.Save(ctx)
+		if ent.IsConstraintError(err) {
+			return nil, apperr.Input("clientOrderId", "clientOrderId is already used by another order of this app")
 		}
-		return created.ID, nil
+		if err != nil {
+			return nil, fmt.Errorf("creating order: %w", err)
+		}
+		items := make([]*ent.OrderItemCreate, 0, len(pay)+len(product))
+		for i, it := range pay {
+			items = append(items, tx.OrderItem.Create().SetOrderID(o.ID).SetKind(orderitem.KindPAY).SetPosition(i).
+				SetPayType(it.payType).SetTokenID(it.asset.Code).SetAmount(it.amount))
+		}
+		for i, it := range product {
+			items = append(items, tx.OrderItem.Create().SetOrderID(o.ID).SetKind(orderitem.KindPRODUCT).SetPosition(i).
+				SetPayType(it.payType).SetTokenID(it.asset.Code).SetAmount(it.amount))
+		}
+		if err := tx.OrderItem.CreateBulk(items...).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("creating order lines: %w", err)
+		}
+		return o, s.recordCreated(ctx, tx, o, Actor(ctx))
 	})
-	if err != nil {
-		return nil, err
-	}
-	if replayed {
-		return s.Client.Order.Get(ctx, id)
-	}
-	return created, nil
 }
 
 // Pay settles a PAYMENT order from the payer's wallet to the payee's
@@ -284,74 +265,65 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
 	if err != nil {
 		return nil, err
 	}
-	var paid *ent.Order
-	id, replayed, err := s.Idem.Do(ctx, "pay", in.IdempotencyKey, in, func(mark idempotency.Mark) (int64, error) {
-		// Checks that need no lock run before the transaction; the
-		// conditional status change inside it re-checks the status.
-		o, err := s.Client.Order.Get(ctx, in.OrderID)
+	var (
+		o   *ent.Order
+		now time.Time
+	)
+	// Checks that need no lock run before the transaction; the conditional
+	// status change inside it re-checks the status.
+	prepare := func() error {
+		var err error
+		o, err = s.Client.Order.Get(ctx, in.OrderID)
 		if ent.IsNotFound(err) {
-			return 0, ErrOrderNotFound
+			return ErrOrderNotFound
 		}
 		if err != nil {
-			return 0, fmt.Errorf("loading order %d: %w", in.OrderID, err)
+			return fmt.Errorf("loading order %d: %w", in.OrderID, err)
 		}
 		if o.PayerID != p.Subject {
-			return 0, ErrNotPayer
+			return ErrNotPayer
 		}
 		if o.Type != order.TypePAYMENT {
-			return 0, apperr.Input("orderId", "pay settles PAYMENT orders; this is a %s order", o.Type)
+			return apperr.Input("orderId", "pay settles PAYMENT orders; this is a %s order", o.Type)
 		}
 		if o.Status != Pending {
-			return 0, InvalidTransition(o.Status, Paid)
+			return InvalidTransition(o.Status, Paid)
 		}
-		now := s.Clock.Now()
+		now = s.Clock.Now()
 		if o.ExpiresAt != nil && !now.Before(*o.ExpiresAt) {
-			return 0, ErrOrderExpired
+			return ErrOrderExpired
 		}
 		if pc, ok := s.SecondFactor.(SecondFactorPrecheck); ok {
-			if err := pc.Precheck(ctx, p.Subject, o.ID, in.VerifyCodeOrderID.ID(), in.VerifyCode); err != nil {
-				return 0, err
-			}
+			return pc.Precheck(ctx, p.Subject, o.ID, in.VerifyCodeOrderID.ID(), in.VerifyCode)
 		}
-		err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
-			if err := s.SecondFactor.Verify(ctx, tx, p.Subject, o.ID, in.VerifyCodeOrderID.ID(), in.VerifyCode); err != nil {
-				return err
-			}
-			o, err := s.Transition(ctx, tx, o, Paid, Actor(ctx), "paid", Changes{PaidAt: &now})
-			if err != nil {
-				return err
-			}
-			if _, err := s.Ledger.Post(ctx, tx, ledger.Journal{
-				Asset: o.Asset, Kind: "PAYMENT", OrderID: o.ID,
-				Postings: []ledger.Posting{
-					{UserID: o.PayerID, Bucket: ledger.Available, Amount: -o.Amount},
-					{UserID: o.PayeeID, Bucket: ledger.Available, Amount: o.Amount, Withdrawable: o.Amount},
-				},
-			}); err != nil {
-				return err
-			}
-			if err := tx.OrderItem.Update().Where(orderitem.OrderID(o.ID), orderitem.KindEQ(orderitem.KindPAY)).
-				Modify(func(u *sql.UpdateBuilder) {
-					// Nothing is held back: the payee has the money at once (unlocked).
-					u.Set(orderitem.FieldPaidAmount, sql.Expr(orderitem.FieldAmount)).
-						Set(orderitem.FieldUnlockedAmount, sql.Expr(orderitem.FieldAmount))
-				}).
-				Exec(ctx); err != nil {
-				return fmt.Errorf("recording paid amounts: %w", err)
-			}
-			paid = o
-			return mark(ctx, tx.Tx, o.ID)
-		})
+		return nil
+	}
+	return s.keyed(ctx, "pay", in.IdempotencyKey, in, prepare, func(tx *txn.Tx) (*ent.Order, error) {
+		if err := s.SecondFactor.Verify(ctx, tx, p.Subject, o.ID, in.VerifyCodeOrderID.ID(), in.VerifyCode); err != nil {
+			return nil, err
+		}
+		paid, err := s.Transition(ctx, tx, o, Paid, Actor(ctx), "paid", Changes{PaidAt: &now})
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		return paid.ID, nil
+		if _, err := s.Ledger.Post(ctx, tx, ledger.Journal{
+			Asset: o.Asset, Kind: "PAYMENT", OrderID: o.ID,
+			Postings: []ledger.Posting{
+				{UserID: o.PayerID, Bucket: ledger.Available, Amount: -o.Amount},
+				{UserID: o.PayeeID, Bucket: ledger.Available, Amount: o.Amount, Withdrawable: o.Amount},
+			},
+		}); err != nil {
+			return nil, err
+		}
+		if err := tx.OrderItem.Update().Where(orderitem.OrderID(o.ID), orderitem.KindEQ(orderitem.KindPAY)).
+			Modify(func(u *sql.UpdateBuilder) {
+				// Nothing is held back: the payee has the money at once (unlocked).
+				u.Set(orderitem.FieldPaidAmount, sql.Expr(orderitem.FieldAmount)).
+					Set(orderitem.FieldUnlockedAmount, sql.Expr(orderitem.FieldAmount))
+			}).
+			Exec(ctx); err != nil {
+			return nil, fmt.Errorf("recording paid amounts: %w", err)
+		}
+		return paid, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if replayed {
-		return s.Client.Order.Get(ctx, id)
-	}
-	return paid, nil
 }

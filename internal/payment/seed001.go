@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/paygraph/paygraph/ent"
@@ -424,7 +425,8 @@ func (s *Epay) InitOrder(ctx context.Context, in InitOrderInput) (*InitOrderResu
 				if err != nil {
 					return err
 				}
-				res.ChargeOrder, res.Order = r, r
+				res.ChargeOrder = detach(r)
+				res.Order = res.ChargeOrder
 				res.ChargeOrderSn = &r.OrderNo
 			}
 			if in.Type == order.TypeCONSUME {
@@ -441,7 +443,7 @@ func (s *Epay) InitOrder(ctx context.Context, in InitOrderInput) (*InitOrderResu
 				if err := tx.OrderLine.CreateBulk(items...).Exec(ctx); err != nil {
 					return fmt.Errorf("creating goods lines: %w", err)
 				}
-				res.Order = c
+				res.Order = detach(c)
 				res.PayOrderSn = &c.OrderNo
 			}
 			return mark(ctx, tx.Tx, res.Order.ID)
@@ -539,42 +541,31 @@ func (s *Epay) PayOrder(ctx context.Context, in PayOrderInput) (*ent.Order, erro
 	if o.Type != order.TypeCONSUME {
 		return nil, apperr.Input("orderSn", "payOrder settles CONSUME orders; this is a %s order", o.Type)
 	}
-	var paid *ent.Order
-	id, replayed, err := s.Idem.Do(ctx, "payOrder", in.IdempotencyKey, in, func(mark idempotency.Mark) (int64, error) {
+	var now time.Time
+	prepare := func() error {
 		if o.Status != Pending {
-			return 0, InvalidTransition(o.Status, Paid)
+			return InvalidTransition(o.Status, Paid)
 		}
-		now := s.Clock.Now()
+		now = s.Clock.Now()
 		if o.ExpiresAt != nil && !now.Before(*o.ExpiresAt) {
-			return 0, ErrOrderExpired
+			return ErrOrderExpired
 		}
-		err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
-			p, err := s.Transition(ctx, tx, o, Paid, Actor(ctx), "paid from the wallet", Changes{PaidAt: &now})
-			if err != nil {
-				return err
-			}
-			if _, err := s.Ledger.Post(ctx, tx, ledger.Journal{Asset: o.Asset, Kind: "CONSUME", OrderID: o.ID, Memo: o.Title,
-				Postings: []ledger.Posting{
-					{UserID: o.PayerID, Bucket: ledger.Available, Amount: -o.Amount},
-					{World: appWorld(o.AppID), Bucket: ledger.World, Amount: o.Amount},
-				}}); err != nil {
-				return err
-			}
-			paid = p
-			return mark(ctx, tx.Tx, o.ID)
-		})
+		return nil
+	}
+	return s.keyed(ctx, "payOrder", in.IdempotencyKey, in, prepare, func(tx *txn.Tx) (*ent.Order, error) {
+		p, err := s.Transition(ctx, tx, o, Paid, Actor(ctx), "paid from the wallet", Changes{PaidAt: &now})
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		return o.ID, nil
+		if _, err := s.Ledger.Post(ctx, tx, ledger.Journal{Asset: o.Asset, Kind: "CONSUME", OrderID: o.ID, Memo: o.Title,
+			Postings: []ledger.Posting{
+				{UserID: o.PayerID, Bucket: ledger.Available, Amount: -o.Amount},
+				{World: appWorld(o.AppID), Bucket: ledger.World, Amount: o.Amount},
+			}}); err != nil {
+			return nil, err
+		}
+		return p, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if replayed {
-		return s.Client.Order.Get(ctx, id)
-	}
-	return paid, nil
 }
 
 func checkReason(reason string) error {

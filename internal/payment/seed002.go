@@ -156,7 +156,7 @@ func (s *Epay) createPointsOrder(ctx context.Context, in CreatePointsOrderInput)
 				if err := s.recordCreated(ctx, tx, o, Actor(ctx)); err != nil {
 					return err
 				}
-				created = o
+				created = detach(o) // its edges load after commit
 				return mark(ctx, tx.Tx, o.ID)
 			})
 			if ent.IsConstraintError(err) && attempt < 3 {

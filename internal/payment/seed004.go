@@ -14,7 +14,6 @@ import (
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/catalog"
 	"github.com/paygraph/paygraph/internal/db"
-	"github.com/paygraph/paygraph/internal/idempotency"
 	"github.com/paygraph/paygraph/internal/idgen"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/role"
@@ -136,43 +135,26 @@ func (g *GameGoods) CreateGoodsOrder(ctx context.Context, in CreateGoodsOrderInp
 	}
 
 	s := g.Payments
-	var created *ent.Order
-	id, replayed, err := s.Idem.Do(ctx, "createGoodsOrder", in.IdempotencyKey, in, func(mark idempotency.Mark) (int64, error) {
-		err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
-			now := s.Clock.Now()
-			oid := idgen.Next()
-			title := gd.Title
-			if title == "" {
-				title = gd.Item
-			}
-			o, err := tx.Order.Create().SetID(oid).SetOrderNo(GoodsOrderPrefix + strconv.FormatInt(oid, 10)).
-				SetType(order.TypeGOODS).SetAppID(appID).SetPayerID(in.UserID).
-				SetAmount(gd.SinglePrice).SetAsset(gd.Asset).SetChannel(GameChannel).
-				SetTitle(title).SetItem(gd.Item).SetItemID(gd.GoodsID).
-				SetExpiresAt(now.Add(s.OrderTTL)).SetCreatedAt(now).SetUpdatedAt(now).
-				Save(ctx)
-			if err != nil {
-				return fmt.Errorf("creating goods order: %w", err)
-			}
-			if err := s.recordCreated(ctx, tx, o, Actor(ctx)); err != nil {
-				return err
-			}
-			// Unwrap: the order outlives the transaction (its edges are read after commit).
-			created = o.Unwrap()
-			return mark(ctx, tx.Tx, o.ID)
-		})
-		if err != nil {
-			return 0, err
+	created, err := s.keyed(ctx, "createGoodsOrder", in.IdempotencyKey, in, nil, func(tx *txn.Tx) (*ent.Order, error) {
+		now := s.Clock.Now()
+		oid := idgen.Next()
+		title := gd.Title
+		if title == "" {
+			title = gd.Item
 		}
-		return created.ID, nil
+		o, err := tx.Order.Create().SetID(oid).SetOrderNo(GoodsOrderPrefix + strconv.FormatInt(oid, 10)).
+			SetType(order.TypeGOODS).SetAppID(appID).SetPayerID(in.UserID).
+			SetAmount(gd.SinglePrice).SetAsset(gd.Asset).SetChannel(GameChannel).
+			SetTitle(title).SetItem(gd.Item).SetItemID(gd.GoodsID).
+			SetExpiresAt(now.Add(s.OrderTTL)).SetCreatedAt(now).SetUpdatedAt(now).
+			Save(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("creating goods order: %w", err)
+		}
+		return o, s.recordCreated(ctx, tx, o, Actor(ctx))
 	})
 	if err != nil {
 		return nil, err
-	}
-	if replayed {
-		if created, err = s.Client.Order.Get(ctx, id); err != nil {
-			return nil, fmt.Errorf("loading order %d: %w", id, err)
-		}
 	}
 	return g.payload(created), nil
 }

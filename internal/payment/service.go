@@ -216,3 +216,50 @@ func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
 	}
 	return n, nil
 }
+
+// keyed runs one unit of work that produces an order, under the caller's
+// idempotency key: prepare (checks that need no lock; nil for none) runs
+// first, then work in one transaction that also completes the key. A replay
+// skips both and returns the first call's order as it is now. The order
+// returned is detached from the transaction, so its edges load afterwards.
+func (s *Service) keyed(ctx context.Context, op string, key *string, input any, prepare func() error, work func(tx *txn.Tx) (*ent.Order, error)) (*ent.Order, error) {
+	var out *ent.Order
+	id, replayed, err := s.Idem.Do(ctx, op, key, input, func(mark idempotency.Mark) (int64, error) {
+		if prepare != nil {
+			if err := prepare(); err != nil {
+				return 0, err
+			}
+		}
+		err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
+			o, err := work(tx)
+			if err != nil {
+				return err
+			}
+			out = detach(o)
+			return mark(ctx, tx.Tx, o.ID)
+		})
+		if err != nil {
+			return 0, err
+		}
+		return out.ID, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if replayed {
+		return s.Client.Order.Get(ctx, id)
+	}
+	return out, nil
+}
+
+// detach returns o bound to the client rather than to the transaction that
+// loaded or created it; an order read outside a transaction is returned as
+// it is (ent's Unwrap panics on those).
+func detach(o *ent.Order) (out *ent.Order) {
+	defer func() {
+		if recover() != nil {
+			out = o
+		}
+	}()
+	return o.Unwrap()
+}

@@ -28,3 +28,19 @@ func TestBindTradePwdIsThePayPassword(t *testing.T) {
 		t.Fatal("bindTradePwd false after setPayPassword")
 	}
 }
+
+// TestCreatedOrdersLoadTheirEdges: an order returned by a create mutation
+// is usable after its transaction, so its payer and app load.
+func TestCreatedOrdersLoadTheirEdges(t *testing.T) {
+	m := newMoney(t, server.Options{})
+	var out struct {
+		CreatePointsOrder struct {
+			Payer struct{ ID string }
+			App   struct{ ID string }
+		}
+	}
+	m.payer.Do(t, `mutation{createPointsOrder(input:{amount:"1.00",points:100,paymentType:"alipay"}){payer{id} app{id}}}`, nil).Decode(t, &out)
+	if out.CreatePointsOrder.Payer.ID != m.payerID || out.CreatePointsOrder.App.ID != "1" {
+		t.Fatalf("edges: %+v", out.CreatePointsOrder)
+	}
+}
