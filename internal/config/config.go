@@ -4,10 +4,6 @@
 package config
 
 import (
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -16,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/paygraph/paygraph/internal/rsakey"
 )
 
 // Database says which engine to open and how.
@@ -183,37 +181,11 @@ func (r *reader) pem(name string) string {
 		return ""
 	}
 	text = strings.ReplaceAll(text, `\n`, "\n")
-	if err := checkRSAPublicKey(text); err != nil {
-		r.fail(name, "%s", err)
+	if _, err := rsakey.ParsePublic(text); err != nil {
+		r.fail(name, "is not a usable RSA public key: %s", err)
 		return ""
 	}
 	return text
-}
-
-// checkRSAPublicKey checks that text is a PEM "PUBLIC KEY" (PKIX) or
-// "RSA PUBLIC KEY" (PKCS #1) holding an RSA key.
-func checkRSAPublicKey(text string) error {
-	block, _ := pem.Decode([]byte(strings.TrimSpace(text)))
-	if block == nil {
-		return errors.New("is not a PEM public key (-----BEGIN PUBLIC KEY-----)")
-	}
-	var key any
-	var err error
-	switch block.Type {
-	case "PUBLIC KEY":
-		key, err = x509.ParsePKIXPublicKey(block.Bytes)
-	case "RSA PUBLIC KEY":
-		key, err = x509.ParsePKCS1PublicKey(block.Bytes)
-	default:
-		return fmt.Errorf("holds a PEM %q block, not a public key", block.Type)
-	}
-	if err != nil {
-		return errors.New("holds a public key that cannot be parsed")
-	}
-	if _, ok := key.(*rsa.PublicKey); !ok {
-		return errors.New("holds a public key that is not RSA")
-	}
-	return nil
 }
 
 var readFile = os.ReadFile

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paygraph/paygraph/internal/rsakey"
+
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/internal/callback"
 	"github.com/paygraph/paygraph/internal/config"
@@ -34,12 +36,12 @@ func (s *Server) initEpayFlows(mux *http.ServeMux) error {
 		err      error
 	)
 	if cfg.EpayPrivateKey != "" {
-		if merchant, err = epay.ParsePrivateKey(cfg.EpayPrivateKey); err != nil {
+		if merchant, err = rsakey.ParsePrivate(cfg.EpayPrivateKey); err != nil {
 			return &config.Error{Var: "PAYGRAPH_EPAY_PRIVATE_KEY", Reason: "not an RSA private key (PEM or base64 DER): " + err.Error()}
 		}
 	}
 	if cfg.EpayPlatformPublicKey != "" {
-		if platform, err = epay.ParsePublicKey(cfg.EpayPlatformPublicKey); err != nil {
+		if platform, err = rsakey.ParsePublic(cfg.EpayPlatformPublicKey); err != nil {
 			return &config.Error{Var: "PAYGRAPH_EPAY_PLATFORM_PUBLIC_KEY", Reason: "not an RSA public key (PEM or base64 DER): " + err.Error()}
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/paygraph/paygraph/internal/rsakey"
+
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/internal/config"
 	"github.com/paygraph/paygraph/internal/escrow"
@@ -31,7 +33,7 @@ func (s *Server) initEscrowFlow(mux *http.ServeMux) error {
 	}
 	var keys []*rsa.PublicKey
 	if cfg.PingppPublicKey != "" {
-		k, err := pingpp.ParsePublicKey(cfg.PingppPublicKey)
+		k, err := rsakey.ParsePublic(cfg.PingppPublicKey)
 		if err != nil {
 			return &config.Error{Var: "PAYGRAPH_PINGPP_PUBLIC_KEY", Reason: "cannot be used: " + err.Error()}
 		}

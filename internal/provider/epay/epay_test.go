@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paygraph/paygraph/internal/rsakey"
+
 	"github.com/paygraph/paygraph/internal/provider/epay"
 	epaysandbox "github.com/paygraph/paygraph/internal/sandbox/epay"
 )
@@ -161,7 +163,7 @@ func TestKeyFormats(t *testing.T) {
 		"base64":      base64.StdEncoding.EncodeToString(pkcs8),
 		"escaped PEM": strings.ReplaceAll(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})), "\n", `\n`),
 	} {
-		got, err := epay.ParsePrivateKey(s)
+		got, err := rsakey.ParsePrivate(s)
 		if err != nil || !got.Equal(k) {
 			t.Errorf("%s: %v", name, err)
 		}
@@ -170,16 +172,16 @@ func TestKeyFormats(t *testing.T) {
 		"PKIX PEM": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pkix})),
 		"base64":   epay.EncodePublicKey(&k.PublicKey),
 	} {
-		got, err := epay.ParsePublicKey(s)
+		got, err := rsakey.ParsePublic(s)
 		if err != nil || !got.Equal(&k.PublicKey) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	for _, bad := range []string{"", "nonsense", base64.StdEncoding.EncodeToString([]byte("not DER"))} {
-		if _, err := epay.ParsePrivateKey(bad); err == nil {
+		if _, err := rsakey.ParsePrivate(bad); err == nil {
 			t.Errorf("private key %q parsed", bad)
 		}
-		if _, err := epay.ParsePublicKey(bad); err == nil {
+		if _, err := rsakey.ParsePublic(bad); err == nil {
 			t.Errorf("public key %q parsed", bad)
 		}
 	}

@@ -4,10 +4,8 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -20,33 +18,6 @@ import (
 
 // SignatureHeader carries the base64 RSA-SHA256 signature of a webhook body.
 const SignatureHeader = "X-Pingplusplus-Signature"
-
-// ParsePublicKey reads an RSA public key from PEM text: "PUBLIC KEY"
-// (PKIX, as Ping++ hands it out) or "RSA PUBLIC KEY" (PKCS #1).
-func ParsePublicKey(text string) (*rsa.PublicKey, error) {
-	block, _ := pem.Decode([]byte(strings.TrimSpace(text)))
-	if block == nil {
-		return nil, errors.New("no PEM block")
-	}
-	var key any
-	var err error
-	switch block.Type {
-	case "PUBLIC KEY":
-		key, err = x509.ParsePKIXPublicKey(block.Bytes)
-	case "RSA PUBLIC KEY":
-		key, err = x509.ParsePKCS1PublicKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("PEM block %q is not a public key", block.Type)
-	}
-	if err != nil {
-		return nil, err
-	}
-	pub, ok := key.(*rsa.PublicKey)
-	if !ok {
-		return nil, errors.New("not an RSA key")
-	}
-	return pub, nil
-}
 
 // Errors of webhook verification.
 var (

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paygraph/paygraph/internal/rsakey"
+
 	"github.com/paygraph/paygraph/internal/payment"
 	"github.com/paygraph/paygraph/internal/provider/pingpp"
 )
@@ -33,7 +35,7 @@ func vector(t *testing.T) (body []byte, sig string, key *rsa.PublicKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err = pingpp.ParsePublicKey(string(pem))
+	key, err = rsakey.ParsePublic(string(pem))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +121,7 @@ func TestMissingOrForeignSignature(t *testing.T) {
 func TestParsePublicKey(t *testing.T) {
 	for _, bad := range []string{"", "hello", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
 		"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"} {
-		if _, err := pingpp.ParsePublicKey(bad); err == nil {
+		if _, err := rsakey.ParsePublic(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
