@@ -78,16 +78,9 @@ func (r *Resolver) callbackEvents(ctx context.Context, after *entgql.Cursor[int6
 }
 
 func (r *Resolver) wallets(ctx context.Context, userID *int64) ([]*ent.Wallet, error) {
-	p, err := auth.FromContext(ctx)
+	id, err := auth.Target(ctx, userID)
 	if err != nil {
 		return nil, err
-	}
-	id := p.Subject
-	switch {
-	case userID != nil:
-		id = *userID
-	case p.Role == role.Service:
-		return nil, apperr.Input("userId", "a SERVICE names the user whose wallets it reads")
 	}
 	return r.Ledger.Wallets(ctx, id)
 }

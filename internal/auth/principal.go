@@ -102,3 +102,22 @@ func SeesPrivate(ctx context.Context, userID int64) bool {
 	}
 	return p.Privileged() || p.Subject == userID
 }
+
+// Target returns the user a read is about: the one named, if the caller
+// may act for it, or else the caller itself. A SERVICE is no user, so it
+// must name one.
+//
+// Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT.
+func Target(ctx context.Context, userID *int64) (int64, error) {
+	p, err := FromContext(ctx)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case userID != nil:
+		return *userID, ActFor(ctx, *userID)
+	case p.Role == role.Service:
+		return 0, apperr.Input("userId", "a SERVICE names the user (userId)")
+	}
+	return p.Subject, nil
+}

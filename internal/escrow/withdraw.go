@@ -211,19 +211,9 @@ type Cash struct {
 //
 // Errors: FORBIDDEN, BAD_USER_INPUT (a SERVICE names no user).
 func (s *Service) Cash(ctx context.Context, userID *int64) (*Cash, error) {
-	p, err := auth.FromContext(ctx)
+	id, err := auth.Target(ctx, userID)
 	if err != nil {
 		return nil, err
-	}
-	id := p.Subject
-	switch {
-	case userID != nil:
-		if err := auth.ActFor(ctx, *userID); err != nil {
-			return nil, err
-		}
-		id = *userID
-	case p.Role == role.Service:
-		return nil, input("userId", "a SERVICE names the user whose cash it reads")
 	}
 	w, err := s.Ledger.WalletFor(ctx, id, Asset)
 	if err != nil {

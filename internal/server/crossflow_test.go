@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/paygraph/paygraph/internal/server"
@@ -42,5 +43,23 @@ func TestCreatedOrdersLoadTheirEdges(t *testing.T) {
 	m.payer.Do(t, `mutation{createPointsOrder(input:{amount:"1.00",points:100,paymentType:"alipay"}){payer{id} app{id}}}`, nil).Decode(t, &out)
 	if out.CreatePointsOrder.Payer.ID != m.payerID || out.CreatePointsOrder.App.ID != "1" {
 		t.Fatalf("edges: %+v", out.CreatePointsOrder)
+	}
+}
+
+// TestBalanceReadsNameTheirUser: wallets and cash read the caller's own
+// balances; ADMIN and SERVICE name a user, a USER may not name another.
+func TestBalanceReadsNameTheirUser(t *testing.T) {
+	m := newMoney(t, server.Options{})
+	m.credit(t, m.payerID, "CNY", "3.00")
+	for _, q := range []string{`query($id:ID){wallets(userId:$id){available}}`, `query($id:ID){cash(userId:$id){cash}}`} {
+		if r := m.svc.Do(t, q, nil); r.Code() != "BAD_USER_INPUT" {
+			t.Errorf("%s by a SERVICE naming no user: %+v", q, r.Errors)
+		}
+		if r := m.payee.Do(t, q, map[string]any{"id": m.payerID}); r.Code() != "FORBIDDEN" {
+			t.Errorf("%s of another user: %+v", q, r.Errors)
+		}
+		if r := m.svc.Do(t, q, map[string]any{"id": m.payerID}); len(r.Errors) > 0 || !strings.Contains(string(r.Data), "3.00") {
+			t.Errorf("%s by a SERVICE for the payer: %s %+v", q, r.Data, r.Errors)
+		}
 	}
 }
