@@ -527,25 +527,12 @@ type MutationResolver interface {
 	Login(ctx context.Context, username string, password string) (*account.Session, error)
 	CreateApp(ctx context.Context, name string) (*account.AppWithToken, error)
 	RotateServiceToken(ctx context.Context, appID int64) (*account.AppWithToken, error)
-	UpsertGoods(ctx context.Context, input catalog.UpsertInput) (*ent.Goods, error)
-	Credit(ctx context.Context, input ledger.CreditInput) (*ent.WalletEntry, error)
-	CreatePaymentOrder(ctx context.Context, input payment.CreatePaymentOrderInput) (*ent.Order, error)
-	Pay(ctx context.Context, input payment.PayInput) (*ent.Order, error)
-	ApproveRefund(ctx context.Context, orderID int64) (*ent.Order, error)
-	RejectRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
-	SendPaymentVerifyCode(ctx context.Context, orderID int64) (*twofactor.CodeSent, error)
-	QuickPay(ctx context.Context, input payment.PayInput) (*twofactor.QuickPayResult, error)
-	SetupTotp(ctx context.Context) (*twofactor.TotpSetup, error)
-	EnableTotp(ctx context.Context, code string) (*ent.User, error)
-	SetAuthType(ctx context.Context, authType user.AuthType) (*ent.User, error)
 	SetPayWays(ctx context.Context, appID int64, payWays []*payment.PayWayInput) ([]*payment.PayWayView, error)
 	InitOrder(ctx context.Context, input payment.InitOrderInput) (*payment.InitOrderResult, error)
 	PayOrder(ctx context.Context, orderSn string, idempotencyKey *string) (*ent.Order, error)
 	RequestReturn(ctx context.Context, orderSn string, reason string) (*ent.Order, error)
 	MarkDelivered(ctx context.Context, orderID int64) (*ent.Order, error)
 	MarkDeliveryFailed(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
-	CreatePointsOrder(ctx context.Context, input payment.CreatePointsOrderInput) (*ent.Order, error)
-	GetPayURL(ctx context.Context, input payment.GetPayURLInput) (*payment.PayURL, error)
 	InitDealOrder(ctx context.Context, input escrow.InitDealOrderInput) (*escrow.OrderPayload, error)
 	PayByWallet(ctx context.Context, orderID int64, payPassword string, idempotencyKey *string) (*ent.Order, error)
 	PayByChannel(ctx context.Context, orderID int64, channel escrow.Channel) (*escrow.OrderPayload, error)
@@ -563,8 +550,25 @@ type MutationResolver interface {
 	VerifyOrder(ctx context.Context, input payment.VerifyOrderInput) (*payment.Verification, error)
 	CancelOrder(ctx context.Context, input payment.CancelOrderInput) (*ent.Order, error)
 	SendGameTestCallback(ctx context.Context, input game.TestInput) (*game.TestCallback, error)
+	UpsertGoods(ctx context.Context, input catalog.UpsertInput) (*ent.Goods, error)
+	Credit(ctx context.Context, input ledger.CreditInput) (*ent.WalletEntry, error)
+	CreatePaymentOrder(ctx context.Context, input payment.CreatePaymentOrderInput) (*ent.Order, error)
+	Pay(ctx context.Context, input payment.PayInput) (*ent.Order, error)
+	CreatePointsOrder(ctx context.Context, input payment.CreatePointsOrderInput) (*ent.Order, error)
+	GetPayURL(ctx context.Context, input payment.GetPayURLInput) (*payment.PayURL, error)
+	ApproveRefund(ctx context.Context, orderID int64) (*ent.Order, error)
+	RejectRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
+	SendPaymentVerifyCode(ctx context.Context, orderID int64) (*twofactor.CodeSent, error)
+	QuickPay(ctx context.Context, input payment.PayInput) (*twofactor.QuickPayResult, error)
+	SetupTotp(ctx context.Context) (*twofactor.TotpSetup, error)
+	EnableTotp(ctx context.Context, code string) (*ent.User, error)
+	SetAuthType(ctx context.Context, authType user.AuthType) (*ent.User, error)
 }
 type OrderResolver interface {
+	Goods(ctx context.Context, obj *ent.Order) ([]*ent.OrderLine, error)
+	AlipayNo(ctx context.Context, obj *ent.Order) (*string, error)
+	AlipayName(ctx context.Context, obj *ent.Order) (*string, error)
+
 	Amount(ctx context.Context, obj *ent.Order) (*money.Decimal, error)
 	Subject(ctx context.Context, obj *ent.Order) (*string, error)
 	StatusDesc(ctx context.Context, obj *ent.Order) (string, error)
@@ -572,12 +576,8 @@ type OrderResolver interface {
 	PayInfo(ctx context.Context, obj *ent.Order) ([]*ent.OrderItem, error)
 	ProductInfo(ctx context.Context, obj *ent.Order) ([]*ent.OrderItem, error)
 
-	Goods(ctx context.Context, obj *ent.Order) ([]*ent.OrderLine, error)
 	ProviderInfo(ctx context.Context, obj *ent.Order) (*payment.ProviderInfo, error)
 	Synced(ctx context.Context, obj *ent.Order) (bool, error)
-
-	AlipayNo(ctx context.Context, obj *ent.Order) (*string, error)
-	AlipayName(ctx context.Context, obj *ent.Order) (*string, error)
 }
 type OrderGoodsResolver interface {
 	SinglePrice(ctx context.Context, obj *ent.OrderLine) (*money.Decimal, error)
@@ -596,17 +596,17 @@ type QueryResolver interface {
 	CallbackEvents(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.CallbackEventOrder, where *ent.CallbackEventWhereInput) (*ent.CallbackEventConnection, error)
 	Orders(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) (*ent.OrderConnection, error)
 	WalletEntries(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.WalletEntryOrder, where *ent.WalletEntryWhereInput) (*ent.WalletEntryConnection, error)
+	PayWays(ctx context.Context, appID *int64) ([]*payment.PayWayView, error)
+	Quote(ctx context.Context, goods []*payment.GoodsLineInput, appID *int64) (*payment.Quote, error)
+	Cash(ctx context.Context, userID *int64) (*escrow.Cash, error)
+	ChatSession(ctx context.Context, receiverID int64, skillID string) (*escrow.ChatSession, error)
+	ChatStatus(ctx context.Context, chatID string) (*escrow.ChatStatus, error)
 	Goods(ctx context.Context, id string, appID *int64) (*ent.Goods, error)
 	Wallets(ctx context.Context, userID *int64) ([]*ent.Wallet, error)
 	LedgerCheck(ctx context.Context) (*ledger.Check, error)
 	Order(ctx context.Context, id *int64, orderNo *string, sync *bool) (*ent.Order, error)
 	PaymentData(ctx context.Context, orderID int64) (*twofactor.PaymentData, error)
 	VerifyCodeOutbox(ctx context.Context, first *int) ([]*twofactor.OutboxEntry, error)
-	PayWays(ctx context.Context, appID *int64) ([]*payment.PayWayView, error)
-	Quote(ctx context.Context, goods []*payment.GoodsLineInput, appID *int64) (*payment.Quote, error)
-	Cash(ctx context.Context, userID *int64) (*escrow.Cash, error)
-	ChatSession(ctx context.Context, receiverID int64, skillID string) (*escrow.ChatSession, error)
-	ChatStatus(ctx context.Context, chatID string) (*escrow.ChatStatus, error)
 	Me(ctx context.Context) (*ent.User, error)
 	User(ctx context.Context, id int64) (*ent.User, error)
 }
@@ -616,10 +616,10 @@ type SubscriptionResolver interface {
 	WalletChanged(ctx context.Context) (<-chan *live.WalletEvent, error)
 }
 type UserResolver interface {
-	BindGa(ctx context.Context, obj *ent.User) (*bool, error)
-	AuthType(ctx context.Context, obj *ent.User) (*user.AuthType, error)
 	Name(ctx context.Context, obj *ent.User) (string, error)
 	HasPayPassword(ctx context.Context, obj *ent.User) (*bool, error)
+	BindGa(ctx context.Context, obj *ent.User) (*bool, error)
+	AuthType(ctx context.Context, obj *ent.User) (*user.AuthType, error)
 	Email(ctx context.Context, obj *ent.User) (*string, error)
 	Mobile(ctx context.Context, obj *ent.User) (*string, error)
 	NationalCode(ctx context.Context, obj *ent.User) (*string, error)
@@ -2984,6 +2984,109 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/appstore.graphql", Input: `# App store: pay ways, goods, recharge and consume orders.
+
+"A way an app's users may pay: wallet (余额) settles from the wallet, the others go through epay."
+type PayWay {
+  "alipay, wechat, qq, wallet, …"
+  name: String!
+  "支付宝, 微信, …"
+  title: String!
+}
+
+input PayWayInput {
+  "1–32 lower-case letters, digits or _."
+  name: String!
+  title: String!
+  "Default true."
+  enabled: Boolean
+}
+
+input GoodsLineInput {
+  "The catalogue's goods id."
+  goodsId: String!
+  "How many (pieces or months)."
+  num: Int!
+}
+
+type Quote {
+  priceTotal: Decimal!
+  asset: String!
+}
+
+input InitOrderInput {
+  "Default 1; a SERVICE's own app."
+  appId: ID
+  "SERVICE/ADMIN only: the buyer. A USER orders for itself."
+  userId: ID @self
+  title: String!
+  "RECHARGE or CONSUME."
+  type: OrderType!
+  "What the client believes the goods cost; must equal the server's price."
+  priceTotal: Decimal
+  "What the client believes it pays; must equal the server's price (for RECHARGE: the amount)."
+  money: Decimal
+  "The device's IMEI (the app store's imeil)."
+  imei: String
+  "One of payWays(appId)."
+  payWayName: String!
+  "CONSUME: the goods."
+  goods: [GoodsLineInput!]
+  "Where the browser goes after paying the recharge."
+  returnUrl: String
+  idempotencyKey: String
+}
+
+type InitOrderPayload {
+  "The order to follow: the CONSUME order, or the RECHARGE order of a recharge."
+  order: Order!
+  "The recharge paid through the channel (none for the wallet pay way)."
+  chargeOrder: Order
+  chargeOrderSn: String
+  "JSON: the server-signed page-payment form for the channel (action, params, payUrl) — never a key."
+  payParams: String
+  "The CONSUME order to pay with payOrder once the recharge is paid."
+  payOrderSn: String
+}
+
+"A goods line of an app store order, priced from the catalogue."
+type OrderGoods {
+  goodsId: String!
+  item: String!
+  title: String
+  num: Int!
+  singlePrice: Decimal!
+  amount: Decimal!
+  asset: String!
+}
+
+extend type Order {
+  "The goods lines of an app store order."
+  goods: [OrderGoods!]!
+}
+
+extend type Query {
+  "The pay ways of an app (default 1; a SERVICE: its own)."
+  payWays(appId: ID): [PayWay!]!
+  "The server's price of goods of an app (default 1; a SERVICE: its own)."
+  quote(goods: [GoodsLineInput!]!, appId: ID): Quote!
+}
+
+extend type Mutation {
+  "Replace an app's pay ways (an empty list brings back the defaults)."
+  setPayWays(appId: ID!, payWays: [PayWayInput!]!): [PayWay!]! @auth(roles: [ADMIN])
+  "App store: create a recharge or a consume order."
+  initOrder(input: InitOrderInput!): InitOrderPayload! @auth
+  "App store: pay a CONSUME order from the wallet."
+  payOrder(orderSn: String!, idempotencyKey: String): Order! @auth
+  "App store: ask for a refund of a paid order (REFUND_REQUESTED)."
+  requestReturn(orderSn: String!, reason: String!): Order! @auth
+  "The app delivered a paid CONSUME order: COMPLETED."
+  markDelivered(orderId: ID!): Order! @auth(roles: [SERVICE, ADMIN])
+  "The app could not deliver a paid CONSUME order: DELIVERY_FAILED."
+  markDeliveryFailed(orderId: ID!, reason: String!): Order! @auth(roles: [SERVICE, ADMIN])
+}
+`, BuiltIn: false},
 	{Name: "../schema/ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
 type App implements Node {
@@ -4427,15 +4530,269 @@ enum WalletOrderField {
   UPDATED_AT
 }
 `, BuiltIn: false},
+	{Name: "../schema/escrow.graphql", Input: `# Escrow marketplace: escrow deals, the wallet with a pay password, Ping++,
+# withdrawals, the deal's chat window and comment.
+
+"How a deal is paid: from the wallet, or through Ping++ by Alipay or WeChat Pay."
+enum DealChannel {
+  WALLET
+  ALIPAY
+  WX
+}
+
+"A Ping++ channel."
+enum PayChannel {
+  ALIPAY
+  WX
+}
+
+"A Ping++ charge: hand raw (or credential) to the Ping++ client SDK."
+type PingppCharge {
+  "Ping++'s charge id (ch_…); also the order's providerTradeNo."
+  id: String!
+  orderNo: String!
+  "alipay or wx."
+  channel: String!
+  amount: Decimal!
+  currency: String!
+  paid: Boolean!
+  livemode: Boolean!
+  "The channel's payment parameters, JSON text."
+  credential: String!
+  "The whole charge object as Ping++ returned it, JSON text."
+  raw: String!
+  "When the charge stops being payable."
+  timeExpire: Time
+  "The embedded sandbox's cashier page for this charge (sandbox only)."
+  cashierUrl: String
+}
+
+input InitDealOrderInput {
+  "What is bought (the escrow marketplace's subject), 1–256 characters."
+  subject: String!
+  "In CNY, e.g. \"1.00\" for the document's 100 cents."
+  amount: Decimal!
+  "The seller."
+  receiverId: ID!
+  chatId: String
+  skillId: String
+  "WALLET: pay later with payByWallet, no charge. ALIPAY, WX: a Ping++ charge is returned."
+  channel: DealChannel!
+  idempotencyKey: String
+}
+
+type DealOrderPayload {
+  order: Order!
+  "The Ping++ charge; null for WALLET."
+  charge: PingppCharge
+}
+
+type ChargePayload {
+  order: Order!
+  charge: PingppCharge!
+}
+
+input WithdrawInput {
+  "In CNY; at most the withdrawable balance."
+  amount: Decimal!
+  payPassword: String!
+  "The Alipay account to send to."
+  alipayNo: String!
+  "The name on that Alipay account."
+  alipayName: String!
+  idempotencyKey: String
+}
+
+"The escrow marketplace's getCash: the wallet in CNY."
+type Cash {
+  "May be spent (available)."
+  cash: Decimal!
+  "The part of cash that may be withdrawn."
+  withdrawCash: Decimal!
+  "Money from deals not yet confirmed (escrow)."
+  pending: Decimal!
+}
+
+"The escrow marketplace's shouldCreateNewTalk: an open chat, or nulls (the document's chatId 0)."
+type ChatSession {
+  chatId: String
+  orderId: ID
+}
+
+"The escrow marketplace's shouldContinueTalk."
+type ChatStatus {
+  "Whether the chat may go on: its deal is paid, not closed, and less than 24 h old."
+  should: Boolean!
+  "When the chat's deal was paid."
+  payTime: Time
+  "payTime + 24 h."
+  expiresAt: Time
+  orderId: ID
+}
+
+extend type User {
+  "The public name shown on orders: the nickname, or the username."
+  name: String!
+  "Whether a pay password is set (seen by the user itself, ADMIN and SERVICE only)."
+  hasPayPassword: Boolean @goField(forceResolver: true)
+}
+
+extend type Order {
+  "Where a WITHDRAWAL is sent."
+  alipayNo: String
+  "Where a WITHDRAWAL is sent."
+  alipayName: String
+}
+
+extend type Query {
+  "The escrow marketplace's getCash. ADMIN/SERVICE may name a user."
+  cash(userId: ID @self): Cash! @auth
+  "The escrow marketplace's shouldCreateNewTalk: the caller's open chat with a seller about a skill."
+  chatSession(receiverId: ID!, skillId: String!): ChatSession! @auth(roles: [USER])
+  "The escrow marketplace's shouldContinueTalk."
+  chatStatus(chatId: String!): ChatStatus! @auth
+}
+
+extend type Mutation {
+  "The escrow marketplace's initOrder: a deal with a seller."
+  initDealOrder(input: InitDealOrderInput!): DealOrderPayload! @auth(roles: [USER])
+  "Pay a deal from the wallet; the money waits in escrow until confirmed."
+  payByWallet(orderId: ID!, payPassword: String!, idempotencyKey: String): Order! @auth(roles: [USER])
+  "Pay a deal (or a recharge) through Ping++."
+  payByChannel(orderId: ID!, channel: PayChannel!): ChargePayload! @auth(roles: [USER])
+  "Top up the wallet through Ping++: the money becomes available (not withdrawable) cash."
+  recharge(amount: Decimal!, channel: PayChannel!, idempotencyKey: String): ChargePayload! @auth(roles: [USER])
+  "The buyer confirms a deal: the escrowed money goes to the seller's withdrawable balance."
+  confirmOrder(orderId: ID!): Order! @auth(roles: [USER, ADMIN])
+  "The buyer asks for a refund of a paid deal, or of a confirmed one within the refund window."
+  applyRefund(orderId: ID!, reason: String!): Order! @auth(roles: [USER, ADMIN])
+  "Ask for withdrawable money to be sent to an Alipay account: a WITHDRAWAL order, PROCESSING until an admin decides."
+  withdraw(input: WithdrawInput!): Order! @auth(roles: [USER])
+  "The withdrawal was paid out: COMPLETED."
+  completeWithdrawal(orderId: ID!): Order! @auth(roles: [ADMIN])
+  "Refuse a withdrawal: FAILED, and the money returns to the user's withdrawable balance."
+  rejectWithdrawal(orderId: ID!, reason: String!): Order! @auth(roles: [ADMIN])
+  "Set the pay password (6–72 characters); oldPassword is required once one is set."
+  setPayPassword(newPassword: String!, oldPassword: String): User! @auth(roles: [USER])
+  "Check the caller's login password (5 wrong tries lock it for 15 minutes)."
+  confirmPassword(password: String!): Boolean! @auth(roles: [USER, ADMIN])
+  "The buyer's one comment on a completed deal."
+  commentOrder(orderId: ID!, score: Int!, comment: String!): Order! @auth(roles: [USER])
+  "Set the public name and avatar shown on orders; an empty string clears one."
+  updateProfile(nickname: String, avatar: String): User! @auth(roles: [USER, ADMIN])
+}
+`, BuiltIn: false},
+	{Name: "../schema/gamegoods.graphql", Input: `# Game goods: goods paid through a provider that calls back
+# POST /api/pay/callback with a signed notice (contract §4–§5).
+
+extend type Order {
+  "Game goods: the catalogue id of the goods a GOODS order is for."
+  itemId: String
+}
+
+input CreateGoodsOrderInput {
+  "The buyer: the payer of the order. A USER token may only name itself."
+  userId: ID! @self
+  "The goods attribute (商品属性); must be the catalogue entry's."
+  item: String!
+  "The catalogue id of the goods. Optional when exactly one goods entry of the app has this item."
+  itemId: String
+  "Must equal the catalogue price, else AMOUNT_MISMATCH."
+  singlePrice: Decimal!
+  "USER and ADMIN: the app whose catalogue to buy from (default 1). A SERVICE buys from its own app."
+  appId: ID
+  idempotencyKey: String
+}
+
+"A new GOODS order, with what it is for (the game goods flow's create-order data)."
+type GoodsOrderPayload {
+  order: Order!
+  "The order number the provider echoes back as game_order_no: 811- followed by the id."
+  orderNo: String!
+  item: String!
+  itemId: String!
+  singlePrice: Decimal!
+  userId: ID!
+}
+
+input VerifyOrderInput {
+  "The user the item is to be handed to."
+  userId: ID! @self
+  item: String!
+  "When given, the order must be for this catalogue id too."
+  itemId: String
+  "The orderNo (811-…). Without it, the user's oldest paid and not yet delivered order for the item is taken."
+  order: String
+}
+
+"""
+The answer to verifyOrder. verified is true only for a paid order of that
+user and item; firstDelivery is true for exactly one verification of an
+order (the one that marked it COMPLETED), so the game hands the item out once.
+"""
+type VerifyOrderPayload {
+  verified: Boolean!
+  firstDelivery: Boolean!
+  "The order, when it is the user's order for the item (also when not verified, e.g. still PENDING)."
+  order: Order
+}
+
+input CancelOrderInput {
+  "The payer of the order. A USER token may only name itself."
+  userId: ID! @self
+  "The orderNo (811-…)."
+  order: String!
+}
+
+input SendGameTestCallbackInput {
+  "The orderNo (811-…) of the order to notify about."
+  order: String!
+  "The callback's result: success (default) or 0 pays, anything else fails the payment."
+  result: String
+  "Default: the order amount. Another value tries the AMOUNT_MISMATCH path."
+  rmbYuan: Decimal
+  "md5 or hmac-sha256; default PAYGRAPH_GAME_CALLBACK_SIGN."
+  signType: String
+}
+
+"What a test callback sent and how /api/pay/callback answered it."
+type GameTestCallback {
+  "The signed JSON body that was posted; replay it with curl to try the callback by hand."
+  body: String!
+  "HTTP status of the answer."
+  status: Int!
+  "The answer's result: success or fail."
+  result: String!
+  "The answer's state: why, on failure."
+  state: String!
+  "The answer's trace_id (also its X-Request-Id)."
+  traceId: String!
+}
+
+extend type Mutation {
+  "Game goods: a GOODS order for a user, priced from the catalogue; paid through the game provider."
+  createGoodsOrder(input: CreateGoodsOrderInput!): GoodsOrderPayload! @auth(roles: [SERVICE, USER, ADMIN])
+  "Game goods: is this a paid order of that user for that item? The first verification marks it COMPLETED (delivered)."
+  verifyOrder(input: VerifyOrderInput!): VerifyOrderPayload! @auth(roles: [SERVICE, ADMIN])
+  "Game goods: cancel an unpaid GOODS order (a paid one is INVALID_TRANSITION). Cancelling a cancelled order returns it unchanged."
+  cancelOrder(input: CancelOrderInput!): Order! @auth
+  """
+  Development helper: post a correctly signed game callback for an order to
+  POST /api/pay/callback, as the provider would. Only while
+  PAYGRAPH_GAME_CALLBACK_KEY is unset (the development key); FORBIDDEN otherwise.
+  """
+  sendGameTestCallback(input: SendGameTestCallbackInput!): GameTestCallback! @auth(roles: [ADMIN])
+}
+`, BuiltIn: false},
 	{Name: "../schema/goods.graphql", Input: `"""
-An entry of the goods catalogue shared by the app store (seed 001) and game
-goods (seed 004). Prices are per app.
+An entry of the goods catalogue shared by the app store and game
+goods. Prices are per app.
 """
 type Goods {
   "The caller's own id for the goods."
   id: String!
   appId: ID!
-  "Seed 004's goods attribute (商品属性)."
+  "The game goods flow's goods attribute (商品属性)."
   item: String!
   title: String
   singlePrice: Decimal!
@@ -4479,7 +4836,7 @@ scalar Decimal
 extend type Wallet {
   "May be spent now."
   available: Decimal!
-  "Held for deals not yet confirmed (seed 003's pending money)."
+  "Held for deals not yet confirmed (the escrow marketplace's pending money)."
   escrow: Decimal!
   "The part of available that came from earnings and may be withdrawn."
   withdrawable: Decimal!
@@ -4545,22 +4902,22 @@ extend type Mutation {
   clientOrderId: String
   "The amount to pay, in the order's asset."
   amount: Decimal!
-  "Alias of title (seed 003's subject)."
+  "Alias of title (the escrow marketplace's subject)."
   subject: String
   "Status in zh-CN (待支付, 已支付, …)."
   statusDesc: String!
   "The status code of the source document this order type comes from, where it numbered them."
   legacyStatus: Int
-  "What the payer pays (seed 000 payInfo)."
+  "What the payer pays (the token checkout's payInfo)."
   payInfo: [OrderItem!]!
-  "What is bought (seed 000 productInfo)."
+  "What is bought (the token checkout's productInfo)."
   productInfo: [OrderItem!]!
   chatId: String
   skillId: String
 }
 
 extend type OrderItem {
-  "The line's id (seed 000 itemId)."
+  "The line's id (the token checkout's itemId)."
   itemId: ID!
   amount: Decimal!
   "Paid so far."
@@ -4616,9 +4973,9 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Seed 000: create an order for a payer to pay a payee."
+  "Token checkout: create an order for a payer to pay a payee."
   createPaymentOrder(input: CreatePaymentOrderInput!): Order! @auth(roles: [SERVICE, ADMIN])
-  "Seed 000: the payer pays, moving the payInfo amounts payer → payee."
+  "Token checkout: the payer pays, moving the payInfo amounts payer → payee."
   pay(input: PayInput!): Order! @auth(roles: [USER])
 }
 
@@ -4631,256 +4988,7 @@ type Subscription {
   walletChanged: WalletEvent! @auth(roles: [USER, ADMIN])
 }
 `, BuiltIn: false},
-	{Name: "../schema/refunds.graphql", Input: `extend type Mutation {
-  """
-  Approve a refund: the money goes back (to the wallet, or through the
-  provider that was paid) and the order becomes REFUNDED. Who may approve
-  depends on the order type (ADMIN; for seed 003 deals also the payee).
-  """
-  approveRefund(orderId: ID!): Order! @auth
-  "Reject a refund request with a reason: REFUND_REJECTED."
-  rejectRefund(orderId: ID!, reason: String!): Order! @auth
-}
-`, BuiltIn: false},
-	{Name: "../schema/schema.graphql", Input: `# Directives, shared scalars and the viewer. Role rules live in the @auth and
-# @self directives (graph/directives.go), never in resolvers.
-
-"""
-The field needs a valid token; with roles, one of those roles.
-"""
-directive @auth(roles: [Role!]) on FIELD_DEFINITION
-
-"""
-The argument names a user: a USER token may only name itself, an ADMIN or
-SERVICE token may act for anyone.
-"""
-directive @self on ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION
-
-scalar Int64
-
-`, BuiltIn: false},
-	{Name: "../schema/seed000.graphql", Input: `# Seed 000: token payments with a second factor (GA, SMS, email).
-
-"The second factor pay asks for."
-enum AuthType {
-  "No factor: pay needs no code."
-  NONE
-  "An authenticator app (TOTP, RFC 6238): no code is sent."
-  GA
-  "A 6-digit code sent by SMS (sendPaymentVerifyCode)."
-  MOBILE
-  "A 6-digit code sent by email (sendPaymentVerifyCode)."
-  EMAIL
-}
-
-"The payer as a payment page shows it (seed 000 userInfo)."
-type PaymentUserInfo {
-  userId: ID!
-  "2: the account has an email address; 1: only a mobile number; 0: neither."
-  registerType: Int!
-  "Masked: 186****0001."
-  mobile: String
-  nationalCode: String
-  "Masked: z********n@163.com."
-  email: String
-  "An authenticator app is bound (enableTotp)."
-  bindGA: Boolean!
-  "A pay password is set."
-  bindTradePwd: Boolean!
-  "1: an end user; 2: an administrator."
-  userType: Int!
-  "0: no mobile or email on file; 1: on file, no second factor chosen; 2: a second factor in use."
-  verifyStatus: Int!
-  "The name of the app the order comes from."
-  source: String
-}
-
-"Seed 000 load_pay_data."
-type PaymentData {
-  order: Order!
-  user: PaymentUserInfo!
-  "Whether pay needs a code (the payer has chosen a second factor)."
-  need2FA: Boolean!
-  "Which code: GA needs none sent; MOBILE and EMAIL need sendPaymentVerifyCode first."
-  authType: AuthType!
-}
-
-type VerifyCodeSent {
-  "Give it to pay as verifyCodeOrderId."
-  verifyCodeOrderId: ID!
-  "MOBILE or EMAIL."
-  channel: AuthType!
-  "Where the code went, masked."
-  to: String!
-  "The code is valid until then (5 minutes)."
-  expiresAt: Time!
-}
-
-type QuickPayResult {
-  "The order is paid."
-  processIsEnd: Boolean!
-  "Nothing was paid: pay again with the payer's second factor."
-  need2FA: Boolean!
-  order: Order!
-}
-
-"A new authenticator secret. It is shown once; enableTotp binds it."
-type TotpSetup {
-  "Base32, for typing into an authenticator app."
-  secret: String!
-  "otpauth://totp/… (6 digits, 30 s, SHA1)."
-  otpauthUrl: String!
-  "The otpauthUrl as a QR code: a data:image/png;base64 URL."
-  qrPng: String!
-}
-
-"A code the development sender kept (no real sender is configured)."
-type VerifyCodeOutboxEntry {
-  channel: AuthType!
-  "The full address (not masked)."
-  to: String!
-  code: String!
-  orderId: ID!
-  verifyCodeOrderId: ID!
-  createdAt: Time!
-}
-
-extend type OrderItem {
-  "The line's asset (seed 000 tokenId), e.g. USDT."
-  tokenId: String!
-}
-
-extend type User {
-  "An authenticator app is bound. Only the user itself, an ADMIN or a SERVICE sees it."
-  bindGA: Boolean @goField(forceResolver: true)
-  "The second factor pay asks for. Only the user itself, an ADMIN or a SERVICE sees it."
-  authType: AuthType @goField(forceResolver: true)
-}
-
-extend type Query {
-  "Seed 000: the order, its payer (masked) and the second factor pay asks for. The payer, ADMIN or the order's SERVICE."
-  paymentData(orderId: ID!): PaymentData! @auth
-  "The codes the development sender kept, newest first (first: 1–100, default 20). Only while no real sender is configured."
-  verifyCodeOutbox(first: Int): [VerifyCodeOutboxEntry!]! @auth(roles: [ADMIN])
-}
-
-extend type Mutation {
-  "Seed 000: send the payer a 6-digit code for one order by SMS or email (authType MOBILE or EMAIL)."
-  sendPaymentVerifyCode(orderId: ID!): VerifyCodeSent! @auth(roles: [USER])
-  "Seed 000: pay at once where no code is needed; otherwise processIsEnd false and need2FA true, unless a valid code is given."
-  quickPay(input: PayInput!): QuickPayResult! @auth(roles: [USER])
-  "Make a new authenticator (GA) secret; enableTotp binds it."
-  setupTotp: TotpSetup! @auth(roles: [USER])
-  "Bind the authenticator with one of its codes. A payer without a factor now pays with GA."
-  enableTotp(code: String!): User! @auth(roles: [USER])
-  "Choose the second factor pay asks for, among those bound. NONE only while none is chosen."
-  setAuthType(authType: AuthType!): User! @auth(roles: [USER])
-}
-`, BuiltIn: false},
-	{Name: "../schema/seed001.graphql", Input: `# Seed 001: the app store — pay ways, goods, recharge and consume orders.
-
-"A way an app's users may pay: wallet (余额) settles from the wallet, the others go through epay."
-type PayWay {
-  "alipay, wechat, qq, wallet, …"
-  name: String!
-  "支付宝, 微信, …"
-  title: String!
-}
-
-input PayWayInput {
-  "1–32 lower-case letters, digits or _."
-  name: String!
-  title: String!
-  "Default true."
-  enabled: Boolean
-}
-
-input GoodsLineInput {
-  "The catalogue's goods id."
-  goodsId: String!
-  "How many (pieces or months)."
-  num: Int!
-}
-
-type Quote {
-  priceTotal: Decimal!
-  asset: String!
-}
-
-input InitOrderInput {
-  "Default 1; a SERVICE's own app."
-  appId: ID
-  "SERVICE/ADMIN only: the buyer. A USER orders for itself."
-  userId: ID @self
-  title: String!
-  "RECHARGE or CONSUME."
-  type: OrderType!
-  "What the client believes the goods cost; must equal the server's price."
-  priceTotal: Decimal
-  "What the client believes it pays; must equal the server's price (for RECHARGE: the amount)."
-  money: Decimal
-  "The device's IMEI (seed 001 imeil)."
-  imei: String
-  "One of payWays(appId)."
-  payWayName: String!
-  "CONSUME: the goods."
-  goods: [GoodsLineInput!]
-  "Where the browser goes after paying the recharge."
-  returnUrl: String
-  idempotencyKey: String
-}
-
-type InitOrderPayload {
-  "The order to follow: the CONSUME order, or the RECHARGE order of a recharge."
-  order: Order!
-  "The recharge paid through the channel (none for the wallet pay way)."
-  chargeOrder: Order
-  chargeOrderSn: String
-  "JSON: the server-signed page-payment form for the channel (action, params, payUrl) — never a key."
-  payParams: String
-  "The CONSUME order to pay with payOrder once the recharge is paid."
-  payOrderSn: String
-}
-
-"A goods line of an app store order, priced from the catalogue."
-type OrderGoods {
-  goodsId: String!
-  item: String!
-  title: String
-  num: Int!
-  singlePrice: Decimal!
-  amount: Decimal!
-  asset: String!
-}
-
-extend type Order {
-  "The goods of an app store order (seed 001)."
-  goods: [OrderGoods!]!
-}
-
-extend type Query {
-  "The pay ways of an app (default 1; a SERVICE: its own)."
-  payWays(appId: ID): [PayWay!]!
-  "The server's price of goods of an app (default 1; a SERVICE: its own)."
-  quote(goods: [GoodsLineInput!]!, appId: ID): Quote!
-}
-
-extend type Mutation {
-  "Replace an app's pay ways (an empty list brings back the defaults)."
-  setPayWays(appId: ID!, payWays: [PayWayInput!]!): [PayWay!]! @auth(roles: [ADMIN])
-  "Seed 001: create a recharge or a consume order."
-  initOrder(input: InitOrderInput!): InitOrderPayload! @auth
-  "Seed 001: pay a CONSUME order from the wallet."
-  payOrder(orderSn: String!, idempotencyKey: String): Order! @auth
-  "Seed 001: ask for a refund of a paid order (REFUND_REQUESTED)."
-  requestReturn(orderSn: String!, reason: String!): Order! @auth
-  "The app delivered a paid CONSUME order: COMPLETED."
-  markDelivered(orderId: ID!): Order! @auth(roles: [SERVICE, ADMIN])
-  "The app could not deliver a paid CONSUME order: DELIVERY_FAILED."
-  markDeliveryFailed(orderId: ID!, reason: String!): Order! @auth(roles: [SERVICE, ADMIN])
-}
-`, BuiltIn: false},
-	{Name: "../schema/seed002.graphql", Input: `# Seed 002: points bought through 易支付 (epay).
+	{Name: "../schema/points.graphql", Input: `# Points: points bought through 易支付 (epay).
 
 input CreatePointsOrderInput {
   "What the buyer pays, in CNY (at most 2 decimals)."
@@ -4953,264 +5061,156 @@ extend type Order {
 }
 
 extend type Mutation {
-  "Seed 002: create a points order (orderNo ORDER + 13-digit ms + 4 digits), paid through epay."
+  "Points: create a points order (orderNo ORDER + 13-digit ms + 4 digits), paid through epay."
   createPointsOrder(input: CreatePointsOrderInput!): Order! @auth
-  "Seed 002: hand an epay order to the gateway and get how to pay it; the order becomes PROCESSING."
+  "Points: hand an epay order to the gateway and get how to pay it; the order becomes PROCESSING."
   getPayUrl(input: GetPayUrlInput!): PayUrl! @auth
 }
 `, BuiltIn: false},
-	{Name: "../schema/seed003.graphql", Input: `# Seed 003: escrow deals, the wallet with a pay password, Ping++,
-# withdrawals, the deal's chat window and comment.
+	{Name: "../schema/refunds.graphql", Input: `extend type Mutation {
+  """
+  Approve a refund: the money goes back (to the wallet, or through the
+  provider that was paid) and the order becomes REFUNDED. Who may approve
+  depends on the order type (ADMIN; for escrow deals also the payee).
+  """
+  approveRefund(orderId: ID!): Order! @auth
+  "Reject a refund request with a reason: REFUND_REJECTED."
+  rejectRefund(orderId: ID!, reason: String!): Order! @auth
+}
+`, BuiltIn: false},
+	{Name: "../schema/schema.graphql", Input: `# Directives, shared scalars and the viewer. Role rules live in the @auth and
+# @self directives (graph/directives.go), never in resolvers.
 
-"How a deal is paid: from the wallet, or through Ping++ by Alipay or WeChat Pay."
-enum DealChannel {
-  WALLET
-  ALIPAY
-  WX
+"""
+The field needs a valid token; with roles, one of those roles.
+"""
+directive @auth(roles: [Role!]) on FIELD_DEFINITION
+
+"""
+The argument names a user: a USER token may only name itself, an ADMIN or
+SERVICE token may act for anyone.
+"""
+directive @self on ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION
+
+scalar Int64
+
+`, BuiltIn: false},
+	{Name: "../schema/tokencheckout.graphql", Input: `# Token checkout: token payments with a second factor (GA, SMS, email).
+
+"The second factor pay asks for."
+enum AuthType {
+  "No factor: pay needs no code."
+  NONE
+  "An authenticator app (TOTP, RFC 6238): no code is sent."
+  GA
+  "A 6-digit code sent by SMS (sendPaymentVerifyCode)."
+  MOBILE
+  "A 6-digit code sent by email (sendPaymentVerifyCode)."
+  EMAIL
 }
 
-"A Ping++ channel."
-enum PayChannel {
-  ALIPAY
-  WX
+"The payer as a payment page shows it (the token checkout's userInfo)."
+type PaymentUserInfo {
+  userId: ID!
+  "2: the account has an email address; 1: only a mobile number; 0: neither."
+  registerType: Int!
+  "Masked: 186****0001."
+  mobile: String
+  nationalCode: String
+  "Masked: z********n@163.com."
+  email: String
+  "An authenticator app is bound (enableTotp)."
+  bindGA: Boolean!
+  "A pay password is set."
+  bindTradePwd: Boolean!
+  "1: an end user; 2: an administrator."
+  userType: Int!
+  "0: no mobile or email on file; 1: on file, no second factor chosen; 2: a second factor in use."
+  verifyStatus: Int!
+  "The name of the app the order comes from."
+  source: String
 }
 
-"A Ping++ charge: hand raw (or credential) to the Ping++ client SDK."
-type PingppCharge {
-  "Ping++'s charge id (ch_…); also the order's providerTradeNo."
-  id: String!
-  orderNo: String!
-  "alipay or wx."
-  channel: String!
-  amount: Decimal!
-  currency: String!
-  paid: Boolean!
-  livemode: Boolean!
-  "The channel's payment parameters, JSON text."
-  credential: String!
-  "The whole charge object as Ping++ returned it, JSON text."
-  raw: String!
-  "When the charge stops being payable."
-  timeExpire: Time
-  "The embedded sandbox's cashier page for this charge (sandbox only)."
-  cashierUrl: String
-}
-
-input InitDealOrderInput {
-  "What is bought (seed 003's subject), 1–256 characters."
-  subject: String!
-  "In CNY, e.g. \"1.00\" for the document's 100 cents."
-  amount: Decimal!
-  "The seller."
-  receiverId: ID!
-  chatId: String
-  skillId: String
-  "WALLET: pay later with payByWallet, no charge. ALIPAY, WX: a Ping++ charge is returned."
-  channel: DealChannel!
-  idempotencyKey: String
-}
-
-type DealOrderPayload {
+"The token checkout's load_pay_data."
+type PaymentData {
   order: Order!
-  "The Ping++ charge; null for WALLET."
-  charge: PingppCharge
+  user: PaymentUserInfo!
+  "Whether pay needs a code (the payer has chosen a second factor)."
+  need2FA: Boolean!
+  "Which code: GA needs none sent; MOBILE and EMAIL need sendPaymentVerifyCode first."
+  authType: AuthType!
 }
 
-type ChargePayload {
+type VerifyCodeSent {
+  "Give it to pay as verifyCodeOrderId."
+  verifyCodeOrderId: ID!
+  "MOBILE or EMAIL."
+  channel: AuthType!
+  "Where the code went, masked."
+  to: String!
+  "The code is valid until then (5 minutes)."
+  expiresAt: Time!
+}
+
+type QuickPayResult {
+  "The order is paid."
+  processIsEnd: Boolean!
+  "Nothing was paid: pay again with the payer's second factor."
+  need2FA: Boolean!
   order: Order!
-  charge: PingppCharge!
 }
 
-input WithdrawInput {
-  "In CNY; at most the withdrawable balance."
-  amount: Decimal!
-  payPassword: String!
-  "The Alipay account to send to."
-  alipayNo: String!
-  "The name on that Alipay account."
-  alipayName: String!
-  idempotencyKey: String
+"A new authenticator secret. It is shown once; enableTotp binds it."
+type TotpSetup {
+  "Base32, for typing into an authenticator app."
+  secret: String!
+  "otpauth://totp/… (6 digits, 30 s, SHA1)."
+  otpauthUrl: String!
+  "The otpauthUrl as a QR code: a data:image/png;base64 URL."
+  qrPng: String!
 }
 
-"Seed 003's getCash: the wallet in CNY."
-type Cash {
-  "May be spent (available)."
-  cash: Decimal!
-  "The part of cash that may be withdrawn."
-  withdrawCash: Decimal!
-  "Money from deals not yet confirmed (escrow)."
-  pending: Decimal!
+"A code the development sender kept (no real sender is configured)."
+type VerifyCodeOutboxEntry {
+  channel: AuthType!
+  "The full address (not masked)."
+  to: String!
+  code: String!
+  orderId: ID!
+  verifyCodeOrderId: ID!
+  createdAt: Time!
 }
 
-"Seed 003's shouldCreateNewTalk: an open chat, or nulls (the document's chatId 0)."
-type ChatSession {
-  chatId: String
-  orderId: ID
-}
-
-"Seed 003's shouldContinueTalk."
-type ChatStatus {
-  "Whether the chat may go on: its deal is paid, not closed, and less than 24 h old."
-  should: Boolean!
-  "When the chat's deal was paid."
-  payTime: Time
-  "payTime + 24 h."
-  expiresAt: Time
-  orderId: ID
+extend type OrderItem {
+  "The line's asset (the token checkout's tokenId), e.g. USDT."
+  tokenId: String!
 }
 
 extend type User {
-  "The public name shown on orders: the nickname, or the username."
-  name: String!
-  "Whether a pay password is set (seen by the user itself, ADMIN and SERVICE only)."
-  hasPayPassword: Boolean @goField(forceResolver: true)
-}
-
-extend type Order {
-  "Where a WITHDRAWAL is sent."
-  alipayNo: String
-  "Where a WITHDRAWAL is sent."
-  alipayName: String
+  "An authenticator app is bound. Only the user itself, an ADMIN or a SERVICE sees it."
+  bindGA: Boolean @goField(forceResolver: true)
+  "The second factor pay asks for. Only the user itself, an ADMIN or a SERVICE sees it."
+  authType: AuthType @goField(forceResolver: true)
 }
 
 extend type Query {
-  "Seed 003's getCash. ADMIN/SERVICE may name a user."
-  cash(userId: ID @self): Cash! @auth
-  "Seed 003's shouldCreateNewTalk: the caller's open chat with a seller about a skill."
-  chatSession(receiverId: ID!, skillId: String!): ChatSession! @auth(roles: [USER])
-  "Seed 003's shouldContinueTalk."
-  chatStatus(chatId: String!): ChatStatus! @auth
+  "Token checkout: the order, its payer (masked) and the second factor pay asks for. The payer, ADMIN or the order's SERVICE."
+  paymentData(orderId: ID!): PaymentData! @auth
+  "The codes the development sender kept, newest first (first: 1–100, default 20). Only while no real sender is configured."
+  verifyCodeOutbox(first: Int): [VerifyCodeOutboxEntry!]! @auth(roles: [ADMIN])
 }
 
 extend type Mutation {
-  "Seed 003's initOrder: a deal with a seller."
-  initDealOrder(input: InitDealOrderInput!): DealOrderPayload! @auth(roles: [USER])
-  "Pay a deal from the wallet; the money waits in escrow until confirmed."
-  payByWallet(orderId: ID!, payPassword: String!, idempotencyKey: String): Order! @auth(roles: [USER])
-  "Pay a deal (or a recharge) through Ping++."
-  payByChannel(orderId: ID!, channel: PayChannel!): ChargePayload! @auth(roles: [USER])
-  "Top up the wallet through Ping++: the money becomes available (not withdrawable) cash."
-  recharge(amount: Decimal!, channel: PayChannel!, idempotencyKey: String): ChargePayload! @auth(roles: [USER])
-  "The buyer confirms a deal: the escrowed money goes to the seller's withdrawable balance."
-  confirmOrder(orderId: ID!): Order! @auth(roles: [USER, ADMIN])
-  "The buyer asks for a refund of a paid deal, or of a confirmed one within the refund window."
-  applyRefund(orderId: ID!, reason: String!): Order! @auth(roles: [USER, ADMIN])
-  "Ask for withdrawable money to be sent to an Alipay account: a WITHDRAWAL order, PROCESSING until an admin decides."
-  withdraw(input: WithdrawInput!): Order! @auth(roles: [USER])
-  "The withdrawal was paid out: COMPLETED."
-  completeWithdrawal(orderId: ID!): Order! @auth(roles: [ADMIN])
-  "Refuse a withdrawal: FAILED, and the money returns to the user's withdrawable balance."
-  rejectWithdrawal(orderId: ID!, reason: String!): Order! @auth(roles: [ADMIN])
-  "Set the pay password (6–72 characters); oldPassword is required once one is set."
-  setPayPassword(newPassword: String!, oldPassword: String): User! @auth(roles: [USER])
-  "Check the caller's login password (5 wrong tries lock it for 15 minutes)."
-  confirmPassword(password: String!): Boolean! @auth(roles: [USER, ADMIN])
-  "The buyer's one comment on a completed deal."
-  commentOrder(orderId: ID!, score: Int!, comment: String!): Order! @auth(roles: [USER])
-  "Set the public name and avatar shown on orders; an empty string clears one."
-  updateProfile(nickname: String, avatar: String): User! @auth(roles: [USER, ADMIN])
-}
-`, BuiltIn: false},
-	{Name: "../schema/seed004.graphql", Input: `# Seed 004: game goods paid through a provider that calls back
-# POST /api/pay/callback with a signed notice (contract §4–§5).
-
-extend type Order {
-  "Seed 004: the catalogue id of the goods a GOODS order is for."
-  itemId: String
-}
-
-input CreateGoodsOrderInput {
-  "The buyer: the payer of the order. A USER token may only name itself."
-  userId: ID! @self
-  "The goods attribute (商品属性); must be the catalogue entry's."
-  item: String!
-  "The catalogue id of the goods. Optional when exactly one goods entry of the app has this item."
-  itemId: String
-  "Must equal the catalogue price, else AMOUNT_MISMATCH."
-  singlePrice: Decimal!
-  "USER and ADMIN: the app whose catalogue to buy from (default 1). A SERVICE buys from its own app."
-  appId: ID
-  idempotencyKey: String
-}
-
-"A new GOODS order, with what it is for (seed 004's create-order data)."
-type GoodsOrderPayload {
-  order: Order!
-  "The order number the provider echoes back as game_order_no: 811- followed by the id."
-  orderNo: String!
-  item: String!
-  itemId: String!
-  singlePrice: Decimal!
-  userId: ID!
-}
-
-input VerifyOrderInput {
-  "The user the item is to be handed to."
-  userId: ID! @self
-  item: String!
-  "When given, the order must be for this catalogue id too."
-  itemId: String
-  "The orderNo (811-…). Without it, the user's oldest paid and not yet delivered order for the item is taken."
-  order: String
-}
-
-"""
-The answer to verifyOrder. verified is true only for a paid order of that
-user and item; firstDelivery is true for exactly one verification of an
-order (the one that marked it COMPLETED), so the game hands the item out once.
-"""
-type VerifyOrderPayload {
-  verified: Boolean!
-  firstDelivery: Boolean!
-  "The order, when it is the user's order for the item (also when not verified, e.g. still PENDING)."
-  order: Order
-}
-
-input CancelOrderInput {
-  "The payer of the order. A USER token may only name itself."
-  userId: ID! @self
-  "The orderNo (811-…)."
-  order: String!
-}
-
-input SendGameTestCallbackInput {
-  "The orderNo (811-…) of the order to notify about."
-  order: String!
-  "The callback's result: success (default) or 0 pays, anything else fails the payment."
-  result: String
-  "Default: the order amount. Another value tries the AMOUNT_MISMATCH path."
-  rmbYuan: Decimal
-  "md5 or hmac-sha256; default PAYGRAPH_GAME_CALLBACK_SIGN."
-  signType: String
-}
-
-"What a test callback sent and how /api/pay/callback answered it."
-type GameTestCallback {
-  "The signed JSON body that was posted; replay it with curl to try the callback by hand."
-  body: String!
-  "HTTP status of the answer."
-  status: Int!
-  "The answer's result: success or fail."
-  result: String!
-  "The answer's state: why, on failure."
-  state: String!
-  "The answer's trace_id (also its X-Request-Id)."
-  traceId: String!
-}
-
-extend type Mutation {
-  "Seed 004: a GOODS order for a user, priced from the catalogue; paid through the game provider."
-  createGoodsOrder(input: CreateGoodsOrderInput!): GoodsOrderPayload! @auth(roles: [SERVICE, USER, ADMIN])
-  "Seed 004: is this a paid order of that user for that item? The first verification marks it COMPLETED (delivered)."
-  verifyOrder(input: VerifyOrderInput!): VerifyOrderPayload! @auth(roles: [SERVICE, ADMIN])
-  "Seed 004: cancel an unpaid GOODS order (a paid one is INVALID_TRANSITION). Cancelling a cancelled order returns it unchanged."
-  cancelOrder(input: CancelOrderInput!): Order! @auth
-  """
-  Development helper: post a correctly signed game callback for an order to
-  POST /api/pay/callback, as the provider would. Only while
-  PAYGRAPH_GAME_CALLBACK_KEY is unset (the development key); FORBIDDEN otherwise.
-  """
-  sendGameTestCallback(input: SendGameTestCallbackInput!): GameTestCallback! @auth(roles: [ADMIN])
+  "Token checkout: send the payer a 6-digit code for one order by SMS or email (authType MOBILE or EMAIL)."
+  sendPaymentVerifyCode(orderId: ID!): VerifyCodeSent! @auth(roles: [USER])
+  "Token checkout: pay at once where no code is needed; otherwise processIsEnd false and need2FA true, unless a valid code is given."
+  quickPay(input: PayInput!): QuickPayResult! @auth(roles: [USER])
+  "Make a new authenticator (GA) secret; enableTotp binds it."
+  setupTotp: TotpSetup! @auth(roles: [USER])
+  "Bind the authenticator with one of its codes. A payer without a factor now pays with GA."
+  enableTotp(code: String!): User! @auth(roles: [USER])
+  "Choose the second factor pay asks for, among those bound. NONE only while none is chosen."
+  setAuthType(authType: AuthType!): User! @auth(roles: [USER])
 }
 `, BuiltIn: false},
 	{Name: "../schema/user.graphql", Input: `input RegisterInput {
@@ -5574,6 +5574,14 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_payee(ctx, field)
 	case "events":
 		return ec.fieldContext_Order_events(ctx, field)
+	case "goods":
+		return ec.fieldContext_Order_goods(ctx, field)
+	case "alipayNo":
+		return ec.fieldContext_Order_alipayNo(ctx, field)
+	case "alipayName":
+		return ec.fieldContext_Order_alipayName(ctx, field)
+	case "itemId":
+		return ec.fieldContext_Order_itemId(ctx, field)
 	case "clientOrderId":
 		return ec.fieldContext_Order_clientOrderId(ctx, field)
 	case "amount":
@@ -5592,20 +5600,12 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_chatId(ctx, field)
 	case "skillId":
 		return ec.fieldContext_Order_skillId(ctx, field)
-	case "goods":
-		return ec.fieldContext_Order_goods(ctx, field)
 	case "providerInfo":
 		return ec.fieldContext_Order_providerInfo(ctx, field)
 	case "synced":
 		return ec.fieldContext_Order_synced(ctx, field)
 	case "returnUrl":
 		return ec.fieldContext_Order_returnUrl(ctx, field)
-	case "alipayNo":
-		return ec.fieldContext_Order_alipayNo(ctx, field)
-	case "alipayName":
-		return ec.fieldContext_Order_alipayName(ctx, field)
-	case "itemId":
-		return ec.fieldContext_Order_itemId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Order", field.Name)
 }
@@ -5878,14 +5878,14 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_nickname(ctx, field)
 	case "avatar":
 		return ec.fieldContext_User_avatar(ctx, field)
-	case "bindGA":
-		return ec.fieldContext_User_bindGA(ctx, field)
-	case "authType":
-		return ec.fieldContext_User_authType(ctx, field)
 	case "name":
 		return ec.fieldContext_User_name(ctx, field)
 	case "hasPayPassword":
 		return ec.fieldContext_User_hasPayPassword(ctx, field)
+	case "bindGA":
+		return ec.fieldContext_User_bindGA(ctx, field)
+	case "authType":
+		return ec.fieldContext_User_authType(ctx, field)
 	case "email":
 		return ec.fieldContext_User_email(ctx, field)
 	case "mobile":
@@ -9398,666 +9398,6 @@ func (ec *executionContext) fieldContext_Mutation_rotateServiceToken(ctx context
 	return fc, nil
 }
 
-func (ec *executionContext) _Mutation_upsertGoods(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_upsertGoods(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UpsertGoods(ctx, fc.Args["input"].(catalog.UpsertInput))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
-				if err != nil {
-					var zeroVal *ent.Goods
-					return zeroVal, err
-				}
-				if ec.Directives.Auth == nil {
-					var zeroVal *ent.Goods
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, roles)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Goods) graphql.Marshaler {
-			return ec.marshalNGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐGoods(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_upsertGoods(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Goods(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_upsertGoods_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_credit(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_credit(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().Credit(ctx, fc.Args["input"].(ledger.CreditInput))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
-				if err != nil {
-					var zeroVal *ent.WalletEntry
-					return zeroVal, err
-				}
-				if ec.Directives.Auth == nil {
-					var zeroVal *ent.WalletEntry
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, roles)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.WalletEntry) graphql.Marshaler {
-			return ec.marshalNWalletEntry2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐWalletEntry(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_credit(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_WalletEntry(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_credit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_createPaymentOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_createPaymentOrder(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreatePaymentOrder(ctx, fc.Args["input"].(payment.CreatePaymentOrderInput))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"SERVICE", "ADMIN"})
-				if err != nil {
-					var zeroVal *ent.Order
-					return zeroVal, err
-				}
-				if ec.Directives.Auth == nil {
-					var zeroVal *ent.Order
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, roles)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
-			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_createPaymentOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Order(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_createPaymentOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_pay(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_pay(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().Pay(ctx, fc.Args["input"].(payment.PayInput))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
-				if err != nil {
-					var zeroVal *ent.Order
-					return zeroVal, err
-				}
-				if ec.Directives.Auth == nil {
-					var zeroVal *ent.Order
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, roles)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
-			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_pay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Order(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_pay_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_approveRefund(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_approveRefund(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ApproveRefund(ctx, fc.Args["orderId"].(int64))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Auth == nil {
-					var zeroVal *ent.Order
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
-			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_approveRefund(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Order(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_approveRefund_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_rejectRefund(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_rejectRefund(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().RejectRefund(ctx, fc.Args["orderId"].(int64), fc.Args["reason"].(string))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Auth == nil {
-					var zeroVal *ent.Order
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
-			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_rejectRefund(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Order(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_rejectRefund_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_sendPaymentVerifyCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_sendPaymentVerifyCode(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().SendPaymentVerifyCode(ctx, fc.Args["orderId"].(int64))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
-				if err != nil {
-					var zeroVal *twofactor.CodeSent
-					return zeroVal, err
-				}
-				if ec.Directives.Auth == nil {
-					var zeroVal *twofactor.CodeSent
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, roles)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *twofactor.CodeSent) graphql.Marshaler {
-			return ec.marshalNVerifyCodeSent2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐCodeSent(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_sendPaymentVerifyCode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_VerifyCodeSent(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_sendPaymentVerifyCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_quickPay(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_quickPay(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().QuickPay(ctx, fc.Args["input"].(payment.PayInput))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
-				if err != nil {
-					var zeroVal *twofactor.QuickPayResult
-					return zeroVal, err
-				}
-				if ec.Directives.Auth == nil {
-					var zeroVal *twofactor.QuickPayResult
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, roles)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *twofactor.QuickPayResult) graphql.Marshaler {
-			return ec.marshalNQuickPayResult2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐQuickPayResult(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_quickPay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_QuickPayResult(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_quickPay_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_setupTotp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_setupTotp(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Mutation().SetupTotp(ctx)
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
-				if err != nil {
-					var zeroVal *twofactor.TotpSetup
-					return zeroVal, err
-				}
-				if ec.Directives.Auth == nil {
-					var zeroVal *twofactor.TotpSetup
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, roles)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *twofactor.TotpSetup) graphql.Marshaler {
-			return ec.marshalNTotpSetup2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐTotpSetup(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_setupTotp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_TotpSetup(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_enableTotp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_enableTotp(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().EnableTotp(ctx, fc.Args["code"].(string))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
-				if err != nil {
-					var zeroVal *ent.User
-					return zeroVal, err
-				}
-				if ec.Directives.Auth == nil {
-					var zeroVal *ent.User
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, roles)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_enableTotp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_enableTotp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_setAuthType(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_setAuthType(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().SetAuthType(ctx, fc.Args["authType"].(user.AuthType))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
-				if err != nil {
-					var zeroVal *ent.User
-					return zeroVal, err
-				}
-				if ec.Directives.Auth == nil {
-					var zeroVal *ent.User
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, roles)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
-			return ec.marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_setAuthType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_User(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_setAuthType_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _Mutation_setPayWays(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10409,120 +9749,6 @@ func (ec *executionContext) fieldContext_Mutation_markDeliveryFailed(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_markDeliveryFailed_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_createPointsOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_createPointsOrder(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreatePointsOrder(ctx, fc.Args["input"].(payment.CreatePointsOrderInput))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Auth == nil {
-					var zeroVal *ent.Order
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
-			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_createPointsOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Order(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_createPointsOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Mutation_getPayUrl(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_getPayUrl(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().GetPayURL(ctx, fc.Args["input"].(payment.GetPayURLInput))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Auth == nil {
-					var zeroVal *payment.PayURL
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *payment.PayURL) graphql.Marshaler {
-			return ec.marshalNPayUrl2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayURL(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_getPayUrl(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PayUrl(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_getPayUrl_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11578,6 +10804,780 @@ func (ec *executionContext) fieldContext_Mutation_sendGameTestCallback(ctx conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_upsertGoods(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_upsertGoods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpsertGoods(ctx, fc.Args["input"].(catalog.UpsertInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Goods
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Goods
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Goods) graphql.Marshaler {
+			return ec.marshalNGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐGoods(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_upsertGoods(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Goods(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_upsertGoods_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_credit(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_credit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Credit(ctx, fc.Args["input"].(ledger.CreditInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.WalletEntry
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.WalletEntry
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.WalletEntry) graphql.Marshaler {
+			return ec.marshalNWalletEntry2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐWalletEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_credit(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WalletEntry(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_credit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createPaymentOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createPaymentOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreatePaymentOrder(ctx, fc.Args["input"].(payment.CreatePaymentOrderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"SERVICE", "ADMIN"})
+				if err != nil {
+					var zeroVal *ent.Order
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createPaymentOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createPaymentOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_pay(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_pay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Pay(ctx, fc.Args["input"].(payment.PayInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *ent.Order
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_pay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_pay_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createPointsOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createPointsOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreatePointsOrder(ctx, fc.Args["input"].(payment.CreatePointsOrderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createPointsOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createPointsOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_getPayUrl(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_getPayUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().GetPayURL(ctx, fc.Args["input"].(payment.GetPayURLInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *payment.PayURL
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *payment.PayURL) graphql.Marshaler {
+			return ec.marshalNPayUrl2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayURL(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_getPayUrl(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayUrl(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_getPayUrl_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_approveRefund(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_approveRefund(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ApproveRefund(ctx, fc.Args["orderId"].(int64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_approveRefund(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_approveRefund_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rejectRefund(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rejectRefund(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RejectRefund(ctx, fc.Args["orderId"].(int64), fc.Args["reason"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rejectRefund(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rejectRefund_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_sendPaymentVerifyCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sendPaymentVerifyCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SendPaymentVerifyCode(ctx, fc.Args["orderId"].(int64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *twofactor.CodeSent
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *twofactor.CodeSent
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *twofactor.CodeSent) graphql.Marshaler {
+			return ec.marshalNVerifyCodeSent2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐCodeSent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sendPaymentVerifyCode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VerifyCodeSent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_sendPaymentVerifyCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_quickPay(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_quickPay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().QuickPay(ctx, fc.Args["input"].(payment.PayInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *twofactor.QuickPayResult
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *twofactor.QuickPayResult
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *twofactor.QuickPayResult) graphql.Marshaler {
+			return ec.marshalNQuickPayResult2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐQuickPayResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_quickPay(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuickPayResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_quickPay_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setupTotp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setupTotp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().SetupTotp(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *twofactor.TotpSetup
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *twofactor.TotpSetup
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *twofactor.TotpSetup) graphql.Marshaler {
+			return ec.marshalNTotpSetup2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋtwofactorᚐTotpSetup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setupTotp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TotpSetup(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_enableTotp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_enableTotp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EnableTotp(ctx, fc.Args["code"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *ent.User
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.User
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_enableTotp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_enableTotp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setAuthType(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setAuthType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetAuthType(ctx, fc.Args["authType"].(user.AuthType))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *ent.User
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.User
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setAuthType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setAuthType_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Order_id(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12281,6 +12281,107 @@ func (ec *executionContext) fieldContext_Order_events(_ context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Order_goods(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_goods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().Goods(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.OrderLine) graphql.Marshaler {
+			return ec.marshalNOrderGoods2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrderLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Order_goods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Order",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrderGoods(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Order_alipayNo(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_alipayNo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().AlipayNo(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_alipayNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Order_alipayName(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_alipayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().AlipayName(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_alipayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Order_itemId(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_itemId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ItemID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_itemId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Order_clientOrderId(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12506,38 +12607,6 @@ func (ec *executionContext) fieldContext_Order_skillId(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _Order_goods(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Order_goods(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Order().Goods(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.OrderLine) graphql.Marshaler {
-			return ec.marshalNOrderGoods2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrderLineᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Order_goods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Order",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_OrderGoods(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _Order_providerInfo(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12613,75 +12682,6 @@ func (ec *executionContext) _Order_returnUrl(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_Order_returnUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type String does not have child fields"))
-}
-
-func (ec *executionContext) _Order_alipayNo(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Order_alipayNo(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Order().AlipayNo(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Order_alipayNo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
-}
-
-func (ec *executionContext) _Order_alipayName(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Order_alipayName(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Order().AlipayName(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Order_alipayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
-}
-
-func (ec *executionContext) _Order_itemId(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Order_itemId(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ItemID, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Order_itemId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Order", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -14682,6 +14682,270 @@ func (ec *executionContext) fieldContext_Query_walletEntries(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_payWays(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_payWays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PayWays(ctx, fc.Args["appId"].(*int64))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*payment.PayWayView) graphql.Marshaler {
+			return ec.marshalNPayWay2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayViewᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_payWays(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PayWay(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_payWays_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_quote(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_quote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Quote(ctx, fc.Args["goods"].([]*payment.GoodsLineInput), fc.Args["appId"].(*int64))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *payment.Quote) graphql.Marshaler {
+			return ec.marshalNQuote2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐQuote(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_quote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Quote(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_quote_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_cash(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_cash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Cash(ctx, fc.Args["userId"].(*int64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *escrow.Cash
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *escrow.Cash) graphql.Marshaler {
+			return ec.marshalNCash2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐCash(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_cash(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Cash(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_cash_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_chatSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_chatSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ChatSession(ctx, fc.Args["receiverId"].(int64), fc.Args["skillId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *escrow.ChatSession
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *escrow.ChatSession
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *escrow.ChatSession) graphql.Marshaler {
+			return ec.marshalNChatSession2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChatSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_chatSession(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChatSession(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_chatSession_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_chatStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_chatStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ChatStatus(ctx, fc.Args["chatId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *escrow.ChatStatus
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *escrow.ChatStatus) graphql.Marshaler {
+			return ec.marshalNChatStatus2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChatStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_chatStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ChatStatus(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_chatStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_goods(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15003,270 +15267,6 @@ func (ec *executionContext) fieldContext_Query_verifyCodeOutbox(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_verifyCodeOutbox_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Query_payWays(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Query_payWays(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().PayWays(ctx, fc.Args["appId"].(*int64))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*payment.PayWayView) graphql.Marshaler {
-			return ec.marshalNPayWay2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐPayWayViewᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Query_payWays(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Query",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_PayWay(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_payWays_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Query_quote(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Query_quote(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Quote(ctx, fc.Args["goods"].([]*payment.GoodsLineInput), fc.Args["appId"].(*int64))
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *payment.Quote) graphql.Marshaler {
-			return ec.marshalNQuote2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐQuote(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Query_quote(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Query",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Quote(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_quote_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Query_cash(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Query_cash(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Cash(ctx, fc.Args["userId"].(*int64))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Auth == nil {
-					var zeroVal *escrow.Cash
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *escrow.Cash) graphql.Marshaler {
-			return ec.marshalNCash2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐCash(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Query_cash(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Query",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Cash(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_cash_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Query_chatSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Query_chatSession(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().ChatSession(ctx, fc.Args["receiverId"].(int64), fc.Args["skillId"].(string))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
-				if err != nil {
-					var zeroVal *escrow.ChatSession
-					return zeroVal, err
-				}
-				if ec.Directives.Auth == nil {
-					var zeroVal *escrow.ChatSession
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, roles)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *escrow.ChatSession) graphql.Marshaler {
-			return ec.marshalNChatSession2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChatSession(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Query_chatSession(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Query",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ChatSession(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_chatSession_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Query_chatStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Query_chatStatus(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().ChatStatus(ctx, fc.Args["chatId"].(string))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Auth == nil {
-					var zeroVal *escrow.ChatStatus
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *escrow.ChatStatus) graphql.Marshaler {
-			return ec.marshalNChatStatus2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐChatStatus(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Query_chatStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Query",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_ChatStatus(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Query_chatStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15962,52 +15962,6 @@ func (ec *executionContext) fieldContext_User_avatar(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("User", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
-func (ec *executionContext) _User_bindGA(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_bindGA(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().BindGa(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
-			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_User_bindGA(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, errors.New("field of type Boolean does not have child fields"))
-}
-
-func (ec *executionContext) _User_authType(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_User_authType(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().AuthType(ctx, obj)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *user.AuthType) graphql.Marshaler {
-			return ec.marshalOAuthType2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚋuserᚐAuthType(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_User_authType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, errors.New("field of type AuthType does not have child fields"))
-}
-
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16052,6 +16006,52 @@ func (ec *executionContext) _User_hasPayPassword(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_User_hasPayPassword(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _User_bindGA(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_bindGA(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().BindGa(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_bindGA(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _User_authType(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_authType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().AuthType(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *user.AuthType) graphql.Marshaler {
+			return ec.marshalOAuthType2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚋuserᚐAuthType(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_authType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, errors.New("field of type AuthType does not have child fields"))
 }
 
 func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -25632,83 +25632,6 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "upsertGoods":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_upsertGoods(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "credit":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_credit(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "createPaymentOrder":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_createPaymentOrder(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "pay":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_pay(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "approveRefund":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_approveRefund(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "rejectRefund":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_rejectRefund(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "sendPaymentVerifyCode":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_sendPaymentVerifyCode(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "quickPay":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_quickPay(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "setupTotp":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_setupTotp(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "enableTotp":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_enableTotp(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "setAuthType":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_setAuthType(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
 		case "setPayWays":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setPayWays(ctx, field)
@@ -25747,20 +25670,6 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "markDeliveryFailed":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_markDeliveryFailed(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "createPointsOrder":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_createPointsOrder(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "getPayUrl":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_getPayUrl(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -25880,6 +25789,97 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "sendGameTestCallback":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_sendGameTestCallback(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "upsertGoods":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_upsertGoods(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "credit":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_credit(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createPaymentOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createPaymentOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pay":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_pay(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createPointsOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createPointsOrder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "getPayUrl":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_getPayUrl(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "approveRefund":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_approveRefund(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rejectRefund":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rejectRefund(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sendPaymentVerifyCode":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sendPaymentVerifyCode(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "quickPay":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_quickPay(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setupTotp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setupTotp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "enableTotp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_enableTotp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setAuthType":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setAuthType(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -26194,6 +26194,125 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "goods":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_goods(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "alipayNo":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_alipayNo(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "alipayName":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_alipayName(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "itemId":
+			out.Values[i] = ec._Order_itemId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "clientOrderId":
 			out.Values[i] = ec._Order_clientOrderId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -26437,44 +26556,6 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "goods":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Order_goods(ctx, field, obj)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
-			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "providerInfo":
 			field := field
 
@@ -26553,87 +26634,6 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "returnUrl":
 			out.Values[i] = ec._Order_returnUrl(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "alipayNo":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Order_alipayNo(ctx, field, obj)
-				if res == graphql.RequiredNull {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
-			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
-		case "alipayName":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Order_alipayName(ctx, field, obj)
-				if res == graphql.RequiredNull {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
-			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
-		case "itemId":
-			out.Values[i] = ec._Order_itemId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -27813,6 +27813,116 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "payWays":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_payWays(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "quote":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_quote(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "cash":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_cash(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "chatSession":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_chatSession(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "chatStatus":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_chatStatus(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "goods":
 			field := field
 
@@ -27933,116 +28043,6 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_verifyCodeOutbox(ctx, field)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
-			}
-
-			rrm := func(ctx context.Context) graphql.Marshaler {
-				return ec.OperationContext.RootResolverMiddleware(ctx,
-					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
-		case "payWays":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Query_payWays(ctx, field)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
-			}
-
-			rrm := func(ctx context.Context) graphql.Marshaler {
-				return ec.OperationContext.RootResolverMiddleware(ctx,
-					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
-		case "quote":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Query_quote(ctx, field)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
-			}
-
-			rrm := func(ctx context.Context) graphql.Marshaler {
-				return ec.OperationContext.RootResolverMiddleware(ctx,
-					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
-		case "cash":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Query_cash(ctx, field)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
-			}
-
-			rrm := func(ctx context.Context) graphql.Marshaler {
-				return ec.OperationContext.RootResolverMiddleware(ctx,
-					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
-		case "chatSession":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Query_chatSession(ctx, field)
-				if res == graphql.Null {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
-			}
-
-			rrm := func(ctx context.Context) graphql.Marshaler {
-				return ec.OperationContext.RootResolverMiddleware(ctx,
-					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
-		case "chatStatus":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Query_chatStatus(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -28344,82 +28344,6 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "bindGA":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._User_bindGA(ctx, field, obj)
-				if res == graphql.RequiredNull {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
-			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
-		case "authType":
-			field := field
-
-			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._User_authType(ctx, field, obj)
-				if res == graphql.RequiredNull {
-					atomic.AddUint32(&fs.Invalids, 1)
-				}
-				return res
-			}
-
-			if field.IsDeferred() {
-				deferredFieldSet.AddField(field)
-				fieldIndex := len(deferredFieldSet.Values) - 1
-				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, deferredFieldSet)
-				})
-
-				for _, deferrable := range field.Deferrables {
-					view, ok := deferLabelToView[deferrable.Label]
-					if !ok {
-						view = deferredFieldSet.NewView()
-						deferLabelToView[deferrable.Label] = view
-					}
-					view.AddIndices(fieldIndex)
-				}
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "name":
 			field := field
 
@@ -28468,6 +28392,82 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 					}
 				}()
 				res = ec._User_hasPayPassword(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "bindGA":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._User_bindGA(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "authType":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._User_authType(ctx, field, obj)
 				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}

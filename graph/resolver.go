@@ -23,11 +23,11 @@ type Resolver struct {
 	Ledger   *ledger.Ledger
 	Payments *payment.Service
 	Live     *live.Service
-	// GameGoods and GameSandbox are seed 004's services.
+	// GameGoods and GameSandbox are the game goods flow's services.
 	GameGoods   *payment.GameGoods
 	GameSandbox *game.Sandbox
 	Escrow      *escrow.Service
-	// TwoFactor is seed 000's second factor.
+	// TwoFactor is the token checkout's second factor.
 	TwoFactor *twofactor.Service
 	Epay      *payment.Epay
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // App is a merchant application: a game, a store, a marketplace. Its server
-// speaks to paygraph with a SERVICE token. App 1 always exists (seed 001's
+// speaks to paygraph with a SERVICE token. App 1 always exists (the app store's
 // default app_id).
 type App struct{ ent.Schema }
 

@@ -9,7 +9,7 @@ import (
 	"entgo.io/ent/schema/index"
 )
 
-// DealRefund is the decision on a seed 003 deal's refund request. Its
+// DealRefund is the decision on an escrow marketplace deal's refund request. Its
 // order_id is unique, so approving and rejecting one request exclude each
 // other even while a refund through the provider is still under way.
 type DealRefund struct{ ent.Schema }

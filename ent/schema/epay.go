@@ -9,7 +9,7 @@ import (
 	"entgo.io/ent/schema/index"
 )
 
-// PayWay is a way an app's users may pay (seed 001 payWays): "wallet"
+// PayWay is a way an app's users may pay (the app store's payWays): "wallet"
 // settles from the wallet, any other name is an epay payment type
 // (alipay, wechat, qq, …). An app without rows offers the default list.
 type PayWay struct{ ent.Schema }
@@ -40,12 +40,12 @@ func (PayWay) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("app_id", "name").Unique()}
 }
 
-// Annotations of PayWay: the GraphQL type is hand-written (schema/seed001.graphql).
+// Annotations of PayWay: the GraphQL type is hand-written (schema/appstore.graphql).
 func (PayWay) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
 }
 
-// OrderLine is one goods line of a seed 001 order, priced by the server
+// OrderLine is one goods line of an app store order, priced by the server
 // from the catalogue when the order was made.
 type OrderLine struct{ ent.Schema }
 

@@ -9,8 +9,8 @@ import (
 	"entgo.io/ent/schema/index"
 )
 
-// Goods is one entry of the catalogue shared by seed 001 (app store) and
-// seed 004 (game goods): the caller's own goods id, priced per app.
+// Goods is one entry of the catalogue shared by the app store and
+// the game goods flow: the caller's own goods id, priced per app.
 type Goods struct{ ent.Schema }
 
 // Mixin of Goods.
@@ -22,7 +22,7 @@ func (Goods) Fields() []ent.Field {
 		field.Int64("app_id").Immutable(),
 		// goods_id is the caller's id for the goods ("1", "vip-month").
 		field.String("goods_id").NotEmpty().MaxLen(64).Immutable(),
-		// item is seed 004's goods attribute ("商品属性").
+		// item is the game goods flow's goods attribute ("商品属性").
 		field.String("item").NotEmpty().MaxLen(128),
 		field.String("title").Optional().MaxLen(256),
 		// single_price is in the asset's minor units.

@@ -39,7 +39,7 @@ func (Order) Fields() []ent.Field {
 		field.String("channel").Optional(),
 		field.String("provider_trade_no").Optional(),
 		field.Int64("points").Optional().Nillable(),
-		// item and item_id are what a GOODS order (seed 004) is for, as
+		// item and item_id are what a GOODS order (the game goods flow) is for, as
 		// ordered: the goods attribute (商品属性) and its catalogue id.
 		field.String("item").Optional().MaxLen(128).Immutable(),
 		field.String("item_id").Optional().MaxLen(64).Immutable().Annotations(renamed()),
@@ -51,7 +51,7 @@ func (Order) Fields() []ent.Field {
 		field.Time("expires_at").Optional().Nillable(),
 		field.Time("paid_at").Optional().Nillable(),
 		field.Time("completed_at").Optional().Nillable(),
-		// auto_confirm_at is when an escrowed deal (seed 003) is released to
+		// auto_confirm_at is when an escrowed deal (the escrow marketplace) is released to
 		// the seller if the buyer has not confirmed it by then.
 		field.Time("auto_confirm_at").Optional().Nillable(),
 		// return_url is where the browser goes after paying at a gateway.
@@ -92,7 +92,7 @@ func (Order) Annotations() []schema.Annotation {
 	}
 }
 
-// OrderItem is one payInfo or productInfo line of an order (seed 000).
+// OrderItem is one payInfo or productInfo line of an order (the token checkout).
 type OrderItem struct{ ent.Schema }
 
 // Mixin of OrderItem.
@@ -106,7 +106,7 @@ func (OrderItem) Fields() []ent.Field {
 		field.Enum("kind").Values("PAY", "PRODUCT").Immutable().Annotations(hidden()),
 		field.Int("position").Immutable().Annotations(hidden()),
 		field.String("pay_type").Default("PAY"),
-		// token_id is the asset; schema/seed000.graphql shows it as tokenId.
+		// token_id is the asset; schema/tokencheckout.graphql shows it as tokenId.
 		field.String("token_id").Annotations(renamed()),
 		field.Int64("amount").Annotations(hidden()),
 		field.Int64("paid_amount").Default(0).Annotations(hidden()),

@@ -29,7 +29,7 @@ func (User) Fields() []ent.Field {
 		field.Enum("role").GoType(role.Role("")).Default(string(role.User)).
 			Annotations(entgql.Type("Role")),
 
-		// Seed 003 (escrow deals): the public profile shown on orders, the pay
+		// The escrow marketplace: the public profile shown on orders, the pay
 		// password and the lockout counters of the pay password and of
 		// confirmPassword (the login password re-checked).
 		field.String("nickname").Optional().MaxLen(64),
@@ -40,7 +40,7 @@ func (User) Fields() []ent.Field {
 		field.Int("confirm_password_failures").Default(0).Annotations(hidden()),
 		field.Time("confirm_password_locked_until").Optional().Nillable().Annotations(hidden()),
 
-		// Seed 000's second factor (internal/twofactor). auth_type is the
+		// The token checkout's second factor (internal/twofactor). auth_type is the
 		// factor pay asks for (NONE until one is chosen); bind_ga says an
 		// authenticator app was bound with enableTotp. The TOTP secrets are
 		// AES-GCM encrypted and never shown after enableTotp; totp_last_step

@@ -1,5 +1,5 @@
-// Package catalog is the goods catalogue shared by the app store (seed
-// 001) and game goods (seed 004): the caller's goods ids, priced per app.
+// Package catalog is the goods catalogue shared by the app store and
+// game goods: the caller's goods ids, priced per app.
 package catalog
 
 import (

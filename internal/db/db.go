@@ -135,7 +135,7 @@ func (d *DB) migrate(ctx context.Context) error {
 	return d.seed(ctx)
 }
 
-// DefaultAppID is the app that exists from the start (seed 001's app_id 1).
+// DefaultAppID is the app that exists from the start (the app store's app_id 1).
 const DefaultAppID = 1
 
 func (d *DB) seed(ctx context.Context) error {

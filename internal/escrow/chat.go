@@ -21,7 +21,7 @@ import (
 // neither confirmed nor settled.
 var openDeal = []payment.Status{payment.Paid, payment.RefundRequested}
 
-// ChatSession is seed 003's shouldCreateNewTalk: the chat of a paid deal
+// ChatSession is the escrow marketplace's shouldCreateNewTalk: the chat of a paid deal
 // with a seller for a skill, if one is still open. Both are nil when there
 // is none (the document's chatId 0), and a new deal is needed.
 type ChatSession struct {
@@ -58,7 +58,7 @@ func (s *Service) ChatSession(ctx context.Context, receiverID int64, skillID str
 	return out, nil
 }
 
-// ChatStatus is seed 003's shouldContinueTalk.
+// ChatStatus is the escrow marketplace's shouldContinueTalk.
 type ChatStatus struct {
 	// Should says whether the chat may go on.
 	Should bool

@@ -21,7 +21,7 @@ import (
 	"github.com/paygraph/paygraph/internal/txn"
 )
 
-// InitDealOrderInput is seed 003's initOrder.
+// InitDealOrderInput is the escrow marketplace's initOrder.
 type InitDealOrderInput struct {
 	Subject        string        `json:"subject"`
 	Amount         money.Decimal `json:"amount"`

@@ -1,4 +1,4 @@
-// Package escrow is seed 003's marketplace: deals paid from the wallet or
+// Package escrow is the escrow marketplace: deals paid from the wallet or
 // through Ping++ whose money waits in escrow until the buyer confirms (or
 // the auto-confirm delay passes), refunds of deals, recharges, withdrawals
 // under admin review, and the deal's chat window and comment.
@@ -39,7 +39,7 @@ import (
 	"github.com/paygraph/paygraph/internal/txn"
 )
 
-// Asset is the currency of seed 003: CNY, whose minor unit is the fen
+// Asset is the currency of the escrow marketplace: CNY, whose minor unit is the fen
 // Ping++ counts in.
 const Asset = "CNY"
 
@@ -60,7 +60,7 @@ const (
 // MaxAmount bounds one order: 1,000,000.00 CNY.
 const MaxAmount = 100_000_000
 
-// ChatWindow is how long after payment a deal's chat stays open (seed 003:
+// ChatWindow is how long after payment a deal's chat stays open (escrow marketplace:
 // "payTime 加24小时即为到期时间").
 const ChatWindow = 24 * time.Hour
 
@@ -97,7 +97,7 @@ type Service struct {
 	CashierURL func(chargeID string) string
 }
 
-// Errors of the flow (seed 003's legacy codes where it numbered them).
+// Errors of the flow (the escrow marketplace's legacy codes where it numbered them).
 var (
 	ErrNotBuyer  = apperr.New(apperr.Forbidden, "only the buyer may do this")
 	ErrNotSeller = apperr.New(apperr.Forbidden, "only the seller or an admin may decide this refund")
@@ -108,7 +108,7 @@ var (
 	}
 )
 
-// input returns a BAD_USER_INPUT with seed 003's "参数错误" code.
+// input returns a BAD_USER_INPUT with the escrow marketplace's "参数错误" code.
 func input(field, format string, args ...any) error {
 	return apperr.Input(field, format, args...).WithLegacy(2)
 }
@@ -140,12 +140,12 @@ func text(field, s string, min, max int) (string, error) {
 	return s, nil
 }
 
-// defaultApp is the app seed 003's orders belong to.
+// defaultApp is the app the escrow marketplace's orders belong to.
 const defaultApp = db.DefaultAppID
 
 var nextID = idgen.Next
 
-// orderNo is the 16 hex characters of seed 003's order numbers, from the
+// orderNo is the 16 hex characters of the escrow marketplace's order numbers, from the
 // order's (unique) id.
 func orderNo(id int64) string { return fmt.Sprintf("%016x", uint64(id)) }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/paygraph/paygraph/internal/txn"
 )
 
-// WithdrawInput is seed 003's withdrawCash.
+// WithdrawInput is the escrow marketplace's withdrawCash.
 type WithdrawInput struct {
 	Amount         money.Decimal `json:"amount"`
 	PayPassword    string        `json:"-"` // checked, never part of the fingerprint
@@ -196,7 +196,7 @@ func (s *Service) RejectWithdrawal(ctx context.Context, orderID int64, reason st
 	return out, err
 }
 
-// Cash is seed 003's getCash: the wallet in CNY.
+// Cash is the escrow marketplace's getCash: the wallet in CNY.
 type Cash struct {
 	// Cash may be spent (available).
 	Cash money.Decimal

@@ -31,8 +31,8 @@ const ChannelEpay = "epay"
 // PointsAsset is the asset points orders credit.
 const PointsAsset = "POINTS"
 
-// Epay holds the flows paid through 易支付: points orders (seed 002) and the
-// app store (seed 001), with their refunds.
+// Epay holds the flows paid through 易支付: points orders (the points flow) and the
+// app store (the app store), with their refunds.
 type Epay struct {
 	*Service
 	Gateway *epay.Client
@@ -286,8 +286,8 @@ func (s *Epay) ReturnTarget(ctx context.Context, p epay.Params) (*ent.Order, str
 // ---- refunds ----
 
 // ByChannel dispatches the refunds of one order type by the order's
-// channel: RECHARGE orders are paid through epay (seed 001) or Ping++
-// (seed 003), and each channel gives money back its own way.
+// channel: RECHARGE orders are paid through epay (the app store) or Ping++
+// (the escrow marketplace), and each channel gives money back its own way.
 type ByChannel map[string]RefundHandler
 
 // Approve dispatches by o.Channel.

@@ -62,7 +62,7 @@ func (s *Service) RejectRefund(ctx context.Context, orderID int64, reason string
 	return h.Reject(ctx, o, reason)
 }
 
-// SettleRecharge is the OnPaid of RECHARGE orders (seeds 001 and 003): the
+// SettleRecharge is the OnPaid of RECHARGE orders (the app store and the escrow marketplace): the
 // money a provider collected enters the payer's wallet from the outside
 // world account named after the order's channel.
 func (s *Service) SettleRecharge(ctx context.Context, tx *txn.Tx, o *ent.Order) (*ent.Order, error) {

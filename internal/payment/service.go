@@ -20,8 +20,8 @@ import (
 	"github.com/paygraph/paygraph/internal/txn"
 )
 
-// SecondFactor checks a payer's second factor before money moves (seed
-// 000). The default, NoSecondFactor, lets every payer through.
+// SecondFactor checks a payer's second factor before money moves (the
+// token checkout). The default, NoSecondFactor, lets every payer through.
 type SecondFactor interface {
 	// Verify returns nil if userID may pay orderID with the given code.
 	Verify(ctx context.Context, tx *txn.Tx, userID, orderID int64, verifyCodeOrderID *int64, code *string) error

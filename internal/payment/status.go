@@ -60,7 +60,7 @@ var AllStatuses = []Status{Pending, Processing, Paid, Completed, Failed, Expired
 // Unpaid reports whether money has not yet arrived for an order in status s.
 func Unpaid(s Status) bool { return s == Pending || s == Processing }
 
-// statusDesc is the zh-CN text of each status (seed 000's statusDesc).
+// statusDesc is the zh-CN text of each status (the token checkout's statusDesc).
 var statusDesc = map[Status]string{
 	Pending:         "待支付",
 	Processing:      "支付中",
@@ -81,16 +81,16 @@ func StatusDesc(s Status) string { return statusDesc[s] }
 
 // legacy maps each order type to its source document's numbered statuses.
 var legacy = map[order.Type]map[Status]int{
-	// Seed 000: 0 WAIT_FOR_PAYMENT, 1 COMPLETED, 2 PROCESSING, 3 EXPIRED, 4 CANCELLED.
+	// The token checkout: 0 WAIT_FOR_PAYMENT, 1 COMPLETED, 2 PROCESSING, 3 EXPIRED, 4 CANCELLED.
 	order.TypePAYMENT: {Pending: 0, Paid: 1, Completed: 1, Processing: 2, Expired: 3, Cancelled: 4},
-	// Seed 001: 0 待支付, 1 支付失败, 2 支付成功, 3 发货失败, 4 交易完成, 5 申请退货, 6 退货失败, 7 退货成功.
-	order.TypeRECHARGE: seed001,
-	order.TypeCONSUME:  seed001,
-	// Seed 002: 0 待支付, 1 已支付, 2 已退款, 3 已冻结.
+	// The app store: 0 待支付, 1 支付失败, 2 支付成功, 3 发货失败, 4 交易完成, 5 申请退货, 6 退货失败, 7 退货成功.
+	order.TypeRECHARGE: appStoreStatus,
+	order.TypeCONSUME:  appStoreStatus,
+	// The points flow: 0 待支付, 1 已支付, 2 已退款, 3 已冻结.
 	order.TypePOINTS: {Pending: 0, Processing: 0, Paid: 1, Completed: 1, Refunded: 2, Frozen: 3},
 }
 
-var seed001 = map[Status]int{
+var appStoreStatus = map[Status]int{
 	Pending: 0, Processing: 0, Failed: 1, Paid: 2, DeliveryFailed: 3, Completed: 4,
 	RefundRequested: 5, RefundRejected: 6, Refunded: 7,
 }

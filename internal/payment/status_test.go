@@ -53,9 +53,9 @@ func TestEveryStatusHasADescription(t *testing.T) {
 		}
 	}
 	if got := LegacyStatus(order.TypeCONSUME, Refunded); got == nil || *got != 7 {
-		t.Errorf("seed 001 REFUNDED = %v", got)
+		t.Errorf("app store REFUNDED = %v", got)
 	}
 	if got := LegacyStatus(order.TypeGOODS, Paid); got != nil {
-		t.Errorf("seed 004 has no numbered statuses, got %v", *got)
+		t.Errorf("game goods have no numbered statuses, got %v", *got)
 	}
 }

@@ -1,5 +1,5 @@
 // Package paypass guards the secrets a user re-enters to move money: the pay
-// password (seed 003's 支付密码) and the login password re-checked by
+// password (the escrow marketplace's 支付密码) and the login password re-checked by
 // confirmPassword. Both are limited the same way: five wrong tries lock
 // the secret for fifteen minutes.
 //
@@ -38,7 +38,7 @@ const (
 
 // Errors of the guard.
 var (
-	// ErrWrongPayPassword is seed 003's code 4, 支付密码错误.
+	// ErrWrongPayPassword is the escrow marketplace's code 4, 支付密码错误.
 	ErrWrongPayPassword = apperr.New(apperr.WrongPassword, "wrong pay password").WithLegacy(4)
 	ErrWrongPassword    = apperr.New(apperr.WrongPassword, "wrong password").WithLegacy(4)
 	ErrNoPayPassword    = apperr.Input("payPassword", "no pay password is set: call setPayPassword first").WithLegacy(2)

@@ -7,8 +7,8 @@ import (
 	"github.com/paygraph/paygraph/internal/server"
 )
 
-// TestBindTradePwdIsThePayPassword: seed 000's bindTradePwd reports seed
-// 003's pay password.
+// TestBindTradePwdIsThePayPassword: the token checkout's bindTradePwd reports the
+// escrow marketplace's pay password.
 func TestBindTradePwdIsThePayPassword(t *testing.T) {
 	m := newMoney(t, server.Options{})
 	id := m.order(t, "CNY", "1.00")

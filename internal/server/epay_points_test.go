@@ -20,7 +20,7 @@ import (
 
 var pointsOrderNo = regexp.MustCompile(`^ORDER\d{13}\d{4}$`)
 
-// TestPointsFlow is seed 002 end to end over HTTP against the embedded
+// TestPointsFlow is the points flow end to end over HTTP against the embedded
 // gateway, for both protocol versions: create, get a pay URL, watch the
 // order on a subscription, pay at the cashier, the notify credits the
 // points once, sync shows the gateway's view, the browser returns.

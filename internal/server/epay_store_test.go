@@ -87,7 +87,7 @@ func (w *epayWorld) mutateOrder(t *testing.T, c *testutil.Client, m string, vars
 	return epayOrder{}
 }
 
-// TestStoreFlow is seed 001 end to end: pay ways, quote, a CONSUME order
+// TestStoreFlow is the app store end to end: pay ways, quote, a CONSUME order
 // paid through an epay recharge at the embedded gateway, payOrder from
 // the wallet, delivery, a return refunded to the wallet, and the recharge
 // refunded through the gateway.

@@ -28,7 +28,7 @@ import (
 	"github.com/paygraph/paygraph/internal/testutil"
 )
 
-// escrowEnv is seed 003's fixture: a buyer and a seller on a server with a
+// escrowEnv is the escrow marketplace's fixture: a buyer and a seller on a server with a
 // fake clock and the embedded Ping++ sandbox.
 type escrowEnv struct {
 	srv               *testutil.Server
@@ -576,7 +576,7 @@ func TestConcurrentPayByWalletAgainstAShortBalance(t *testing.T) {
 	if paid != 5 {
 		t.Fatalf("%d orders paid", paid)
 	}
-	// A short balance is INSUFFICIENT_FUNDS with seed 003's code 10, and
+	// A short balance is INSUFFICIENT_FUNDS with the escrow marketplace's code 10, and
 	// the password tries of successful payments were forgiven.
 	for _, id := range ids {
 		if e.order(t, e.buyer, id).Status == "PENDING" {

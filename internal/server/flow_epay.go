@@ -21,7 +21,7 @@ import (
 	"github.com/paygraph/paygraph/internal/scheduler"
 )
 
-// initEpayFlows wires seeds 001 and 002: app store and points through epay.
+// initEpayFlows wires the app store and points, both paid through epay.
 // With PAYGRAPH_EPAY_URL unset the embedded sandbox gateway serves
 // /sandbox/epay/ and the server talks to it over HTTP like to a real one.
 func (s *Server) initEpayFlows(mux *http.ServeMux) error {

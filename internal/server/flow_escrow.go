@@ -22,10 +22,10 @@ import (
 	"github.com/paygraph/paygraph/internal/scheduler"
 )
 
-// initEscrowFlow wires seed 003: escrow deals, wallet, Ping++.
+// initEscrowFlow wires the escrow marketplace: escrow deals, wallet, Ping++.
 func (s *Server) initEscrowFlow(mux *http.ServeMux) error {
 	if a, err := s.Assets.Get("asset", escrow.Asset); err != nil || a.Scale != 2 {
-		return &config.Error{Var: "PAYGRAPH_ASSETS", Reason: "seed 003 needs CNY with 2 decimals (Ping++ counts fen)"}
+		return &config.Error{Var: "PAYGRAPH_ASSETS", Reason: "the escrow marketplace needs CNY with 2 decimals (Ping++ counts fen)"}
 	}
 	cfg := s.Config
 	if cfg.PingppURL != "" && cfg.PingppAppID == "" {

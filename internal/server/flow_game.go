@@ -12,7 +12,7 @@ import (
 // gameKeyPurpose derives the development callback key from the token key.
 const gameKeyPurpose = "paygraph/game-callback-key/v1"
 
-// initGameFlow wires seed 004: game goods and the signed callback.
+// initGameFlow wires the game goods flow: game goods and the signed callback.
 //
 // Without PAYGRAPH_GAME_CALLBACK_KEY the callback key is derived from the
 // token key, so it is the same on every instance and across restarts (as

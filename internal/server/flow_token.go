@@ -10,7 +10,7 @@ import (
 	"github.com/paygraph/paygraph/internal/twofactor"
 )
 
-// initTokenFlow wires seed 000: second factors for pay (GA, SMS, email).
+// initTokenFlow wires the token checkout: second factors for pay (GA, SMS, email).
 func (s *Server) initTokenFlow(*http.ServeMux) error {
 	key := s.Config.TwoFactorKey
 	if len(key) == 0 {
@@ -38,7 +38,7 @@ func (s *Server) initTokenFlow(*http.ServeMux) error {
 	if err != nil {
 		return &config.Error{Var: "PAYGRAPH_TWOFACTOR_KEY", Reason: err.Error()}
 	}
-	// bindTradePwd is seed 003's pay password.
+	// bindTradePwd is the escrow marketplace's pay password.
 	svc.BindTradePwd = func(u *ent.User) bool { return u.PayPasswordHash != "" }
 	s.TwoFactor = svc
 	s.Payments.SecondFactor = svc

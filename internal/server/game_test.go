@@ -19,7 +19,7 @@ import (
 	"github.com/paygraph/paygraph/internal/testutil"
 )
 
-// gameFix is a fixture for seed 004: a game app with its SERVICE token, a
+// gameFix is a fixture for the game goods flow: a game app with its SERVICE token, a
 // sword in its catalogue, a buyer and another user.
 type gameFix struct {
 	srv                 *testutil.Server

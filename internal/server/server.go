@@ -61,18 +61,18 @@ type Server struct {
 	Payments *payment.Service
 	Live     *live.Service
 	Shim     *callback.Shim
-	// GameGoods and GameSandbox are seed 004's flow.
+	// GameGoods and GameSandbox are the game goods flow.
 	GameGoods   *payment.GameGoods
 	GameSandbox *game.Sandbox
 	// Passwords is the bcrypt cost in use (tests lower it).
 	Passwords auth.Passwords
-	// Escrow is seed 003's flow; PingppSandbox the embedded Ping++ gateway
+	// Escrow is the escrow marketplace; PingppSandbox the embedded Ping++ gateway
 	// (nil when a real Ping++ is configured).
 	Escrow        *escrow.Service
 	PingppSandbox *sandboxpingpp.Gateway
-	// TwoFactor is seed 000's second factor.
+	// TwoFactor is the token checkout's second factor.
 	TwoFactor *twofactor.Service
-	// Epay holds the flows paid through 易支付 (seeds 001 and 002);
+	// Epay holds the flows paid through 易支付 (the app store and points);
 	// EpaySandbox is the embedded gateway, nil when a real one is configured.
 	Epay        *payment.Epay
 	EpaySandbox *epaysandbox.Gateway
@@ -203,10 +203,10 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 
 	// Each flow adds its services, scheduler jobs and routes.
 	for _, initFlow := range []func(*http.ServeMux) error{
-		s.initEpayFlows,  // seeds 001 and 002
-		s.initTokenFlow,  // seed 000's second factor
-		s.initEscrowFlow, // seed 003
-		s.initGameFlow,   // seed 004
+		s.initEpayFlows,  // the app store and points
+		s.initTokenFlow,  // the token checkout's second factor
+		s.initEscrowFlow, // the escrow marketplace
+		s.initGameFlow,   // the game goods flow
 	} {
 		if err := initFlow(mux); err != nil {
 			return err

@@ -12,7 +12,7 @@ import (
 	"github.com/paygraph/paygraph/internal/twofactor"
 )
 
-// tokenPay is seed 000's fixture: a fake clock, an app, a payer with a
+// tokenPay is the token checkout's fixture: a fake clock, an app, a payer with a
 // mobile number and an email address, and a payee.
 type tokenPay struct {
 	srv              *testutil.Server
@@ -742,7 +742,7 @@ func TestSetAuthType(t *testing.T) {
 	tokenWantCode(t, "outbox page size", f.admin.Do(t, `{verifyCodeOutbox(first:101){code}}`, nil), "BAD_USER_INPUT")
 }
 
-func TestSeed000OrderFilters(t *testing.T) {
+func TestTokenCheckoutOrderFilters(t *testing.T) {
 	f := newTokenPay(t, testutil.Base(t))
 	f.credit(t, f.payerID, "CNY", "100.00")
 	ids := make([]string, 5)

@@ -16,7 +16,7 @@ import (
 
 var errNotPayerData = apperr.New(apperr.Forbidden, "only the payer, an ADMIN or the order's app may read its payment data")
 
-// UserInfo is the payer as seed 000's load_pay_data shows it.
+// UserInfo is the payer as the token checkout's load_pay_data shows it.
 type UserInfo struct {
 	UserID int64
 	// RegisterType: 2 the account has an email address, 1 only a mobile
@@ -38,7 +38,7 @@ type UserInfo struct {
 	Source *string
 }
 
-// PaymentData is seed 000's load_pay_data: the order, its payer and the
+// PaymentData is the token checkout's load_pay_data: the order, its payer and the
 // second factor pay will ask for.
 type PaymentData struct {
 	Order    *ent.Order
@@ -106,7 +106,7 @@ func (s *Service) PaymentData(ctx context.Context, orderID int64) (*PaymentData,
 	return &PaymentData{Order: o, User: info, Need2FA: Need2FA(u), AuthType: u.AuthType}, nil
 }
 
-// QuickPayResult is seed 000's quick_pay answer.
+// QuickPayResult is the token checkout's quick_pay answer.
 type QuickPayResult struct {
 	// ProcessIsEnd: the order is paid.
 	ProcessIsEnd bool

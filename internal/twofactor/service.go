@@ -1,4 +1,4 @@
-// Package twofactor is seed 000's second factor for token payments: TOTP
+// Package twofactor is the second factor of the token checkout: TOTP
 // authenticator apps (GA), one-time codes by SMS and email, the payer's
 // choice among them, and the checks pay runs before money moves.
 //
@@ -57,7 +57,7 @@ var (
 	ErrNoOutbox      = apperr.New(apperr.Forbidden, "verifyCodeOutbox is off: a real sender is configured (PAYGRAPH_SMTP_URL / PAYGRAPH_SMS_URL)")
 )
 
-// Service is seed 000's second factor. It implements payment.SecondFactor
+// Service is the token checkout's second factor. It implements payment.SecondFactor
 // and payment.SecondFactorPrecheck for pay.
 type Service struct {
 	Client   *ent.Client
@@ -70,7 +70,7 @@ type Service struct {
 	// Dev is the development sender, set only while no real sender is
 	// configured; verifyCodeOutbox reads it.
 	Dev *DevSender
-	// BindTradePwd says whether a user has set a pay password (seed 003
+	// BindTradePwd says whether a user has set a pay password (the escrow marketplace
 	// owns that field); nil reports false.
 	BindTradePwd func(*ent.User) bool
 	// TOTP is the kind of code authenticator apps make (GA by default).

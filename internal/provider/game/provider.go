@@ -28,7 +28,7 @@ const CallbackPath = "/api/pay/callback"
 // MaxSkew is how far a callback's timestamp may be from our clock.
 const MaxSkew = 5 * time.Minute
 
-// The callback's fields (seed 004 §3).
+// The callback's fields (the game goods callback).
 const (
 	FieldGameOrderNo   = "game_order_no"
 	FieldGyyxOrderNo   = "gyyx_order_no"
@@ -172,7 +172,7 @@ func ParseTimestamp(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%s %q is not Unix seconds, milliseconds or RFC 3339", FieldTimestamp, s)
 }
 
-// Envelope is the answer of every seed 004 endpoint: result success or
+// Envelope is the answer of every game goods endpoint: result success or
 // fail, state saying why on failure, and the request's trace id.
 type Envelope struct {
 	Result  string `json:"result"`

@@ -1,4 +1,4 @@
-// Package game is the game payment provider of seed 004: the callback it
+// Package game is the game payment provider of the game goods flow: the callback it
 // posts to POST /api/pay/callback when a player has paid for goods, its
 // signature scheme (contract §5), and a sandbox that sends a correctly
 // signed test callback.

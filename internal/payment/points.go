@@ -20,7 +20,7 @@ import (
 	"github.com/paygraph/paygraph/internal/txn"
 )
 
-// CreatePointsOrderInput is seed 002's create-order.
+// CreatePointsOrderInput is the points flow's create-order.
 type CreatePointsOrderInput struct {
 	// Amount is what the buyer pays, in CNY.
 	Amount money.Decimal `json:"amount"`
@@ -37,7 +37,7 @@ type CreatePointsOrderInput struct {
 	IdempotencyKey *string `json:"-"`
 }
 
-// GetPayURLInput is seed 002's get-pay-url.
+// GetPayURLInput is the points flow's get-pay-url.
 type GetPayURLInput struct {
 	OrderNo string
 	// Method is web (default), jump, jsapi, app, scan or applet.
@@ -64,9 +64,9 @@ type PayURL struct {
 	QrPng *string
 }
 
-// legacy002 adds seed 002's numbered error codes: -1 bad or missing
+// legacyPoints adds the points flow's numbered error codes: -1 bad or missing
 // parameter, -2 no permission, -3 server (here: the gateway).
-func legacy002(err error) error {
+func legacyPoints(err error) error {
 	var e *apperr.Error
 	if !errors.As(err, &e) {
 		return err
@@ -82,7 +82,7 @@ func legacy002(err error) error {
 	return err
 }
 
-// pointsOrderNo is seed 002's order number: ORDER, a 13-digit millisecond
+// pointsOrderNo is the points flow's order number: ORDER, a 13-digit millisecond
 // timestamp and 4 random digits.
 func (s *Epay) pointsOrderNo() string {
 	n, _ := rand.Int(rand.Reader, big.NewInt(10000))
@@ -95,11 +95,11 @@ const maxPoints = 1_000_000_000
 // CreatePointsOrder creates a POINTS order: the buyer pays Amount CNY
 // through epay and, once the payment is confirmed, gets Points points.
 //
-// Errors (with seed 002's legacyCode): BAD_USER_INPUT (-1), FORBIDDEN
+// Errors (with the points flow's legacyCode): BAD_USER_INPUT (-1), FORBIDDEN
 // (-2), idempotency errors.
 func (s *Epay) CreatePointsOrder(ctx context.Context, in CreatePointsOrderInput) (*ent.Order, error) {
 	o, err := s.createPointsOrder(ctx, in)
-	return o, legacy002(err)
+	return o, legacyPoints(err)
 }
 
 func (s *Epay) createPointsOrder(ctx context.Context, in CreatePointsOrderInput) (*ent.Order, error) {
@@ -189,17 +189,17 @@ var (
 	payDevices = map[string]bool{"pc": true, "mobile": true, "qq": true, "wechat": true, "alipay": true}
 )
 
-// GetPayURL hands an epay order (POINTS, or a seed 001 recharge) to the
+// GetPayURL hands an epay order (POINTS, or an app store recharge) to the
 // gateway's API and returns how to pay it; the order becomes PROCESSING.
 // Asking again returns a way to pay the same trade (or a new one if the
 // last attempt failed). If the gateway is down or slow the order stays as
 // it was and may be paid later.
 //
-// Errors (with seed 002's legacyCode): BAD_USER_INPUT (-1), FORBIDDEN (-2),
+// Errors (with the points flow's legacyCode): BAD_USER_INPUT (-1), FORBIDDEN (-2),
 // PROVIDER_ERROR (-3), NOT_FOUND, INVALID_TRANSITION, ORDER_EXPIRED.
 func (s *Epay) GetPayURL(ctx context.Context, in GetPayURLInput) (*PayURL, error) {
 	u, err := s.getPayURL(ctx, in)
-	return u, legacy002(err)
+	return u, legacyPoints(err)
 }
 
 func (s *Epay) getPayURL(ctx context.Context, in GetPayURLInput) (*PayURL, error) {

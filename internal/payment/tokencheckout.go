@@ -33,7 +33,7 @@ type OrderItemInput struct {
 	PayType *string       `json:"payType,omitempty"`
 }
 
-// CreatePaymentOrderInput is seed 000's order creation.
+// CreatePaymentOrderInput is the token checkout's order creation.
 type CreatePaymentOrderInput struct {
 	ClientOrderID  *string          `json:"clientOrderId,omitempty"`
 	PayerUserID    int64            `json:"payerUserId"`
@@ -47,7 +47,7 @@ type CreatePaymentOrderInput struct {
 	IdempotencyKey *string          `json:"-"` // not part of the fingerprint: the header may carry it instead
 }
 
-// PayInput is seed 000's pay.
+// PayInput is the token checkout's pay.
 type PayInput struct {
 	OrderID           int64        `json:"orderId"`
 	VerifyCodeOrderID *CodeOrderID `json:"verifyCodeOrderId,omitempty"`
@@ -55,7 +55,7 @@ type PayInput struct {
 	IdempotencyKey    *string      `json:"-"` // not part of the fingerprint
 }
 
-// CodeOrderID is pay's verifyCodeOrderId. Seed 000 lets a GA payer leave it
+// CodeOrderID is pay's verifyCodeOrderId. The token checkout lets a GA payer leave it
 // out or send 0, so unlike other IDs "0" is accepted; it means none.
 type CodeOrderID int64
 
@@ -96,7 +96,7 @@ func (c *CodeOrderID) ID() *int64 {
 	return &n
 }
 
-// Limits on seed 000 input.
+// Limits on token checkout input.
 const (
 	maxItems       = 20
 	maxDescLen     = 1000
@@ -166,7 +166,7 @@ func (s *Service) parseItems(field string, in []OrderItemInput) ([]parsedItem, e
 }
 
 // CreatePaymentOrder creates a PAYMENT order for a payer to pay a payee
-// (seed 000). Only SERVICE and ADMIN callers create orders.
+// (token checkout). Only SERVICE and ADMIN callers create orders.
 //
 // Errors: BAD_USER_INPUT, ErrUserNotFound, FORBIDDEN, idempotency errors.
 func (s *Service) CreatePaymentOrder(ctx context.Context, in CreatePaymentOrderInput) (*ent.Order, error) {
@@ -254,7 +254,7 @@ func (s *Service) CreatePaymentOrder(ctx context.Context, in CreatePaymentOrderI
 }
 
 // Pay settles a PAYMENT order from the payer's wallet to the payee's
-// (seed 000): after the payer's second factor, if bound, the payInfo
+// (the token checkout): after the payer's second factor, if bound, the payInfo
 // amounts move payer → payee in one transaction with the status change.
 //
 // Errors: ErrOrderNotFound, ErrNotPayer, INVALID_TRANSITION (already paid,

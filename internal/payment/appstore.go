@@ -51,7 +51,7 @@ func defaultPayWays() []*PayWayView {
 	return out
 }
 
-// PayWays lists the pay ways an app offers (seed 001 order/payWay), in
+// PayWays lists the pay ways an app offers (the app store's order/payWay), in
 // its order; a SERVICE reads its own app's, others name one (default 1).
 func (s *Epay) PayWays(ctx context.Context, appID *int64) ([]*PayWayView, error) {
 	id := int64(db.DefaultAppID)
@@ -160,7 +160,7 @@ type pricedLine struct {
 	amount int64
 }
 
-// Limits on seed 001 input.
+// Limits on app store input.
 const (
 	maxGoodsLines = 50
 	maxGoodsNum   = 100000
@@ -230,7 +230,7 @@ func (s *Epay) price(ctx context.Context, appID int64, in []*GoodsLineInput) ([]
 	return out, asset, total, nil
 }
 
-// Quote prices goods (seed 001 submitGoodsOrder): a SERVICE quotes its own
+// Quote prices goods (the app store's submitGoodsOrder): a SERVICE quotes its own
 // app's catalogue, others name one (default 1).
 //
 // Errors: BAD_USER_INPUT, NOT_FOUND (goods not sold by the app).
@@ -251,7 +251,7 @@ func (s *Epay) Quote(ctx context.Context, appID *int64, in []*GoodsLineInput) (*
 	return &Quote{PriceTotal: a.Decimal(total), Asset: a.Code}, nil
 }
 
-// InitOrderInput is seed 001's order/init.
+// InitOrderInput is the app store's order/init.
 type InitOrderInput struct {
 	AppID  *int64 `json:"appId,omitempty"`
 	UserID *int64 `json:"userId,omitempty"`
@@ -284,15 +284,15 @@ type InitOrderResult struct {
 	PayOrderSn *string
 }
 
-// seed001Info is the extendInfo of seed 001 orders: the device and the
+// appStoreInfo is the extendInfo of app store orders: the device and the
 // link between a charge order and the order it pays for.
-type seed001Info struct {
+type appStoreInfo struct {
 	Imei          string `json:"imei,omitempty"`
 	ChargeOrderSn string `json:"chargeOrderSn,omitempty"`
 	PayOrderSn    string `json:"payOrderSn,omitempty"`
 }
 
-// InitOrder creates seed 001 orders. A RECHARGE is one order paid through
+// InitOrder creates app store orders. A RECHARGE is one order paid through
 // the chosen channel (epay); once paid, its money is in the wallet. A
 // CONSUME order is priced by the server from the catalogue; with the
 // wallet pay way it is paid with payOrder at once, with a channel a
@@ -397,7 +397,7 @@ func (s *Epay) InitOrder(ctx context.Context, in InitOrderInput) (*InitOrderResu
 	id, replayed, err := s.Idem.Do(ctx, "initOrder", in.IdempotencyKey, in, func(mark idempotency.Mark) (int64, error) {
 		err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
 			now := s.Clock.Now()
-			base := func(t order.Type, oid int64, no, channel string, info seed001Info) (*ent.Order, error) {
+			base := func(t order.Type, oid int64, no, channel string, info appStoreInfo) (*ent.Order, error) {
 				ext, _ := json.Marshal(info)
 				o, err := tx.Order.Create().SetID(oid).SetOrderNo(no).
 					SetType(t).SetAppID(appID).SetPayerID(buyer).SetAmount(amount).SetAsset(asset.Code).
@@ -421,7 +421,7 @@ func (s *Epay) InitOrder(ctx context.Context, in InitOrderInput) (*InitOrderResu
 			if in.PayWayName != PayWayWallet {
 				chargeID = idgen.Next()
 				chargeNo = "R" + strconv.FormatInt(chargeID, 10)
-				r, err := base(order.TypeRECHARGE, chargeID, chargeNo, ChannelEpay, seed001Info{Imei: imei, PayOrderSn: consumeNo})
+				r, err := base(order.TypeRECHARGE, chargeID, chargeNo, ChannelEpay, appStoreInfo{Imei: imei, PayOrderSn: consumeNo})
 				if err != nil {
 					return err
 				}
@@ -430,7 +430,7 @@ func (s *Epay) InitOrder(ctx context.Context, in InitOrderInput) (*InitOrderResu
 				res.ChargeOrderSn = &r.OrderNo
 			}
 			if in.Type == order.TypeCONSUME {
-				c, err := base(order.TypeCONSUME, consumeID, consumeNo, PayWayWallet, seed001Info{Imei: imei, ChargeOrderSn: chargeNo})
+				c, err := base(order.TypeCONSUME, consumeID, consumeNo, PayWayWallet, appStoreInfo{Imei: imei, ChargeOrderSn: chargeNo})
 				if err != nil {
 					return err
 				}
@@ -478,7 +478,7 @@ func (s *Epay) initResult(ctx context.Context, id int64) (*InitOrderResult, erro
 		return nil, fmt.Errorf("reading order %d: %w", id, err)
 	}
 	res := &InitOrderResult{Order: o}
-	var info seed001Info
+	var info appStoreInfo
 	_ = json.Unmarshal([]byte(o.ExtendInfo), &info)
 	switch {
 	case o.Type == order.TypeRECHARGE:
@@ -519,7 +519,7 @@ func (s *Epay) payParams(o *ent.Order) (string, error) {
 	return string(b), err
 }
 
-// PayOrderInput is seed 001's order/pay.
+// PayOrderInput is the app store's order/pay.
 type PayOrderInput struct {
 	OrderSn        string  `json:"orderSn"`
 	IdempotencyKey *string `json:"-"`
@@ -575,7 +575,7 @@ func checkReason(reason string) error {
 	return nil
 }
 
-// RequestReturn asks for a refund of a paid order (seed 001 order/cancel):
+// RequestReturn asks for a refund of a paid order (the app store's order/cancel):
 // REFUND_REQUESTED, until an admin approves or rejects it.
 //
 // Errors: NOT_FOUND, FORBIDDEN, BAD_USER_INPUT, INVALID_TRANSITION.
@@ -665,7 +665,7 @@ func (s *Epay) MarkDeliveryFailed(ctx context.Context, orderID int64, reason str
 	return out, err
 }
 
-// OrderLines returns a seed 001 order's goods lines.
+// OrderLines returns an app store order's goods lines.
 func (s *Epay) OrderLines(ctx context.Context, o *ent.Order) ([]*ent.OrderLine, error) {
 	return s.Client.OrderLine.Query().Where(orderline.OrderID(o.ID)).Order(ent.Asc(orderline.FieldPosition)).All(ctx)
 }

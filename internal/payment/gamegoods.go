@@ -20,7 +20,7 @@ import (
 	"github.com/paygraph/paygraph/internal/txn"
 )
 
-// GoodsOrderPrefix starts the orderNo of every GOODS order (seed 004): the
+// GoodsOrderPrefix starts the orderNo of every GOODS order (the game goods flow): the
 // game provider echoes it back as game_order_no.
 const GoodsOrderPrefix = "811-"
 
@@ -28,7 +28,7 @@ const GoodsOrderPrefix = "811-"
 // the money.
 const GameChannel = "game"
 
-// CreateGoodsOrderInput is seed 004's create-order.
+// CreateGoodsOrderInput is the game goods flow's create-order.
 type CreateGoodsOrderInput struct {
 	UserID         int64         `json:"userId"`
 	Item           string        `json:"item"`
@@ -48,7 +48,7 @@ type GoodsOrder struct {
 	UserID      int64
 }
 
-// VerifyOrderInput is seed 004's verification.
+// VerifyOrderInput is the game goods flow's verification.
 type VerifyOrderInput struct {
 	UserID int64
 	Item   string
@@ -63,13 +63,13 @@ type Verification struct {
 	Order         *ent.Order
 }
 
-// CancelOrderInput is seed 004's cancel-order.
+// CancelOrderInput is the game goods flow's cancel-order.
 type CancelOrderInput struct {
 	UserID int64
 	Order  string
 }
 
-// GameGoods is seed 004: GOODS orders priced from the catalogue, paid
+// GameGoods is the game goods flow: GOODS orders priced from the catalogue, paid
 // through the game provider's signed callback (callback.Shim → ApplyNotice),
 // verified (delivered) once, cancelled while unpaid.
 //
