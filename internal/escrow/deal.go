@@ -248,13 +248,12 @@ func (s *Service) charge(ctx context.Context, o *ent.Order, ch Channel, mark ide
 // (a different channel is refused while it is open); a charge that failed
 // or expired is replaced.
 //
-// Errors: ErrOrderNotFound, ErrNotPayer, INVALID_TRANSITION, ErrOrderExpired,
+// Who: the payer's own USER token (payment.OwnerOnly).
+//
+// Errors: ErrOrderNotFound, ErrNotPayer and the other refusals of
+// payment.MaySpend (FORBIDDEN), INVALID_TRANSITION, ErrOrderExpired,
 // BAD_USER_INPUT, PROVIDER_ERROR.
 func (s *Service) PayByChannel(ctx context.Context, orderID int64, ch Channel) (*OrderPayload, error) {
-	p, err := auth.Require(ctx, role.User)
-	if err != nil {
-		return nil, err
-	}
 	if _, ok := ch.pingpp(); !ok {
 		return nil, input("channel", "channel is ALIPAY or WX")
 	}
@@ -262,9 +261,10 @@ func (s *Service) PayByChannel(ctx context.Context, orderID int64, ch Channel) (
 	if err != nil {
 		return nil, err
 	}
+	if _, err := payment.MaySpend(ctx, o.PayerID, payment.OwnerOnly, payment.ErrNotPayer); err != nil {
+		return nil, err
+	}
 	switch {
-	case o.PayerID != p.Subject:
-		return nil, payment.ErrNotPayer
 	case o.Type != order.TypeDEAL && o.Type != order.TypeRECHARGE:
 		return nil, errWrongType("payByChannel", "DEAL", "RECHARGE")
 	case !payment.Unpaid(o.Status):
@@ -298,24 +298,26 @@ type PayByWalletInput struct {
 // the pay password: the money leaves the buyer's available balance and
 // waits in the seller's escrow until the deal is confirmed.
 //
-// Errors: ErrOrderNotFound, ErrNotPayer, BAD_USER_INPUT, INVALID_TRANSITION
-// (already paid, or handed to Ping++), ErrOrderExpired, the pay password's
-// errors (WRONG_PASSWORD legacyCode 4, LOCKED), ledger.ErrInsufficientFunds
+// Who: the buyer's own USER token only (payment.OwnerOnly): the pay
+// password is the buyer's. The seller, another user (even one who knows
+// the password), any SERVICE and an ADMIN are refused.
+//
+// Errors: ErrOrderNotFound, ErrNotPayer and the other refusals of
+// payment.MaySpend (FORBIDDEN), BAD_USER_INPUT, INVALID_TRANSITION (already
+// paid, or handed to Ping++), ErrOrderExpired, the pay password's errors
+// (WRONG_PASSWORD legacyCode 4, LOCKED), ledger.ErrInsufficientFunds
 // (legacyCode 10), idempotency errors.
 func (s *Service) PayByWallet(ctx context.Context, orderID int64, payPassword string, key *string) (*ent.Order, error) {
-	p, err := auth.Require(ctx, role.User)
-	if err != nil {
-		return nil, err
-	}
 	var paid *ent.Order
 	id, replayed, err := s.Idem.Do(ctx, "payByWallet", key, PayByWalletInput{orderID}, func(mark idempotency.Mark) (int64, error) {
 		o, err := s.order(ctx, orderID)
 		if err != nil {
 			return 0, err
 		}
+		if _, err := payment.MaySpend(ctx, o.PayerID, payment.OwnerOnly, payment.ErrNotPayer); err != nil {
+			return 0, err
+		}
 		switch {
-		case o.PayerID != p.Subject:
-			return 0, payment.ErrNotPayer
 		case o.Type != order.TypeDEAL:
 			return 0, errWrongType("payByWallet", "DEAL")
 		case o.Status == payment.Processing:
@@ -329,7 +331,7 @@ func (s *Service) PayByWallet(ctx context.Context, orderID int64, payPassword st
 		}
 		// The password is checked (and a wrong try counted) in its own
 		// units of work, before and whatever the payment does.
-		if err := s.Guard.Check(ctx, p.Subject, paypass.Pay, payPassword); err != nil {
+		if err := s.Guard.Check(ctx, o.PayerID, paypass.Pay, payPassword); err != nil {
 			return 0, err
 		}
 		err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
@@ -418,22 +420,23 @@ func (s *Service) release(ctx context.Context, tx *txn.Tx, o *ent.Order) error {
 	return nil
 }
 
-// ConfirmOrder is the buyer's confirmation of a paid deal (an admin may
-// confirm for the buyer): the escrowed money goes to the seller's
-// withdrawable balance and the order is COMPLETED.
+// ConfirmOrder is the buyer's confirmation of a paid deal: the escrowed
+// money goes to the seller's withdrawable balance and the order is
+// COMPLETED.
 //
-// Errors: ErrOrderNotFound, ErrNotBuyer, BAD_USER_INPUT, INVALID_TRANSITION.
+// Who: the buyer, whose money the escrow holds, or an ADMIN for the buyer
+// (payment.OwnerOrAdmin); never the seller or a SERVICE. The scheduler's
+// AutoConfirmDue releases deals whose time has come.
+//
+// Errors: ErrOrderNotFound, ErrNotBuyer and the other refusals of
+// payment.MaySpend (FORBIDDEN), BAD_USER_INPUT, INVALID_TRANSITION.
 func (s *Service) ConfirmOrder(ctx context.Context, orderID int64) (*ent.Order, error) {
-	p, err := auth.Require(ctx, role.User, role.Admin)
-	if err != nil {
-		return nil, err
-	}
 	o, err := s.order(ctx, orderID)
 	if err != nil {
 		return nil, err
 	}
-	if p.Role == role.User && o.PayerID != p.Subject {
-		return nil, ErrNotBuyer
+	if _, err := payment.MaySpend(ctx, o.PayerID, payment.OwnerOrAdmin, ErrNotBuyer); err != nil {
+		return nil, err
 	}
 	if o.Type != order.TypeDEAL {
 		return nil, errWrongType("confirmOrder", "DEAL")
