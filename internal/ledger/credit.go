@@ -35,7 +35,8 @@ type CreditInput struct {
 // Who: an ADMIN only.
 //
 // Errors: FORBIDDEN (not an admin), BAD_USER_INPUT (unknown asset,
-// non-positive amount, too many decimals), NOT_FOUND (user), idempotency errors.
+// non-positive amount, too many decimals, a balance that would pass
+// MaxBalance), NOT_FOUND (user), idempotency errors.
 func (l *Ledger) Credit(ctx context.Context, in CreditInput) (*ent.WalletEntry, error) {
 	if _, err := auth.Require(ctx, role.Admin); err != nil {
 		return nil, err

@@ -263,7 +263,8 @@ func (s *Service) CreatePaymentOrder(ctx context.Context, in CreatePaymentOrderI
 //
 // Errors: ErrOrderNotFound, ErrNotPayer, ErrServiceSpends, ErrAdminSpends,
 // INVALID_TRANSITION (already paid, expired, …), ErrOrderExpired,
-// ledger.ErrInsufficientFunds, second-factor errors, idempotency errors.
+// ledger.ErrInsufficientFunds, BAD_USER_INPUT (the payee's balance would
+// pass the largest amount), second-factor errors, idempotency errors.
 func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
 	var (
 		o   *ent.Order
