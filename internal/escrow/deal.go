@@ -246,7 +246,8 @@ func (s *Service) charge(ctx context.Context, o *ent.Order, ch Channel, mark ide
 // PayByChannel pays a DEAL (or RECHARGE) order through Ping++ and returns
 // the charge. An order already handed to Ping++ gets its open charge back
 // (a different channel is refused while it is open); a charge that failed
-// or expired is replaced.
+// or expired is replaced. Of concurrent calls one hands the order to
+// Ping++ and the others get its charge, as a retried call would.
 //
 // Who: the payer's own USER token (payment.OwnerOnly).
 //
@@ -270,23 +271,46 @@ func (s *Service) PayByChannel(ctx context.Context, orderID int64, ch Channel) (
 	case !payment.Unpaid(o.Status):
 		return nil, payment.InvalidTransition(o.Status, payment.Processing)
 	}
-	now := s.Clock.Now()
-	if o.Status == payment.Processing && o.ProviderTradeNo != "" {
-		cur, err := s.Pingpp.GetCharge(ctx, o.ProviderTradeNo)
-		if err != nil {
-			return nil, err
-		}
-		if cur.Paid || !cur.Closed(now) {
-			if want, _ := ch.pingpp(); cur.Channel != want && !cur.Paid {
-				return nil, input("channel", "a charge through %s is open for this order; pay it or let it expire", cur.Channel)
-			}
-			return &OrderPayload{Order: o, Charge: s.view(cur)}, nil
-		}
+	if out, err := s.openCharge(ctx, o, ch); out != nil || err != nil {
+		return out, err
 	}
-	if o.ExpiresAt != nil && !now.Before(*o.ExpiresAt) {
+	if o.ExpiresAt != nil && !s.Clock.Now().Before(*o.ExpiresAt) {
 		return nil, payment.ErrOrderExpired
 	}
-	return s.charge(ctx, o, ch, nil)
+	out, err := s.charge(ctx, o, ch, nil)
+	if apperr.CodeOf(err) != apperr.InvalidTransition {
+		return out, err
+	}
+	// Another call handed the order to Ping++ first: its charge is the
+	// answer (the one this call made is never shown, so never paid).
+	cur, rerr := s.order(ctx, orderID)
+	if rerr != nil {
+		return nil, rerr
+	}
+	if open, oerr := s.openCharge(ctx, cur, ch); open != nil || oerr != nil {
+		return open, oerr
+	}
+	return nil, err
+}
+
+// openCharge returns o's charge if o was handed to Ping++ and the charge
+// may still be paid (or was paid), nil if a new charge is needed. A charge
+// through another channel than ch is refused while it is open.
+func (s *Service) openCharge(ctx context.Context, o *ent.Order, ch Channel) (*OrderPayload, error) {
+	if o.Status != payment.Processing || o.ProviderTradeNo == "" {
+		return nil, nil
+	}
+	cur, err := s.Pingpp.GetCharge(ctx, o.ProviderTradeNo)
+	if err != nil {
+		return nil, err
+	}
+	if !cur.Paid && cur.Closed(s.Clock.Now()) {
+		return nil, nil
+	}
+	if want, _ := ch.pingpp(); cur.Channel != want && !cur.Paid {
+		return nil, input("channel", "a charge through %s is open for this order; pay it or let it expire", cur.Channel)
+	}
+	return &OrderPayload{Order: o, Charge: s.view(cur)}, nil
 }
 
 // PayByWalletInput is payByWallet's fingerprint (the password is never stored).
