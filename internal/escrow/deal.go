@@ -459,13 +459,18 @@ func (s *Service) ConfirmOrder(ctx context.Context, orderID int64) (*ent.Order, 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := payment.MaySpend(ctx, o.PayerID, payment.OwnerOrAdmin, ErrNotBuyer); err != nil {
+	p, err := payment.MaySpend(ctx, o.PayerID, payment.OwnerOrAdmin, ErrNotBuyer)
+	if err != nil {
 		return nil, err
 	}
 	if o.Type != order.TypeDEAL {
 		return nil, errWrongType("confirmOrder", "DEAL")
 	}
-	return s.complete(ctx, o, payment.Actor(ctx), "confirmed by the buyer")
+	reason := "confirmed by the buyer"
+	if p.Role == role.Admin {
+		reason = "confirmed by an admin for the buyer"
+	}
+	return s.complete(ctx, o, payment.Actor(ctx), reason)
 }
 
 func (s *Service) complete(ctx context.Context, o *ent.Order, actor, reason string) (*ent.Order, error) {

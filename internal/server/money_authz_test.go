@@ -298,6 +298,25 @@ func TestEscrowMoneyMovesOnlyForItsOwner(t *testing.T) {
 			rightful:  buyerC, want: "COMPLETED",
 		})
 	})
+	t.Run("confirmOrder by an admin for the buyer", func(t *testing.T) {
+		id := w.escrowDeal(t, buyerC, seller, "1.00", true)
+		var me struct{ Me struct{ ID string } }
+		w.admin.Do(t, `{me{id}}`, nil).Decode(t, &me)
+		w.admin.Do(t, `mutation($id:ID!){confirmOrder(orderId:$id){id}}`, map[string]any{"id": id}).Decode(t, &struct{}{})
+		var out struct {
+			Order struct {
+				Status string
+				Events []struct{ To, Actor, Reason string }
+			}
+		}
+		w.admin.Do(t, `query($id:ID!){order(id:$id){status events{to actor reason}}}`, map[string]any{"id": id}).Decode(t, &out)
+		last := out.Order.Events[len(out.Order.Events)-1]
+		if out.Order.Status != "COMPLETED" || last.To != "COMPLETED" || last.Actor != "admin:"+me.Me.ID ||
+			last.Reason != "confirmed by an admin for the buyer" {
+			t.Fatalf("confirmed by the admin: %+v", out.Order)
+		}
+		w.srv.AssertLedger(t)
+	})
 	t.Run("approveRefund from the seller's balance", func(t *testing.T) {
 		id := w.escrowDeal(t, buyerC, seller, "10.00", true)
 		buyerC.Do(t, `mutation($id:ID!){confirmOrder(orderId:$id){id}}`, map[string]any{"id": id}).Decode(t, &struct{}{})
