@@ -246,15 +246,15 @@ func (s *Service) charge(ctx context.Context, o *ent.Order, ch Channel, mark ide
 // PayByChannel pays a DEAL (or RECHARGE) order through Ping++ and returns
 // the charge. An order already handed to Ping++ gets its open charge back
 // (a different channel is refused while it is open); a charge that failed
-// or expired is replaced.
+// or expired is replaced. Of concurrent calls one hands the order to
+// Ping++ and the others get its charge, as a retried call would.
 //
-// Errors: ErrOrderNotFound, ErrNotPayer, INVALID_TRANSITION, ErrOrderExpired,
+// Who: the payer's own USER token (payment.OwnerOnly).
+//
+// Errors: ErrOrderNotFound, ErrNotPayer and the other refusals of
+// payment.MaySpend (FORBIDDEN), INVALID_TRANSITION, ErrOrderExpired,
 // BAD_USER_INPUT, PROVIDER_ERROR.
 func (s *Service) PayByChannel(ctx context.Context, orderID int64, ch Channel) (*OrderPayload, error) {
-	p, err := auth.Require(ctx, role.User)
-	if err != nil {
-		return nil, err
-	}
 	if _, ok := ch.pingpp(); !ok {
 		return nil, input("channel", "channel is ALIPAY or WX")
 	}
@@ -262,31 +262,55 @@ func (s *Service) PayByChannel(ctx context.Context, orderID int64, ch Channel) (
 	if err != nil {
 		return nil, err
 	}
+	if _, err := payment.MaySpend(ctx, o.PayerID, payment.OwnerOnly, payment.ErrNotPayer); err != nil {
+		return nil, err
+	}
 	switch {
-	case o.PayerID != p.Subject:
-		return nil, payment.ErrNotPayer
 	case o.Type != order.TypeDEAL && o.Type != order.TypeRECHARGE:
 		return nil, errWrongType("payByChannel", "DEAL", "RECHARGE")
 	case !payment.Unpaid(o.Status):
 		return nil, payment.InvalidTransition(o.Status, payment.Processing)
 	}
-	now := s.Clock.Now()
-	if o.Status == payment.Processing && o.ProviderTradeNo != "" {
-		cur, err := s.Pingpp.GetCharge(ctx, o.ProviderTradeNo)
-		if err != nil {
-			return nil, err
-		}
-		if cur.Paid || !cur.Closed(now) {
-			if want, _ := ch.pingpp(); cur.Channel != want && !cur.Paid {
-				return nil, input("channel", "a charge through %s is open for this order; pay it or let it expire", cur.Channel)
-			}
-			return &OrderPayload{Order: o, Charge: s.view(cur)}, nil
-		}
+	if out, err := s.openCharge(ctx, o, ch); out != nil || err != nil {
+		return out, err
 	}
-	if o.ExpiresAt != nil && !now.Before(*o.ExpiresAt) {
+	if o.ExpiresAt != nil && !s.Clock.Now().Before(*o.ExpiresAt) {
 		return nil, payment.ErrOrderExpired
 	}
-	return s.charge(ctx, o, ch, nil)
+	out, err := s.charge(ctx, o, ch, nil)
+	if apperr.CodeOf(err) != apperr.InvalidTransition {
+		return out, err
+	}
+	// Another call handed the order to Ping++ first: its charge is the
+	// answer (the one this call made is never shown, so never paid).
+	cur, rerr := s.order(ctx, orderID)
+	if rerr != nil {
+		return nil, rerr
+	}
+	if open, oerr := s.openCharge(ctx, cur, ch); open != nil || oerr != nil {
+		return open, oerr
+	}
+	return nil, err
+}
+
+// openCharge returns o's charge if o was handed to Ping++ and the charge
+// may still be paid (or was paid), nil if a new charge is needed. A charge
+// through another channel than ch is refused while it is open.
+func (s *Service) openCharge(ctx context.Context, o *ent.Order, ch Channel) (*OrderPayload, error) {
+	if o.Status != payment.Processing || o.ProviderTradeNo == "" {
+		return nil, nil
+	}
+	cur, err := s.Pingpp.GetCharge(ctx, o.ProviderTradeNo)
+	if err != nil {
+		return nil, err
+	}
+	if !cur.Paid && cur.Closed(s.Clock.Now()) {
+		return nil, nil
+	}
+	if want, _ := ch.pingpp(); cur.Channel != want && !cur.Paid {
+		return nil, input("channel", "a charge through %s is open for this order; pay it or let it expire", cur.Channel)
+	}
+	return &OrderPayload{Order: o, Charge: s.view(cur)}, nil
 }
 
 // PayByWalletInput is payByWallet's fingerprint (the password is never stored).
@@ -298,24 +322,26 @@ type PayByWalletInput struct {
 // the pay password: the money leaves the buyer's available balance and
 // waits in the seller's escrow until the deal is confirmed.
 //
-// Errors: ErrOrderNotFound, ErrNotPayer, BAD_USER_INPUT, INVALID_TRANSITION
-// (already paid, or handed to Ping++), ErrOrderExpired, the pay password's
-// errors (WRONG_PASSWORD legacyCode 4, LOCKED), ledger.ErrInsufficientFunds
+// Who: the buyer's own USER token only (payment.OwnerOnly): the pay
+// password is the buyer's. The seller, another user (even one who knows
+// the password), any SERVICE and an ADMIN are refused.
+//
+// Errors: ErrOrderNotFound, ErrNotPayer and the other refusals of
+// payment.MaySpend (FORBIDDEN), BAD_USER_INPUT, INVALID_TRANSITION (already
+// paid, or handed to Ping++), ErrOrderExpired, the pay password's errors
+// (WRONG_PASSWORD legacyCode 4, LOCKED), ledger.ErrInsufficientFunds
 // (legacyCode 10), idempotency errors.
 func (s *Service) PayByWallet(ctx context.Context, orderID int64, payPassword string, key *string) (*ent.Order, error) {
-	p, err := auth.Require(ctx, role.User)
-	if err != nil {
-		return nil, err
-	}
 	var paid *ent.Order
 	id, replayed, err := s.Idem.Do(ctx, "payByWallet", key, PayByWalletInput{orderID}, func(mark idempotency.Mark) (int64, error) {
 		o, err := s.order(ctx, orderID)
 		if err != nil {
 			return 0, err
 		}
+		if _, err := payment.MaySpend(ctx, o.PayerID, payment.OwnerOnly, payment.ErrNotPayer); err != nil {
+			return 0, err
+		}
 		switch {
-		case o.PayerID != p.Subject:
-			return 0, payment.ErrNotPayer
 		case o.Type != order.TypeDEAL:
 			return 0, errWrongType("payByWallet", "DEAL")
 		case o.Status == payment.Processing:
@@ -329,7 +355,7 @@ func (s *Service) PayByWallet(ctx context.Context, orderID int64, payPassword st
 		}
 		// The password is checked (and a wrong try counted) in its own
 		// units of work, before and whatever the payment does.
-		if err := s.Guard.Check(ctx, p.Subject, paypass.Pay, payPassword); err != nil {
+		if err := s.Guard.Check(ctx, o.PayerID, paypass.Pay, payPassword); err != nil {
 			return 0, err
 		}
 		err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
@@ -418,27 +444,33 @@ func (s *Service) release(ctx context.Context, tx *txn.Tx, o *ent.Order) error {
 	return nil
 }
 
-// ConfirmOrder is the buyer's confirmation of a paid deal (an admin may
-// confirm for the buyer): the escrowed money goes to the seller's
-// withdrawable balance and the order is COMPLETED.
+// ConfirmOrder is the buyer's confirmation of a paid deal: the escrowed
+// money goes to the seller's withdrawable balance and the order is
+// COMPLETED.
 //
-// Errors: ErrOrderNotFound, ErrNotBuyer, BAD_USER_INPUT, INVALID_TRANSITION.
+// Who: the buyer, whose money the escrow holds, or an ADMIN for the buyer
+// (payment.OwnerOrAdmin); never the seller or a SERVICE. The scheduler's
+// AutoConfirmDue releases deals whose time has come.
+//
+// Errors: ErrOrderNotFound, ErrNotBuyer and the other refusals of
+// payment.MaySpend (FORBIDDEN), BAD_USER_INPUT, INVALID_TRANSITION.
 func (s *Service) ConfirmOrder(ctx context.Context, orderID int64) (*ent.Order, error) {
-	p, err := auth.Require(ctx, role.User, role.Admin)
-	if err != nil {
-		return nil, err
-	}
 	o, err := s.order(ctx, orderID)
 	if err != nil {
 		return nil, err
 	}
-	if p.Role == role.User && o.PayerID != p.Subject {
-		return nil, ErrNotBuyer
+	p, err := payment.MaySpend(ctx, o.PayerID, payment.OwnerOrAdmin, ErrNotBuyer)
+	if err != nil {
+		return nil, err
 	}
 	if o.Type != order.TypeDEAL {
 		return nil, errWrongType("confirmOrder", "DEAL")
 	}
-	return s.complete(ctx, o, payment.Actor(ctx), "confirmed by the buyer")
+	reason := "confirmed by the buyer"
+	if p.Role == role.Admin {
+		reason = "confirmed by an admin for the buyer"
+	}
+	return s.complete(ctx, o, payment.Actor(ctx), reason)
 }
 
 func (s *Service) complete(ctx context.Context, o *ent.Order, actor, reason string) (*ent.Order, error) {

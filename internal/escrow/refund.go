@@ -76,15 +76,12 @@ func takeBack(o *ent.Order, src dealrefund.Source) ledger.Posting {
 	return ledger.Posting{UserID: o.PayeeID, Bucket: ledger.Escrow, Amount: -o.Amount}
 }
 
+// decider checks that the caller may decide a deal's refund request: the
+// seller, whose escrow or earnings it is, or an ADMIN (payment.OwnerOrAdmin).
+// The buyer asked; a SERVICE never decides.
 func (s *Service) decider(ctx context.Context, o *ent.Order) error {
-	p, err := auth.FromContext(ctx)
-	if err != nil {
-		return err
-	}
-	if p.Role == role.Admin || (p.Role == role.User && p.Subject == o.PayeeID) {
-		return nil
-	}
-	return ErrNotSeller
+	_, err := payment.MaySpend(ctx, o.PayeeID, payment.OwnerOrAdmin, ErrNotSeller)
+	return err
 }
 
 // decide records the decision on o's refund request; a second decision
@@ -109,6 +106,9 @@ var errSellerShort = apperr.New(apperr.InsufficientFunds,
 // confirms (at once in the sandbox, otherwise by the refund.succeeded
 // webhook). The money comes from escrow, or from the seller's withdrawable
 // balance if the deal was already confirmed.
+//
+// Who: the seller or an ADMIN (decider): the money comes out of the
+// seller's escrow or balance.
 //
 // Errors: FORBIDDEN (neither the seller nor an admin), INVALID_TRANSITION,
 // INSUFFICIENT_FUNDS (the seller withdrew the earnings), ErrInFlight,
@@ -316,6 +316,8 @@ func (s *Service) OnRefunded(ctx context.Context, tx *txn.Tx, o *ent.Order, n pa
 // Reject refuses the buyer's request. A deal still in escrow is then
 // settled for the seller, as a confirmation would (REFUND_REJECTED is
 // final); a confirmed deal's money simply stays with the seller.
+//
+// Who: the seller or an ADMIN (decider), as for Approve.
 //
 // Errors: FORBIDDEN, INVALID_TRANSITION, ErrInFlight.
 func (r Refunds) Reject(ctx context.Context, o *ent.Order, reason string) (*ent.Order, error) {

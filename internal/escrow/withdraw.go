@@ -52,6 +52,10 @@ var errWithdrawShort = apperr.New(apperr.InsufficientFunds, "the amount is more 
 // world:withdrawal-pending) and the WITHDRAWAL order waits, PROCESSING,
 // for an admin's completeWithdrawal or rejectWithdrawal.
 //
+// Who: the user, for its own money, with its USER token and pay password;
+// there is no withdrawing for someone else (not by a SERVICE, not by an
+// ADMIN).
+//
 // Errors: BAD_USER_INPUT, the pay password's errors, INSUFFICIENT_FUNDS
 // (more than withdrawable, legacyCode 10), idempotency errors.
 func (s *Service) Withdraw(ctx context.Context, in WithdrawInput) (*ent.Order, error) {
@@ -142,6 +146,8 @@ func (s *Service) withdrawal(ctx context.Context, orderID int64) (*ent.Order, er
 // CompleteWithdrawal is the admin saying the money was sent: the held
 // amount leaves the platform (world:withdrawal) and the order is COMPLETED.
 //
+// Who: an ADMIN only (withdrawal); not the user who asked, not a SERVICE.
+//
 // Errors: FORBIDDEN, ErrOrderNotFound, BAD_USER_INPUT, INVALID_TRANSITION.
 func (s *Service) CompleteWithdrawal(ctx context.Context, orderID int64) (*ent.Order, error) {
 	o, err := s.withdrawal(ctx, orderID)
@@ -170,6 +176,8 @@ func (s *Service) CompleteWithdrawal(ctx context.Context, orderID int64) (*ent.O
 
 // RejectWithdrawal refuses a withdrawal with a reason: the order FAILS and
 // the money returns to the user's withdrawable balance.
+//
+// Who: an ADMIN only (withdrawal).
 //
 // Errors: FORBIDDEN, ErrOrderNotFound, BAD_USER_INPUT, INVALID_TRANSITION.
 func (s *Service) RejectWithdrawal(ctx context.Context, orderID int64, reason string) (*ent.Order, error) {

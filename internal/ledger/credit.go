@@ -32,8 +32,11 @@ type CreditInput struct {
 // available balance and returns the user's posting. It is the one way to
 // fund a wallet by hand.
 //
+// Who: an ADMIN only.
+//
 // Errors: FORBIDDEN (not an admin), BAD_USER_INPUT (unknown asset,
-// non-positive amount, too many decimals), NOT_FOUND (user), idempotency errors.
+// non-positive amount, too many decimals, a balance that would pass
+// MaxBalance), NOT_FOUND (user), idempotency errors.
 func (l *Ledger) Credit(ctx context.Context, in CreditInput) (*ent.WalletEntry, error) {
 	if _, err := auth.Require(ctx, role.Admin); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,17 @@ import (
 
 // ErrInsufficientFunds is returned when a wallet holds less than a debit.
 var ErrInsufficientFunds = apperr.New(apperr.InsufficientFunds, "insufficient balance").WithLegacy(10)
+
+// MaxBalance is the most a wallet bucket holds, in minor units: balances
+// are int64 columns, and a credit must never wrap one around (SQLite would
+// turn the sum into a float, PostgreSQL refuse it).
+const MaxBalance = math.MaxInt64
+
+// ErrBalanceTooLarge is returned when a credit would take a wallet past
+// MaxBalance. It is the client's input (an amount far too large), so
+// BAD_USER_INPUT; the journal is not written and nothing changes.
+var ErrBalanceTooLarge = apperr.New(apperr.BadUserInput,
+	"the amount would take a balance past the largest one a wallet can hold; nothing was changed")
 
 // Bucket is a part of a wallet, or the outside world.
 type Bucket = walletentry.Bucket
@@ -87,19 +99,27 @@ func (l *Ledger) Assets() *money.Registry { return l.assets }
 // postings in journal order. Wallets are touched in a fixed order, so
 // concurrent journals on PostgreSQL cannot deadlock.
 //
-// Errors: ErrInsufficientFunds; an internal error for an unbalanced journal.
+// Errors: ErrInsufficientFunds, ErrBalanceTooLarge; an internal error for
+// an unbalanced journal.
 func (l *Ledger) Post(ctx context.Context, tx *txn.Tx, j Journal) ([]*ent.WalletEntry, error) {
 	if _, err := l.assets.Get("asset", j.Asset); err != nil {
 		return nil, err
 	}
 	var sum int64
 	for _, p := range j.Postings {
-		sum += p.Amount
+		next := sum + p.Amount
+		if (p.Amount > 0 && next < sum) || (p.Amount < 0 && next > sum) || p.Amount == math.MinInt64 {
+			return nil, fmt.Errorf("journal %s of %s: postings overflow", j.Kind, j.Asset)
+		}
+		sum = next
 		if (p.UserID == 0) != (p.Bucket == World) {
 			return nil, fmt.Errorf("posting %+v: world postings and only they have no user", p)
 		}
 		if p.Withdrawable < 0 && p.Amount > p.Withdrawable {
 			return nil, fmt.Errorf("posting %+v: takes more withdrawable money than it debits", p)
+		}
+		if p.Withdrawable > 0 && p.Amount < p.Withdrawable {
+			return nil, fmt.Errorf("posting %+v: makes more money withdrawable than it credits", p)
 		}
 	}
 	if sum != 0 || len(j.Postings) < 2 {
@@ -165,7 +185,10 @@ func (l *Ledger) Post(ctx context.Context, tx *txn.Tx, j Journal) ([]*ent.Wallet
 }
 
 // apply moves one wallet bucket by p.Amount with a single conditional
-// UPDATE … RETURNING, creating the wallet on its first credit.
+// UPDATE … RETURNING, creating the wallet on its first credit. A debit
+// never takes a bucket below zero, a credit never past MaxBalance (the
+// bound is computed here, so the database never adds past int64).
+// Withdrawable money is at most available, so it cannot pass it either.
 func (l *Ledger) apply(ctx context.Context, tx *txn.Tx, asset string, p Posting) (walletID, balance int64, err error) {
 	col := wallet.FieldAvailable
 	if p.Bucket == Escrow {
@@ -182,8 +205,18 @@ func (l *Ledger) apply(ctx context.Context, tx *txn.Tx, asset string, p Posting)
 		q += `, withdrawable = CASE WHEN withdrawable + ? > available + ? THEN available + ? ELSE withdrawable + ? END`
 		args = append(args, w, p.Amount, p.Amount, w)
 	}
-	q += ` WHERE user_id = ? AND asset = ? AND ` + col + ` + ? >= 0`
-	args = append(args, p.UserID, asset, p.Amount)
+	q += ` WHERE user_id = ? AND asset = ?`
+	args = append(args, p.UserID, asset)
+	// One bound per direction, each written so that it cannot overflow
+	// (PostgreSQL would fail the statement, not just the comparison).
+	switch {
+	case p.Amount < 0:
+		q += ` AND ` + col + ` + ? >= 0`
+		args = append(args, p.Amount)
+	case p.Amount > 0:
+		q += ` AND ` + col + ` <= ?`
+		args = append(args, MaxBalance-p.Amount)
+	}
 	if w < 0 {
 		q += ` AND withdrawable + ? >= 0`
 		args = append(args, w)
@@ -223,7 +256,9 @@ func (l *Ledger) apply(ctx context.Context, tx *txn.Tx, asset string, p Posting)
 	if p.Amount < 0 {
 		return 0, 0, ErrInsufficientFunds
 	}
-	return 0, 0, fmt.Errorf("wallet of user %d in %s could not be credited", p.UserID, asset)
+	// The wallet exists (opened above if it did not): the credit would
+	// pass MaxBalance.
+	return 0, 0, ErrBalanceTooLarge
 }
 
 func isNoRows(err error) bool {

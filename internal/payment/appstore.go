@@ -528,14 +528,19 @@ type PayOrderInput struct {
 // PayOrder settles a CONSUME order from the payer's wallet: the money goes
 // to the app's sales account, in one transaction with the status change.
 //
-// Errors: NOT_FOUND, FORBIDDEN, BAD_USER_INPUT, INVALID_TRANSITION,
-// ORDER_EXPIRED, INSUFFICIENT_FUNDS, idempotency errors.
+// Who: the payer, or an ADMIN for the payer (OwnerOrAdmin). The order's
+// app may create the order for the payer (initOrder with userId) but not
+// settle it: that would spend the payer's wallet without the payer.
+//
+// Errors: NOT_FOUND, FORBIDDEN (ErrServiceSpends, ErrNotPayer),
+// BAD_USER_INPUT, INVALID_TRANSITION, ORDER_EXPIRED, INSUFFICIENT_FUNDS,
+// idempotency errors.
 func (s *Epay) PayOrder(ctx context.Context, in PayOrderInput) (*ent.Order, error) {
 	o, err := s.byOrderNo(ctx, "orderSn", in.OrderSn)
 	if err != nil {
 		return nil, err
 	}
-	if err := mayPay(ctx, o); err != nil {
+	if _, err := MaySpend(ctx, o.PayerID, OwnerOrAdmin, ErrNotPayer); err != nil {
 		return nil, err
 	}
 	if o.Type != order.TypeCONSUME {
@@ -587,7 +592,7 @@ func (s *Epay) RequestReturn(ctx context.Context, orderSn, reason string) (*ent.
 	if err != nil {
 		return nil, err
 	}
-	if err := mayPay(ctx, o); err != nil {
+	if err := mayActAsPayer(ctx, o); err != nil {
 		return nil, err
 	}
 	switch {

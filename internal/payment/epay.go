@@ -143,9 +143,11 @@ func (s *Epay) appOf(ctx context.Context, p auth.Principal, appID *int64) (int64
 	return id, nil
 }
 
-// mayPay checks that the caller may pay or act on an order as its payer:
-// the payer itself, the order's app (SERVICE) or an ADMIN.
-func mayPay(ctx context.Context, o *ent.Order) error {
+// mayActAsPayer checks that the caller may act on an order for its payer
+// in ways that move none of the payer's money (hand it to the gateway, ask
+// for a return): the payer itself, the order's app (SERVICE) or an ADMIN.
+// Spending the payer's money is MaySpend's to allow.
+func mayActAsPayer(ctx context.Context, o *ent.Order) error {
 	p, err := auth.FromContext(ctx)
 	if err != nil {
 		return err
@@ -345,6 +347,10 @@ func (s *Epay) hold(o *ent.Order) (string, int64, error) {
 // answer is lost the money stays held and approving again asks the
 // gateway what happened before refunding.
 //
+// Who: an ADMIN only. The money is taken out of the payer's wallet (to go
+// back to the payer's account at the gateway): neither the payer, nor the
+// order's app, decides that.
+//
 // Errors: FORBIDDEN (not an admin), INVALID_TRANSITION, INSUFFICIENT_FUNDS
 // (the payment's money was spent), ErrRefundInProgress, PROVIDER_ERROR.
 func (h GatewayRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
@@ -543,6 +549,9 @@ func (s *Epay) reject(ctx context.Context, o *ent.Order, reason string) (*ent.Or
 }
 
 // Approve gives a CONSUME order's money back to the payer's wallet.
+//
+// Who: an ADMIN only; the money leaves the app's sales, so neither the
+// payer nor the app's SERVICE decides it.
 //
 // Errors: FORBIDDEN (not an admin), INVALID_TRANSITION.
 func (h WalletRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {

@@ -283,7 +283,8 @@ func (g *GameGoods) VerifyOrder(ctx context.Context, in VerifyOrderInput) (*Veri
 // CancelOrder cancels an unpaid GOODS order of in.UserID. A paid order is
 // INVALID_TRANSITION (a payment that arrives after the cancel is kept for
 // refund by the callback shim); an order already cancelled is returned
-// unchanged, so a retried cancel succeeds.
+// unchanged, so a retried cancel succeeds, and so does the loser of two
+// cancels at once.
 //
 // Errors: ErrOrderNotFound (no such GOODS order of that user in the
 // caller's app), INVALID_TRANSITION, UNAUTHENTICATED/FORBIDDEN.
@@ -313,6 +314,17 @@ func (g *GameGoods) CancelOrder(ctx context.Context, in CancelOrderInput) (*ent.
 		done = d
 		return err
 	})
+	if apperr.CodeOf(err) == apperr.InvalidTransition {
+		// Moved meanwhile: cancelled by a concurrent call is the answer a
+		// retry would get; paid (or expired) stays the refusal.
+		cur, rerr := s.Client.Order.Get(ctx, o.ID)
+		if rerr != nil {
+			return nil, fmt.Errorf("re-reading order %d: %w", o.ID, rerr)
+		}
+		if cur.Status == Cancelled {
+			return cur, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

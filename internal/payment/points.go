@@ -235,7 +235,7 @@ func (s *Epay) getPayURL(ctx context.Context, in GetPayURLInput) (*PayURL, error
 	if err != nil {
 		return nil, err
 	}
-	if err := mayPay(ctx, o); err != nil {
+	if err := mayActAsPayer(ctx, o); err != nil {
 		return nil, err
 	}
 	if o.Channel != ChannelEpay || (o.Type != order.TypePOINTS && o.Type != order.TypeRECHARGE) {

@@ -257,14 +257,15 @@ func (s *Service) CreatePaymentOrder(ctx context.Context, in CreatePaymentOrderI
 // (the token checkout): after the payer's second factor, if bound, the payInfo
 // amounts move payer → payee in one transaction with the status change.
 //
-// Errors: ErrOrderNotFound, ErrNotPayer, INVALID_TRANSITION (already paid,
-// expired, …), ErrOrderExpired, ledger.ErrInsufficientFunds, second-factor
-// errors, idempotency errors.
+// Who: the payer's own USER token only (OwnerOnly). The SERVICE that
+// created the order, the payee and an ADMIN are refused: the second
+// factor is the payer's.
+//
+// Errors: ErrOrderNotFound, ErrNotPayer, ErrServiceSpends, ErrAdminSpends,
+// INVALID_TRANSITION (already paid, expired, …), ErrOrderExpired,
+// ledger.ErrInsufficientFunds, BAD_USER_INPUT (the payee's balance would
+// pass the largest amount), second-factor errors, idempotency errors.
 func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
-	p, err := auth.Require(ctx, role.User)
-	if err != nil {
-		return nil, err
-	}
 	var (
 		o   *ent.Order
 		now time.Time
@@ -280,8 +281,8 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
 		if err != nil {
 			return fmt.Errorf("loading order %d: %w", in.OrderID, err)
 		}
-		if o.PayerID != p.Subject {
-			return ErrNotPayer
+		if _, err := MaySpend(ctx, o.PayerID, OwnerOnly, ErrNotPayer); err != nil {
+			return err
 		}
 		if o.Type != order.TypePAYMENT {
 			return apperr.Input("orderId", "pay settles PAYMENT orders; this is a %s order", o.Type)
@@ -294,12 +295,12 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
 			return ErrOrderExpired
 		}
 		if pc, ok := s.SecondFactor.(SecondFactorPrecheck); ok {
-			return pc.Precheck(ctx, p.Subject, o.ID, in.VerifyCodeOrderID.ID(), in.VerifyCode)
+			return pc.Precheck(ctx, o.PayerID, o.ID, in.VerifyCodeOrderID.ID(), in.VerifyCode)
 		}
 		return nil
 	}
 	return s.keyed(ctx, "pay", in.IdempotencyKey, in, prepare, func(tx *txn.Tx) (*ent.Order, error) {
-		if err := s.SecondFactor.Verify(ctx, tx, p.Subject, o.ID, in.VerifyCodeOrderID.ID(), in.VerifyCode); err != nil {
+		if err := s.SecondFactor.Verify(ctx, tx, o.PayerID, o.ID, in.VerifyCodeOrderID.ID(), in.VerifyCode); err != nil {
 			return nil, err
 		}
 		paid, err := s.Transition(ctx, tx, o, Paid, Actor(ctx), "paid", Changes{PaidAt: &now})
