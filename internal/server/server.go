@@ -95,13 +95,16 @@ type Server struct {
 	// wsCtx ends every WebSocket and SSE stream when the server shuts down.
 	wsCtx    context.Context
 	wsCancel context.CancelFunc
+	// openStreams counts the open WebSockets and SSE streams.
+	openStreams atomic.Int64
 }
 
 // Options adjust a server for tests.
 type Options struct {
 	// Passwords overrides the bcrypt cost (tests use the minimum).
 	Passwords *auth.Passwords
-	// KeepAlive overrides the WebSocket ping interval.
+	// KeepAlive overrides the WebSocket ping interval
+	// (PAYGRAPH_WS_PING_INTERVAL).
 	KeepAlive time.Duration
 	// Clock overrides the wall clock (tests of expiry and auto-confirm).
 	Clock clock.Clock
@@ -182,17 +185,23 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 		Client: s.DB.Ent, Assets: s.Assets, Accounts: s.Accounts, Catalog: s.Catalog,
 		Ledger: s.Ledger, Payments: s.Payments, Live: s.Live,
 	}
+	keepAlive := opts.KeepAlive
+	if keepAlive == 0 {
+		keepAlive = s.Config.Conns.WSPingInterval
+	}
 	gql := graph.NewHandler(s.resolver, graph.Options{
 		MaxDepth:      s.Config.QueryDepth,
 		MaxComplexity: s.Config.Complexity,
 		Metrics:       s.Metrics,
 		Log:           s.Log,
 		WebsocketInit: s.websocketInit,
-		KeepAlive:     opts.KeepAlive,
+		KeepAlive:     keepAlive,
+		WSInitTimeout: s.Config.Conns.WSInitTimeout,
+		WSPongTimeout: s.Config.Conns.WSPongTimeout,
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", s.withStreamShutdown(gql))
+	mux.Handle("/query", s.streams(gql))
 	mux.Handle("GET /{$}", playground.Handler("paygraph", "/query"))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -367,21 +376,4 @@ func (s *Server) recheckToken(ctx context.Context, cancel context.CancelFunc, to
 			}
 		}
 	}
-}
-
-// withStreamShutdown ties long-lived requests (WebSocket, SSE) to the
-// server's shutdown: http.Server.Shutdown waits for in-flight requests, and
-// a subscription would otherwise hold it for as long as the client stays.
-func (s *Server) withStreamShutdown(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") == "" && !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-			next.ServeHTTP(w, r)
-			return
-		}
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		stop := context.AfterFunc(s.wsCtx, cancel)
-		defer stop()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
 }
