@@ -305,7 +305,10 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 	}
 	s.Payments.OnPaid[order.TypeRECHARGE] = s.Payments.SettleRecharge
 	s.Catalog = &catalog.Catalog{Client: s.DB.Ent, Assets: s.Assets}
-	s.Live = &live.Service{Client: s.DB.Ent, Bus: s.Bus, Log: s.Log}
+	s.Live = &live.Service{Client: s.DB.Ent, Bus: s.Bus, Log: s.Log, Limits: live.Limits{
+		PerConnection: s.Config.Conns.SubscriptionsPerConn,
+		PerPrincipal:  s.Config.Conns.SubscriptionsPerUser,
+	}}
 	s.Shim = &callback.Shim{Client: s.DB.Ent, Tx: s.Tx, Payments: s.Payments, Clock: s.Clock, Log: s.Log}
 
 	s.Scheduler = &scheduler.Scheduler{Interval: 5 * time.Second, Log: s.Log}
@@ -344,8 +347,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // ("Authorization": "Bearer …" or "token": "…"). A bad token closes the
 // socket with 4403; no token leaves it anonymous, and @auth refuses what
 // needs one. An authenticated socket's subscriptions end when its token
-// expires or is revoked (checked every tokenRecheck).
+// expires or is revoked (checked every tokenRecheck). Its subscriptions
+// count together against PAYGRAPH_MAX_SUBSCRIPTIONS_PER_CONN.
 func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	ctx = live.WithConnection(ctx)
 	tok := bearer(payload.Authorization())
 	if tok == "" {
 		tok = payload.GetString("token")
