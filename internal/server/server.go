@@ -97,6 +97,8 @@ type Server struct {
 	wsCancel context.CancelFunc
 	// openStreams counts the open WebSockets and SSE streams.
 	openStreams atomic.Int64
+	// ready caches the outcome of /readyz's write.
+	ready readiness
 }
 
 // Options adjust a server for tests.
@@ -189,6 +191,7 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 	if keepAlive == 0 {
 		keepAlive = s.Config.Conns.WSPingInterval
 	}
+	s.ready = readiness{timeout: s.Config.Conns.ReadyTimeout, fresh: time.Second, probe: s.probeWrite}
 	gql := graph.NewHandler(s.resolver, graph.Options{
 		MaxDepth:      s.Config.QueryDepth,
 		MaxComplexity: s.Config.Complexity,
@@ -328,19 +331,6 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 		s.stopScheduler = s.Scheduler.Start(context.Background())
 	}
 	return nil
-}
-
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.DB.Ping(ctx); err != nil {
-		s.Log.WarnContext(ctx, "readiness check failed", "err", err)
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("database unreachable\n"))
-		return
-	}
-	_, _ = w.Write([]byte("ready\n"))
 }
 
 // websocketInit authenticates a WebSocket from its connection_init payload
