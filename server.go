@@ -50,12 +50,9 @@ func run(ctx context.Context, getenv func(string) string, ready chan<- string) e
 		// Notify and return URLs (and the sandboxes' pages) use the real address.
 		srv.SetPublicURL("http://" + ln.Addr().String())
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	hs.RegisterOnShutdown(srv.Shutdown)
+	// The handler, timeouts and connection caps of the configuration.
+	hs := &http.Server{}
+	ln = srv.ConfigureHTTP(hs, ln)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("paygraph listening", "addr", ln.Addr().String(), "graphiql", "http://"+ln.Addr().String()+"/", "database", cfg.Database.Driver)

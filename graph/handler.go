@@ -25,6 +25,10 @@ type Options struct {
 	WebsocketInit transport.WebsocketInitFunc
 	// KeepAlive is the WebSocket ping interval.
 	KeepAlive time.Duration
+	// WSInitTimeout is how long a WebSocket may take to send
+	// connection_init (then it is closed with 4408); WSPongTimeout how long
+	// a peer may take to answer a ping or take a message.
+	WSInitTimeout, WSPongTimeout time.Duration
 }
 
 // NewHandler returns the GraphQL endpoint: POST and GET over HTTP, SSE,
@@ -38,10 +42,7 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 	if o.KeepAlive == 0 {
 		o.KeepAlive = 15 * time.Second
 	}
-	srv.AddTransport(transport.Websocket{
-		KeepAlivePingInterval: o.KeepAlive,
-		InitFunc:              o.WebsocketInit,
-	})
+	srv.AddTransport(newWebsocketTransport(o))
 	srv.AddTransport(transport.SSE{})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})

@@ -83,6 +83,9 @@ type Config struct {
 	// TwoFactorKey seals TOTP secrets and hashes sent codes; empty: derived
 	// from the token key.
 	TwoFactorKey []byte
+
+	// Conns bounds connections, streams and subscriptions.
+	Conns Connections
 }
 
 // Error is a configuration error: one line naming the variable.
@@ -237,6 +240,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.MaxBodyBytes = r.integer("PAYGRAPH_MAX_BODY_BYTES", 1<<20, 1024, 64<<20)
 	c.QueryDepth = int(r.integer("PAYGRAPH_MAX_QUERY_DEPTH", 12, 2, 100))
 	c.Complexity = int(r.integer("PAYGRAPH_MAX_COMPLEXITY", 2000, 10, 1000000))
+	c.Conns = r.connections()
 
 	assets, err := ParseAssets(r.str("PAYGRAPH_ASSETS", "CNY:2,POINTS:0,BTC:8,USDT:6"))
 	if err != nil {

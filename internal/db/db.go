@@ -132,6 +132,9 @@ func (d *DB) migrate(ctx context.Context) error {
 	if err := d.Ent.Schema.Create(ctx); err != nil {
 		return err
 	}
+	if err := d.createReadinessTable(ctx); err != nil {
+		return err
+	}
 	return d.seed(ctx)
 }
 

@@ -25,28 +25,44 @@ type Service struct {
 	Client *ent.Client
 	Bus    events.Bus
 	Log    *slog.Logger
+	// Limits caps how many subscriptions a connection and a principal may
+	// hold at once.
+	Limits Limits
+
+	limits limiter
 }
 
 // OrderStatusChanged streams the history steps of one order the caller may
 // see.
 //
-// Errors: NOT_FOUND, FORBIDDEN, UNAUTHENTICATED.
+// Errors: NOT_FOUND, FORBIDDEN, UNAUTHENTICATED, RATE_LIMITED.
 func (s *Service) OrderStatusChanged(ctx context.Context, orderID int64) (<-chan *ent.OrderEvent, error) {
-	o, err := s.Client.Order.Get(ctx, orderID)
+	release, err := s.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := access.CanView(ctx, o); err != nil {
+	o, err := s.Client.Order.Get(ctx, orderID)
+	if err == nil {
+		err = access.CanView(ctx, o)
+	}
+	if err != nil {
+		release()
 		return nil, err
 	}
 	sub := s.Bus.Subscribe(ctx, func(e events.Event) bool { return e.Kind == events.KindOrder && e.OrderID == orderID })
-	return pump(ctx, s, sub, s.loadOrderEvent), nil
+	return pump(ctx, s, sub, release, s.loadOrderEvent), nil
 }
 
 // MyOrderEvents streams the history steps of every order the caller is
 // concerned by: a USER as payer or payee, a SERVICE its app's, an ADMIN all.
+//
+// Errors: UNAUTHENTICATED, RATE_LIMITED.
 func (s *Service) MyOrderEvents(ctx context.Context) (<-chan *ent.OrderEvent, error) {
 	p, err := auth.FromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	release, err := s.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -62,19 +78,25 @@ func (s *Service) MyOrderEvents(ctx context.Context) (<-chan *ent.OrderEvent, er
 		}
 		return slices.Contains(e.UserIDs, p.Subject)
 	})
-	return pump(ctx, s, sub, s.loadOrderEvent), nil
+	return pump(ctx, s, sub, release, s.loadOrderEvent), nil
 }
 
 // WalletChanged streams changes to the caller's own wallets.
+//
+// Errors: UNAUTHENTICATED, FORBIDDEN, RATE_LIMITED.
 func (s *Service) WalletChanged(ctx context.Context) (<-chan *WalletEvent, error) {
 	p, err := auth.Require(ctx, role.User, role.Admin)
+	if err != nil {
+		return nil, err
+	}
+	release, err := s.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sub := s.Bus.Subscribe(ctx, func(e events.Event) bool {
 		return e.Kind == events.KindWallet && slices.Contains(e.UserIDs, p.Subject)
 	})
-	return pump(ctx, s, sub, func(ctx context.Context, e events.Event) (*WalletEvent, error) {
+	return pump(ctx, s, sub, release, func(ctx context.Context, e events.Event) (*WalletEvent, error) {
 		w, err := s.Client.Wallet.Get(ctx, e.WalletID)
 		if err != nil {
 			return nil, err
@@ -104,11 +126,13 @@ func (s *Service) loadOrderEvent(ctx context.Context, e events.Event) (*ent.Orde
 }
 
 // pump loads each event and forwards it until the subscription or the bus
-// ends; then it closes the output, which ends the GraphQL subscription. A
-// nil result is skipped.
-func pump[T any](ctx context.Context, s *Service, in <-chan events.Event, load func(context.Context, events.Event) (*T, error)) <-chan *T {
+// ends; then it closes the output, which ends the GraphQL subscription,
+// and gives the subscription's room back (release). A nil result is
+// skipped.
+func pump[T any](ctx context.Context, s *Service, in <-chan events.Event, release func(), load func(context.Context, events.Event) (*T, error)) <-chan *T {
 	out := make(chan *T, 1)
 	go func() {
+		defer release()
 		defer close(out)
 		for e := range in {
 			v, err := load(ctx, e)

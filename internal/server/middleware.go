@@ -19,10 +19,12 @@ import (
 )
 
 // middleware wraps every route: request id, panic recovery, access log and
-// metrics, body size limit, and the caller's identity.
+// metrics, the per-address connection cap, body deadline and size limit,
+// and the caller's identity.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	h := s.authenticate(next)
-	h = s.limitBody(h)
+	h = s.readBody(h)
+	h = s.refuseOverCap(h)
 	h = s.observe(h)
 	return s.requestID(h)
 }
@@ -112,26 +114,46 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody refuses bodies over the configured size with 413 before any
-// handler reads them, so an oversized request never reaches GraphQL.
-func (s *Server) limitBody(next http.Handler) http.Handler {
-	max := s.Config.MaxBodyBytes
+// readBody reads the request body before any handler sees it: it refuses
+// bodies over the configured size with 413, so an oversized request never
+// reaches GraphQL, and a body that is not all there within
+// PAYGRAPH_BODY_TIMEOUT with 408 (a client sending a byte now and then
+// would otherwise hold the connection for ever). The read deadline is
+// lifted once the body is in, so a long handler and a stream are not cut;
+// from then on an ordinary response has PAYGRAPH_WRITE_TIMEOUT to be
+// written.
+func (s *Server) readBody(next http.Handler) http.Handler {
+	bound := s.Config.Conns.BodyTimeout
+	limit := s.Config.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody {
+			s.setWriteDeadline(w, r)
 			next.ServeHTTP(w, r)
 			return
 		}
-		if r.ContentLength > max {
-			tooLarge(w, max)
+		if r.ContentLength > limit {
+			s.setWriteDeadline(w, r)
+			tooLarge(w, limit)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(bound))
+		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		s.setWriteDeadline(w, r)
 		if err != nil {
-			http.Error(w, "could not read request body", http.StatusBadRequest)
+			// The deadline stays, so that net/http does not wait for the
+			// rest of the body before closing.
+			w.Header().Set("Connection", "close")
+			if isTimeout(err) {
+				http.Error(w, fmt.Sprintf("request body not received within %v", bound), http.StatusRequestTimeout)
+			} else {
+				http.Error(w, "could not read request body", http.StatusBadRequest)
+			}
 			return
 		}
-		if int64(len(body)) > max {
-			tooLarge(w, max)
+		_ = rc.SetReadDeadline(time.Time{})
+		if int64(len(body)) > limit {
+			tooLarge(w, limit)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

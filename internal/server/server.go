@@ -95,13 +95,18 @@ type Server struct {
 	// wsCtx ends every WebSocket and SSE stream when the server shuts down.
 	wsCtx    context.Context
 	wsCancel context.CancelFunc
+	// openStreams counts the open WebSockets and SSE streams.
+	openStreams atomic.Int64
+	// ready caches the outcome of /readyz's write.
+	ready readiness
 }
 
 // Options adjust a server for tests.
 type Options struct {
 	// Passwords overrides the bcrypt cost (tests use the minimum).
 	Passwords *auth.Passwords
-	// KeepAlive overrides the WebSocket ping interval.
+	// KeepAlive overrides the WebSocket ping interval
+	// (PAYGRAPH_WS_PING_INTERVAL).
 	KeepAlive time.Duration
 	// Clock overrides the wall clock (tests of expiry and auto-confirm).
 	Clock clock.Clock
@@ -182,17 +187,24 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 		Client: s.DB.Ent, Assets: s.Assets, Accounts: s.Accounts, Catalog: s.Catalog,
 		Ledger: s.Ledger, Payments: s.Payments, Live: s.Live,
 	}
+	keepAlive := opts.KeepAlive
+	if keepAlive == 0 {
+		keepAlive = s.Config.Conns.WSPingInterval
+	}
+	s.ready = readiness{timeout: s.Config.Conns.ReadyTimeout, fresh: time.Second, probe: s.probeWrite}
 	gql := graph.NewHandler(s.resolver, graph.Options{
 		MaxDepth:      s.Config.QueryDepth,
 		MaxComplexity: s.Config.Complexity,
 		Metrics:       s.Metrics,
 		Log:           s.Log,
 		WebsocketInit: s.websocketInit,
-		KeepAlive:     opts.KeepAlive,
+		KeepAlive:     keepAlive,
+		WSInitTimeout: s.Config.Conns.WSInitTimeout,
+		WSPongTimeout: s.Config.Conns.WSPongTimeout,
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", s.withStreamShutdown(gql))
+	mux.Handle("/query", s.streams(gql))
 	mux.Handle("GET /{$}", playground.Handler("paygraph", "/query"))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -296,7 +308,10 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 	}
 	s.Payments.OnPaid[order.TypeRECHARGE] = s.Payments.SettleRecharge
 	s.Catalog = &catalog.Catalog{Client: s.DB.Ent, Assets: s.Assets}
-	s.Live = &live.Service{Client: s.DB.Ent, Bus: s.Bus, Log: s.Log}
+	s.Live = &live.Service{Client: s.DB.Ent, Bus: s.Bus, Log: s.Log, Limits: live.Limits{
+		PerConnection: s.Config.Conns.SubscriptionsPerConn,
+		PerPrincipal:  s.Config.Conns.SubscriptionsPerUser,
+	}}
 	s.Shim = &callback.Shim{Client: s.DB.Ent, Tx: s.Tx, Payments: s.Payments, Clock: s.Clock, Log: s.Log}
 
 	s.Scheduler = &scheduler.Scheduler{Interval: 5 * time.Second, Log: s.Log}
@@ -318,25 +333,14 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 	return nil
 }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.DB.Ping(ctx); err != nil {
-		s.Log.WarnContext(ctx, "readiness check failed", "err", err)
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("database unreachable\n"))
-		return
-	}
-	_, _ = w.Write([]byte("ready\n"))
-}
-
 // websocketInit authenticates a WebSocket from its connection_init payload
 // ("Authorization": "Bearer …" or "token": "…"). A bad token closes the
 // socket with 4403; no token leaves it anonymous, and @auth refuses what
 // needs one. An authenticated socket's subscriptions end when its token
-// expires or is revoked (checked every tokenRecheck).
+// expires or is revoked (checked every tokenRecheck). Its subscriptions
+// count together against PAYGRAPH_MAX_SUBSCRIPTIONS_PER_CONN.
 func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	ctx = live.WithConnection(ctx)
 	tok := bearer(payload.Authorization())
 	if tok == "" {
 		tok = payload.GetString("token")
@@ -367,21 +371,4 @@ func (s *Server) recheckToken(ctx context.Context, cancel context.CancelFunc, to
 			}
 		}
 	}
-}
-
-// withStreamShutdown ties long-lived requests (WebSocket, SSE) to the
-// server's shutdown: http.Server.Shutdown waits for in-flight requests, and
-// a subscription would otherwise hold it for as long as the client stays.
-func (s *Server) withStreamShutdown(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") == "" && !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-			next.ServeHTTP(w, r)
-			return
-		}
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		stop := context.AfterFunc(s.wsCtx, cancel)
-		defer stop()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
 }

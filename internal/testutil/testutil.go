@@ -131,8 +131,9 @@ func StartWith(t testing.TB, env Env, opts server.Options) *Server {
 	if err != nil {
 		t.Fatalf("starting server: %v", err)
 	}
-	hs := httptest.NewUnstartedServer(srv.Handler())
-	hs.Config.RegisterOnShutdown(srv.Shutdown)
+	// The listener, handler and timeouts production uses.
+	hs := httptest.NewUnstartedServer(nil)
+	hs.Listener = srv.ConfigureHTTP(hs.Config, hs.Listener)
 	hs.Start()
 	if env.Getenv("PAYGRAPH_PUBLIC_URL") == "" {
 		// Providers and the embedded sandboxes reach the server here.

@@ -1,0 +1,245 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+)
+
+// Close codes of graphql-transport-ws that gqlgen does not send itself.
+const (
+	// CloseInitTimeout: connection_init did not arrive in time.
+	CloseInitTimeout = 4408
+	// CloseBadRequest: the transport gave up on the connection, for
+	// instance after a connection_init whose payload is no object.
+	CloseBadRequest = 4400
+)
+
+// websocketTransport is gqlgen's WebSocket transport on connections that
+// bound what a client can hold (see websocketConns). It also closes every
+// connection once gqlgen is done with it: some of gqlgen's error paths
+// return without closing, which would leave the socket open for good.
+type websocketTransport struct {
+	transport.Websocket
+	conns websocketConns
+}
+
+func newWebsocketTransport(o Options) websocketTransport {
+	conns := websocketConns{InitTimeout: o.WSInitTimeout, PingInterval: o.KeepAlive, PongTimeout: o.WSPongTimeout}
+	return websocketTransport{
+		Websocket: transport.Websocket{
+			Implementation:        conns,
+			InitFunc:              o.WebsocketInit,
+			KeepAlivePingInterval: o.KeepAlive, // the legacy protocol's "ka"
+		},
+		conns: conns,
+	}
+}
+
+type acceptedKey struct{}
+
+// accepted receives the connection websocketConns.Accept made for a
+// request.
+type accepted struct{ conn *wsConn }
+
+// Do serves one WebSocket and closes it when gqlgen returns.
+func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	a := &accepted{}
+	t.Websocket.Do(w, r.WithContext(context.WithValue(r.Context(), acceptedKey{}, a)), exec)
+	if a.conn != nil {
+		// A no-op when gqlgen closed it already or a close is under way.
+		_ = a.conn.WriteClose(CloseBadRequest, "connection ended")
+		_ = a.conn.Close()
+	}
+}
+
+// websocketConns accepts WebSockets with coder/websocket (as gqlgen's own
+// adapter does, same-origin only), adding what gqlgen's transport lacks:
+//
+//   - connection_init must come within InitTimeout, or the socket is closed
+//     with 4408 as graphql-transport-ws asks (gqlgen's InitTimeout closes
+//     with 1002);
+//   - a ping frame every PingInterval, for both subprotocols, and a peer
+//     that does not answer within PongTimeout is dropped, so dead peers do
+//     not hold a connection;
+//   - every write must be taken within PongTimeout, so a client that stops
+//     reading cannot hold a writer (and with it the connection) forever.
+type websocketConns struct {
+	InitTimeout  time.Duration
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+}
+
+var _ transport.WebsocketImplementation = websocketConns{}
+
+// Accept upgrades the request.
+func (u websocketConns) Accept(w http.ResponseWriter, r *http.Request, options transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	for key, values := range options.ResponseHeader {
+		for _, value := range values {
+			w.Header().Add(key, value)
+		}
+	}
+	var opts websocket.AcceptOptions
+	for _, p := range options.Subprotocols {
+		if !slices.Contains(opts.Subprotocols, p) {
+			opts.Subprotocols = append(opts.Subprotocols, p)
+		}
+	}
+	conn, err := websocket.Accept(w, r, &opts)
+	if err != nil {
+		return nil, err
+	}
+	c := &wsConn{conn: conn, pongTimeout: u.PongTimeout}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if a, ok := r.Context().Value(acceptedKey{}).(*accepted); ok {
+		a.conn = c
+	}
+	if u.InitTimeout > 0 {
+		c.mu.Lock()
+		c.initTimer = time.AfterFunc(u.InitTimeout, func() {
+			_ = c.WriteClose(CloseInitTimeout, "Connection initialisation timeout")
+		})
+		c.mu.Unlock()
+	}
+	if u.PingInterval > 0 {
+		go c.keepPinging(u.PingInterval)
+	}
+	return c, nil
+}
+
+// wsConn is one accepted WebSocket.
+type wsConn struct {
+	conn        *websocket.Conn
+	pongTimeout time.Duration
+	firstRead   sync.Once
+
+	// ctx ends when the connection is closed; it stops the pinger.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	initTimer *time.Timer
+	closed    bool // a close handshake has started, or the connection is dropped
+}
+
+var (
+	_ transport.WebsocketConn        = (*wsConn)(nil)
+	_ transport.WebsocketReadLimiter = (*wsConn)(nil)
+)
+
+// keepPinging sends a ping frame every interval and drops the peer when
+// one is not answered within pongTimeout. Browsers and WebSocket libraries
+// answer ping frames by themselves.
+func (c *wsConn) keepPinging(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := c.bound(c.ctx)
+		err := c.conn.Ping(ctx)
+		cancel()
+		if err != nil {
+			if c.ctx.Err() == nil {
+				_ = c.conn.CloseNow()
+				c.cancel()
+			}
+			return
+		}
+	}
+}
+
+// bound returns ctx limited to pongTimeout, if one is set.
+func (c *wsConn) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.pongTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.pongTimeout)
+}
+
+// NextReader returns the next message. The first one (connection_init)
+// stops the init timer.
+func (c *wsConn) NextReader() (int, io.Reader, error) {
+	typ, data, err := c.conn.Read(context.Background())
+	c.firstRead.Do(func() {
+		c.mu.Lock()
+		if c.initTimer != nil {
+			c.initTimer.Stop()
+		}
+		c.mu.Unlock()
+	})
+	if err != nil {
+		switch websocket.CloseStatus(err) {
+		case websocket.StatusNormalClosure, websocket.StatusNoStatusRcvd:
+			return int(typ), nil, transport.ErrWebsocketClosed
+		}
+		return int(typ), nil, err
+	}
+	return int(typ), bytes.NewReader(data), nil
+}
+
+// WriteJSON writes one message; a peer that does not take it within
+// pongTimeout is dropped (coder/websocket closes the connection when the
+// write's context ends).
+func (c *wsConn) WriteJSON(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := c.bound(context.Background())
+	defer cancel()
+	return c.conn.Write(ctx, websocket.MessageText, data)
+}
+
+// WriteClose starts the close handshake with code in the background (it
+// may wait seconds for the peer); only the first call does anything.
+func (c *wsConn) WriteClose(code int, reason string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	c.stopTimers()
+	go func() { _ = c.conn.Close(websocket.StatusCode(code), reason) }()
+	return nil
+}
+
+// Close drops the connection, unless a close handshake is under way: that
+// one closes it when it ends.
+func (c *wsConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopTimers()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	return c.conn.CloseNow()
+}
+
+// stopTimers stops the init timer and the pinger; c.mu must be held.
+func (c *wsConn) stopTimers() {
+	if c.initTimer != nil {
+		c.initTimer.Stop()
+	}
+	c.cancel()
+}
+
+// Subprotocol is the negotiated subprotocol.
+func (c *wsConn) Subprotocol() string { return c.conn.Subprotocol() }
+
+// SetReadLimit bounds the size of a message.
+func (c *wsConn) SetReadLimit(limit int64) { c.conn.SetReadLimit(limit) }
