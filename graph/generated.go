@@ -3076,7 +3076,7 @@ extend type Mutation {
   "Replace an app's pay ways (an empty list brings back the defaults)."
   setPayWays(appId: ID!, payWays: [PayWayInput!]!): [PayWay!]! @auth(roles: [ADMIN])
   "App store: create a recharge or a consume order."
-  initOrder(input: InitOrderInput!): InitOrderPayload! @auth
+  initOrder(input: InitOrderInput!): InitOrderPayload! @auth @expensive
   "App store: pay a CONSUME order from the wallet."
   payOrder(orderSn: String!, idempotencyKey: String): Order! @auth
   "App store: ask for a refund of a paid order (REFUND_REQUESTED)."
@@ -4655,27 +4655,27 @@ extend type Query {
 
 extend type Mutation {
   "The escrow marketplace's initOrder: a deal with a seller."
-  initDealOrder(input: InitDealOrderInput!): DealOrderPayload! @auth(roles: [USER])
+  initDealOrder(input: InitDealOrderInput!): DealOrderPayload! @auth(roles: [USER]) @expensive
   "Pay a deal from the wallet; the money waits in escrow until confirmed."
-  payByWallet(orderId: ID!, payPassword: String!, idempotencyKey: String): Order! @auth(roles: [USER])
+  payByWallet(orderId: ID!, payPassword: String!, idempotencyKey: String): Order! @auth(roles: [USER]) @expensive
   "Pay a deal (or a recharge) through Ping++."
-  payByChannel(orderId: ID!, channel: PayChannel!): ChargePayload! @auth(roles: [USER])
+  payByChannel(orderId: ID!, channel: PayChannel!): ChargePayload! @auth(roles: [USER]) @expensive
   "Top up the wallet through Ping++: the money becomes available (not withdrawable) cash."
-  recharge(amount: Decimal!, channel: PayChannel!, idempotencyKey: String): ChargePayload! @auth(roles: [USER])
+  recharge(amount: Decimal!, channel: PayChannel!, idempotencyKey: String): ChargePayload! @auth(roles: [USER]) @expensive
   "The buyer confirms a deal: the escrowed money goes to the seller's withdrawable balance."
   confirmOrder(orderId: ID!): Order! @auth(roles: [USER, ADMIN])
   "The buyer asks for a refund of a paid deal, or of a confirmed one within the refund window."
   applyRefund(orderId: ID!, reason: String!): Order! @auth(roles: [USER, ADMIN])
   "Ask for withdrawable money to be sent to an Alipay account: a WITHDRAWAL order, PROCESSING until an admin decides."
-  withdraw(input: WithdrawInput!): Order! @auth(roles: [USER])
+  withdraw(input: WithdrawInput!): Order! @auth(roles: [USER]) @expensive
   "The withdrawal was paid out: COMPLETED."
   completeWithdrawal(orderId: ID!): Order! @auth(roles: [ADMIN])
   "Refuse a withdrawal: FAILED, and the money returns to the user's withdrawable balance."
   rejectWithdrawal(orderId: ID!, reason: String!): Order! @auth(roles: [ADMIN])
   "Set the pay password (6–72 characters); oldPassword is required once one is set."
-  setPayPassword(newPassword: String!, oldPassword: String): User! @auth(roles: [USER])
+  setPayPassword(newPassword: String!, oldPassword: String): User! @auth(roles: [USER]) @expensive
   "Check the caller's login password (5 wrong tries lock it for 15 minutes)."
-  confirmPassword(password: String!): Boolean! @auth(roles: [USER, ADMIN])
+  confirmPassword(password: String!): Boolean! @auth(roles: [USER, ADMIN]) @expensive
   "The buyer's one comment on a completed deal."
   commentOrder(orderId: ID!, score: Int!, comment: String!): Order! @auth(roles: [USER])
   "Set the public name and avatar shown on orders; an empty string clears one."
@@ -4781,7 +4781,7 @@ extend type Mutation {
   POST /api/pay/callback, as the provider would. Only while
   PAYGRAPH_GAME_CALLBACK_KEY is unset (the development key); FORBIDDEN otherwise.
   """
-  sendGameTestCallback(input: SendGameTestCallbackInput!): GameTestCallback! @auth(roles: [ADMIN])
+  sendGameTestCallback(input: SendGameTestCallbackInput!): GameTestCallback! @auth(roles: [ADMIN]) @expensive
 }
 `, BuiltIn: false},
 	{Name: "../schema/goods.graphql", Input: `"""
@@ -5064,7 +5064,7 @@ extend type Mutation {
   "Points: create a points order (orderNo ORDER + 13-digit ms + 4 digits), paid through epay."
   createPointsOrder(input: CreatePointsOrderInput!): Order! @auth
   "Points: hand an epay order to the gateway and get how to pay it; the order becomes PROCESSING."
-  getPayUrl(input: GetPayUrlInput!): PayUrl! @auth
+  getPayUrl(input: GetPayUrlInput!): PayUrl! @auth @expensive
 }
 `, BuiltIn: false},
 	{Name: "../schema/refunds.graphql", Input: `extend type Mutation {
@@ -5073,7 +5073,7 @@ extend type Mutation {
   provider that was paid) and the order becomes REFUNDED. Who may approve
   depends on the order type (ADMIN; for escrow deals also the payee).
   """
-  approveRefund(orderId: ID!): Order! @auth
+  approveRefund(orderId: ID!): Order! @auth @expensive
   "Reject a refund request with a reason: REFUND_REJECTED."
   rejectRefund(orderId: ID!, reason: String!): Order! @auth
 }
@@ -5091,6 +5091,12 @@ The argument names a user: a USER token may only name itself, an ADMIN or
 SERVICE token may act for anyone.
 """
 directive @self on ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION
+
+"""
+The field does slow work: password hashing, a call to a payment provider
+or a code sender, request signing. A request may run only one such field.
+"""
+directive @expensive on FIELD_DEFINITION
 
 scalar Int64
 
@@ -5202,7 +5208,7 @@ extend type Query {
 
 extend type Mutation {
   "Token checkout: send the payer a 6-digit code for one order by SMS or email (authType MOBILE or EMAIL)."
-  sendPaymentVerifyCode(orderId: ID!): VerifyCodeSent! @auth(roles: [USER])
+  sendPaymentVerifyCode(orderId: ID!): VerifyCodeSent! @auth(roles: [USER]) @expensive
   "Token checkout: pay at once where no code is needed; otherwise processIsEnd false and need2FA true, unless a valid code is given."
   quickPay(input: PayInput!): QuickPayResult! @auth(roles: [USER])
   "Make a new authenticator (GA) secret; enableTotp binds it."
@@ -5256,9 +5262,9 @@ extend type Query {
 
 type Mutation {
   "Open a USER account."
-  register(input: RegisterInput!): User!
+  register(input: RegisterInput!): User! @expensive
   "Trade a username and password for a token."
-  login(username: String!, password: String!): AuthPayload!
+  login(username: String!, password: String!): AuthPayload! @expensive
   "Create a merchant app and its SERVICE token."
   createApp(name: String!): CreateAppPayload! @auth(roles: [ADMIN])
   "Revoke every SERVICE token of an app and issue a new one."

@@ -18,8 +18,11 @@ import (
 type Options struct {
 	MaxDepth      int
 	MaxComplexity int
-	Metrics       *metrics.Metrics
-	Log           *slog.Logger
+	// Document limits (see DocumentLimits) and the most order(sync: true)
+	// fields a request may have (see RootFieldRules).
+	MaxTokens, MaxNesting, MaxFields, MaxSyncs int
+	Metrics                                    *metrics.Metrics
+	Log                                        *slog.Logger
 	// WebsocketInit authenticates a WebSocket from its connection_init
 	// payload and returns the context its operations run in.
 	WebsocketInit transport.WebsocketInitFunc
@@ -35,7 +38,9 @@ type Options struct {
 // and WebSocket (graphql-transport-ws and the legacy graphql-ws).
 func NewHandler(r *Resolver, o Options) *handler.Server {
 	// Requests refused by a limit are the client's fault: answer 422, not 200.
-	errcode.RegisterErrorType(codeTooDeep, errcode.KindProtocol)
+	for _, c := range []string{codeTooDeep, codeDocTooLarge, codeDocTooDeep, codeTooExpensive, codeTooManySyncs, codeOneKeyedField} {
+		errcode.RegisterErrorType(c, errcode.KindProtocol)
+	}
 	errcode.RegisterErrorType("COMPLEXITY_LIMIT_EXCEEDED", errcode.KindProtocol)
 	es := NewExecutableSchema(Config{Resolvers: r, Directives: Directives()})
 	srv := handler.New(es)
@@ -54,7 +59,9 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(&DocumentLimits{MaxTokens: o.MaxTokens, MaxNesting: o.MaxNesting, MaxFields: o.MaxFields})
 	srv.Use(DepthLimit{Max: o.MaxDepth})
+	srv.Use(&RootFieldRules{MaxSyncs: o.MaxSyncs})
 	srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
 	srv.Use(&Observe{Metrics: o.Metrics})
 	srv.AroundOperations(withSyncStore)

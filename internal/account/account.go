@@ -14,6 +14,9 @@ import (
 	"github.com/paygraph/paygraph/ent/user"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
+	"github.com/paygraph/paygraph/internal/clientip"
+	"github.com/paygraph/paygraph/internal/paypass"
+	"github.com/paygraph/paygraph/internal/ratelimit"
 	"github.com/paygraph/paygraph/internal/role"
 )
 
@@ -22,6 +25,14 @@ type Service struct {
 	client    *ent.Client
 	tokens    *auth.Tokens
 	passwords auth.Passwords
+
+	// Logins counts wrong login passwords and locks the password after
+	// too many (the counter confirmPassword uses too); nil: not counted.
+	Logins *paypass.Guard
+	// PerAddress limits login and register attempts per client address.
+	PerAddress *ratelimit.Limiter
+	// Now is the clock of the rate limit.
+	Now func() time.Time
 }
 
 // New returns the account service.
@@ -49,6 +60,20 @@ var ErrUsernameTaken = apperr.Input("username", "this username is already taken"
 
 // ErrBadCredentials is returned by Login; it does not say which part was wrong.
 var ErrBadCredentials = apperr.New(apperr.Unauthenticated, "wrong username or password")
+
+// limit takes one login or register attempt of the caller's address.
+//
+// Errors: RATE_LIMITED.
+func (s *Service) limit(ctx context.Context) error {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	if ok, wait := s.PerAddress.Allow(clientip.From(ctx), now()); !ok {
+		return apperr.New(apperr.RateLimited, "too many sign-in attempts from this address; try again in %d s", int(wait.Seconds()))
+	}
+	return nil
+}
 
 func normalizeUsername(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
@@ -90,9 +115,13 @@ func (in *RegisterInput) validate() error {
 
 // Register creates a USER account.
 //
-// Errors: BAD_USER_INPUT for an invalid field, ErrUsernameTaken.
+// Errors: BAD_USER_INPUT for an invalid field, ErrUsernameTaken,
+// RATE_LIMITED.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (*ent.User, error) {
 	if err := in.validate(); err != nil {
+		return nil, err
+	}
+	if err := s.limit(ctx); err != nil {
 		return nil, err
 	}
 	return s.create(ctx, in, role.User)
@@ -127,10 +156,17 @@ type Session struct {
 	User      *ent.User
 }
 
-// Login checks a username and password and returns a token.
+// Login checks a username and password and returns a token. Attempts
+// are limited per client address, and a user's wrong passwords are
+// counted before the slow comparison, so five in a row lock the password
+// for a while (Logins); a locked account answers LOCKED even to the right
+// password, and the lock ends by itself.
 //
-// Errors: ErrBadCredentials.
+// Errors: ErrBadCredentials, RATE_LIMITED, LOCKED.
 func (s *Service) Login(ctx context.Context, username, password string) (*Session, error) {
+	if err := s.limit(ctx); err != nil {
+		return nil, err
+	}
 	u, err := s.client.User.Query().Where(user.Username(normalizeUsername(username))).Only(ctx)
 	if ent.IsNotFound(err) {
 		s.passwords.Check("", password) // same cost as a wrong password
@@ -139,14 +175,28 @@ func (s *Service) Login(ctx context.Context, username, password string) (*Sessio
 	if err != nil {
 		return nil, fmt.Errorf("finding user: %w", err)
 	}
-	if !s.passwords.Check(u.PasswordHash, password) {
-		return nil, ErrBadCredentials
+	if err := s.checkPassword(ctx, u, password); err != nil {
+		return nil, err
 	}
 	token, exp, err := s.tokens.IssueUser(u.ID, u.Role)
 	if err != nil {
 		return nil, err
 	}
 	return &Session{Token: token, ExpiresAt: exp, User: u}, nil
+}
+
+func (s *Service) checkPassword(ctx context.Context, u *ent.User, password string) error {
+	if s.Logins == nil {
+		if !s.passwords.Check(u.PasswordHash, password) {
+			return ErrBadCredentials
+		}
+		return nil
+	}
+	err := s.Logins.Check(ctx, u.ID, paypass.Confirm, password)
+	if apperr.CodeOf(err) == apperr.WrongPassword {
+		return ErrBadCredentials // the same answer as an unknown user
+	}
+	return err
 }
 
 // EnsureAdmin creates the admin named by PAYGRAPH_ADMIN if no user has that

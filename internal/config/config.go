@@ -48,6 +48,7 @@ type Config struct {
 	MaxBodyBytes  int64
 	QueryDepth    int
 	Complexity    int
+	Requests      Requests
 
 	Assets []Asset
 
@@ -241,6 +242,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.QueryDepth = int(r.integer("PAYGRAPH_MAX_QUERY_DEPTH", 12, 2, 100))
 	c.Complexity = int(r.integer("PAYGRAPH_MAX_COMPLEXITY", 2000, 10, 1000000))
 	c.Conns = r.connections()
+	c.Requests = r.requests()
 
 	assets, err := ParseAssets(r.str("PAYGRAPH_ASSETS", "CNY:2,POINTS:0,BTC:8,USDT:6"))
 	if err != nil {

@@ -8,7 +8,10 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/app"
@@ -40,6 +43,11 @@ type Epay struct {
 	// the gateway.
 	PublicURL func() string
 	Log       *slog.Logger
+	// SyncEvery is how long the gateway's answer about an order is reused
+	// by Sync before the gateway is asked again.
+	SyncEvery time.Duration
+
+	syncs syncCache
 }
 
 // Errors of the epay flows.
@@ -190,12 +198,15 @@ var gatewayStatusText = map[int]string{0: "待支付", 1: "已支付", 2: "已�
 // is paid and we have not heard, applies the payment exactly as a notify
 // would. It returns the order as it now is and the gateway's view; a nil
 // view means nothing was learned (not an epay order, or the gateway could
-// not be asked: err says why).
+// not be asked: err says why). The gateway is asked at most once per order
+// per SyncEvery; within it, the last answer is used again.
 func (s *Epay) Sync(ctx context.Context, o *ent.Order) (*ent.Order, *ProviderInfo, error) {
 	if o.Channel != ChannelEpay {
 		return o, nil, nil
 	}
-	t, err := s.Gateway.Query(ctx, o.OrderNo)
+	t, err := s.syncs.query(ctx, o, s.Clock.Now(), s.SyncEvery, func() (*epay.Trade, error) {
+		return s.Gateway.Query(ctx, o.OrderNo)
+	})
 	if err != nil {
 		return o, nil, gatewayErr(err)
 	}
@@ -587,4 +598,58 @@ func (s *Epay) pageArgs(o *ent.Order) epay.PayArgs {
 		Type: epayType(o.PayWay), OutTradeNo: o.OrderNo, NotifyURL: s.notifyURL(), ReturnURL: s.returnURL(),
 		Name: o.Title, Money: s.Ledger.Assets().Format(o.Asset, o.Amount).String(),
 	}
+}
+
+// syncCache keeps the gateway's last answer about each order for a short
+// while, and lets concurrent syncs of one order share one gateway query, so
+// no number of requests makes more than one query per order per interval.
+// An answer is reused only while the order is as it was when asked (the
+// same updatedAt): once a notify or another path changed it, the gateway
+// is asked afresh.
+type syncCache struct {
+	flight singleflight.Group
+	mu     sync.Mutex
+	last   map[int64]syncAnswer
+}
+
+type syncAnswer struct {
+	at, version time.Time
+	trade       *epay.Trade
+}
+
+// maxSyncAnswers bounds the answers kept; older ones are dropped first.
+const maxSyncAnswers = 10_000
+
+func (c *syncCache) query(ctx context.Context, o *ent.Order, now time.Time, every time.Duration, ask func() (*epay.Trade, error)) (*epay.Trade, error) {
+	c.mu.Lock()
+	if a, ok := c.last[o.ID]; ok && now.Sub(a.at) < every && a.version.Equal(o.UpdatedAt) {
+		c.mu.Unlock()
+		return a.trade, nil
+	}
+	c.mu.Unlock()
+	key := strconv.FormatInt(o.ID, 10) + "@" + strconv.FormatInt(o.UpdatedAt.UnixNano(), 10)
+	v, err, _ := c.flight.Do(key, func() (any, error) {
+		t, err := ask()
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.last == nil {
+			c.last = map[int64]syncAnswer{}
+		}
+		if len(c.last) >= maxSyncAnswers {
+			for id, a := range c.last {
+				if now.Sub(a.at) >= every || len(c.last) >= maxSyncAnswers {
+					delete(c.last, id)
+				}
+			}
+		}
+		c.last[o.ID] = syncAnswer{at: now, version: o.UpdatedAt, trade: t}
+		return t, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*epay.Trade), nil
 }

@@ -82,7 +82,8 @@ func (s *Server) initEpayFlows(mux *http.ServeMux) error {
 	}
 	s.onClose(client.Close)
 
-	s.Epay = &payment.Epay{Service: s.Payments, Gateway: client, PublicURL: s.PublicURL, Log: s.Log}
+	s.Epay = &payment.Epay{Service: s.Payments, Gateway: client, PublicURL: s.PublicURL, Log: s.Log,
+		SyncEvery: cfg.Requests.SyncInterval}
 	s.Payments.OnPaid[order.TypePOINTS] = s.Epay.SettlePoints
 	gateway := payment.GatewayRefunds{Epay: s.Epay}
 	s.Payments.Refunds[order.TypePOINTS] = gateway

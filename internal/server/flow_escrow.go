@@ -16,7 +16,6 @@ import (
 	"github.com/paygraph/paygraph/internal/config"
 	"github.com/paygraph/paygraph/internal/escrow"
 	"github.com/paygraph/paygraph/internal/payment"
-	"github.com/paygraph/paygraph/internal/paypass"
 	"github.com/paygraph/paygraph/internal/provider/pingpp"
 	sandboxpingpp "github.com/paygraph/paygraph/internal/sandbox/pingpp"
 	"github.com/paygraph/paygraph/internal/scheduler"
@@ -63,10 +62,9 @@ func (s *Server) initEscrowFlow(mux *http.ServeMux) error {
 		cashier = func(id string) string { return cfg.PublicURL + sandboxpingpp.Prefix + "/pay/" + id }
 	}
 
-	pw := s.Passwords
 	svc := &escrow.Service{
 		Client: s.DB.Ent, Tx: s.Tx, Ledger: s.Ledger, Idem: s.Idem, Payments: s.Payments,
-		Guard:  &paypass.Guard{Client: s.DB.Ent, Tx: s.Tx, Passwords: pw, Clock: s.Clock},
+		Guard:  s.Secrets,
 		Pingpp: client, Clock: s.Clock, Log: s.Log,
 		OrderTTL: cfg.OrderTTL, AutoConfirm: cfg.EscrowAutoConfirm, RefundWindow: cfg.EscrowRefundWindow,
 		CashierURL: cashier,

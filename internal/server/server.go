@@ -36,6 +36,8 @@ import (
 	"github.com/paygraph/paygraph/internal/metrics"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/payment"
+	"github.com/paygraph/paygraph/internal/paypass"
+	"github.com/paygraph/paygraph/internal/ratelimit"
 	"github.com/paygraph/paygraph/internal/provider/game"
 	epaysandbox "github.com/paygraph/paygraph/internal/sandbox/epay"
 	sandboxpingpp "github.com/paygraph/paygraph/internal/sandbox/pingpp"
@@ -66,6 +68,9 @@ type Server struct {
 	GameSandbox *game.Sandbox
 	// Passwords is the bcrypt cost in use (tests lower it).
 	Passwords auth.Passwords
+	// Secrets counts wrong tries of the secrets a user re-enters (login
+	// and pay passwords) and locks them after too many.
+	Secrets *paypass.Guard
 	// Escrow is the escrow marketplace; PingppSandbox the embedded Ping++ gateway
 	// (nil when a real Ping++ is configured).
 	Escrow        *escrow.Service
@@ -195,6 +200,10 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 	gql := graph.NewHandler(s.resolver, graph.Options{
 		MaxDepth:      s.Config.QueryDepth,
 		MaxComplexity: s.Config.Complexity,
+		MaxTokens:     s.Config.Requests.MaxTokens,
+		MaxNesting:    s.Config.Requests.MaxNesting,
+		MaxFields:     s.Config.Requests.MaxFields,
+		MaxSyncs:      s.Config.Requests.MaxSyncs,
 		Metrics:       s.Metrics,
 		Log:           s.Log,
 		WebsocketInit: s.websocketInit,
@@ -299,6 +308,10 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 	}
 	s.Tx = &txn.Runner{Client: s.DB.Ent, Bus: s.Bus, Log: s.Log, Group: s.DB.Dialect == dialect.SQLite}
 	s.Idem = idempotency.New(s.DB.Ent, s.Clock)
+	s.Secrets = &paypass.Guard{Client: s.DB.Ent, Tx: s.Tx, Passwords: s.Passwords, Clock: s.Clock}
+	s.Accounts.Logins = s.Secrets
+	s.Accounts.PerAddress = ratelimit.New(s.Config.Requests.AuthPerMinute)
+	s.Accounts.Now = s.Clock.Now
 	s.Ledger = ledger.New(s.DB.Ent, s.DB.Dialect, s.Assets, s.Tx, s.Idem)
 	s.Payments = &payment.Service{
 		Client: s.DB.Ent, Tx: s.Tx, Ledger: s.Ledger, Idem: s.Idem, Clock: s.Clock,

@@ -90,6 +90,8 @@ func Base(t testing.TB) Env {
 		"PAYGRAPH_JWT_SECRET":   Secret,
 		"PAYGRAPH_ADMIN":        "admin:admin-password",
 		"PAYGRAPH_LOG_LEVEL":    "error",
+		// Every test client comes from 127.0.0.1 and many sign in.
+		"PAYGRAPH_AUTH_RATE_PER_MINUTE": "1000000",
 	}
 }
 

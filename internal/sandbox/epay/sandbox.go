@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/paygraph/paygraph/internal/money"
@@ -93,6 +94,10 @@ type Gateway struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// queries counts the order queries answered (api.php act=order and
+	// api/pay/query).
+	queries atomic.Int64
+
 	mu      sync.Mutex
 	trades  map[string]*trade // by trade_no
 	byOut   map[string]string // out_trade_no → trade_no
@@ -101,6 +106,9 @@ type Gateway struct {
 
 // maxTrades bounds the memory a long-running sandbox holds.
 const maxTrades = 100000
+
+// Queries is how many order queries the sandbox has answered.
+func (g *Gateway) Queries() int64 { return g.queries.Load() }
 
 // New returns a sandbox; Close stops its pending notifies.
 func New(o Options) *Gateway {
@@ -471,6 +479,7 @@ func (g *Gateway) api(w http.ResponseWriter, r *http.Request) {
 	}
 	switch p["act"] {
 	case "order":
+		g.queries.Add(1)
 		t, ok := g.find(p)
 		if !ok {
 			writeJSON(w, map[string]any{"code": -1, "msg": "订单号不存在"})
@@ -506,6 +515,7 @@ func (g *Gateway) queryV2(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"code": -1, "msg": err.Error()})
 		return
 	}
+	g.queries.Add(1)
 	t, ok := g.find(p)
 	if !ok {
 		writeJSON(w, map[string]any{"code": -1, "msg": "订单号不存在"})
