@@ -182,6 +182,7 @@ type ComplexityRoot struct {
 		MismatchedWallets  func(childComplexity int) int
 		NegativeWallets    func(childComplexity int) int
 		OK                 func(childComplexity int) int
+		UnbackedOrders     func(childComplexity int) int
 		UnbalancedJournals func(childComplexity int) int
 	}
 
@@ -1082,6 +1083,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LedgerCheck.OK(childComplexity), true
+	case "LedgerCheck.unbackedOrders":
+		if e.ComplexityRoot.LedgerCheck.UnbackedOrders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerCheck.UnbackedOrders(childComplexity), true
 	case "LedgerCheck.unbalancedJournals":
 		if e.ComplexityRoot.LedgerCheck.UnbalancedJournals == nil {
 			break
@@ -4883,6 +4890,13 @@ type LedgerCheck {
   mismatchedWallets: [Wallet!]!
   "Journals whose postings do not sum to zero."
   unbalancedJournals: [ID!]!
+  """
+  Orders whose money the postings do not show (at most 100 of each kind):
+  paid (paidAt set) with no journal at all, or REFUNDED with no refund
+  journal. Orders paid and refunded at their provider (game goods) write
+  none and are not listed.
+  """
+  unbackedOrders: [ID!]!
 }
 
 extend type Query {
@@ -5516,6 +5530,8 @@ func (ec *executionContext) childFields_LedgerCheck(ctx context.Context, field g
 		return ec.fieldContext_LedgerCheck_mismatchedWallets(ctx, field)
 	case "unbalancedJournals":
 		return ec.fieldContext_LedgerCheck_unbalancedJournals(ctx, field)
+	case "unbackedOrders":
+		return ec.fieldContext_LedgerCheck_unbackedOrders(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LedgerCheck", field.Name)
 }
@@ -9189,6 +9205,29 @@ func (ec *executionContext) _LedgerCheck_unbalancedJournals(ctx context.Context,
 	)
 }
 func (ec *executionContext) fieldContext_LedgerCheck_unbalancedJournals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerCheck", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerCheck_unbackedOrders(ctx context.Context, field graphql.CollectedField, obj *ledger.Check) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerCheck_unbackedOrders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnbackedOrders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int64) graphql.Marshaler {
+			return ec.marshalNID2ᚕint64ᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerCheck_unbackedOrders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("LedgerCheck", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
@@ -25566,6 +25605,11 @@ func (ec *executionContext) _LedgerCheck(ctx context.Context, sel ast.SelectionS
 			}
 		case "unbalancedJournals":
 			out.Values[i] = ec._LedgerCheck_unbalancedJournals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unbackedOrders":
+			out.Values[i] = ec._LedgerCheck_unbackedOrders(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -2,6 +2,7 @@ package callback
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -47,12 +48,16 @@ func (p Epay) Verify(r *http.Request, body []byte) (string, payment.Notice, erro
 	if n.TradeStatus != epay.TradeSuccess {
 		return n.TradeNo, payment.Notice{}, ErrNotPaid
 	}
-	amount, err := money.ParseDecimal(n.Money)
+	amount, err := money.ParseStrict(n.Money, 2) // yuan, to the fen
 	if err != nil {
-		return n.TradeNo, payment.Notice{}, errors.New("money is not a decimal")
+		return n.TradeNo, payment.Notice{}, fmt.Errorf("money: %v", err)
 	}
-	return n.TradeNo, payment.Notice{OrderNo: n.OutTradeNo, ProviderTradeNo: n.TradeNo, Amount: amount, Outcome: payment.OutcomePaid}, nil
+	return n.TradeNo, payment.Notice{OrderNo: n.OutTradeNo, ProviderTradeNo: n.TradeNo, Amount: amount, Outcome: payment.OutcomePaid,
+		OpenedTrade: true}, nil
 }
+
+// MaxBytes is 8 KiB: a notify is a dozen short fields.
+func (Epay) MaxBytes() int64 { return 8 << 10 }
 
 // Reply writes "success" or "fail" as plain text.
 func (Epay) Reply(w http.ResponseWriter, _ *http.Request, ok bool, _ string) {

@@ -17,8 +17,10 @@ import (
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/callbackevent"
 	"github.com/paygraph/paygraph/internal/apperr"
+	"github.com/paygraph/paygraph/internal/clientip"
 	"github.com/paygraph/paygraph/internal/clock"
 	"github.com/paygraph/paygraph/internal/payment"
+	"github.com/paygraph/paygraph/internal/ratelimit"
 	"github.com/paygraph/paygraph/internal/trace"
 	"github.com/paygraph/paygraph/internal/txn"
 )
@@ -34,6 +36,9 @@ type Provider interface {
 	Verify(r *http.Request, body []byte) (eventID string, n payment.Notice, err error)
 	// Reply answers the provider. ok says whether it may stop retrying.
 	Reply(w http.ResponseWriter, r *http.Request, ok bool, reason string)
+	// MaxBytes bounds a callback's body, and its URL query, to what the
+	// protocol needs; a larger one is refused unread.
+	MaxBytes() int64
 }
 
 // Shim stores, verifies and applies callbacks.
@@ -43,7 +48,15 @@ type Shim struct {
 	Payments *payment.Service
 	Clock    clock.Clock
 	Log      *slog.Logger
+	// Rejected bounds how many callbacks that fail verification are stored
+	// per remote address (per minute); past it they are refused unstored.
+	// nil: no bound.
+	Rejected *ratelimit.Limiter
 }
+
+// keepRejected is how much of a callback that failed verification (or
+// was too large) is stored: enough to see what it was.
+const keepRejected = 2048
 
 // keptHeaders are stored with each callback: what identifies and signs it.
 var keptHeaders = []string{"Content-Type", "User-Agent", "X-Forwarded-For", "X-Real-Ip", "X-Request-Id"}
@@ -51,30 +64,40 @@ var keptHeaders = []string{"Content-Type", "User-Agent", "X-Forwarded-For", "X-R
 // Handler serves one provider's callback route.
 func (s *Shim) Handler(p Provider) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, reason := s.handle(r, p)
+		ok, reason := s.handle(w, r, p)
 		p.Reply(w, r, ok, reason)
 	})
 }
 
 // handle returns whether the provider may stop retrying, and why not.
-func (s *Shim) handle(r *http.Request, p Provider) (bool, string) {
+//
+// A callback is read up to the protocol's size, verified, and stored before
+// anything is done with it. One that fails verification is stored
+// truncated, and only while its address is within the Rejected bound, so
+// forged callbacks cannot grow the database at will; a verified one is
+// stored whole and applied.
+func (s *Shim) handle(w http.ResponseWriter, r *http.Request, p Provider) (bool, string) {
 	ctx := r.Context()
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
+	limit := p.MaxBytes()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge), int64(len(r.URL.RawQuery)) > limit:
+		reason := fmt.Sprintf("callback larger than the %d bytes the protocol needs", limit)
+		s.storeRejected(ctx, p.Name(), r, body, "", reason)
+		return false, reason
+	case err != nil:
 		return false, "could not read body"
 	}
-	ev, err := s.store(ctx, p.Name(), r, body)
+	eventID, notice, err := p.Verify(r, body)
+	if err != nil {
+		s.storeRejected(ctx, p.Name(), r, body, eventID, err.Error())
+		return false, err.Error()
+	}
+	ev, err := s.store(ctx, p.Name(), r, body, eventID)
 	if err != nil {
 		s.Log.ErrorContext(ctx, "storing callback", "provider", p.Name(), "trace_id", trace.ID(ctx), "err", err)
 		return false, "internal error"
-	}
-	eventID, notice, err := p.Verify(r, body)
-	if eventID != "" {
-		s.setEventID(ctx, ev.ID, eventID)
-	}
-	if err != nil {
-		s.finish(ctx, ev.ID, callbackevent.VerdictREJECTED, err.Error(), 0)
-		return false, err.Error()
 	}
 	notice.Provider = p.Name()
 	var (
@@ -134,7 +157,36 @@ func DedupeKey(provider, eventID string, o payment.Outcome) string {
 	return provider + ":" + eventID + ":" + string(o)
 }
 
-func (s *Shim) store(ctx context.Context, provider string, r *http.Request, body []byte) (*ent.CallbackEvent, error) {
+// storeRejected keeps the start of a callback that was not applied, as
+// REJECTED with its reason, unless its address has used up its Rejected
+// bound.
+func (s *Shim) storeRejected(ctx context.Context, provider string, r *http.Request, body []byte, eventID, reason string) {
+	if ok, _ := s.Rejected.Allow(clientip.Host(r.RemoteAddr), s.Clock.Now()); !ok {
+		s.Log.DebugContext(ctx, "callback refused unstored: too many rejected from this address", "provider", provider, "remote_addr", r.RemoteAddr)
+		return
+	}
+	q := r.URL.RawQuery
+	if len(body)+len(q) > keepRejected {
+		n := len(body) + len(q)
+		if len(q) > keepRejected {
+			q = q[:keepRejected]
+		}
+		body = body[:min(len(body), keepRejected-len(q))]
+		body = append(body[:len(body):len(body)], fmt.Sprintf("\n[truncated: %d bytes received]", n)...)
+	}
+	r2 := *r
+	u := *r.URL
+	u.RawQuery = q
+	r2.URL = &u
+	ev, err := s.store(ctx, provider, &r2, body, eventID)
+	if err != nil {
+		s.Log.ErrorContext(ctx, "storing callback", "provider", provider, "trace_id", trace.ID(ctx), "err", err)
+		return
+	}
+	s.finish(ctx, ev.ID, callbackevent.VerdictREJECTED, reason, 0)
+}
+
+func (s *Shim) store(ctx context.Context, provider string, r *http.Request, body []byte, eventID string) (*ent.CallbackEvent, error) {
 	h := map[string]string{}
 	for _, k := range keptHeaders {
 		if v := r.Header.Get(k); v != "" {
@@ -151,19 +203,16 @@ func (s *Shim) store(ctx context.Context, provider string, r *http.Request, body
 	if r.URL.RawQuery != "" {
 		raw = "?" + r.URL.RawQuery + "\n" + raw
 	}
-	return s.Client.CallbackEvent.Create().
-		SetProvider(provider).SetMethod(r.Method).SetHeaders(string(hj)).SetBody(raw).
-		SetRemoteAddr(r.RemoteAddr).SetReceivedAt(s.Clock.Now()).
-		Save(context.WithoutCancel(ctx))
-}
-
-func (s *Shim) setEventID(ctx context.Context, id int64, eventID string) {
 	if len(eventID) > 255 {
 		eventID = eventID[:255]
 	}
-	if err := s.Client.CallbackEvent.UpdateOneID(id).SetProviderEventID(eventID).Exec(context.WithoutCancel(ctx)); err != nil {
-		s.Log.WarnContext(ctx, "recording callback event id", "err", err)
+	c := s.Client.CallbackEvent.Create().
+		SetProvider(provider).SetMethod(r.Method).SetHeaders(string(hj)).SetBody(raw).
+		SetRemoteAddr(r.RemoteAddr).SetReceivedAt(s.Clock.Now())
+	if eventID != "" {
+		c.SetProviderEventID(eventID)
 	}
+	return c.Save(context.WithoutCancel(ctx))
 }
 
 func (s *Shim) finish(ctx context.Context, id int64, v callbackevent.Verdict, msg string, orderID int64) {

@@ -53,6 +53,8 @@ func (p fakeProvider) Verify(r *http.Request, body []byte) (string, payment.Noti
 	return v.Get("trade_no"), payment.Notice{OrderNo: v.Get("out_trade_no"), ProviderTradeNo: v.Get("trade_no"), Amount: amt, Outcome: out}, nil
 }
 
+func (fakeProvider) MaxBytes() int64 { return 4 << 10 }
+
 func (fakeProvider) Reply(w http.ResponseWriter, _ *http.Request, ok bool, _ string) {
 	if ok {
 		io.WriteString(w, "success")
@@ -77,7 +79,7 @@ func setup(t *testing.T) *env {
 
 func (e *env) newOrder(t *testing.T, no string, status order.Status) *ent.Order {
 	o, err := e.srv.DB.Ent.Order.Create().SetOrderNo(no).SetType(order.TypeGOODS).SetAppID(1).
-		SetAmount(1000).SetAsset("CNY").SetStatus(status).Save(t.Context())
+		SetAmount(1000).SetAsset("CNY").SetStatus(status).SetChannel("fake").Save(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

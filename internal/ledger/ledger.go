@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
 
 	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/wallet"
 	"github.com/paygraph/paygraph/ent/walletentry"
 	"github.com/paygraph/paygraph/internal/apperr"
@@ -84,6 +86,11 @@ type Ledger struct {
 	assets  *money.Registry
 	tx      *txn.Runner
 	idem    *idempotency.Store
+
+	// NoJournal lists the order types whose money never passes through the
+	// platform (paid and refunded at their provider), so Check expects no
+	// journal of theirs. Each flow adds its own.
+	NoJournal []order.Type
 }
 
 // New returns the ledger.
@@ -298,11 +305,16 @@ type Check struct {
 	NegativeWallets    []*ent.Wallet
 	MismatchedWallets  []*ent.Wallet
 	UnbalancedJournals []int64
+	// UnbackedOrders are orders whose money the postings do not show:
+	// paid (paidAt set) with no journal at all, or REFUNDED with no journal
+	// besides the payment's.
+	UnbackedOrders []int64
 }
 
 // Check recomputes the invariant from the postings: every asset and every
 // journal sums to zero, no wallet bucket is negative (nor withdrawable above
-// available), and every wallet equals the sum of its postings.
+// available), every wallet equals the sum of its postings, and every order
+// whose money moved shows it in the postings.
 func (l *Ledger) Check(ctx context.Context) (*Check, error) {
 	c := &Check{sums: map[string]int64{}}
 	var sums []struct {
@@ -365,7 +377,11 @@ func (l *Ledger) Check(ctx context.Context) (*Check, error) {
 			c.MismatchedWallets = append(c.MismatchedWallets, w)
 		}
 	}
-	c.OK = len(c.NegativeWallets) == 0 && len(c.MismatchedWallets) == 0 && len(c.UnbalancedJournals) == 0
+	if c.UnbackedOrders, err = l.unbackedOrders(ctx); err != nil {
+		return nil, err
+	}
+	c.OK = len(c.NegativeWallets) == 0 && len(c.MismatchedWallets) == 0 && len(c.UnbalancedJournals) == 0 &&
+		len(c.UnbackedOrders) == 0
 	codes := make([]string, 0, len(c.sums))
 	for code := range c.sums {
 		codes = append(codes, code)
@@ -378,6 +394,36 @@ func (l *Ledger) Check(ctx context.Context) (*Check, error) {
 		}
 	}
 	return c, nil
+}
+
+// unbackedOrders finds, in two set-based queries, the orders paid with no
+// journal and those refunded with fewer than two (the payment's and the
+// refund's), leaving out the types in NoJournal.
+func (l *Ledger) unbackedOrders(ctx context.Context) ([]int64, error) {
+	journals := func(op sql.Op, n int) func(*sql.Selector) {
+		return func(s *sql.Selector) {
+			b := sql.Dialect(s.Dialect())
+			t := b.Table(walletentry.Table)
+			count := b.Select("COUNT(DISTINCT " + t.C(walletentry.FieldJournal) + ")").From(t).
+				Where(sql.ColumnsEQ(t.C(walletentry.FieldOrderID), s.C(order.FieldID)))
+			s.Where(sql.P(func(pb *sql.Builder) {
+				pb.Wrap(func(w *sql.Builder) { w.Join(count) }).WriteOp(op).Arg(n)
+			}))
+		}
+	}
+	paid, err := l.client.Order.Query().
+		Where(order.TypeNotIn(l.NoJournal...), order.PaidAtNotNil(), journals(sql.OpEQ, 0)).
+		Order(ent.Asc(order.FieldID)).Limit(100).IDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("finding paid orders without postings: %w", err)
+	}
+	refunded, err := l.client.Order.Query().
+		Where(order.TypeNotIn(l.NoJournal...), order.StatusEQ(order.StatusREFUNDED), journals(sql.OpLT, 2)).
+		Order(ent.Asc(order.FieldID)).Limit(100).IDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("finding refunded orders without a refund posting: %w", err)
+	}
+	return append(paid, refunded...), nil
 }
 
 // WalletFor returns a user's wallet in asset, or a zero wallet not yet stored.

@@ -63,6 +63,18 @@ func ParseDecimal(s string) (Decimal, error) {
 	return Decimal{Coef: coef, Scale: len(frac)}, nil
 }
 
+// ParseStrict reads an amount a provider wrote: ParseDecimal's form, but
+// canonical — no sign, no leading zeros, at most maxScale decimals
+// ("10.00", "0.50" and "7" are read; "010.00", "-1.00", "00.5" and, with
+// maxScale 2, "10.000" are refused).
+func ParseStrict(s string, maxScale int) (Decimal, error) {
+	intPart, frac, _ := strings.Cut(s, ".")
+	if strings.HasPrefix(s, "-") || len(intPart) > 1 && intPart[0] == '0' || len(frac) > maxScale {
+		return Decimal{}, fmt.Errorf("%q is not written as a plain amount with at most %d decimals, such as \"10.00\"", s, maxScale)
+	}
+	return ParseDecimal(s)
+}
+
 // String writes d with exactly its scale of decimals.
 func (d Decimal) String() string {
 	neg := d.Coef < 0

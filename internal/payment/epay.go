@@ -222,7 +222,7 @@ func (s *Epay) Sync(ctx context.Context, o *ent.Order) (*ent.Order, *ProviderInf
 	}
 	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
 		_, _, err := s.ApplyNotice(ctx, tx, Notice{Provider: ChannelEpay, OrderNo: o.OrderNo, ProviderTradeNo: t.TradeNo,
-			Amount: amount, Outcome: OutcomePaid})
+			Amount: amount, Outcome: OutcomePaid, OpenedTrade: true})
 		return err
 	})
 	switch {

@@ -33,6 +33,12 @@ type Notice struct {
 	// Amount is what the provider says was paid, in major units.
 	Amount  money.Decimal
 	Outcome Outcome
+	// OpenedTrade says the provider opens ProviderTradeNo at our request
+	// (an epay trade, a Ping++ charge) before it is paid: then an order
+	// that was handed a trade may be moved only by a notice of that trade.
+	// A provider that numbers a payment only when it is made (the game
+	// provider) leaves it false.
+	OpenedTrade bool
 }
 
 // Result says what applying a notice did.
@@ -64,13 +70,33 @@ var (
 	ErrNoticeAmount = apperr.New(apperr.AmountMismatch, "the notified amount differs from the order amount")
 )
 
+// handedTo is the one rule of which orders a provider's callback may move:
+// an order handed to that provider (its channel is the provider's), and,
+// where the provider opened a trade for the order, by that trade. A
+// signed notice about any other order — paid from a wallet, a withdrawal,
+// another provider's — is refused and changes nothing, however valid its
+// signature.
+//
+// Errors: FORBIDDEN.
+func handedTo(o *ent.Order, n Notice) error {
+	if o.Channel != n.Provider {
+		return apperr.New(apperr.Forbidden, "order %s was not handed to %s (its channel is %q)", o.OrderNo, n.Provider, o.Channel)
+	}
+	if n.OpenedTrade && n.Outcome != OutcomeRefunded && o.ProviderTradeNo != "" && n.ProviderTradeNo != o.ProviderTradeNo {
+		return apperr.New(apperr.Forbidden, "trade %q is not the trade %s opened for order %s", n.ProviderTradeNo, n.Provider, o.OrderNo)
+	}
+	return nil
+}
+
 // ApplyNotice moves an order forward on a verified provider callback, in
 // tx. Only forward moves happen: a notice for an order already past it is
 // AlreadyApplied, a payment for an order that can no longer be paid (or a
 // second payment, under another provider trade number, of an order already
 // paid) is NeedsRefund.
 //
-// Errors: ErrOrderNotFound, ErrNoticeAmount (both leave the order as it was).
+// Errors: ErrOrderNotFound, FORBIDDEN (the order was not handed to that
+// provider by that trade: handedTo), ErrNoticeAmount; all leave the order
+// as it was.
 func (s *Service) ApplyNotice(ctx context.Context, tx *txn.Tx, n Notice) (*ent.Order, Result, error) {
 	o, err := tx.Order.Query().Where(order.OrderNo(n.OrderNo)).Only(ctx)
 	if ent.IsNotFound(err) {
@@ -78,6 +104,9 @@ func (s *Service) ApplyNotice(ctx context.Context, tx *txn.Tx, n Notice) (*ent.O
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("finding order %q: %w", n.OrderNo, err)
+	}
+	if err := handedTo(o, n); err != nil {
+		return o, "", err
 	}
 	asset, err := s.Ledger.Assets().Get("asset", o.Asset)
 	if err != nil {

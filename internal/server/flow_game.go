@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/hex"
+	"github.com/paygraph/paygraph/ent/order"
 	"net/http"
 
 	"github.com/paygraph/paygraph/internal/config"
@@ -30,6 +31,8 @@ func (s *Server) initGameFlow(mux *http.ServeMux) error {
 	}
 	prov := &game.Provider{Key: []byte(key), Algorithm: alg, Clock: s.Clock, Client: s.DB.Ent}
 	s.GameGoods = &payment.GameGoods{Payments: s.Payments, Catalog: s.Catalog}
+	// The game provider collects the money: a GOODS order writes no journal.
+	s.Ledger.NoJournal = append(s.Ledger.NoJournal, order.TypeGOODS)
 	s.GameSandbox = &game.Sandbox{
 		Provider: prov, Client: s.DB.Ent, Assets: s.Assets, Enabled: dev,
 		Handler: func() http.Handler { return s.handler },

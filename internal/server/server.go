@@ -37,8 +37,8 @@ import (
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/payment"
 	"github.com/paygraph/paygraph/internal/paypass"
-	"github.com/paygraph/paygraph/internal/ratelimit"
 	"github.com/paygraph/paygraph/internal/provider/game"
+	"github.com/paygraph/paygraph/internal/ratelimit"
 	epaysandbox "github.com/paygraph/paygraph/internal/sandbox/epay"
 	sandboxpingpp "github.com/paygraph/paygraph/internal/sandbox/pingpp"
 	"github.com/paygraph/paygraph/internal/scheduler"
@@ -325,7 +325,8 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 		PerConnection: s.Config.Conns.SubscriptionsPerConn,
 		PerPrincipal:  s.Config.Conns.SubscriptionsPerUser,
 	}}
-	s.Shim = &callback.Shim{Client: s.DB.Ent, Tx: s.Tx, Payments: s.Payments, Clock: s.Clock, Log: s.Log}
+	s.Shim = &callback.Shim{Client: s.DB.Ent, Tx: s.Tx, Payments: s.Payments, Clock: s.Clock, Log: s.Log,
+		Rejected: ratelimit.New(s.Config.Requests.CallbackRejectsPerMinute)}
 
 	s.Scheduler = &scheduler.Scheduler{Interval: 5 * time.Second, Log: s.Log}
 	s.Scheduler.Add(scheduler.Job{Name: "expire-orders", Run: func(ctx context.Context) error {

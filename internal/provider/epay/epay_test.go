@@ -78,10 +78,12 @@ func TestVectors(t *testing.T) {
 		if !epay.VerifyMD5(p, c.Key) {
 			t.Error("the vector's sign does not verify")
 		}
+		// The protocol's digest is lower-case hex: nothing else verifies.
 		p["sign"] = strings.ToUpper(c.Sign)
-		if !epay.VerifyMD5(p, c.Key) {
-			t.Error("an upper-case sign does not verify")
+		if epay.VerifyMD5(p, c.Key) {
+			t.Error("an upper-case sign verifies")
 		}
+		p["sign"] = c.Sign
 		if epay.VerifyMD5(p, c.Key+"x") || epay.VerifyMD5(p, "") {
 			t.Error("a wrong or empty key verifies")
 		}

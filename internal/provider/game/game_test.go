@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -48,8 +49,14 @@ func TestMD5FollowsTheEpayVectors(t *testing.T) {
 		if got := Sign(MD5, []byte(c.Key), c.Params); got != c.Sign {
 			t.Errorf("sign %q, want %q", got, c.Sign)
 		}
-		if !Valid(MD5, []byte(c.Key), c.Params, "  "+c.Sign+" ") {
+		if !Valid(MD5, []byte(c.Key), c.Params, c.Sign) {
 			t.Error("the vector's sign is refused")
+		}
+		// Exactly the lower-case hex digest: no padding, no upper case.
+		for _, bad := range []string{" " + c.Sign, strings.ToUpper(c.Sign)} {
+			if Valid(MD5, []byte(c.Key), c.Params, bad) {
+				t.Errorf("sign %q is accepted", bad)
+			}
 		}
 	}
 	for _, c := range v.SignContent {

@@ -112,7 +112,7 @@ func (p *Provider) Verify(r *http.Request, body []byte) (string, payment.Notice,
 	if !strings.HasPrefix(orderNo, payment.GoodsOrderPrefix) {
 		return eventID, payment.Notice{}, fmt.Errorf("%s %q is not a game order of ours", FieldGameOrderNo, orderNo)
 	}
-	amount, err := money.ParseDecimal(f[FieldRmbYuan])
+	amount, err := money.ParseStrict(f[FieldRmbYuan], 2) // yuan, to the fen
 	if err != nil {
 		return eventID, payment.Notice{}, fmt.Errorf("%s: %v", FieldRmbYuan, err)
 	}
@@ -181,6 +181,9 @@ type Envelope struct {
 }
 
 // Reply answers the provider with the envelope; result success tells it to
+// MaxBytes is 8 KiB: a callback is a dozen short fields.
+func (p *Provider) MaxBytes() int64 { return 8 << 10 }
+
 // stop retrying.
 func (p *Provider) Reply(w http.ResponseWriter, r *http.Request, ok bool, reason string) {
 	env := Envelope{Result: "fail", State: reason, TraceID: trace.ID(r.Context())}

@@ -89,7 +89,8 @@ func (w *Webhook) notice(ev *Event) (payment.Notice, error) {
 		case ch.OrderNo == "" || ch.Amount <= 0:
 			return payment.Notice{}, errors.New("charge names no order or amount")
 		}
-		return payment.Notice{OrderNo: ch.OrderNo, ProviderTradeNo: ch.ID, Amount: Fen(ch.Amount), Outcome: payment.OutcomePaid}, nil
+		return payment.Notice{OrderNo: ch.OrderNo, ProviderTradeNo: ch.ID, Amount: Fen(ch.Amount), Outcome: payment.OutcomePaid,
+			OpenedTrade: true}, nil
 	case EventRefundSucceeded:
 		var rf Refund
 		if err := json.Unmarshal(ev.Data.Object, &rf); err != nil || rf.Object != "refund" {
@@ -107,6 +108,10 @@ func (w *Webhook) notice(ev *Event) (payment.Notice, error) {
 }
 
 // Reply answers 200 when Ping++ may stop sending the event; anything else
+// MaxBytes is 64 KiB: a charge or refund event is a few KiB (the public
+// example is 859 bytes), metadata and extras included.
+func (*Webhook) MaxBytes() int64 { return 64 << 10 }
+
 // makes it send again later.
 func (*Webhook) Reply(w http.ResponseWriter, _ *http.Request, ok bool, reason string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

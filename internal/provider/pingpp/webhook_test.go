@@ -61,7 +61,7 @@ func TestVectorVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := payment.Notice{OrderNo: "2015d019f7cf6c0d", ProviderTradeNo: "ch_bq9IHKnn6GnLzsS0swOujr4x",
-		Amount: pingpp.Fen(100), Outcome: payment.OutcomePaid}
+		Amount: pingpp.Fen(100), Outcome: payment.OutcomePaid, OpenedTrade: true}
 	if id != "evt_eYa58Wd44Glerl8AgfYfd1sL" || n != want || n.Amount.String() != "1.00" {
 		t.Fatalf("event %q, notice %+v", id, n)
 	}
