@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/paygraph/paygraph/ent/app"
+	"github.com/paygraph/paygraph/ent/asset"
 	"github.com/paygraph/paygraph/ent/callbackevent"
 	"github.com/paygraph/paygraph/ent/dealrefund"
 	"github.com/paygraph/paygraph/ent/goods"
@@ -70,6 +71,15 @@ func init() {
 	appDescID := appMixinFields0[0].Descriptor()
 	// app.DefaultID holds the default value on creation for the id field.
 	app.DefaultID = appDescID.Default.(func() int64)
+	assetMixin := schema.Asset{}.Mixin()
+	assetMixinFields0 := assetMixin[0].Fields()
+	_ = assetMixinFields0
+	assetFields := schema.Asset{}.Fields()
+	_ = assetFields
+	// assetDescID is the schema descriptor for id field.
+	assetDescID := assetMixinFields0[0].Descriptor()
+	// asset.DefaultID holds the default value on creation for the id field.
+	asset.DefaultID = assetDescID.Default.(func() int64)
 	callbackeventMixin := schema.CallbackEvent{}.Mixin()
 	callbackeventMixinFields0 := callbackeventMixin[0].Fields()
 	_ = callbackeventMixinFields0

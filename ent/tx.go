@@ -16,6 +16,8 @@ type Tx struct {
 	config
 	// App is the client for interacting with the App builders.
 	App *AppClient
+	// Asset is the client for interacting with the Asset builders.
+	Asset *AssetClient
 	// CallbackEvent is the client for interacting with the CallbackEvent builders.
 	CallbackEvent *CallbackEventClient
 	// DealRefund is the client for interacting with the DealRefund builders.
@@ -176,6 +178,7 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.App = NewAppClient(tx.config)
+	tx.Asset = NewAssetClient(tx.config)
 	tx.CallbackEvent = NewCallbackEventClient(tx.config)
 	tx.DealRefund = NewDealRefundClient(tx.config)
 	tx.Goods = NewGoodsClient(tx.config)

@@ -4640,7 +4640,7 @@ type ChatStatus {
 extend type User {
   "The public name shown on orders: the nickname, or the username."
   name: String!
-  "Whether a pay password is set (seen by the user itself, ADMIN and SERVICE only)."
+  "Whether a pay password is set. The user itself, an ADMIN and the SERVICE of an app where the user pays or is paid see it; anyone else null."
   hasPayPassword: Boolean @goField(forceResolver: true)
 }
 
@@ -5207,9 +5207,9 @@ extend type OrderItem {
 }
 
 extend type User {
-  "An authenticator app is bound. Only the user itself, an ADMIN or a SERVICE sees it."
+  "An authenticator app is bound. The user itself, an ADMIN and the SERVICE of an app where the user pays or is paid see it; anyone else null."
   bindGA: Boolean @goField(forceResolver: true)
-  "The second factor pay asks for. Only the user itself, an ADMIN or a SERVICE sees it."
+  "The second factor pay asks for. The user itself, an ADMIN and the SERVICE of an app where the user pays or is paid see it; anyone else null."
   authType: AuthType @goField(forceResolver: true)
 }
 
@@ -5259,11 +5259,11 @@ type CreateAppPayload {
 }
 
 extend type User {
-  "Only the user itself, an ADMIN or a SERVICE sees it."
+  "The user itself and an ADMIN see it; the SERVICE of an app where the user pays or is paid sees it masked (z********n@163.com); anyone else null."
   email: String @goField(forceResolver: true)
-  "Only the user itself, an ADMIN or a SERVICE sees it."
+  "The user itself and an ADMIN see it; the SERVICE of an app where the user pays or is paid sees it masked (186****0001); anyone else null."
   mobile: String @goField(forceResolver: true)
-  "Only the user itself, an ADMIN or a SERVICE sees it."
+  "The user itself, an ADMIN and the SERVICE of an app where the user pays or is paid see it; anyone else null."
   nationalCode: String @goField(forceResolver: true)
 }
 

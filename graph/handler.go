@@ -65,5 +65,6 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 	srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
 	srv.Use(&Observe{Metrics: o.Metrics})
 	srv.AroundOperations(withSyncStore)
+	srv.AroundFields(Visibility)
 	return srv
 }

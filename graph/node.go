@@ -2,6 +2,10 @@ package graph
 
 import (
 	"context"
+	"fmt"
+	"strings"
+
+	"entgo.io/ent/dialect"
 
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/app"
@@ -16,70 +20,63 @@ import (
 	"github.com/paygraph/paygraph/internal/apperr"
 )
 
-type nodeTable struct {
-	table  string
-	exists func(context.Context, int64) (bool, error)
-}
-
-// nodeTables lists, for node(id), how to tell which table holds an id. Ids
-// are unique across tables (idgen), so at most one answers; the likeliest
-// tables come first.
-func (r *Resolver) nodeTables() []nodeTable {
-	c := r.Client
-	return []nodeTable{
-		{order.Table, func(ctx context.Context, id int64) (bool, error) {
-			return c.Order.Query().Where(order.ID(id)).Exist(ctx)
-		}},
-		{user.Table, func(ctx context.Context, id int64) (bool, error) { return c.User.Query().Where(user.ID(id)).Exist(ctx) }},
-		{wallet.Table, func(ctx context.Context, id int64) (bool, error) {
-			return c.Wallet.Query().Where(wallet.ID(id)).Exist(ctx)
-		}},
-		{walletentry.Table, func(ctx context.Context, id int64) (bool, error) {
-			return c.WalletEntry.Query().Where(walletentry.ID(id)).Exist(ctx)
-		}},
-		{orderevent.Table, func(ctx context.Context, id int64) (bool, error) {
-			return c.OrderEvent.Query().Where(orderevent.ID(id)).Exist(ctx)
-		}},
-		{orderitem.Table, func(ctx context.Context, id int64) (bool, error) {
-			return c.OrderItem.Query().Where(orderitem.ID(id)).Exist(ctx)
-		}},
-		{callbackevent.Table, func(ctx context.Context, id int64) (bool, error) {
-			return c.CallbackEvent.Query().Where(callbackevent.ID(id)).Exist(ctx)
-		}},
-		{app.Table, func(ctx context.Context, id int64) (bool, error) { return c.App.Query().Where(app.ID(id)).Exist(ctx) }},
-	}
-}
+// nodeTables are the tables whose rows node(id) resolves. Ids are unique
+// across tables (idgen), so at most one holds an id.
+var nodeTables = []string{order.Table, user.Table, wallet.Table, walletentry.Table, orderevent.Table,
+	orderitem.Table, callbackevent.Table, app.Table}
 
 var errNodeNotFound = apperr.New(apperr.NotFound, "no node with this id")
 
+// nodeType finds the table holding id with one query.
 func (r *Resolver) nodeType(ctx context.Context, id int64) (string, error) {
-	for _, t := range r.nodeTables() {
-		ok, err := t.exists(ctx, id)
-		if err != nil {
+	arg := "?1"
+	if r.Dialect == dialect.Postgres {
+		arg = "$1"
+	}
+	parts := make([]string, len(nodeTables))
+	for i, t := range nodeTables {
+		parts[i] = fmt.Sprintf("SELECT '%s' FROM %s WHERE id = %s", t, t, arg)
+	}
+	rows, err := r.Client.QueryContext(ctx, strings.Join(parts, " UNION ALL ")+" LIMIT 1", id)
+	if err != nil {
+		return "", fmt.Errorf("finding node %d: %w", id, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
 			return "", err
 		}
-		if ok {
-			return t.table, nil
-		}
+		return "", errNodeNotFound
 	}
-	return "", errNodeNotFound
+	var table string
+	if err := rows.Scan(&table); err != nil {
+		return "", err
+	}
+	return table, rows.Err()
 }
 
+// node resolves an id the caller may see. An id the caller may not see is
+// answered as one that does not exist, so scanning ids tells nothing.
 func (r *Resolver) node(ctx context.Context, id int64) (ent.Noder, error) {
 	n, err := r.Client.Noder(ctx, id, ent.WithNodeType(r.nodeType))
 	if err != nil {
-		if ent.IsNotFound(err) {
+		if ent.IsNotFound(err) || apperr.CodeOf(err) == apperr.NotFound {
 			return nil, errNodeNotFound
 		}
 		return nil, err
 	}
 	if err := access.CanView(ctx, n); err != nil {
+		if apperr.CodeOf(err) == apperr.Forbidden {
+			return nil, errNodeNotFound
+		}
 		return nil, err
 	}
 	return n, nil
 }
 
-// nodes resolves up to a page of ids, each under the same visibility rule.
+// nodes resolves up to a page of ids, each under the same rule: an id that
+// does not resolve gives null and an error naming its index; the others
+// are answered.
 func (r *Resolver) nodes(ctx context.Context, ids []int64) ([]ent.Noder, error) {
 	if len(ids) > maxPage {
 		return nil, apperr.Input("ids", "at most %d ids", maxPage)
@@ -88,7 +85,11 @@ func (r *Resolver) nodes(ctx context.Context, ids []int64) ([]ent.Noder, error) 
 	for i, id := range ids {
 		n, err := r.node(ctx, id)
 		if err != nil {
-			return nil, err
+			if apperr.CodeOf(err) == apperr.Internal {
+				return nil, err
+			}
+			addIndexError(ctx, i, err)
+			continue
 		}
 		out[i] = n
 	}

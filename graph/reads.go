@@ -78,7 +78,7 @@ func (r *Resolver) callbackEvents(ctx context.Context, after *entgql.Cursor[int6
 }
 
 func (r *Resolver) wallets(ctx context.Context, userID *int64) ([]*ent.Wallet, error) {
-	id, err := auth.Target(ctx, userID)
+	id, err := access.Target(ctx, userID)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,10 @@ import (
 // Resolver holds the services the resolvers call into. Resolvers stay thin:
 // a rule lives in its service, never here.
 type Resolver struct {
-	Client   *ent.Client
+	Client *ent.Client
+	// Dialect is the database's (entgo.io/ent/dialect), for the few raw
+	// queries resolvers make.
+	Dialect  string
 	Assets   *money.Registry
 	Accounts *account.Service
 	Catalog  *catalog.Catalog

@@ -10,7 +10,7 @@ import (
 
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/user"
-	"github.com/paygraph/paygraph/internal/auth"
+	"github.com/paygraph/paygraph/internal/access"
 	"github.com/paygraph/paygraph/internal/payment"
 	"github.com/paygraph/paygraph/internal/twofactor"
 )
@@ -52,7 +52,7 @@ func (r *queryResolver) VerifyCodeOutbox(ctx context.Context, first *int) ([]*tw
 
 // BindGa is the resolver for the bindGA field.
 func (r *userResolver) BindGa(ctx context.Context, obj *ent.User) (*bool, error) {
-	if !auth.SeesPrivate(ctx, obj.ID) {
+	if !access.SeesPrivate(ctx, obj) {
 		return nil, nil
 	}
 	return &obj.BindGa, nil
@@ -60,7 +60,7 @@ func (r *userResolver) BindGa(ctx context.Context, obj *ent.User) (*bool, error)
 
 // AuthType is the resolver for the authType field.
 func (r *userResolver) AuthType(ctx context.Context, obj *ent.User) (*user.AuthType, error) {
-	if !auth.SeesPrivate(ctx, obj.ID) {
+	if !access.SeesPrivate(ctx, obj) {
 		return nil, nil
 	}
 	return &obj.AuthType, nil

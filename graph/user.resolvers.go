@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/internal/access"
 	"github.com/paygraph/paygraph/internal/account"
 )
 
@@ -44,17 +45,17 @@ func (r *queryResolver) User(ctx context.Context, id int64) (*ent.User, error) {
 
 // Email is the resolver for the email field.
 func (r *userResolver) Email(ctx context.Context, obj *ent.User) (*string, error) {
-	return account.Contact(ctx, obj, obj.Email), nil
+	return access.Contact(ctx, obj, obj.Email, access.MaskEmail), nil
 }
 
 // Mobile is the resolver for the mobile field.
 func (r *userResolver) Mobile(ctx context.Context, obj *ent.User) (*string, error) {
-	return account.Contact(ctx, obj, obj.Mobile), nil
+	return access.Contact(ctx, obj, obj.Mobile, access.MaskMobile), nil
 }
 
 // NationalCode is the resolver for the nationalCode field.
 func (r *userResolver) NationalCode(ctx context.Context, obj *ent.User) (*string, error) {
-	return account.Contact(ctx, obj, obj.NationalCode), nil
+	return access.Contact(ctx, obj, obj.NationalCode, access.AsStored), nil
 }
 
 // Mutation returns MutationResolver implementation.

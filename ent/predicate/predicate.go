@@ -9,6 +9,9 @@ import (
 // App is the predicate function for app builders.
 type App func(*sql.Selector)
 
+// Asset is the predicate function for asset builders.
+type Asset func(*sql.Selector)
+
 // CallbackEvent is the predicate function for callbackevent builders.
 type CallbackEvent func(*sql.Selector)
 

@@ -105,3 +105,26 @@ func (WalletEntry) Annotations() []schema.Annotation {
 		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
 	}
 }
+
+// Asset records the number of decimals each asset's amounts were stored
+// with: balances are kept in minor units, so the scale is part of the data,
+// and a start whose configuration disagrees with it must not reinterpret
+// them.
+type Asset struct{ ent.Schema }
+
+// Mixin of Asset.
+func (Asset) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}} }
+
+// Fields of Asset.
+func (Asset) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("code").Unique().Immutable(),
+		field.Int("scale").Immutable(),
+		field.Time("created_at").Immutable(),
+	}
+}
+
+// Annotations of Asset.
+func (Asset) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/internal/access"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/clientip"
@@ -124,7 +125,11 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*ent.User, er
 	if err := s.limit(ctx); err != nil {
 		return nil, err
 	}
-	return s.create(ctx, in, role.User)
+	u, err := s.create(ctx, in, role.User)
+	if err == nil {
+		access.Grant(ctx, u.ID) // the answer shows the new user to its maker
+	}
+	return u, err
 }
 
 func (s *Service) create(ctx context.Context, in RegisterInput, r role.Role) (*ent.User, error) {
@@ -178,6 +183,7 @@ func (s *Service) Login(ctx context.Context, username, password string) (*Sessio
 	if err := s.checkPassword(ctx, u, password); err != nil {
 		return nil, err
 	}
+	access.Grant(ctx, u.ID) // the session's user is the caller's own
 	token, exp, err := s.tokens.IssueUser(u.ID, u.Role)
 	if err != nil {
 		return nil, err
@@ -274,18 +280,29 @@ func (s *Service) Me(ctx context.Context) (*ent.User, error) {
 	return u, err
 }
 
-// User returns a user the caller may act for.
+// User returns a user the caller may see (access.CanView). One it may not
+// see is answered as not found, so ids cannot be scanned.
 //
-// Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND.
+// Errors: UNAUTHENTICATED, NOT_FOUND.
 func (s *Service) User(ctx context.Context, id int64) (*ent.User, error) {
-	if err := auth.ActFor(ctx, id); err != nil {
+	if _, err := auth.FromContext(ctx); err != nil {
 		return nil, err
 	}
+	notFound := apperr.New(apperr.NotFound, "user not found")
 	u, err := s.client.User.Get(ctx, id)
 	if ent.IsNotFound(err) {
-		return nil, apperr.New(apperr.NotFound, "user not found")
+		return nil, notFound
 	}
-	return u, err
+	if err != nil {
+		return nil, err
+	}
+	if err := access.CanView(ctx, u); err != nil {
+		if apperr.CodeOf(err) == apperr.Forbidden {
+			return nil, notFound
+		}
+		return nil, err
+	}
+	return u, nil
 }
 
 // Authenticate turns a bearer token into a principal. SERVICE tokens are
@@ -307,13 +324,4 @@ func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principa
 		}
 	}
 	return p, nil
-}
-
-// Contact returns one of u's private contact fields if the caller may see
-// it, and nil otherwise or when it is empty.
-func Contact(ctx context.Context, u *ent.User, v string) *string {
-	if v == "" || !auth.SeesPrivate(ctx, u.ID) {
-		return nil
-	}
-	return &v
 }

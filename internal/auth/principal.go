@@ -94,15 +94,6 @@ func ActFor(ctx context.Context, userID int64) error {
 	return nil
 }
 
-// SeesPrivate reports whether the caller may read userID's contact details.
-func SeesPrivate(ctx context.Context, userID int64) bool {
-	p, err := FromContext(ctx)
-	if err != nil {
-		return false
-	}
-	return p.Privileged() || p.Subject == userID
-}
-
 // Target returns the user a read is about: the one named, if the caller
 // may act for it, or else the caller itself. A SERVICE is no user, so it
 // must name one.

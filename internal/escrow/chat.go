@@ -186,10 +186,10 @@ func DisplayName(u *ent.User) string {
 	return u.Username
 }
 
-// HasPayPassword says whether u has a pay password, to u itself and to
-// ADMIN and SERVICE callers; nil for anyone else.
+// HasPayPassword says whether u has a pay password, to whoever sees its
+// contacts (access.SeesPrivate); nil for anyone else.
 func HasPayPassword(ctx context.Context, u *ent.User) *bool {
-	if !auth.SeesPrivate(ctx, u.ID) {
+	if !access.SeesPrivate(ctx, u) {
 		return nil
 	}
 	b := u.PayPasswordHash != ""

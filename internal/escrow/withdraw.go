@@ -7,6 +7,7 @@ import (
 
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/order"
+	"github.com/paygraph/paygraph/internal/access"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/idempotency"
@@ -219,7 +220,7 @@ type Cash struct {
 //
 // Errors: FORBIDDEN, BAD_USER_INPUT (a SERVICE names no user).
 func (s *Service) Cash(ctx context.Context, userID *int64) (*Cash, error) {
-	id, err := auth.Target(ctx, userID)
+	id, err := access.Target(ctx, userID)
 	if err != nil {
 		return nil, err
 	}

@@ -47,10 +47,17 @@ func TestCreatedOrdersLoadTheirEdges(t *testing.T) {
 }
 
 // TestBalanceReadsNameTheirUser: wallets and cash read the caller's own
-// balances; ADMIN and SERVICE name a user, a USER may not name another.
+// balances; ADMIN names any user, a SERVICE only a payer or payee of its
+// app's orders, a USER may not name another.
 func TestBalanceReadsNameTheirUser(t *testing.T) {
 	m := newMoney(t, server.Options{})
 	m.credit(t, m.payerID, "CNY", "3.00")
+	for _, q := range []string{`query($id:ID){wallets(userId:$id){available}}`, `query($id:ID){cash(userId:$id){cash}}`} {
+		if r := m.svc.Do(t, q, map[string]any{"id": m.payerID}); r.Code() != "FORBIDDEN" || strings.Contains(string(r.Data), "3.00") {
+			t.Errorf("%s by a SERVICE the user never paid: %s %+v", q, r.Data, r.Errors)
+		}
+	}
+	m.order(t, "CNY", "1.00") // the payer now pays the SERVICE's app
 	for _, q := range []string{`query($id:ID){wallets(userId:$id){available}}`, `query($id:ID){cash(userId:$id){cash}}`} {
 		if r := m.svc.Do(t, q, nil); r.Code() != "BAD_USER_INPUT" {
 			t.Errorf("%s by a SERVICE naming no user: %+v", q, r.Errors)

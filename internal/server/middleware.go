@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paygraph/paygraph/internal/access"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/clientip"
 	"github.com/paygraph/paygraph/internal/idempotency"
@@ -174,6 +175,7 @@ func tooLarge(w http.ResponseWriter, max int64) {
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := clientip.With(r.Context(), r.RemoteAddr)
+		ctx = access.WithRequest(ctx, s.DB.Ent)
 		if k := r.Header.Get("Idempotency-Key"); k != "" {
 			ctx = idempotency.WithHeader(ctx, k)
 		}

@@ -189,7 +189,7 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 		s.tokenRecheck = 30 * time.Second
 	}
 	s.resolver = &graph.Resolver{
-		Client: s.DB.Ent, Assets: s.Assets, Accounts: s.Accounts, Catalog: s.Catalog,
+		Client: s.DB.Ent, Dialect: s.DB.Dialect, Assets: s.Assets, Accounts: s.Accounts, Catalog: s.Catalog,
 		Ledger: s.Ledger, Payments: s.Payments, Live: s.Live,
 	}
 	keepAlive := opts.KeepAlive
@@ -297,6 +297,13 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 		assets[i] = money.Asset{Code: a.Code, Scale: a.Scale}
 	}
 	s.Assets = money.NewRegistry(assets...)
+	if err := ledger.StoreScales(ctx, s.DB.Ent, s.Assets, s.Clock.Now()); err != nil {
+		var se *ledger.ScaleError
+		if errors.As(err, &se) {
+			return &config.Error{Var: "PAYGRAPH_ASSETS", Reason: se.Reason}
+		}
+		return err
+	}
 	if s.DB.Config.Driver == "postgres" {
 		bus, err := events.NewPostgres(ctx, s.DB.Config.URL, s.Log)
 		if err != nil {

@@ -129,7 +129,7 @@ func TestTokensThatAreRefused(t *testing.T) {
 		if r := c.As(aliceTok).Do(t, `query($id:ID!){user(id:$id){id}}`, map[string]any{"id": aliceID}); len(r.Errors) != 0 {
 			t.Fatalf("own id refused: %+v", r.Errors)
 		}
-		if r := c.As(aliceTok).Do(t, `query($id:ID!){node(id:$id){id}}`, map[string]any{"id": bobID}); r.Code() != "FORBIDDEN" {
+		if r := c.As(aliceTok).Do(t, `query($id:ID!){node(id:$id){id}}`, map[string]any{"id": bobID}); r.Code() != "NOT_FOUND" {
 			t.Fatalf("node of another user: %+v", r.Errors)
 		}
 	})
@@ -159,17 +159,25 @@ func TestServiceToken(t *testing.T) {
 	}
 	admin.Do(t, `mutation{createApp(name:"My Game"){app{id name} serviceToken}}`, nil).Decode(t, &out)
 	svc := c.As(out.CreateApp.ServiceToken)
+	// An app sees a user only once the user pays (or is paid) in it.
+	if r := svc.Do(t, `query($id:ID!){user(id:$id){id}}`, map[string]any{"id": aliceID}); r.Code() != "NOT_FOUND" {
+		t.Fatalf("an app reading a stranger: %+v", r.Errors)
+	}
+	adminID := mustID(t, admin)
+	svc.Do(t, `mutation($in:CreatePaymentOrderInput!){createPaymentOrder(input:$in){id}}`, map[string]any{"in": map[string]any{
+		"payerUserId": aliceID, "payeeUserId": adminID, "payInfo": []any{map[string]any{"tokenId": "CNY", "amount": "1.00"}},
+	}}).Decode(t, &struct{}{})
 	var u struct{ User struct{ ID string } }
 	svc.Do(t, `query($id:ID!){user(id:$id){id}}`, map[string]any{"id": aliceID}).Decode(t, &u)
 	if u.User.ID != aliceID {
-		t.Fatalf("service could not act for a user: %+v", u)
+		t.Fatalf("service could not read its payer: %+v", u)
 	}
 	if r := svc.Do(t, meQuery, nil); r.Code() != "FORBIDDEN" {
 		t.Fatalf("an app has no me: %+v", r.Errors)
 	}
 	var app struct{ Node struct{ ID string } }
 	svc.Do(t, `query($id:ID!){node(id:$id){id}}`, map[string]any{"id": out.CreateApp.App.ID}).Decode(t, &app)
-	if r := svc.Do(t, `query{node(id:"1"){id}}`, nil); r.Code() != "FORBIDDEN" {
+	if r := svc.Do(t, `query{node(id:"1"){id}}`, nil); r.Code() != "NOT_FOUND" {
 		t.Fatalf("an app reading another app: %+v", r.Errors)
 	}
 

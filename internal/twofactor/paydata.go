@@ -3,7 +3,6 @@ package twofactor
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/user"
@@ -80,7 +79,7 @@ func (s *Service) PaymentData(ctx context.Context, orderID int64) (*PaymentData,
 	}
 	info := &UserInfo{
 		UserID: u.ID, BindGA: u.BindGa, UserType: 1,
-		Mobile: maskPtr(MaskMobile(u.Mobile)), Email: maskPtr(MaskEmail(u.Email)), NationalCode: maskPtr(u.NationalCode),
+		Mobile: maskPtr(access.MaskMobile(u.Mobile)), Email: maskPtr(access.MaskEmail(u.Email)), NationalCode: maskPtr(u.NationalCode),
 	}
 	if s.BindTradePwd != nil {
 		info.BindTradePwd = s.BindTradePwd(u)
@@ -148,44 +147,9 @@ func maskPtr(s string) *string {
 	return &s
 }
 
-// MaskMobile shows the first three and last four digits of a mobile number
-// (18600000001 → 186****0001); shorter numbers keep one digit at each end.
-func MaskMobile(m string) string {
-	switch {
-	case m == "":
-		return ""
-	case len(m) >= 8:
-		return m[:3] + "****" + m[len(m)-4:]
-	case len(m) >= 3:
-		return m[:1] + "****" + m[len(m)-1:]
-	}
-	return "****"
-}
-
-// MaskEmail keeps the first and last character of the local part and the
-// domain, with a fixed eight stars between (zhangshan@163.com →
-// z********n@163.com), so the length does not show.
-func MaskEmail(e string) string {
-	if e == "" {
-		return ""
-	}
-	local, domain, ok := strings.Cut(e, "@")
-	if !ok {
-		return "********"
-	}
-	r := []rune(local)
-	switch len(r) {
-	case 0:
-		return "********@" + domain
-	case 1, 2:
-		return string(r[0]) + "********@" + domain
-	}
-	return string(r[0]) + "********" + string(r[len(r)-1]) + "@" + domain
-}
-
 func mask(t user.AuthType, to string) string {
 	if t == user.AuthTypeMOBILE {
-		return MaskMobile(to)
+		return access.MaskMobile(to)
 	}
-	return MaskEmail(to)
+	return access.MaskEmail(to)
 }

@@ -2,6 +2,7 @@ package twofactor
 
 import (
 	"encoding/json"
+	"github.com/paygraph/paygraph/internal/access"
 	"os"
 	"testing"
 	"time"
@@ -114,7 +115,7 @@ func TestMasks(t *testing.T) {
 		"12":          "****",
 		"":            "",
 	} {
-		if got := MaskMobile(in); got != want {
+		if got := access.MaskMobile(in); got != want {
 			t.Errorf("MaskMobile(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -124,7 +125,7 @@ func TestMasks(t *testing.T) {
 		"张三丰@qq.com":        "张********丰@qq.com",
 		"":                  "",
 	} {
-		if got := MaskEmail(in); got != want {
+		if got := access.MaskEmail(in); got != want {
 			t.Errorf("MaskEmail(%q) = %q, want %q", in, got, want)
 		}
 	}
