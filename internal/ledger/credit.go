@@ -71,7 +71,7 @@ func (l *Ledger) Credit(ctx context.Context, in CreditInput) (*ent.WalletEntry, 
 			if err != nil {
 				return err
 			}
-			entry = entries[1].Unwrap() // usable after the transaction
+			entry = entries[1]
 			return mark(ctx, tx.Tx, entry.ID)
 		})
 		if err != nil {

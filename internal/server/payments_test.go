@@ -66,7 +66,7 @@ func (m *money) order(t *testing.T, asset, amount string) string {
 	return out.CreatePaymentOrder.ID
 }
 
-const payMutation = `mutation($in:PayInput!){pay(input:$in){id status statusDesc legacyStatus paidAt payInfo{amount paidAmount}}}`
+var payMutation = `mutation($in:PayInput!){pay(input:$in){id status statusDesc legacyStatus paidAt payInfo{amount paidAmount} ` + testutil.EveryEdge("Order") + `}}`
 
 func pay(c *testutil.Client, orderID string) (*testutil.Response, error) {
 	return c.Post(payMutation, map[string]any{"in": map[string]any{"orderId": orderID}})
