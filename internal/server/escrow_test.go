@@ -544,7 +544,7 @@ func TestChannelChargeFailedThenPaidAnew(t *testing.T) {
 	if resp.StatusCode != http.StatusConflict {
 		t.Fatalf("paying an expired charge: %d", resp.StatusCode)
 	}
-	wantCode(t, e.buyer.Do(t, `mutation($id:ID!){payByChannel(orderId:$id,channel:ALIPAY){charge{id}}}`, map[string]any{"id": o2.ID}), "INVALID_TRANSITION")
+	wantCode(t, e.buyer.Do(t, `mutation($id:ID!){payByChannel(orderId:$id,channel:ALIPAY){charge{id}}}`, map[string]any{"id": o2.ID}), "ORDER_EXPIRED")
 	e.srv.AssertLedger(t)
 }
 

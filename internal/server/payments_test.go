@@ -559,7 +559,7 @@ func TestUnpaidOrdersExpire(t *testing.T) {
 	if ev := hist.Order.Events; len(ev) != 2 || ev[1].To != "EXPIRED" || ev[1].Actor != "system" {
 		t.Fatalf("history %+v", ev)
 	}
-	if r, _ := pay(m.payer, id); r.Code() != "INVALID_TRANSITION" {
+	if r, _ := pay(m.payer, id); r.Code() != "ORDER_EXPIRED" {
 		t.Fatalf("pay expired: %+v", r.Errors)
 	}
 	if a, _ := balance(t, m.payer, "CNY"); a != "9.00" {
