@@ -273,4 +273,3 @@ func (g *GameGoods) VerifyOrder(ctx context.Context, in VerifyOrderInput) (*Veri
 	}
 	return &Verification{Verified: true, FirstDelivery: true, Order: done}, nil
 }
-
