@@ -8,7 +8,6 @@ package graph
 import (
 	"context"
 
-	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/internal/payment"
 	"github.com/paygraph/paygraph/internal/provider/game"
 )
@@ -21,11 +20,6 @@ func (r *mutationResolver) CreateGoodsOrder(ctx context.Context, input payment.C
 // VerifyOrder is the resolver for the verifyOrder field.
 func (r *mutationResolver) VerifyOrder(ctx context.Context, input payment.VerifyOrderInput) (*payment.Verification, error) {
 	return r.GameGoods.VerifyOrder(ctx, input)
-}
-
-// CancelOrder is the resolver for the cancelOrder field.
-func (r *mutationResolver) CancelOrder(ctx context.Context, input payment.CancelOrderInput) (*ent.Order, error) {
-	return r.GameGoods.CancelOrder(ctx, input)
 }
 
 // SendGameTestCallback is the resolver for the sendGameTestCallback field.

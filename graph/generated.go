@@ -403,6 +403,7 @@ type ComplexityRoot struct {
 		Quote            func(childComplexity int, goods []*payment.GoodsLineInput, appID *int64) int
 		User             func(childComplexity int, id int64) int
 		VerifyCodeOutbox func(childComplexity int, first *int) int
+		Viewer           func(childComplexity int) int
 		WalletEntries    func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.WalletEntryOrder, where *ent.WalletEntryWhereInput) int
 		Wallets          func(childComplexity int, userID *int64) int
 	}
@@ -467,6 +468,12 @@ type ComplexityRoot struct {
 		FirstDelivery func(childComplexity int) int
 		Order         func(childComplexity int) int
 		Verified      func(childComplexity int) int
+	}
+
+	Viewer struct {
+		App  func(childComplexity int) int
+		Role func(childComplexity int) int
+		User func(childComplexity int) int
 	}
 
 	Wallet struct {
@@ -549,12 +556,12 @@ type MutationResolver interface {
 	UpdateProfile(ctx context.Context, nickname *string, avatar *string) (*ent.User, error)
 	CreateGoodsOrder(ctx context.Context, input payment.CreateGoodsOrderInput) (*payment.GoodsOrder, error)
 	VerifyOrder(ctx context.Context, input payment.VerifyOrderInput) (*payment.Verification, error)
-	CancelOrder(ctx context.Context, input payment.CancelOrderInput) (*ent.Order, error)
 	SendGameTestCallback(ctx context.Context, input game.TestInput) (*game.TestCallback, error)
 	UpsertGoods(ctx context.Context, input catalog.UpsertInput) (*ent.Goods, error)
 	Credit(ctx context.Context, input ledger.CreditInput) (*ent.WalletEntry, error)
 	CreatePaymentOrder(ctx context.Context, input payment.CreatePaymentOrderInput) (*ent.Order, error)
 	Pay(ctx context.Context, input payment.PayInput) (*ent.Order, error)
+	CancelOrder(ctx context.Context, input payment.CancelOrderInput) (*ent.Order, error)
 	CreatePointsOrder(ctx context.Context, input payment.CreatePointsOrderInput) (*ent.Order, error)
 	GetPayURL(ctx context.Context, input payment.GetPayURLInput) (*payment.PayURL, error)
 	ApproveRefund(ctx context.Context, orderID int64) (*ent.Order, error)
@@ -609,6 +616,7 @@ type QueryResolver interface {
 	PaymentData(ctx context.Context, orderID int64) (*twofactor.PaymentData, error)
 	VerifyCodeOutbox(ctx context.Context, first *int) ([]*twofactor.OutboxEntry, error)
 	Me(ctx context.Context) (*ent.User, error)
+	Viewer(ctx context.Context) (*account.Viewer, error)
 	User(ctx context.Context, id int64) (*ent.User, error)
 }
 type SubscriptionResolver interface {
@@ -2420,6 +2428,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.VerifyCodeOutbox(childComplexity, args["first"].(*int)), true
+	case "Query.viewer":
+		if e.ComplexityRoot.Query.Viewer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 	case "Query.walletEntries":
 		if e.ComplexityRoot.Query.WalletEntries == nil {
 			break
@@ -2683,6 +2697,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.VerifyOrderPayload.Verified(childComplexity), true
+
+	case "Viewer.app":
+		if e.ComplexityRoot.Viewer.App == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.App(childComplexity), true
+	case "Viewer.role":
+		if e.ComplexityRoot.Viewer.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.Role(childComplexity), true
+	case "Viewer.user":
+		if e.ComplexityRoot.Viewer.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.User(childComplexity), true
 
 	case "Wallet.asset":
 		if e.ComplexityRoot.Wallet.Asset == nil {
@@ -4744,13 +4777,6 @@ type VerifyOrderPayload {
   order: Order
 }
 
-input CancelOrderInput {
-  "The payer of the order. A USER token may only name itself."
-  userId: ID! @self
-  "The orderNo (811-…)."
-  order: String!
-}
-
 input SendGameTestCallbackInput {
   "The orderNo (811-…) of the order to notify about."
   order: String!
@@ -4781,8 +4807,6 @@ extend type Mutation {
   createGoodsOrder(input: CreateGoodsOrderInput!): GoodsOrderPayload! @auth(roles: [SERVICE, USER, ADMIN])
   "Game goods: is this a paid order of that user for that item? The first verification marks it COMPLETED (delivered)."
   verifyOrder(input: VerifyOrderInput!): VerifyOrderPayload! @auth(roles: [SERVICE, ADMIN])
-  "Game goods: cancel an unpaid GOODS order (a paid one is INVALID_TRANSITION). Cancelling a cancelled order returns it unchanged."
-  cancelOrder(input: CancelOrderInput!): Order! @auth
   """
   Development helper: post a correctly signed game callback for an order to
   POST /api/pay/callback, as the provider would. Only while
@@ -5000,6 +5024,24 @@ type Subscription {
   myOrderEvents: OrderEvent! @auth
   "Each change to the caller's wallets."
   walletChanged: WalletEvent! @auth(roles: [USER, ADMIN])
+}
+
+input CancelOrderInput {
+  "The payer of the order. A USER token may only name itself."
+  userId: ID! @self
+  "The order's orderNo (of any type: 811-… game goods, ORDER… points, a deal's, …)."
+  order: String!
+}
+
+extend type Mutation {
+  """
+  Cancel an unpaid order (PENDING or PROCESSING) of any type but WITHDRAWAL:
+  no money has moved, so none moves back. The payer, the order's app or an
+  ADMIN may. A paid order is INVALID_TRANSITION (a payment arriving after the
+  cancel is kept for refund); cancelling a cancelled order returns it
+  unchanged. Withdrawals are decided by an ADMIN (rejectWithdrawal).
+  """
+  cancelOrder(input: CancelOrderInput!): Order! @auth
 }
 `, BuiltIn: false},
 	{Name: "../schema/points.graphql", Input: `# Points: points bought through 易支付 (epay).
@@ -5267,9 +5309,21 @@ extend type User {
   nationalCode: String @goField(forceResolver: true)
 }
 
+"Who the request's token speaks for."
+type Viewer {
+  "USER, ADMIN or SERVICE; null without a valid token."
+  role: Role
+  "The user of a USER or ADMIN token."
+  user: User
+  "The app of a SERVICE token."
+  app: App
+}
+
 extend type Query {
-  "The user the token speaks for."
+  "The user the token speaks for (USER and ADMIN tokens; a SERVICE asks viewer)."
   me: User! @auth(roles: [USER, ADMIN])
+  "Who the token is, for any token or none: its role, and its user or its app."
+  viewer: Viewer!
   "A user by id: a USER may read only itself."
   user(id: ID! @self): User! @auth
 }
@@ -5960,6 +6014,18 @@ func (ec *executionContext) childFields_VerifyOrderPayload(ctx context.Context, 
 		return ec.fieldContext_VerifyOrderPayload_order(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type VerifyOrderPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "role":
+		return ec.fieldContext_Viewer_role(ctx, field)
+	case "user":
+		return ec.fieldContext_Viewer_user(ctx, field)
+	case "app":
+		return ec.fieldContext_Viewer_app(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
 }
 
 func (ec *executionContext) childFields_Wallet(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10730,63 +10796,6 @@ func (ec *executionContext) fieldContext_Mutation_verifyOrder(ctx context.Contex
 	return fc, nil
 }
 
-func (ec *executionContext) _Mutation_cancelOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Mutation_cancelOrder(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CancelOrder(ctx, fc.Args["input"].(payment.CancelOrderInput))
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				if ec.Directives.Auth == nil {
-					var zeroVal *ent.Order
-					return zeroVal, errors.New("directive auth is not implemented")
-				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
-			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Mutation_cancelOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Mutation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Order(ctx, field)
-		},
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = ec.Recover(ctx, r)
-			ec.Error(ctx, err)
-		}
-	}()
-	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_Mutation_cancelOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
-		ec.Error(ctx, err)
-		return fc, err
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _Mutation_sendGameTestCallback(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11091,6 +11100,63 @@ func (ec *executionContext) fieldContext_Mutation_pay(ctx context.Context, field
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_pay_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelOrder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelOrder(ctx, fc.Args["input"].(payment.CancelOrderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelOrder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelOrder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15368,6 +15434,38 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_viewer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Viewer(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *account.Viewer) graphql.Marshaler {
+			return ec.marshalNViewer2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋaccountᚐViewer(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Viewer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_user(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16471,6 +16569,93 @@ func (ec *executionContext) fieldContext_VerifyOrderPayload_order(_ context.Cont
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Order(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Viewer_role(ctx context.Context, field graphql.CollectedField, obj *account.Viewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Viewer_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Role, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *role.Role) graphql.Marshaler {
+			return ec.marshalORole2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRole(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Viewer_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Viewer", field, false, false, errors.New("field of type Role does not have child fields"))
+}
+
+func (ec *executionContext) _Viewer_user(ctx context.Context, field graphql.CollectedField, obj *account.Viewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Viewer_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Viewer_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Viewer",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Viewer_app(ctx context.Context, field graphql.CollectedField, obj *account.Viewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Viewer_app(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.App, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.App) graphql.Marshaler {
+			return ec.marshalOApp2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐApp(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Viewer_app(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Viewer",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_App(ctx, field)
 		},
 	}
 	return fc, nil
@@ -25829,13 +26014,6 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "cancelOrder":
-			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
-				return ec._Mutation_cancelOrder(ctx, field)
-			})
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
 		case "sendGameTestCallback":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_sendGameTestCallback(ctx, field)
@@ -25867,6 +26045,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "pay":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_pay(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelOrder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelOrder(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -28127,6 +28312,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "viewer":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_viewer(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "user":
 			field := field
 
@@ -28821,6 +29028,54 @@ func (ec *executionContext) _VerifyOrderPayload(ctx context.Context, sel ast.Sel
 			}
 		case "order":
 			out.Values[i] = ec._VerifyOrderPayload_order(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var viewerImplementors = []string{"Viewer"}
+
+func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, obj *account.Viewer) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, viewerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Viewer")
+		case "role":
+			out.Values[i] = ec._Viewer_role(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "user":
+			out.Values[i] = ec._Viewer_user(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "app":
+			out.Values[i] = ec._Viewer_app(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -30686,6 +30941,16 @@ func (ec *executionContext) marshalNVerifyOrderPayload2ᚖgithubᚗcomᚋpaygrap
 	return ec._VerifyOrderPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋaccountᚐViewer(ctx context.Context, sel ast.SelectionSet, v *account.Viewer) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Viewer(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNWallet2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐWalletᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Wallet) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -30922,6 +31187,13 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) marshalOApp2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐApp(ctx context.Context, sel ast.SelectionSet, v *ent.App) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._App(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOAppWhereInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐAppWhereInputᚄ(ctx context.Context, v any) ([]*ent.AppWhereInput, error) {

@@ -1,17 +1,23 @@
 package graph
 
 import (
+	"encoding/json"
 	"log/slog"
+	"net/http"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/metrics"
+	"github.com/paygraph/paygraph/internal/trace"
 )
 
 // Options tune the GraphQL handler's guards.
@@ -52,6 +58,7 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	srv.AddTransport(unsupported{})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetErrorPresenter(ErrorPresenter(o.Log))
@@ -67,4 +74,24 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 	srv.AroundOperations(withSyncStore)
 	srv.AroundFields(Visibility)
 	return srv
+}
+
+// unsupported answers any request no transport takes (a POST without a
+// JSON Content-Type, a PUT) with a GraphQL error that has a code and says
+// what to send, instead of gqlgen's bare "transport not supported".
+type unsupported struct{}
+
+func (unsupported) Supports(*http.Request) bool { return true }
+
+func (unsupported) Do(w http.ResponseWriter, r *http.Request, _ graphql.GraphExecutor) {
+	w.Header().Set("Content-Type", "application/json")
+	status, msg := http.StatusUnsupportedMediaType, "send the query as POST with Content-Type: application/json (or GET with ?query=, or a WebSocket)"
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		status, msg = http.StatusMethodNotAllowed, r.Method+" is not a GraphQL method: use POST, GET or a WebSocket"
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(graphql.Response{
+		Errors:     gqlerror.List{{Message: msg, Extensions: map[string]any{"code": apperr.BadUserInput}}},
+		Extensions: map[string]any{"traceId": trace.ID(r.Context())},
+	})
 }

@@ -25,6 +25,11 @@ func (r *mutationResolver) Pay(ctx context.Context, input payment.PayInput) (*en
 	return r.Payments.Pay(ctx, input)
 }
 
+// CancelOrder is the resolver for the cancelOrder field.
+func (r *mutationResolver) CancelOrder(ctx context.Context, input payment.CancelOrderInput) (*ent.Order, error) {
+	return r.Payments.CancelOrder(ctx, input)
+}
+
 // Amount is the resolver for the amount field.
 func (r *orderResolver) Amount(ctx context.Context, obj *ent.Order) (*money.Decimal, error) {
 	return r.amount(obj.Asset, obj.Amount), nil

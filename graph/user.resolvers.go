@@ -38,6 +38,11 @@ func (r *queryResolver) Me(ctx context.Context) (*ent.User, error) {
 	return r.Accounts.Me(ctx)
 }
 
+// Viewer is the resolver for the viewer field.
+func (r *queryResolver) Viewer(ctx context.Context) (*account.Viewer, error) {
+	return r.Accounts.Viewer(ctx)
+}
+
 // User is the resolver for the user field.
 func (r *queryResolver) User(ctx context.Context, id int64) (*ent.User, error) {
 	return r.Accounts.User(ctx, id)

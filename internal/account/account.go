@@ -280,6 +280,39 @@ func (s *Service) Me(ctx context.Context) (*ent.User, error) {
 	return u, err
 }
 
+// Viewer is who a request's token speaks for.
+type Viewer struct {
+	Role *role.Role
+	User *ent.User
+	App  *ent.App
+}
+
+// Viewer answers who the token is: a USER or ADMIN with its user, a
+// SERVICE with its app, and an empty Viewer without a valid token (so a
+// client can ask before it signs in). A token whose user or app is gone is
+// UNAUTHENTICATED, as everywhere.
+func (s *Service) Viewer(ctx context.Context) (*Viewer, error) {
+	p, err := auth.FromContext(ctx)
+	if err != nil {
+		return &Viewer{}, nil
+	}
+	v := &Viewer{Role: &p.Role}
+	if p.Role == role.Service {
+		a, err := s.client.App.Get(ctx, p.AppID)
+		if ent.IsNotFound(err) {
+			return nil, auth.ErrTokenInvalid
+		}
+		v.App = a
+		return v, err
+	}
+	u, err := s.client.User.Get(ctx, p.Subject)
+	if ent.IsNotFound(err) {
+		return nil, auth.ErrTokenInvalid
+	}
+	v.User = u
+	return v, err
+}
+
 // User returns a user the caller may see (access.CanView). One it may not
 // see is answered as not found, so ids cannot be scanned.
 //

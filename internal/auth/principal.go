@@ -4,6 +4,7 @@ package auth
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/paygraph/paygraph/internal/apperr"
@@ -48,8 +49,29 @@ func WithAuthError(ctx context.Context, err error) context.Context {
 // ErrUnauthenticated is returned when no valid token was presented.
 var ErrUnauthenticated = apperr.New(apperr.Unauthenticated, "authentication required: send Authorization: Bearer <token>")
 
-// ErrForbidden is returned when the caller may not do what it asked.
-var ErrForbidden = apperr.New(apperr.Forbidden, "not allowed for this caller")
+// ErrOtherApp refuses a SERVICE that names another app than its own.
+var ErrOtherApp = apperr.New(apperr.Forbidden, "a SERVICE token acts only for its own app")
+
+// ErrOtherUser refuses a USER that names another user than itself.
+var ErrOtherUser = apperr.New(apperr.Forbidden, "a USER token acts only for its own user")
+
+// roleNeeded says which roles may do what the caller asked.
+func roleNeeded(p Principal, roles []role.Role) error {
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = string(r)
+	}
+	need := strings.Join(names, " or ")
+	return apperr.New(apperr.Forbidden, "this needs %s %s token; this one is %s %s token", article(need), need, article(string(p.Role)), p.Role)
+}
+
+// article is the article of a role name read aloud: an ADMIN, a USER.
+func article(word string) string {
+	if strings.HasPrefix(word, "ADMIN") {
+		return "an"
+	}
+	return "a"
+}
 
 // FromContext returns the caller, or the reason there is none: the refused
 // token's error, or ErrUnauthenticated.
@@ -64,7 +86,8 @@ func FromContext(ctx context.Context) (Principal, error) {
 }
 
 // Require returns the caller if it holds one of roles (any role when none is
-// given), ErrUnauthenticated without a valid token and ErrForbidden otherwise.
+// given), ErrUnauthenticated without a valid token and FORBIDDEN naming
+// the roles needed otherwise.
 func Require(ctx context.Context, roles ...role.Role) (Principal, error) {
 	p, err := FromContext(ctx)
 	if err != nil {
@@ -78,7 +101,7 @@ func Require(ctx context.Context, roles ...role.Role) (Principal, error) {
 			return p, nil
 		}
 	}
-	return p, ErrForbidden
+	return p, roleNeeded(p, roles)
 }
 
 // ActFor checks that the caller may act for userID: a USER only for itself,
@@ -89,7 +112,7 @@ func ActFor(ctx context.Context, userID int64) error {
 		return err
 	}
 	if p.IsUser() && p.Subject != userID {
-		return ErrForbidden
+		return ErrOtherUser
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func (c *Catalog) Upsert(ctx context.Context, in UpsertInput) (*ent.Goods, error
 	if in.Asset != nil {
 		asset = *in.Asset
 	}
-	a, price, err := c.Assets.Positive("singlePrice", asset, in.SinglePrice)
+	a, price, err := c.Assets.Positive("asset", "singlePrice", asset, in.SinglePrice)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (c *Catalog) Get(ctx context.Context, id string, appID *int64) (*ent.Goods,
 	app := int64(db.DefaultAppID)
 	if p, err := auth.FromContext(ctx); err == nil && p.Role == role.Service {
 		if appID != nil && *appID != p.AppID {
-			return nil, auth.ErrForbidden
+			return nil, auth.ErrOtherApp
 		}
 		app = p.AppID
 	} else if appID != nil {

@@ -101,7 +101,7 @@ func Open(ctx context.Context, cfg config.Database) (*DB, error) {
 		drv = splitDriver{w: entsql.OpenDB(dia, writer), r: entsql.OpenDB(dia, sqldb)}
 	}
 	d := &DB{
-		Ent:     ent.NewClient(ent.Driver(drv)),
+		Ent:     ent.NewClient(ent.Driver(lastingDriver{drv})),
 		SQL:     sqldb,
 		Dialect: dia,
 		Config:  cfg,

@@ -144,7 +144,7 @@ func (s *Service) create(ctx context.Context, t order.Type, payer, payee int64, 
 	if err != nil {
 		return nil, err
 	}
-	return o.Unwrap(), nil // read its edges through the client, not the finished transaction
+	return o, nil
 }
 
 // firstCharge hands a new order to Ping++; if that fails the order is

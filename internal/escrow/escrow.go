@@ -115,7 +115,7 @@ func input(field, format string, args ...any) error {
 
 // cny reads a positive CNY amount within MaxAmount, in fen.
 func (s *Service) cny(field string, d money.Decimal) (int64, error) {
-	_, n, err := s.Ledger.Assets().Positive(field, Asset, d)
+	_, n, err := s.Ledger.Assets().Positive("asset", field, Asset, d)
 	if err != nil {
 		if ae, ok := err.(*apperr.Error); ok {
 			return 0, ae.WithLegacy(2)

@@ -183,7 +183,7 @@ func (s *Service) refundThroughPingpp(ctx context.Context, o *ent.Order, src dea
 		if out == nil {
 			return s.order(ctx, o.ID)
 		}
-		return out.Unwrap(), nil // read inside the transaction; edges go through the client
+		return out, nil
 	case pingpp.IsRefusal(err):
 		// Refused: unless an earlier try already refunded the charge, the
 		// money goes back to where it was.

@@ -105,7 +105,6 @@ func (s *Service) Withdraw(ctx context.Context, in WithdrawInput) (*ent.Order, e
 		if err != nil {
 			return 0, err
 		}
-		out = out.Unwrap() // read its edges through the client, not the finished transaction
 		return out.ID, nil
 	})
 	if err != nil {

@@ -41,7 +41,7 @@ func (l *Ledger) Credit(ctx context.Context, in CreditInput) (*ent.WalletEntry, 
 	if _, err := auth.Require(ctx, role.Admin); err != nil {
 		return nil, err
 	}
-	a, amount, err := l.assets.Positive("amount", in.Asset, in.Amount)
+	a, amount, err := l.assets.Positive("asset", "amount", in.Asset, in.Amount)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func (l *Ledger) Credit(ctx context.Context, in CreditInput) (*ent.WalletEntry, 
 			if err != nil {
 				return err
 			}
-			entry = entries[1].Unwrap() // usable after the transaction
+			entry = entries[1]
 			return mark(ctx, tx.Tx, entry.ID)
 		})
 		if err != nil {

@@ -190,9 +190,10 @@ func (r *Registry) Get(field, code string) (Asset, error) {
 }
 
 // Positive converts a client amount to minor units of the asset with code,
-// requiring it to be greater than zero. Errors are BAD_USER_INPUT naming field.
-func (r *Registry) Positive(field, code string, d Decimal) (Asset, int64, error) {
-	a, err := r.Get(field, code)
+// requiring it to be greater than zero. Errors are BAD_USER_INPUT naming
+// the field at fault: assetField for an unknown asset, field for the amount.
+func (r *Registry) Positive(assetField, field, code string, d Decimal) (Asset, int64, error) {
+	a, err := r.Get(assetField, code)
 	if err != nil {
 		return Asset{}, 0, err
 	}

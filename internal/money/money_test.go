@@ -50,14 +50,14 @@ func TestMinor(t *testing.T) {
 
 func TestRegistryPositive(t *testing.T) {
 	r := NewRegistry(Asset{"CNY", 2}, Asset{"BTC", 8})
-	if _, n, err := r.Positive("amount", "BTC", Decimal{1575, 4}); err != nil || n != 15750000 {
+	if _, n, err := r.Positive("asset", "amount", "BTC", Decimal{1575, 4}); err != nil || n != 15750000 {
 		t.Fatal(n, err)
 	}
 	for _, c := range []struct {
 		code string
 		d    Decimal
 	}{{"CNY", Decimal{0, 0}}, {"CNY", Decimal{-1, 0}}, {"XYZ", Decimal{1, 0}}, {"CNY", Decimal{1, 3}}} {
-		if _, _, err := r.Positive("amount", c.code, c.d); err == nil {
+		if _, _, err := r.Positive("asset", "amount", c.code, c.d); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
 	}

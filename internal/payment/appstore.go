@@ -57,7 +57,7 @@ func (s *Epay) PayWays(ctx context.Context, appID *int64) ([]*PayWayView, error)
 	id := int64(db.DefaultAppID)
 	if p, err := auth.FromContext(ctx); err == nil && p.Role == role.Service {
 		if appID != nil && *appID != p.AppID {
-			return nil, auth.ErrForbidden
+			return nil, auth.ErrOtherApp
 		}
 		id = p.AppID
 	} else if appID != nil {
@@ -238,7 +238,7 @@ func (s *Epay) Quote(ctx context.Context, appID *int64, in []*GoodsLineInput) (*
 	id := int64(db.DefaultAppID)
 	if p, err := auth.FromContext(ctx); err == nil && p.Role == role.Service {
 		if appID != nil && *appID != p.AppID {
-			return nil, auth.ErrForbidden
+			return nil, auth.ErrOtherApp
 		}
 		id = p.AppID
 	} else if appID != nil {
@@ -365,7 +365,7 @@ func (s *Epay) InitOrder(ctx context.Context, in InitOrderInput) (*InitOrderResu
 		if m == nil {
 			return nil, apperr.Input("money", "a recharge needs money")
 		}
-		if asset, amount, err = s.Ledger.Assets().Positive("money", "CNY", *m); err != nil {
+		if asset, amount, err = s.Ledger.Assets().Positive("asset", "money", "CNY", *m); err != nil {
 			return nil, err
 		}
 		if err := check("priceTotal", in.PriceTotal); err != nil {
@@ -621,7 +621,7 @@ func (s *Epay) deliverable(ctx context.Context, orderID int64) (*ent.Order, erro
 		return nil, err
 	}
 	if p.Role == role.Service && p.AppID != o.AppID {
-		return nil, auth.ErrForbidden
+		return nil, auth.ErrOtherApp
 	}
 	if o.Type != order.TypeCONSUME {
 		return nil, apperr.Input("orderId", "only CONSUME orders are delivered; this is a %s order", o.Type)

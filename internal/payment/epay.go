@@ -118,7 +118,7 @@ func payer(ctx context.Context, userID *int64) (auth.Principal, int64, error) {
 	}
 	if p.IsUser() {
 		if userID != nil && *userID != p.Subject {
-			return p, 0, auth.ErrForbidden
+			return p, 0, auth.ErrOtherUser
 		}
 		return p, p.Subject, nil
 	}
@@ -133,7 +133,7 @@ func payer(ctx context.Context, userID *int64) (auth.Principal, int64, error) {
 func (s *Epay) appOf(ctx context.Context, p auth.Principal, appID *int64) (int64, error) {
 	if p.Role == role.Service {
 		if appID != nil && *appID != p.AppID {
-			return 0, auth.ErrForbidden
+			return 0, auth.ErrOtherApp
 		}
 		return p.AppID, nil
 	}
@@ -166,7 +166,7 @@ func mayActAsPayer(ctx context.Context, o *ent.Order) error {
 		p.IsUser() && p.Subject == o.PayerID:
 		return nil
 	}
-	return auth.ErrForbidden
+	return apperr.New(apperr.Forbidden, "only the payer, the order's app or an ADMIN may do this")
 }
 
 // byOrderNo loads an order the caller may see by its number.

@@ -63,12 +63,6 @@ type Verification struct {
 	Order         *ent.Order
 }
 
-// CancelOrderInput is the game goods flow's cancel-order.
-type CancelOrderInput struct {
-	UserID int64
-	Order  string
-}
-
 // GameGoods is the game goods flow: GOODS orders priced from the catalogue, paid
 // through the game provider's signed callback (callback.Shim → ApplyNotice),
 // verified (delivered) once, cancelled while unpaid.
@@ -104,7 +98,7 @@ func (g *GameGoods) CreateGoodsOrder(ctx context.Context, in CreateGoodsOrderInp
 	switch {
 	case p.Role == role.Service:
 		if in.AppID != nil && *in.AppID != p.AppID {
-			return nil, auth.ErrForbidden
+			return nil, auth.ErrOtherApp
 		}
 		appID = p.AppID
 	case in.AppID != nil:
@@ -117,7 +111,7 @@ func (g *GameGoods) CreateGoodsOrder(ctx context.Context, in CreateGoodsOrderInp
 	if err != nil {
 		return nil, err
 	}
-	_, price, err := g.Payments.Ledger.Assets().Positive("singlePrice", gd.Asset, in.SinglePrice)
+	_, price, err := g.Payments.Ledger.Assets().Positive("item", "singlePrice", gd.Asset, in.SinglePrice)
 	if err != nil {
 		return nil, err
 	}
@@ -278,55 +272,4 @@ func (g *GameGoods) VerifyOrder(ctx context.Context, in VerifyOrderInput) (*Veri
 		return nil, err
 	}
 	return &Verification{Verified: true, FirstDelivery: true, Order: done}, nil
-}
-
-// CancelOrder cancels an unpaid GOODS order of in.UserID. A paid order is
-// INVALID_TRANSITION (a payment that arrives after the cancel is kept for
-// refund by the callback shim); an order already cancelled is returned
-// unchanged, so a retried cancel succeeds, and so does the loser of two
-// cancels at once.
-//
-// Errors: ErrOrderNotFound (no such GOODS order of that user in the
-// caller's app), INVALID_TRANSITION, UNAUTHENTICATED/FORBIDDEN.
-func (g *GameGoods) CancelOrder(ctx context.Context, in CancelOrderInput) (*ent.Order, error) {
-	p, err := auth.Require(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := auth.ActFor(ctx, in.UserID); err != nil {
-		return nil, err
-	}
-	s := g.Payments
-	o, err := gameOrders(p, s.Client.Order.Query()).
-		Where(order.OrderNo(in.Order), order.PayerID(in.UserID)).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, ErrOrderNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("loading order %q: %w", in.Order, err)
-	}
-	if o.Status == Cancelled {
-		return o, nil
-	}
-	var done *ent.Order
-	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
-		d, err := s.Transition(ctx, tx, o, Cancelled, Actor(ctx), "cancelled", Changes{})
-		done = d
-		return err
-	})
-	if apperr.CodeOf(err) == apperr.InvalidTransition {
-		// Moved meanwhile: cancelled by a concurrent call is the answer a
-		// retry would get; paid (or expired) stays the refusal.
-		cur, rerr := s.Client.Order.Get(ctx, o.ID)
-		if rerr != nil {
-			return nil, fmt.Errorf("re-reading order %d: %w", o.ID, rerr)
-		}
-		if cur.Status == Cancelled {
-			return cur, nil
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return done, nil
 }

@@ -111,7 +111,7 @@ func (s *Epay) createPointsOrder(ctx context.Context, in CreatePointsOrderInput)
 	if err != nil {
 		return nil, err
 	}
-	a, amount, err := s.Ledger.Assets().Positive("amount", "CNY", in.Amount)
+	a, amount, err := s.Ledger.Assets().Positive("asset", "amount", "CNY", in.Amount)
 	if err != nil {
 		return nil, err
 	}

@@ -38,8 +38,27 @@ var transitions = map[Status][]Status{
 }
 
 // InvalidTransition returns the INVALID_TRANSITION error for from → to.
+// A repeat says so in plain words ("order is already paid"); paying an
+// order that expired is ORDER_EXPIRED, as paying one past its time is.
 func InvalidTransition(from, to Status) error {
+	switch {
+	case from == Expired && (to == Paid || to == Processing):
+		return ErrOrderExpired
+	case from == to:
+		return apperr.New(apperr.InvalidTransition, "order is already %s", plain[to])
+	case to == Paid && (from == Completed || from == RefundRequested || from == Refunded ||
+		from == RefundRejected || from == DeliveryFailed || from == Frozen):
+		return apperr.New(apperr.InvalidTransition, "order is already paid (it is %s)", from)
+	}
 	return apperr.New(apperr.InvalidTransition, "order is %s and cannot become %s", from, to)
+}
+
+// plain names each status in words.
+var plain = map[Status]string{
+	Pending: "pending", Processing: "being paid", Paid: "paid", Completed: "completed",
+	Failed: "failed", Expired: "expired", Cancelled: "cancelled", DeliveryFailed: "marked as not delivered",
+	RefundRequested: "waiting for a refund decision", Refunded: "refunded", RefundRejected: "refused a refund",
+	Frozen: "frozen",
 }
 
 // CanTransition returns nil if an order may go from from to to, and an

@@ -36,10 +36,17 @@ func TestEveryTransition(t *testing.T) {
 				if err != nil {
 					t.Errorf("%s → %s refused: %v", from, to, err)
 				}
+			} else if from == Expired && (to == Paid || to == Processing) {
+				if apperr.CodeOf(err) != apperr.OrderExpired {
+					t.Errorf("%s → %s: got %v, want ORDER_EXPIRED", from, to, err)
+				}
 			} else if apperr.CodeOf(err) != apperr.InvalidTransition {
 				t.Errorf("%s → %s: got %v, want INVALID_TRANSITION", from, to, err)
 			}
 		}
+	}
+	if err := CanTransition(Paid, Paid); err == nil || err.Error() != "order is already paid" {
+		t.Errorf("PAID → PAID: %v", err)
 	}
 	if n != 144 {
 		t.Fatalf("checked %d pairs", n)

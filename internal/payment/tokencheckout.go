@@ -121,7 +121,7 @@ func (s *Service) AppFor(ctx context.Context, appID *int64) (int64, error) {
 	id := int64(db.DefaultAppID)
 	if p.Role == role.Service {
 		if appID != nil && *appID != p.AppID {
-			return 0, auth.ErrForbidden
+			return 0, auth.ErrOtherApp
 		}
 		return p.AppID, nil
 	}
@@ -149,7 +149,7 @@ func (s *Service) parseItems(field string, in []OrderItemInput) ([]parsedItem, e
 	out := make([]parsedItem, len(in))
 	for i, it := range in {
 		f := fmt.Sprintf("%s[%d]", field, i)
-		a, n, err := s.Ledger.Assets().Positive(f+".amount", it.TokenID, it.Amount)
+		a, n, err := s.Ledger.Assets().Positive(f+".tokenId", f+".amount", it.TokenID, it.Amount)
 		if err != nil {
 			return nil, err
 		}

@@ -326,5 +326,5 @@ func (g *Guard) Set(ctx context.Context, userID int64, newPassword string, oldPa
 	if err != nil {
 		return nil, err
 	}
-	return out.Unwrap(), nil
+	return out, nil
 }

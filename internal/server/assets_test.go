@@ -55,7 +55,9 @@ func TestAssetScalesAreKeptWithTheData(t *testing.T) {
 	e := maps.Clone(env)
 	e["PAYGRAPH_ASSETS"] = "CNY:2,POINTS:0,BTC:8,USDT:6,EUR:2"
 	again := testutil.Start(t, e)
-	var out struct{ Wallets []struct{ Asset, Available string } }
+	var out struct {
+		Wallets []struct{ Asset, Available string }
+	}
 	again.Client().As(tok).Do(t, `{wallets{asset available}}`, nil).Decode(t, &out)
 	if len(out.Wallets) != 1 || out.Wallets[0].Available != "1.000000" {
 		t.Fatalf("after restarts: %+v", out.Wallets)

@@ -61,7 +61,9 @@ type epayOrder struct {
 	}
 }
 
-const epayOrderFields = `id orderNo type status statusDesc amount asset legacyStatus points payWay channel providerTradeNo paidAt`
+// epayOrderFields selects every edge too: the results of mutations must
+// resolve all of them (see testutil.EveryEdge).
+var epayOrderFields = `id orderNo type status statusDesc amount asset legacyStatus points payWay channel providerTradeNo paidAt ` + testutil.EveryEdge("Order")
 
 func (w *epayWorld) createPoints(t *testing.T, c *testutil.Client, amount string, points int, paymentType string) epayOrder {
 	t.Helper()

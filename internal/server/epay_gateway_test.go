@@ -238,7 +238,7 @@ func TestReconcileFindsALostNotify(t *testing.T) {
 	if cur := w.order(t, w.buyer, lost.OrderNo, false); cur.Status != "EXPIRED" {
 		t.Fatalf("unpaid order: %s", cur.Status)
 	}
-	if r, _ := getPayURLResp(w.buyer, map[string]any{"orderNo": lost.OrderNo}); r.Code() != "INVALID_TRANSITION" {
+	if r, _ := getPayURLResp(w.buyer, map[string]any{"orderNo": lost.OrderNo}); r.Code() != "ORDER_EXPIRED" {
 		t.Fatalf("pay url of an expired order: %+v", r.Errors)
 	}
 	w.srv.AssertLedger(t)

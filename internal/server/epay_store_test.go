@@ -20,7 +20,7 @@ type initResult struct {
 	PayOrderSn    *string
 }
 
-const initOrderMutation = `mutation($in:InitOrderInput!){initOrder(input:$in){order{` + epayOrderFields + `}
+var initOrderMutation = `mutation($in:InitOrderInput!){initOrder(input:$in){order{` + epayOrderFields + `}
   chargeOrder{` + epayOrderFields + `} chargeOrderSn payParams payOrderSn}}`
 
 func (w *epayWorld) initOrder(t *testing.T, c *testutil.Client, in map[string]any) initResult {

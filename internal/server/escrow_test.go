@@ -81,8 +81,8 @@ func setPayPassword(t *testing.T, c *testutil.Client, pw string) {
 	}
 }
 
-const dealFields = `id orderNo type status statusDesc amount asset channel payWay chatId skillId paidAt completedAt autoConfirmAt expiresAt
-	providerTradeNo refundReason comment score payer{id name avatar} payee{id name avatar}`
+var dealFields = `id orderNo type status statusDesc amount asset channel payWay chatId skillId paidAt completedAt autoConfirmAt expiresAt
+	providerTradeNo refundReason comment score payer{id name avatar} payee{id name avatar} ` + testutil.EveryEdge("Order")
 
 type dealOrder struct {
 	ID, OrderNo, Type, Status, StatusDesc, Amount, Asset, Channel, PayWay string
@@ -544,7 +544,7 @@ func TestChannelChargeFailedThenPaidAnew(t *testing.T) {
 	if resp.StatusCode != http.StatusConflict {
 		t.Fatalf("paying an expired charge: %d", resp.StatusCode)
 	}
-	wantCode(t, e.buyer.Do(t, `mutation($id:ID!){payByChannel(orderId:$id,channel:ALIPAY){charge{id}}}`, map[string]any{"id": o2.ID}), "INVALID_TRANSITION")
+	wantCode(t, e.buyer.Do(t, `mutation($id:ID!){payByChannel(orderId:$id,channel:ALIPAY){charge{id}}}`, map[string]any{"id": o2.ID}), "ORDER_EXPIRED")
 	e.srv.AssertLedger(t)
 }
 
@@ -785,7 +785,7 @@ type withdrawal struct {
 	ExpiresAt                *time.Time
 }
 
-const withdrawFields = `id type status amount alipayNo alipayName expiresAt`
+var withdrawFields = `id type status amount alipayNo alipayName expiresAt ` + testutil.EveryEdge("Order")
 
 func withdraw(t *testing.T, c *testutil.Client, amount, pw string, key string) *testutil.Response {
 	in := map[string]any{"amount": amount, "payPassword": pw, "alipayNo": "13800000000", "alipayName": "张三"}

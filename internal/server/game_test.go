@@ -74,9 +74,9 @@ func (g *gameFix) upsert(t *testing.T, appID, id, item, price string) {
 	}
 }
 
-const createGoodsOrder = `mutation($in:CreateGoodsOrderInput!){createGoodsOrder(input:$in){
+var createGoodsOrder = `mutation($in:CreateGoodsOrderInput!){createGoodsOrder(input:$in){
   orderNo item itemId singlePrice userId
-  order{id orderNo type status statusDesc amount asset item itemId title channel payer{id} app{id} expiresAt}}}`
+  order{id orderNo type status statusDesc amount asset item itemId title channel payer{id} app{id} expiresAt ` + testutil.EveryEdge("Order") + `}}}`
 
 type goodsOrder struct {
 	OrderNo, Item, ItemID, SinglePrice, UserID string

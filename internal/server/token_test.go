@@ -77,7 +77,7 @@ func (f *tokenPay) order(t *testing.T, payerID, asset, amount string) string {
 	return out.CreatePaymentOrder.ID
 }
 
-const tokenPayMutation = `mutation($in:PayInput!){pay(input:$in){id status payInfo{paidAmount unlockedAmount refundedAmount}}}`
+var tokenPayMutation = `mutation($in:PayInput!){pay(input:$in){id status payInfo{paidAmount unlockedAmount refundedAmount} ` + testutil.EveryEdge("Order") + `}}`
 
 func payWith(c *testutil.Client, orderID, verifyCodeOrderID, code string) (*testutil.Response, error) {
 	in := map[string]any{"orderId": orderID}
