@@ -210,10 +210,11 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 		KeepAlive:     keepAlive,
 		WSInitTimeout: s.Config.Conns.WSInitTimeout,
 		WSPongTimeout: s.Config.Conns.WSPongTimeout,
+		WSOrigins:     s.Config.CORS.Origins,
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", s.streams(gql))
+	mux.Handle("/query", s.cors(s.streams(gql)))
 	mux.Handle("GET /{$}", graphiql.Page())
 	mux.Handle("GET "+graphiql.Prefix, graphiql.Assets())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
