@@ -4,9 +4,13 @@ PKGS = ./...
 
 .PHONY: run test test-postgres generate check-generated lint bench build
 
-## run: start paygraph on 127.0.0.1:8080 with an embedded SQLite database
-run:
-	$(GO) run .
+## run: start paygraph on 127.0.0.1:8080 with an embedded SQLite database.
+## The built binary replaces the recipe's shell, so Ctrl-C ends it with its
+## graceful shutdown and status 0 (`go run` exits 1 on the signal, which make
+## reported as an error). make itself, interrupted too, then stops quietly
+## with the shell's usual status for Ctrl-C, 130, as GNU make always does.
+run: build
+	@exec ./paygraph
 
 ## build: build the paygraph binary
 build:

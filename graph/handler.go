@@ -38,6 +38,9 @@ type Options struct {
 	// connection_init (then it is closed with 4408); WSPongTimeout how long
 	// a peer may take to answer a ping or take a message.
 	WSInitTimeout, WSPongTimeout time.Duration
+	// WSOrigins are the origins (scheme://host[:port]) besides the
+	// server's own whose pages may open a WebSocket; "*" allows any.
+	WSOrigins []string
 }
 
 // NewHandler returns the GraphQL endpoint: POST and GET over HTTP, SSE,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,15 @@ type websocketTransport struct {
 
 func newWebsocketTransport(o Options) websocketTransport {
 	conns := websocketConns{InitTimeout: o.WSInitTimeout, PingInterval: o.KeepAlive, PongTimeout: o.WSPongTimeout}
+	for _, origin := range o.WSOrigins {
+		if origin == "*" {
+			conns.AnyOrigin = true
+		} else {
+			// A pattern with "://" is matched against the whole origin,
+			// scheme included; escaped, it matches only itself.
+			conns.OriginPatterns = append(conns.OriginPatterns, escapeOriginPattern(origin))
+		}
+	}
 	return websocketTransport{
 		Websocket: transport.Websocket{
 			Implementation:        conns,
@@ -49,12 +59,54 @@ type acceptedKey struct{}
 
 // accepted receives the connection websocketConns.Accept made for a
 // request.
-type accepted struct{ conn *wsConn }
+type accepted struct {
+	conn *wsConn
+	w    *refusalWriter
+}
+
+// refusalWriter keeps a refused upgrade's answer to the one that
+// coder/websocket writes (403 for a foreign origin, 400 for a bad
+// handshake): gqlgen then writes its own "unable to upgrade", which
+// net/http would report as a superfluous WriteHeader and append to the
+// body.
+type refusalWriter struct {
+	http.ResponseWriter
+	refused bool
+}
+
+func (w *refusalWriter) WriteHeader(code int) {
+	if !w.refused {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *refusalWriter) Write(b []byte) (int, error) {
+	if w.refused {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets coder/websocket reach the connection to hijack it.
+func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// escapeOriginPattern quotes the characters path.Match would read as
+// wildcards (an IPv6 host's brackets, say).
+func escapeOriginPattern(origin string) string {
+	var b strings.Builder
+	for _, c := range origin {
+		if strings.ContainsRune(`*?[]\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
 
 // Do serves one WebSocket and closes it when gqlgen returns.
 func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	a := &accepted{}
-	t.Websocket.Do(w, r.WithContext(context.WithValue(r.Context(), acceptedKey{}, a)), exec)
+	a := &accepted{w: &refusalWriter{ResponseWriter: w}}
+	t.Websocket.Do(a.w, r.WithContext(context.WithValue(r.Context(), acceptedKey{}, a)), exec)
 	if a.conn != nil {
 		// A no-op when gqlgen closed it already or a close is under way.
 		_ = a.conn.WriteClose(CloseBadRequest, "connection ended")
@@ -63,7 +115,9 @@ func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 }
 
 // websocketConns accepts WebSockets with coder/websocket (as gqlgen's own
-// adapter does, same-origin only), adding what gqlgen's transport lacks:
+// adapter does), from pages of the server's own origin and of
+// OriginPatterns (any, with AnyOrigin), adding what gqlgen's transport
+// lacks:
 //
 //   - connection_init must come within InitTimeout, or the socket is closed
 //     with 4408 as graphql-transport-ws asks (gqlgen's InitTimeout closes
@@ -77,6 +131,10 @@ type websocketConns struct {
 	InitTimeout  time.Duration
 	PingInterval time.Duration
 	PongTimeout  time.Duration
+	// OriginPatterns are coder/websocket's patterns of the other origins
+	// allowed; AnyOrigin allows every origin.
+	OriginPatterns []string
+	AnyOrigin      bool
 }
 
 var _ transport.WebsocketImplementation = websocketConns{}
@@ -88,19 +146,24 @@ func (u websocketConns) Accept(w http.ResponseWriter, r *http.Request, options t
 			w.Header().Add(key, value)
 		}
 	}
-	var opts websocket.AcceptOptions
+	opts := websocket.AcceptOptions{OriginPatterns: u.OriginPatterns, InsecureSkipVerify: u.AnyOrigin}
 	for _, p := range options.Subprotocols {
 		if !slices.Contains(opts.Subprotocols, p) {
 			opts.Subprotocols = append(opts.Subprotocols, p)
 		}
 	}
+	a, _ := r.Context().Value(acceptedKey{}).(*accepted)
 	conn, err := websocket.Accept(w, r, &opts)
 	if err != nil {
+		// Accept has answered the request.
+		if a != nil {
+			a.w.refused = true
+		}
 		return nil, err
 	}
 	c := &wsConn{conn: conn, pongTimeout: u.PongTimeout}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	if a, ok := r.Context().Value(acceptedKey{}).(*accepted); ok {
+	if a != nil {
 		a.conn = c
 	}
 	if u.InitTimeout > 0 {

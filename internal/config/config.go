@@ -87,6 +87,8 @@ type Config struct {
 
 	// Conns bounds connections, streams and subscriptions.
 	Conns Connections
+	// CORS lists the other origins whose pages may call the API.
+	CORS CORS
 }
 
 // Error is a configuration error: one line naming the variable.
@@ -243,6 +245,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.Complexity = int(r.integer("PAYGRAPH_MAX_COMPLEXITY", 2000, 10, 1000000))
 	c.Conns = r.connections()
 	c.Requests = r.requests()
+	c.CORS = r.cors()
 
 	assets, err := ParseAssets(r.str("PAYGRAPH_ASSETS", "CNY:2,POINTS:0,BTC:8,USDT:6"))
 	if err != nil {

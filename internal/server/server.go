@@ -16,7 +16,6 @@ import (
 
 	"entgo.io/ent/dialect"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/graph"
@@ -44,6 +43,7 @@ import (
 	"github.com/paygraph/paygraph/internal/scheduler"
 	"github.com/paygraph/paygraph/internal/twofactor"
 	"github.com/paygraph/paygraph/internal/txn"
+	"github.com/paygraph/paygraph/internal/web/graphiql"
 )
 
 // Server is a running paygraph, minus its listener.
@@ -210,11 +210,13 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 		KeepAlive:     keepAlive,
 		WSInitTimeout: s.Config.Conns.WSInitTimeout,
 		WSPongTimeout: s.Config.Conns.WSPongTimeout,
+		WSOrigins:     s.Config.CORS.Origins,
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", s.streams(gql))
-	mux.Handle("GET /{$}", playground.Handler("paygraph", "/query"))
+	mux.Handle("/query", s.cors(s.streams(gql)))
+	mux.Handle("GET /{$}", graphiql.Page())
+	mux.Handle("GET "+graphiql.Prefix, graphiql.Assets())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
