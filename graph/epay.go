@@ -8,7 +8,6 @@ import (
 
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/internal/payment"
-	"github.com/paygraph/paygraph/internal/trace"
 )
 
 // syncStore keeps, for one operation, what order(sync: true) learned from
@@ -42,7 +41,7 @@ func syncedInfo(ctx context.Context, orderID int64) *payment.ProviderInfo {
 func (r *Resolver) syncOrder(ctx context.Context, o *ent.Order) *ent.Order {
 	cur, info, err := r.Epay.Sync(ctx, o)
 	if err != nil {
-		r.Epay.Log.WarnContext(ctx, "order sync with the gateway failed", "trace_id", trace.ID(ctx), "order_id", o.ID, "err", err)
+		r.Epay.Log.WarnContext(ctx, "order sync with the gateway failed", "order_id", o.ID, "err", err)
 	}
 	if info != nil {
 		if s, _ := ctx.Value(syncKey{}).(*syncStore); s != nil {

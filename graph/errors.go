@@ -60,7 +60,7 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 				setCode(gerr, apperr.BadUserInput)
 			}
 		default:
-			log.ErrorContext(ctx, "internal error", "trace_id", trace.ID(ctx), "path", gerr.Path.String(), "err", err)
+			log.ErrorContext(ctx, "internal error", "path", gerr.Path.String(), "err", err)
 			gerr.Message = "internal error (trace " + trace.ID(ctx) + ")"
 			gerr.Extensions = nil
 			gerr.Err = nil
@@ -100,7 +100,7 @@ func setCode(e *gqlerror.Error, code apperr.Code) {
 // the stack with the trace id.
 func RecoverFunc(log *slog.Logger) graphql.RecoverFunc {
 	return func(ctx context.Context, v any) error {
-		log.ErrorContext(ctx, "panic", "trace_id", trace.ID(ctx), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		log.ErrorContext(ctx, "panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		return errors.New("panic")
 	}
 }

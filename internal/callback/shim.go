@@ -21,7 +21,6 @@ import (
 	"github.com/paygraph/paygraph/internal/clock"
 	"github.com/paygraph/paygraph/internal/payment"
 	"github.com/paygraph/paygraph/internal/ratelimit"
-	"github.com/paygraph/paygraph/internal/trace"
 	"github.com/paygraph/paygraph/internal/txn"
 )
 
@@ -96,7 +95,7 @@ func (s *Shim) handle(w http.ResponseWriter, r *http.Request, p Provider) (bool,
 	}
 	ev, err := s.store(ctx, p.Name(), r, body, eventID)
 	if err != nil {
-		s.Log.ErrorContext(ctx, "storing callback", "provider", p.Name(), "trace_id", trace.ID(ctx), "err", err)
+		s.Log.ErrorContext(ctx, "storing callback", "provider", p.Name(), "err", err)
 		return false, "internal error"
 	}
 	notice.Provider = p.Name()
@@ -136,13 +135,18 @@ func (s *Shim) handle(w http.ResponseWriter, r *http.Request, p Provider) (bool,
 		if result == payment.NeedsRefund {
 			s.Log.WarnContext(ctx, "payment arrived for an order that can no longer be paid: refund it",
 				"provider", p.Name(), "order_id", orderID, "callback_id", ev.ID)
+		} else {
+			s.Log.InfoContext(ctx, "callback."+strings.ToLower(string(result)), "provider", p.Name(),
+				"order_id", orderID, "callback_id", ev.ID)
 		}
 		return true, string(result)
 	case apperr.CodeOf(err) != apperr.Internal:
+		s.Log.WarnContext(ctx, "callback.rejected", "provider", p.Name(), "order_id", orderID,
+			"callback_id", ev.ID, "reason", err.Error())
 		s.finish(ctx, ev.ID, callbackevent.VerdictREJECTED, err.Error(), orderID)
 		return false, err.Error()
 	default:
-		s.Log.ErrorContext(ctx, "applying callback", "provider", p.Name(), "trace_id", trace.ID(ctx), "err", err)
+		s.Log.ErrorContext(ctx, "applying callback", "provider", p.Name(), "err", err)
 		s.finish(ctx, ev.ID, callbackevent.VerdictFAILED, "internal error", orderID)
 		return false, "internal error"
 	}
@@ -180,9 +184,10 @@ func (s *Shim) storeRejected(ctx context.Context, provider string, r *http.Reque
 	r2.URL = &u
 	ev, err := s.store(ctx, provider, &r2, body, eventID)
 	if err != nil {
-		s.Log.ErrorContext(ctx, "storing callback", "provider", provider, "trace_id", trace.ID(ctx), "err", err)
+		s.Log.ErrorContext(ctx, "storing callback", "provider", provider, "err", err)
 		return
 	}
+	s.Log.WarnContext(ctx, "callback.rejected", "provider", provider, "callback_id", ev.ID, "reason", reason)
 	s.finish(ctx, ev.ID, callbackevent.VerdictREJECTED, reason, 0)
 }
 

@@ -133,7 +133,7 @@ func (s *Service) create(ctx context.Context, t order.Type, payer, payee int64, 
 		if o, err = c.Save(ctx); err != nil {
 			return fmt.Errorf("creating order: %w", err)
 		}
-		if err := recordCreated(ctx, tx, o, payment.Actor(ctx)); err != nil {
+		if err := s.Payments.RecordCreated(ctx, tx, o, payment.Actor(ctx)); err != nil {
 			return err
 		}
 		if markNow {

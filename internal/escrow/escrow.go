@@ -25,7 +25,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/paygraph/paygraph/ent"
-	"github.com/paygraph/paygraph/ent/orderevent"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/clock"
 	"github.com/paygraph/paygraph/internal/db"
@@ -148,17 +147,6 @@ var nextID = idgen.Next
 // orderNo is the 16 hex characters of the escrow marketplace's order numbers, from the
 // order's (unique) id.
 func orderNo(id int64) string { return fmt.Sprintf("%016x", uint64(id)) }
-
-// recordCreated writes the first step of a new order's history.
-func recordCreated(ctx context.Context, tx *txn.Tx, o *ent.Order, actor string) error {
-	e, err := tx.OrderEvent.Create().SetOrderID(o.ID).SetTo(orderevent.To(o.Status)).SetActor(actor).
-		SetAt(o.CreatedAt).SetReason("created").Save(ctx)
-	if err != nil {
-		return fmt.Errorf("recording creation of order %d: %w", o.ID, err)
-	}
-	tx.Emit(payment.OrderEventMessage(o, e.ID))
-	return nil
-}
 
 // order reads an order by id.
 func (s *Service) order(ctx context.Context, id int64) (*ent.Order, error) {

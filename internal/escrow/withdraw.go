@@ -126,7 +126,7 @@ func (s *Service) createIn(ctx context.Context, tx *txn.Tx, t order.Type, payer 
 	if err != nil {
 		return nil, fmt.Errorf("creating order: %w", err)
 	}
-	return o, recordCreated(ctx, tx, o, payment.Actor(ctx))
+	return o, s.Payments.RecordCreated(ctx, tx, o, payment.Actor(ctx))
 }
 
 func (s *Service) withdrawal(ctx context.Context, orderID int64) (*ent.Order, error) {

@@ -407,7 +407,7 @@ func (s *Epay) InitOrder(ctx context.Context, in InitOrderInput) (*InitOrderResu
 				if err != nil {
 					return nil, fmt.Errorf("creating order: %w", err)
 				}
-				return o, s.recordCreated(ctx, tx, o, Actor(ctx))
+				return o, s.RecordCreated(ctx, tx, o, Actor(ctx))
 			}
 			res = &InitOrderResult{}
 			imei := deref(in.Imei)

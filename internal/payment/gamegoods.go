@@ -145,7 +145,7 @@ func (g *GameGoods) CreateGoodsOrder(ctx context.Context, in CreateGoodsOrderInp
 		if err != nil {
 			return nil, fmt.Errorf("creating goods order: %w", err)
 		}
-		return o, s.recordCreated(ctx, tx, o, Actor(ctx))
+		return o, s.RecordCreated(ctx, tx, o, Actor(ctx))
 	})
 	if err != nil {
 		return nil, err

@@ -153,7 +153,7 @@ func (s *Epay) createPointsOrder(ctx context.Context, in CreatePointsOrderInput)
 				if err != nil {
 					return err
 				}
-				if err := s.recordCreated(ctx, tx, o, Actor(ctx)); err != nil {
+				if err := s.RecordCreated(ctx, tx, o, Actor(ctx)); err != nil {
 					return err
 				}
 				created = detach(o) // its edges load after commit

@@ -3,7 +3,9 @@ package payment
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paygraph/paygraph/ent"
@@ -59,6 +61,9 @@ type Service struct {
 	Refunds map[order.Type]RefundHandler
 	// OnRefunded applies refunds a provider confirms, by order type.
 	OnRefunded map[order.Type]OnRefunded
+	// Log gets one INFO line per step of every order, once it committed
+	// (nil: none).
+	Log *slog.Logger
 }
 
 // Errors shared by the order services.
@@ -146,7 +151,32 @@ func (s *Service) Transition(ctx context.Context, tx *txn.Tx, o *ent.Order, to S
 		return nil, fmt.Errorf("recording history of order %d: %w", o.ID, err)
 	}
 	tx.Emit(OrderEventMessage(o, e.ID))
+	tx.AfterCommit(func() { s.logStep(ctx, &next, o.Status, actor, reason) })
 	return &next, nil
+}
+
+// logStep writes the one log line of a step of o's history, named like
+// the step's event (order.created, order.paid, order.refunded, …).
+func (s *Service) logStep(ctx context.Context, o *ent.Order, from Status, actor, reason string) {
+	if s.Log == nil {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.Int64("order_id", o.ID), slog.String("order_no", o.OrderNo), slog.String("type", string(o.Type)),
+		slog.String("status", string(o.Status)), slog.String("amount", s.Ledger.Assets().Format(o.Asset, o.Amount).String()),
+		slog.String("asset", o.Asset), slog.Int64("app_id", o.AppID), slog.String("actor", actor),
+	}
+	if from != "" {
+		attrs = append(attrs, slog.String("from", string(from)))
+	}
+	if reason != "" {
+		attrs = append(attrs, slog.String("reason", reason))
+	}
+	name := "order.created"
+	if from != "" {
+		name = "order." + strings.ToLower(string(o.Status))
+	}
+	s.Log.LogAttrs(ctx, slog.LevelInfo, name, attrs...)
 }
 
 // OrderEventMessage is the bus event for a step of o's history.
@@ -161,14 +191,16 @@ func OrderEventMessage(o *ent.Order, eventID int64) events.Event {
 	return ev
 }
 
-// recordCreated writes the first step of a new order's history.
-func (s *Service) recordCreated(ctx context.Context, tx *txn.Tx, o *ent.Order, actor string) error {
+// RecordCreated writes the first step of a new order's history (every
+// flow's orders start here).
+func (s *Service) RecordCreated(ctx context.Context, tx *txn.Tx, o *ent.Order, actor string) error {
 	e, err := tx.OrderEvent.Create().SetOrderID(o.ID).SetTo(orderevent.To(o.Status)).SetActor(actor).
 		SetAt(o.CreatedAt).SetReason("created").Save(ctx)
 	if err != nil {
 		return fmt.Errorf("recording creation of order %d: %w", o.ID, err)
 	}
 	tx.Emit(OrderEventMessage(o, e.ID))
+	tx.AfterCommit(func() { s.logStep(ctx, o, "", actor, "") })
 	return nil
 }
 

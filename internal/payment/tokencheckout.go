@@ -249,7 +249,7 @@ func (s *Service) CreatePaymentOrder(ctx context.Context, in CreatePaymentOrderI
 		if err := tx.OrderItem.CreateBulk(items...).Exec(ctx); err != nil {
 			return nil, fmt.Errorf("creating order lines: %w", err)
 		}
-		return o, s.recordCreated(ctx, tx, o, Actor(ctx))
+		return o, s.RecordCreated(ctx, tx, o, Actor(ctx))
 	})
 }
 

@@ -95,7 +95,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.Log.ErrorContext(r.Context(), "panic", "trace_id", trace.ID(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				s.Log.ErrorContext(r.Context(), "panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				if sw.status == 0 {
 					http.Error(sw, "internal error (trace "+trace.ID(r.Context())+")", http.StatusInternalServerError)
 				}
@@ -106,8 +106,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			}
 			route := routeOf(r.URL.Path)
 			s.Metrics.HTTP.WithLabelValues(route, fmt.Sprintf("%dxx", status/100)).Inc()
-			s.Log.LogAttrs(r.Context(), slog.LevelDebug, "http",
-				slog.String("trace_id", trace.ID(r.Context())), slog.String("method", r.Method),
+			s.Log.LogAttrs(r.Context(), slog.LevelDebug, "http", slog.String("method", r.Method),
 				slog.String("path", r.URL.Path), slog.Int("status", status),
 				slog.Duration("took", time.Since(start)))
 		}()

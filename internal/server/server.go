@@ -324,7 +324,7 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 	s.Ledger = ledger.New(s.DB.Ent, s.DB.Dialect, s.Assets, s.Tx, s.Idem)
 	s.Payments = &payment.Service{
 		Client: s.DB.Ent, Tx: s.Tx, Ledger: s.Ledger, Idem: s.Idem, Clock: s.Clock,
-		OrderTTL: s.Config.OrderTTL, SecondFactor: payment.NoSecondFactor{},
+		OrderTTL: s.Config.OrderTTL, SecondFactor: payment.NoSecondFactor{}, Log: s.Log,
 		OnPaid:  map[order.Type]payment.OnPaid{},
 		Refunds: map[order.Type]payment.RefundHandler{},
 	}

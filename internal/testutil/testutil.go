@@ -25,6 +25,7 @@ import (
 
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/config"
+	"github.com/paygraph/paygraph/internal/logx"
 	"github.com/paygraph/paygraph/internal/server"
 )
 
@@ -116,12 +117,22 @@ func Start(t testing.TB, env Env) *Server {
 // cost is the minimum and WebSocket pings come every half second.
 func StartWith(t testing.TB, env Env, opts server.Options) *Server {
 	t.Helper()
+	return StartLogged(t, env, opts, nil)
+}
+
+// StartLogged is StartWith with the server's log written to w, as the
+// process writes it (text, at PAYGRAPH_LOG_LEVEL), when w is not nil.
+func StartLogged(t testing.TB, env Env, opts server.Options, w io.Writer) *Server {
+	t.Helper()
 	cfg, err := config.Load(env.Getenv)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
+	switch {
+	case w != nil:
+		log = logx.New(w, "text", cfg.LogLevel)
+	case testing.Verbose():
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	pw := auth.Passwords{Cost: 4}

@@ -28,10 +28,17 @@ import (
 type Tx struct {
 	*ent.Tx
 	events []events.Event
+	after  []func()
 }
 
 // Emit records events to publish once the transaction commits.
 func (t *Tx) Emit(evs ...events.Event) { t.events = append(t.events, evs...) }
+
+// AfterCommit records f to run once the transaction has committed (never
+// if it rolls back), in the caller's goroutine after Run's events are
+// published: for what must only be said of durable work, such as the log
+// line of a payment.
+func (t *Tx) AfterCommit(f func()) { t.after = append(t.after, f) }
 
 // maxGroup bounds how many units share one commit.
 const maxGroup = 128
@@ -61,6 +68,7 @@ type unit struct {
 	err    error
 	panic  any
 	events []events.Event
+	after  []func()
 	done   chan struct{}
 }
 
@@ -92,7 +100,16 @@ func (r *Runner) Run(ctx context.Context, fn func(tx *Tx) error) error {
 	if u.panic != nil {
 		panic(u.panic)
 	}
+	if u.err == nil {
+		runAll(u.after)
+	}
 	return u.err
+}
+
+func runAll(fs []func()) {
+	for _, f := range fs {
+		f()
+	}
 }
 
 func (r *Runner) runAlone(ctx context.Context, fn func(tx *Tx) error) (err error) {
@@ -117,6 +134,7 @@ func (r *Runner) runAlone(ctx context.Context, fn func(tx *Tx) error) (err error
 		return fmt.Errorf("committing: %w", err)
 	}
 	r.publish(ctx, tx.events)
+	runAll(tx.after)
 	return nil
 }
 
@@ -212,7 +230,7 @@ func (r *Runner) commitGroup(group []*unit) {
 				return
 			}
 		} else {
-			u.events = tx.events
+			u.events, u.after = tx.events, tx.after
 			ok++
 		}
 		if _, err := etx.ExecContext(ctx, "RELEASE "+sp); err != nil {
