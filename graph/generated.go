@@ -270,6 +270,7 @@ type ComplexityRoot struct {
 		SkillID         func(childComplexity int) int
 		Status          func(childComplexity int) int
 		StatusDesc      func(childComplexity int) int
+		StatusText      func(childComplexity int) int
 		Subject         func(childComplexity int) int
 		Synced          func(childComplexity int) int
 		Title           func(childComplexity int) int
@@ -580,6 +581,7 @@ type OrderResolver interface {
 	Amount(ctx context.Context, obj *ent.Order) (*money.Decimal, error)
 	Subject(ctx context.Context, obj *ent.Order) (*string, error)
 	StatusDesc(ctx context.Context, obj *ent.Order) (string, error)
+	StatusText(ctx context.Context, obj *ent.Order) (string, error)
 	LegacyStatus(ctx context.Context, obj *ent.Order) (*int, error)
 	PayInfo(ctx context.Context, obj *ent.Order) ([]*ent.OrderItem, error)
 	ProductInfo(ctx context.Context, obj *ent.Order) ([]*ent.OrderItem, error)
@@ -1780,6 +1782,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.StatusDesc(childComplexity), true
+	case "Order.statusText":
+		if e.ComplexityRoot.Order.StatusText == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.StatusText(childComplexity), true
 	case "Order.subject":
 		if e.ComplexityRoot.Order.Subject == nil {
 			break
@@ -4942,9 +4950,28 @@ extend type Mutation {
   amount: Decimal!
   "Alias of title (the escrow marketplace's subject)."
   subject: String
-  "Status in zh-CN (待支付, 已支付, …)."
+  """
+  The status in zh-CN, in words that fit the order type (待支付, 已支付,
+  提现申请中, 退款被拒, …); the token checkout's statusDesc.
+  """
   statusDesc: String!
-  "The status code of the source document this order type comes from, where it numbered them."
+  """
+  The status in English, in words that fit the order type (Awaiting payment,
+  Withdrawal under review, Refund rejected, …).
+  """
+  statusText: String!
+  """
+  The status as the number of the documented REST API this order type
+  replaces, null where that API had no number for it. PAYMENT: the token
+  checkout's status of /api/payment/orders (0 WAIT_FOR_PAYMENT, 1 COMPLETED,
+  also for PAID, 2 PROCESSING, 3 EXPIRED, 4 CANCELLED). RECHARGE and
+  CONSUME: the app store's status of order/lists (0 待支付, also for
+  PROCESSING, 1 支付失败, 2 支付成功, 3 发货失败, 4 交易完成, 5 申请退货,
+  6 退货失败, 7 退货成功). POINTS: the points API's status of GET
+  /payment/order/:order_no (0 待支付, also for PROCESSING, 1 已支付, also
+  for COMPLETED, 2 已退款, 3 已冻结). DEAL, WITHDRAWAL and GOODS: null (their
+  APIs named statuses in words, or not at all).
+  """
   legacyStatus: Int
   "What the payer pays (the token checkout's payInfo)."
   payInfo: [OrderItem!]!
@@ -5666,6 +5693,8 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_subject(ctx, field)
 	case "statusDesc":
 		return ec.fieldContext_Order_statusDesc(ctx, field)
+	case "statusText":
+		return ec.fieldContext_Order_statusText(ctx, field)
 	case "legacyStatus":
 		return ec.fieldContext_Order_legacyStatus(ctx, field)
 	case "payInfo":
@@ -12582,6 +12611,29 @@ func (ec *executionContext) _Order_statusDesc(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_Order_statusDesc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Order_statusText(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_statusText(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().StatusText(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Order_statusText(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
 }
 
@@ -26639,6 +26691,44 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 					}
 				}()
 				res = ec._Order_statusDesc(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "statusText":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_statusText(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
