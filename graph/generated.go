@@ -3034,77 +3034,95 @@ func newExecutionContext(
 var sources = []*ast.Source{
 	{Name: "../schema/appstore.graphql", Input: `# App store: pay ways, goods, recharge and consume orders.
 
-"A way an app's users may pay: wallet (余额) settles from the wallet, the others go through epay."
+"A way an app's users may pay (the app store's order/payWay): wallet (余额) settles from the wallet, the others go through epay."
 type PayWay {
-  "alipay, wechat, qq, wallet, …"
+  "The name initOrder takes as payWayName (pay_way_name): alipay, wechat, qq, wallet, …"
   name: String!
-  "支付宝, 微信, …"
+  "What the payer sees (pay_way_title): 支付宝, 微信, …"
   title: String!
 }
 
+"A pay way of setPayWays."
 input PayWayInput {
-  "1–32 lower-case letters, digits or _."
+  "1–32 lower-case letters, digits or _: wallet, or an epay payment type."
   name: String!
+  "What the payer sees: 支付宝, 微信, …"
   title: String!
   "Default true."
   enabled: Boolean
 }
 
+"Goods and how many (an entry of the app store's goods_list)."
 input GoodsLineInput {
-  "The catalogue's goods id."
+  "The catalogue's goods id (good_id)."
   goodsId: String!
-  "How many (pieces or months)."
+  "How many (pieces or months; num)."
   num: Int!
 }
 
+"The server's price of goods (the app store's order/submitGoodsOrder)."
 type Quote {
+  "The total price (price_total)."
   priceTotal: Decimal!
+  "The asset of priceTotal."
   asset: String!
 }
 
+"Input of initOrder (the app store's order/init)."
 input InitOrderInput {
   "Default 1; a SERVICE's own app."
   appId: ID
   "SERVICE/ADMIN only: the buyer. A USER orders for itself."
   userId: ID @self
+  "The order's title: 会员购买, 商品购买, … (title)."
   title: String!
   "RECHARGE or CONSUME."
   type: OrderType!
-  "What the client believes the goods cost; must equal the server's price."
+  "What the client believes the goods cost (price_total); must equal the server's price."
   priceTotal: Decimal
-  "What the client believes it pays; must equal the server's price (for RECHARGE: the amount)."
+  "What the client believes it pays (money); must equal the server's price (for RECHARGE: the amount)."
   money: Decimal
   "The device's IMEI (the app store's imeil)."
   imei: String
-  "One of payWays(appId)."
+  "One of payWays(appId) (pay_way_name)."
   payWayName: String!
-  "CONSUME: the goods."
+  "CONSUME: the goods (goods_list)."
   goods: [GoodsLineInput!]
   "Where the browser goes after paying the recharge."
   returnUrl: String
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
+"What initOrder made (the app store's order/init answer: charge_order_sn, params, pay_order_sn)."
 type InitOrderPayload {
   "The order to follow: the CONSUME order, or the RECHARGE order of a recharge."
   order: Order!
   "The recharge paid through the channel (none for the wallet pay way)."
   chargeOrder: Order
+  "The orderNo of chargeOrder (charge_order_sn): pay it at the gateway with payParams or getPayUrl."
   chargeOrderSn: String
-  "JSON: the server-signed page-payment form for the channel (action, params, payUrl) — never a key."
+  "JSON: the server-signed page-payment form for the channel (action, params, payUrl) — never a key (params)."
   payParams: String
-  "The CONSUME order to pay with payOrder once the recharge is paid."
+  "The orderNo of the CONSUME order to pay with payOrder once the recharge is paid (pay_order_sn)."
   payOrderSn: String
 }
 
 "A goods line of an app store order, priced from the catalogue."
 type OrderGoods {
+  "The catalogue's goods id (good_id)."
   goodsId: String!
+  "The goods attribute, as ordered."
   item: String!
+  "The goods' title, as ordered."
   title: String
+  "How many (num)."
   num: Int!
+  "The price of one when the order was made."
   singlePrice: Decimal!
+  "num × singlePrice."
   amount: Decimal!
+  "The asset of singlePrice and amount."
   asset: String!
 }
 
@@ -3115,24 +3133,49 @@ extend type Order {
 
 extend type Query {
   "The pay ways of an app (default 1; a SERVICE: its own)."
-  payWays(appId: ID): [PayWay!]!
+  payWays("The app (default 1); a SERVICE reads its own." appId: ID): [PayWay!]!
   "The server's price of goods of an app (default 1; a SERVICE: its own)."
-  quote(goods: [GoodsLineInput!]!, appId: ID): Quote!
+  quote(
+    "The goods and how many (goods_list)."
+    goods: [GoodsLineInput!]!
+    "The app whose catalogue prices them (default 1); a SERVICE uses its own."
+    appId: ID
+  ): Quote!
 }
 
 extend type Mutation {
   "Replace an app's pay ways (an empty list brings back the defaults)."
-  setPayWays(appId: ID!, payWays: [PayWayInput!]!): [PayWay!]! @auth(roles: [ADMIN])
-  "App store: create a recharge or a consume order."
-  initOrder(input: InitOrderInput!): InitOrderPayload! @auth @expensive
-  "App store: pay a CONSUME order from the wallet."
-  payOrder(orderSn: String!, idempotencyKey: String): Order! @auth
-  "App store: ask for a refund of a paid order (REFUND_REQUESTED)."
-  requestReturn(orderSn: String!, reason: String!): Order! @auth
+  setPayWays(
+    "The app."
+    appId: ID!
+    "The pay ways, in the order payWays lists them."
+    payWays: [PayWayInput!]!
+  ): [PayWay!]! @auth(roles: [ADMIN])
+  "App store: create a recharge or a consume order (order/init)."
+  initOrder("The order to create." input: InitOrderInput!): InitOrderPayload! @auth @expensive
+  "App store: pay a CONSUME order from the wallet (order/pay). The payer or an ADMIN; the order's SERVICE may not."
+  payOrder(
+    "The CONSUME order's orderNo (order_sn)."
+    orderSn: String!
+    "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
+    idempotencyKey: String
+  ): Order! @auth
+  "App store: ask for a refund of a paid order (order/cancel): REFUND_REQUESTED, until an ADMIN decides. Also for points orders and app store recharges."
+  requestReturn(
+    "The order's orderNo (order_sn)."
+    orderSn: String!
+    "Why, 1–255 characters; kept as refundReason."
+    reason: String!
+  ): Order! @auth
   "The app delivered a paid CONSUME order: COMPLETED."
-  markDelivered(orderId: ID!): Order! @auth(roles: [SERVICE, ADMIN])
+  markDelivered("The order's id." orderId: ID!): Order! @auth(roles: [SERVICE, ADMIN])
   "The app could not deliver a paid CONSUME order: DELIVERY_FAILED."
-  markDeliveryFailed(orderId: ID!, reason: String!): Order! @auth(roles: [SERVICE, ADMIN])
+  markDeliveryFailed(
+    "The order's id."
+    orderId: ID!
+    "Why, 1–255 characters; kept in the order's events."
+    reason: String!
+  ): Order! @auth(roles: [SERVICE, ADMIN])
 }
 `, BuiltIn: false},
 	{Name: "../schema/ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -6834,14 +6877,19 @@ enum WalletOrderField {
 
 "How a deal is paid: from the wallet, or through Ping++ by Alipay or WeChat Pay."
 enum DealChannel {
+  "From the buyer's wallet: pay it with payByWallet (the escrow marketplace's wallet channel)."
   WALLET
+  "Alipay, through a Ping++ charge (the escrow marketplace's alipay)."
   ALIPAY
+  "WeChat Pay, through a Ping++ charge (the escrow marketplace's wx)."
   WX
 }
 
 "A Ping++ channel."
 enum PayChannel {
+  "Alipay (the escrow marketplace's alipay)."
   ALIPAY
+  "WeChat Pay (the escrow marketplace's wx)."
   WX
 }
 
@@ -6849,12 +6897,17 @@ enum PayChannel {
 type PingppCharge {
   "Ping++'s charge id (ch_…); also the order's providerTradeNo."
   id: String!
+  "The order's orderNo, as Ping++ knows it."
   orderNo: String!
   "alipay or wx."
   channel: String!
+  "In CNY (Ping++ counts fen: 100 fen are \"1.00\")."
   amount: Decimal!
+  "cny."
   currency: String!
+  "Whether Ping++ says the charge is paid."
   paid: Boolean!
+  "false for Ping++'s test mode and for the embedded sandbox."
   livemode: Boolean!
   "The channel's payment parameters, JSON text."
   credential: String!
@@ -6866,43 +6919,55 @@ type PingppCharge {
   cashierUrl: String
 }
 
+"Input of initDealOrder (the escrow marketplace's /api/v1/initOrder; the buyer, its userId, is the caller)."
 input InitDealOrderInput {
   "What is bought (the escrow marketplace's subject), 1–256 characters."
   subject: String!
-  "In CNY, e.g. \"1.00\" for the document's 100 cents."
+  "In CNY, e.g. \"1.00\" for the escrow marketplace's amount 100 (it counted fen)."
   amount: Decimal!
   "The seller."
   receiverId: ID!
+  "The chat the deal is for (chatId); kept on the order."
   chatId: String
+  "The seller's skill bought (skillId); kept on the order."
   skillId: String
   "WALLET: pay later with payByWallet, no charge. ALIPAY, WX: a Ping++ charge is returned."
   channel: DealChannel!
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
+"A new deal (the escrow marketplace's initOrder answer: order, charge)."
 type DealOrderPayload {
+  "The DEAL order: PENDING (WALLET) or PROCESSING (a charge is out)."
   order: Order!
   "The Ping++ charge; null for WALLET."
   charge: PingppCharge
 }
 
+"An order and the Ping++ charge that pays it (the escrow marketplace's payByPing answer)."
 type ChargePayload {
+  "The order being paid, PROCESSING."
   order: Order!
+  "The open charge: hand it to the Ping++ client SDK."
   charge: PingppCharge!
 }
 
+"Input of withdraw (the escrow marketplace's /api/v1/withdrawCash)."
 input WithdrawInput {
   "In CNY; at most the withdrawable balance."
   amount: Decimal!
+  "The caller's pay password (payPass)."
   payPassword: String!
   "The Alipay account to send to."
   alipayNo: String!
   "The name on that Alipay account."
   alipayName: String!
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
-"The escrow marketplace's getCash: the wallet in CNY."
+"A user's CNY wallet, as the escrow marketplace's /api/v1/getCash answered it (info)."
 type Cash {
   "May be spent (available)."
   cash: Decimal!
@@ -6912,13 +6977,15 @@ type Cash {
   pending: Decimal!
 }
 
-"The escrow marketplace's shouldCreateNewTalk: an open chat, or nulls (the document's chatId 0)."
+"An open chat between a buyer and a seller, or nulls where the escrow marketplace's /api/v1/shouldCreateNewTalk answered chatId 0."
 type ChatSession {
+  "The open deal's chatId; null when there is none."
   chatId: String
+  "The open deal's order id (oid); null when there is none."
   orderId: ID
 }
 
-"The escrow marketplace's shouldContinueTalk."
+"Whether a chat may go on (the escrow marketplace's /api/v1/shouldContinueTalk answer)."
 type ChatStatus {
   "Whether the chat may go on: its deal is paid, not closed, and less than 24 h old."
   should: Boolean!
@@ -6926,6 +6993,7 @@ type ChatStatus {
   payTime: Time
   "payTime + 24 h."
   expiresAt: Time
+  "The deal the chat belongs to."
   orderId: ID
 }
 
@@ -6944,41 +7012,92 @@ extend type Order {
 }
 
 extend type Query {
-  "The escrow marketplace's getCash. ADMIN/SERVICE may name a user."
-  cash(userId: ID @self): Cash! @auth
-  "The escrow marketplace's shouldCreateNewTalk: the caller's open chat with a seller about a skill."
-  chatSession(receiverId: ID!, skillId: String!): ChatSession! @auth(roles: [USER])
-  "The escrow marketplace's shouldContinueTalk."
-  chatStatus(chatId: String!): ChatStatus! @auth
+  "The CNY wallet: cash, withdrawable cash and pending deals (the escrow marketplace's /api/v1/getCash)."
+  cash("Whose wallet: default the caller's own; a SERVICE must name a user." userId: ID @self): Cash! @auth
+  "The caller's open chat with a seller about a skill: a deal paid less than 24 h ago and still open (the escrow marketplace's /api/v1/shouldCreateNewTalk)."
+  chatSession(
+    "The seller."
+    receiverId: ID!
+    "The seller's skill."
+    skillId: String!
+  ): ChatSession! @auth(roles: [USER])
+  "Whether a chat may go on, for the deal's two parties (the escrow marketplace's /api/v1/shouldContinueTalk)."
+  chatStatus("The chat's id (chatId of the deal)." chatId: String!): ChatStatus! @auth
 }
 
 extend type Mutation {
-  "The escrow marketplace's initOrder: a deal with a seller."
-  initDealOrder(input: InitDealOrderInput!): DealOrderPayload! @auth(roles: [USER]) @expensive
-  "Pay a deal from the wallet; the money waits in escrow until confirmed."
-  payByWallet(orderId: ID!, payPassword: String!, idempotencyKey: String): Order! @auth(roles: [USER]) @expensive
-  "Pay a deal (or a recharge) through Ping++."
-  payByChannel(orderId: ID!, channel: PayChannel!): ChargePayload! @auth(roles: [USER]) @expensive
+  "Open a deal with a seller (the escrow marketplace's /api/v1/initOrder). WALLET: pay it with payByWallet; ALIPAY, WX: the Ping++ charge comes with it."
+  initDealOrder("The deal to open." input: InitDealOrderInput!): DealOrderPayload! @auth(roles: [USER]) @expensive
+  "Pay a PENDING deal from the wallet (the escrow marketplace's /api/v1/payByWallet); the money waits in the seller's escrow until confirmed."
+  payByWallet(
+    "The DEAL order's id (oid)."
+    orderId: ID!
+    "The caller's pay password (payPass)."
+    payPassword: String!
+    "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
+    idempotencyKey: String
+  ): Order! @auth(roles: [USER]) @expensive
+  "Pay a deal (or a recharge) through Ping++ (the escrow marketplace's /api/v1/payByPing). Asking again returns the open charge."
+  payByChannel(
+    "The order's id (oid)."
+    orderId: ID!
+    "alipay or wx (channel)."
+    channel: PayChannel!
+  ): ChargePayload! @auth(roles: [USER]) @expensive
   "Top up the wallet through Ping++: the money becomes available (not withdrawable) cash."
-  recharge(amount: Decimal!, channel: PayChannel!, idempotencyKey: String): ChargePayload! @auth(roles: [USER]) @expensive
-  "The buyer confirms a deal: the escrowed money goes to the seller's withdrawable balance."
-  confirmOrder(orderId: ID!): Order! @auth(roles: [USER, ADMIN])
-  "The buyer asks for a refund of a paid deal, or of a confirmed one within the refund window."
-  applyRefund(orderId: ID!, reason: String!): Order! @auth(roles: [USER, ADMIN])
+  recharge(
+    "In CNY, greater than zero."
+    amount: Decimal!
+    "How to pay it."
+    channel: PayChannel!
+    "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
+    idempotencyKey: String
+  ): ChargePayload! @auth(roles: [USER]) @expensive
+  "The buyer confirms a deal (the escrow marketplace's /api/v1/confirmOrder): COMPLETED, and the escrowed money goes to the seller's withdrawable balance."
+  confirmOrder("The DEAL order's id." orderId: ID!): Order! @auth(roles: [USER, ADMIN])
+  "The buyer asks for a refund of a paid deal, or of a confirmed one within the refund window (the escrow marketplace's /api/v1/applyRefund); the seller or an ADMIN decides with approveRefund or rejectRefund."
+  applyRefund(
+    "The DEAL order's id (oid)."
+    orderId: ID!
+    "Why, 1–255 characters (reason); kept as refundReason."
+    reason: String!
+  ): Order! @auth(roles: [USER, ADMIN])
   "Ask for withdrawable money to be sent to an Alipay account: a WITHDRAWAL order, PROCESSING until an admin decides."
-  withdraw(input: WithdrawInput!): Order! @auth(roles: [USER]) @expensive
+  withdraw("The amount, pay password and Alipay account." input: WithdrawInput!): Order! @auth(roles: [USER]) @expensive
   "The withdrawal was paid out: COMPLETED."
-  completeWithdrawal(orderId: ID!): Order! @auth(roles: [ADMIN])
+  completeWithdrawal("The WITHDRAWAL order's id." orderId: ID!): Order! @auth(roles: [ADMIN])
   "Refuse a withdrawal: FAILED, and the money returns to the user's withdrawable balance."
-  rejectWithdrawal(orderId: ID!, reason: String!): Order! @auth(roles: [ADMIN])
-  "Set the pay password (6–72 characters); oldPassword is required once one is set."
-  setPayPassword(newPassword: String!, oldPassword: String): User! @auth(roles: [USER]) @expensive
-  "Check the caller's login password (5 wrong tries lock it for 15 minutes)."
-  confirmPassword(password: String!): Boolean! @auth(roles: [USER, ADMIN]) @expensive
-  "The buyer's one comment on a completed deal."
-  commentOrder(orderId: ID!, score: Int!, comment: String!): Order! @auth(roles: [USER])
+  rejectWithdrawal(
+    "The WITHDRAWAL order's id."
+    orderId: ID!
+    "Why, kept in the order's events."
+    reason: String!
+  ): Order! @auth(roles: [ADMIN])
+  "Set the pay password (the escrow marketplace's /api/v1/setPayPass); oldPassword is required once one is set."
+  setPayPassword(
+    "The new pay password, 6–72 characters (newPass)."
+    newPassword: String!
+    "The current pay password (oldPass); leave it out the first time."
+    oldPassword: String
+  ): User! @auth(roles: [USER]) @expensive
+  "Check the caller's login password (the escrow marketplace's /api/v1/confirmPass; 5 wrong tries lock it for 15 minutes)."
+  confirmPassword("The login password (pass)." password: String!): Boolean! @auth(roles: [USER, ADMIN]) @expensive
+  "The buyer's one comment on a completed deal (the escrow marketplace's /api/v1/comment)."
+  commentOrder(
+    "The DEAL order's id (oid)."
+    orderId: ID!
+    "1–5 (score)."
+    score: Int!
+    "At most 500 characters (comment)."
+    comment: String!
+  ): Order! @auth(roles: [USER])
   "Set the public name and avatar shown on orders; an empty string clears one."
-  updateProfile(nickname: String, avatar: String): User! @auth(roles: [USER, ADMIN])
+  updateProfile(
+    "The public name, at most 64 characters; left out: unchanged."
+    nickname: String
+    "The avatar URL, at most 1024 characters; left out: unchanged."
+    avatar: String
+  ): User! @auth(roles: [USER, ADMIN])
 }
 `, BuiltIn: false},
 	{Name: "../schema/gamegoods.graphql", Input: `# Game goods: goods paid through a provider that calls back
@@ -6989,6 +7108,7 @@ extend type Order {
   itemId: String
 }
 
+"Input of createGoodsOrder (the game goods API's /api/pay/create-order: user_id, item, item_id, single_pric)."
 input CreateGoodsOrderInput {
   "The buyer: the payer of the order. A USER token may only name itself."
   userId: ID! @self
@@ -7000,23 +7120,31 @@ input CreateGoodsOrderInput {
   singlePrice: Decimal!
   "USER and ADMIN: the app whose catalogue to buy from (default 1). A SERVICE buys from its own app."
   appId: ID
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
 "A new GOODS order, with what it is for (the game goods flow's create-order data)."
 type GoodsOrderPayload {
+  "The new order, PENDING until the provider's callback."
   order: Order!
   "The order number the provider echoes back as game_order_no: 811- followed by the id."
   orderNo: String!
+  "The goods attribute ordered (item)."
   item: String!
+  "The catalogue id of the goods (item_id)."
   itemId: String!
+  "The price of one, the order's amount (single_pric)."
   singlePrice: Decimal!
+  "The buyer (user_id)."
   userId: ID!
 }
 
+"Input of verifyOrder (the game goods API's /api/pay/verification: user_id, item, item_id, order)."
 input VerifyOrderInput {
   "The user the item is to be handed to."
   userId: ID! @self
+  "The goods attribute (商品属性) the order must be for."
   item: String!
   "When given, the order must be for this catalogue id too."
   itemId: String
@@ -7030,12 +7158,15 @@ user and item; firstDelivery is true for exactly one verification of an
 order (the one that marked it COMPLETED), so the game hands the item out once.
 """
 type VerifyOrderPayload {
+  "The order is a paid (PAID or COMPLETED) order of that user for that item."
   verified: Boolean!
+  "This verification marked the order COMPLETED: hand the item out now. Every other verification of it says false."
   firstDelivery: Boolean!
   "The order, when it is the user's order for the item (also when not verified, e.g. still PENDING)."
   order: Order
 }
 
+"Input of sendGameTestCallback: what the test callback says."
 input SendGameTestCallbackInput {
   "The orderNo (811-…) of the order to notify about."
   order: String!
@@ -7063,15 +7194,15 @@ type GameTestCallback {
 
 extend type Mutation {
   "Game goods: a GOODS order for a user, priced from the catalogue; paid through the game provider."
-  createGoodsOrder(input: CreateGoodsOrderInput!): GoodsOrderPayload! @auth(roles: [SERVICE, USER, ADMIN])
+  createGoodsOrder("The buyer and the goods." input: CreateGoodsOrderInput!): GoodsOrderPayload! @auth(roles: [SERVICE, USER, ADMIN])
   "Game goods: is this a paid order of that user for that item? The first verification marks it COMPLETED (delivered)."
-  verifyOrder(input: VerifyOrderInput!): VerifyOrderPayload! @auth(roles: [SERVICE, ADMIN])
+  verifyOrder("The user, the item and, optionally, the order." input: VerifyOrderInput!): VerifyOrderPayload! @auth(roles: [SERVICE, ADMIN])
   """
   Development helper: post a correctly signed game callback for an order to
   POST /api/pay/callback, as the provider would. Only while
   PAYGRAPH_GAME_CALLBACK_KEY is unset (the development key); FORBIDDEN otherwise.
   """
-  sendGameTestCallback(input: SendGameTestCallbackInput!): GameTestCallback! @auth(roles: [ADMIN]) @expensive
+  sendGameTestCallback("The order and the callback's result." input: SendGameTestCallbackInput!): GameTestCallback! @auth(roles: [ADMIN]) @expensive
 }
 `, BuiltIn: false},
 	{Name: "../schema/goods.graphql", Input: `"""
@@ -7081,22 +7212,31 @@ goods. Prices are per app.
 type Goods {
   "The caller's own id for the goods."
   id: String!
+  "The app whose catalogue holds it."
   appId: ID!
-  "The game goods flow's goods attribute (商品属性)."
+  "The goods attribute (the game goods API's item, 商品属性)."
   item: String!
+  "A display title; a GOODS order takes it as its title."
   title: String
+  "The price of one (the game goods API's single_pric), in asset."
   singlePrice: Decimal!
+  "The asset of singlePrice."
   asset: String!
+  "Whether it may be ordered."
   active: Boolean!
+  "When it last changed."
   updatedAt: Time!
 }
 
+"Input of upsertGoods: a catalogue entry, created or replaced by its id and app."
 input UpsertGoodsInput {
   "The caller's own id: 1–64 characters."
   id: String!
   "Default 1."
   appId: ID
+  "The goods attribute (商品属性), 1–128 characters."
   item: String!
+  "A display title, at most 256 characters."
   title: String
   "Greater than zero, at most the asset's decimals."
   singlePrice: Decimal!
@@ -7108,12 +7248,17 @@ input UpsertGoodsInput {
 
 extend type Query {
   "A goods entry of an app (a SERVICE: its own app; others: appId, default 1)."
-  goods(id: String!, appId: ID): Goods!
+  goods(
+    "The goods id (the game goods API's id)."
+    id: String!
+    "The app whose catalogue to read (default 1); a SERVICE reads its own."
+    appId: ID
+  ): Goods!
 }
 
 extend type Mutation {
   "Create or update a goods entry."
-  upsertGoods(input: UpsertGoodsInput!): Goods! @auth(roles: [ADMIN])
+  upsertGoods("The entry." input: UpsertGoodsInput!): Goods! @auth(roles: [ADMIN])
 }
 `, BuiltIn: false},
 	{Name: "../schema/money.graphql", Input: `"""
@@ -7141,31 +7286,41 @@ extend type WalletEntry {
 
 "A change to one of the viewer's wallets."
 type WalletEvent {
+  "The wallet as it is after the change."
   wallet: Wallet!
   "The posting that changed it."
   entry: WalletEntry
 }
 
+"Input of credit: money from outside the platform into a user's wallet."
 input CreditInput {
+  "The user whose wallet is credited (the wallet is made if it does not exist)."
   userId: ID!
+  "The asset code: one of PAYGRAPH_ASSETS (CNY, POINTS, BTC, USDT by default)."
   asset: String!
   "Greater than zero."
   amount: Decimal!
+  "A note kept on the posting, at most 255 characters."
   memo: String
   "Mark the money withdrawable (e.g. migrated earnings). Default: spendable, not withdrawable."
   withdrawable: Boolean
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
+"The sum of every posting in one asset."
 type AssetSum {
+  "The asset code."
   asset: String!
   "Sum of every posting in the asset: zero when the ledger balances."
   sum: Decimal!
 }
 
+"The ledger's invariant, recomputed from the postings: what ledgerCheck found."
 type LedgerCheck {
   "True when every asset sums to zero, no wallet is negative and every wallet equals its postings."
   ok: Boolean!
+  "The sum of each asset's postings."
   assets: [AssetSum!]!
   "Wallets whose balance is below zero."
   negativeWallets: [Wallet!]!
@@ -7184,18 +7339,18 @@ type LedgerCheck {
 
 extend type Query {
   "The viewer's balances, one per asset it has used. ADMIN/SERVICE may name a user."
-  wallets(userId: ID @self): [Wallet!]! @auth
+  wallets("Whose wallets: default the caller's own; a SERVICE must name a user." userId: ID @self): [Wallet!]! @auth
   "The double-entry ledger, recomputed from the postings."
   ledgerCheck: LedgerCheck! @auth(roles: [ADMIN])
 }
 
 extend type Mutation {
   "Money from the outside world into a user's wallet (a deposit or an adjustment): the one way to fund a wallet by hand."
-  credit(input: CreditInput!): WalletEntry! @auth(roles: [ADMIN])
+  credit("The user, asset and amount." input: CreditInput!): WalletEntry! @auth(roles: [ADMIN])
 }
 `, BuiltIn: false},
 	{Name: "../schema/orders.graphql", Input: `extend type Order {
-  "The caller's own reference, unique per app."
+  "The app's own reference, unique per app (the token checkout's clientOrderId)."
   clientOrderId: String
   "The amount to pay, in the order's asset."
   amount: Decimal!
@@ -7228,13 +7383,16 @@ extend type Mutation {
   payInfo: [OrderItem!]!
   "What is bought (the token checkout's productInfo)."
   productInfo: [OrderItem!]!
+  "DEAL: the chat the deal belongs to (the escrow marketplace's chatId)."
   chatId: String
+  "DEAL: the seller's skill the deal buys (the escrow marketplace's skillId)."
   skillId: String
 }
 
 extend type OrderItem {
   "The line's id (the token checkout's itemId)."
   itemId: ID!
+  "The line's amount, in its tokenId (the token checkout's amount)."
   amount: Decimal!
   "Paid so far."
   paidAmount: Decimal!
@@ -7244,23 +7402,29 @@ extend type OrderItem {
   unlockedAmount: Decimal!
 }
 
+"A payInfo or productInfo line of createPaymentOrder (the token checkout's payInfo entry)."
 input OrderItemInput {
   "Asset code, e.g. USDT."
   tokenId: String!
+  "Greater than zero, with at most the asset's decimals."
   amount: Decimal!
   "Defaults to PAY."
   payType: String
 }
 
+"Input of createPaymentOrder: a token checkout order (PAYMENT)."
 input CreatePaymentOrderInput {
   "The app's own reference, unique per app."
   clientOrderId: String
+  "The user who pays (the token checkout's payerUserId); only that user may pay."
   payerUserId: ID!
+  "The user who is paid (the token checkout's payeeUserId)."
   payeeUserId: ID!
   "What the payer pays; every line in one asset."
   payInfo: [OrderItemInput!]!
   "What is bought, for display."
   productInfo: [OrderItemInput!]
+  "A description of the order, kept as its desc."
   desc: String
   "A JSON document, kept as text."
   extendInfo: String
@@ -7268,14 +7432,19 @@ input CreatePaymentOrderInput {
   expiresAt: Time
   "ADMIN only: the app the order belongs to (default 1). A SERVICE token's app is its own."
   appId: ID
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
+"Input of pay and quickPay (the token checkout's order_id, verify_code_order_id and verify_code)."
 input PayInput {
+  "The PAYMENT order to pay (order_id)."
   orderId: ID!
   "The id sendPaymentVerifyCode returned (MOBILE/EMAIL); empty or 0 with GA."
   verifyCodeOrderId: ID
+  "The code of the payer's second factor: its authenticator's (GA) or the one sent (MOBILE, EMAIL). Ignored when the payer has none."
   verifyCode: String
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
@@ -7285,25 +7454,38 @@ extend type Query {
   the gateway first (a payment the gateway reports is applied as its notify
   would be): see providerInfo and synced.
   """
-  order(id: ID, orderNo: String, sync: Boolean): Order! @auth
+  order(
+    "The order's id. Give id or orderNo."
+    id: ID
+    "The order's orderNo (of any type)."
+    orderNo: String
+    "true: first ask the gateway about an epay order (the points API's ?sync=true)."
+    sync: Boolean
+  ): Order! @auth
 }
 
 extend type Mutation {
   "Token checkout: create an order for a payer to pay a payee."
-  createPaymentOrder(input: CreatePaymentOrderInput!): Order! @auth(roles: [SERVICE, ADMIN])
+  createPaymentOrder("The order to create." input: CreatePaymentOrderInput!): Order! @auth(roles: [SERVICE, ADMIN])
   "Token checkout: the payer pays, moving the payInfo amounts payer → payee."
-  pay(input: PayInput!): Order! @auth(roles: [USER])
+  pay("The order and the second factor's code." input: PayInput!): Order! @auth(roles: [USER])
 }
 
+"""
+Live events, over WebSocket (graphql-transport-ws, graphql-ws) or SSE, each
+sent after its change committed. Events are not replayed: a client that was
+away catches up with order(id) { events } and orders(where: {updatedAtGTE}).
+"""
 type Subscription {
   "Each status change of one order the caller may see."
-  orderStatusChanged(orderId: ID!): OrderEvent! @auth
+  orderStatusChanged("The order's id." orderId: ID!): OrderEvent! @auth
   "Each status change of orders where the caller is payer or payee (a SERVICE: its app's orders)."
   myOrderEvents: OrderEvent! @auth
   "Each change to the caller's wallets."
   walletChanged: WalletEvent! @auth(roles: [USER, ADMIN])
 }
 
+"Input of cancelOrder (the game goods API's cancel-order: user_id, order)."
 input CancelOrderInput {
   "The payer of the order. A USER token may only name itself."
   userId: ID! @self
@@ -7319,11 +7501,12 @@ extend type Mutation {
   cancel is kept for refund); cancelling a cancelled order returns it
   unchanged. Withdrawals are decided by an ADMIN (rejectWithdrawal).
   """
-  cancelOrder(input: CancelOrderInput!): Order! @auth
+  cancelOrder("The order and its payer." input: CancelOrderInput!): Order! @auth
 }
 `, BuiltIn: false},
 	{Name: "../schema/points.graphql", Input: `# Points: points bought through 易支付 (epay).
 
+"Input of createPointsOrder (the points API's POST /payment/create-order: amount, points, payment_type)."
 input CreatePointsOrderInput {
   "What the buyer pays, in CNY (at most 2 decimals)."
   amount: Decimal!
@@ -7337,10 +7520,13 @@ input CreatePointsOrderInput {
   title: String
   "Where the browser goes after paying (an http(s) URL); orderNo and status are added to it."
   returnUrl: String
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
+"Input of getPayUrl (the points API's POST /payment/get-pay-url: order_no, method, device)."
 input GetPayUrlInput {
+  "The orderNo of a POINTS order or an app store RECHARGE (order_no)."
   orderNo: String!
   "web (the gateway chooses by device), jump, jsapi, app, scan or applet."
   method: String = "web"
@@ -7352,24 +7538,27 @@ input GetPayUrlInput {
   clientIp: String
   "The buyer's payment code (method scan)."
   authCode: String
-  "The WeChat buyer's openid and appid (method jsapi)."
+  "The WeChat buyer's openid (method jsapi)."
   subOpenId: String
+  "The WeChat appid the openid belongs to (method jsapi)."
   subAppId: String
 }
 
-"How to pay an order at the gateway."
+"How to pay an order at the gateway (the points API's get-pay-url answer: trade_no, pay_type, pay_info, order_no)."
 type PayUrl {
+  "The gateway's trade number; also the order's providerTradeNo."
   tradeNo: String!
   "jump, html, qrcode, urlscheme, jsapi, app, scan, wxplugin or wxapp."
   payType: String!
   "The URL, QR content or JSON parameters payType names."
   payInfo: String!
+  "The order's orderNo."
   orderNo: String!
   "For payType qrcode: a data: URL of a PNG QR code of payInfo."
   qrPng: String
 }
 
-"The gateway's record of an order's payment."
+"The gateway's record of an order's payment (the points API's yipay_info)."
 type ProviderInfo {
   "The gateway's trade number."
   tradeNo: String
@@ -7377,11 +7566,15 @@ type ProviderInfo {
   apiTradeNo: String
   "0 待支付, 1 已支付, 2 已退款, 3 已冻结."
   status: Int!
+  "status in zh-CN, as the points API's status_text: 待支付, 已支付, 已退款, 已冻结."
   statusText: String
-  "As the gateway writes them: 2006-01-02 15:04:05."
+  "When the trade was opened, as the gateway writes it: 2006-01-02 15:04:05."
   addtime: String
+  "When it was paid, as the gateway writes it: 2006-01-02 15:04:05."
   endtime: String
+  "The amount the gateway recorded, as it writes it (\"10.00\")."
   money: String
+  "The gateway's payment type: alipay, wxpay, qqpay, …"
   type: String
 }
 
@@ -7396,9 +7589,9 @@ extend type Order {
 
 extend type Mutation {
   "Points: create a points order (orderNo ORDER + 13-digit ms + 4 digits), paid through epay."
-  createPointsOrder(input: CreatePointsOrderInput!): Order! @auth
+  createPointsOrder("The amount, the points and how to pay." input: CreatePointsOrderInput!): Order! @auth
   "Points: hand an epay order to the gateway and get how to pay it; the order becomes PROCESSING."
-  getPayUrl(input: GetPayUrlInput!): PayUrl! @auth @expensive
+  getPayUrl("The order and how the payer pays." input: GetPayUrlInput!): PayUrl! @auth @expensive
 }
 `, BuiltIn: false},
 	{Name: "../schema/refunds.graphql", Input: `extend type Mutation {
@@ -7407,9 +7600,14 @@ extend type Mutation {
   provider that was paid) and the order becomes REFUNDED. Who may approve
   depends on the order type (ADMIN; for escrow deals also the payee).
   """
-  approveRefund(orderId: ID!): Order! @auth @expensive
+  approveRefund("The order's id: REFUND_REQUESTED, or PAID when an ADMIN refunds an app store or points order at once." orderId: ID!): Order! @auth @expensive
   "Reject a refund request with a reason: REFUND_REJECTED."
-  rejectRefund(orderId: ID!, reason: String!): Order! @auth
+  rejectRefund(
+    "The id of the order in REFUND_REQUESTED."
+    orderId: ID!
+    "Why, kept in the order's events."
+    reason: String!
+  ): Order! @auth
 }
 `, BuiltIn: false},
 	{Name: "../schema/schema.graphql", Input: `# Directives, shared scalars and the viewer. Role rules live in the @auth and
@@ -7418,7 +7616,10 @@ extend type Mutation {
 """
 The field needs a valid token; with roles, one of those roles.
 """
-directive @auth(roles: [Role!]) on FIELD_DEFINITION
+directive @auth(
+  "The roles that may call the field; any valid token when left out."
+  roles: [Role!]
+) on FIELD_DEFINITION
 
 """
 The argument names a user: a USER token may only name itself, an ADMIN or
@@ -7432,6 +7633,7 @@ or a code sender, request signing. A request may run only one such field.
 """
 directive @expensive on FIELD_DEFINITION
 
+"A signed 64-bit integer, sent as a JSON number."
 scalar Int64
 
 `, BuiltIn: false},
@@ -7451,11 +7653,13 @@ enum AuthType {
 
 "The payer as a payment page shows it (the token checkout's userInfo)."
 type PaymentUserInfo {
+  "The payer's id (userId)."
   userId: ID!
   "2: the account has an email address; 1: only a mobile number; 0: neither."
   registerType: Int!
   "Masked: 186****0001."
   mobile: String
+  "The calling code of mobile, e.g. 86 (nationalCode)."
   nationalCode: String
   "Masked: z********n@163.com."
   email: String
@@ -7471,9 +7675,11 @@ type PaymentUserInfo {
   source: String
 }
 
-"The token checkout's load_pay_data."
+"The token checkout's load_pay_data: what a payment page shows."
 type PaymentData {
+  "The order to pay (orderInfo)."
   order: Order!
+  "Its payer, masked (userInfo)."
   user: PaymentUserInfo!
   "Whether pay needs a code (the payer has chosen a second factor)."
   need2FA: Boolean!
@@ -7481,6 +7687,7 @@ type PaymentData {
   authType: AuthType!
 }
 
+"A code was sent (the token checkout's send_payment_verify_code answer, whose orderId is verifyCodeOrderId)."
 type VerifyCodeSent {
   "Give it to pay as verifyCodeOrderId."
   verifyCodeOrderId: ID!
@@ -7492,11 +7699,13 @@ type VerifyCodeSent {
   expiresAt: Time!
 }
 
+"The answer of quickPay (the token checkout's quick_pay: processIsEnd, need2FA)."
 type QuickPayResult {
   "The order is paid."
   processIsEnd: Boolean!
   "Nothing was paid: pay again with the payer's second factor."
   need2FA: Boolean!
+  "The order as it now is."
   order: Order!
 }
 
@@ -7512,12 +7721,17 @@ type TotpSetup {
 
 "A code the development sender kept (no real sender is configured)."
 type VerifyCodeOutboxEntry {
+  "MOBILE or EMAIL."
   channel: AuthType!
   "The full address (not masked)."
   to: String!
+  "The 6-digit code."
   code: String!
+  "The order the code pays."
   orderId: ID!
+  "The id pay wants with the code."
   verifyCodeOrderId: ID!
+  "When it was sent."
   createdAt: Time!
 }
 
@@ -7535,44 +7749,51 @@ extend type User {
 
 extend type Query {
   "Token checkout: the order, its payer (masked) and the second factor pay asks for. The payer, ADMIN or the order's SERVICE."
-  paymentData(orderId: ID!): PaymentData! @auth
+  paymentData("The PAYMENT order's id (order_id)." orderId: ID!): PaymentData! @auth
   "The codes the development sender kept, newest first (first: 1–100, default 20). Only while no real sender is configured."
-  verifyCodeOutbox(first: Int): [VerifyCodeOutboxEntry!]! @auth(roles: [ADMIN])
+  verifyCodeOutbox("How many, newest first: 1–100, default 20." first: Int): [VerifyCodeOutboxEntry!]! @auth(roles: [ADMIN])
 }
 
 extend type Mutation {
   "Token checkout: send the payer a 6-digit code for one order by SMS or email (authType MOBILE or EMAIL)."
-  sendPaymentVerifyCode(orderId: ID!): VerifyCodeSent! @auth(roles: [USER]) @expensive
+  sendPaymentVerifyCode("The PAYMENT order's id (order_id)." orderId: ID!): VerifyCodeSent! @auth(roles: [USER]) @expensive
   "Token checkout: pay at once where no code is needed; otherwise processIsEnd false and need2FA true, unless a valid code is given."
-  quickPay(input: PayInput!): QuickPayResult! @auth(roles: [USER])
+  quickPay("The order and, optionally, the second factor's code." input: PayInput!): QuickPayResult! @auth(roles: [USER])
   "Make a new authenticator (GA) secret; enableTotp binds it."
   setupTotp: TotpSetup! @auth(roles: [USER])
   "Bind the authenticator with one of its codes. A payer without a factor now pays with GA."
-  enableTotp(code: String!): User! @auth(roles: [USER])
+  enableTotp("A current 6-digit code of the authenticator set up with setupTotp." code: String!): User! @auth(roles: [USER])
   "Choose the second factor pay asks for, among those bound. NONE only while none is chosen."
-  setAuthType(authType: AuthType!): User! @auth(roles: [USER])
+  setAuthType("The factor: GA, MOBILE or EMAIL (NONE only while none is chosen)." authType: AuthType!): User! @auth(roles: [USER])
 }
 `, BuiltIn: false},
-	{Name: "../schema/user.graphql", Input: `input RegisterInput {
+	{Name: "../schema/user.graphql", Input: `"Input of register: a new USER account."
+input RegisterInput {
   "3–32 characters: letters, digits, '_', '.', '-'; stored lower-case."
   username: String!
   "8–72 characters."
   password: String!
+  "An email address (at most 254 characters): where EMAIL codes are sent."
   email: String
-  "Digits only, 5–20 of them."
+  "Digits only, 5–20 of them: where MOBILE codes are sent."
   mobile: String
   "Calling code without '+', e.g. \"86\"."
   nationalCode: String
 }
 
+"A signed-in session: what login returns."
 type AuthPayload {
   "A bearer token for the Authorization header."
   token: String!
+  "When the token stops working (PAYGRAPH_TOKEN_TTL after login)."
   expiresAt: Time!
+  "The user signed in."
   user: User!
 }
 
+"An app and a new SERVICE token of it."
 type CreateAppPayload {
+  "The app."
   app: App!
   "A SERVICE token for the app's server. It is shown once; keep it secret."
   serviceToken: String!
@@ -7603,18 +7824,24 @@ extend type Query {
   "Who the token is, for any token or none: its role, and its user or its app."
   viewer: Viewer!
   "A user by id: a USER may read only itself."
-  user(id: ID! @self): User! @auth
+  user("The user's id." id: ID! @self): User! @auth
 }
 
+"What may be changed. Each field says who may call it; money moves only for its owner or an ADMIN."
 type Mutation {
   "Open a USER account."
-  register(input: RegisterInput!): User! @expensive
+  register("The account to open." input: RegisterInput!): User! @expensive
   "Trade a username and password for a token."
-  login(username: String!, password: String!): AuthPayload! @expensive
+  login(
+    "The username, in any case."
+    username: String!
+    "The password. A wrong username and a wrong password get the same UNAUTHENTICATED; five wrong passwords in a row lock the account for 15 minutes."
+    password: String!
+  ): AuthPayload! @expensive
   "Create a merchant app and its SERVICE token."
-  createApp(name: String!): CreateAppPayload! @auth(roles: [ADMIN])
+  createApp("The app's name, 1–64 characters." name: String!): CreateAppPayload! @auth(roles: [ADMIN])
   "Revoke every SERVICE token of an app and issue a new one."
-  rotateServiceToken(appId: ID!): CreateAppPayload! @auth(roles: [ADMIN])
+  rotateServiceToken("The app's id." appId: ID!): CreateAppPayload! @auth(roles: [ADMIN])
 }
 `, BuiltIn: false},
 }
