@@ -26,5 +26,9 @@ func (App) Fields() []ent.Field {
 
 // Annotations of App.
 func (App) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		entgql.RelayConnection(),
+		entgql.QueryField("apps").Directives(adminDirective()),
+	}
 }

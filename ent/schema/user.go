@@ -21,6 +21,9 @@ func (User) Fields() []ent.Field {
 		// username is stored lower-case, so "Alice" and "alice" are one name.
 		field.String("username").Unique().NotEmpty().MaxLen(32),
 		field.String("password_hash").Sensitive().Annotations(hidden()),
+		// token_version is raised to revoke every token of the user (logout,
+		// a password change); tokens carry the version they were issued at.
+		field.Int("token_version").Default(0).Annotations(hidden()),
 		// email, mobile and national_code are private: schema/user.graphql
 		// exposes them to the user and to ADMIN/SERVICE only.
 		field.String("email").Optional().Annotations(hidden()),
@@ -62,5 +65,7 @@ func (User) Fields() []ent.Field {
 func (User) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		entgql.RelayConnection(),
+		entgql.QueryField("users").Directives(adminDirective()),
 	}
 }

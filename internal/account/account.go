@@ -34,11 +34,13 @@ type Service struct {
 	PerAddress *ratelimit.Limiter
 	// Now is the clock of the rate limit.
 	Now func() time.Time
+
+	versions versionCache
 }
 
 // New returns the account service.
 func New(client *ent.Client, tokens *auth.Tokens, passwords auth.Passwords) *Service {
-	return &Service{client: client, tokens: tokens, passwords: passwords}
+	return &Service{client: client, tokens: tokens, passwords: passwords, versions: versionCache{m: map[int64]cachedVersion{}}}
 }
 
 // RegisterInput is what a new user gives.
@@ -184,7 +186,11 @@ func (s *Service) Login(ctx context.Context, username, password string) (*Sessio
 		return nil, err
 	}
 	access.Grant(ctx, u.ID) // the session's user is the caller's own
-	token, exp, err := s.tokens.IssueUser(u.ID, u.Role)
+	return s.session(u)
+}
+
+func (s *Service) session(u *ent.User) (*Session, error) {
+	token, exp, err := s.tokens.IssueUser(u.ID, u.Role, u.TokenVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -339,13 +345,26 @@ func (s *Service) User(ctx context.Context, id int64) (*ent.User, error) {
 }
 
 // Authenticate turns a bearer token into a principal. SERVICE tokens are
-// checked against their app's current token version.
+// checked against their app's current token version, user tokens against
+// their user's (read at most every userVersionTTL per user and instance:
+// a logout on one instance is honoured there at once, elsewhere within
+// that time).
 //
 // Errors: UNAUTHENTICATED.
 func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principal, error) {
 	p, ver, err := s.tokens.Parse(token)
 	if err != nil {
 		return auth.Principal{}, err
+	}
+	if p.Role != role.Service {
+		cur, err := s.userVersion(ctx, p.Subject)
+		if err != nil {
+			return auth.Principal{}, err
+		}
+		if cur != ver {
+			return auth.Principal{}, auth.ErrTokenRevoked
+		}
+		return p, nil
 	}
 	if p.Role == role.Service {
 		a, err := s.client.App.Get(ctx, p.AppID)

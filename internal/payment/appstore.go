@@ -96,7 +96,7 @@ type PayWayInput struct {
 //
 // Errors: FORBIDDEN (not an admin), BAD_USER_INPUT.
 func (s *Epay) SetPayWays(ctx context.Context, appID int64, in []*PayWayInput) ([]*PayWayView, error) {
-	p, err := auth.Require(ctx, role.Admin)
+	p, err := auth.Require(ctx, role.Service, role.Admin)
 	if err != nil {
 		return nil, err
 	}

@@ -358,14 +358,14 @@ func (s *Epay) hold(o *ent.Order) (string, int64, error) {
 // answer is lost the money stays held and approving again asks the
 // gateway what happened before refunding.
 //
-// Who: an ADMIN only. The money is taken out of the payer's wallet (to go
-// back to the payer's account at the gateway): neither the payer, nor the
-// order's app, decides that.
+// Who: the order's app or an ADMIN (decidesRefund). The money is taken
+// out of the payer's wallet to go back to the payer's account at the
+// gateway, as the payer asked.
 //
-// Errors: FORBIDDEN (not an admin), INVALID_TRANSITION, INSUFFICIENT_FUNDS
+// Errors: FORBIDDEN (not the order's app or an admin), INVALID_TRANSITION, INSUFFICIENT_FUNDS
 // (the payment's money was spent), ErrRefundInProgress, PROVIDER_ERROR.
 func (h GatewayRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
-	if _, err := auth.Require(ctx, role.Admin); err != nil {
+	if err := decidesRefund(ctx, o); err != nil {
 		return nil, err
 	}
 	if err := CanTransition(o.Status, Refunded); err != nil {
@@ -539,15 +539,31 @@ func (h GatewayRefunds) markUnknown(ctx context.Context, a *ent.RefundAttempt, c
 	}
 }
 
+// decidesRefund checks that the caller may decide a refund of an app
+// store or points order: the order's app (its SERVICE) or an ADMIN. The
+// payer asked for the refund (requestReturn), so the money it moves out
+// of the payer's wallet (back to the payer's account at the gateway)
+// moves at the payer's request; the payer does not decide it.
+func decidesRefund(ctx context.Context, o *ent.Order) error {
+	p, err := auth.Require(ctx, role.Service, role.Admin)
+	if err != nil {
+		return err
+	}
+	if p.Role == role.Service && p.AppID != o.AppID {
+		return auth.ErrOtherApp
+	}
+	return nil
+}
+
 // Reject refuses a refund request.
 //
-// Errors: FORBIDDEN (not an admin), INVALID_TRANSITION.
+// Errors: FORBIDDEN (not the order's app or an admin), INVALID_TRANSITION.
 func (h GatewayRefunds) Reject(ctx context.Context, o *ent.Order, reason string) (*ent.Order, error) {
 	return h.reject(ctx, o, reason)
 }
 
 func (s *Epay) reject(ctx context.Context, o *ent.Order, reason string) (*ent.Order, error) {
-	if _, err := auth.Require(ctx, role.Admin); err != nil {
+	if err := decidesRefund(ctx, o); err != nil {
 		return nil, err
 	}
 	var out *ent.Order
@@ -561,12 +577,12 @@ func (s *Epay) reject(ctx context.Context, o *ent.Order, reason string) (*ent.Or
 
 // Approve gives a CONSUME order's money back to the payer's wallet.
 //
-// Who: an ADMIN only; the money leaves the app's sales, so neither the
-// payer nor the app's SERVICE decides it.
+// Who: the order's app or an ADMIN (decidesRefund); the money leaves the
+// app's own sales, so the payer does not decide it.
 //
-// Errors: FORBIDDEN (not an admin), INVALID_TRANSITION.
+// Errors: FORBIDDEN (not the order's app or an admin), INVALID_TRANSITION.
 func (h WalletRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
-	if _, err := auth.Require(ctx, role.Admin); err != nil {
+	if err := decidesRefund(ctx, o); err != nil {
 		return nil, err
 	}
 	var out *ent.Order
