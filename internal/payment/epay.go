@@ -549,11 +549,20 @@ func decidesRefund(ctx context.Context, o *ent.Order) error {
 	if err != nil {
 		return err
 	}
-	if p.Role == role.Service && p.AppID != o.AppID {
-		return auth.ErrOtherApp
+	if p.Role == role.Service {
+		if p.AppID != o.AppID {
+			return auth.ErrOtherApp
+		}
+		// Taking money out of the payer's wallet unasked is an ADMIN's act.
+		if o.Type != order.TypeCONSUME && o.Status != RefundRequested {
+			return errUnaskedRefund
+		}
 	}
 	return nil
 }
+
+var errUnaskedRefund = apperr.New(apperr.Forbidden,
+	"an app decides refunds its payer asked for (requestReturn); refunding an order the payer did not ask about takes money out of the payer's wallet: an ADMIN's act")
 
 // Reject refuses a refund request.
 //
