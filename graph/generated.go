@@ -230,6 +230,7 @@ type ComplexityRoot struct {
 		Register              func(childComplexity int, input account.RegisterInput) int
 		RejectRefund          func(childComplexity int, orderID int64, reason string) int
 		RejectWithdrawal      func(childComplexity int, orderID int64, reason string) int
+		RequestRefund         func(childComplexity int, orderID int64, reason string) int
 		RequestReturn         func(childComplexity int, orderSn string, reason string) int
 		ResetPayPassword      func(childComplexity int, userID int64) int
 		ResetSecondFactor     func(childComplexity int, userID int64) int
@@ -596,6 +597,7 @@ type MutationResolver interface {
 	CancelOrder(ctx context.Context, input payment.CancelOrderInput) (*ent.Order, error)
 	CreatePointsOrder(ctx context.Context, input payment.CreatePointsOrderInput) (*ent.Order, error)
 	GetPayURL(ctx context.Context, input payment.GetPayURLInput) (*payment.PayURL, error)
+	RequestRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
 	ApproveRefund(ctx context.Context, orderID int64) (*ent.Order, error)
 	RejectRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
 	SendPaymentVerifyCode(ctx context.Context, orderID int64) (*twofactor.CodeSent, error)
@@ -1523,6 +1525,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RejectWithdrawal(childComplexity, args["orderId"].(int64), args["reason"].(string)), true
+	case "Mutation.requestRefund":
+		if e.ComplexityRoot.Mutation.RequestRefund == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestRefund_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestRefund(childComplexity, args["orderId"].(int64), args["reason"].(string)), true
 	case "Mutation.requestReturn":
 		if e.ComplexityRoot.Mutation.RequestReturn == nil {
 			break
@@ -3318,7 +3331,7 @@ extend type Mutation {
   initOrder(input: InitOrderInput!): InitOrderPayload! @auth @expensive
   "App store: pay a CONSUME order from the wallet."
   payOrder(orderSn: String!, idempotencyKey: String): Order! @auth
-  "App store: ask for a refund of a paid order (REFUND_REQUESTED)."
+  "App store: ask for a refund of a paid order by its orderSn (REFUND_REQUESTED): the app store's name for requestRefund."
   requestReturn(orderSn: String!, reason: String!): Order! @auth
   "The app delivered a paid CONSUME order: COMPLETED."
   markDelivered(orderId: ID!): Order! @auth(roles: [SERVICE, ADMIN])
@@ -5025,7 +5038,7 @@ extend type Mutation {
   recharge(amount: Decimal!, channel: PayChannel!, idempotencyKey: String): ChargePayload! @auth(roles: [USER]) @expensive
   "The buyer confirms a deal: the escrowed money goes to the seller's withdrawable balance."
   confirmOrder(orderId: ID!): Order! @auth(roles: [USER, ADMIN])
-  "The buyer asks for a refund of a paid deal, or of a confirmed one within the refund window."
+  "The buyer asks for a refund of a paid deal, or of a confirmed one within the refund window: the escrow marketplace's name for requestRefund."
   applyRefund(orderId: ID!, reason: String!): Order! @auth(roles: [USER, ADMIN])
   "Ask for withdrawable money to be sent to an Alipay account: a WITHDRAWAL order, PROCESSING until an admin decides."
   withdraw(input: WithdrawInput!): Order! @auth(roles: [USER]) @expensive
@@ -5453,10 +5466,19 @@ extend type Mutation {
 `, BuiltIn: false},
 	{Name: "../schema/refunds.graphql", Input: `extend type Mutation {
   """
+  Ask for a refund of a paid order of any type that has refunds (token
+  payments, app store, points, escrow deals): REFUND_REQUESTED until it is
+  approved or rejected. The payer, the order's app or an ADMIN may ask (a
+  deal: its buyer or an ADMIN). requestReturn (app store, by orderSn) and
+  applyRefund (escrow marketplace) are the documents' names for this.
+  """
+  requestRefund(orderId: ID!, reason: String!): Order! @auth
+  """
   Approve a refund: the money goes back (to the wallet, or through the
   provider that was paid) and the order becomes REFUNDED. Who may approve
   depends on the order type: app store and points orders, the order's app
-(its SERVICE) or an ADMIN; escrow deals, the seller (payee) or an ADMIN.
+(its SERVICE) or an ADMIN; escrow deals and token payments, the payee
+(whose money it is) or an ADMIN.
   """
   approveRefund(orderId: ID!): Order! @auth @expensive
   "Reject a refund request with a reason: REFUND_REJECTED. The same callers as approveRefund decide."
@@ -7171,6 +7193,28 @@ func (ec *executionContext) field_Mutation_rejectRefund_args(ctx context.Context
 }
 
 func (ec *executionContext) field_Mutation_rejectWithdrawal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_requestRefund_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
@@ -12075,6 +12119,63 @@ func (ec *executionContext) fieldContext_Mutation_getPayUrl(ctx context.Context,
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_getPayUrl_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestRefund(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestRefund(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestRefund(ctx, fc.Args["orderId"].(int64), fc.Args["reason"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestRefund(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestRefund_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -27618,6 +27719,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "getPayUrl":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_getPayUrl(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestRefund":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestRefund(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

@@ -592,22 +592,7 @@ func (s *Epay) RequestReturn(ctx context.Context, orderSn, reason string) (*ent.
 	if err != nil {
 		return nil, err
 	}
-	if err := mayActAsPayer(ctx, o); err != nil {
-		return nil, err
-	}
-	switch {
-	case o.Type == order.TypeCONSUME, o.Type == order.TypePOINTS && o.Channel == ChannelEpay,
-		o.Type == order.TypeRECHARGE && o.Channel == ChannelEpay:
-	default:
-		return nil, apperr.Input("orderSn", "requestReturn is for app store and points orders; this is a %s order", o.Type)
-	}
-	var out *ent.Order
-	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
-		var err error
-		out, err = s.Transition(ctx, tx, o, RefundRequested, Actor(ctx), reason, Changes{RefundReason: &reason})
-		return err
-	})
-	return out, err
+	return s.RequestRefundOf(ctx, o, reason)
 }
 
 // deliverable loads a CONSUME order its app (or an admin) reports on.

@@ -303,6 +303,18 @@ func (s *Epay) ReturnTarget(ctx context.Context, p epay.Params) (*ent.Order, str
 // (the escrow marketplace), and each channel gives money back its own way.
 type ByChannel map[string]RefundHandler
 
+// MayRequest dispatches by o.Channel: a channel with no refunds has none.
+func (b ByChannel) MayRequest(ctx context.Context, o *ent.Order) error {
+	h := b[o.Channel]
+	if h == nil {
+		return ErrNoRefunds
+	}
+	if r, ok := h.(RefundRequester); ok {
+		return r.MayRequest(ctx, o)
+	}
+	return nil
+}
+
 // Approve dispatches by o.Channel.
 func (b ByChannel) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
 	if h := b[o.Channel]; h != nil {
@@ -537,6 +549,14 @@ func (h GatewayRefunds) markUnknown(ctx context.Context, a *ent.RefundAttempt, c
 	if err != nil {
 		h.Log.ErrorContext(ctx, "recording an unknown refund outcome", "order_id", a.OrderID, "err", err)
 	}
+}
+
+// MayRequest admits refund requests of orders paid at the epay gateway.
+func (h GatewayRefunds) MayRequest(_ context.Context, o *ent.Order) error {
+	if o.Channel != ChannelEpay {
+		return ErrNoRefunds
+	}
+	return nil
 }
 
 // decidesRefund checks that the caller may decide a refund of an app

@@ -329,6 +329,7 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 		Refunds: map[order.Type]payment.RefundHandler{},
 	}
 	s.Payments.OnPaid[order.TypeRECHARGE] = s.Payments.SettleRecharge
+	s.Payments.Refunds[order.TypePAYMENT] = payment.PaymentRefunds{Service: s.Payments}
 	s.Catalog = &catalog.Catalog{Client: s.DB.Ent, Assets: s.Assets}
 	s.Live = &live.Service{Client: s.DB.Ent, Bus: s.Bus, Log: s.Log, Limits: live.Limits{
 		PerConnection: s.Config.Conns.SubscriptionsPerConn,
