@@ -260,6 +260,7 @@ func (s *Service) RotateServiceToken(ctx context.Context, appID int64) (*AppWith
 	if err != nil {
 		return nil, fmt.Errorf("rotating token of app %d: %w", appID, err)
 	}
+	s.versions.put(appKey(a.ID), a.TokenVersion, time.Now())
 	return s.withToken(a)
 }
 
@@ -346,9 +347,9 @@ func (s *Service) User(ctx context.Context, id int64) (*ent.User, error) {
 
 // Authenticate turns a bearer token into a principal. SERVICE tokens are
 // checked against their app's current token version, user tokens against
-// their user's (read at most every userVersionTTL per user and instance:
-// a logout on one instance is honoured there at once, elsewhere within
-// that time).
+// their user's, each read at most every userVersionTTL per instance: a
+// logout or a rotation is honoured on its instance at once, elsewhere
+// within that time.
 //
 // Errors: UNAUTHENTICATED.
 func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principal, error) {
@@ -367,12 +368,12 @@ func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principa
 		return p, nil
 	}
 	if p.Role == role.Service {
-		a, err := s.client.App.Get(ctx, p.AppID)
-		if ent.IsNotFound(err) || (err == nil && a.TokenVersion != ver) {
-			return auth.Principal{}, auth.ErrTokenInvalid
-		}
+		cur, err := s.appVersion(ctx, p.AppID)
 		if err != nil {
-			return auth.Principal{}, fmt.Errorf("checking service token: %w", err)
+			return auth.Principal{}, err
+		}
+		if cur != ver {
+			return auth.Principal{}, auth.ErrTokenInvalid
 		}
 	}
 	return p, nil

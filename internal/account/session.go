@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/ent/app"
 	"github.com/paygraph/paygraph/ent/user"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
@@ -14,8 +15,12 @@ import (
 )
 
 // userVersionTTL is how long an instance trusts the token version it read
-// for a user: every request of a signed-in user would otherwise cost a read.
+// for a user or an app: every request would otherwise cost a read.
 const userVersionTTL = 2 * time.Second
+
+// appKey keeps apps' versions apart from users' in the cache (ids are
+// unique across tables, but the key says what it is).
+func appKey(id int64) int64 { return -id }
 
 // maxCachedVersions bounds the cache; past it, it starts afresh.
 const maxCachedVersions = 100_000
@@ -64,6 +69,24 @@ func (s *Service) userVersion(ctx context.Context, id int64) (int, error) {
 		return 0, fmt.Errorf("checking token: %w", err)
 	}
 	s.versions.put(id, v, now)
+	return v, nil
+}
+
+// appVersion returns the SERVICE token version of app id; an app that no
+// longer exists has no valid token.
+func (s *Service) appVersion(ctx context.Context, id int64) (int, error) {
+	now := time.Now()
+	if v, ok := s.versions.get(appKey(id), now); ok {
+		return v, nil
+	}
+	v, err := s.client.App.Query().Where(app.ID(id)).Select(app.FieldTokenVersion).Int(ctx)
+	if ent.IsNotFound(err) {
+		return 0, auth.ErrTokenInvalid
+	}
+	if err != nil {
+		return 0, fmt.Errorf("checking service token: %w", err)
+	}
+	s.versions.put(appKey(id), v, now)
 	return v, nil
 }
 
