@@ -4911,13 +4911,19 @@ enum WalletOrderField {
 enum DealChannel {
   WALLET
   ALIPAY
+  "WeChat Pay, as the escrow document spells it (the same as WECHAT)."
   WX
+  "WeChat Pay: the API's one name for it, accepted wherever a channel is (WX, wx, wxpay in the documents)."
+  WECHAT
 }
 
 "A Ping++ channel."
 enum PayChannel {
   ALIPAY
+  "WeChat Pay, as the escrow document spells it (the same as WECHAT)."
   WX
+  "WeChat Pay: the API's one name for it (WX in the escrow document)."
+  WECHAT
 }
 
 "A Ping++ charge: hand raw (or credential) to the Ping++ client SDK."

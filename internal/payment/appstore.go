@@ -112,6 +112,7 @@ func (s *Epay) SetPayWays(ctx context.Context, appID int64, in []*PayWayInput) (
 		if w == nil {
 			return nil, apperr.Input(f, "a pay way is null")
 		}
+		w.Name = CanonicalPayWay(w.Name)
 		if !payWayName.MatchString(w.Name) {
 			return nil, apperr.Input(f+".name", "name must be 1 to 32 lower-case letters, digits or _, starting with a letter")
 		}
@@ -318,6 +319,7 @@ func (s *Epay) InitOrder(ctx context.Context, in InitOrderInput) (*InitOrderResu
 	if err != nil {
 		return nil, err
 	}
+	in.PayWayName = CanonicalPayWay(in.PayWayName)
 	offered := false
 	for _, w := range ways {
 		offered = offered || w.Name == in.PayWayName

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +72,26 @@ func epayType(payWay string) string {
 }
 
 var payWayName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
+// payWayAliases are the spellings the source documents (and gateways)
+// use for the pay ways paygraph names alipay, wechat, qq and wallet.
+var payWayAliases = map[string]string{
+	"alipay": "alipay", "zfb": "alipay", "支付宝": "alipay",
+	"wechat": "wechat", "wx": "wechat", "wxpay": "wechat", "weixin": "wechat", "微信": "wechat",
+	"qq": "qq", "qqpay": "qq",
+	"wallet": PayWayWallet, "balance": PayWayWallet, "余额": PayWayWallet,
+}
+
+// CanonicalPayWay is the one name of a pay way given in any of the
+// documents' spellings, in any case (WX, wxpay and WECHAT are wechat);
+// other names are only lower-cased.
+func CanonicalPayWay(s string) string {
+	l := strings.ToLower(strings.TrimSpace(s))
+	if c, ok := payWayAliases[l]; ok {
+		return c
+	}
+	return l
+}
 
 // gatewayErr turns a failed gateway call into PROVIDER_ERROR with the
 // gateway's message.

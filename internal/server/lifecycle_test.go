@@ -163,3 +163,27 @@ func TestTokenPaymentRefund(t *testing.T) {
 	}
 	m.srv.AssertLedger(t)
 }
+
+// One name for a channel is accepted everywhere, beside the documents'
+// spellings: WECHAT is the escrow document's WX, and wxpay, WX or WeChat
+// name the same pay way at the epay gateway.
+func TestOneChannelNameEverywhere(t *testing.T) {
+	e := newEscrow(t, nil)
+	_, ch := e.initDeal(t, e.buyer, "5.00", "WECHAT", nil)
+	if ch == nil || ch.Channel != "wx" {
+		t.Fatalf("a WECHAT deal's charge: %+v", ch)
+	}
+	w := newEpayWorld(t, "RSA", nil, server.Options{})
+	for _, spelling := range []string{"WX", "wxpay", "WeChat"} {
+		o := w.createPoints(t, w.buyer, "1.00", 10, spelling)
+		if o.PayWay == nil || *o.PayWay != "wechat" {
+			t.Errorf("paymentType %s: payWay %v", spelling, o.PayWay)
+		}
+	}
+	res := w.initOrder(t, w.buyer, map[string]any{"title": "充值", "type": "RECHARGE", "money": "5.00", "payWayName": "ALIPAY"})
+	if res.Order.PayWay == nil || *res.Order.PayWay != "alipay" {
+		t.Errorf("payWayName ALIPAY: %+v", res.Order)
+	}
+	e.srv.AssertLedger(t)
+	w.srv.AssertLedger(t)
+}
