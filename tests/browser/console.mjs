@@ -130,7 +130,17 @@ try {
   if (await page.locator('a[rel=prev]').count() !== 0) throw new Error('the newest page offers newer orders');
   step('paged older and back, three at a time');
 
+  // What waits: the refund, the withdrawal, callbacks to look at.
+  await page.locator('header nav a[href="#/decide"]').click();
+  await row(fx.refund.id).locator('button[data-action=approveRefund]').waitFor();
+  await row(fx.withdrawal.id).locator('button[data-action=rejectWithdrawal]').waitFor();
+  await page.locator('tr[data-verdict=NEEDS_REFUND]').getByText('refund trade').waitFor();
+  await page.locator('tr[data-verdict=REJECTED]').first().waitFor();
+  await shot('decide');
+  step('to decide: the refund, the withdrawal, a NEEDS_REFUND and a REJECTED callback');
+
   // Filter: the epay order by its number.
+  await page.locator('header nav a[href="#/orders"]').click();
   const filters = page.locator('form.filters');
   await filters.locator('[name=no]').fill(fx.refund.orderNo);
   await filters.locator('[name=status]').selectOption('REFUND_REQUESTED');
@@ -149,6 +159,13 @@ try {
   await cards.filter({ hasText: 'Ledger postings' }).getByText('50.00').first().waitFor();
   await cards.filter({ hasText: 'Status history' }).locator('[data-status=REFUND_REQUESTED]').waitFor();
   await cards.filter({ hasText: 'Provider trade number' }).waitFor();
+  // Times are shown in the browser's zone (UTC+8 here), the instant in UTC beside.
+  const times = await page.locator('time').evaluateAll((els) => els.map((el) => [el.dateTime, el.textContent]));
+  for (const [iso, text] of times) {
+    const want = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'medium', timeZone: 'Asia/Shanghai' }).format(new Date(iso));
+    if (text !== want) throw new Error(`${iso} is shown as ${text}, not ${want}`);
+  }
+  if (times.length < 5) throw new Error(`only ${times.length} times on the order page`);
   // The gateway's own view of the trade.
   await page.locator('button[data-action=sync]').click();
   await page.locator('.sync').getByText('Gateway answered').waitFor();
@@ -159,15 +176,12 @@ try {
   await cards.filter({ hasText: 'Status history' }).locator('[data-status=REFUNDED]').waitFor();
   step('approved the refund of the epay order: REFUNDED');
 
-  // ---- to decide: the withdrawal, and callbacks to look at
+  // ---- to decide: reject the withdrawal
   await page.locator('header nav a[href="#/decide"]').click();
   const wd = row(fx.withdrawal.id);
   await wd.waitFor();
   await wd.getByText('30.00').waitFor();
-  await page.locator('tr[data-verdict=NEEDS_REFUND]').getByText('refund trade').waitFor();
-  await page.locator('tr[data-verdict=REJECTED]').first().waitFor();
   if (await row(fx.refund.id).count() !== 0) throw new Error('the refunded order is still listed to decide');
-  await shot('decide');
   await wd.locator('button[data-action=rejectWithdrawal]').click();
   // No reason: the dialog says one is needed and stays.
   await page.locator('dialog.ask[open] button[type=submit]').click();
