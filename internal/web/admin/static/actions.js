@@ -4,7 +4,7 @@
 // would refuse anyway; the API alone decides.
 import { gql } from './api.js';
 import * as Q from './queries.js';
-import { t } from './i18n.js';
+import { t, statusLabel } from './i18n.js';
 import { ask, notify } from './ui.js';
 
 const unpaid = ['PENDING', 'PROCESSING'];
@@ -101,6 +101,6 @@ async function withReason(title, message, run) {
 }
 
 function done(o) {
-  if (o) notify('ok', t('done', { status: o.status }));
+  if (o) notify('ok', t('done', { status: statusLabel(o.status) }));
   return o;
 }

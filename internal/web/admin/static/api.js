@@ -85,6 +85,7 @@ export class Live {
     if (this.ws) this.ws.close(1000, 'signed out');
     this.ws = null;
     this.subs.clear();
+    this.onState('offline');
   }
 
   connect() {
@@ -124,6 +125,12 @@ export class Live {
           if (s) s.onError?.(new ApiError(Array.isArray(msg.payload) ? msg.payload : [msg.payload || {}]));
           break;
         }
+        case 'complete':
+          // The server ended a subscription we still want (its token
+          // expired, the server is going away): start again on a new
+          // socket, which checks the token afresh.
+          if (this.subs.has(msg.id)) ws.close(1000, 'resubscribing');
+          break;
       }
     });
     ws.addEventListener('close', () => {

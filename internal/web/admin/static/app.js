@@ -18,13 +18,17 @@ let renderSeq = 0;
 let liveState = 'offline';
 let lastEvent = '';
 
+let dropped = false; // the socket was live and went away
 const live = new Live((state) => {
-  const wasOffline = liveState !== 'live';
+  if (liveState === 'live' && state !== 'live') dropped = true;
   liveState = state;
   const el = document.getElementById('live');
   if (el) showLive(el);
   // Events are not replayed: after a reconnect, reload what is shown.
-  if (state === 'live' && wasOffline && current?.reload) refresh();
+  if (state === 'live' && dropped) {
+    dropped = false;
+    refresh();
+  }
 });
 
 // refresh reloads the page shown after order events, coalesced: at most

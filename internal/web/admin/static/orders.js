@@ -31,15 +31,15 @@ export async function render(root, { query, go }) {
   if (query.get('before')) Object.assign(vars, { last: size, before: query.get('before') });
   else Object.assign(vars, { first: size, after: query.get('after') || null });
 
-  const sel = (name, options, label) => h('label', {}, label,
+  const sel = (name, options, label, word) => h('label', {}, label,
     h('select', { name }, h('option', { value: '' }, t('all')),
-      options.map((o) => h('option', { value: o, selected: query.get(name) === o }, label === t('status') ? statusLabel(o) : typeLabel(o)))));
+      options.map((o) => h('option', { value: o, selected: query.get(name) === o }, word(o)))));
   const input = (name, label, attrs = {}) => h('label', {}, label, h('input', { name, value: query.get(name) || '', ...attrs }));
 
   const form = h('form', { class: 'filters', role: 'search' },
     input('no', t('orderNoSearch'), { type: 'search', placeholder: t('orderNoHint'), autocomplete: 'off' }),
-    sel('status', STATUSES, t('status')),
-    sel('type', TYPES, t('type')),
+    sel('status', STATUSES, t('status'), statusLabel),
+    sel('type', TYPES, t('type'), typeLabel),
     input('app', t('appId'), { inputmode: 'numeric', size: 8 }),
     input('payer', t('payerId'), { inputmode: 'numeric', size: 12 }),
     input('from', t('createdFrom'), { type: 'datetime-local', step: 1 }),
