@@ -66,8 +66,10 @@ func TestDocumentsAreValid(t *testing.T) {
 // SERVICE of the order's app, anonymously, and with a token the server did
 // not sign; each is refused and nothing changes. The exceptions are the
 // API's own rules, not the console's: an order's payer and its app may
-// cancel it while unpaid, the app delivers (or fails to deliver) its
-// orders and verifies its game goods, and a deal's buyer confirms it.
+// cancel it while unpaid; the app delivers (or fails to deliver) its
+// orders, verifies its game goods, decides the refunds of its app store
+// and points orders, and keeps its own pay ways and goods; a deal's buyer
+// confirms it.
 func TestConsoleActionsNeedAnAdmin(t *testing.T) {
 	ops := parse(t)
 	w := admintest.New(t)
@@ -103,7 +105,7 @@ func TestConsoleActionsNeedAnAdmin(t *testing.T) {
 		"CREATE_APP":           {map[string]any{"name": "mine"}, w.BuyerToken},
 		"ROTATE_SERVICE_TOKEN": {map[string]any{"appId": "1"}, w.BuyerToken},
 		"SET_PAY_WAYS":         {map[string]any{"appId": "1", "payWays": []map[string]any{{"name": "wallet", "title": "余额"}}}, w.BuyerToken},
-		"UPSERT_GOODS":         {map[string]any{"input": map[string]any{"id": "vip", "item": "vip", "singlePrice": "0.01"}}, w.BuyerToken},
+		"UPSERT_GOODS":         {map[string]any{"input": map[string]any{"id": "vip", "appId": "1", "item": "vip", "singlePrice": "0.01"}}, w.BuyerToken},
 		// Reads only an ADMIN may make (ledgerCheck, callbackEvents).
 		"LEDGER_CHECK": {map[string]any{}, w.BuyerToken},
 		"DECIDE":       {map[string]any{}, w.BuyerToken},
@@ -111,8 +113,9 @@ func TestConsoleActionsNeedAnAdmin(t *testing.T) {
 	}
 	// What the API grants the order's own payer and app (see above).
 	granted := map[string][]string{
-		"payer":   {"CANCEL_ORDER", "CONFIRM_DEAL"},
-		"own app": {"CANCEL_ORDER", "MARK_DELIVERED", "MARK_DELIVERY_FAILED", "VERIFY_GOODS"},
+		"payer": {"CANCEL_ORDER", "CONFIRM_DEAL"},
+		"own app": {"CANCEL_ORDER", "MARK_DELIVERED", "MARK_DELIVERY_FAILED", "VERIFY_GOODS",
+			"APPROVE_REFUND", "REJECT_REFUND", "SET_PAY_WAYS", "UPSERT_GOODS"},
 	}
 
 	var names []string
