@@ -197,7 +197,8 @@ try {
   await page.locator('header nav a[href="#/ledger"]').click();
   await page.locator('[data-ok=true]').getByText('The books balance').waitFor();
   await page.locator('tr[data-asset=CNY]').first().waitFor();
-  await page.locator('form.filters [name=user]').fill(fx.buyerId);
+  // Found by name: one match opens the user.
+  await page.locator('form.filters [name=q]').fill('BUY');
   await page.locator('form.filters button[type=submit]').click();
   await page.getByText('buyer (' + fx.buyerId + ')').waitFor();
   await page.locator('.summary').getByText('postings').waitFor();
@@ -212,9 +213,19 @@ try {
   const tok = page.locator('textarea[name=service-token]');
   await tok.waitFor();
   if (!/^ey[\w-]+\.[\w-]+\.[\w-]+$/.test(await tok.inputValue())) throw new Error('no SERVICE token shown');
+  await page.locator('tr[data-app-id]').getByText('Console Test Shop').waitFor();
   await page.locator('form[name=pay-ways] tr.pay-way').first().waitFor();
   step('created an app; its SERVICE token is shown once');
   await shot('apps');
+
+  // The default app's catalogue: change a price, sent as typed.
+  await page.locator('tr[data-app-id="1"] a').click();
+  await page.locator('tr[data-goods-id=vip] a').click();
+  const goods = page.locator('form[name=upsert-goods]');
+  await goods.locator('[name=singlePrice]').fill('35.50');
+  await goods.locator('button[type=submit]').click();
+  await page.locator('tr[data-goods-id=vip] td.num').getByText('35.50').waitFor();
+  step('changed a goods price in the catalogue');
 
   // ---- 简体中文
   await page.locator('header select.lang').selectOption('zh-CN');

@@ -1,9 +1,9 @@
-// Apps: create one (its SERVICE token is shown once), rotate an app's
-// SERVICE token, its pay ways and its goods catalogue.
+// Apps: the list, create one (its SERVICE token is shown once), rotate
+// an app's SERVICE token, its pay ways and its goods catalogue.
 import { gql } from './api.js';
-import { APP, CREATE_APP, ROTATE_SERVICE_TOKEN, PAY_WAYS, SET_PAY_WAYS, GOODS, UPSERT_GOODS } from './queries.js';
+import { APPS, APP, CREATE_APP, ROTATE_SERVICE_TOKEN, PAY_WAYS, SET_PAY_WAYS, CATALOGUE, UPSERT_GOODS } from './queries.js';
 import { t } from './i18n.js';
-import { h, fill, money, time, fields, section, ask, notify, errorText, formValues } from './ui.js';
+import { h, fill, money, time, fields, section, table, action, ask, notify, errorText, formValues } from './ui.js';
 
 export async function render(root, { query, go }) {
   const appId = query.get('app') || '1';
@@ -19,6 +19,7 @@ export async function render(root, { query, go }) {
       const p = (await gql(CREATE_APP, { name: formValues(createForm).name })).createApp;
       createForm.reset();
       fill(created, tokenOnce(p));
+      await appList(listBox, appId);
     });
   });
 
@@ -33,13 +34,16 @@ export async function render(root, { query, go }) {
   const appBox = h('div');
   const waysBox = h('div');
   const goodsBox = h('div');
+  const listBox = h('div');
 
   root.append(h('h1', {}, t('apps')),
+    section(t('allApps'), listBox),
     section(t('createApp'), h('p', { class: 'help' }, t('help.createApp')), createForm, created),
     section(t('app'), pick, appBox),
     section(t('payWays'), h('p', { class: 'help' }, t('help.payWays')), waysBox),
     section(t('goods'), h('p', { class: 'help' }, t('help.goods')), goodsBox));
 
+  await appList(listBox, appId);
   const node = (await gql(APP, { id: appId })).node;
   if (!node || !node.id) {
     fill(appBox, h('p', { class: 'form-error' }, t('noSuchApp', { id: appId })));
@@ -135,43 +139,57 @@ async function payWays(box, appId) {
   fill(box, form);
 }
 
-async function goods(box, appId, goodsId, go) {
-  const find = h('form', { class: 'filters', role: 'search' },
-    h('label', {}, t('goodsId'), h('input', { name: 'goods', value: goodsId, required: true })),
-    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'secondary' }, t('lookUp'))));
-  find.addEventListener('submit', (e) => {
-    e.preventDefault();
-    go('#/apps?app=' + encodeURIComponent(appId) + '&goods=' + encodeURIComponent(formValues(find).goods));
-  });
-  let g = null;
-  const found = h('div');
-  if (goodsId) {
-    try {
-      g = (await gql(GOODS, { id: goodsId, appId })).goods;
-      found.append(fields([[t('goodsId'), g.id], [t('item'), g.item], [t('title'), g.title], [t('singlePrice'), money(g.singlePrice, g.asset)],
-        [t('active'), g.active ? t('yes') : t('no')], [t('updated'), time(g.updatedAt)]]));
-    } catch (e) {
-      found.append(h('p', { class: 'muted' }, e.code === 'NOT_FOUND' ? t('noSuchGoods', { id: goodsId }) : errorText(e)));
+// appList shows every app, oldest first, a page at a time.
+async function appList(box, selected) {
+  const tbody = h('tbody');
+  const more = h('div', { class: 'actions' });
+  const count = h('p', { class: 'summary' });
+  fill(box, count, h('div', { class: 'table-wrap' }, h('table', {},
+    h('thead', {}, h('tr', {}, [t('id'), t('appName'), t('created')].map((x) => h('th', {}, x)))), tbody)), more);
+  async function page(after) {
+    const c = (await gql(APPS, { first: 50, after })).apps;
+    count.textContent = t('appsFound', { n: c.totalCount });
+    for (const { node: a } of c.edges) {
+      tbody.append(h('tr', { class: a.id === selected ? 'selected' : null, dataset: { appId: a.id } },
+        h('td', {}, a.id), h('td', {}, h('a', { href: '#/apps?app=' + encodeURIComponent(a.id) }, a.name)), h('td', {}, time(a.createdAt))));
     }
+    fill(more, c.pageInfo.hasNextPage ? action(t('more'), () => page(c.pageInfo.endCursor)) : null);
   }
+  await page(null);
+}
+
+// goods lists the app's catalogue (inactive entries too, to an ADMIN) and
+// edits one entry, or adds one.
+async function goods(box, appId, goodsId, go) {
+  const list = (await gql(CATALOGUE, { appId })).catalogue;
+  const g = list.find((x) => x.id === goodsId) || null;
+  const edit = (x) => '#/apps?app=' + encodeURIComponent(appId) + '&goods=' + encodeURIComponent(x.id);
+  const rows = list.map((x) => h('tr', { class: x.id === goodsId ? 'selected' : null, dataset: { goodsId: x.id } },
+    h('td', {}, h('a', { href: edit(x) }, x.id)), h('td', {}, x.item), h('td', {}, x.title || ''),
+    h('td', { class: 'num' }, money(x.singlePrice, x.asset)), h('td', {}, x.active ? t('yes') : t('no')), h('td', {}, time(x.updatedAt))));
   // Prices are typed and sent as text: the API checks their decimals.
-  const v = g || { id: goodsId, item: '', title: '', singlePrice: '', asset: 'CNY', active: true };
+  const v = g || { id: '', item: '', title: '', singlePrice: '', asset: 'CNY', active: true };
   const upsert = h('form', { class: 'filters', name: 'upsert-goods' },
-    h('label', {}, t('goodsId'), h('input', { name: 'id', value: v.id, required: true, maxLength: 64 })),
+    h('label', {}, t('goodsId'), h('input', { name: 'id', value: v.id, required: true, maxLength: 64, readOnly: !!g })),
     h('label', {}, t('item'), h('input', { name: 'item', value: v.item, required: true })),
     h('label', {}, t('title'), h('input', { name: 'title', value: v.title || '' })),
     h('label', {}, t('singlePrice'), h('input', { name: 'singlePrice', value: v.singlePrice, required: true, inputmode: 'decimal', pattern: '[0-9]+(\\.[0-9]+)?' })),
     h('label', {}, t('asset'), h('input', { name: 'asset', value: v.asset, size: 6 })),
     h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'active', checked: v.active }), t('active')),
-    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, g ? t('saveGoods') : t('addGoods'))));
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', class: 'primary' }, g ? t('saveGoods') : t('addGoods')),
+      g ? h('a', { class: 'button secondary', href: '#/apps?app=' + encodeURIComponent(appId) }, t('addGoods')) : null));
   upsert.addEventListener('submit', (e) => {
     e.preventDefault();
     const f = formValues(upsert);
     submit(upsert, async () => {
       const saved = (await gql(UPSERT_GOODS, { input: { id: f.id, appId, item: f.item, title: f.title || null, singlePrice: f.singlePrice, asset: f.asset || null, active: f.active } })).upsertGoods;
       notify('ok', t('saved'));
-      go('#/apps?app=' + encodeURIComponent(appId) + '&goods=' + encodeURIComponent(saved.id));
+      go(edit(saved));
     });
   });
-  fill(box, find, found, h('h3', {}, g ? t('editGoods') : t('addGoods')), upsert);
+  fill(box,
+    table([t('goodsId'), t('item'), t('title'), t('singlePrice'), t('active'), t('updated')], rows, t('noGoods')),
+    h('h3', {}, g ? t('editGoods') + ' ' + g.id : t('addGoods')),
+    upsert);
 }

@@ -68,7 +68,8 @@ const en = {
   ledgerCheck: 'Ledger check', ledgerOk: 'The books balance.', ledgerBad: 'The books do NOT balance: see below.',
   sum: 'Sum of postings', noAssets: 'No postings yet.', negativeWallets: 'Negative wallets', mismatchedWallets: 'Wallets that differ from their postings',
   unbalancedJournals: 'Unbalanced journals', unbackedOrders: 'Orders without their journal', checkAgain: 'Check again',
-  walletLookup: 'A user’s wallets', 'help.walletLookup': 'By user id (orders link their payer here).', userId: 'User id',
+  walletLookup: 'A user’s wallets', 'help.walletLookup': 'Find a user by username, nickname or id (orders link their payer here).',
+  findUser: 'Username, nickname or id', usersFound: '{n} users', noUsers: 'No user matches.',
   user: 'User', role: 'Role', nickname: 'Nickname', email: 'Email', mobile: 'Mobile', ordersOfUser: 'Orders this user paid',
   wallets: 'Wallets', available: 'Available', escrow: 'Escrow', withdrawable: 'Withdrawable', noWallets: 'No wallet.',
   entries: 'Postings', entriesFound: '{n} postings',
@@ -82,8 +83,8 @@ const en = {
   'help.payWays': 'How the app store’s users may pay. Saving replaces the whole list; an empty list brings back the defaults. A way saved disabled is not shown again (the API lists enabled ways only), so the next save drops it.',
   name: 'Name', enabled: 'Enabled', remove: 'Remove', addPayWay: 'Add a pay way', savePayWays: 'Save pay ways',
   'ask.payWays': 'Replace the app’s pay ways with these {n}?',
-  goods: 'Goods catalogue', 'help.goods': 'Goods are looked up by their id (the API lists none); saving creates or updates one.',
-  noSuchGoods: 'No goods {id} in this app: fill in the form to add it.', active: 'Active', saveGoods: 'Save goods',
+  goods: 'Goods catalogue', 'help.goods': 'The app’s goods, inactive ones too; open one to change it. Saving creates or updates an entry.',
+  noGoods: 'No goods yet.', active: 'Active', saveGoods: 'Save goods', allApps: 'All apps', appsFound: '{n} apps',
   addGoods: 'Add goods', editGoods: 'Edit goods',
 };
 
@@ -143,7 +144,8 @@ const zh = {
   ledgerCheck: '账本校验', ledgerOk: '账目平衡。', ledgerBad: '账目不平衡：见下文。',
   sum: '分录合计', noAssets: '尚无分录。', negativeWallets: '余额为负的钱包', mismatchedWallets: '与分录不符的钱包',
   unbalancedJournals: '不平衡的凭证', unbackedOrders: '缺少凭证的订单', checkAgain: '重新校验',
-  walletLookup: '用户钱包', 'help.walletLookup': '按用户 ID 查询（订单中的付款人链接到此处）。', userId: '用户 ID',
+  walletLookup: '用户钱包', 'help.walletLookup': '按用户名、昵称或 ID 查找用户（订单中的付款人链接到此处）。',
+  findUser: '用户名、昵称或 ID', usersFound: '共 {n} 个用户', noUsers: '没有匹配的用户。',
   user: '用户', role: '角色', nickname: '昵称', email: '邮箱', mobile: '手机', ordersOfUser: '该用户支付的订单',
   wallets: '钱包', available: '可用', escrow: '托管', withdrawable: '可提现', noWallets: '无钱包。',
   entries: '分录', entriesFound: '共 {n} 条分录',
@@ -156,8 +158,8 @@ const zh = {
   'help.payWays': '应用商店用户可用的支付方式。保存会替换整个列表；空列表恢复默认。保存为停用的方式不会再显示（API 只列出启用的方式），下次保存时会被移除。',
   name: '名称', enabled: '启用', remove: '删除', addPayWay: '添加支付方式', savePayWays: '保存支付方式',
   'ask.payWays': '用这 {n} 个支付方式替换该应用的支付方式？',
-  goods: '商品目录', 'help.goods': '按商品 ID 查询（API 不提供列表）；保存即新增或更新。',
-  noSuchGoods: '该应用没有商品 {id}：填写表单即可新增。', active: '上架', saveGoods: '保存商品',
+  goods: '商品目录', 'help.goods': '该应用的全部商品（含下架的）；点开即可修改。保存即新增或更新。',
+  noGoods: '暂无商品。', active: '上架', saveGoods: '保存商品', allApps: '全部应用', appsFound: '共 {n} 个应用',
   addGoods: '新增商品', editGoods: '编辑商品',
 };
 

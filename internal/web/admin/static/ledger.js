@@ -1,7 +1,7 @@
 // The ledger: the API's own check of the books (ledgerCheck), and a
-// user's wallets and postings.
+// user's wallets and postings, the user found by name or id.
 import { gql } from './api.js';
-import { LEDGER_CHECK, USER_WALLETS, WALLET_ENTRIES } from './queries.js';
+import { LEDGER_CHECK, USERS, USER_WALLETS, WALLET_ENTRIES } from './queries.js';
 import { t } from './i18n.js';
 import { h, fill, money, time, userRef, fields, table, section, action, formValues } from './ui.js';
 
@@ -10,17 +10,19 @@ const PAGE = 50;
 export async function render(root, { query, go }) {
   const check = h('div', {}, h('p', { class: 'muted' }, t('loading')));
   const userId = query.get('user') || '';
+  const search = query.get('q') || '';
   const lookup = h('form', { class: 'filters', role: 'search' },
-    h('label', {}, t('userId'), h('input', { name: 'user', value: userId, inputmode: 'numeric', required: true })),
+    h('label', {}, t('findUser'), h('input', { name: 'q', value: search, type: 'search', required: true, autocomplete: 'off' })),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, t('lookUp'))));
   lookup.addEventListener('submit', (e) => {
     e.preventDefault();
-    go('#/ledger?user=' + encodeURIComponent(formValues(lookup).user));
+    go('#/ledger?q=' + encodeURIComponent(formValues(lookup).q));
   });
+  const found = h('div');
   const wallet = h('div');
   root.append(h('h1', {}, t('ledger')),
     section(t('ledgerCheck'), check),
-    section(t('walletLookup'), h('p', { class: 'help' }, t('help.walletLookup')), lookup, wallet));
+    section(t('walletLookup'), h('p', { class: 'help' }, t('help.walletLookup')), lookup, found, wallet));
 
   async function runCheck() {
     const c = (await gql(LEDGER_CHECK)).ledgerCheck;
@@ -73,6 +75,19 @@ export async function render(root, { query, go }) {
     await page(null);
   }
 
-  await Promise.all([runCheck(), userId ? showUser(userId) : null]);
+  // Users whose name contains the text, and the user of that id.
+  async function findUsers(q) {
+    const or = [{ usernameContainsFold: q }, { nicknameContainsFold: q }];
+    if (/^[0-9]{1,19}$/.test(q)) or.push({ id: q });
+    const c = (await gql(USERS, { where: { or } })).users;
+    if (c.edges.length === 1) return showUser(c.edges[0].node.id);
+    fill(found,
+      h('p', { class: 'summary' }, t('usersFound', { n: c.totalCount })),
+      table([t('user'), t('nickname'), t('role'), t('created')], c.edges.map(({ node: u }) => h('tr', { dataset: { userId: u.id } },
+        h('td', {}, h('a', { href: '#/ledger?user=' + encodeURIComponent(u.id) }, `${u.username} (${u.id})`)),
+        h('td', {}, u.nickname || ''), h('td', {}, u.role), h('td', {}, time(u.createdAt)))), t('noUsers')));
+  }
+
+  await Promise.all([runCheck(), userId ? showUser(userId) : search ? findUsers(search) : null]);
   return {};
 }

@@ -142,6 +142,13 @@ export const LEDGER_CHECK = gql`query ConsoleLedgerCheck {
   }
 }`;
 
+export const USERS = gql`query ConsoleUsers($where: UserWhereInput) {
+  users(first: 20, where: $where, orderBy: {field: CREATED_AT, direction: DESC}) {
+    totalCount
+    edges { node { id username nickname role createdAt } }
+  }
+}`;
+
 export const USER_WALLETS = gql`query ConsoleUserWallets($userId: ID!) {
   user(id: $userId) { id username nickname role email mobile createdAt }
   wallets(userId: $userId) { id asset available escrow withdrawable updatedAt }
@@ -156,6 +163,14 @@ export const WALLET_ENTRIES = gql`query ConsoleWalletEntries($walletIds: [ID!]!,
 }`;
 
 // ---- apps
+
+export const APPS = gql`query ConsoleApps($first: Int, $after: Cursor) {
+  apps(first: $first, after: $after, orderBy: {field: CREATED_AT, direction: ASC}) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { id name createdAt } }
+  }
+}`;
 
 export const APP = gql`query ConsoleApp($id: ID!) {
   node(id: $id) { ... on App { id name createdAt updatedAt } }
@@ -177,8 +192,8 @@ export const SET_PAY_WAYS = gql`mutation ConsoleSetPayWays($appId: ID!, $payWays
   setPayWays(appId: $appId, payWays: $payWays) { name title }
 }`;
 
-export const GOODS = gql`query ConsoleGoods($id: String!, $appId: ID) {
-  goods(id: $id, appId: $appId) { id appId item title singlePrice asset active updatedAt }
+export const CATALOGUE = gql`query ConsoleCatalogue($appId: ID) {
+  catalogue(appId: $appId) { id appId item title singlePrice asset active updatedAt }
 }`;
 
 export const UPSERT_GOODS = gql`mutation ConsoleUpsertGoods($input: UpsertGoodsInput!) {
