@@ -48,7 +48,7 @@ type Order struct {
 	Amount int64 `json:"amount,omitempty"`
 	// The asset of amount (CNY, POINTS, USDT, …; the token checkout's tokenId).
 	Asset string `json:"asset,omitempty"`
-	// How the payer chose to pay: the app store's pay_way_name, the points API's payment_type as given, a deal's channel (WALLET, ALIPAY, WX).
+	// How the payer chose to pay, one name per way (alipay, wechat, qq, wallet; wx and wxpay become wechat): the app store's pay_way_name, the points API's payment_type; a deal's channel (WALLET, ALIPAY, WX).
 	PayWay string `json:"pay_way,omitempty"`
 	// Who carries the money: wallet, epay, pingpp, game; alipay for a WITHDRAWAL; null for token checkout orders.
 	Channel string `json:"channel,omitempty"`

@@ -27,6 +27,8 @@ type User struct {
 	Username string `json:"username,omitempty"`
 	// PasswordHash holds the value of the "password_hash" field.
 	PasswordHash string `json:"-"`
+	// TokenVersion holds the value of the "token_version" field.
+	TokenVersion int `json:"token_version,omitempty"`
 	// Email holds the value of the "email" field.
 	Email string `json:"email,omitempty"`
 	// Mobile holds the value of the "mobile" field.
@@ -75,7 +77,7 @@ func (*User) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case user.FieldBindGa:
 			values[i] = new(sql.NullBool)
-		case user.FieldID, user.FieldPayPasswordFailures, user.FieldConfirmPasswordFailures, user.FieldTotpLastStep, user.FieldTotpFailures:
+		case user.FieldID, user.FieldTokenVersion, user.FieldPayPasswordFailures, user.FieldConfirmPasswordFailures, user.FieldTotpLastStep, user.FieldTotpFailures:
 			values[i] = new(sql.NullInt64)
 		case user.FieldUsername, user.FieldPasswordHash, user.FieldEmail, user.FieldMobile, user.FieldNationalCode, user.FieldRole, user.FieldNickname, user.FieldAvatar, user.FieldPayPasswordHash, user.FieldAuthType, user.FieldTotpSecret, user.FieldTotpPendingSecret:
 			values[i] = new(sql.NullString)
@@ -125,6 +127,12 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field password_hash", values[i])
 			} else if value.Valid {
 				_m.PasswordHash = value.String
+			}
+		case user.FieldTokenVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field token_version", values[i])
+			} else if value.Valid {
+				_m.TokenVersion = int(value.Int64)
 			}
 		case user.FieldEmail:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -290,6 +298,9 @@ func (_m *User) String() string {
 	builder.WriteString(_m.Username)
 	builder.WriteString(", ")
 	builder.WriteString("password_hash=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("token_version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.TokenVersion))
 	builder.WriteString(", ")
 	builder.WriteString("email=")
 	builder.WriteString(_m.Email)

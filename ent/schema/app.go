@@ -29,6 +29,9 @@ func (App) Fields() []ent.Field {
 func (App) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		entgql.RelayConnection(),
+		entgql.QueryField("apps").Directives(adminDirective()).
+			Description("ADMIN: every app. first or last at most 100, default 20."),
 		schema.Comment("A merchant application (a game, a shop, a marketplace) whose server calls paygraph " +
 			"with a SERVICE token; orders belong to an app. App 1 exists from the start (the app store's " +
 			"default app_id). Seen by ADMIN, the app's SERVICE and a USER with an order in it."),

@@ -53,7 +53,7 @@ func (Order) Fields() []ent.Field {
 					"EXPIRED":          "Not paid by expiresAt.",
 					"CANCELLED":        "Cancelled while unpaid (cancelOrder), or a deal whose Ping++ charge could not be created. No money moved.",
 					"DELIVERY_FAILED":  "The app could not deliver a paid CONSUME order (markDeliveryFailed); the payer may ask for a refund.",
-					"REFUND_REQUESTED": "The payer asked for a refund (requestReturn, applyRefund); waiting for approveRefund or rejectRefund.",
+					"REFUND_REQUESTED": "The payer asked for a refund (requestRefund, or the documented names requestReturn and applyRefund); waiting for approveRefund or rejectRefund.",
 					"REFUNDED":         "The money went back to the payer.",
 					"REFUND_REJECTED":  "The refund request was rejected (rejectRefund); final.",
 					"FROZEN":           "Frozen: the points API's 已冻结 (3). No operation freezes an order yet.",
@@ -73,7 +73,7 @@ func (Order) Fields() []ent.Field {
 		field.Int64("amount").Annotations(hidden()),
 		field.String("asset").Comment("The asset of amount (CNY, POINTS, USDT, …; the token checkout's tokenId)."),
 		field.String("pay_way").Optional().
-			Comment("How the payer chose to pay: the app store's pay_way_name, the points API's payment_type as given, a deal's channel (WALLET, ALIPAY, WX)."),
+			Comment("How the payer chose to pay, one name per way (alipay, wechat, qq, wallet; wx and wxpay become wechat): the app store's pay_way_name, the points API's payment_type; a deal's channel (WALLET, ALIPAY, WX)."),
 		field.String("channel").Optional().
 			Comment("Who carries the money: wallet, epay, pingpp, game; alipay for a WITHDRAWAL; null for token checkout orders."),
 		field.String("provider_trade_no").Optional().

@@ -22,6 +22,9 @@ func (User) Fields() []ent.Field {
 		field.String("username").Unique().NotEmpty().MaxLen(32).
 			Comment("The sign-in name: 3–32 letters, digits, _ . -, lower-case, unique."),
 		field.String("password_hash").Sensitive().Annotations(hidden()),
+		// token_version is raised to revoke every token of the user (logout,
+		// a password change); tokens carry the version they were issued at.
+		field.Int("token_version").Default(0).Annotations(hidden()),
 		// email, mobile and national_code are private: schema/user.graphql
 		// exposes them to the user and to ADMIN/SERVICE only.
 		field.String("email").Optional().Annotations(hidden()),
@@ -73,6 +76,9 @@ func (User) Fields() []ent.Field {
 func (User) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		entgql.RelayConnection(),
+		entgql.QueryField("users").Directives(adminDirective()).
+			Description("ADMIN: every user (where: {usernameContainsFold: …} finds one by name). first or last at most 100, default 20."),
 		schema.Comment("An account: a person who pays and is paid (USER) or an operator (ADMIN). Seen by ADMIN, " +
 			"the user itself, a USER who shares an order with it and the SERVICE of an app where it pays or is " +
 			"paid; contacts and second-factor fields say who sees them."),
