@@ -13,16 +13,17 @@ import (
 	"github.com/paygraph/paygraph/internal/role"
 )
 
-// User is the model entity for the User schema.
+// An account: a person who pays and is paid (USER) or an operator (ADMIN). Seen by ADMIN, the user itself, a USER who shares an order with it and the SERVICE of an app where it pays or is paid; contacts and second-factor fields say who sees them.
 type User struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
 	ID int64 `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When it last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// Username holds the value of the "username" field.
+	// The sign-in name: 3–32 letters, digits, _ . -, lower-case, unique.
 	Username string `json:"username,omitempty"`
 	// PasswordHash holds the value of the "password_hash" field.
 	PasswordHash string `json:"-"`
@@ -34,11 +35,11 @@ type User struct {
 	Mobile string `json:"mobile,omitempty"`
 	// NationalCode holds the value of the "national_code" field.
 	NationalCode string `json:"national_code,omitempty"`
-	// Role holds the value of the "role" field.
+	// USER for a person, ADMIN for an operator.
 	Role role.Role `json:"role,omitempty"`
-	// Nickname holds the value of the "nickname" field.
+	// The public name set with updateProfile (the escrow marketplace's name); name falls back to the username.
 	Nickname string `json:"nickname,omitempty"`
-	// Avatar holds the value of the "avatar" field.
+	// The avatar URL set with updateProfile (the escrow marketplace's avatar).
 	Avatar string `json:"avatar,omitempty"`
 	// PayPasswordHash holds the value of the "pay_password_hash" field.
 	PayPasswordHash string `json:"-"`

@@ -2,5 +2,8 @@
 
 package model
 
+// Live events, over WebSocket (graphql-transport-ws, graphql-ws) or SSE, each
+// sent after its change committed. Events are not replayed: a client that was
+// away catches up with order(id) { events } and orders(where: {updatedAtGTE}).
 type Subscription struct {
 }
