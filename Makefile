@@ -47,6 +47,8 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## bench: load-test paygraph against the raw database floor
+## bench: load-test paygraph (a child process on SQLite) against the raw
+## database floor; BENCHFLAGS passes flags (-duration 5s -clients 32
+## -cpuprofile cpu.pprof -allocprofile allocs.pprof -statements)
 bench:
-	$(GO) run ./internal/bench
+	$(GO) run ./internal/bench $(BENCHFLAGS)
