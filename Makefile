@@ -2,7 +2,7 @@
 GO ?= go
 PKGS = ./...
 
-.PHONY: run test test-postgres generate check-generated lint bench build demo
+.PHONY: run test test-postgres generate check-generated lint bench bench-postgres build demo
 
 ## run: start paygraph on 127.0.0.1:8080 with an embedded SQLite database.
 ## The built binary replaces the recipe's shell, so Ctrl-C ends it with its
@@ -52,3 +52,8 @@ lint:
 ## -cpuprofile cpu.pprof -allocprofile allocs.pprof -statements)
 bench:
 	$(GO) run ./internal/bench $(BENCHFLAGS)
+
+## bench-postgres: one and two instances on the local PostgreSQL
+## (PAYGRAPH_BENCH_POSTGRES_URL, a fresh schema) beside pgbench
+bench-postgres:
+	$(GO) run ./internal/bench -mode postgres $(BENCHFLAGS)

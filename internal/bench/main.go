@@ -88,6 +88,8 @@ func run(ctx context.Context, o opts) error {
 	switch o.mode {
 	case "sqlite":
 		return runSQLite(ctx, o, dir)
+	case "postgres":
+		return runPostgres(ctx, o, dir)
 	}
 	return fmt.Errorf("-mode %q is not sqlite, postgres or live", o.mode)
 }
