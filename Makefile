@@ -2,7 +2,7 @@
 GO ?= go
 PKGS = ./...
 
-.PHONY: run test test-postgres generate check-generated lint bench bench-postgres build demo
+.PHONY: run test test-postgres generate check-generated lint bench bench-postgres bench-live build demo
 
 ## run: start paygraph on 127.0.0.1:8080 with an embedded SQLite database.
 ## The built binary replaces the recipe's shell, so Ctrl-C ends it with its
@@ -57,3 +57,8 @@ bench:
 ## (PAYGRAPH_BENCH_POSTGRES_URL, a fresh schema) beside pgbench
 bench-postgres:
 	$(GO) run ./internal/bench -mode postgres $(BENCHFLAGS)
+
+## bench-live: 1,000, 5,000 and 10,000 idle WebSocket subscribers, then
+## payments whose events reach them all
+bench-live:
+	$(GO) run ./internal/bench -mode live $(BENCHFLAGS)

@@ -90,6 +90,8 @@ func run(ctx context.Context, o opts) error {
 		return runSQLite(ctx, o, dir)
 	case "postgres":
 		return runPostgres(ctx, o, dir)
+	case "live":
+		return runLive(ctx, o, dir)
 	}
 	return fmt.Errorf("-mode %q is not sqlite, postgres or live", o.mode)
 }
