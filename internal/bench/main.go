@@ -50,7 +50,7 @@ func main() {
 	flag.StringVar(&o.mode, "mode", "sqlite", "sqlite (make bench), postgres (make bench-postgres) or live (make bench-live)")
 	flag.IntVar(&o.clients, "clients", 16, "concurrent clients")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured phase")
-	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write the server's CPU profile of the peak phase to this file (sqlite, postgres)")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write the server's CPU profile to this file: of the peak phase (sqlite; postgres: one instance), of the payments to the most subscribers (live)")
 	flag.StringVar(&o.allocprofile, "allocprofile", "", "write the server's allocation profile of the peak phase to this file (sqlite, postgres)")
 	flag.BoolVar(&o.statements, "statements", false, "list every SQL statement the server ran per flow at the peak")
 	flag.StringVar(&o.postgresURL, "postgres-url", envOr("PAYGRAPH_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL to measure on (a fresh schema is used and dropped)")
