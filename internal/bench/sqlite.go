@@ -117,6 +117,9 @@ func printCPU(r result, u usage) {
 		line += " (node " + strings.Join(parts, " + node ") + ")"
 	}
 	line += fmt.Sprintf(", %.0f%% of a CPU; generator %s per flow", 100*u.serverCPU.Seconds()/u.wall.Seconds(), perFlow(u.self, r.flows))
+	if byText, _, _ := statementTotals(u.stmts); r.flows > 0 {
+		line += fmt.Sprintf("; %.2f commits per flow", float64(byText["write: COMMIT"]+byText["pg: commit"])/float64(r.flows))
+	}
 	fmt.Println(line)
 }
 
