@@ -34,6 +34,7 @@ type liveResult struct {
 	cpuPerDelivery          time.Duration
 	rssBase, rssIdle        int64
 	rssClosed               int64
+	heapClosed              float64
 	goroutinesBase          float64
 	goroutinesClosed        float64
 	benchRSSPer             float64
@@ -69,15 +70,15 @@ func runLive(ctx context.Context, o opts, dir string) error {
 	fmt.Println()
 	fmt.Println("commit → receive is timed from the event's `at` (stamped in the transaction, just before its commit) and from the pay answer (after the commit, but itself delayed while the server fans out)")
 	fmt.Println()
-	fmt.Println("| sockets | RSS per idle socket | heap / stacks per socket | goroutines each | commit → receive p50 / p99 (from `at`) | from the pay answer p50 / p99 | slowest pay answer | delivered | server CPU per delivery | RSS after all closed |")
+	fmt.Println("| sockets | RSS per idle socket | heap / stacks per socket | goroutines each | commit → receive p50 / p99 (from `at`) | from the pay answer p50 / p99 | slowest pay answer | delivered | server CPU per delivery | RSS (heap) after all closed |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
-		fmt.Printf("| %d | %.1f KB | %.1f / %.1f KB | %.2f | %s / %s | %s / %s | %s | %d of %d | %s | %.0f MB (%.0f MB before) |\n",
+		fmt.Printf("| %d | %.1f KB | %.1f / %.1f KB | %.2f | %s / %s | %s / %s | %s | %d of %d | %s | %.0f MB (%.0f MB), %.0f MB before |\n",
 			r.n, r.rssPer/1024, r.heapPer/1024, r.stkPer/1024, r.goroutinesPer,
 			roundDur(quantile(r.fromAt, 0.5)), roundDur(quantile(r.fromAt, 0.99)),
 			roundDur(quantile(r.fromPay, 0.5)), roundDur(quantile(r.fromPay, 0.99)),
 			roundDur(r.payTook), r.delivered, r.expected, r.cpuPerDelivery.Round(100*time.Nanosecond),
-			float64(r.rssClosed)/(1<<20), float64(r.rssBase)/(1<<20))
+			float64(r.rssClosed)/(1<<20), r.heapClosed/(1<<20), float64(r.rssBase)/(1<<20))
 	}
 	fmt.Printf("loadavg at the end: %s\n", loadavg())
 	return nil
@@ -273,8 +274,11 @@ func liveOnce(ctx context.Context, o opts, dir, bin string, n int) (liveResult, 
 	settleGoroutines(ctx, srv, func(g float64) bool { return g <= res.goroutinesBase*1.05+10 }, 30*time.Second)
 	srv.gc()
 	time.Sleep(500 * time.Millisecond)
-	res.rssClosed, res.goroutinesClosed = srv.rss(), srv.goroutines()
-	fmt.Printf("  all closed: server RSS %.0f MB, %.0f goroutines\n", float64(res.rssClosed)/(1<<20), res.goroutinesClosed)
+	m2, _ := srv.metrics()
+	res.rssClosed, res.goroutinesClosed = srv.rss(), m2["go_goroutines"]
+	res.heapClosed = m2["go_memstats_heap_inuse_bytes"]
+	fmt.Printf("  all closed: server RSS %.0f MB (heap in use %.0f MB, %.0f MB before; released to the OS %.0f MB), %.0f goroutines\n",
+		float64(res.rssClosed)/(1<<20), res.heapClosed/(1<<20), m0["go_memstats_heap_inuse_bytes"]/(1<<20), m2["go_memstats_heap_released_bytes"]/(1<<20), res.goroutinesClosed)
 	return res, srv.alive()
 }
 
