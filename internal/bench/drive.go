@@ -15,6 +15,9 @@ type result struct {
 	errors  int
 	elapsed time.Duration
 	lat     []time.Duration
+	// late is, when paced, how far behind its schedule the latest flow
+	// started: the server could not keep the pace.
+	late time.Duration
 }
 
 func (r result) rate() float64 {
@@ -72,7 +75,10 @@ func drive(ctx context.Context, targets []*gql, s *setupResult, clients int, d t
 		go func(w int) {
 			defer wg.Done()
 			g, user := targets[w%len(targets)], s.users[w]
-			var lat []time.Duration
+			var (
+				lat  []time.Duration
+				late time.Duration
+			)
 			flows, errs := 0, 0
 			for ctx.Err() == nil {
 				t0 := time.Now()
@@ -80,6 +86,8 @@ func drive(ctx context.Context, targets []*gql, s *setupResult, clients int, d t
 					t0 = start.Add(time.Duration(next.Add(1)-1) * interval)
 					if wait := time.Until(t0); wait > 0 {
 						time.Sleep(wait)
+					} else {
+						late = max(late, -wait)
 					}
 				}
 				if t0.After(deadline) {
@@ -99,6 +107,7 @@ func drive(ctx context.Context, targets []*gql, s *setupResult, clients int, d t
 			res.flows += flows
 			res.errors += errs
 			res.lat = append(res.lat, lat...)
+			res.late = max(res.late, late)
 			mu.Unlock()
 		}(w)
 	}

@@ -79,6 +79,7 @@ func runSQLite(ctx context.Context, o opts, dir string) error {
 	pacedUse := since([]*child{srv}, before)
 	report("paygraph at 70% of peak", paced)
 	printCPU(paced, pacedUse)
+	printLate(paced, 0.7*peak.rate())
 	if err := srv.alive(); err != nil {
 		return err
 	}
@@ -104,6 +105,14 @@ func runSQLite(ctx context.Context, o opts, dir string) error {
 	printProfiles(o)
 	fmt.Printf("loadavg at the end: %s\n", loadavg())
 	return nil
+}
+
+// printLate says when a paced phase fell behind its schedule: the server
+// could not sustain the pace, and latency counted from the schedule grew.
+func printLate(r result, rate float64) {
+	if r.late > 100*time.Millisecond {
+		fmt.Printf("%-28s fell behind the pace of %.0f flows/s: the last flows started up to %s late\n", "", rate, r.late.Round(time.Millisecond))
+	}
 }
 
 // printCPU prints a phase's CPU per flow: the servers' and this process's.
