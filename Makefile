@@ -2,7 +2,7 @@
 GO ?= go
 PKGS = ./...
 
-.PHONY: run test test-postgres generate check-generated lint bench build demo
+.PHONY: run test test-postgres generate check-generated lint bench bench-postgres bench-live build demo
 
 ## run: start paygraph on 127.0.0.1:8080 with an embedded SQLite database.
 ## The built binary replaces the recipe's shell, so Ctrl-C ends it with its
@@ -47,6 +47,18 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## bench: load-test paygraph against the raw database floor
+## bench: load-test paygraph (a child process on SQLite) against the raw
+## database floor; BENCHFLAGS passes flags (-duration 5s -clients 32
+## -cpuprofile cpu.pprof -allocprofile allocs.pprof -statements)
 bench:
-	$(GO) run ./internal/bench
+	$(GO) run ./internal/bench $(BENCHFLAGS)
+
+## bench-postgres: one and two instances on the local PostgreSQL
+## (PAYGRAPH_BENCH_POSTGRES_URL, a fresh schema) beside pgbench
+bench-postgres:
+	$(GO) run ./internal/bench -mode postgres $(BENCHFLAGS)
+
+## bench-live: 1,000, 5,000 and 10,000 idle WebSocket subscribers, then
+## payments whose events reach them all
+bench-live:
+	$(GO) run ./internal/bench -mode live $(BENCHFLAGS)

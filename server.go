@@ -46,6 +46,18 @@ func run(ctx context.Context, getenv func(string) string, ready chan<- string) e
 	if err != nil {
 		return &config.Error{Var: "PAYGRAPH_ADDR", Reason: err.Error()}
 	}
+	if cfg.DebugAddr != "" {
+		// Profiles and statement counts, for measuring (make bench).
+		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			ln.Close()
+			return &config.Error{Var: "PAYGRAPH_DEBUG_ADDR", Reason: err.Error()}
+		}
+		ds := &http.Server{Handler: srv.DebugHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go ds.Serve(dln)
+		defer ds.Close()
+		log.Warn("debug listener: pprof and SQL statement counts", "addr", dln.Addr().String())
+	}
 	if getenv("PAYGRAPH_PUBLIC_URL") == "" {
 		// Notify and return URLs (and the sandboxes' pages) use the real address.
 		srv.SetPublicURL("http://" + ln.Addr().String())

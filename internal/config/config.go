@@ -24,6 +24,9 @@ type Database struct {
 	Path string
 	// URL is the PostgreSQL connection URL (Driver "postgres").
 	URL string
+	// CountStatements keeps a count of every SQL statement run, by text
+	// (set with PAYGRAPH_DEBUG_ADDR; served there at /debug/sql).
+	CountStatements bool
 }
 
 // Asset is a currency or token with a fixed number of decimals.
@@ -89,6 +92,10 @@ type Config struct {
 	Conns Connections
 	// CORS lists the other origins whose pages may call the API.
 	CORS CORS
+
+	// DebugAddr, when set, is a loopback address serving net/http/pprof
+	// and the SQL statement counts; empty: no such listener.
+	DebugAddr string
 }
 
 // Error is a configuration error: one line naming the variable.
@@ -213,6 +220,15 @@ func Load(getenv func(string) string) (*Config, error) {
 		r.fail("PAYGRAPH_DATABASE_URL", "%s", err)
 	}
 	c.Database = db
+
+	c.DebugAddr = r.str("PAYGRAPH_DEBUG_ADDR", "")
+	if c.DebugAddr != "" {
+		host, _, err := net.SplitHostPort(c.DebugAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			r.fail("PAYGRAPH_DEBUG_ADDR", "%q is not a loopback host:port such as 127.0.0.1:6060", c.DebugAddr)
+		}
+		c.Database.CountStatements = true
+	}
 
 	c.PublicURL = r.httpURL("PAYGRAPH_PUBLIC_URL")
 	if c.PublicURL == "" {

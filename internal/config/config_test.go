@@ -35,6 +35,7 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		"PAYGRAPH_ASSETS":              "CNY:2,cny:3",
 		"PAYGRAPH_SMTP_URL":            "http://mail",
 		"PAYGRAPH_NODE_ID":             "5000",
+		"PAYGRAPH_DEBUG_ADDR":          "0.0.0.0:6060",
 	} {
 		_, err := Load(env(map[string]string{v: val}))
 		if err == nil || !strings.HasPrefix(err.Error(), v+": ") || strings.Contains(err.Error(), "\n") {

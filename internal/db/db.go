@@ -15,8 +15,9 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "github.com/mattn/go-sqlite3"    // registers the "sqlite3" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "github.com/mattn/go-sqlite3"  // registers the "sqlite3" driver
 
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/app"
@@ -30,6 +31,9 @@ type DB struct {
 	SQL     *sql.DB
 	Dialect string // dialect.SQLite or dialect.Postgres
 	Config  config.Database
+	// Statements counts the statements run when Config.CountStatements
+	// is set; nil otherwise.
+	Statements *Statements
 }
 
 // SQLiteDSN returns the go-sqlite3 DSN paygraph uses for path: WAL, full
@@ -53,7 +57,11 @@ func Open(ctx context.Context, cfg config.Database) (*DB, error) {
 		sqldb, writer *sql.DB
 		dia           string
 		err           error
+		count         *Statements
 	)
+	if cfg.CountStatements {
+		count = newStatements()
+	}
 	switch cfg.Driver {
 	case "sqlite":
 		if dir := filepath.Dir(cfg.Path); dir != "." {
@@ -62,20 +70,25 @@ func Open(ctx context.Context, cfg config.Database) (*DB, error) {
 			}
 		}
 		dia = dialect.SQLite
-		if writer, err = sql.Open(sqliteDriver, SQLiteDSN(cfg.Path)); err == nil {
-			writer.SetMaxOpenConns(1)
-			writer.SetMaxIdleConns(1)
-			writer.SetConnMaxIdleTime(0)
-			sqldb, err = sql.Open(sqliteDriver, SQLiteDSN(cfg.Path))
-		}
-		if err == nil {
-			sqldb.SetMaxOpenConns(4)
-			sqldb.SetMaxIdleConns(4)
-			sqldb.SetConnMaxIdleTime(0)
-		}
+		writer = sql.OpenDB(sqliteConnector{dsn: SQLiteDSN(cfg.Path), pool: "write", count: count})
+		writer.SetMaxOpenConns(1)
+		writer.SetMaxIdleConns(1)
+		writer.SetConnMaxIdleTime(0)
+		sqldb = sql.OpenDB(sqliteConnector{dsn: SQLiteDSN(cfg.Path), pool: "read", count: count})
+		sqldb.SetMaxOpenConns(4)
+		sqldb.SetMaxIdleConns(4)
+		sqldb.SetConnMaxIdleTime(0)
 	case "postgres":
-		sqldb, err = sql.Open("pgx", cfg.URL)
 		dia = dialect.Postgres
+		if count == nil {
+			sqldb, err = sql.Open("pgx", cfg.URL)
+		} else {
+			var cc *pgx.ConnConfig
+			if cc, err = pgx.ParseConfig(cfg.URL); err == nil {
+				cc.Tracer = pgTracer{count}
+				sqldb = stdlib.OpenDB(*cc)
+			}
+		}
 		if err == nil {
 			sqldb.SetMaxOpenConns(20)
 			sqldb.SetMaxIdleConns(20)
@@ -101,10 +114,11 @@ func Open(ctx context.Context, cfg config.Database) (*DB, error) {
 		drv = splitDriver{w: entsql.OpenDB(dia, writer), r: entsql.OpenDB(dia, sqldb)}
 	}
 	d := &DB{
-		Ent:     ent.NewClient(ent.Driver(lastingDriver{drv})),
-		SQL:     sqldb,
-		Dialect: dia,
-		Config:  cfg,
+		Ent:        ent.NewClient(ent.Driver(lastingDriver{drv})),
+		SQL:        sqldb,
+		Dialect:    dia,
+		Config:     cfg,
+		Statements: count,
 	}
 	if err := d.migrate(ctx); err != nil {
 		d.Close()

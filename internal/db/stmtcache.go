@@ -2,26 +2,21 @@ package db
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"strings"
 
 	"github.com/mattn/go-sqlite3"
 )
 
-// sqliteDriver is go-sqlite3 with a prepared-statement cache per
-// connection. database/sql prepares, runs and finalizes every statement
-// that is not explicitly prepared; on SQLite's single write connection the
-// preparing is a good part of the time the write lock is held, and ent
-// runs the same few statements over and over.
-const sqliteDriver = "sqlite3_paygraph"
-
-func init() { sql.Register(sqliteDriver, cachingDriver{}) }
-
 // maxCached bounds the statements kept per connection; past it, new
 // statements simply run uncached.
 const maxCached = 512
 
+// cachingDriver is go-sqlite3 with a prepared-statement cache per
+// connection (sqliteConnector opens it). database/sql prepares, runs and
+// finalizes every statement that is not explicitly prepared; on SQLite's
+// single write connection the preparing is a good part of the time the
+// write lock is held, and ent runs the same few statements over and over.
 type cachingDriver struct{}
 
 func (cachingDriver) Open(dsn string) (driver.Conn, error) {
@@ -51,6 +46,9 @@ type cachedStmt struct {
 type cachingConn struct {
 	*sqlite3.SQLiteConn
 	stmts map[string]*cachedStmt
+	// count, when not nil, counts the statements run under pool.
+	count *Statements
+	pool  string
 }
 
 func (c *cachingConn) cached(ctx context.Context, query string) *cachedStmt {
@@ -75,6 +73,7 @@ func (c *cachingConn) cached(ctx context.Context, query string) *cachedStmt {
 
 // ExecContext runs query with a cached statement when it can.
 func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	c.count.add(c.pool, query)
 	s := c.cached(ctx, query)
 	if s == nil {
 		return c.SQLiteConn.ExecContext(ctx, query, args)
@@ -84,6 +83,7 @@ func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driv
 
 // QueryContext runs query with a cached statement when it can.
 func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	c.count.add(c.pool, query)
 	s := c.cached(ctx, query)
 	if s == nil {
 		return c.SQLiteConn.QueryContext(ctx, query, args)
@@ -94,6 +94,16 @@ func (c *cachingConn) QueryContext(ctx context.Context, query string, args []dri
 	}
 	s.busy = true
 	return &cachedRows{SQLiteRows: rows.(*sqlite3.SQLiteRows), s: s}, nil
+}
+
+// BeginTx starts a transaction, counted when statements are.
+func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	tx, err := c.SQLiteConn.BeginTx(ctx, opts)
+	if err != nil || c.count == nil {
+		return tx, err
+	}
+	c.count.add(c.pool, "BEGIN")
+	return countingTx{Tx: tx, c: c}, nil
 }
 
 // Close finalizes the cached statements and closes the connection.

@@ -1,0 +1,93 @@
+package db
+
+import (
+	"context"
+	"database/sql/driver"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Statements counts the SQL statements a database ran, by pool and text.
+// It is a measuring aid (PAYGRAPH_DEBUG_ADDR serves it at /debug/sql):
+// how many statements one payment costs, and which. Nil counts nothing.
+type Statements struct {
+	mu sync.Mutex
+	n  map[statementKey]int64
+}
+
+type statementKey struct{ pool, text string }
+
+func newStatements() *Statements { return &Statements{n: map[statementKey]int64{}} }
+
+func (s *Statements) add(pool, text string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.n[statementKey{pool, text}]++
+	s.mu.Unlock()
+}
+
+// Counts returns how many times each statement ran so far, keyed
+// "pool: text"; with SQLite the pool is "write" (the single writer
+// connection) or "read", with PostgreSQL "pg". BEGIN, COMMIT and
+// ROLLBACK are counted too.
+func (s *Statements) Counts() map[string]int64 {
+	out := map[string]int64{}
+	if s == nil {
+		return out
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, v := range s.n {
+		out[k.pool+": "+k.text] = v
+	}
+	return out
+}
+
+// sqliteConnector opens paygraph's caching SQLite connections, counting
+// their statements under pool when count is not nil.
+type sqliteConnector struct {
+	dsn, pool string
+	count     *Statements
+}
+
+func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := cachingDriver{}.Open(c.dsn)
+	if err != nil || c.count == nil {
+		return conn, err
+	}
+	cc := conn.(*cachingConn)
+	cc.count, cc.pool = c.count, c.pool
+	return cc, nil
+}
+
+func (sqliteConnector) Driver() driver.Driver { return cachingDriver{} }
+
+// countingTx counts the end of a counted SQLite transaction.
+type countingTx struct {
+	driver.Tx
+	c *cachingConn
+}
+
+func (t countingTx) Commit() error {
+	t.c.count.add(t.c.pool, "COMMIT")
+	return t.Tx.Commit()
+}
+
+func (t countingTx) Rollback() error {
+	t.c.count.add(t.c.pool, "ROLLBACK")
+	return t.Tx.Rollback()
+}
+
+// pgTracer counts the statements of a PostgreSQL pool (BEGIN and COMMIT
+// are statements there).
+type pgTracer struct{ count *Statements }
+
+func (t pgTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	t.count.add("pg", d.SQL)
+	return ctx
+}
+
+func (pgTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}

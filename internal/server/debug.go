@@ -1,0 +1,26 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/pprof"
+)
+
+// DebugHandler serves the measuring aids of PAYGRAPH_DEBUG_ADDR, a
+// loopback-only listener of its own: net/http/pprof under /debug/pprof/
+// (CPU, allocation, goroutine … profiles) and, at /debug/sql, how many
+// times each SQL statement ran since the start, as a JSON object of
+// "pool: statement" to count.
+func (s *Server) DebugHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /debug/sql", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.DB.Statements.Counts())
+	})
+	return mux
+}
