@@ -89,6 +89,8 @@ type Config struct {
 	Conns Connections
 	// CORS lists the other origins whose pages may call the API.
 	CORS CORS
+	// Webhooks configures the delivery of events to merchants' endpoints.
+	Webhooks Webhooks
 }
 
 // Error is a configuration error: one line naming the variable.
@@ -246,6 +248,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.Conns = r.connections()
 	c.Requests = r.requests()
 	c.CORS = r.cors()
+	c.Webhooks = r.webhooks(c.Database.Driver)
 
 	assets, err := ParseAssets(r.str("PAYGRAPH_ASSETS", "CNY:2,POINTS:0,BTC:8,USDT:6"))
 	if err != nil {
