@@ -56,6 +56,9 @@ func (Order) Fields() []ent.Field {
 		field.Time("auto_confirm_at").Optional().Nillable(),
 		// return_url is where the browser goes after paying at a gateway.
 		field.String("return_url").Optional().MaxLen(1024).Annotations(renamed()),
+		// event_seq is the seq of the order's latest step (its creation is 1),
+		// counted up by each status change.
+		field.Int("event_seq").Default(1).Annotations(hidden()),
 	}
 }
 
@@ -151,6 +154,9 @@ func (OrderEvent) Fields() []ent.Field {
 		field.String("actor").Immutable(),
 		field.String("reason").Optional().Immutable(),
 		field.Time("at").Immutable(),
+		// seq numbers the order's steps 1, 2, 3, … as its events do (0:
+		// recorded before steps were numbered).
+		field.Int("seq").Default(0).Immutable(),
 	}
 }
 
