@@ -468,8 +468,8 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		MyOrderEvents      func(childComplexity int) int
-		OrderStatusChanged func(childComplexity int, orderID int64) int
+		MyOrderEvents      func(childComplexity int, after *int64) int
+		OrderStatusChanged func(childComplexity int, orderID int64, after *int64) int
 		WalletChanged      func(childComplexity int) int
 	}
 
@@ -716,8 +716,8 @@ type QueryResolver interface {
 	WebhookDeliveries(ctx context.Context, endpointID int64, first *int, after *entgql.Cursor[int64]) (*ent.WebhookDeliveryConnection, error)
 }
 type SubscriptionResolver interface {
-	OrderStatusChanged(ctx context.Context, orderID int64) (<-chan *ent.OrderEvent, error)
-	MyOrderEvents(ctx context.Context) (<-chan *ent.OrderEvent, error)
+	OrderStatusChanged(ctx context.Context, orderID int64, after *int64) (<-chan *ent.OrderEvent, error)
+	MyOrderEvents(ctx context.Context, after *int64) (<-chan *ent.OrderEvent, error)
 	WalletChanged(ctx context.Context) (<-chan *live.WalletEvent, error)
 }
 type UserResolver interface {
@@ -2826,7 +2826,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Subscription.MyOrderEvents(childComplexity), true
+		args, err := ec.field_Subscription_myOrderEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.MyOrderEvents(childComplexity, args["after"].(*int64)), true
 	case "Subscription.orderStatusChanged":
 		if e.ComplexityRoot.Subscription.OrderStatusChanged == nil {
 			break
@@ -2837,7 +2842,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.OrderStatusChanged(childComplexity, args["orderId"].(int64)), true
+		return e.ComplexityRoot.Subscription.OrderStatusChanged(childComplexity, args["orderId"].(int64), args["after"].(*int64)), true
 	case "Subscription.walletChanged":
 		if e.ComplexityRoot.Subscription.WalletChanged == nil {
 			break
@@ -5675,10 +5680,10 @@ extend type Mutation {
 }
 
 type Subscription {
-  "Each status change of one order the caller may see."
-  orderStatusChanged(orderId: ID!): OrderEvent! @auth
-  "Each status change of orders where the caller is payer or payee (a SERVICE: its app's orders)."
-  myOrderEvents: OrderEvent! @auth
+  "Each status change of one order the caller may see; with after (a step's id), first the steps since, in seq order."
+  orderStatusChanged(orderId: ID!, after: ID): OrderEvent! @auth
+  "Each status change of orders where the caller is payer or payee (a SERVICE: its app's orders); with after (an id received), first the steps since."
+  myOrderEvents(after: ID): OrderEvent! @auth
   "Each change to the caller's wallets."
   walletChanged: WalletEvent! @auth(roles: [USER, ADMIN])
 }
@@ -8510,6 +8515,20 @@ func (ec *executionContext) field_Query_webhookEndpoints_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_myOrderEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOID2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_orderStatusChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8521,6 +8540,14 @@ func (ec *executionContext) field_Subscription_orderStatusChanged_args(ctx conte
 		return nil, err
 	}
 	args["orderId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOID2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -17933,7 +17960,7 @@ func (ec *executionContext) _Subscription_orderStatusChanged(ctx context.Context
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().OrderStatusChanged(ctx, fc.Args["orderId"].(int64))
+			return ec.Resolvers.Subscription().OrderStatusChanged(ctx, fc.Args["orderId"].(int64), fc.Args["after"].(*int64))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -17989,7 +18016,8 @@ func (ec *executionContext) _Subscription_myOrderEvents(ctx context.Context, fie
 			return ec.fieldContext_Subscription_myOrderEvents(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Subscription().MyOrderEvents(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().MyOrderEvents(ctx, fc.Args["after"].(*int64))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -18012,7 +18040,7 @@ func (ec *executionContext) _Subscription_myOrderEvents(ctx context.Context, fie
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Subscription_myOrderEvents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Subscription_myOrderEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Subscription",
 		Field:      field,
@@ -18021,6 +18049,17 @@ func (ec *executionContext) fieldContext_Subscription_myOrderEvents(_ context.Co
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_OrderEvent(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_myOrderEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }

@@ -794,6 +794,113 @@ func TestWebhookEndpointInput(t *testing.T) {
 	}
 }
 
+const (
+	subMyOrdersAfter    = `subscription($after:ID){myOrderEvents(after:$after){id seq to order{id}}}`
+	subOrderStatusAfter = `subscription($id:ID!,$after:ID){orderStatusChanged(orderId:$id, after:$after){id seq to order{id}}}`
+)
+
+type seqEvent struct {
+	ID, To string
+	Seq    int
+	Order  struct{ ID string }
+}
+
+// nextSeqEvent returns the next result of operation op, skipping what
+// operations stopped earlier still send (their "complete").
+func nextSeqEvent(t *testing.T, ws *testutil.WSConn, op, field string) seqEvent {
+	t.Helper()
+	for {
+		r := ws.Next(t, subWait)
+		if r.ID != op && r.Type == "complete" {
+			continue
+		}
+		if r.Type != "next" || r.ID != op {
+			t.Fatalf("got %s for %s: %+v", r.Type, r.ID, r.Errors)
+		}
+		var out map[string]seqEvent
+		r.Decode(t, &out)
+		return out[field]
+	}
+}
+
+// A phone that lost its connection resumes from the last event it got
+// and misses nothing: first what happened meanwhile, in order, then live.
+func TestSubscriptionsResumeAfterAnID(t *testing.T) {
+	w := newSubWorld(t, testutil.Base(t))
+	ws := testutil.DialWS(t, w.srv.URL, testutil.GraphQLTransportWS, subBearer(w.payerToken))
+	w.listening(t, 1, func() { ws.Subscribe(t, "1", subMyOrdersAfter, nil) })
+	a := w.order(t)
+	seen := nextSeqEvent(t, ws, "1", "myOrderEvents")
+	if seen.Order.ID != a || seen.Seq != 1 || seen.To != "PENDING" {
+		t.Fatalf("first event %+v", seen)
+	}
+	ws.Close() // the phone goes offline
+
+	b := w.order(t)
+	w.pay(t, a)
+	w.pay(t, b)
+
+	ws = testutil.DialWS(t, w.srv.URL, testutil.GraphQLTransportWS, subBearer(w.payerToken))
+	w.listening(t, 1, func() { ws.Subscribe(t, "2", subMyOrdersAfter, map[string]any{"after": seen.ID}) })
+	var got []string
+	for range 3 {
+		e := nextSeqEvent(t, ws, "2", "myOrderEvents")
+		got = append(got, fmt.Sprintf("%s:%d:%s", orderName(e.Order.ID, a, b), e.Seq, e.To))
+	}
+	if strings.Join(got, " ") != "b:1:PENDING a:2:PAID b:2:PAID" {
+		t.Fatalf("replayed %v", got)
+	}
+	// Then live, without repeats.
+	c := w.order(t)
+	if e := nextSeqEvent(t, ws, "2", "myOrderEvents"); e.Order.ID != c || e.Seq != 1 {
+		t.Fatalf("live event %+v", e)
+	}
+	ws.ExpectSilence(t, subQuiet)
+
+	// One order's stream resumes by seq, from a step's id or its event's.
+	var hist struct {
+		Order struct {
+			Events []struct {
+				ID  string
+				Seq int
+			}
+		}
+	}
+	w.c.As(w.payerToken).Do(t, `query($id:ID!){order(id:$id){events{id seq}}}`, map[string]any{"id": a}).Decode(t, &hist)
+	var created string
+	for _, e := range hist.Order.Events {
+		if e.Seq == 1 {
+			created = e.ID
+		}
+	}
+	var evs struct {
+		Events struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	w.svc.Do(t, `query($o:ID!){events(where:{orderId:$o, type:"order.pending"}){edges{node{id}}}}`, map[string]any{"o": a}).Decode(t, &evs)
+	for i, after := range []string{created, evs.Events.Edges[0].Node.ID} {
+		op := fmt.Sprintf("s%d", i)
+		ws.Subscribe(t, op, subOrderStatusAfter, map[string]any{"id": a, "after": after})
+		e := nextSeqEvent(t, ws, op, "orderStatusChanged")
+		if e.Order.ID != a || e.Seq != 2 || e.To != "PAID" {
+			t.Fatalf("after %s: %+v", after, e)
+		}
+		ws.Unsubscribe(t, op)
+	}
+	w.srv.AssertLedger(t)
+}
+
+func orderName(id, a, b string) string {
+	switch id {
+	case a:
+		return "a"
+	case b:
+		return "b"
+	}
+	return id
+}
+
 // An instance that dies while sending (kill -9) leaves its claim behind;
 // once the claim's lease ends, the delivery is sent again, so nothing is
 // lost (the receiver may see the event twice and dedupes on its id).
