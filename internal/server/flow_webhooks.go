@@ -47,6 +47,14 @@ func (s *Server) initWebhooks(*http.ServeMux) error {
 	}
 	svc.Dispatcher = d
 	s.Webhooks, s.Dispatcher = svc, d
+	if !d.Postgres {
+		// This instance is the database's only writer, so it knows which
+		// apps have endpoints: the others' events skip the fan-out.
+		if err := svc.TrackEndpoints(context.Background()); err != nil {
+			return err
+		}
+		s.Ledger.Events.Quiet = svc.Quiet
+	}
 	s.Scheduler.Add(scheduler.Job{Name: "purge-events", Run: func(ctx context.Context) error {
 		_, err := svc.Purge(ctx, time.Now())
 		return err

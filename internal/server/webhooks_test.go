@@ -971,3 +971,51 @@ func TestWebhookSlowReceiverDoesNotHoldPayments(t *testing.T) {
 	}
 	srv.AssertLedger(t)
 }
+
+// An event shows the order as its step left it, also what the flow set
+// beside the status: a wallet deal's escrow release time and channel, a
+// Ping++ deal's channel.
+func TestEventDataIsTheOrderAfterItsStep(t *testing.T) {
+	e := newEscrow(t, nil)
+	e.credit(t, e.buyerID, "50.00")
+	setPayPassword(t, e.buyer, "246810")
+	deal, _ := e.initDeal(t, e.buyer, "20.00", "WALLET", nil)
+	paid := e.mustPayByWallet(t, e.buyer, deal.ID, "246810")
+	viaPingpp, ch := e.initDeal(t, e.buyer, "5.00", "ALIPAY", nil)
+	if ch == nil {
+		t.Fatal("no charge")
+	}
+	type view struct {
+		Status, Channel, PayWay string
+		AutoConfirmAt           *time.Time
+	}
+	data := func(orderID, typ string) view {
+		t.Helper()
+		var out struct {
+			Events struct {
+				Edges []struct{ Node struct{ Data string } }
+			}
+		}
+		e.admin.Do(t, `query($o:ID!,$t:String!){events(where:{orderId:$o, type:$t}){edges{node{data}}}}`,
+			map[string]any{"o": orderID, "t": typ}).Decode(t, &out)
+		if len(out.Events.Edges) != 1 {
+			t.Fatalf("%d %s events of %s", len(out.Events.Edges), typ, orderID)
+		}
+		var v view
+		if err := json.Unmarshal([]byte(out.Events.Edges[0].Node.Data), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	v := data(deal.ID, "order.paid")
+	if v.Status != "PAID" || v.Channel != paid.Channel || v.PayWay != paid.PayWay || v.AutoConfirmAt == nil ||
+		!v.AutoConfirmAt.Equal(*paid.AutoConfirmAt) {
+		t.Fatalf("order.paid data %+v; the order %+v", v, paid)
+	}
+	cur := e.order(t, e.buyer, viaPingpp.ID)
+	if v := data(viaPingpp.ID, "order.processing"); v.Status != "PROCESSING" || v.Channel != cur.Channel || v.Channel == "" ||
+		v.PayWay != cur.PayWay {
+		t.Fatalf("order.processing data %+v; the order %+v", v, cur)
+	}
+	e.srv.AssertLedger(t)
+}

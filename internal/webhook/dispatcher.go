@@ -204,11 +204,21 @@ func (d *Dispatcher) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-d.wake:
+			// Commits come in bursts: gather them into one round, so that a
+			// busy server spends a few reads a second here, not one per
+			// payment.
+			select {
+			case <-ctx.Done():
+			case <-time.After(gather):
+			}
 		case <-t.C:
 		}
 		t.Stop()
 	}
 }
+
+// gather is how long a woken dispatcher waits for more news.
+const gather = 20 * time.Millisecond
 
 // fanOut queues a delivery of each new event to every enabled endpoint of
 // its app made before the event that wants its type, and marks the events

@@ -17,17 +17,22 @@ import (
 // Recorder writes Events inside the transaction of the change they
 // record: the outbox. The changes of one unit of work are gathered as they
 // happen and written when the unit has done the rest of its work
-// (txn.Tx.BeforeCommit), so an event's data is the order as the
-// transaction leaves it — including what a flow sets after the status
-// change (the paid amounts of its lines, the channel, the auto-confirm
-// time). That costs a unit one read of its orders, one of their items and
-// one INSERT for all its events.
+// (txn.Tx.BeforeCommit): each order step from the order row at hand when
+// it was made, with the order's lines as the unit leaves them (a flow
+// sets their paid and refunded amounts after the status change). That
+// costs a unit one read of its orders' lines and one INSERT for all its
+// events. A flow that changes an order's own fields after a step in the
+// same unit reports the order with Refresh.
 type Recorder struct {
 	Assets *money.Registry
 	// Describe gives an order's zh-CN status text and its source
 	// document's status code, as the API shows them (the status machine
 	// knows them).
 	Describe func(*ent.Order) (statusDesc string, legacyStatus *int)
+	// Quiet, if set, reports that no endpoint can want app's events yet,
+	// so they are written already fanned out and cost the dispatcher no
+	// write (see Service.Quiet).
+	Quiet func(appID int64) bool
 }
 
 // pending is what one unit of work has to record.
@@ -39,10 +44,8 @@ type pending struct {
 type pendingKey struct{}
 
 type orderStep struct {
-	orderID int64
-	status  order.Status
-	seq     int
-	at      time.Time
+	order ent.Order // as the step left it
+	at    time.Time
 }
 
 type walletStep struct {
@@ -69,8 +72,31 @@ func (r *Recorder) Order(ctx context.Context, tx *txn.Tx, o *ent.Order, at time.
 		return nil
 	}
 	p := r.pending(ctx, tx)
-	p.steps = append(p.steps, orderStep{orderID: o.ID, status: o.Status, seq: o.EventSeq, at: at})
+	snap := *o
+	snap.Edges = ent.OrderEdges{}
+	p.steps = append(p.steps, orderStep{order: snap, at: at})
 	return nil
+}
+
+// Refresh replaces the data of o's latest step in this unit of work with
+// o, for a flow that sets more of the order's fields after the status
+// change (the channel a deal is paid through, when its escrow releases).
+func (r *Recorder) Refresh(tx *txn.Tx, o *ent.Order) {
+	if r == nil {
+		return
+	}
+	p, _ := tx.Value(pendingKey{}).(*pending)
+	if p == nil {
+		return
+	}
+	for i := len(p.steps) - 1; i >= 0; i-- {
+		if s := &p.steps[i]; s.order.ID == o.ID && s.order.Status == o.Status {
+			seq := s.order.EventSeq
+			s.order = *o
+			s.order.EventSeq, s.order.Edges = seq, ent.OrderEdges{}
+			return
+		}
+	}
 }
 
 // WalletChange is a wallet's state after a journal moved it.
@@ -98,53 +124,48 @@ func (r *Recorder) Wallets(ctx context.Context, tx *txn.Tx, orderID int64, kind 
 
 // flush writes the events of a unit of work.
 func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
-	var ids []int64
-	seen := map[int64]bool{}
-	for _, s := range p.steps {
-		if !seen[s.orderID] {
-			seen[s.orderID] = true
-			ids = append(ids, s.orderID)
-		}
-	}
-	for _, w := range p.wallets {
-		if w.orderID != 0 && !seen[w.orderID] {
-			seen[w.orderID] = true
-			ids = append(ids, w.orderID)
-		}
-	}
 	orders := map[int64]*ent.Order{}
+	var ids []int64
+	for i := range p.steps {
+		o := &p.steps[i].order
+		if orders[o.ID] == nil {
+			ids = append(ids, o.ID)
+		}
+		orders[o.ID] = o
+	}
 	items := map[int64][]*ent.OrderItem{}
 	if len(ids) > 0 {
-		os, err := tx.Order.Query().Where(order.IDIn(ids...)).All(ctx)
+		its, err := tx.OrderItem.Query().Where(orderitem.OrderIDIn(ids...)).
+			Order(orderitem.ByKind(), orderitem.ByPosition()).All(ctx)
 		if err != nil {
-			return fmt.Errorf("reading orders for their events: %w", err)
+			return fmt.Errorf("reading order lines for their events: %w", err)
 		}
-		for _, o := range os {
-			orders[o.ID] = o
-		}
-		if len(p.steps) > 0 {
-			its, err := tx.OrderItem.Query().Where(orderitem.OrderIDIn(ids...)).
-				Order(orderitem.ByKind(), orderitem.ByPosition()).All(ctx)
-			if err != nil {
-				return fmt.Errorf("reading order items for their events: %w", err)
-			}
-			for _, it := range its {
-				items[it.OrderID] = append(items[it.OrderID], it)
-			}
+		for _, it := range its {
+			items[it.OrderID] = append(items[it.OrderID], it)
 		}
 	}
+	// A journal of an order the unit did not move (rare): read its app.
+	for _, w := range p.wallets {
+		if w.orderID != 0 && orders[w.orderID] == nil {
+			o, err := tx.Order.Query().Where(order.ID(w.orderID)).Select(order.FieldAppID).Only(ctx)
+			if err != nil {
+				return fmt.Errorf("reading the app of order %d for its wallet events: %w", w.orderID, err)
+			}
+			orders[o.ID] = o
+		}
+	}
+	now := time.Now()
 	builders := make([]*ent.EventCreate, 0, len(p.steps)+len(p.wallets))
 	for _, s := range p.steps {
-		o := orders[s.orderID]
-		if o == nil {
-			return fmt.Errorf("order %d of an event is gone", s.orderID)
-		}
-		data, err := json.Marshal(r.orderView(o, items[o.ID], s.status))
+		o := &s.order
+		data, err := json.Marshal(r.orderView(o, items[o.ID]))
 		if err != nil {
 			return fmt.Errorf("encoding event of order %d: %w", o.ID, err)
 		}
-		builders = append(builders, tx.Event.Create().SetType(OrderType(s.status)).SetCreatedAt(s.at).
-			SetAppID(o.AppID).SetOrderID(o.ID).SetSeq(s.seq).SetData(string(data)))
+		b := tx.Event.Create().SetType(OrderType(o.Status)).SetCreatedAt(s.at).
+			SetAppID(o.AppID).SetOrderID(o.ID).SetSeq(o.EventSeq).SetData(string(data))
+		r.quiet(b, o.AppID, now)
+		builders = append(builders, b)
 	}
 	for _, w := range p.wallets {
 		v := walletView{
@@ -163,15 +184,26 @@ func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
 		}
 		b := tx.Event.Create().SetType(TypeWalletChanged).SetCreatedAt(w.at).SetWalletID(w.WalletID).
 			SetSeq(w.Seq).SetData(string(data))
+		var app int64
 		if o := orders[w.orderID]; o != nil {
-			b.SetAppID(o.AppID).SetOrderID(o.ID)
+			app = o.AppID
+			b.SetAppID(app).SetOrderID(o.ID)
 		}
+		r.quiet(b, app, now)
 		builders = append(builders, b)
 	}
 	if err := tx.Event.CreateBulk(builders...).Exec(ctx); err != nil {
 		return fmt.Errorf("recording events: %w", err)
 	}
 	return nil
+}
+
+// quiet marks an event of no app, or of an app no endpoint listens to, as
+// fanned out already.
+func (r *Recorder) quiet(b *ent.EventCreate, app int64, now time.Time) {
+	if app == 0 || (r.Quiet != nil && r.Quiet(app)) {
+		b.SetFannedOutAt(now)
+	}
 }
 
 // id is an id as the API writes it: a string.
@@ -260,13 +292,7 @@ type walletData struct {
 	Withdrawable string `json:"withdrawable"`
 }
 
-// orderView is o as the transaction leaves it, at the status of the step
-// recorded (a unit that moves an order twice, PAID then COMPLETED, records
-// two events of the order as it ends up, each with its own status).
-func (r *Recorder) orderView(o *ent.Order, items []*ent.OrderItem, status order.Status) orderView {
-	at := *o
-	at.Status = status
-	o = &at
+func (r *Recorder) orderView(o *ent.Order, items []*ent.OrderItem) orderView {
 	v := orderView{
 		ID: id(o.ID), OrderNo: o.OrderNo, ClientOrderID: optString(o.ClientOrderID), Type: string(o.Type),
 		Status: string(o.Status), AppID: id(o.AppID), PayerID: optID(o.PayerID), PayeeID: optID(o.PayeeID),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -41,6 +42,73 @@ type Service struct {
 	Dispatcher *Dispatcher
 
 	sealer *sealer
+	// manage serialises changes to endpoints, so the counts below are
+	// never overwritten by a stale recount.
+	manage sync.Mutex
+	// mu guards tracked and listening: per app, how many enabled
+	// endpoints it has, when this instance is the database's only writer
+	// (SQLite) and so knows.
+	mu        sync.Mutex
+	tracked   bool
+	listening map[int64]int
+}
+
+// TrackEndpoints counts the enabled endpoints of each app and keeps the
+// count as endpoints change, so that Quiet can answer. Only for a database
+// this instance alone writes (SQLite): with several instances another may
+// add an endpoint this one does not see.
+func (s *Service) TrackEndpoints(ctx context.Context) error {
+	var rows []struct {
+		AppID int64 `json:"app_id"`
+		Count int   `json:"count"`
+	}
+	if err := s.Client.WebhookEndpoint.Query().Where(webhookendpoint.Enabled(true)).
+		GroupBy(webhookendpoint.FieldAppID).Aggregate(ent.Count()).Scan(ctx, &rows); err != nil {
+		return fmt.Errorf("counting webhook endpoints: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tracked, s.listening = true, map[int64]int{}
+	for _, r := range rows {
+		s.listening[r.AppID] = r.Count
+	}
+	return nil
+}
+
+// Quiet reports that app surely has no enabled endpoint, so its events
+// need no fan-out (Recorder.Quiet). Without TrackEndpoints it is false.
+func (s *Service) Quiet(app int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tracked && s.listening[app] == 0
+}
+
+// willListen counts an endpoint of app as enabled from now on, inside the
+// unit of work that enables it: a payment committed after it fans out.
+func (s *Service) willListen(app int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tracked {
+		s.listening[app]++
+	}
+}
+
+// recount sets app's count from the database once a change committed (or
+// failed), so that it falls only after an endpoint is really gone.
+func (s *Service) recount(ctx context.Context, app int64) {
+	s.mu.Lock()
+	tracked := s.tracked
+	s.mu.Unlock()
+	if !tracked {
+		return
+	}
+	n, err := s.Client.WebhookEndpoint.Query().Where(webhookendpoint.AppID(app), webhookendpoint.Enabled(true)).Count(context.WithoutCancel(ctx))
+	if err != nil {
+		return // keep the higher count: at worst events are fanned out for nothing
+	}
+	s.mu.Lock()
+	s.listening[app] = n
+	s.mu.Unlock()
 }
 
 // NewService returns the service; key seals endpoint secrets in the
@@ -146,6 +214,9 @@ func (s *Service) CreateEndpoint(ctx context.Context, in CreateEndpointInput) (*
 		return nil, err
 	}
 	var out *ent.WebhookEndpoint
+	s.manage.Lock()
+	defer s.manage.Unlock()
+	defer s.recount(ctx, appID)
 	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
 		ok, err := tx.App.Query().Where(app.ID(appID)).Exist(ctx)
 		if err != nil {
@@ -161,6 +232,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, in CreateEndpointInput) (*
 		if n >= MaxEndpointsPerApp {
 			return apperr.New(apperr.BadUserInput, "an app has at most %d webhook endpoints; delete one first", MaxEndpointsPerApp)
 		}
+		s.willListen(appID)
 		out, err = tx.WebhookEndpoint.Create().SetID(id).SetAppID(appID).SetURL(u).SetEvents(pats).
 			SetSecret(sealed).Save(ctx)
 		return err
@@ -205,7 +277,8 @@ type UpdateEndpointInput struct {
 //
 // Errors: NOT_FOUND, BAD_USER_INPUT (url, events).
 func (s *Service) UpdateEndpoint(ctx context.Context, id int64, in UpdateEndpointInput) (*ent.WebhookEndpoint, error) {
-	if _, err := s.endpoint(ctx, s.Client, id); err != nil {
+	e, err := s.endpoint(ctx, s.Client, id)
+	if err != nil {
 		return nil, err
 	}
 	var u string
@@ -223,7 +296,10 @@ func (s *Service) UpdateEndpoint(ctx context.Context, id int64, in UpdateEndpoin
 		}
 	}
 	var out *ent.WebhookEndpoint
-	err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
+	s.manage.Lock()
+	defer s.manage.Unlock()
+	defer s.recount(ctx, e.AppID)
+	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
 		b := tx.WebhookEndpoint.UpdateOneID(id)
 		if in.URL != nil {
 			b.SetURL(u)
@@ -233,6 +309,9 @@ func (s *Service) UpdateEndpoint(ctx context.Context, id int64, in UpdateEndpoin
 		}
 		if in.Enabled != nil {
 			b.SetEnabled(*in.Enabled)
+			if *in.Enabled {
+				s.willListen(e.AppID)
+			}
 		}
 		var err error
 		out, err = b.Save(ctx)
@@ -249,10 +328,14 @@ func (s *Service) UpdateEndpoint(ctx context.Context, id int64, in UpdateEndpoin
 //
 // Errors: NOT_FOUND.
 func (s *Service) DeleteEndpoint(ctx context.Context, id int64) (int64, error) {
-	if _, err := s.endpoint(ctx, s.Client, id); err != nil {
+	e, err := s.endpoint(ctx, s.Client, id)
+	if err != nil {
 		return 0, err
 	}
-	err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
+	s.manage.Lock()
+	defer s.manage.Unlock()
+	defer s.recount(ctx, e.AppID)
+	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
 		if _, err := tx.WebhookDelivery.Delete().Where(webhookdelivery.EndpointID(id)).Exec(ctx); err != nil {
 			return fmt.Errorf("deleting deliveries of endpoint %d: %w", id, err)
 		}
