@@ -208,11 +208,6 @@ func (s *Service) CreateEndpoint(ctx context.Context, in CreateEndpointInput) (*
 	if err != nil {
 		return nil, err
 	}
-	id := idgen.Next()
-	sealed, err := s.sealer.seal(secret, id)
-	if err != nil {
-		return nil, err
-	}
 	var out *ent.WebhookEndpoint
 	s.manage.Lock()
 	defer s.manage.Unlock()
@@ -231,6 +226,14 @@ func (s *Service) CreateEndpoint(ctx context.Context, in CreateEndpointInput) (*
 		}
 		if n >= MaxEndpointsPerApp {
 			return apperr.New(apperr.BadUserInput, "an app has at most %d webhook endpoints; delete one first", MaxEndpointsPerApp)
+		}
+		// The id is made here, in the unit: the endpoint gets the events
+		// with greater ids, the ones made after it (with SQLite, exactly
+		// those of the units that follow this one).
+		id := idgen.Next()
+		sealed, err := s.sealer.seal(secret, id)
+		if err != nil {
+			return err
 		}
 		s.willListen(appID)
 		out, err = tx.WebhookEndpoint.Create().SetID(id).SetAppID(appID).SetURL(u).SetEvents(pats).
