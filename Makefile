@@ -2,7 +2,7 @@
 GO ?= go
 PKGS = ./...
 
-.PHONY: run test test-postgres generate check-generated lint bench build
+.PHONY: run test test-postgres generate check-generated lint bench build demo
 
 ## run: start paygraph on 127.0.0.1:8080 with an embedded SQLite database.
 ## The built binary replaces the recipe's shell, so Ctrl-C ends it with its
@@ -11,6 +11,14 @@ PKGS = ./...
 ## with the shell's usual status for Ctrl-C, 130, as GNU make always does.
 run: build
 	@exec ./paygraph
+
+## demo: drive every flow end to end through the embedded sandboxes against
+## a running `make run` (PAYGRAPH_DEMO_URL, default http://127.0.0.1:8080),
+## signing in as its bootstrap admin (PAYGRAPH_DEMO_ADMIN, else
+## PAYGRAPH_ADMIN, else admin:change-me-now: start the server with
+## `PAYGRAPH_ADMIN=admin:change-me-now make run`)
+demo:
+	$(GO) run ./internal/demo
 
 ## build: build the paygraph binary
 build:

@@ -55,7 +55,7 @@ func run(ctx context.Context, getenv func(string) string, ready chan<- string) e
 	ln = srv.ConfigureHTTP(hs, ln)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("paygraph listening", "addr", ln.Addr().String(), "graphiql", "http://"+ln.Addr().String()+"/", "database", cfg.Database.Driver)
+	log.Info("paygraph listening", "addr", ln.Addr().String(), "graphiql", "http://"+ln.Addr().String()+"/", "console", "http://"+ln.Addr().String()+"/admin", "database", cfg.Database.Driver)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

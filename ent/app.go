@@ -12,16 +12,17 @@ import (
 	"github.com/paygraph/paygraph/ent/app"
 )
 
-// App is the model entity for the App schema.
+// A merchant application (a game, a shop, a marketplace) whose server calls paygraph with a SERVICE token; orders belong to an app. App 1 exists from the start (the app store's default app_id). Seen by ADMIN, the app's SERVICE and a USER with an order in it.
 type App struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
 	ID int64 `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When it last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// Name holds the value of the "name" field.
+	// The app's name, 1–64 characters.
 	Name string `json:"name,omitempty"`
 	// TokenVersion holds the value of the "token_version" field.
 	TokenVersion int `json:"token_version,omitempty"`

@@ -16,6 +16,7 @@ import (
 type Asset struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
 	ID int64 `json:"id,omitempty"`
 	// Code holds the value of the "code" field.
 	Code string `json:"code,omitempty"`

@@ -13,32 +13,33 @@ import (
 	"github.com/paygraph/paygraph/ent/order"
 )
 
-// CallbackEvent is the model entity for the CallbackEvent schema.
+// A provider callback (epay's notify, a Ping++ webhook, the game goods callback) as it arrived, stored before it was acted on, with the verdict reached. ADMIN only.
 type CallbackEvent struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
 	ID int64 `json:"id,omitempty"`
-	// Provider holds the value of the "provider" field.
+	// Who called: epay, pingpp or game.
 	Provider string `json:"provider,omitempty"`
-	// ProviderEventID holds the value of the "provider_event_id" field.
+	// The provider's id for what happened, as the callback claims it: epay's trade_no, the Ping++ event id (evt_…), the game provider's gyyx_order_no.
 	ProviderEventID string `json:"provider_event_id,omitempty"`
 	// DedupeKey holds the value of the "dedupe_key" field.
 	DedupeKey *string `json:"dedupe_key,omitempty"`
-	// Method holds the value of the "method" field.
+	// The HTTP method: GET or POST.
 	Method string `json:"method,omitempty"`
-	// Headers holds the value of the "headers" field.
+	// JSON object of the headers that identify and sign the callback (Content-Type, User-Agent, X-Forwarded-For, X-Real-Ip, X-Request-Id, X-Pingplusplus-Signature, …).
 	Headers string `json:"headers,omitempty"`
-	// Body holds the value of the "body" field.
+	// The request as received: ?query on the first line when there was one, then the body. Cut short when it failed verification.
 	Body string `json:"body,omitempty"`
-	// RemoteAddr holds the value of the "remote_addr" field.
+	// The address the callback came from (host:port).
 	RemoteAddr string `json:"remote_addr,omitempty"`
-	// ReceivedAt holds the value of the "received_at" field.
+	// When it arrived.
 	ReceivedAt time.Time `json:"received_at,omitempty"`
-	// Verdict holds the value of the "verdict" field.
+	// What was done with it.
 	Verdict callbackevent.Verdict `json:"verdict,omitempty"`
-	// Error holds the value of the "error" field.
+	// Why it was rejected or failed, or what a NEEDS_REFUND was about.
 	Error string `json:"error,omitempty"`
-	// OrderID holds the value of the "order_id" field.
+	// The id of the order it was about, once that order was found.
 	OrderID int64 `json:"order_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the CallbackEventQuery when eager-loading is set.
@@ -48,7 +49,7 @@ type CallbackEvent struct {
 
 // CallbackEventEdges holds the relations/edges for other nodes in the graph.
 type CallbackEventEdges struct {
-	// Order holds the value of the order edge.
+	// The order it was about, once that order was found.
 	Order *Order `json:"order,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

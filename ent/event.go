@@ -15,14 +15,15 @@ import (
 	"github.com/paygraph/paygraph/ent/wallet"
 )
 
-// Event is the model entity for the Event schema.
+// Something that happened to an app's order or wallet, written in the transaction of the change and delivered to the app's webhook endpoints. Seen by ADMIN and the SERVICE of its app; kept 30 days.
 type Event struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
 	ID int64 `json:"id,omitempty"`
-	// Type holds the value of the "type" field.
+	// What happened: order. and the order's new status in lower case (order.pending, order.paid, order.refunded, …), wallet.changed, or webhook.test.
 	Type string `json:"type,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the change was made.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// AppID holds the value of the "app_id" field.
 	AppID *int64 `json:"app_id,omitempty"`
@@ -30,9 +31,9 @@ type Event struct {
 	OrderID *int64 `json:"order_id,omitempty"`
 	// WalletID holds the value of the "wallet_id" field.
 	WalletID *int64 `json:"wallet_id,omitempty"`
-	// Seq holds the value of the "seq" field.
+	// The number of the change among its order's (1, 2, 3, …; the seq of the order's step), or among its wallet's for wallet.changed: order events by it.
 	Seq int `json:"seq,omitempty"`
-	// Data holds the value of the "data" field.
+	// JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}.
 	Data string `json:"data,omitempty"`
 	// FannedOutAt holds the value of the "fanned_out_at" field.
 	FannedOutAt *time.Time `json:"fanned_out_at,omitempty"`
@@ -44,11 +45,11 @@ type Event struct {
 
 // EventEdges holds the relations/edges for other nodes in the graph.
 type EventEdges struct {
-	// App holds the value of the app edge.
+	// The app the event belongs to; null for a wallet change outside any order.
 	App *App `json:"app,omitempty"`
-	// Order holds the value of the order edge.
+	// The order that changed (wallet.changed: whose money moved).
 	Order *Order `json:"order,omitempty"`
-	// Wallet holds the value of the wallet edge.
+	// The wallet that changed (wallet.changed only).
 	Wallet *Wallet `json:"wallet,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -14,48 +14,49 @@ import (
 	"github.com/paygraph/paygraph/ent/user"
 )
 
-// Order is the model entity for the Order schema.
+// An order of any flow (see type): who pays whom, how much, and where it stands. Seen by ADMIN, the SERVICE of its app, its payer and its payee.
 type Order struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
 	ID int64 `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When it last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// OrderNo holds the value of the "order_no" field.
+	// The order number clients and providers quote, unique (the app store's order_sn, the points API's order_no, the escrow marketplace's orderNo, the game goods' order). PAYMENT: the id; RECHARGE: R + id (app store) or 16 hex digits (escrow marketplace); CONSUME: C + id; POINTS: ORDER + 13-digit milliseconds + 4 digits; DEAL, WITHDRAWAL: 16 hex digits; GOODS: 811- + id.
 	OrderNo string `json:"order_no,omitempty"`
 	// ClientOrderID holds the value of the "client_order_id" field.
 	ClientOrderID string `json:"client_order_id,omitempty"`
-	// Type holds the value of the "type" field.
+	// Which flow the order belongs to.
 	Type order.Type `json:"type,omitempty"`
-	// Status holds the value of the "status" field.
+	// Where the order stands; it changes only along the status machine, each change kept in events.
 	Status order.Status `json:"status,omitempty"`
-	// AppID holds the value of the "app_id" field.
+	// The id of the app the order belongs to (the app store's app_id).
 	AppID int64 `json:"app_id,omitempty"`
-	// PayerID holds the value of the "payer_id" field.
+	// The id of the user who pays (the token checkout's payerUserId, the escrow marketplace's userId); for a WITHDRAWAL, whose money leaves.
 	PayerID int64 `json:"payer_id,omitempty"`
-	// PayeeID holds the value of the "payee_id" field.
+	// The id of the user who is paid (the token checkout's payeeUserId, the escrow marketplace's receiverId); null when the money goes to an app or a provider.
 	PayeeID int64 `json:"payee_id,omitempty"`
-	// Title holds the value of the "title" field.
+	// What the order is for, as the payer sees it: the app store's title, a deal's subject, the goods' title, a points order's title (default "N 积分").
 	Title string `json:"title,omitempty"`
-	// Desc holds the value of the "desc" field.
+	// The token checkout's desc, as the app gave it.
 	Desc string `json:"desc,omitempty"`
-	// ExtendInfo holds the value of the "extend_info" field.
+	// JSON text: the token checkout's extendInfo as the app gave it; for app store orders the IMEI and the link between a CONSUME order and its RECHARGE.
 	ExtendInfo string `json:"extend_info,omitempty"`
 	// Amount holds the value of the "amount" field.
 	Amount int64 `json:"amount,omitempty"`
-	// Asset holds the value of the "asset" field.
+	// The asset of amount (CNY, POINTS, USDT, …; the token checkout's tokenId).
 	Asset string `json:"asset,omitempty"`
-	// PayWay holds the value of the "pay_way" field.
+	// How the payer chose to pay, one name per way (alipay, wechat, qq, wallet; wx and wxpay become wechat): the app store's pay_way_name, the points API's payment_type; a deal's channel (WALLET, ALIPAY, WX).
 	PayWay string `json:"pay_way,omitempty"`
-	// Channel holds the value of the "channel" field.
+	// Who carries the money: wallet, epay, pingpp, game; alipay for a WITHDRAWAL; null for token checkout orders.
 	Channel string `json:"channel,omitempty"`
-	// ProviderTradeNo holds the value of the "provider_trade_no" field.
+	// The provider's number for the payment: epay's trade_no, the Ping++ charge id (the escrow marketplace's pingChargeId), the game provider's gyyx_order_no.
 	ProviderTradeNo string `json:"provider_trade_no,omitempty"`
-	// Points holds the value of the "points" field.
+	// POINTS orders: the points the payment buys.
 	Points *int64 `json:"points,omitempty"`
-	// Item holds the value of the "item" field.
+	// GOODS orders: the goods attribute (the game goods API's item, 商品属性), as ordered.
 	Item string `json:"item,omitempty"`
 	// ItemID holds the value of the "item_id" field.
 	ItemID string `json:"item_id,omitempty"`
@@ -63,19 +64,19 @@ type Order struct {
 	ChatID string `json:"chat_id,omitempty"`
 	// SkillID holds the value of the "skill_id" field.
 	SkillID string `json:"skill_id,omitempty"`
-	// RefundReason holds the value of the "refund_reason" field.
+	// The reason the payer gave when asking for a refund (the escrow marketplace's refundReason).
 	RefundReason string `json:"refund_reason,omitempty"`
-	// Comment holds the value of the "comment" field.
+	// DEAL: the buyer's comment (commentOrder).
 	Comment string `json:"comment,omitempty"`
-	// Score holds the value of the "score" field.
+	// DEAL: the buyer's score, 1–5 (commentOrder).
 	Score *int `json:"score,omitempty"`
-	// ExpiresAt holds the value of the "expires_at" field.
+	// An unpaid order expires then (the token checkout's expired); null for withdrawals.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	// PaidAt holds the value of the "paid_at" field.
+	// When the money arrived (the app store's pay_time, the points API's paid_at).
 	PaidAt *time.Time `json:"paid_at,omitempty"`
-	// CompletedAt holds the value of the "completed_at" field.
+	// When the order became COMPLETED: delivered, confirmed or paid out (the app store's finish_time).
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
-	// AutoConfirmAt holds the value of the "auto_confirm_at" field.
+	// DEAL: when the escrowed money goes to the seller if the buyer has not confirmed the deal by then.
 	AutoConfirmAt *time.Time `json:"auto_confirm_at,omitempty"`
 	// ReturnURL holds the value of the "return_url" field.
 	ReturnURL string `json:"return_url,omitempty"`
@@ -89,15 +90,15 @@ type Order struct {
 
 // OrderEdges holds the relations/edges for other nodes in the graph.
 type OrderEdges struct {
-	// App holds the value of the app edge.
+	// The app the order belongs to.
 	App *App `json:"app,omitempty"`
-	// Payer holds the value of the payer edge.
+	// The user who pays (see payerID).
 	Payer *User `json:"payer,omitempty"`
-	// Payee holds the value of the payee edge.
+	// The user who is paid (see payeeID).
 	Payee *User `json:"payee,omitempty"`
 	// Items holds the value of the items edge.
 	Items []*OrderItem `json:"items,omitempty"`
-	// Events holds the value of the events edge.
+	// Every status change of the order, its creation included.
 	Events []*OrderEvent `json:"events,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -13,24 +13,25 @@ import (
 	"github.com/paygraph/paygraph/ent/orderevent"
 )
 
-// OrderEvent is the model entity for the OrderEvent schema.
+// One change of an order's status: from, to, who and why. Seen by whoever sees its order; orderStatusChanged and myOrderEvents deliver them live.
 type OrderEvent struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
 	ID int64 `json:"id,omitempty"`
-	// OrderID holds the value of the "order_id" field.
+	// The id of the order that changed.
 	OrderID int64 `json:"order_id,omitempty"`
-	// From holds the value of the "from" field.
+	// The status before; null for the order's creation.
 	From *orderevent.From `json:"from,omitempty"`
-	// To holds the value of the "to" field.
+	// The status after.
 	To orderevent.To `json:"to,omitempty"`
-	// Actor holds the value of the "actor" field.
+	// Who made the change: user:ID, service:APP_ID, admin:ID, system (expiry, the scheduler) or callback:PROVIDER.
 	Actor string `json:"actor,omitempty"`
-	// Reason holds the value of the "reason" field.
+	// Why: created, paid, a reason given by the actor (a refund's, a rejection's), …
 	Reason string `json:"reason,omitempty"`
-	// At holds the value of the "at" field.
+	// When it changed.
 	At time.Time `json:"at,omitempty"`
-	// Seq holds the value of the "seq" field.
+	// The step's number in the order's history, 1, 2, 3, … (its creation is 1); the events of the step carry the same seq.
 	Seq int `json:"seq,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the OrderEventQuery when eager-loading is set.
@@ -40,7 +41,7 @@ type OrderEvent struct {
 
 // OrderEventEdges holds the relations/edges for other nodes in the graph.
 type OrderEventEdges struct {
-	// Order holds the value of the order edge.
+	// The order that changed.
 	Order *Order `json:"order,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -12,18 +12,19 @@ import (
 	"github.com/paygraph/paygraph/ent/orderitem"
 )
 
-// OrderItem is the model entity for the OrderItem schema.
+// One payInfo or productInfo line of a token checkout order (PAYMENT). Seen by whoever sees its order.
 type OrderItem struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
 	ID int64 `json:"id,omitempty"`
-	// OrderID holds the value of the "order_id" field.
+	// The id of the order the line belongs to.
 	OrderID int64 `json:"order_id,omitempty"`
 	// Kind holds the value of the "kind" field.
 	Kind orderitem.Kind `json:"kind,omitempty"`
 	// Position holds the value of the "position" field.
 	Position int `json:"position,omitempty"`
-	// PayType holds the value of the "pay_type" field.
+	// The token checkout's payType: PAY unless the app gave another.
 	PayType string `json:"pay_type,omitempty"`
 	// TokenID holds the value of the "token_id" field.
 	TokenID string `json:"token_id,omitempty"`

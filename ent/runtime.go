@@ -425,32 +425,36 @@ func init() {
 			return nil
 		}
 	}()
+	// userDescTokenVersion is the schema descriptor for token_version field.
+	userDescTokenVersion := userFields[2].Descriptor()
+	// user.DefaultTokenVersion holds the default value on creation for the token_version field.
+	user.DefaultTokenVersion = userDescTokenVersion.Default.(int)
 	// userDescNickname is the schema descriptor for nickname field.
-	userDescNickname := userFields[6].Descriptor()
+	userDescNickname := userFields[7].Descriptor()
 	// user.NicknameValidator is a validator for the "nickname" field. It is called by the builders before save.
 	user.NicknameValidator = userDescNickname.Validators[0].(func(string) error)
 	// userDescAvatar is the schema descriptor for avatar field.
-	userDescAvatar := userFields[7].Descriptor()
+	userDescAvatar := userFields[8].Descriptor()
 	// user.AvatarValidator is a validator for the "avatar" field. It is called by the builders before save.
 	user.AvatarValidator = userDescAvatar.Validators[0].(func(string) error)
 	// userDescPayPasswordFailures is the schema descriptor for pay_password_failures field.
-	userDescPayPasswordFailures := userFields[9].Descriptor()
+	userDescPayPasswordFailures := userFields[10].Descriptor()
 	// user.DefaultPayPasswordFailures holds the default value on creation for the pay_password_failures field.
 	user.DefaultPayPasswordFailures = userDescPayPasswordFailures.Default.(int)
 	// userDescConfirmPasswordFailures is the schema descriptor for confirm_password_failures field.
-	userDescConfirmPasswordFailures := userFields[11].Descriptor()
+	userDescConfirmPasswordFailures := userFields[12].Descriptor()
 	// user.DefaultConfirmPasswordFailures holds the default value on creation for the confirm_password_failures field.
 	user.DefaultConfirmPasswordFailures = userDescConfirmPasswordFailures.Default.(int)
 	// userDescBindGa is the schema descriptor for bind_ga field.
-	userDescBindGa := userFields[14].Descriptor()
+	userDescBindGa := userFields[15].Descriptor()
 	// user.DefaultBindGa holds the default value on creation for the bind_ga field.
 	user.DefaultBindGa = userDescBindGa.Default.(bool)
 	// userDescTotpLastStep is the schema descriptor for totp_last_step field.
-	userDescTotpLastStep := userFields[17].Descriptor()
+	userDescTotpLastStep := userFields[18].Descriptor()
 	// user.DefaultTotpLastStep holds the default value on creation for the totp_last_step field.
 	user.DefaultTotpLastStep = userDescTotpLastStep.Default.(int64)
 	// userDescTotpFailures is the schema descriptor for totp_failures field.
-	userDescTotpFailures := userFields[18].Descriptor()
+	userDescTotpFailures := userFields[19].Descriptor()
 	// user.DefaultTotpFailures holds the default value on creation for the totp_failures field.
 	user.DefaultTotpFailures = userDescTotpFailures.Default.(int)
 	// userDescID is the schema descriptor for id field.

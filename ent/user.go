@@ -13,30 +13,33 @@ import (
 	"github.com/paygraph/paygraph/internal/role"
 )
 
-// User is the model entity for the User schema.
+// An account: a person who pays and is paid (USER) or an operator (ADMIN). Seen by ADMIN, the user itself, a USER who shares an order with it and the SERVICE of an app where it pays or is paid; contacts and second-factor fields say who sees them.
 type User struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
 	ID int64 `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When it last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// Username holds the value of the "username" field.
+	// The sign-in name: 3–32 letters, digits, _ . -, lower-case, unique.
 	Username string `json:"username,omitempty"`
 	// PasswordHash holds the value of the "password_hash" field.
 	PasswordHash string `json:"-"`
+	// TokenVersion holds the value of the "token_version" field.
+	TokenVersion int `json:"token_version,omitempty"`
 	// Email holds the value of the "email" field.
 	Email string `json:"email,omitempty"`
 	// Mobile holds the value of the "mobile" field.
 	Mobile string `json:"mobile,omitempty"`
 	// NationalCode holds the value of the "national_code" field.
 	NationalCode string `json:"national_code,omitempty"`
-	// Role holds the value of the "role" field.
+	// USER for a person, ADMIN for an operator.
 	Role role.Role `json:"role,omitempty"`
-	// Nickname holds the value of the "nickname" field.
+	// The public name set with updateProfile (the escrow marketplace's name); name falls back to the username.
 	Nickname string `json:"nickname,omitempty"`
-	// Avatar holds the value of the "avatar" field.
+	// The avatar URL set with updateProfile (the escrow marketplace's avatar).
 	Avatar string `json:"avatar,omitempty"`
 	// PayPasswordHash holds the value of the "pay_password_hash" field.
 	PayPasswordHash string `json:"-"`
@@ -74,7 +77,7 @@ func (*User) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case user.FieldBindGa:
 			values[i] = new(sql.NullBool)
-		case user.FieldID, user.FieldPayPasswordFailures, user.FieldConfirmPasswordFailures, user.FieldTotpLastStep, user.FieldTotpFailures:
+		case user.FieldID, user.FieldTokenVersion, user.FieldPayPasswordFailures, user.FieldConfirmPasswordFailures, user.FieldTotpLastStep, user.FieldTotpFailures:
 			values[i] = new(sql.NullInt64)
 		case user.FieldUsername, user.FieldPasswordHash, user.FieldEmail, user.FieldMobile, user.FieldNationalCode, user.FieldRole, user.FieldNickname, user.FieldAvatar, user.FieldPayPasswordHash, user.FieldAuthType, user.FieldTotpSecret, user.FieldTotpPendingSecret:
 			values[i] = new(sql.NullString)
@@ -124,6 +127,12 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field password_hash", values[i])
 			} else if value.Valid {
 				_m.PasswordHash = value.String
+			}
+		case user.FieldTokenVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field token_version", values[i])
+			} else if value.Valid {
+				_m.TokenVersion = int(value.Int64)
 			}
 		case user.FieldEmail:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -289,6 +298,9 @@ func (_m *User) String() string {
 	builder.WriteString(_m.Username)
 	builder.WriteString(", ")
 	builder.WriteString("password_hash=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("token_version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.TokenVersion))
 	builder.WriteString(", ")
 	builder.WriteString("email=")
 	builder.WriteString(_m.Email)

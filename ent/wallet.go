@@ -13,18 +13,19 @@ import (
 	"github.com/paygraph/paygraph/ent/wallet"
 )
 
-// Wallet is the model entity for the Wallet schema.
+// A user's balance in one asset, in three parts (available, escrow, withdrawable), each the sum of its postings. Seen by ADMIN, its owner and the SERVICE of an app where the owner pays or is paid.
 type Wallet struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
 	ID int64 `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When it last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// UserID holds the value of the "user_id" field.
+	// The id of the wallet's owner.
 	UserID int64 `json:"user_id,omitempty"`
-	// Asset holds the value of the "asset" field.
+	// The asset the wallet holds (CNY, POINTS, USDT, …); a user has one wallet per asset.
 	Asset string `json:"asset,omitempty"`
 	// Available holds the value of the "available" field.
 	Available int64 `json:"available,omitempty"`
@@ -42,7 +43,7 @@ type Wallet struct {
 
 // WalletEdges holds the relations/edges for other nodes in the graph.
 type WalletEdges struct {
-	// User holds the value of the user edge.
+	// The wallet's owner.
 	User *User `json:"user,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

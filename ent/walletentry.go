@@ -14,32 +14,33 @@ import (
 	"github.com/paygraph/paygraph/ent/walletentry"
 )
 
-// WalletEntry is the model entity for the WalletEntry schema.
+// One posting of the double-entry ledger: an amount added to or taken from one account. The postings of one money movement sum to zero. Seen by ADMIN and the owner of its wallet (outside-world postings: ADMIN only).
 type WalletEntry struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
 	ID int64 `json:"id,omitempty"`
 	// Journal holds the value of the "journal" field.
 	Journal int64 `json:"journal,omitempty"`
-	// Account holds the value of the "account" field.
+	// The account posted to: wallet:ID:available, wallet:ID:escrow, or world:SOURCE for money entering or leaving the platform (world:admin, world:epay, world:pingpp, world:app:ID, …).
 	Account string `json:"account,omitempty"`
-	// WalletID holds the value of the "wallet_id" field.
+	// The id of the wallet posted to; null for an outside-world account.
 	WalletID int64 `json:"wallet_id,omitempty"`
-	// Bucket holds the value of the "bucket" field.
+	// Which part of the wallet the posting changed, or WORLD.
 	Bucket walletentry.Bucket `json:"bucket,omitempty"`
-	// Asset holds the value of the "asset" field.
+	// The asset of amount.
 	Asset string `json:"asset,omitempty"`
 	// Amount holds the value of the "amount" field.
 	Amount int64 `json:"amount,omitempty"`
 	// BalanceAfter holds the value of the "balance_after" field.
 	BalanceAfter *int64 `json:"balance_after,omitempty"`
-	// OrderID holds the value of the "order_id" field.
+	// The id of the order the movement belongs to; null for an admin credit.
 	OrderID int64 `json:"order_id,omitempty"`
-	// Kind holds the value of the "kind" field.
+	// The movement: CREDIT, PAYMENT, RECHARGE, CONSUME, POINTS, ESCROW_HOLD, ESCROW_RELEASE, REFUND, REFUND_HOLD, WITHDRAWAL_HOLD, WITHDRAWAL, …
 	Kind string `json:"kind,omitempty"`
-	// Memo holds the value of the "memo" field.
+	// A note on the movement (an admin credit's memo).
 	Memo string `json:"memo,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was posted.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WalletEntryQuery when eager-loading is set.
@@ -49,9 +50,9 @@ type WalletEntry struct {
 
 // WalletEntryEdges holds the relations/edges for other nodes in the graph.
 type WalletEntryEdges struct {
-	// Wallet holds the value of the wallet edge.
+	// The wallet posted to; null for an outside-world account.
 	Wallet *Wallet `json:"wallet,omitempty"`
-	// Order holds the value of the order edge.
+	// The order the movement belongs to.
 	Order *Order `json:"order,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -14,10 +14,11 @@ import (
 	"github.com/paygraph/paygraph/ent/webhookendpoint"
 )
 
-// WebhookDelivery is the model entity for the WebhookDelivery schema.
+// One attempt to deliver an event to a webhook endpoint, and its outcome. Seen by ADMIN and the SERVICE of the endpoint's app.
 type WebhookDelivery struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
 	ID int64 `json:"id,omitempty"`
 	// EventID holds the value of the "event_id" field.
 	EventID int64 `json:"event_id,omitempty"`
@@ -25,27 +26,27 @@ type WebhookDelivery struct {
 	EndpointID int64 `json:"endpoint_id,omitempty"`
 	// AppID holds the value of the "app_id" field.
 	AppID int64 `json:"app_id,omitempty"`
-	// Attempt holds the value of the "attempt" field.
+	// Which try of this event at this endpoint, from 1.
 	Attempt int `json:"attempt,omitempty"`
-	// Kind holds the value of the "kind" field.
+	// Why it was sent.
 	Kind webhookdelivery.Kind `json:"kind,omitempty"`
-	// Status holds the value of the "status" field.
+	// Where the attempt stands.
 	Status webhookdelivery.Status `json:"status,omitempty"`
-	// DueAt holds the value of the "due_at" field.
+	// When the attempt is (or was) due; while SENDING, when the claim on it ends.
 	DueAt time.Time `json:"due_at,omitempty"`
 	// Lease holds the value of the "lease" field.
 	Lease *int64 `json:"lease,omitempty"`
-	// AttemptedAt holds the value of the "attempted_at" field.
+	// When the request was sent; null until then.
 	AttemptedAt *time.Time `json:"attempted_at,omitempty"`
-	// HTTPStatus holds the value of the "http_status" field.
+	// The HTTP status the endpoint answered; null if none came.
 	HTTPStatus *int `json:"http_status,omitempty"`
-	// DurationMs holds the value of the "duration_ms" field.
+	// How long the request took, in milliseconds.
 	DurationMs *int `json:"duration_ms,omitempty"`
-	// Error holds the value of the "error" field.
+	// Why the attempt failed: the status and the start of the answer, a timeout, a refused address, …
 	Error *string `json:"error,omitempty"`
-	// NextAttemptAt holds the value of the "next_attempt_at" field.
+	// RETRYING: when the next attempt is due.
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When the attempt was queued.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WebhookDeliveryQuery when eager-loading is set.
@@ -55,9 +56,9 @@ type WebhookDelivery struct {
 
 // WebhookDeliveryEdges holds the relations/edges for other nodes in the graph.
 type WebhookDeliveryEdges struct {
-	// Event holds the value of the event edge.
+	// The event sent.
 	Event *Event `json:"event,omitempty"`
-	// Endpoint holds the value of the endpoint edge.
+	// The endpoint it was sent to.
 	Endpoint *WebhookEndpoint `json:"endpoint,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -14,28 +14,29 @@ import (
 	"github.com/paygraph/paygraph/ent/webhookendpoint"
 )
 
-// WebhookEndpoint is the model entity for the WebhookEndpoint schema.
+// A URL of an app's server that receives the app's events, signed with the endpoint's secret (Paygraph-Signature). Seen by ADMIN and the SERVICE of its app.
 type WebhookEndpoint struct {
 	config `json:"-"`
 	// ID of the ent.
+	// The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
 	ID int64 `json:"id,omitempty"`
-	// CreatedAt holds the value of the "created_at" field.
+	// When it was created.
 	CreatedAt time.Time `json:"created_at,omitempty"`
-	// UpdatedAt holds the value of the "updated_at" field.
+	// When it last changed.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// AppID holds the value of the "app_id" field.
 	AppID int64 `json:"app_id,omitempty"`
-	// URL holds the value of the "url" field.
+	// Where events are POSTed.
 	URL string `json:"url,omitempty"`
-	// Events holds the value of the "events" field.
+	// The event types the endpoint receives (order.paid, order.*, wallet.changed, …); empty: all.
 	Events []string `json:"events,omitempty"`
-	// Enabled holds the value of the "enabled" field.
+	// false: the endpoint is sent nothing.
 	Enabled bool `json:"enabled,omitempty"`
 	// Secret holds the value of the "secret" field.
 	Secret string `json:"-"`
 	// PreviousSecret holds the value of the "previous_secret" field.
 	PreviousSecret string `json:"-"`
-	// PreviousSecretExpiresAt holds the value of the "previous_secret_expires_at" field.
+	// After a rotation, until when the previous secret also signs; null when only one secret signs.
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WebhookEndpointQuery when eager-loading is set.
@@ -45,7 +46,7 @@ type WebhookEndpoint struct {
 
 // WebhookEndpointEdges holds the relations/edges for other nodes in the graph.
 type WebhookEndpointEdges struct {
-	// App holds the value of the app edge.
+	// The app whose events the endpoint receives.
 	App *App `json:"app,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.

@@ -22,6 +22,11 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []int64) ([]ent.Noder, er
 	return r.nodes(ctx, ids)
 }
 
+// Apps is the resolver for the apps field.
+func (r *queryResolver) Apps(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.AppOrder, where *ent.AppWhereInput) (*ent.AppConnection, error) {
+	return r.apps(ctx, after, first, before, last, orderBy, where)
+}
+
 // CallbackEvents is the resolver for the callbackEvents field.
 func (r *queryResolver) CallbackEvents(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.CallbackEventOrder, where *ent.CallbackEventWhereInput) (*ent.CallbackEventConnection, error) {
 	return r.callbackEvents(ctx, after, first, before, last, orderBy, where)
@@ -30,6 +35,11 @@ func (r *queryResolver) CallbackEvents(ctx context.Context, after *entgql.Cursor
 // Orders is the resolver for the orders field.
 func (r *queryResolver) Orders(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) (*ent.OrderConnection, error) {
 	return r.orders(ctx, after, first, before, last, orderBy, where)
+}
+
+// Users is the resolver for the users field.
+func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error) {
+	return r.users(ctx, after, first, before, last, orderBy, where)
 }
 
 // WalletEntries is the resolver for the walletEntries field.

@@ -78,6 +78,11 @@ func (r *mutationResolver) UpdateProfile(ctx context.Context, nickname *string, 
 	return r.Escrow.UpdateProfile(ctx, nickname, avatar)
 }
 
+// ResetPayPassword is the resolver for the resetPayPassword field.
+func (r *mutationResolver) ResetPayPassword(ctx context.Context, userID int64) (*ent.User, error) {
+	return r.Escrow.ResetPayPassword(ctx, userID)
+}
+
 // AlipayNo is the resolver for the alipayNo field.
 func (r *orderResolver) AlipayNo(ctx context.Context, obj *ent.Order) (*string, error) {
 	if p := escrow.WithdrawalPayee(obj); p != nil {

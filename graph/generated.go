@@ -73,6 +73,17 @@ type ComplexityRoot struct {
 		UpdatedAt func(childComplexity int) int
 	}
 
+	AppConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AppEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	AssetSum struct {
 		Asset func(childComplexity int) int
 		Sum   func(childComplexity int) int
@@ -222,6 +233,8 @@ type ComplexityRoot struct {
 		ApplyRefund           func(childComplexity int, orderID int64, reason string) int
 		ApproveRefund         func(childComplexity int, orderID int64) int
 		CancelOrder           func(childComplexity int, input payment.CancelOrderInput) int
+		ChangeContact         func(childComplexity int, input account.ContactInput) int
+		ChangePassword        func(childComplexity int, oldPassword string, newPassword string) int
 		CommentOrder          func(childComplexity int, orderID int64, score int, comment string) int
 		CompleteWithdrawal    func(childComplexity int, orderID int64) int
 		ConfirmOrder          func(childComplexity int, orderID int64) int
@@ -233,11 +246,13 @@ type ComplexityRoot struct {
 		CreateWebhookEndpoint func(childComplexity int, input webhook.CreateEndpointInput) int
 		Credit                func(childComplexity int, input ledger.CreditInput) int
 		DeleteWebhookEndpoint func(childComplexity int, id int64) int
+		DisableTotp           func(childComplexity int, code string) int
 		EnableTotp            func(childComplexity int, code string) int
 		GetPayURL             func(childComplexity int, input payment.GetPayURLInput) int
 		InitDealOrder         func(childComplexity int, input escrow.InitDealOrderInput) int
 		InitOrder             func(childComplexity int, input payment.InitOrderInput) int
 		Login                 func(childComplexity int, username string, password string) int
+		Logout                func(childComplexity int) int
 		MarkDelivered         func(childComplexity int, orderID int64) int
 		MarkDeliveryFailed    func(childComplexity int, orderID int64, reason string) int
 		Pay                   func(childComplexity int, input payment.PayInput) int
@@ -250,7 +265,10 @@ type ComplexityRoot struct {
 		Register              func(childComplexity int, input account.RegisterInput) int
 		RejectRefund          func(childComplexity int, orderID int64, reason string) int
 		RejectWithdrawal      func(childComplexity int, orderID int64, reason string) int
+		RequestRefund         func(childComplexity int, orderID int64, reason string) int
 		RequestReturn         func(childComplexity int, orderSn string, reason string) int
+		ResetPayPassword      func(childComplexity int, userID int64) int
+		ResetSecondFactor     func(childComplexity int, userID int64) int
 		RotateServiceToken    func(childComplexity int, appID int64) int
 		RotateWebhookSecret   func(childComplexity int, id int64) int
 		SendGameTestCallback  func(childComplexity int, input game.TestInput) int
@@ -308,6 +326,7 @@ type ComplexityRoot struct {
 		SkillID         func(childComplexity int) int
 		Status          func(childComplexity int) int
 		StatusDesc      func(childComplexity int) int
+		StatusText      func(childComplexity int) int
 		Subject         func(childComplexity int) int
 		Synced          func(childComplexity int) int
 		Title           func(childComplexity int) int
@@ -426,8 +445,10 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Apps              func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.AppOrder, where *ent.AppWhereInput) int
 		CallbackEvents    func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.CallbackEventOrder, where *ent.CallbackEventWhereInput) int
 		Cash              func(childComplexity int, userID *int64) int
+		Catalogue         func(childComplexity int, appID *int64) int
 		ChatSession       func(childComplexity int, receiverID int64, skillID string) int
 		ChatStatus        func(childComplexity int, chatID string) int
 		Events            func(childComplexity int, first *int, after *entgql.Cursor[int64], where *webhook.EventFilter) int
@@ -442,6 +463,7 @@ type ComplexityRoot struct {
 		PaymentData       func(childComplexity int, orderID int64) int
 		Quote             func(childComplexity int, goods []*payment.GoodsLineInput, appID *int64) int
 		User              func(childComplexity int, id int64) int
+		Users             func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		VerifyCodeOutbox  func(childComplexity int, first *int) int
 		Viewer            func(childComplexity int) int
 		WalletEntries     func(childComplexity int, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.WalletEntryOrder, where *ent.WalletEntryWhereInput) int
@@ -494,6 +516,17 @@ type ComplexityRoot struct {
 		Role           func(childComplexity int) int
 		UpdatedAt      func(childComplexity int) int
 		Username       func(childComplexity int) int
+	}
+
+	UserConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	UserEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	VerifyCodeOutboxEntry struct {
@@ -641,6 +674,7 @@ type MutationResolver interface {
 	ConfirmPassword(ctx context.Context, password string) (bool, error)
 	CommentOrder(ctx context.Context, orderID int64, score int, comment string) (*ent.Order, error)
 	UpdateProfile(ctx context.Context, nickname *string, avatar *string) (*ent.User, error)
+	ResetPayPassword(ctx context.Context, userID int64) (*ent.User, error)
 	CreateGoodsOrder(ctx context.Context, input payment.CreateGoodsOrderInput) (*payment.GoodsOrder, error)
 	VerifyOrder(ctx context.Context, input payment.VerifyOrderInput) (*payment.Verification, error)
 	SendGameTestCallback(ctx context.Context, input game.TestInput) (*game.TestCallback, error)
@@ -651,6 +685,7 @@ type MutationResolver interface {
 	CancelOrder(ctx context.Context, input payment.CancelOrderInput) (*ent.Order, error)
 	CreatePointsOrder(ctx context.Context, input payment.CreatePointsOrderInput) (*ent.Order, error)
 	GetPayURL(ctx context.Context, input payment.GetPayURLInput) (*payment.PayURL, error)
+	RequestRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
 	ApproveRefund(ctx context.Context, orderID int64) (*ent.Order, error)
 	RejectRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
 	SendPaymentVerifyCode(ctx context.Context, orderID int64) (*twofactor.CodeSent, error)
@@ -658,6 +693,11 @@ type MutationResolver interface {
 	SetupTotp(ctx context.Context) (*twofactor.TotpSetup, error)
 	EnableTotp(ctx context.Context, code string) (*ent.User, error)
 	SetAuthType(ctx context.Context, authType user.AuthType) (*ent.User, error)
+	DisableTotp(ctx context.Context, code string) (*ent.User, error)
+	ResetSecondFactor(ctx context.Context, userID int64) (*ent.User, error)
+	Logout(ctx context.Context) (bool, error)
+	ChangePassword(ctx context.Context, oldPassword string, newPassword string) (*account.Session, error)
+	ChangeContact(ctx context.Context, input account.ContactInput) (*ent.User, error)
 	CreateWebhookEndpoint(ctx context.Context, input webhook.CreateEndpointInput) (*webhook.EndpointWithSecret, error)
 	UpdateWebhookEndpoint(ctx context.Context, id int64, input webhook.UpdateEndpointInput) (*ent.WebhookEndpoint, error)
 	DeleteWebhookEndpoint(ctx context.Context, id int64) (int64, error)
@@ -673,6 +713,7 @@ type OrderResolver interface {
 	Amount(ctx context.Context, obj *ent.Order) (*money.Decimal, error)
 	Subject(ctx context.Context, obj *ent.Order) (*string, error)
 	StatusDesc(ctx context.Context, obj *ent.Order) (string, error)
+	StatusText(ctx context.Context, obj *ent.Order) (string, error)
 	LegacyStatus(ctx context.Context, obj *ent.Order) (*int, error)
 	PayInfo(ctx context.Context, obj *ent.Order) ([]*ent.OrderItem, error)
 	ProductInfo(ctx context.Context, obj *ent.Order) ([]*ent.OrderItem, error)
@@ -694,8 +735,10 @@ type OrderItemResolver interface {
 type QueryResolver interface {
 	Node(ctx context.Context, id int64) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []int64) ([]ent.Noder, error)
+	Apps(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.AppOrder, where *ent.AppWhereInput) (*ent.AppConnection, error)
 	CallbackEvents(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.CallbackEventOrder, where *ent.CallbackEventWhereInput) (*ent.CallbackEventConnection, error)
 	Orders(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.OrderOrder, where *ent.OrderWhereInput) (*ent.OrderConnection, error)
+	Users(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 	WalletEntries(ctx context.Context, after *entgql.Cursor[int64], first *int, before *entgql.Cursor[int64], last *int, orderBy *ent.WalletEntryOrder, where *ent.WalletEntryWhereInput) (*ent.WalletEntryConnection, error)
 	PayWays(ctx context.Context, appID *int64) ([]*payment.PayWayView, error)
 	Quote(ctx context.Context, goods []*payment.GoodsLineInput, appID *int64) (*payment.Quote, error)
@@ -703,6 +746,7 @@ type QueryResolver interface {
 	ChatSession(ctx context.Context, receiverID int64, skillID string) (*escrow.ChatSession, error)
 	ChatStatus(ctx context.Context, chatID string) (*escrow.ChatStatus, error)
 	Goods(ctx context.Context, id string, appID *int64) (*ent.Goods, error)
+	Catalogue(ctx context.Context, appID *int64) ([]*ent.Goods, error)
 	Wallets(ctx context.Context, userID *int64) ([]*ent.Wallet, error)
 	LedgerCheck(ctx context.Context) (*ledger.Check, error)
 	Order(ctx context.Context, id *int64, orderNo *string, sync *bool) (*ent.Order, error)
@@ -781,6 +825,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.App.UpdatedAt(childComplexity), true
+
+	case "AppConnection.edges":
+		if e.ComplexityRoot.AppConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AppConnection.Edges(childComplexity), true
+	case "AppConnection.pageInfo":
+		if e.ComplexityRoot.AppConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AppConnection.PageInfo(childComplexity), true
+	case "AppConnection.totalCount":
+		if e.ComplexityRoot.AppConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AppConnection.TotalCount(childComplexity), true
+
+	case "AppEdge.cursor":
+		if e.ComplexityRoot.AppEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AppEdge.Cursor(childComplexity), true
+	case "AppEdge.node":
+		if e.ComplexityRoot.AppEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AppEdge.Node(childComplexity), true
 
 	case "AssetSum.asset":
 		if e.ComplexityRoot.AssetSum.Asset == nil {
@@ -1345,6 +1421,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CancelOrder(childComplexity, args["input"].(payment.CancelOrderInput)), true
+	case "Mutation.changeContact":
+		if e.ComplexityRoot.Mutation.ChangeContact == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changeContact_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangeContact(childComplexity, args["input"].(account.ContactInput)), true
+	case "Mutation.changePassword":
+		if e.ComplexityRoot.Mutation.ChangePassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changePassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["oldPassword"].(string), args["newPassword"].(string)), true
 	case "Mutation.commentOrder":
 		if e.ComplexityRoot.Mutation.CommentOrder == nil {
 			break
@@ -1466,6 +1564,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteWebhookEndpoint(childComplexity, args["id"].(int64)), true
+	case "Mutation.disableTotp":
+		if e.ComplexityRoot.Mutation.DisableTotp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disableTotp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DisableTotp(childComplexity, args["code"].(string)), true
 	case "Mutation.enableTotp":
 		if e.ComplexityRoot.Mutation.EnableTotp == nil {
 			break
@@ -1521,6 +1630,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Login(childComplexity, args["username"].(string), args["password"].(string)), true
+	case "Mutation.logout":
+		if e.ComplexityRoot.Mutation.Logout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
 	case "Mutation.markDelivered":
 		if e.ComplexityRoot.Mutation.MarkDelivered == nil {
 			break
@@ -1653,6 +1768,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RejectWithdrawal(childComplexity, args["orderId"].(int64), args["reason"].(string)), true
+	case "Mutation.requestRefund":
+		if e.ComplexityRoot.Mutation.RequestRefund == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestRefund_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestRefund(childComplexity, args["orderId"].(int64), args["reason"].(string)), true
 	case "Mutation.requestReturn":
 		if e.ComplexityRoot.Mutation.RequestReturn == nil {
 			break
@@ -1664,6 +1790,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RequestReturn(childComplexity, args["orderSn"].(string), args["reason"].(string)), true
+	case "Mutation.resetPayPassword":
+		if e.ComplexityRoot.Mutation.ResetPayPassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resetPayPassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResetPayPassword(childComplexity, args["userId"].(int64)), true
+	case "Mutation.resetSecondFactor":
+		if e.ComplexityRoot.Mutation.ResetSecondFactor == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resetSecondFactor_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResetSecondFactor(childComplexity, args["userId"].(int64)), true
 	case "Mutation.rotateServiceToken":
 		if e.ComplexityRoot.Mutation.RotateServiceToken == nil {
 			break
@@ -2054,6 +2202,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.StatusDesc(childComplexity), true
+	case "Order.statusText":
+		if e.ComplexityRoot.Order.StatusText == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.StatusText(childComplexity), true
 	case "Order.subject":
 		if e.ComplexityRoot.Order.Subject == nil {
 			break
@@ -2541,6 +2695,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProviderInfo.Type(childComplexity), true
 
+	case "Query.apps":
+		if e.ComplexityRoot.Query.Apps == nil {
+			break
+		}
+
+		args, err := ec.field_Query_apps_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Apps(childComplexity, args["after"].(*entgql.Cursor[int64]), args["first"].(*int), args["before"].(*entgql.Cursor[int64]), args["last"].(*int), args["orderBy"].(*ent.AppOrder), args["where"].(*ent.AppWhereInput)), true
 	case "Query.callbackEvents":
 		if e.ComplexityRoot.Query.CallbackEvents == nil {
 			break
@@ -2563,6 +2728,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Cash(childComplexity, args["userId"].(*int64)), true
+	case "Query.catalogue":
+		if e.ComplexityRoot.Query.Catalogue == nil {
+			break
+		}
+
+		args, err := ec.field_Query_catalogue_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Catalogue(childComplexity, args["appId"].(*int64)), true
 	case "Query.chatSession":
 		if e.ComplexityRoot.Query.ChatSession == nil {
 			break
@@ -2708,6 +2884,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.User(childComplexity, args["id"].(int64)), true
+	case "Query.users":
+		if e.ComplexityRoot.Query.Users == nil {
+			break
+		}
+
+		args, err := ec.field_Query_users_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Users(childComplexity, args["after"].(*entgql.Cursor[int64]), args["first"].(*int), args["before"].(*entgql.Cursor[int64]), args["last"].(*int), args["orderBy"].(*ent.UserOrder), args["where"].(*ent.UserWhereInput)), true
 	case "Query.verifyCodeOutbox":
 		if e.ComplexityRoot.Query.VerifyCodeOutbox == nil {
 			break
@@ -2953,6 +3140,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Username(childComplexity), true
+
+	case "UserConnection.edges":
+		if e.ComplexityRoot.UserConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserConnection.Edges(childComplexity), true
+	case "UserConnection.pageInfo":
+		if e.ComplexityRoot.UserConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserConnection.PageInfo(childComplexity), true
+	case "UserConnection.totalCount":
+		if e.ComplexityRoot.UserConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserConnection.TotalCount(childComplexity), true
+
+	case "UserEdge.cursor":
+		if e.ComplexityRoot.UserEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserEdge.Cursor(childComplexity), true
+	case "UserEdge.node":
+		if e.ComplexityRoot.UserEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserEdge.Node(childComplexity), true
 
 	case "VerifyCodeOutboxEntry.channel":
 		if e.ComplexityRoot.VerifyCodeOutboxEntry.Channel == nil {
@@ -3412,6 +3631,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCallbackEventOrder,
 		ec.unmarshalInputCallbackEventWhereInput,
 		ec.unmarshalInputCancelOrderInput,
+		ec.unmarshalInputChangeContactInput,
 		ec.unmarshalInputCreateGoodsOrderInput,
 		ec.unmarshalInputCreatePaymentOrderInput,
 		ec.unmarshalInputCreatePointsOrderInput,
@@ -3534,77 +3754,95 @@ func newExecutionContext(
 var sources = []*ast.Source{
 	{Name: "../schema/appstore.graphql", Input: `# App store: pay ways, goods, recharge and consume orders.
 
-"A way an app's users may pay: wallet (余额) settles from the wallet, the others go through epay."
+"A way an app's users may pay (the app store's order/payWay): wallet (余额) settles from the wallet, the others go through epay."
 type PayWay {
-  "alipay, wechat, qq, wallet, …"
+  "The name initOrder takes as payWayName (pay_way_name): alipay, wechat, qq, wallet, …"
   name: String!
-  "支付宝, 微信, …"
+  "What the payer sees (pay_way_title): 支付宝, 微信, …"
   title: String!
 }
 
+"A pay way of setPayWays."
 input PayWayInput {
-  "1–32 lower-case letters, digits or _."
+  "1–32 lower-case letters, digits or _: wallet, or an epay payment type."
   name: String!
+  "What the payer sees: 支付宝, 微信, …"
   title: String!
   "Default true."
   enabled: Boolean
 }
 
+"Goods and how many (an entry of the app store's goods_list)."
 input GoodsLineInput {
-  "The catalogue's goods id."
+  "The catalogue's goods id (good_id)."
   goodsId: String!
-  "How many (pieces or months)."
+  "How many (pieces or months; num)."
   num: Int!
 }
 
+"The server's price of goods (the app store's order/submitGoodsOrder)."
 type Quote {
+  "The total price (price_total)."
   priceTotal: Decimal!
+  "The asset of priceTotal."
   asset: String!
 }
 
+"Input of initOrder (the app store's order/init)."
 input InitOrderInput {
   "Default 1; a SERVICE's own app."
   appId: ID
   "SERVICE/ADMIN only: the buyer. A USER orders for itself."
   userId: ID @self
+  "The order's title: 会员购买, 商品购买, … (title)."
   title: String!
   "RECHARGE or CONSUME."
   type: OrderType!
-  "What the client believes the goods cost; must equal the server's price."
+  "What the client believes the goods cost (price_total); must equal the server's price."
   priceTotal: Decimal
-  "What the client believes it pays; must equal the server's price (for RECHARGE: the amount)."
+  "What the client believes it pays (money); must equal the server's price (for RECHARGE: the amount)."
   money: Decimal
   "The device's IMEI (the app store's imeil)."
   imei: String
-  "One of payWays(appId)."
+  "One of payWays(appId) (pay_way_name)."
   payWayName: String!
-  "CONSUME: the goods."
+  "CONSUME: the goods (goods_list)."
   goods: [GoodsLineInput!]
   "Where the browser goes after paying the recharge."
   returnUrl: String
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
+"What initOrder made (the app store's order/init answer: charge_order_sn, params, pay_order_sn)."
 type InitOrderPayload {
   "The order to follow: the CONSUME order, or the RECHARGE order of a recharge."
   order: Order!
   "The recharge paid through the channel (none for the wallet pay way)."
   chargeOrder: Order
+  "The orderNo of chargeOrder (charge_order_sn): pay it at the gateway with payParams or getPayUrl."
   chargeOrderSn: String
-  "JSON: the server-signed page-payment form for the channel (action, params, payUrl) — never a key."
+  "JSON: the server-signed page-payment form for the channel (action, params, payUrl) — never a key (params)."
   payParams: String
-  "The CONSUME order to pay with payOrder once the recharge is paid."
+  "The orderNo of the CONSUME order to pay with payOrder once the recharge is paid (pay_order_sn)."
   payOrderSn: String
 }
 
 "A goods line of an app store order, priced from the catalogue."
 type OrderGoods {
+  "The catalogue's goods id (good_id)."
   goodsId: String!
+  "The goods attribute, as ordered."
   item: String!
+  "The goods' title, as ordered."
   title: String
+  "How many (num)."
   num: Int!
+  "The price of one when the order was made."
   singlePrice: Decimal!
+  "num × singlePrice."
   amount: Decimal!
+  "The asset of singlePrice and amount."
   asset: String!
 }
 
@@ -3615,33 +3853,103 @@ extend type Order {
 
 extend type Query {
   "The pay ways of an app (default 1; a SERVICE: its own)."
-  payWays(appId: ID): [PayWay!]!
+  payWays("The app (default 1); a SERVICE reads its own." appId: ID): [PayWay!]!
   "The server's price of goods of an app (default 1; a SERVICE: its own)."
-  quote(goods: [GoodsLineInput!]!, appId: ID): Quote!
+  quote(
+    "The goods and how many (goods_list)."
+    goods: [GoodsLineInput!]!
+    "The app whose catalogue prices them (default 1); a SERVICE uses its own."
+    appId: ID
+  ): Quote!
 }
 
 extend type Mutation {
-  "Replace an app's pay ways (an empty list brings back the defaults)."
-  setPayWays(appId: ID!, payWays: [PayWayInput!]!): [PayWay!]! @auth(roles: [ADMIN])
-  "App store: create a recharge or a consume order."
-  initOrder(input: InitOrderInput!): InitOrderPayload! @auth @expensive
-  "App store: pay a CONSUME order from the wallet."
-  payOrder(orderSn: String!, idempotencyKey: String): Order! @auth
-  "App store: ask for a refund of a paid order (REFUND_REQUESTED)."
-  requestReturn(orderSn: String!, reason: String!): Order! @auth
+  "Replace an app's pay ways (an empty list brings back the defaults): an ADMIN for any app, a SERVICE for its own."
+  setPayWays(
+    "The app."
+    appId: ID!
+    "The pay ways, in the order payWays lists them."
+    payWays: [PayWayInput!]!
+  ): [PayWay!]! @auth(roles: [SERVICE, ADMIN])
+  "App store: create a recharge or a consume order (order/init)."
+  initOrder("The order to create." input: InitOrderInput!): InitOrderPayload! @auth @expensive
+  "App store: pay a CONSUME order from the wallet (order/pay). The payer or an ADMIN; the order's SERVICE may not."
+  payOrder(
+    "The CONSUME order's orderNo (order_sn)."
+    orderSn: String!
+    "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
+    idempotencyKey: String
+  ): Order! @auth
+  "App store: ask for a refund of a paid order by its orderSn (the app store's order/cancel, 申请退货): REFUND_REQUESTED, the same request as requestRefund."
+  requestReturn(
+    "The order's orderNo (order_sn)."
+    orderSn: String!
+    "Why, 1–255 characters; kept as refundReason."
+    reason: String!
+  ): Order! @auth
   "The app delivered a paid CONSUME order: COMPLETED."
-  markDelivered(orderId: ID!): Order! @auth(roles: [SERVICE, ADMIN])
+  markDelivered("The order's id." orderId: ID!): Order! @auth(roles: [SERVICE, ADMIN])
   "The app could not deliver a paid CONSUME order: DELIVERY_FAILED."
-  markDeliveryFailed(orderId: ID!, reason: String!): Order! @auth(roles: [SERVICE, ADMIN])
+  markDeliveryFailed(
+    "The order's id."
+    orderId: ID!
+    "Why, 1–255 characters; kept in the order's events."
+    reason: String!
+  ): Order! @auth(roles: [SERVICE, ADMIN])
 }
 `, BuiltIn: false},
 	{Name: "../schema/ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
+"""
+A merchant application (a game, a shop, a marketplace) whose server calls paygraph with a SERVICE token; orders belong to an app. App 1 exists from the start (the app store's default app_id). Seen by ADMIN, the app's SERVICE and a USER with an order in it.
+"""
 type App implements Node {
+  """
+  The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
+  """
   id: ID!
+  """
+  When it was created.
+  """
   createdAt: Time!
+  """
+  When it last changed.
+  """
   updatedAt: Time!
+  """
+  The app's name, 1–64 characters.
+  """
   name: String!
+}
+"""
+A connection to a list of items.
+"""
+type AppConnection {
+  """
+  A list of edges.
+  """
+  edges: [AppEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type AppEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: App
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
 }
 """
 Ordering options for App connections
@@ -3660,79 +3968,231 @@ input AppOrder {
 Properties by which App connections can be ordered.
 """
 enum AppOrderField {
+  """
+  By createdAt.
+  """
   CREATED_AT
+  """
+  By updatedAt.
+  """
   UPDATED_AT
 }
 """
-AppWhereInput is used for filtering App objects.
-Input was generated by ent.
+Filters App values: one matches when it meets every predicate given; and, or and not combine filters.
 """
 input AppWhereInput {
+  """
+  Matches what this filter does not match.
+  """
   not: AppWhereInput
+  """
+  Matches what every one of these filters matches.
+  """
   and: [AppWhereInput!]
+  """
+  Matches what at least one of these filters matches.
+  """
   or: [AppWhereInput!]
   """
-  id field predicates
+  id equals this.
   """
   id: ID
+  """
+  id differs from this.
+  """
   idNEQ: ID
+  """
+  id is one of these.
+  """
   idIn: [ID!]
+  """
+  id is none of these.
+  """
   idNotIn: [ID!]
+  """
+  id is greater than this (ids grow with creation time).
+  """
   idGT: ID
+  """
+  id is greater than or equal to this (ids grow with creation time).
+  """
   idGTE: ID
+  """
+  id is less than this (ids grow with creation time).
+  """
   idLT: ID
+  """
+  id is less than or equal to this (ids grow with creation time).
+  """
   idLTE: ID
   """
-  created_at field predicates
+  createdAt equals this.
   """
   createdAt: Time
+  """
+  createdAt differs from this.
+  """
   createdAtNEQ: Time
+  """
+  createdAt is one of these.
+  """
   createdAtIn: [Time!]
+  """
+  createdAt is none of these.
+  """
   createdAtNotIn: [Time!]
+  """
+  createdAt is after this.
+  """
   createdAtGT: Time
+  """
+  createdAt is at or after this.
+  """
   createdAtGTE: Time
+  """
+  createdAt is before this.
+  """
   createdAtLT: Time
+  """
+  createdAt is at or before this.
+  """
   createdAtLTE: Time
   """
-  updated_at field predicates
+  updatedAt equals this.
   """
   updatedAt: Time
+  """
+  updatedAt differs from this.
+  """
   updatedAtNEQ: Time
+  """
+  updatedAt is one of these.
+  """
   updatedAtIn: [Time!]
+  """
+  updatedAt is none of these.
+  """
   updatedAtNotIn: [Time!]
+  """
+  updatedAt is after this.
+  """
   updatedAtGT: Time
+  """
+  updatedAt is at or after this.
+  """
   updatedAtGTE: Time
+  """
+  updatedAt is before this.
+  """
   updatedAtLT: Time
+  """
+  updatedAt is at or before this.
+  """
   updatedAtLTE: Time
   """
-  name field predicates
+  name equals this.
   """
   name: String
+  """
+  name differs from this.
+  """
   nameNEQ: String
+  """
+  name is one of these.
+  """
   nameIn: [String!]
+  """
+  name is none of these.
+  """
   nameNotIn: [String!]
+  """
+  name is greater than this.
+  """
   nameGT: String
+  """
+  name is greater than or equal to this.
+  """
   nameGTE: String
+  """
+  name is less than this.
+  """
   nameLT: String
+  """
+  name is less than or equal to this.
+  """
   nameLTE: String
+  """
+  name contains this text (case-sensitive).
+  """
   nameContains: String
+  """
+  name starts with this text.
+  """
   nameHasPrefix: String
+  """
+  name ends with this text.
+  """
   nameHasSuffix: String
+  """
+  name equals this text, ignoring case.
+  """
   nameEqualFold: String
+  """
+  name contains this text, ignoring case.
+  """
   nameContainsFold: String
 }
+"""
+A provider callback (epay's notify, a Ping++ webhook, the game goods callback) as it arrived, stored before it was acted on, with the verdict reached. ADMIN only.
+"""
 type CallbackEvent implements Node {
+  """
+  The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
+  """
   id: ID!
+  """
+  Who called: epay, pingpp or game.
+  """
   provider: String!
+  """
+  The provider's id for what happened, as the callback claims it: epay's trade_no, the Ping++ event id (evt_…), the game provider's gyyx_order_no.
+  """
   providerEventID: String
+  """
+  The HTTP method: GET or POST.
+  """
   method: String!
+  """
+  JSON object of the headers that identify and sign the callback (Content-Type, User-Agent, X-Forwarded-For, X-Real-Ip, X-Request-Id, X-Pingplusplus-Signature, …).
+  """
   headers: String!
+  """
+  The request as received: ?query on the first line when there was one, then the body. Cut short when it failed verification.
+  """
   body: String!
+  """
+  The address the callback came from (host:port).
+  """
   remoteAddr: String!
+  """
+  When it arrived.
+  """
   receivedAt: Time!
+  """
+  What was done with it.
+  """
   verdict: CallbackVerdict!
+  """
+  Why it was rejected or failed, or what a NEEDS_REFUND was about.
+  """
   error: String
+  """
+  The id of the order it was about, once that order was found.
+  """
   orderID: ID
+  """
+  The order it was about, once that order was found.
+  """
   order: Order
 }
 """
@@ -3782,185 +4242,547 @@ input CallbackEventOrder {
 Properties by which CallbackEvent connections can be ordered.
 """
 enum CallbackEventOrderField {
+  """
+  By receivedAt.
+  """
   RECEIVED_AT
 }
 """
-CallbackEventWhereInput is used for filtering CallbackEvent objects.
-Input was generated by ent.
+Filters CallbackEvent values: one matches when it meets every predicate given; and, or and not combine filters.
 """
 input CallbackEventWhereInput {
+  """
+  Matches what this filter does not match.
+  """
   not: CallbackEventWhereInput
+  """
+  Matches what every one of these filters matches.
+  """
   and: [CallbackEventWhereInput!]
+  """
+  Matches what at least one of these filters matches.
+  """
   or: [CallbackEventWhereInput!]
   """
-  id field predicates
+  id equals this.
   """
   id: ID
+  """
+  id differs from this.
+  """
   idNEQ: ID
+  """
+  id is one of these.
+  """
   idIn: [ID!]
+  """
+  id is none of these.
+  """
   idNotIn: [ID!]
+  """
+  id is greater than this (ids grow with creation time).
+  """
   idGT: ID
+  """
+  id is greater than or equal to this (ids grow with creation time).
+  """
   idGTE: ID
+  """
+  id is less than this (ids grow with creation time).
+  """
   idLT: ID
+  """
+  id is less than or equal to this (ids grow with creation time).
+  """
   idLTE: ID
   """
-  provider field predicates
+  provider equals this.
   """
   provider: String
+  """
+  provider differs from this.
+  """
   providerNEQ: String
+  """
+  provider is one of these.
+  """
   providerIn: [String!]
+  """
+  provider is none of these.
+  """
   providerNotIn: [String!]
+  """
+  provider is greater than this.
+  """
   providerGT: String
+  """
+  provider is greater than or equal to this.
+  """
   providerGTE: String
+  """
+  provider is less than this.
+  """
   providerLT: String
+  """
+  provider is less than or equal to this.
+  """
   providerLTE: String
+  """
+  provider contains this text (case-sensitive).
+  """
   providerContains: String
+  """
+  provider starts with this text.
+  """
   providerHasPrefix: String
+  """
+  provider ends with this text.
+  """
   providerHasSuffix: String
+  """
+  provider equals this text, ignoring case.
+  """
   providerEqualFold: String
+  """
+  provider contains this text, ignoring case.
+  """
   providerContainsFold: String
   """
-  provider_event_id field predicates
+  providerEventID equals this.
   """
   providerEventID: String
+  """
+  providerEventID differs from this.
+  """
   providerEventIDNEQ: String
+  """
+  providerEventID is one of these.
+  """
   providerEventIDIn: [String!]
+  """
+  providerEventID is none of these.
+  """
   providerEventIDNotIn: [String!]
+  """
+  providerEventID is greater than this.
+  """
   providerEventIDGT: String
+  """
+  providerEventID is greater than or equal to this.
+  """
   providerEventIDGTE: String
+  """
+  providerEventID is less than this.
+  """
   providerEventIDLT: String
+  """
+  providerEventID is less than or equal to this.
+  """
   providerEventIDLTE: String
+  """
+  providerEventID contains this text (case-sensitive).
+  """
   providerEventIDContains: String
+  """
+  providerEventID starts with this text.
+  """
   providerEventIDHasPrefix: String
+  """
+  providerEventID ends with this text.
+  """
   providerEventIDHasSuffix: String
+  """
+  true: only those where providerEventID is not set.
+  """
   providerEventIDIsNil: Boolean
+  """
+  true: only those where providerEventID is set.
+  """
   providerEventIDNotNil: Boolean
+  """
+  providerEventID equals this text, ignoring case.
+  """
   providerEventIDEqualFold: String
+  """
+  providerEventID contains this text, ignoring case.
+  """
   providerEventIDContainsFold: String
   """
-  method field predicates
+  method equals this.
   """
   method: String
+  """
+  method differs from this.
+  """
   methodNEQ: String
+  """
+  method is one of these.
+  """
   methodIn: [String!]
+  """
+  method is none of these.
+  """
   methodNotIn: [String!]
+  """
+  method is greater than this.
+  """
   methodGT: String
+  """
+  method is greater than or equal to this.
+  """
   methodGTE: String
+  """
+  method is less than this.
+  """
   methodLT: String
+  """
+  method is less than or equal to this.
+  """
   methodLTE: String
+  """
+  method contains this text (case-sensitive).
+  """
   methodContains: String
+  """
+  method starts with this text.
+  """
   methodHasPrefix: String
+  """
+  method ends with this text.
+  """
   methodHasSuffix: String
+  """
+  method equals this text, ignoring case.
+  """
   methodEqualFold: String
+  """
+  method contains this text, ignoring case.
+  """
   methodContainsFold: String
   """
-  headers field predicates
+  headers equals this.
   """
   headers: String
+  """
+  headers differs from this.
+  """
   headersNEQ: String
+  """
+  headers is one of these.
+  """
   headersIn: [String!]
+  """
+  headers is none of these.
+  """
   headersNotIn: [String!]
+  """
+  headers is greater than this.
+  """
   headersGT: String
+  """
+  headers is greater than or equal to this.
+  """
   headersGTE: String
+  """
+  headers is less than this.
+  """
   headersLT: String
+  """
+  headers is less than or equal to this.
+  """
   headersLTE: String
+  """
+  headers contains this text (case-sensitive).
+  """
   headersContains: String
+  """
+  headers starts with this text.
+  """
   headersHasPrefix: String
+  """
+  headers ends with this text.
+  """
   headersHasSuffix: String
+  """
+  headers equals this text, ignoring case.
+  """
   headersEqualFold: String
+  """
+  headers contains this text, ignoring case.
+  """
   headersContainsFold: String
   """
-  body field predicates
+  body equals this.
   """
   body: String
+  """
+  body differs from this.
+  """
   bodyNEQ: String
+  """
+  body is one of these.
+  """
   bodyIn: [String!]
+  """
+  body is none of these.
+  """
   bodyNotIn: [String!]
+  """
+  body is greater than this.
+  """
   bodyGT: String
+  """
+  body is greater than or equal to this.
+  """
   bodyGTE: String
+  """
+  body is less than this.
+  """
   bodyLT: String
+  """
+  body is less than or equal to this.
+  """
   bodyLTE: String
+  """
+  body contains this text (case-sensitive).
+  """
   bodyContains: String
+  """
+  body starts with this text.
+  """
   bodyHasPrefix: String
+  """
+  body ends with this text.
+  """
   bodyHasSuffix: String
+  """
+  body equals this text, ignoring case.
+  """
   bodyEqualFold: String
+  """
+  body contains this text, ignoring case.
+  """
   bodyContainsFold: String
   """
-  remote_addr field predicates
+  remoteAddr equals this.
   """
   remoteAddr: String
+  """
+  remoteAddr differs from this.
+  """
   remoteAddrNEQ: String
+  """
+  remoteAddr is one of these.
+  """
   remoteAddrIn: [String!]
+  """
+  remoteAddr is none of these.
+  """
   remoteAddrNotIn: [String!]
+  """
+  remoteAddr is greater than this.
+  """
   remoteAddrGT: String
+  """
+  remoteAddr is greater than or equal to this.
+  """
   remoteAddrGTE: String
+  """
+  remoteAddr is less than this.
+  """
   remoteAddrLT: String
+  """
+  remoteAddr is less than or equal to this.
+  """
   remoteAddrLTE: String
+  """
+  remoteAddr contains this text (case-sensitive).
+  """
   remoteAddrContains: String
+  """
+  remoteAddr starts with this text.
+  """
   remoteAddrHasPrefix: String
+  """
+  remoteAddr ends with this text.
+  """
   remoteAddrHasSuffix: String
+  """
+  remoteAddr equals this text, ignoring case.
+  """
   remoteAddrEqualFold: String
+  """
+  remoteAddr contains this text, ignoring case.
+  """
   remoteAddrContainsFold: String
   """
-  received_at field predicates
+  receivedAt equals this.
   """
   receivedAt: Time
+  """
+  receivedAt differs from this.
+  """
   receivedAtNEQ: Time
+  """
+  receivedAt is one of these.
+  """
   receivedAtIn: [Time!]
+  """
+  receivedAt is none of these.
+  """
   receivedAtNotIn: [Time!]
+  """
+  receivedAt is after this.
+  """
   receivedAtGT: Time
+  """
+  receivedAt is at or after this.
+  """
   receivedAtGTE: Time
+  """
+  receivedAt is before this.
+  """
   receivedAtLT: Time
+  """
+  receivedAt is at or before this.
+  """
   receivedAtLTE: Time
   """
-  verdict field predicates
+  verdict equals this.
   """
   verdict: CallbackVerdict
+  """
+  verdict differs from this.
+  """
   verdictNEQ: CallbackVerdict
+  """
+  verdict is one of these.
+  """
   verdictIn: [CallbackVerdict!]
+  """
+  verdict is none of these.
+  """
   verdictNotIn: [CallbackVerdict!]
   """
-  error field predicates
+  error equals this.
   """
   error: String
+  """
+  error differs from this.
+  """
   errorNEQ: String
+  """
+  error is one of these.
+  """
   errorIn: [String!]
+  """
+  error is none of these.
+  """
   errorNotIn: [String!]
+  """
+  error is greater than this.
+  """
   errorGT: String
+  """
+  error is greater than or equal to this.
+  """
   errorGTE: String
+  """
+  error is less than this.
+  """
   errorLT: String
+  """
+  error is less than or equal to this.
+  """
   errorLTE: String
+  """
+  error contains this text (case-sensitive).
+  """
   errorContains: String
+  """
+  error starts with this text.
+  """
   errorHasPrefix: String
+  """
+  error ends with this text.
+  """
   errorHasSuffix: String
+  """
+  true: only those where error is not set.
+  """
   errorIsNil: Boolean
+  """
+  true: only those where error is set.
+  """
   errorNotNil: Boolean
+  """
+  error equals this text, ignoring case.
+  """
   errorEqualFold: String
+  """
+  error contains this text, ignoring case.
+  """
   errorContainsFold: String
   """
-  order_id field predicates
+  orderID equals this.
   """
   orderID: ID
+  """
+  orderID differs from this.
+  """
   orderIDNEQ: ID
+  """
+  orderID is one of these.
+  """
   orderIDIn: [ID!]
+  """
+  orderID is none of these.
+  """
   orderIDNotIn: [ID!]
+  """
+  true: only those where orderID is not set.
+  """
   orderIDIsNil: Boolean
+  """
+  true: only those where orderID is set.
+  """
   orderIDNotNil: Boolean
   """
-  order edge predicates
+  true: only those with an order; false: only those without one.
   """
   hasOrder: Boolean
+  """
+  Only those whose order matches every one of these filters.
+  """
   hasOrderWith: [OrderWhereInput!]
 }
 """
-CallbackVerdict is enum for the field verdict
+What was done with a provider callback.
 """
 enum CallbackVerdict @goModel(model: "github.com/paygraph/paygraph/ent/callbackevent.Verdict") {
+  """
+  Stored; no verdict yet.
+  """
   RECEIVED
+  """
+  Verified and applied: it moved its order.
+  """
   APPLIED
+  """
+  A replay of a callback already applied: answered as success, changed nothing.
+  """
   DUPLICATE
+  """
+  Failed verification or a check (signature, merchant, amount, order, trade): answered as a failure, changed nothing.
+  """
   REJECTED
+  """
+  An internal error while applying it: nothing changed, and the provider will call again.
+  """
   FAILED
+  """
+  Money that arrived for an order that can no longer be paid (cancelled, expired, failed): answered as success; refund it at the provider.
+  """
   NEEDS_REFUND
 }
 """
@@ -3968,14 +4790,41 @@ Define a Relay Cursor type:
 https://relay.dev/graphql/connections.htm#sec-Cursor
 """
 scalar Cursor
+"""
+Something that happened to an app's order or wallet, written in the transaction of the change and delivered to the app's webhook endpoints. Seen by ADMIN and the SERVICE of its app; kept 30 days.
+"""
 type Event implements Node {
+  """
+  The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
+  """
   id: ID!
+  """
+  What happened: order. and the order's new status in lower case (order.pending, order.paid, order.refunded, …), wallet.changed, or webhook.test.
+  """
   type: String!
+  """
+  When the change was made.
+  """
   createdAt: Time!
+  """
+  The number of the change among its order's (1, 2, 3, …; the seq of the order's step), or among its wallet's for wallet.changed: order events by it.
+  """
   seq: Int!
+  """
+  JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}.
+  """
   data: String!
+  """
+  The app the event belongs to; null for a wallet change outside any order.
+  """
   app: App
+  """
+  The order that changed (wallet.changed: whose money moved).
+  """
   order: Order
+  """
+  The wallet that changed (wallet.changed only).
+  """
   wallet: Wallet
 }
 """
@@ -4009,11 +4858,20 @@ type EventEdge {
   cursor: Cursor!
 }
 """
-LedgerBucket is enum for the field bucket
+The part of a wallet a posting changes.
 """
 enum LedgerBucket @goModel(model: "github.com/paygraph/paygraph/ent/walletentry.Bucket") {
+  """
+  The wallet's available balance (its withdrawable part included).
+  """
   AVAILABLE
+  """
+  The wallet's escrow: money held for a deal not yet confirmed, or while a refund runs.
+  """
   ESCROW
+  """
+  No wallet: an outside-world account, money entering or leaving the platform.
+  """
   WORLD
 }
 """
@@ -4026,35 +4884,125 @@ interface Node @goModel(model: "github.com/paygraph/paygraph/ent.Noder") {
   """
   id: ID!
 }
+"""
+An order of any flow (see type): who pays whom, how much, and where it stands. Seen by ADMIN, the SERVICE of its app, its payer and its payee.
+"""
 type Order implements Node {
+  """
+  The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
+  """
   id: ID!
+  """
+  When it was created.
+  """
   createdAt: Time!
+  """
+  When it last changed.
+  """
   updatedAt: Time!
+  """
+  The order number clients and providers quote, unique (the app store's order_sn, the points API's order_no, the escrow marketplace's orderNo, the game goods' order). PAYMENT: the id; RECHARGE: R + id (app store) or 16 hex digits (escrow marketplace); CONSUME: C + id; POINTS: ORDER + 13-digit milliseconds + 4 digits; DEAL, WITHDRAWAL: 16 hex digits; GOODS: 811- + id.
+  """
   orderNo: String!
+  """
+  Which flow the order belongs to.
+  """
   type: OrderType!
+  """
+  Where the order stands; it changes only along the status machine, each change kept in events.
+  """
   status: OrderStatus!
+  """
+  The id of the app the order belongs to (the app store's app_id).
+  """
   appID: ID!
+  """
+  The id of the user who pays (the token checkout's payerUserId, the escrow marketplace's userId); for a WITHDRAWAL, whose money leaves.
+  """
   payerID: ID
+  """
+  The id of the user who is paid (the token checkout's payeeUserId, the escrow marketplace's receiverId); null when the money goes to an app or a provider.
+  """
   payeeID: ID
+  """
+  What the order is for, as the payer sees it: the app store's title, a deal's subject, the goods' title, a points order's title (default "N 积分").
+  """
   title: String
+  """
+  The token checkout's desc, as the app gave it.
+  """
   desc: String
+  """
+  JSON text: the token checkout's extendInfo as the app gave it; for app store orders the IMEI and the link between a CONSUME order and its RECHARGE.
+  """
   extendInfo: String
+  """
+  The asset of amount (CNY, POINTS, USDT, …; the token checkout's tokenId).
+  """
   asset: String!
+  """
+  How the payer chose to pay, one name per way (alipay, wechat, qq, wallet; wx and wxpay become wechat): the app store's pay_way_name, the points API's payment_type; a deal's channel (WALLET, ALIPAY, WX).
+  """
   payWay: String
+  """
+  Who carries the money: wallet, epay, pingpp, game; alipay for a WITHDRAWAL; null for token checkout orders.
+  """
   channel: String
+  """
+  The provider's number for the payment: epay's trade_no, the Ping++ charge id (the escrow marketplace's pingChargeId), the game provider's gyyx_order_no.
+  """
   providerTradeNo: String
+  """
+  POINTS orders: the points the payment buys.
+  """
   points: Int
+  """
+  GOODS orders: the goods attribute (the game goods API's item, 商品属性), as ordered.
+  """
   item: String
+  """
+  The reason the payer gave when asking for a refund (the escrow marketplace's refundReason).
+  """
   refundReason: String
+  """
+  DEAL: the buyer's comment (commentOrder).
+  """
   comment: String
+  """
+  DEAL: the buyer's score, 1–5 (commentOrder).
+  """
   score: Int
+  """
+  An unpaid order expires then (the token checkout's expired); null for withdrawals.
+  """
   expiresAt: Time
+  """
+  When the money arrived (the app store's pay_time, the points API's paid_at).
+  """
   paidAt: Time
+  """
+  When the order became COMPLETED: delivered, confirmed or paid out (the app store's finish_time).
+  """
   completedAt: Time
+  """
+  DEAL: when the escrowed money goes to the seller if the buyer has not confirmed the deal by then.
+  """
   autoConfirmAt: Time
+  """
+  The app the order belongs to.
+  """
   app: App!
+  """
+  The user who pays (see payerID).
+  """
   payer: User
+  """
+  The user who is paid (see payeeID).
+  """
   payee: User
+  """
+  Every status change of the order, its creation included.
+  """
   events: [OrderEvent!]
 }
 """
@@ -4100,20 +5048,62 @@ type OrderEdge {
   """
   cursor: Cursor!
 }
+"""
+One change of an order's status: from, to, who and why. Seen by whoever sees its order; orderStatusChanged and myOrderEvents deliver them live.
+"""
 type OrderEvent implements Node {
+  """
+  The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
+  """
   id: ID!
+  """
+  The id of the order that changed.
+  """
   orderID: ID!
+  """
+  The status before; null for the order's creation.
+  """
   from: OrderStatus
+  """
+  The status after.
+  """
   to: OrderStatus!
+  """
+  Who made the change: user:ID, service:APP_ID, admin:ID, system (expiry, the scheduler) or callback:PROVIDER.
+  """
   actor: String!
+  """
+  Why: created, paid, a reason given by the actor (a refund's, a rejection's), …
+  """
   reason: String
+  """
+  When it changed.
+  """
   at: Time!
+  """
+  The step's number in the order's history, 1, 2, 3, … (its creation is 1); the events of the step carry the same seq.
+  """
   seq: Int!
+  """
+  The order that changed.
+  """
   order: Order!
 }
+"""
+One payInfo or productInfo line of a token checkout order (PAYMENT). Seen by whoever sees its order.
+"""
 type OrderItem implements Node {
+  """
+  The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
+  """
   id: ID!
+  """
+  The id of the order the line belongs to.
+  """
   orderID: ID!
+  """
+  The token checkout's payType: PAY unless the app gave another.
+  """
   payType: String!
 }
 """
@@ -4133,495 +5123,1520 @@ input OrderOrder {
 Properties by which Order connections can be ordered.
 """
 enum OrderOrderField {
+  """
+  By createdAt.
+  """
   CREATED_AT
+  """
+  By updatedAt.
+  """
   UPDATED_AT
+  """
+  By status.
+  """
   STATUS
 }
 """
-OrderStatus is enum for the field status
+Where an order stands. statusDesc and statusText say it in words that fit the order type; legacyStatus as the documented API's number.
 """
 enum OrderStatus @goModel(model: "github.com/paygraph/paygraph/ent/order.Status") {
+  """
+  Created and not paid; it expires at expiresAt.
+  """
   PENDING
+  """
+  Handed to a payment gateway (epay, Ping++) and not paid yet; a WITHDRAWAL: waiting for an admin's decision.
+  """
   PROCESSING
+  """
+  Paid. A DEAL's money waits in escrow; CONSUME and GOODS orders wait for delivery.
+  """
   PAID
+  """
+  Done: delivered (CONSUME, GOODS), confirmed with the money released to the seller (DEAL), paid out (WITHDRAWAL).
+  """
   COMPLETED
+  """
+  The provider reported the payment failed, or an admin rejected the WITHDRAWAL (its money went back).
+  """
   FAILED
+  """
+  Not paid by expiresAt.
+  """
   EXPIRED
+  """
+  Cancelled while unpaid (cancelOrder), or a deal whose Ping++ charge could not be created. No money moved.
+  """
   CANCELLED
+  """
+  The app could not deliver a paid CONSUME order (markDeliveryFailed); the payer may ask for a refund.
+  """
   DELIVERY_FAILED
+  """
+  The payer asked for a refund (requestRefund, or the documented names requestReturn and applyRefund); waiting for approveRefund or rejectRefund.
+  """
   REFUND_REQUESTED
+  """
+  The money went back to the payer.
+  """
   REFUNDED
+  """
+  The refund request was rejected (rejectRefund); final.
+  """
   REFUND_REJECTED
+  """
+  Frozen: the points API's 已冻结 (3). No operation freezes an order yet.
+  """
   FROZEN
 }
 """
-OrderType is enum for the field type
+The flow an order belongs to; each replaces one documented REST API.
 """
 enum OrderType @goModel(model: "github.com/paygraph/paygraph/ent/order.Type") {
+  """
+  Token checkout (/api/payment/…): an app's order for a payer to pay a payee in a token, with a second factor.
+  """
   PAYMENT
+  """
+  Money into the payer's wallet through a payment channel: the app store's recharge (epay) or the escrow marketplace's (Ping++).
+  """
   RECHARGE
+  """
+  App store (order/init): goods from the catalogue, paid from the wallet with payOrder.
+  """
   CONSUME
+  """
+  Points (POST /payment/create-order): points bought through epay.
+  """
   POINTS
+  """
+  Escrow marketplace (/api/v1/initOrder): a buyer pays a seller; the money waits in escrow until confirmed.
+  """
   DEAL
+  """
+  Escrow marketplace (/api/v1/withdrawCash): withdrawable money sent to an Alipay account once an admin completes it.
+  """
   WITHDRAWAL
+  """
+  Game goods (/api/pay/create-order): goods paid to the game's payment provider, confirmed by its signed callback.
+  """
   GOODS
 }
 """
-OrderWhereInput is used for filtering Order objects.
-Input was generated by ent.
+Filters Order values: one matches when it meets every predicate given; and, or and not combine filters.
 """
 input OrderWhereInput {
+  """
+  Matches what this filter does not match.
+  """
   not: OrderWhereInput
+  """
+  Matches what every one of these filters matches.
+  """
   and: [OrderWhereInput!]
+  """
+  Matches what at least one of these filters matches.
+  """
   or: [OrderWhereInput!]
   """
-  id field predicates
+  id equals this.
   """
   id: ID
+  """
+  id differs from this.
+  """
   idNEQ: ID
+  """
+  id is one of these.
+  """
   idIn: [ID!]
+  """
+  id is none of these.
+  """
   idNotIn: [ID!]
+  """
+  id is greater than this (ids grow with creation time).
+  """
   idGT: ID
+  """
+  id is greater than or equal to this (ids grow with creation time).
+  """
   idGTE: ID
+  """
+  id is less than this (ids grow with creation time).
+  """
   idLT: ID
+  """
+  id is less than or equal to this (ids grow with creation time).
+  """
   idLTE: ID
   """
-  created_at field predicates
+  createdAt equals this.
   """
   createdAt: Time
+  """
+  createdAt differs from this.
+  """
   createdAtNEQ: Time
+  """
+  createdAt is one of these.
+  """
   createdAtIn: [Time!]
+  """
+  createdAt is none of these.
+  """
   createdAtNotIn: [Time!]
+  """
+  createdAt is after this.
+  """
   createdAtGT: Time
+  """
+  createdAt is at or after this.
+  """
   createdAtGTE: Time
+  """
+  createdAt is before this.
+  """
   createdAtLT: Time
+  """
+  createdAt is at or before this.
+  """
   createdAtLTE: Time
   """
-  updated_at field predicates
+  updatedAt equals this.
   """
   updatedAt: Time
+  """
+  updatedAt differs from this.
+  """
   updatedAtNEQ: Time
+  """
+  updatedAt is one of these.
+  """
   updatedAtIn: [Time!]
+  """
+  updatedAt is none of these.
+  """
   updatedAtNotIn: [Time!]
+  """
+  updatedAt is after this.
+  """
   updatedAtGT: Time
+  """
+  updatedAt is at or after this.
+  """
   updatedAtGTE: Time
+  """
+  updatedAt is before this.
+  """
   updatedAtLT: Time
+  """
+  updatedAt is at or before this.
+  """
   updatedAtLTE: Time
   """
-  order_no field predicates
+  orderNo equals this.
   """
   orderNo: String
+  """
+  orderNo differs from this.
+  """
   orderNoNEQ: String
+  """
+  orderNo is one of these.
+  """
   orderNoIn: [String!]
+  """
+  orderNo is none of these.
+  """
   orderNoNotIn: [String!]
+  """
+  orderNo is greater than this.
+  """
   orderNoGT: String
+  """
+  orderNo is greater than or equal to this.
+  """
   orderNoGTE: String
+  """
+  orderNo is less than this.
+  """
   orderNoLT: String
+  """
+  orderNo is less than or equal to this.
+  """
   orderNoLTE: String
+  """
+  orderNo contains this text (case-sensitive).
+  """
   orderNoContains: String
+  """
+  orderNo starts with this text.
+  """
   orderNoHasPrefix: String
+  """
+  orderNo ends with this text.
+  """
   orderNoHasSuffix: String
+  """
+  orderNo equals this text, ignoring case.
+  """
   orderNoEqualFold: String
+  """
+  orderNo contains this text, ignoring case.
+  """
   orderNoContainsFold: String
   """
-  client_order_id field predicates
+  clientOrderID equals this.
   """
   clientOrderID: String
+  """
+  clientOrderID differs from this.
+  """
   clientOrderIDNEQ: String
+  """
+  clientOrderID is one of these.
+  """
   clientOrderIDIn: [String!]
+  """
+  clientOrderID is none of these.
+  """
   clientOrderIDNotIn: [String!]
+  """
+  clientOrderID is greater than this.
+  """
   clientOrderIDGT: String
+  """
+  clientOrderID is greater than or equal to this.
+  """
   clientOrderIDGTE: String
+  """
+  clientOrderID is less than this.
+  """
   clientOrderIDLT: String
+  """
+  clientOrderID is less than or equal to this.
+  """
   clientOrderIDLTE: String
+  """
+  clientOrderID contains this text (case-sensitive).
+  """
   clientOrderIDContains: String
+  """
+  clientOrderID starts with this text.
+  """
   clientOrderIDHasPrefix: String
+  """
+  clientOrderID ends with this text.
+  """
   clientOrderIDHasSuffix: String
+  """
+  true: only those where clientOrderID is not set.
+  """
   clientOrderIDIsNil: Boolean
+  """
+  true: only those where clientOrderID is set.
+  """
   clientOrderIDNotNil: Boolean
+  """
+  clientOrderID equals this text, ignoring case.
+  """
   clientOrderIDEqualFold: String
+  """
+  clientOrderID contains this text, ignoring case.
+  """
   clientOrderIDContainsFold: String
   """
-  type field predicates
+  type equals this.
   """
   type: OrderType
+  """
+  type differs from this.
+  """
   typeNEQ: OrderType
+  """
+  type is one of these.
+  """
   typeIn: [OrderType!]
+  """
+  type is none of these.
+  """
   typeNotIn: [OrderType!]
   """
-  status field predicates
+  status equals this.
   """
   status: OrderStatus
+  """
+  status differs from this.
+  """
   statusNEQ: OrderStatus
+  """
+  status is one of these.
+  """
   statusIn: [OrderStatus!]
+  """
+  status is none of these.
+  """
   statusNotIn: [OrderStatus!]
   """
-  app_id field predicates
+  appID equals this.
   """
   appID: ID
+  """
+  appID differs from this.
+  """
   appIDNEQ: ID
+  """
+  appID is one of these.
+  """
   appIDIn: [ID!]
+  """
+  appID is none of these.
+  """
   appIDNotIn: [ID!]
   """
-  payer_id field predicates
+  payerID equals this.
   """
   payerID: ID
+  """
+  payerID differs from this.
+  """
   payerIDNEQ: ID
+  """
+  payerID is one of these.
+  """
   payerIDIn: [ID!]
+  """
+  payerID is none of these.
+  """
   payerIDNotIn: [ID!]
+  """
+  true: only those where payerID is not set.
+  """
   payerIDIsNil: Boolean
+  """
+  true: only those where payerID is set.
+  """
   payerIDNotNil: Boolean
   """
-  payee_id field predicates
+  payeeID equals this.
   """
   payeeID: ID
+  """
+  payeeID differs from this.
+  """
   payeeIDNEQ: ID
+  """
+  payeeID is one of these.
+  """
   payeeIDIn: [ID!]
+  """
+  payeeID is none of these.
+  """
   payeeIDNotIn: [ID!]
+  """
+  true: only those where payeeID is not set.
+  """
   payeeIDIsNil: Boolean
+  """
+  true: only those where payeeID is set.
+  """
   payeeIDNotNil: Boolean
   """
-  title field predicates
+  title equals this.
   """
   title: String
+  """
+  title differs from this.
+  """
   titleNEQ: String
+  """
+  title is one of these.
+  """
   titleIn: [String!]
+  """
+  title is none of these.
+  """
   titleNotIn: [String!]
+  """
+  title is greater than this.
+  """
   titleGT: String
+  """
+  title is greater than or equal to this.
+  """
   titleGTE: String
+  """
+  title is less than this.
+  """
   titleLT: String
+  """
+  title is less than or equal to this.
+  """
   titleLTE: String
+  """
+  title contains this text (case-sensitive).
+  """
   titleContains: String
+  """
+  title starts with this text.
+  """
   titleHasPrefix: String
+  """
+  title ends with this text.
+  """
   titleHasSuffix: String
+  """
+  true: only those where title is not set.
+  """
   titleIsNil: Boolean
+  """
+  true: only those where title is set.
+  """
   titleNotNil: Boolean
+  """
+  title equals this text, ignoring case.
+  """
   titleEqualFold: String
+  """
+  title contains this text, ignoring case.
+  """
   titleContainsFold: String
   """
-  desc field predicates
+  desc equals this.
   """
   desc: String
+  """
+  desc differs from this.
+  """
   descNEQ: String
+  """
+  desc is one of these.
+  """
   descIn: [String!]
+  """
+  desc is none of these.
+  """
   descNotIn: [String!]
+  """
+  desc is greater than this.
+  """
   descGT: String
+  """
+  desc is greater than or equal to this.
+  """
   descGTE: String
+  """
+  desc is less than this.
+  """
   descLT: String
+  """
+  desc is less than or equal to this.
+  """
   descLTE: String
+  """
+  desc contains this text (case-sensitive).
+  """
   descContains: String
+  """
+  desc starts with this text.
+  """
   descHasPrefix: String
+  """
+  desc ends with this text.
+  """
   descHasSuffix: String
+  """
+  true: only those where desc is not set.
+  """
   descIsNil: Boolean
+  """
+  true: only those where desc is set.
+  """
   descNotNil: Boolean
+  """
+  desc equals this text, ignoring case.
+  """
   descEqualFold: String
+  """
+  desc contains this text, ignoring case.
+  """
   descContainsFold: String
   """
-  extend_info field predicates
+  extendInfo equals this.
   """
   extendInfo: String
+  """
+  extendInfo differs from this.
+  """
   extendInfoNEQ: String
+  """
+  extendInfo is one of these.
+  """
   extendInfoIn: [String!]
+  """
+  extendInfo is none of these.
+  """
   extendInfoNotIn: [String!]
+  """
+  extendInfo is greater than this.
+  """
   extendInfoGT: String
+  """
+  extendInfo is greater than or equal to this.
+  """
   extendInfoGTE: String
+  """
+  extendInfo is less than this.
+  """
   extendInfoLT: String
+  """
+  extendInfo is less than or equal to this.
+  """
   extendInfoLTE: String
+  """
+  extendInfo contains this text (case-sensitive).
+  """
   extendInfoContains: String
+  """
+  extendInfo starts with this text.
+  """
   extendInfoHasPrefix: String
+  """
+  extendInfo ends with this text.
+  """
   extendInfoHasSuffix: String
+  """
+  true: only those where extendInfo is not set.
+  """
   extendInfoIsNil: Boolean
+  """
+  true: only those where extendInfo is set.
+  """
   extendInfoNotNil: Boolean
+  """
+  extendInfo equals this text, ignoring case.
+  """
   extendInfoEqualFold: String
+  """
+  extendInfo contains this text, ignoring case.
+  """
   extendInfoContainsFold: String
   """
-  asset field predicates
+  asset equals this.
   """
   asset: String
+  """
+  asset differs from this.
+  """
   assetNEQ: String
+  """
+  asset is one of these.
+  """
   assetIn: [String!]
+  """
+  asset is none of these.
+  """
   assetNotIn: [String!]
+  """
+  asset is greater than this.
+  """
   assetGT: String
+  """
+  asset is greater than or equal to this.
+  """
   assetGTE: String
+  """
+  asset is less than this.
+  """
   assetLT: String
+  """
+  asset is less than or equal to this.
+  """
   assetLTE: String
+  """
+  asset contains this text (case-sensitive).
+  """
   assetContains: String
+  """
+  asset starts with this text.
+  """
   assetHasPrefix: String
+  """
+  asset ends with this text.
+  """
   assetHasSuffix: String
+  """
+  asset equals this text, ignoring case.
+  """
   assetEqualFold: String
+  """
+  asset contains this text, ignoring case.
+  """
   assetContainsFold: String
   """
-  pay_way field predicates
+  payWay equals this.
   """
   payWay: String
+  """
+  payWay differs from this.
+  """
   payWayNEQ: String
+  """
+  payWay is one of these.
+  """
   payWayIn: [String!]
+  """
+  payWay is none of these.
+  """
   payWayNotIn: [String!]
+  """
+  payWay is greater than this.
+  """
   payWayGT: String
+  """
+  payWay is greater than or equal to this.
+  """
   payWayGTE: String
+  """
+  payWay is less than this.
+  """
   payWayLT: String
+  """
+  payWay is less than or equal to this.
+  """
   payWayLTE: String
+  """
+  payWay contains this text (case-sensitive).
+  """
   payWayContains: String
+  """
+  payWay starts with this text.
+  """
   payWayHasPrefix: String
+  """
+  payWay ends with this text.
+  """
   payWayHasSuffix: String
+  """
+  true: only those where payWay is not set.
+  """
   payWayIsNil: Boolean
+  """
+  true: only those where payWay is set.
+  """
   payWayNotNil: Boolean
+  """
+  payWay equals this text, ignoring case.
+  """
   payWayEqualFold: String
+  """
+  payWay contains this text, ignoring case.
+  """
   payWayContainsFold: String
   """
-  channel field predicates
+  channel equals this.
   """
   channel: String
+  """
+  channel differs from this.
+  """
   channelNEQ: String
+  """
+  channel is one of these.
+  """
   channelIn: [String!]
+  """
+  channel is none of these.
+  """
   channelNotIn: [String!]
+  """
+  channel is greater than this.
+  """
   channelGT: String
+  """
+  channel is greater than or equal to this.
+  """
   channelGTE: String
+  """
+  channel is less than this.
+  """
   channelLT: String
+  """
+  channel is less than or equal to this.
+  """
   channelLTE: String
+  """
+  channel contains this text (case-sensitive).
+  """
   channelContains: String
+  """
+  channel starts with this text.
+  """
   channelHasPrefix: String
+  """
+  channel ends with this text.
+  """
   channelHasSuffix: String
+  """
+  true: only those where channel is not set.
+  """
   channelIsNil: Boolean
+  """
+  true: only those where channel is set.
+  """
   channelNotNil: Boolean
+  """
+  channel equals this text, ignoring case.
+  """
   channelEqualFold: String
+  """
+  channel contains this text, ignoring case.
+  """
   channelContainsFold: String
   """
-  provider_trade_no field predicates
+  providerTradeNo equals this.
   """
   providerTradeNo: String
+  """
+  providerTradeNo differs from this.
+  """
   providerTradeNoNEQ: String
+  """
+  providerTradeNo is one of these.
+  """
   providerTradeNoIn: [String!]
+  """
+  providerTradeNo is none of these.
+  """
   providerTradeNoNotIn: [String!]
+  """
+  providerTradeNo is greater than this.
+  """
   providerTradeNoGT: String
+  """
+  providerTradeNo is greater than or equal to this.
+  """
   providerTradeNoGTE: String
+  """
+  providerTradeNo is less than this.
+  """
   providerTradeNoLT: String
+  """
+  providerTradeNo is less than or equal to this.
+  """
   providerTradeNoLTE: String
+  """
+  providerTradeNo contains this text (case-sensitive).
+  """
   providerTradeNoContains: String
+  """
+  providerTradeNo starts with this text.
+  """
   providerTradeNoHasPrefix: String
+  """
+  providerTradeNo ends with this text.
+  """
   providerTradeNoHasSuffix: String
+  """
+  true: only those where providerTradeNo is not set.
+  """
   providerTradeNoIsNil: Boolean
+  """
+  true: only those where providerTradeNo is set.
+  """
   providerTradeNoNotNil: Boolean
+  """
+  providerTradeNo equals this text, ignoring case.
+  """
   providerTradeNoEqualFold: String
+  """
+  providerTradeNo contains this text, ignoring case.
+  """
   providerTradeNoContainsFold: String
   """
-  points field predicates
+  points equals this.
   """
   points: Int
+  """
+  points differs from this.
+  """
   pointsNEQ: Int
+  """
+  points is one of these.
+  """
   pointsIn: [Int!]
+  """
+  points is none of these.
+  """
   pointsNotIn: [Int!]
+  """
+  points is greater than this.
+  """
   pointsGT: Int
+  """
+  points is greater than or equal to this.
+  """
   pointsGTE: Int
+  """
+  points is less than this.
+  """
   pointsLT: Int
+  """
+  points is less than or equal to this.
+  """
   pointsLTE: Int
+  """
+  true: only those where points is not set.
+  """
   pointsIsNil: Boolean
+  """
+  true: only those where points is set.
+  """
   pointsNotNil: Boolean
   """
-  item field predicates
+  item equals this.
   """
   item: String
+  """
+  item differs from this.
+  """
   itemNEQ: String
+  """
+  item is one of these.
+  """
   itemIn: [String!]
+  """
+  item is none of these.
+  """
   itemNotIn: [String!]
+  """
+  item is greater than this.
+  """
   itemGT: String
+  """
+  item is greater than or equal to this.
+  """
   itemGTE: String
+  """
+  item is less than this.
+  """
   itemLT: String
+  """
+  item is less than or equal to this.
+  """
   itemLTE: String
+  """
+  item contains this text (case-sensitive).
+  """
   itemContains: String
+  """
+  item starts with this text.
+  """
   itemHasPrefix: String
+  """
+  item ends with this text.
+  """
   itemHasSuffix: String
+  """
+  true: only those where item is not set.
+  """
   itemIsNil: Boolean
+  """
+  true: only those where item is set.
+  """
   itemNotNil: Boolean
+  """
+  item equals this text, ignoring case.
+  """
   itemEqualFold: String
+  """
+  item contains this text, ignoring case.
+  """
   itemContainsFold: String
   """
-  item_id field predicates
+  itemID equals this.
   """
   itemID: String
+  """
+  itemID differs from this.
+  """
   itemIDNEQ: String
+  """
+  itemID is one of these.
+  """
   itemIDIn: [String!]
+  """
+  itemID is none of these.
+  """
   itemIDNotIn: [String!]
+  """
+  itemID is greater than this.
+  """
   itemIDGT: String
+  """
+  itemID is greater than or equal to this.
+  """
   itemIDGTE: String
+  """
+  itemID is less than this.
+  """
   itemIDLT: String
+  """
+  itemID is less than or equal to this.
+  """
   itemIDLTE: String
+  """
+  itemID contains this text (case-sensitive).
+  """
   itemIDContains: String
+  """
+  itemID starts with this text.
+  """
   itemIDHasPrefix: String
+  """
+  itemID ends with this text.
+  """
   itemIDHasSuffix: String
+  """
+  true: only those where itemID is not set.
+  """
   itemIDIsNil: Boolean
+  """
+  true: only those where itemID is set.
+  """
   itemIDNotNil: Boolean
+  """
+  itemID equals this text, ignoring case.
+  """
   itemIDEqualFold: String
+  """
+  itemID contains this text, ignoring case.
+  """
   itemIDContainsFold: String
   """
-  chat_id field predicates
+  chatID equals this.
   """
   chatID: String
+  """
+  chatID differs from this.
+  """
   chatIDNEQ: String
+  """
+  chatID is one of these.
+  """
   chatIDIn: [String!]
+  """
+  chatID is none of these.
+  """
   chatIDNotIn: [String!]
+  """
+  chatID is greater than this.
+  """
   chatIDGT: String
+  """
+  chatID is greater than or equal to this.
+  """
   chatIDGTE: String
+  """
+  chatID is less than this.
+  """
   chatIDLT: String
+  """
+  chatID is less than or equal to this.
+  """
   chatIDLTE: String
+  """
+  chatID contains this text (case-sensitive).
+  """
   chatIDContains: String
+  """
+  chatID starts with this text.
+  """
   chatIDHasPrefix: String
+  """
+  chatID ends with this text.
+  """
   chatIDHasSuffix: String
+  """
+  true: only those where chatID is not set.
+  """
   chatIDIsNil: Boolean
+  """
+  true: only those where chatID is set.
+  """
   chatIDNotNil: Boolean
+  """
+  chatID equals this text, ignoring case.
+  """
   chatIDEqualFold: String
+  """
+  chatID contains this text, ignoring case.
+  """
   chatIDContainsFold: String
   """
-  skill_id field predicates
+  skillID equals this.
   """
   skillID: String
+  """
+  skillID differs from this.
+  """
   skillIDNEQ: String
+  """
+  skillID is one of these.
+  """
   skillIDIn: [String!]
+  """
+  skillID is none of these.
+  """
   skillIDNotIn: [String!]
+  """
+  skillID is greater than this.
+  """
   skillIDGT: String
+  """
+  skillID is greater than or equal to this.
+  """
   skillIDGTE: String
+  """
+  skillID is less than this.
+  """
   skillIDLT: String
+  """
+  skillID is less than or equal to this.
+  """
   skillIDLTE: String
+  """
+  skillID contains this text (case-sensitive).
+  """
   skillIDContains: String
+  """
+  skillID starts with this text.
+  """
   skillIDHasPrefix: String
+  """
+  skillID ends with this text.
+  """
   skillIDHasSuffix: String
+  """
+  true: only those where skillID is not set.
+  """
   skillIDIsNil: Boolean
+  """
+  true: only those where skillID is set.
+  """
   skillIDNotNil: Boolean
+  """
+  skillID equals this text, ignoring case.
+  """
   skillIDEqualFold: String
+  """
+  skillID contains this text, ignoring case.
+  """
   skillIDContainsFold: String
   """
-  refund_reason field predicates
+  refundReason equals this.
   """
   refundReason: String
+  """
+  refundReason differs from this.
+  """
   refundReasonNEQ: String
+  """
+  refundReason is one of these.
+  """
   refundReasonIn: [String!]
+  """
+  refundReason is none of these.
+  """
   refundReasonNotIn: [String!]
+  """
+  refundReason is greater than this.
+  """
   refundReasonGT: String
+  """
+  refundReason is greater than or equal to this.
+  """
   refundReasonGTE: String
+  """
+  refundReason is less than this.
+  """
   refundReasonLT: String
+  """
+  refundReason is less than or equal to this.
+  """
   refundReasonLTE: String
+  """
+  refundReason contains this text (case-sensitive).
+  """
   refundReasonContains: String
+  """
+  refundReason starts with this text.
+  """
   refundReasonHasPrefix: String
+  """
+  refundReason ends with this text.
+  """
   refundReasonHasSuffix: String
+  """
+  true: only those where refundReason is not set.
+  """
   refundReasonIsNil: Boolean
+  """
+  true: only those where refundReason is set.
+  """
   refundReasonNotNil: Boolean
+  """
+  refundReason equals this text, ignoring case.
+  """
   refundReasonEqualFold: String
+  """
+  refundReason contains this text, ignoring case.
+  """
   refundReasonContainsFold: String
   """
-  comment field predicates
+  comment equals this.
   """
   comment: String
+  """
+  comment differs from this.
+  """
   commentNEQ: String
+  """
+  comment is one of these.
+  """
   commentIn: [String!]
+  """
+  comment is none of these.
+  """
   commentNotIn: [String!]
+  """
+  comment is greater than this.
+  """
   commentGT: String
+  """
+  comment is greater than or equal to this.
+  """
   commentGTE: String
+  """
+  comment is less than this.
+  """
   commentLT: String
+  """
+  comment is less than or equal to this.
+  """
   commentLTE: String
+  """
+  comment contains this text (case-sensitive).
+  """
   commentContains: String
+  """
+  comment starts with this text.
+  """
   commentHasPrefix: String
+  """
+  comment ends with this text.
+  """
   commentHasSuffix: String
+  """
+  true: only those where comment is not set.
+  """
   commentIsNil: Boolean
+  """
+  true: only those where comment is set.
+  """
   commentNotNil: Boolean
+  """
+  comment equals this text, ignoring case.
+  """
   commentEqualFold: String
+  """
+  comment contains this text, ignoring case.
+  """
   commentContainsFold: String
   """
-  score field predicates
+  score equals this.
   """
   score: Int
+  """
+  score differs from this.
+  """
   scoreNEQ: Int
+  """
+  score is one of these.
+  """
   scoreIn: [Int!]
+  """
+  score is none of these.
+  """
   scoreNotIn: [Int!]
+  """
+  score is greater than this.
+  """
   scoreGT: Int
+  """
+  score is greater than or equal to this.
+  """
   scoreGTE: Int
+  """
+  score is less than this.
+  """
   scoreLT: Int
+  """
+  score is less than or equal to this.
+  """
   scoreLTE: Int
+  """
+  true: only those where score is not set.
+  """
   scoreIsNil: Boolean
+  """
+  true: only those where score is set.
+  """
   scoreNotNil: Boolean
   """
-  expires_at field predicates
+  expiresAt equals this.
   """
   expiresAt: Time
+  """
+  expiresAt differs from this.
+  """
   expiresAtNEQ: Time
+  """
+  expiresAt is one of these.
+  """
   expiresAtIn: [Time!]
+  """
+  expiresAt is none of these.
+  """
   expiresAtNotIn: [Time!]
+  """
+  expiresAt is after this.
+  """
   expiresAtGT: Time
+  """
+  expiresAt is at or after this.
+  """
   expiresAtGTE: Time
+  """
+  expiresAt is before this.
+  """
   expiresAtLT: Time
+  """
+  expiresAt is at or before this.
+  """
   expiresAtLTE: Time
+  """
+  true: only those where expiresAt is not set.
+  """
   expiresAtIsNil: Boolean
+  """
+  true: only those where expiresAt is set.
+  """
   expiresAtNotNil: Boolean
   """
-  paid_at field predicates
+  paidAt equals this.
   """
   paidAt: Time
+  """
+  paidAt differs from this.
+  """
   paidAtNEQ: Time
+  """
+  paidAt is one of these.
+  """
   paidAtIn: [Time!]
+  """
+  paidAt is none of these.
+  """
   paidAtNotIn: [Time!]
+  """
+  paidAt is after this.
+  """
   paidAtGT: Time
+  """
+  paidAt is at or after this.
+  """
   paidAtGTE: Time
+  """
+  paidAt is before this.
+  """
   paidAtLT: Time
+  """
+  paidAt is at or before this.
+  """
   paidAtLTE: Time
+  """
+  true: only those where paidAt is not set.
+  """
   paidAtIsNil: Boolean
+  """
+  true: only those where paidAt is set.
+  """
   paidAtNotNil: Boolean
   """
-  completed_at field predicates
+  completedAt equals this.
   """
   completedAt: Time
+  """
+  completedAt differs from this.
+  """
   completedAtNEQ: Time
+  """
+  completedAt is one of these.
+  """
   completedAtIn: [Time!]
+  """
+  completedAt is none of these.
+  """
   completedAtNotIn: [Time!]
+  """
+  completedAt is after this.
+  """
   completedAtGT: Time
+  """
+  completedAt is at or after this.
+  """
   completedAtGTE: Time
+  """
+  completedAt is before this.
+  """
   completedAtLT: Time
+  """
+  completedAt is at or before this.
+  """
   completedAtLTE: Time
+  """
+  true: only those where completedAt is not set.
+  """
   completedAtIsNil: Boolean
+  """
+  true: only those where completedAt is set.
+  """
   completedAtNotNil: Boolean
   """
-  auto_confirm_at field predicates
+  autoConfirmAt equals this.
   """
   autoConfirmAt: Time
+  """
+  autoConfirmAt differs from this.
+  """
   autoConfirmAtNEQ: Time
+  """
+  autoConfirmAt is one of these.
+  """
   autoConfirmAtIn: [Time!]
+  """
+  autoConfirmAt is none of these.
+  """
   autoConfirmAtNotIn: [Time!]
+  """
+  autoConfirmAt is after this.
+  """
   autoConfirmAtGT: Time
+  """
+  autoConfirmAt is at or after this.
+  """
   autoConfirmAtGTE: Time
+  """
+  autoConfirmAt is before this.
+  """
   autoConfirmAtLT: Time
+  """
+  autoConfirmAt is at or before this.
+  """
   autoConfirmAtLTE: Time
+  """
+  true: only those where autoConfirmAt is not set.
+  """
   autoConfirmAtIsNil: Boolean
+  """
+  true: only those where autoConfirmAt is set.
+  """
   autoConfirmAtNotNil: Boolean
   """
-  return_url field predicates
+  returnURL equals this.
   """
   returnURL: String
+  """
+  returnURL differs from this.
+  """
   returnURLNEQ: String
+  """
+  returnURL is one of these.
+  """
   returnURLIn: [String!]
+  """
+  returnURL is none of these.
+  """
   returnURLNotIn: [String!]
+  """
+  returnURL is greater than this.
+  """
   returnURLGT: String
+  """
+  returnURL is greater than or equal to this.
+  """
   returnURLGTE: String
+  """
+  returnURL is less than this.
+  """
   returnURLLT: String
+  """
+  returnURL is less than or equal to this.
+  """
   returnURLLTE: String
+  """
+  returnURL contains this text (case-sensitive).
+  """
   returnURLContains: String
+  """
+  returnURL starts with this text.
+  """
   returnURLHasPrefix: String
+  """
+  returnURL ends with this text.
+  """
   returnURLHasSuffix: String
+  """
+  true: only those where returnURL is not set.
+  """
   returnURLIsNil: Boolean
+  """
+  true: only those where returnURL is set.
+  """
   returnURLNotNil: Boolean
+  """
+  returnURL equals this text, ignoring case.
+  """
   returnURLEqualFold: String
+  """
+  returnURL contains this text, ignoring case.
+  """
   returnURLContainsFold: String
   """
-  app edge predicates
+  true: only those with an app; false: only those without one.
   """
   hasApp: Boolean
+  """
+  Only those whose app matches every one of these filters.
+  """
   hasAppWith: [AppWhereInput!]
   """
-  payer edge predicates
+  true: only those with a payer; false: only those without one.
   """
   hasPayer: Boolean
+  """
+  Only those whose payer matches every one of these filters.
+  """
   hasPayerWith: [UserWhereInput!]
   """
-  payee edge predicates
+  true: only those with a payee; false: only those without one.
   """
   hasPayee: Boolean
+  """
+  Only those whose payee matches every one of these filters.
+  """
   hasPayeeWith: [UserWhereInput!]
 }
 """
@@ -4646,6 +6661,9 @@ type PageInfo {
   """
   endCursor: Cursor
 }
+"""
+What may be read. Each field says who may call it; every entity returned is filtered by who may see it.
+"""
 type Query {
   """
   Fetches an object given its ID.
@@ -4665,6 +6683,43 @@ type Query {
     """
     ids: [ID!]!
   ): [Node]!
+  """
+  ADMIN: every app. first or last at most 100, default 20.
+  """
+  apps(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for Apps returned from the connection.
+    """
+    orderBy: AppOrder
+
+    """
+    Filtering options for Apps returned from the connection.
+    """
+    where: AppWhereInput
+  ): AppConnection! @auth(roles: [ADMIN])
+  """
+  ADMIN: the provider callbacks as they arrived, with their verdicts (where: {provider: "game", verdict: NEEDS_REFUND} lists payments to refund). first or last at most 100, default 20.
+  """
   callbackEvents(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -4696,6 +6751,9 @@ type Query {
     """
     where: CallbackEventWhereInput
   ): CallbackEventConnection! @auth(roles: [ADMIN])
+  """
+  The orders the caller may see: a USER those it pays or is paid by, a SERVICE its app's, an ADMIN all (the token checkout's /api/payment/orders, the escrow marketplace's getOrder). first or last at most 100, default 20.
+  """
   orders(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -4727,6 +6785,43 @@ type Query {
     """
     where: OrderWhereInput
   ): OrderConnection! @auth
+  """
+  ADMIN: every user (where: {usernameContainsFold: …} finds one by name). first or last at most 100, default 20.
+  """
+  users(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for Users returned from the connection.
+    """
+    orderBy: UserOrder
+
+    """
+    Filtering options for Users returned from the connection.
+    """
+    where: UserWhereInput
+  ): UserConnection! @auth(roles: [ADMIN])
+  """
+  Ledger postings: a USER those of its own wallets, an ADMIN all (a SERVICE is FORBIDDEN). first or last at most 100, default 20.
+  """
   walletEntries(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -4760,25 +6855,88 @@ type Query {
   ): WalletEntryConnection! @auth
 }
 """
-Role is enum for the field role
+Who a token speaks for, and so what it may do.
 """
 enum Role @goModel(model: "github.com/paygraph/paygraph/internal/role.Role") {
+  """
+  A person who pays and is paid: acts only for itself.
+  """
   USER
+  """
+  The operator: may act for any user and sees everything.
+  """
   ADMIN
+  """
+  An app's server (one token per app): creates and reads its app's orders, never spends a user's money.
+  """
   SERVICE
 }
 """
-The builtin Time type
+A point in time, as an RFC 3339 string with its offset (2024-07-01T16:47:32Z).
 """
 scalar Time
+"""
+An account: a person who pays and is paid (USER) or an operator (ADMIN). Seen by ADMIN, the user itself, a USER who shares an order with it and the SERVICE of an app where it pays or is paid; contacts and second-factor fields say who sees them.
+"""
 type User implements Node {
+  """
+  The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
+  """
   id: ID!
+  """
+  When it was created.
+  """
   createdAt: Time!
+  """
+  When it last changed.
+  """
   updatedAt: Time!
+  """
+  The sign-in name: 3–32 letters, digits, _ . -, lower-case, unique.
+  """
   username: String!
+  """
+  USER for a person, ADMIN for an operator.
+  """
   role: Role!
+  """
+  The public name set with updateProfile (the escrow marketplace's name); name falls back to the username.
+  """
   nickname: String
+  """
+  The avatar URL set with updateProfile (the escrow marketplace's avatar).
+  """
   avatar: String
+}
+"""
+A connection to a list of items.
+"""
+type UserConnection {
+  """
+  A list of edges.
+  """
+  edges: [UserEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type UserEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: User
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
 }
 """
 Ordering options for User connections
@@ -4797,129 +6955,392 @@ input UserOrder {
 Properties by which User connections can be ordered.
 """
 enum UserOrderField {
+  """
+  By createdAt.
+  """
   CREATED_AT
+  """
+  By updatedAt.
+  """
   UPDATED_AT
 }
 """
-UserWhereInput is used for filtering User objects.
-Input was generated by ent.
+Filters User values: one matches when it meets every predicate given; and, or and not combine filters.
 """
 input UserWhereInput {
+  """
+  Matches what this filter does not match.
+  """
   not: UserWhereInput
+  """
+  Matches what every one of these filters matches.
+  """
   and: [UserWhereInput!]
+  """
+  Matches what at least one of these filters matches.
+  """
   or: [UserWhereInput!]
   """
-  id field predicates
+  id equals this.
   """
   id: ID
+  """
+  id differs from this.
+  """
   idNEQ: ID
+  """
+  id is one of these.
+  """
   idIn: [ID!]
+  """
+  id is none of these.
+  """
   idNotIn: [ID!]
+  """
+  id is greater than this (ids grow with creation time).
+  """
   idGT: ID
+  """
+  id is greater than or equal to this (ids grow with creation time).
+  """
   idGTE: ID
+  """
+  id is less than this (ids grow with creation time).
+  """
   idLT: ID
+  """
+  id is less than or equal to this (ids grow with creation time).
+  """
   idLTE: ID
   """
-  created_at field predicates
+  createdAt equals this.
   """
   createdAt: Time
+  """
+  createdAt differs from this.
+  """
   createdAtNEQ: Time
+  """
+  createdAt is one of these.
+  """
   createdAtIn: [Time!]
+  """
+  createdAt is none of these.
+  """
   createdAtNotIn: [Time!]
+  """
+  createdAt is after this.
+  """
   createdAtGT: Time
+  """
+  createdAt is at or after this.
+  """
   createdAtGTE: Time
+  """
+  createdAt is before this.
+  """
   createdAtLT: Time
+  """
+  createdAt is at or before this.
+  """
   createdAtLTE: Time
   """
-  updated_at field predicates
+  updatedAt equals this.
   """
   updatedAt: Time
+  """
+  updatedAt differs from this.
+  """
   updatedAtNEQ: Time
+  """
+  updatedAt is one of these.
+  """
   updatedAtIn: [Time!]
+  """
+  updatedAt is none of these.
+  """
   updatedAtNotIn: [Time!]
+  """
+  updatedAt is after this.
+  """
   updatedAtGT: Time
+  """
+  updatedAt is at or after this.
+  """
   updatedAtGTE: Time
+  """
+  updatedAt is before this.
+  """
   updatedAtLT: Time
+  """
+  updatedAt is at or before this.
+  """
   updatedAtLTE: Time
   """
-  username field predicates
+  username equals this.
   """
   username: String
+  """
+  username differs from this.
+  """
   usernameNEQ: String
+  """
+  username is one of these.
+  """
   usernameIn: [String!]
+  """
+  username is none of these.
+  """
   usernameNotIn: [String!]
+  """
+  username is greater than this.
+  """
   usernameGT: String
+  """
+  username is greater than or equal to this.
+  """
   usernameGTE: String
+  """
+  username is less than this.
+  """
   usernameLT: String
+  """
+  username is less than or equal to this.
+  """
   usernameLTE: String
+  """
+  username contains this text (case-sensitive).
+  """
   usernameContains: String
+  """
+  username starts with this text.
+  """
   usernameHasPrefix: String
+  """
+  username ends with this text.
+  """
   usernameHasSuffix: String
+  """
+  username equals this text, ignoring case.
+  """
   usernameEqualFold: String
+  """
+  username contains this text, ignoring case.
+  """
   usernameContainsFold: String
   """
-  role field predicates
+  role equals this.
   """
   role: Role
+  """
+  role differs from this.
+  """
   roleNEQ: Role
+  """
+  role is one of these.
+  """
   roleIn: [Role!]
+  """
+  role is none of these.
+  """
   roleNotIn: [Role!]
   """
-  nickname field predicates
+  nickname equals this.
   """
   nickname: String
+  """
+  nickname differs from this.
+  """
   nicknameNEQ: String
+  """
+  nickname is one of these.
+  """
   nicknameIn: [String!]
+  """
+  nickname is none of these.
+  """
   nicknameNotIn: [String!]
+  """
+  nickname is greater than this.
+  """
   nicknameGT: String
+  """
+  nickname is greater than or equal to this.
+  """
   nicknameGTE: String
+  """
+  nickname is less than this.
+  """
   nicknameLT: String
+  """
+  nickname is less than or equal to this.
+  """
   nicknameLTE: String
+  """
+  nickname contains this text (case-sensitive).
+  """
   nicknameContains: String
+  """
+  nickname starts with this text.
+  """
   nicknameHasPrefix: String
+  """
+  nickname ends with this text.
+  """
   nicknameHasSuffix: String
+  """
+  true: only those where nickname is not set.
+  """
   nicknameIsNil: Boolean
+  """
+  true: only those where nickname is set.
+  """
   nicknameNotNil: Boolean
+  """
+  nickname equals this text, ignoring case.
+  """
   nicknameEqualFold: String
+  """
+  nickname contains this text, ignoring case.
+  """
   nicknameContainsFold: String
   """
-  avatar field predicates
+  avatar equals this.
   """
   avatar: String
+  """
+  avatar differs from this.
+  """
   avatarNEQ: String
+  """
+  avatar is one of these.
+  """
   avatarIn: [String!]
+  """
+  avatar is none of these.
+  """
   avatarNotIn: [String!]
+  """
+  avatar is greater than this.
+  """
   avatarGT: String
+  """
+  avatar is greater than or equal to this.
+  """
   avatarGTE: String
+  """
+  avatar is less than this.
+  """
   avatarLT: String
+  """
+  avatar is less than or equal to this.
+  """
   avatarLTE: String
+  """
+  avatar contains this text (case-sensitive).
+  """
   avatarContains: String
+  """
+  avatar starts with this text.
+  """
   avatarHasPrefix: String
+  """
+  avatar ends with this text.
+  """
   avatarHasSuffix: String
+  """
+  true: only those where avatar is not set.
+  """
   avatarIsNil: Boolean
+  """
+  true: only those where avatar is set.
+  """
   avatarNotNil: Boolean
+  """
+  avatar equals this text, ignoring case.
+  """
   avatarEqualFold: String
+  """
+  avatar contains this text, ignoring case.
+  """
   avatarContainsFold: String
 }
+"""
+A user's balance in one asset, in three parts (available, escrow, withdrawable), each the sum of its postings. Seen by ADMIN, its owner and the SERVICE of an app where the owner pays or is paid.
+"""
 type Wallet implements Node {
+  """
+  The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
+  """
   id: ID!
+  """
+  When it was created.
+  """
   createdAt: Time!
+  """
+  When it last changed.
+  """
   updatedAt: Time!
+  """
+  The id of the wallet's owner.
+  """
   userID: ID!
+  """
+  The asset the wallet holds (CNY, POINTS, USDT, …); a user has one wallet per asset.
+  """
   asset: String!
+  """
+  The wallet's owner.
+  """
   user: User!
 }
+"""
+One posting of the double-entry ledger: an amount added to or taken from one account. The postings of one money movement sum to zero. Seen by ADMIN and the owner of its wallet (outside-world postings: ADMIN only).
+"""
 type WalletEntry implements Node {
+  """
+  The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
+  """
   id: ID!
+  """
+  The account posted to: wallet:ID:available, wallet:ID:escrow, or world:SOURCE for money entering or leaving the platform (world:admin, world:epay, world:pingpp, world:app:ID, …).
+  """
   account: String!
+  """
+  The id of the wallet posted to; null for an outside-world account.
+  """
   walletID: ID
+  """
+  Which part of the wallet the posting changed, or WORLD.
+  """
   bucket: LedgerBucket!
+  """
+  The asset of amount.
+  """
   asset: String!
+  """
+  The id of the order the movement belongs to; null for an admin credit.
+  """
   orderID: ID
+  """
+  The movement: CREDIT, PAYMENT, RECHARGE, CONSUME, POINTS, ESCROW_HOLD, ESCROW_RELEASE, REFUND, REFUND_HOLD, WITHDRAWAL_HOLD, WITHDRAWAL, …
+  """
   kind: String!
+  """
+  A note on the movement (an admin credit's memo).
+  """
   memo: String
+  """
+  When it was posted.
+  """
   createdAt: Time!
+  """
+  The wallet posted to; null for an outside-world account.
+  """
   wallet: Wallet
+  """
+  The order the movement belongs to.
+  """
   order: Order
 }
 """
@@ -4969,133 +7390,378 @@ input WalletEntryOrder {
 Properties by which WalletEntry connections can be ordered.
 """
 enum WalletEntryOrderField {
+  """
+  By createdAt.
+  """
   CREATED_AT
 }
 """
-WalletEntryWhereInput is used for filtering WalletEntry objects.
-Input was generated by ent.
+Filters WalletEntry values: one matches when it meets every predicate given; and, or and not combine filters.
 """
 input WalletEntryWhereInput {
+  """
+  Matches what this filter does not match.
+  """
   not: WalletEntryWhereInput
+  """
+  Matches what every one of these filters matches.
+  """
   and: [WalletEntryWhereInput!]
+  """
+  Matches what at least one of these filters matches.
+  """
   or: [WalletEntryWhereInput!]
   """
-  id field predicates
+  id equals this.
   """
   id: ID
+  """
+  id differs from this.
+  """
   idNEQ: ID
+  """
+  id is one of these.
+  """
   idIn: [ID!]
+  """
+  id is none of these.
+  """
   idNotIn: [ID!]
+  """
+  id is greater than this (ids grow with creation time).
+  """
   idGT: ID
+  """
+  id is greater than or equal to this (ids grow with creation time).
+  """
   idGTE: ID
+  """
+  id is less than this (ids grow with creation time).
+  """
   idLT: ID
+  """
+  id is less than or equal to this (ids grow with creation time).
+  """
   idLTE: ID
   """
-  account field predicates
+  account equals this.
   """
   account: String
+  """
+  account differs from this.
+  """
   accountNEQ: String
+  """
+  account is one of these.
+  """
   accountIn: [String!]
+  """
+  account is none of these.
+  """
   accountNotIn: [String!]
+  """
+  account is greater than this.
+  """
   accountGT: String
+  """
+  account is greater than or equal to this.
+  """
   accountGTE: String
+  """
+  account is less than this.
+  """
   accountLT: String
+  """
+  account is less than or equal to this.
+  """
   accountLTE: String
+  """
+  account contains this text (case-sensitive).
+  """
   accountContains: String
+  """
+  account starts with this text.
+  """
   accountHasPrefix: String
+  """
+  account ends with this text.
+  """
   accountHasSuffix: String
+  """
+  account equals this text, ignoring case.
+  """
   accountEqualFold: String
+  """
+  account contains this text, ignoring case.
+  """
   accountContainsFold: String
   """
-  wallet_id field predicates
+  walletID equals this.
   """
   walletID: ID
+  """
+  walletID differs from this.
+  """
   walletIDNEQ: ID
+  """
+  walletID is one of these.
+  """
   walletIDIn: [ID!]
+  """
+  walletID is none of these.
+  """
   walletIDNotIn: [ID!]
+  """
+  true: only those where walletID is not set.
+  """
   walletIDIsNil: Boolean
+  """
+  true: only those where walletID is set.
+  """
   walletIDNotNil: Boolean
   """
-  bucket field predicates
+  bucket equals this.
   """
   bucket: LedgerBucket
+  """
+  bucket differs from this.
+  """
   bucketNEQ: LedgerBucket
+  """
+  bucket is one of these.
+  """
   bucketIn: [LedgerBucket!]
+  """
+  bucket is none of these.
+  """
   bucketNotIn: [LedgerBucket!]
   """
-  asset field predicates
+  asset equals this.
   """
   asset: String
+  """
+  asset differs from this.
+  """
   assetNEQ: String
+  """
+  asset is one of these.
+  """
   assetIn: [String!]
+  """
+  asset is none of these.
+  """
   assetNotIn: [String!]
+  """
+  asset is greater than this.
+  """
   assetGT: String
+  """
+  asset is greater than or equal to this.
+  """
   assetGTE: String
+  """
+  asset is less than this.
+  """
   assetLT: String
+  """
+  asset is less than or equal to this.
+  """
   assetLTE: String
+  """
+  asset contains this text (case-sensitive).
+  """
   assetContains: String
+  """
+  asset starts with this text.
+  """
   assetHasPrefix: String
+  """
+  asset ends with this text.
+  """
   assetHasSuffix: String
+  """
+  asset equals this text, ignoring case.
+  """
   assetEqualFold: String
+  """
+  asset contains this text, ignoring case.
+  """
   assetContainsFold: String
   """
-  order_id field predicates
+  orderID equals this.
   """
   orderID: ID
+  """
+  orderID differs from this.
+  """
   orderIDNEQ: ID
+  """
+  orderID is one of these.
+  """
   orderIDIn: [ID!]
+  """
+  orderID is none of these.
+  """
   orderIDNotIn: [ID!]
+  """
+  true: only those where orderID is not set.
+  """
   orderIDIsNil: Boolean
+  """
+  true: only those where orderID is set.
+  """
   orderIDNotNil: Boolean
   """
-  kind field predicates
+  kind equals this.
   """
   kind: String
+  """
+  kind differs from this.
+  """
   kindNEQ: String
+  """
+  kind is one of these.
+  """
   kindIn: [String!]
+  """
+  kind is none of these.
+  """
   kindNotIn: [String!]
+  """
+  kind is greater than this.
+  """
   kindGT: String
+  """
+  kind is greater than or equal to this.
+  """
   kindGTE: String
+  """
+  kind is less than this.
+  """
   kindLT: String
+  """
+  kind is less than or equal to this.
+  """
   kindLTE: String
+  """
+  kind contains this text (case-sensitive).
+  """
   kindContains: String
+  """
+  kind starts with this text.
+  """
   kindHasPrefix: String
+  """
+  kind ends with this text.
+  """
   kindHasSuffix: String
+  """
+  kind equals this text, ignoring case.
+  """
   kindEqualFold: String
+  """
+  kind contains this text, ignoring case.
+  """
   kindContainsFold: String
   """
-  memo field predicates
+  memo equals this.
   """
   memo: String
+  """
+  memo differs from this.
+  """
   memoNEQ: String
+  """
+  memo is one of these.
+  """
   memoIn: [String!]
+  """
+  memo is none of these.
+  """
   memoNotIn: [String!]
+  """
+  memo is greater than this.
+  """
   memoGT: String
+  """
+  memo is greater than or equal to this.
+  """
   memoGTE: String
+  """
+  memo is less than this.
+  """
   memoLT: String
+  """
+  memo is less than or equal to this.
+  """
   memoLTE: String
+  """
+  memo contains this text (case-sensitive).
+  """
   memoContains: String
+  """
+  memo starts with this text.
+  """
   memoHasPrefix: String
+  """
+  memo ends with this text.
+  """
   memoHasSuffix: String
+  """
+  true: only those where memo is not set.
+  """
   memoIsNil: Boolean
+  """
+  true: only those where memo is set.
+  """
   memoNotNil: Boolean
+  """
+  memo equals this text, ignoring case.
+  """
   memoEqualFold: String
+  """
+  memo contains this text, ignoring case.
+  """
   memoContainsFold: String
   """
-  created_at field predicates
+  createdAt equals this.
   """
   createdAt: Time
+  """
+  createdAt differs from this.
+  """
   createdAtNEQ: Time
+  """
+  createdAt is one of these.
+  """
   createdAtIn: [Time!]
+  """
+  createdAt is none of these.
+  """
   createdAtNotIn: [Time!]
+  """
+  createdAt is after this.
+  """
   createdAtGT: Time
+  """
+  createdAt is at or after this.
+  """
   createdAtGTE: Time
+  """
+  createdAt is before this.
+  """
   createdAtLT: Time
+  """
+  createdAt is at or before this.
+  """
   createdAtLTE: Time
   """
-  order edge predicates
+  true: only those with an order; false: only those without one.
   """
   hasOrder: Boolean
+  """
+  Only those whose order matches every one of these filters.
+  """
   hasOrderWith: [OrderWhereInput!]
 }
 """
@@ -5115,22 +7781,70 @@ input WalletOrder {
 Properties by which Wallet connections can be ordered.
 """
 enum WalletOrderField {
+  """
+  By createdAt.
+  """
   CREATED_AT
+  """
+  By updatedAt.
+  """
   UPDATED_AT
 }
+"""
+One attempt to deliver an event to a webhook endpoint, and its outcome. Seen by ADMIN and the SERVICE of the endpoint's app.
+"""
 type WebhookDelivery implements Node {
+  """
+  The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
+  """
   id: ID!
+  """
+  Which try of this event at this endpoint, from 1.
+  """
   attempt: Int!
+  """
+  Why it was sent.
+  """
   kind: WebhookDeliveryKind!
+  """
+  Where the attempt stands.
+  """
   status: WebhookDeliveryStatus!
+  """
+  When the attempt is (or was) due; while SENDING, when the claim on it ends.
+  """
   dueAt: Time!
+  """
+  When the request was sent; null until then.
+  """
   attemptedAt: Time
+  """
+  The HTTP status the endpoint answered; null if none came.
+  """
   httpStatus: Int
+  """
+  How long the request took, in milliseconds.
+  """
   durationMs: Int
+  """
+  Why the attempt failed: the status and the start of the answer, a timeout, a refused address, …
+  """
   error: String
+  """
+  RETRYING: when the next attempt is due.
+  """
   nextAttemptAt: Time
+  """
+  When the attempt was queued.
+  """
   createdAt: Time!
+  """
+  The event sent.
+  """
   event: Event!
+  """
+  The endpoint it was sent to.
+  """
   endpoint: WebhookEndpoint!
 }
 """
@@ -5164,11 +7878,20 @@ type WebhookDeliveryEdge {
   cursor: Cursor!
 }
 """
-WebhookDeliveryKind is enum for the field kind
+Why a delivery was sent.
 """
 enum WebhookDeliveryKind @goModel(model: "github.com/paygraph/paygraph/ent/webhookdelivery.Kind") {
+  """
+  The event happened: its delivery, and the retries of it.
+  """
   EVENT
+  """
+  redeliverEvent asked for it (one attempt).
+  """
   REDELIVERY
+  """
+  sendTestWebhook asked for it (one attempt).
+  """
   TEST
 }
 """
@@ -5188,27 +7911,75 @@ input WebhookDeliveryOrder {
 Properties by which WebhookDelivery connections can be ordered.
 """
 enum WebhookDeliveryOrderField {
+  """
+  By createdAt.
+  """
   CREATED_AT
 }
 """
-WebhookDeliveryStatus is enum for the field status
+Where a delivery attempt stands.
 """
 enum WebhookDeliveryStatus @goModel(model: "github.com/paygraph/paygraph/ent/webhookdelivery.Status") {
+  """
+  Waiting to be sent at dueAt.
+  """
   PENDING
+  """
+  Being sent now.
+  """
   SENDING
+  """
+  The endpoint answered 2xx within 10 s.
+  """
   DELIVERED
+  """
+  It failed; the next attempt is queued for nextAttemptAt.
+  """
   RETRYING
+  """
+  It failed and no attempt follows (the retry schedule is over, or it was a single attempt).
+  """
   FAILED
+  """
+  Not sent: the endpoint was disabled.
+  """
   CANCELLED
 }
+"""
+A URL of an app's server that receives the app's events, signed with the endpoint's secret (Paygraph-Signature). Seen by ADMIN and the SERVICE of its app.
+"""
 type WebhookEndpoint implements Node {
+  """
+  The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it.
+  """
   id: ID!
+  """
+  When it was created.
+  """
   createdAt: Time!
+  """
+  When it last changed.
+  """
   updatedAt: Time!
+  """
+  Where events are POSTed.
+  """
   url: String!
+  """
+  The event types the endpoint receives (order.paid, order.*, wallet.changed, …); empty: all.
+  """
   events: [String!]!
+  """
+  false: the endpoint is sent nothing.
+  """
   enabled: Boolean!
+  """
+  After a rotation, until when the previous secret also signs; null when only one secret signs.
+  """
   previousSecretExpiresAt: Time
+  """
+  The app whose events the endpoint receives.
+  """
   app: App!
 }
 """
@@ -5228,7 +7999,13 @@ input WebhookEndpointOrder {
 Properties by which WebhookEndpoint connections can be ordered.
 """
 enum WebhookEndpointOrderField {
+  """
+  By createdAt.
+  """
   CREATED_AT
+  """
+  By updatedAt.
+  """
   UPDATED_AT
 }
 `, BuiltIn: false},
@@ -5237,27 +8014,41 @@ enum WebhookEndpointOrderField {
 
 "How a deal is paid: from the wallet, or through Ping++ by Alipay or WeChat Pay."
 enum DealChannel {
+  "From the buyer's wallet: pay it with payByWallet (the escrow marketplace's wallet channel)."
   WALLET
+  "Alipay, through a Ping++ charge (the escrow marketplace's alipay)."
   ALIPAY
+  "WeChat Pay through a Ping++ charge, as the escrow marketplace spells it (wx; the same as WECHAT)."
   WX
+  "WeChat Pay: the API's one name for it, accepted wherever a channel is (WX, wx, wxpay in the documents)."
+  WECHAT
 }
 
 "A Ping++ channel."
 enum PayChannel {
+  "Alipay (the escrow marketplace's alipay)."
   ALIPAY
+  "WeChat Pay, as the escrow marketplace spells it (wx; the same as WECHAT)."
   WX
+  "WeChat Pay: the API's one name for it (WX in the escrow document)."
+  WECHAT
 }
 
 "A Ping++ charge: hand raw (or credential) to the Ping++ client SDK."
 type PingppCharge {
   "Ping++'s charge id (ch_…); also the order's providerTradeNo."
   id: String!
+  "The order's orderNo, as Ping++ knows it."
   orderNo: String!
   "alipay or wx."
   channel: String!
+  "In CNY (Ping++ counts fen: 100 fen are \"1.00\")."
   amount: Decimal!
+  "cny."
   currency: String!
+  "Whether Ping++ says the charge is paid."
   paid: Boolean!
+  "false for Ping++'s test mode and for the embedded sandbox."
   livemode: Boolean!
   "The channel's payment parameters, JSON text."
   credential: String!
@@ -5269,43 +8060,55 @@ type PingppCharge {
   cashierUrl: String
 }
 
+"Input of initDealOrder (the escrow marketplace's /api/v1/initOrder; the buyer, its userId, is the caller)."
 input InitDealOrderInput {
   "What is bought (the escrow marketplace's subject), 1–256 characters."
   subject: String!
-  "In CNY, e.g. \"1.00\" for the document's 100 cents."
+  "In CNY, e.g. \"1.00\" for the escrow marketplace's amount 100 (it counted fen)."
   amount: Decimal!
   "The seller."
   receiverId: ID!
+  "The chat the deal is for (chatId); kept on the order."
   chatId: String
+  "The seller's skill bought (skillId); kept on the order."
   skillId: String
   "WALLET: pay later with payByWallet, no charge. ALIPAY, WX: a Ping++ charge is returned."
   channel: DealChannel!
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
+"A new deal (the escrow marketplace's initOrder answer: order, charge)."
 type DealOrderPayload {
+  "The DEAL order: PENDING (WALLET) or PROCESSING (a charge is out)."
   order: Order!
   "The Ping++ charge; null for WALLET."
   charge: PingppCharge
 }
 
+"An order and the Ping++ charge that pays it (the escrow marketplace's payByPing answer)."
 type ChargePayload {
+  "The order being paid, PROCESSING."
   order: Order!
+  "The open charge: hand it to the Ping++ client SDK."
   charge: PingppCharge!
 }
 
+"Input of withdraw (the escrow marketplace's /api/v1/withdrawCash)."
 input WithdrawInput {
   "In CNY; at most the withdrawable balance."
   amount: Decimal!
+  "The caller's pay password (payPass)."
   payPassword: String!
   "The Alipay account to send to."
   alipayNo: String!
   "The name on that Alipay account."
   alipayName: String!
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
-"The escrow marketplace's getCash: the wallet in CNY."
+"A user's CNY wallet, as the escrow marketplace's /api/v1/getCash answered it (info)."
 type Cash {
   "May be spent (available)."
   cash: Decimal!
@@ -5315,13 +8118,15 @@ type Cash {
   pending: Decimal!
 }
 
-"The escrow marketplace's shouldCreateNewTalk: an open chat, or nulls (the document's chatId 0)."
+"An open chat between a buyer and a seller, or nulls where the escrow marketplace's /api/v1/shouldCreateNewTalk answered chatId 0."
 type ChatSession {
+  "The open deal's chatId; null when there is none."
   chatId: String
+  "The open deal's order id (oid); null when there is none."
   orderId: ID
 }
 
-"The escrow marketplace's shouldContinueTalk."
+"Whether a chat may go on (the escrow marketplace's /api/v1/shouldContinueTalk answer)."
 type ChatStatus {
   "Whether the chat may go on: its deal is paid, not closed, and less than 24 h old."
   should: Boolean!
@@ -5329,6 +8134,7 @@ type ChatStatus {
   payTime: Time
   "payTime + 24 h."
   expiresAt: Time
+  "The deal the chat belongs to."
   orderId: ID
 }
 
@@ -5347,41 +8153,97 @@ extend type Order {
 }
 
 extend type Query {
-  "The escrow marketplace's getCash. ADMIN/SERVICE may name a user."
-  cash(userId: ID @self): Cash! @auth
-  "The escrow marketplace's shouldCreateNewTalk: the caller's open chat with a seller about a skill."
-  chatSession(receiverId: ID!, skillId: String!): ChatSession! @auth(roles: [USER])
-  "The escrow marketplace's shouldContinueTalk."
-  chatStatus(chatId: String!): ChatStatus! @auth
+  "The CNY wallet: cash, withdrawable cash and pending deals (the escrow marketplace's /api/v1/getCash)."
+  cash("Whose wallet: default the caller's own; a SERVICE must name a user." userId: ID @self): Cash! @auth
+  "The caller's open chat with a seller about a skill: a deal paid less than 24 h ago and still open (the escrow marketplace's /api/v1/shouldCreateNewTalk)."
+  chatSession(
+    "The seller."
+    receiverId: ID!
+    "The seller's skill."
+    skillId: String!
+  ): ChatSession! @auth(roles: [USER])
+  "Whether a chat may go on, for the deal's two parties (the escrow marketplace's /api/v1/shouldContinueTalk)."
+  chatStatus("The chat's id (chatId of the deal)." chatId: String!): ChatStatus! @auth
 }
 
 extend type Mutation {
-  "The escrow marketplace's initOrder: a deal with a seller."
-  initDealOrder(input: InitDealOrderInput!): DealOrderPayload! @auth(roles: [USER]) @expensive
-  "Pay a deal from the wallet; the money waits in escrow until confirmed."
-  payByWallet(orderId: ID!, payPassword: String!, idempotencyKey: String): Order! @auth(roles: [USER]) @expensive
-  "Pay a deal (or a recharge) through Ping++."
-  payByChannel(orderId: ID!, channel: PayChannel!): ChargePayload! @auth(roles: [USER]) @expensive
+  "Open a deal with a seller (the escrow marketplace's /api/v1/initOrder). WALLET: pay it with payByWallet; ALIPAY, WX: the Ping++ charge comes with it."
+  initDealOrder("The deal to open." input: InitDealOrderInput!): DealOrderPayload! @auth(roles: [USER]) @expensive
+  "Pay a PENDING deal from the wallet (the escrow marketplace's /api/v1/payByWallet); the money waits in the seller's escrow until confirmed."
+  payByWallet(
+    "The DEAL order's id (oid)."
+    orderId: ID!
+    "The caller's pay password (payPass)."
+    payPassword: String!
+    "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
+    idempotencyKey: String
+  ): Order! @auth(roles: [USER]) @expensive
+  "Pay a deal (or a recharge) through Ping++ (the escrow marketplace's /api/v1/payByPing). Asking again returns the open charge."
+  payByChannel(
+    "The order's id (oid)."
+    orderId: ID!
+    "alipay or wx (channel)."
+    channel: PayChannel!
+  ): ChargePayload! @auth(roles: [USER]) @expensive
   "Top up the wallet through Ping++: the money becomes available (not withdrawable) cash."
-  recharge(amount: Decimal!, channel: PayChannel!, idempotencyKey: String): ChargePayload! @auth(roles: [USER]) @expensive
-  "The buyer confirms a deal: the escrowed money goes to the seller's withdrawable balance."
-  confirmOrder(orderId: ID!): Order! @auth(roles: [USER, ADMIN])
-  "The buyer asks for a refund of a paid deal, or of a confirmed one within the refund window."
-  applyRefund(orderId: ID!, reason: String!): Order! @auth(roles: [USER, ADMIN])
+  recharge(
+    "In CNY, greater than zero."
+    amount: Decimal!
+    "How to pay it."
+    channel: PayChannel!
+    "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
+    idempotencyKey: String
+  ): ChargePayload! @auth(roles: [USER]) @expensive
+  "The buyer confirms a deal (the escrow marketplace's /api/v1/confirmOrder): COMPLETED, and the escrowed money goes to the seller's withdrawable balance."
+  confirmOrder("The DEAL order's id." orderId: ID!): Order! @auth(roles: [USER, ADMIN])
+  "The buyer asks for a refund of a paid deal, or of a confirmed one within the refund window (the escrow marketplace's /api/v1/applyRefund, the same request as requestRefund); the seller or an ADMIN decides with approveRefund or rejectRefund."
+  applyRefund(
+    "The DEAL order's id (oid)."
+    orderId: ID!
+    "Why, 1–255 characters (reason); kept as refundReason."
+    reason: String!
+  ): Order! @auth(roles: [USER, ADMIN])
   "Ask for withdrawable money to be sent to an Alipay account: a WITHDRAWAL order, PROCESSING until an admin decides."
-  withdraw(input: WithdrawInput!): Order! @auth(roles: [USER]) @expensive
+  withdraw("The amount, pay password and Alipay account." input: WithdrawInput!): Order! @auth(roles: [USER]) @expensive
   "The withdrawal was paid out: COMPLETED."
-  completeWithdrawal(orderId: ID!): Order! @auth(roles: [ADMIN])
+  completeWithdrawal("The WITHDRAWAL order's id." orderId: ID!): Order! @auth(roles: [ADMIN])
   "Refuse a withdrawal: FAILED, and the money returns to the user's withdrawable balance."
-  rejectWithdrawal(orderId: ID!, reason: String!): Order! @auth(roles: [ADMIN])
-  "Set the pay password (6–72 characters); oldPassword is required once one is set."
-  setPayPassword(newPassword: String!, oldPassword: String): User! @auth(roles: [USER]) @expensive
-  "Check the caller's login password (5 wrong tries lock it for 15 minutes)."
-  confirmPassword(password: String!): Boolean! @auth(roles: [USER, ADMIN]) @expensive
-  "The buyer's one comment on a completed deal."
-  commentOrder(orderId: ID!, score: Int!, comment: String!): Order! @auth(roles: [USER])
+  rejectWithdrawal(
+    "The WITHDRAWAL order's id."
+    orderId: ID!
+    "Why, kept in the order's events."
+    reason: String!
+  ): Order! @auth(roles: [ADMIN])
+  "Set the pay password (the escrow marketplace's /api/v1/setPayPass); oldPassword is required once one is set."
+  setPayPassword(
+    "The new pay password, 6–72 characters (newPass)."
+    newPassword: String!
+    "The current pay password (oldPass); leave it out the first time."
+    oldPassword: String
+  ): User! @auth(roles: [USER]) @expensive
+  "Check the caller's login password (the escrow marketplace's /api/v1/confirmPass; 5 wrong tries lock it for 15 minutes)."
+  confirmPassword("The login password (pass)." password: String!): Boolean! @auth(roles: [USER, ADMIN]) @expensive
+  "The buyer's one comment on a completed deal (the escrow marketplace's /api/v1/comment)."
+  commentOrder(
+    "The DEAL order's id (oid)."
+    orderId: ID!
+    "1–5 (score)."
+    score: Int!
+    "At most 500 characters (comment)."
+    comment: String!
+  ): Order! @auth(roles: [USER])
   "Set the public name and avatar shown on orders; an empty string clears one."
-  updateProfile(nickname: String, avatar: String): User! @auth(roles: [USER, ADMIN])
+  updateProfile(
+    "The public name, at most 64 characters; left out: unchanged."
+    nickname: String
+    "The avatar URL, at most 1024 characters; left out: unchanged."
+    avatar: String
+  ): User! @auth(roles: [USER, ADMIN])
+}
+
+extend type Mutation {
+  "ADMIN: remove a user's pay password (forgotten), so the user sets a new one without the old; nothing that needs it can be done meanwhile."
+  resetPayPassword("The user's id." userId: ID!): User! @auth(roles: [ADMIN])
 }
 `, BuiltIn: false},
 	{Name: "../schema/gamegoods.graphql", Input: `# Game goods: goods paid through a provider that calls back
@@ -5392,6 +8254,7 @@ extend type Order {
   itemId: String
 }
 
+"Input of createGoodsOrder (the game goods API's /api/pay/create-order: user_id, item, item_id, single_pric)."
 input CreateGoodsOrderInput {
   "The buyer: the payer of the order. A USER token may only name itself."
   userId: ID! @self
@@ -5403,23 +8266,31 @@ input CreateGoodsOrderInput {
   singlePrice: Decimal!
   "USER and ADMIN: the app whose catalogue to buy from (default 1). A SERVICE buys from its own app."
   appId: ID
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
 "A new GOODS order, with what it is for (the game goods flow's create-order data)."
 type GoodsOrderPayload {
+  "The new order, PENDING until the provider's callback."
   order: Order!
   "The order number the provider echoes back as game_order_no: 811- followed by the id."
   orderNo: String!
+  "The goods attribute ordered (item)."
   item: String!
+  "The catalogue id of the goods (item_id)."
   itemId: String!
+  "The price of one, the order's amount (single_pric)."
   singlePrice: Decimal!
+  "The buyer (user_id)."
   userId: ID!
 }
 
+"Input of verifyOrder (the game goods API's /api/pay/verification: user_id, item, item_id, order)."
 input VerifyOrderInput {
   "The user the item is to be handed to."
   userId: ID! @self
+  "The goods attribute (商品属性) the order must be for."
   item: String!
   "When given, the order must be for this catalogue id too."
   itemId: String
@@ -5433,12 +8304,15 @@ user and item; firstDelivery is true for exactly one verification of an
 order (the one that marked it COMPLETED), so the game hands the item out once.
 """
 type VerifyOrderPayload {
+  "The order is a paid (PAID or COMPLETED) order of that user for that item."
   verified: Boolean!
+  "This verification marked the order COMPLETED: hand the item out now. Every other verification of it says false."
   firstDelivery: Boolean!
   "The order, when it is the user's order for the item (also when not verified, e.g. still PENDING)."
   order: Order
 }
 
+"Input of sendGameTestCallback: what the test callback says."
 input SendGameTestCallbackInput {
   "The orderNo (811-…) of the order to notify about."
   order: String!
@@ -5466,15 +8340,15 @@ type GameTestCallback {
 
 extend type Mutation {
   "Game goods: a GOODS order for a user, priced from the catalogue; paid through the game provider."
-  createGoodsOrder(input: CreateGoodsOrderInput!): GoodsOrderPayload! @auth(roles: [SERVICE, USER, ADMIN])
+  createGoodsOrder("The buyer and the goods." input: CreateGoodsOrderInput!): GoodsOrderPayload! @auth(roles: [SERVICE, USER, ADMIN])
   "Game goods: is this a paid order of that user for that item? The first verification marks it COMPLETED (delivered)."
-  verifyOrder(input: VerifyOrderInput!): VerifyOrderPayload! @auth(roles: [SERVICE, ADMIN])
+  verifyOrder("The user, the item and, optionally, the order." input: VerifyOrderInput!): VerifyOrderPayload! @auth(roles: [SERVICE, ADMIN])
   """
   Development helper: post a correctly signed game callback for an order to
   POST /api/pay/callback, as the provider would. Only while
   PAYGRAPH_GAME_CALLBACK_KEY is unset (the development key); FORBIDDEN otherwise.
   """
-  sendGameTestCallback(input: SendGameTestCallbackInput!): GameTestCallback! @auth(roles: [ADMIN]) @expensive
+  sendGameTestCallback("The order and the callback's result." input: SendGameTestCallbackInput!): GameTestCallback! @auth(roles: [ADMIN]) @expensive
 }
 `, BuiltIn: false},
 	{Name: "../schema/goods.graphql", Input: `"""
@@ -5484,22 +8358,31 @@ goods. Prices are per app.
 type Goods {
   "The caller's own id for the goods."
   id: String!
+  "The app whose catalogue holds it."
   appId: ID!
-  "The game goods flow's goods attribute (商品属性)."
+  "The goods attribute (the game goods API's item, 商品属性)."
   item: String!
+  "A display title; a GOODS order takes it as its title."
   title: String
+  "The price of one (the game goods API's single_pric), in asset."
   singlePrice: Decimal!
+  "The asset of singlePrice."
   asset: String!
+  "Whether it may be ordered."
   active: Boolean!
+  "When it last changed."
   updatedAt: Time!
 }
 
+"Input of upsertGoods: a catalogue entry, created or replaced by its id and app."
 input UpsertGoodsInput {
   "The caller's own id: 1–64 characters."
   id: String!
   "Default 1."
   appId: ID
+  "The goods attribute (商品属性), 1–128 characters."
   item: String!
+  "A display title, at most 256 characters."
   title: String
   "Greater than zero, at most the asset's decimals."
   singlePrice: Decimal!
@@ -5511,12 +8394,19 @@ input UpsertGoodsInput {
 
 extend type Query {
   "A goods entry of an app (a SERVICE: its own app; others: appId, default 1)."
-  goods(id: String!, appId: ID): Goods!
+  goods(
+    "The goods id (the game goods API's id)."
+    id: String!
+    "The app whose catalogue to read (default 1); a SERVICE reads its own."
+    appId: ID
+  ): Goods!
+  "An app's catalogue, by id (a SERVICE: its own app; others: appId, default 1). Inactive entries are listed to the app's SERVICE and ADMINs only; at most 1000."
+  catalogue("The app whose catalogue to list (default 1); a SERVICE lists its own." appId: ID): [Goods!]!
 }
 
 extend type Mutation {
-  "Create or update a goods entry."
-  upsertGoods(input: UpsertGoodsInput!): Goods! @auth(roles: [ADMIN])
+  "Create or update a goods entry: an ADMIN for any app, a SERVICE for its own (appId left out or its own)."
+  upsertGoods("The entry." input: UpsertGoodsInput!): Goods! @auth(roles: [SERVICE, ADMIN])
 }
 `, BuiltIn: false},
 	{Name: "../schema/money.graphql", Input: `"""
@@ -5544,31 +8434,41 @@ extend type WalletEntry {
 
 "A change to one of the viewer's wallets."
 type WalletEvent {
+  "The wallet as it is after the change."
   wallet: Wallet!
   "The posting that changed it."
   entry: WalletEntry
 }
 
+"Input of credit: money from outside the platform into a user's wallet."
 input CreditInput {
+  "The user whose wallet is credited (the wallet is made if it does not exist)."
   userId: ID!
+  "The asset code: one of PAYGRAPH_ASSETS (CNY, POINTS, BTC, USDT by default)."
   asset: String!
   "Greater than zero."
   amount: Decimal!
+  "A note kept on the posting, at most 255 characters."
   memo: String
   "Mark the money withdrawable (e.g. migrated earnings). Default: spendable, not withdrawable."
   withdrawable: Boolean
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
+"The sum of every posting in one asset."
 type AssetSum {
+  "The asset code."
   asset: String!
   "Sum of every posting in the asset: zero when the ledger balances."
   sum: Decimal!
 }
 
+"The ledger's invariant, recomputed from the postings: what ledgerCheck found."
 type LedgerCheck {
   "True when every asset sums to zero, no wallet is negative and every wallet equals its postings."
   ok: Boolean!
+  "The sum of each asset's postings."
   assets: [AssetSum!]!
   "Wallets whose balance is below zero."
   negativeWallets: [Wallet!]!
@@ -5587,38 +8487,60 @@ type LedgerCheck {
 
 extend type Query {
   "The viewer's balances, one per asset it has used. ADMIN/SERVICE may name a user."
-  wallets(userId: ID @self): [Wallet!]! @auth
+  wallets("Whose wallets: default the caller's own; a SERVICE must name a user." userId: ID @self): [Wallet!]! @auth
   "The double-entry ledger, recomputed from the postings."
   ledgerCheck: LedgerCheck! @auth(roles: [ADMIN])
 }
 
 extend type Mutation {
   "Money from the outside world into a user's wallet (a deposit or an adjustment): the one way to fund a wallet by hand."
-  credit(input: CreditInput!): WalletEntry! @auth(roles: [ADMIN])
+  credit("The user, asset and amount." input: CreditInput!): WalletEntry! @auth(roles: [ADMIN])
 }
 `, BuiltIn: false},
 	{Name: "../schema/orders.graphql", Input: `extend type Order {
-  "The caller's own reference, unique per app."
+  "The app's own reference, unique per app (the token checkout's clientOrderId)."
   clientOrderId: String
   "The amount to pay, in the order's asset."
   amount: Decimal!
   "Alias of title (the escrow marketplace's subject)."
   subject: String
-  "Status in zh-CN (待支付, 已支付, …)."
+  """
+  The status in zh-CN, in words that fit the order type (待支付, 已支付,
+  提现申请中, 退款被拒, …); the token checkout's statusDesc.
+  """
   statusDesc: String!
-  "The status code of the source document this order type comes from, where it numbered them."
+  """
+  The status in English, in words that fit the order type (Awaiting payment,
+  Withdrawal under review, Refund rejected, …).
+  """
+  statusText: String!
+  """
+  The status as the number of the documented REST API this order type
+  replaces, null where that API had no number for it. PAYMENT: the token
+  checkout's status of /api/payment/orders (0 WAIT_FOR_PAYMENT, 1 COMPLETED,
+  also for PAID, 2 PROCESSING, 3 EXPIRED, 4 CANCELLED). RECHARGE and
+  CONSUME: the app store's status of order/lists (0 待支付, also for
+  PROCESSING, 1 支付失败, 2 支付成功, 3 发货失败, 4 交易完成, 5 申请退货,
+  6 退货失败, 7 退货成功). POINTS: the points API's status of GET
+  /payment/order/:order_no (0 待支付, also for PROCESSING, 1 已支付, also
+  for COMPLETED, 2 已退款, 3 已冻结). DEAL, WITHDRAWAL and GOODS: null (their
+  APIs named statuses in words, or not at all).
+  """
   legacyStatus: Int
   "What the payer pays (the token checkout's payInfo)."
   payInfo: [OrderItem!]!
   "What is bought (the token checkout's productInfo)."
   productInfo: [OrderItem!]!
+  "DEAL: the chat the deal belongs to (the escrow marketplace's chatId)."
   chatId: String
+  "DEAL: the seller's skill the deal buys (the escrow marketplace's skillId)."
   skillId: String
 }
 
 extend type OrderItem {
   "The line's id (the token checkout's itemId)."
   itemId: ID!
+  "The line's amount, in its tokenId (the token checkout's amount)."
   amount: Decimal!
   "Paid so far."
   paidAmount: Decimal!
@@ -5628,23 +8550,29 @@ extend type OrderItem {
   unlockedAmount: Decimal!
 }
 
+"A payInfo or productInfo line of createPaymentOrder (the token checkout's payInfo entry)."
 input OrderItemInput {
   "Asset code, e.g. USDT."
   tokenId: String!
+  "Greater than zero, with at most the asset's decimals."
   amount: Decimal!
   "Defaults to PAY."
   payType: String
 }
 
+"Input of createPaymentOrder: a token checkout order (PAYMENT)."
 input CreatePaymentOrderInput {
   "The app's own reference, unique per app."
   clientOrderId: String
+  "The user who pays (the token checkout's payerUserId); only that user may pay."
   payerUserId: ID!
+  "The user who is paid (the token checkout's payeeUserId)."
   payeeUserId: ID!
   "What the payer pays; every line in one asset."
   payInfo: [OrderItemInput!]!
   "What is bought, for display."
   productInfo: [OrderItemInput!]
+  "A description of the order, kept as its desc."
   desc: String
   "A JSON document, kept as text."
   extendInfo: String
@@ -5652,14 +8580,19 @@ input CreatePaymentOrderInput {
   expiresAt: Time
   "ADMIN only: the app the order belongs to (default 1). A SERVICE token's app is its own."
   appId: ID
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
+"Input of pay and quickPay (the token checkout's order_id, verify_code_order_id and verify_code)."
 input PayInput {
+  "The PAYMENT order to pay (order_id)."
   orderId: ID!
   "The id sendPaymentVerifyCode returned (MOBILE/EMAIL); empty or 0 with GA."
   verifyCodeOrderId: ID
+  "The code of the payer's second factor: its authenticator's (GA) or the one sent (MOBILE, EMAIL). Ignored when the payer has none."
   verifyCode: String
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
@@ -5669,25 +8602,47 @@ extend type Query {
   the gateway first (a payment the gateway reports is applied as its notify
   would be): see providerInfo and synced.
   """
-  order(id: ID, orderNo: String, sync: Boolean): Order! @auth
+  order(
+    "The order's id. Give id or orderNo."
+    id: ID
+    "The order's orderNo (of any type)."
+    orderNo: String
+    "true: first ask the gateway about an epay order (the points API's ?sync=true)."
+    sync: Boolean
+  ): Order! @auth
 }
 
 extend type Mutation {
   "Token checkout: create an order for a payer to pay a payee."
-  createPaymentOrder(input: CreatePaymentOrderInput!): Order! @auth(roles: [SERVICE, ADMIN])
+  createPaymentOrder("The order to create." input: CreatePaymentOrderInput!): Order! @auth(roles: [SERVICE, ADMIN])
   "Token checkout: the payer pays, moving the payInfo amounts payer → payee."
-  pay(input: PayInput!): Order! @auth(roles: [USER])
+  pay("The order and the second factor's code." input: PayInput!): Order! @auth(roles: [USER])
 }
 
+"""
+Live events, over WebSocket (graphql-transport-ws, graphql-ws) or SSE, each
+sent after its change committed. A client that was away passes after (the
+id of the last step it got) to orderStatusChanged and myOrderEvents: they
+first replay the steps made since, then go live.
+"""
 type Subscription {
-  "Each status change of one order the caller may see; with after (a step's id), first the steps since, in seq order."
-  orderStatusChanged(orderId: ID!, after: ID): OrderEvent! @auth
-  "Each status change of orders where the caller is payer or payee (a SERVICE: its app's orders); with after (an id received), first the steps since."
-  myOrderEvents(after: ID): OrderEvent! @auth
+  "Each status change of one order the caller may see; with after, first the steps since, in seq order."
+  orderStatusChanged(
+    "The order's id."
+    orderId: ID!
+    "The id of the last step received (an OrderEvent's, or its Event's): the steps after it are sent first."
+    after: ID
+  ): OrderEvent! @auth
+  "Each status change of orders where the caller is payer or payee (a SERVICE: its app's orders); with after, first the steps since."
+  myOrderEvents(
+    "The id of the last step received: the steps made since are sent first, in id order (seq order within an order)."
+    after: ID
+  ): OrderEvent! @auth
   "Each change to the caller's wallets."
   walletChanged: WalletEvent! @auth(roles: [USER, ADMIN])
 }
 
+"Input of cancelOrder (the game goods API's cancel-order: user_id, order)."
 input CancelOrderInput {
   "The payer of the order. A USER token may only name itself."
   userId: ID! @self
@@ -5703,11 +8658,12 @@ extend type Mutation {
   cancel is kept for refund); cancelling a cancelled order returns it
   unchanged. Withdrawals are decided by an ADMIN (rejectWithdrawal).
   """
-  cancelOrder(input: CancelOrderInput!): Order! @auth
+  cancelOrder("The order and its payer." input: CancelOrderInput!): Order! @auth
 }
 `, BuiltIn: false},
 	{Name: "../schema/points.graphql", Input: `# Points: points bought through 易支付 (epay).
 
+"Input of createPointsOrder (the points API's POST /payment/create-order: amount, points, payment_type)."
 input CreatePointsOrderInput {
   "What the buyer pays, in CNY (at most 2 decimals)."
   amount: Decimal!
@@ -5721,10 +8677,13 @@ input CreatePointsOrderInput {
   title: String
   "Where the browser goes after paying (an http(s) URL); orderNo and status are added to it."
   returnUrl: String
+  "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
   idempotencyKey: String
 }
 
+"Input of getPayUrl (the points API's POST /payment/get-pay-url: order_no, method, device)."
 input GetPayUrlInput {
+  "The orderNo of a POINTS order or an app store RECHARGE (order_no)."
   orderNo: String!
   "web (the gateway chooses by device), jump, jsapi, app, scan or applet."
   method: String = "web"
@@ -5736,24 +8695,27 @@ input GetPayUrlInput {
   clientIp: String
   "The buyer's payment code (method scan)."
   authCode: String
-  "The WeChat buyer's openid and appid (method jsapi)."
+  "The WeChat buyer's openid (method jsapi)."
   subOpenId: String
+  "The WeChat appid the openid belongs to (method jsapi)."
   subAppId: String
 }
 
-"How to pay an order at the gateway."
+"How to pay an order at the gateway (the points API's get-pay-url answer: trade_no, pay_type, pay_info, order_no)."
 type PayUrl {
+  "The gateway's trade number; also the order's providerTradeNo."
   tradeNo: String!
   "jump, html, qrcode, urlscheme, jsapi, app, scan, wxplugin or wxapp."
   payType: String!
   "The URL, QR content or JSON parameters payType names."
   payInfo: String!
+  "The order's orderNo."
   orderNo: String!
   "For payType qrcode: a data: URL of a PNG QR code of payInfo."
   qrPng: String
 }
 
-"The gateway's record of an order's payment."
+"The gateway's record of an order's payment (the points API's yipay_info)."
 type ProviderInfo {
   "The gateway's trade number."
   tradeNo: String
@@ -5761,11 +8723,15 @@ type ProviderInfo {
   apiTradeNo: String
   "0 待支付, 1 已支付, 2 已退款, 3 已冻结."
   status: Int!
+  "status in zh-CN, as the points API's status_text: 待支付, 已支付, 已退款, 已冻结."
   statusText: String
-  "As the gateway writes them: 2006-01-02 15:04:05."
+  "When the trade was opened, as the gateway writes it: 2006-01-02 15:04:05."
   addtime: String
+  "When it was paid, as the gateway writes it: 2006-01-02 15:04:05."
   endtime: String
+  "The amount the gateway recorded, as it writes it (\"10.00\")."
   money: String
+  "The gateway's payment type: alipay, wxpay, qqpay, …"
   type: String
 }
 
@@ -5780,20 +8746,40 @@ extend type Order {
 
 extend type Mutation {
   "Points: create a points order (orderNo ORDER + 13-digit ms + 4 digits), paid through epay."
-  createPointsOrder(input: CreatePointsOrderInput!): Order! @auth
+  createPointsOrder("The amount, the points and how to pay." input: CreatePointsOrderInput!): Order! @auth
   "Points: hand an epay order to the gateway and get how to pay it; the order becomes PROCESSING."
-  getPayUrl(input: GetPayUrlInput!): PayUrl! @auth @expensive
+  getPayUrl("The order and how the payer pays." input: GetPayUrlInput!): PayUrl! @auth @expensive
 }
 `, BuiltIn: false},
 	{Name: "../schema/refunds.graphql", Input: `extend type Mutation {
   """
+  Ask for a refund of a paid order of any type that has refunds (token
+  payments, app store, points, escrow deals): REFUND_REQUESTED until it is
+  approved or rejected. The payer, the order's app or an ADMIN may ask (a
+  deal: its buyer or an ADMIN). requestReturn (app store, by orderSn) and
+  applyRefund (escrow marketplace) are the documents' names for this.
+  """
+  requestRefund(
+    "The id of the paid order."
+    orderId: ID!
+    "Why, 1–255 characters; kept as refundReason."
+    reason: String!
+  ): Order! @auth
+  """
   Approve a refund: the money goes back (to the wallet, or through the
   provider that was paid) and the order becomes REFUNDED. Who may approve
-  depends on the order type (ADMIN; for escrow deals also the payee).
+  depends on the order type: app store and points orders, the order's app
+(its SERVICE) or an ADMIN; escrow deals and token payments, the payee
+(whose money it is) or an ADMIN.
   """
-  approveRefund(orderId: ID!): Order! @auth @expensive
-  "Reject a refund request with a reason: REFUND_REJECTED."
-  rejectRefund(orderId: ID!, reason: String!): Order! @auth
+  approveRefund("The order's id: REFUND_REQUESTED, or PAID for a refund nobody asked for (not a deal; a points order or recharge only by an ADMIN)." orderId: ID!): Order! @auth @expensive
+  "Reject a refund request with a reason: REFUND_REJECTED. The same callers as approveRefund decide."
+  rejectRefund(
+    "The id of the order in REFUND_REQUESTED."
+    orderId: ID!
+    "Why, kept in the order's events."
+    reason: String!
+  ): Order! @auth
 }
 `, BuiltIn: false},
 	{Name: "../schema/schema.graphql", Input: `# Directives, shared scalars and the viewer. Role rules live in the @auth and
@@ -5802,7 +8788,10 @@ extend type Mutation {
 """
 The field needs a valid token; with roles, one of those roles.
 """
-directive @auth(roles: [Role!]) on FIELD_DEFINITION
+directive @auth(
+  "The roles that may call the field; any valid token when left out."
+  roles: [Role!]
+) on FIELD_DEFINITION
 
 """
 The argument names a user: a USER token may only name itself, an ADMIN or
@@ -5816,6 +8805,7 @@ or a code sender, request signing. A request may run only one such field.
 """
 directive @expensive on FIELD_DEFINITION
 
+"A signed 64-bit integer, sent as a JSON number."
 scalar Int64
 
 `, BuiltIn: false},
@@ -5835,11 +8825,13 @@ enum AuthType {
 
 "The payer as a payment page shows it (the token checkout's userInfo)."
 type PaymentUserInfo {
+  "The payer's id (userId)."
   userId: ID!
   "2: the account has an email address; 1: only a mobile number; 0: neither."
   registerType: Int!
   "Masked: 186****0001."
   mobile: String
+  "The calling code of mobile, e.g. 86 (nationalCode)."
   nationalCode: String
   "Masked: z********n@163.com."
   email: String
@@ -5855,9 +8847,11 @@ type PaymentUserInfo {
   source: String
 }
 
-"The token checkout's load_pay_data."
+"The token checkout's load_pay_data: what a payment page shows."
 type PaymentData {
+  "The order to pay (orderInfo)."
   order: Order!
+  "Its payer, masked (userInfo)."
   user: PaymentUserInfo!
   "Whether pay needs a code (the payer has chosen a second factor)."
   need2FA: Boolean!
@@ -5865,6 +8859,7 @@ type PaymentData {
   authType: AuthType!
 }
 
+"A code was sent (the token checkout's send_payment_verify_code answer, whose orderId is verifyCodeOrderId)."
 type VerifyCodeSent {
   "Give it to pay as verifyCodeOrderId."
   verifyCodeOrderId: ID!
@@ -5876,11 +8871,13 @@ type VerifyCodeSent {
   expiresAt: Time!
 }
 
+"The answer of quickPay (the token checkout's quick_pay: processIsEnd, need2FA)."
 type QuickPayResult {
   "The order is paid."
   processIsEnd: Boolean!
   "Nothing was paid: pay again with the payer's second factor."
   need2FA: Boolean!
+  "The order as it now is."
   order: Order!
 }
 
@@ -5896,12 +8893,17 @@ type TotpSetup {
 
 "A code the development sender kept (no real sender is configured)."
 type VerifyCodeOutboxEntry {
+  "MOBILE or EMAIL."
   channel: AuthType!
   "The full address (not masked)."
   to: String!
+  "The 6-digit code."
   code: String!
+  "The order the code pays."
   orderId: ID!
+  "The id pay wants with the code."
   verifyCodeOrderId: ID!
+  "When it was sent."
   createdAt: Time!
 }
 
@@ -5919,44 +8921,58 @@ extend type User {
 
 extend type Query {
   "Token checkout: the order, its payer (masked) and the second factor pay asks for. The payer, ADMIN or the order's SERVICE."
-  paymentData(orderId: ID!): PaymentData! @auth
+  paymentData("The PAYMENT order's id (order_id)." orderId: ID!): PaymentData! @auth
   "The codes the development sender kept, newest first (first: 1–100, default 20). Only while no real sender is configured."
-  verifyCodeOutbox(first: Int): [VerifyCodeOutboxEntry!]! @auth(roles: [ADMIN])
+  verifyCodeOutbox("How many, newest first: 1–100, default 20." first: Int): [VerifyCodeOutboxEntry!]! @auth(roles: [ADMIN])
 }
 
 extend type Mutation {
   "Token checkout: send the payer a 6-digit code for one order by SMS or email (authType MOBILE or EMAIL)."
-  sendPaymentVerifyCode(orderId: ID!): VerifyCodeSent! @auth(roles: [USER]) @expensive
+  sendPaymentVerifyCode("The PAYMENT order's id (order_id)." orderId: ID!): VerifyCodeSent! @auth(roles: [USER]) @expensive
   "Token checkout: pay at once where no code is needed; otherwise processIsEnd false and need2FA true, unless a valid code is given."
-  quickPay(input: PayInput!): QuickPayResult! @auth(roles: [USER])
+  quickPay("The order and, optionally, the second factor's code." input: PayInput!): QuickPayResult! @auth(roles: [USER])
   "Make a new authenticator (GA) secret; enableTotp binds it."
   setupTotp: TotpSetup! @auth(roles: [USER])
   "Bind the authenticator with one of its codes. A payer without a factor now pays with GA."
-  enableTotp(code: String!): User! @auth(roles: [USER])
+  enableTotp("A current 6-digit code of the authenticator set up with setupTotp." code: String!): User! @auth(roles: [USER])
   "Choose the second factor pay asks for, among those bound. NONE only while none is chosen."
-  setAuthType(authType: AuthType!): User! @auth(roles: [USER])
+  setAuthType("The factor: GA, MOBILE or EMAIL (NONE only while none is chosen)." authType: AuthType!): User! @auth(roles: [USER])
+}
+
+extend type Mutation {
+  "Unbind the caller's authenticator app with a current code of it (wrong codes count and lock GA, as at pay). A payer who paid with GA then pays without a second factor until it chooses one."
+  disableTotp("A current 6-digit code of the bound authenticator." code: String!): User! @auth(roles: [USER])
+  "ADMIN: remove every second factor of a user who lost theirs, after checking who asks outside paygraph."
+  resetSecondFactor("The user's id." userId: ID!): User! @auth(roles: [ADMIN])
 }
 `, BuiltIn: false},
-	{Name: "../schema/user.graphql", Input: `input RegisterInput {
+	{Name: "../schema/user.graphql", Input: `"Input of register: a new USER account."
+input RegisterInput {
   "3–32 characters: letters, digits, '_', '.', '-'; stored lower-case."
   username: String!
-  "8–72 characters."
+  "8–72 bytes."
   password: String!
+  "An email address (at most 254 characters): where EMAIL codes are sent."
   email: String
-  "Digits only, 5–20 of them."
+  "Digits only, 5–20 of them: where MOBILE codes are sent."
   mobile: String
   "Calling code without '+', e.g. \"86\"."
   nationalCode: String
 }
 
+"A signed-in session: what login returns."
 type AuthPayload {
   "A bearer token for the Authorization header."
   token: String!
+  "When the token stops working (PAYGRAPH_TOKEN_TTL after login)."
   expiresAt: Time!
+  "The user signed in."
   user: User!
 }
 
+"An app and a new SERVICE token of it."
 type CreateAppPayload {
+  "The app."
   app: App!
   "A SERVICE token for the app's server. It is shown once; keep it secret."
   serviceToken: String!
@@ -5987,18 +9003,50 @@ extend type Query {
   "Who the token is, for any token or none: its role, and its user or its app."
   viewer: Viewer!
   "A user by id: a USER may read only itself."
-  user(id: ID! @self): User! @auth
+  user("The user's id." id: ID! @self): User! @auth
 }
 
+"What may be changed. Each field says who may call it; money moves only for its owner or an ADMIN."
 type Mutation {
   "Open a USER account."
-  register(input: RegisterInput!): User! @expensive
+  register("The account to open." input: RegisterInput!): User! @expensive
   "Trade a username and password for a token."
-  login(username: String!, password: String!): AuthPayload! @expensive
+  login(
+    "The username, in any case."
+    username: String!
+    "The password. A wrong username and a wrong password get the same UNAUTHENTICATED; five wrong passwords in a row lock the account for 15 minutes."
+    password: String!
+  ): AuthPayload! @expensive
   "Create a merchant app and its SERVICE token."
-  createApp(name: String!): CreateAppPayload! @auth(roles: [ADMIN])
+  createApp("The app's name, 1–64 characters." name: String!): CreateAppPayload! @auth(roles: [ADMIN])
   "Revoke every SERVICE token of an app and issue a new one."
-  rotateServiceToken(appId: ID!): CreateAppPayload! @auth(roles: [ADMIN])
+  rotateServiceToken("The app's id." appId: ID!): CreateAppPayload! @auth(roles: [ADMIN])
+}
+
+"Input of changeContact: the new contact details and the current password."
+input ChangeContactInput {
+  "The account's current password: the contacts receive second-factor codes, so a token alone cannot redirect them."
+  password: String!
+  "A new email address; an empty string removes it; left out: unchanged."
+  email: String
+  "A new mobile number (5–20 digits); an empty string removes it; left out: unchanged."
+  mobile: String
+  "A new calling code without '+'; an empty string removes it; left out: unchanged."
+  nationalCode: String
+}
+
+extend type Mutation {
+  "Sign out everywhere: every token of the caller's user stops working (on other instances within 2 seconds). USER and ADMIN tokens; an app rotates its SERVICE token instead."
+  logout: Boolean! @auth(roles: [USER, ADMIN])
+  "Change the caller's password (the current one is checked and counted as at login): every older token stops working, and a new session is returned."
+  changePassword(
+    "The current password."
+    oldPassword: String!
+    "The new password, 8–72 bytes."
+    newPassword: String!
+  ): AuthPayload! @auth(roles: [USER, ADMIN]) @expensive
+  "Change the caller's contact details after checking its password."
+  changeContact("The new contacts and the current password." input: ChangeContactInput!): User! @auth(roles: [USER, ADMIN]) @expensive
 }
 `, BuiltIn: false},
 	{Name: "../schema/webhooks.graphql", Input: `# Outgoing webhooks and the events API (internal/webhook). Events are
@@ -6014,12 +9062,15 @@ extend type Event {
   walletId: ID
 }
 
+"Which events to list; every filter given must match."
 input EventWhereInput {
   "An exact type: order.paid, wallet.changed, …"
   type: String
-  "A SERVICE may only name its own app."
+  "Events of this app (a SERVICE may only name its own)."
   appId: ID
+  "Events of this order."
   orderId: ID
+  "Events made at or after this time."
   createdAtGTE: Time
 }
 
@@ -6028,6 +9079,7 @@ extend type WebhookEndpoint {
   appId: ID!
 }
 
+"A new webhook endpoint."
 input CreateWebhookEndpointInput {
   "The app whose events to receive. A SERVICE's own by default (it may name no other); an ADMIN must name one."
   appId: ID
@@ -6037,21 +9089,27 @@ input CreateWebhookEndpointInput {
   events: [String!]
 }
 
+"A new endpoint and its signing secret."
 type CreateWebhookEndpointPayload {
+  "The endpoint."
   endpoint: WebhookEndpoint!
-  "The signing secret. It is shown only now: keep it."
+  "The signing secret (whsec_…). It is shown only now: keep it."
   secret: String!
 }
 
+"Changes to an endpoint; what is left out stays as it is."
 input UpdateWebhookEndpointInput {
+  "The new URL, under the same rules as at creation."
   url: String
   "The new list of event types ([]: all); absent: unchanged."
   events: [String!]
-  "A disabled endpoint is sent nothing; deliveries queued for it are cancelled."
+  "false: the endpoint is sent nothing, and deliveries queued for it are cancelled."
   enabled: Boolean
 }
 
+"An endpoint's new signing secret."
 type RotateWebhookSecretPayload {
+  "The endpoint."
   endpoint: WebhookEndpoint!
   "The new signing secret, shown only now."
   secret: String!
@@ -6061,25 +9119,40 @@ type RotateWebhookSecretPayload {
 
 extend type Query {
   "Events, oldest first: an ADMIN sees every app's, a SERVICE its own app's. Kept at least 30 days."
-  events(first: Int, after: Cursor, where: EventWhereInput): EventConnection! @auth(roles: [ADMIN, SERVICE])
-  "An app's webhook endpoints (a SERVICE: its own app; an ADMIN without appId: every app's)."
-  webhookEndpoints(appId: ID): [WebhookEndpoint!]! @auth(roles: [ADMIN, SERVICE])
+  events(
+    "At most this many (at most 100, default 20)."
+    first: Int
+    "The cursor of the last event already read."
+    after: Cursor
+    "Which events."
+    where: EventWhereInput
+  ): EventConnection! @auth(roles: [ADMIN, SERVICE])
+  "An app's webhook endpoints (a SERVICE: its own app's; an ADMIN without appId: every app's)."
+  webhookEndpoints("The app (a SERVICE may only name its own)." appId: ID): [WebhookEndpoint!]! @auth(roles: [ADMIN, SERVICE])
   "The delivery attempts at one endpoint, newest first."
-  webhookDeliveries(endpointId: ID!, first: Int, after: Cursor): WebhookDeliveryConnection! @auth(roles: [ADMIN, SERVICE])
+  webhookDeliveries(
+    "The endpoint's id."
+    endpointId: ID!
+    "At most this many (at most 100, default 20)."
+    first: Int
+    "The cursor of the last attempt already read."
+    after: Cursor
+  ): WebhookDeliveryConnection! @auth(roles: [ADMIN, SERVICE])
 }
 
 extend type Mutation {
   "Add an endpoint that receives the app's events, signed with the secret returned (shown once)."
-  createWebhookEndpoint(input: CreateWebhookEndpointInput!): CreateWebhookEndpointPayload! @auth(roles: [ADMIN, SERVICE])
-  updateWebhookEndpoint(id: ID!, input: UpdateWebhookEndpointInput!): WebhookEndpoint! @auth(roles: [ADMIN, SERVICE])
+  createWebhookEndpoint("The endpoint to add." input: CreateWebhookEndpointInput!): CreateWebhookEndpointPayload! @auth(roles: [ADMIN, SERVICE])
+  "Change an endpoint's URL, event types or whether it is enabled."
+  updateWebhookEndpoint("The endpoint's id." id: ID!, "What to change." input: UpdateWebhookEndpointInput!): WebhookEndpoint! @auth(roles: [ADMIN, SERVICE])
   "Remove an endpoint and its deliveries; returns its id."
-  deleteWebhookEndpoint(id: ID!): ID! @auth(roles: [ADMIN, SERVICE])
+  deleteWebhookEndpoint("The endpoint's id." id: ID!): ID! @auth(roles: [ADMIN, SERVICE])
   "A new signing secret; the old one keeps signing beside it for 24 hours."
-  rotateWebhookSecret(id: ID!): RotateWebhookSecretPayload! @auth(roles: [ADMIN, SERVICE])
+  rotateWebhookSecret("The endpoint's id." id: ID!): RotateWebhookSecretPayload! @auth(roles: [ADMIN, SERVICE])
   "Send an event of the endpoint's app to it once more, now (one attempt)."
-  redeliverEvent(eventId: ID!, endpointId: ID!): WebhookDelivery! @auth(roles: [ADMIN, SERVICE])
-  "Send a webhook.test event to the endpoint now (one attempt); see webhookDeliveries for the outcome."
-  sendTestWebhook(endpointId: ID!): WebhookDelivery! @auth(roles: [ADMIN, SERVICE])
+  redeliverEvent("The event's id." eventId: ID!, "The endpoint's id." endpointId: ID!): WebhookDelivery! @auth(roles: [ADMIN, SERVICE])
+  "Send a webhook.test event to the endpoint now (one attempt); webhookDeliveries shows the outcome."
+  sendTestWebhook("The endpoint's id." endpointId: ID!): WebhookDelivery! @auth(roles: [ADMIN, SERVICE])
 }
 `, BuiltIn: false},
 }
@@ -6101,6 +9174,28 @@ func (ec *executionContext) childFields_App(ctx context.Context, field graphql.C
 		return ec.fieldContext_App_name(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type App", field.Name)
+}
+
+func (ec *executionContext) childFields_AppConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AppConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AppConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AppConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AppConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AppEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_AppEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_AppEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AppEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_AssetSum(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6469,6 +9564,8 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_subject(ctx, field)
 	case "statusDesc":
 		return ec.fieldContext_Order_statusDesc(ctx, field)
+	case "statusText":
+		return ec.fieldContext_Order_statusText(ctx, field)
 	case "legacyStatus":
 		return ec.fieldContext_Order_legacyStatus(ctx, field)
 	case "payInfo":
@@ -6787,6 +9884,28 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_nationalCode(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
+}
+
+func (ec *executionContext) childFields_UserConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_UserConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_UserConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_UserConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_UserEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_UserEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_UserEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_VerifyCodeOutboxEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7191,6 +10310,42 @@ func (ec *executionContext) field_Mutation_cancelOrder_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_changeContact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (account.ContactInput, error) {
+			return ec.unmarshalNChangeContactInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋaccountᚐContactInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "oldPassword",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["oldPassword"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "newPassword",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["newPassword"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_commentOrder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7358,6 +10513,20 @@ func (ec *executionContext) field_Mutation_deleteWebhookEndpoint_args(ctx contex
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_disableTotp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "code",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg0
 	return args, nil
 }
 
@@ -7687,6 +10856,28 @@ func (ec *executionContext) field_Mutation_rejectWithdrawal_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_requestRefund_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "orderId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_requestReturn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7706,6 +10897,34 @@ func (ec *executionContext) field_Mutation_requestReturn_args(ctx context.Contex
 		return nil, err
 	}
 	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resetPayPassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resetSecondFactor_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNID2int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
 	return args, nil
 }
 
@@ -7937,6 +11156,60 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_apps_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int64], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int64], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.AppOrder, error) {
+			return ec.unmarshalOAppOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐAppOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.AppWhereInput, error) {
+			return ec.unmarshalOAppWhereInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐAppWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_callbackEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8044,6 +11317,20 @@ func (ec *executionContext) field_Query_cash_argsUserID(
 		var zeroVal *int64
 		return zeroVal, graphql.ErrorOnPath(ctx, fmt.Errorf(`unexpected type %T from directive, should be *int64`, tmp))
 	}
+}
+
+func (ec *executionContext) field_Query_catalogue_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOID2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	return args, nil
 }
 
 func (ec *executionContext) field_Query_chatSession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
@@ -8346,6 +11633,60 @@ func (ec *executionContext) field_Query_user_argsID(
 		var zeroVal int64
 		return zeroVal, graphql.ErrorOnPath(ctx, fmt.Errorf(`unexpected type %T from directive, should be int64`, tmp))
 	}
+}
+
+func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int64], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int64], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.UserOrder, error) {
+			return ec.unmarshalOUserOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUserOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.UserWhereInput, error) {
+			return ec.unmarshalOUserWhereInput2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUserWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
 }
 
 func (ec *executionContext) field_Query_verifyCodeOutbox_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
@@ -8701,6 +12042,148 @@ func (ec *executionContext) _App_name(ctx context.Context, field graphql.Collect
 }
 func (ec *executionContext) fieldContext_App_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("App", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AppConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.AppConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AppConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.AppEdge) graphql.Marshaler {
+			return ec.marshalOAppEdge2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐAppEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AppConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AppConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AppEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AppConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.AppConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AppConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int64]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AppConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AppConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AppConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.AppConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AppConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AppConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AppConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AppEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.AppEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AppEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.App) graphql.Marshaler {
+			return ec.marshalOApp2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐApp(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AppEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AppEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_App(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AppEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.AppEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AppEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int64]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AppEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AppEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
 }
 
 func (ec *executionContext) _AssetSum_asset(ctx context.Context, field graphql.CollectedField, obj *ledger.AssetSum) (ret graphql.Marshaler) {
@@ -11093,7 +14576,7 @@ func (ec *executionContext) _Mutation_setPayWays(ctx context.Context, field grap
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"SERVICE", "ADMIN"})
 				if err != nil {
 					var zeroVal []*payment.PayWayView
 					return zeroVal, err
@@ -12240,6 +15723,68 @@ func (ec *executionContext) fieldContext_Mutation_updateProfile(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_resetPayPassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resetPayPassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResetPayPassword(ctx, fc.Args["userId"].(int64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.User
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.User
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resetPayPassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resetPayPassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createGoodsOrder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12442,7 +15987,7 @@ func (ec *executionContext) _Mutation_upsertGoods(ctx context.Context, field gra
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
-				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"SERVICE", "ADMIN"})
 				if err != nil {
 					var zeroVal *ent.Goods
 					return zeroVal, err
@@ -12839,6 +16384,63 @@ func (ec *executionContext) fieldContext_Mutation_getPayUrl(ctx context.Context,
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_getPayUrl_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestRefund(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestRefund(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestRefund(ctx, fc.Args["orderId"].(int64), fc.Args["reason"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.Order
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Order) graphql.Marshaler {
+			return ec.marshalNOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐOrder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestRefund(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Order(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestRefund_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13251,6 +16853,295 @@ func (ec *executionContext) fieldContext_Mutation_setAuthType(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setAuthType_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_disableTotp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_disableTotp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DisableTotp(ctx, fc.Args["code"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER"})
+				if err != nil {
+					var zeroVal *ent.User
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.User
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_disableTotp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_disableTotp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resetSecondFactor(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resetSecondFactor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResetSecondFactor(ctx, fc.Args["userId"].(int64))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.User
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.User
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resetSecondFactor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resetSecondFactor_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_logout(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_logout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().Logout(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER", "ADMIN"})
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_logout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mutation", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_changePassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ChangePassword(ctx, fc.Args["oldPassword"].(string), fc.Args["newPassword"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER", "ADMIN"})
+				if err != nil {
+					var zeroVal *account.Session
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *account.Session
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *account.Session) graphql.Marshaler {
+			return ec.marshalNAuthPayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋaccountᚐSession(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_changePassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_changeContact(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_changeContact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ChangeContact(ctx, fc.Args["input"].(account.ContactInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"USER", "ADMIN"})
+				if err != nil {
+					var zeroVal *ent.User
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.User
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_changeContact(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_changeContact_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14522,6 +18413,29 @@ func (ec *executionContext) _Order_statusDesc(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_Order_statusDesc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Order_statusText(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_statusText(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().StatusText(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Order_statusText(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type String does not have child fields"))
 }
 
@@ -16580,6 +20494,68 @@ func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_apps(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_apps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Apps(ctx, fc.Args["after"].(*entgql.Cursor[int64]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int64]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.AppOrder), fc.Args["where"].(*ent.AppWhereInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.AppConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.AppConnection
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AppConnection) graphql.Marshaler {
+			return ec.marshalNAppConnection2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐAppConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_apps(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AppConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_apps_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_callbackEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16693,6 +20669,68 @@ func (ec *executionContext) fieldContext_Query_orders(ctx context.Context, field
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_orders_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_users(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_users(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Users(ctx, fc.Args["after"].(*entgql.Cursor[int64]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int64]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.UserOrder), fc.Args["where"].(*ent.UserWhereInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalORole2ᚕgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋroleᚐRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ent.UserConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *ent.UserConnection
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.UserConnection) graphql.Marshaler {
+			return ec.marshalNUserConnection2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUserConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_users(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_users_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -17058,6 +21096,50 @@ func (ec *executionContext) fieldContext_Query_goods(ctx context.Context, field 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_goods_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_catalogue(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_catalogue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Catalogue(ctx, fc.Args["appId"].(*int64))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Goods) graphql.Marshaler {
+			return ec.marshalNGoods2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐGoodsᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_catalogue(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Goods(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_catalogue_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -18503,6 +22585,148 @@ func (ec *executionContext) _User_nationalCode(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_User_nationalCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _UserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.UserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.UserEdge) graphql.Marshaler {
+			return ec.marshalOUserEdge2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUserEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UserConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.UserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int64]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.UserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _UserEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.UserEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UserEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UserEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.UserEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int64]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
 }
 
 func (ec *executionContext) _VerifyCodeOutboxEntry_channel(ctx context.Context, field graphql.CollectedField, obj *twofactor.OutboxEntry) (ret graphql.Marshaler) {
@@ -22710,6 +26934,57 @@ func (ec *executionContext) unmarshalInputCancelOrderInput(ctx context.Context, 
 				return it, err
 			}
 			it.Order = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputChangeContactInput(ctx context.Context, obj any) (account.ContactInput, error) {
+	var it account.ContactInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"password", "email", "mobile", "nationalCode"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "password":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("password"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Password = data
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		case "mobile":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mobile"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mobile = data
+		case "nationalCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nationalCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NationalCode = data
 		}
 	}
 	return it, nil
@@ -28007,6 +32282,97 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 	return out
 }
 
+var appConnectionImplementors = []string{"AppConnection"}
+
+func (ec *executionContext) _AppConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.AppConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, appConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AppConnection")
+		case "edges":
+			out.Values[i] = ec._AppConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AppConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._AppConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var appEdgeImplementors = []string{"AppEdge"}
+
+func (ec *executionContext) _AppEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.AppEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, appEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AppEdge")
+		case "node":
+			out.Values[i] = ec._AppEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._AppEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var assetSumImplementors = []string{"AssetSum"}
 
 func (ec *executionContext) _AssetSum(ctx context.Context, sel ast.SelectionSet, obj *ledger.AssetSum) graphql.Marshaler {
@@ -29471,6 +33837,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "resetPayPassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resetPayPassword(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createGoodsOrder":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createGoodsOrder(ctx, field)
@@ -29541,6 +33914,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "requestRefund":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestRefund(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "approveRefund":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_approveRefund(ctx, field)
@@ -29586,6 +33966,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setAuthType":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setAuthType(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disableTotp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_disableTotp(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resetSecondFactor":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resetSecondFactor(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "logout":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_logout(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changePassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_changePassword(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changeContact":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_changeContact(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -30152,6 +34567,44 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 					}
 				}()
 				res = ec._Order_statusDesc(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "statusText":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_statusText(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -31500,6 +35953,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "apps":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_apps(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "callbackEvents":
 			field := field
 
@@ -31532,6 +36007,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_orders(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "users":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_users(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -31686,6 +36183,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_goods(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "catalogue":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_catalogue(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -32499,6 +37018,97 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var userConnectionImplementors = []string{"UserConnection"}
+
+func (ec *executionContext) _UserConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.UserConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, userConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UserConnection")
+		case "edges":
+			out.Values[i] = ec._UserConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._UserConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._UserConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var userEdgeImplementors = []string{"UserEdge"}
+
+func (ec *executionContext) _UserEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.UserEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, userEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UserEdge")
+		case "node":
+			out.Values[i] = ec._UserEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._UserEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -34074,6 +38684,16 @@ func (ec *executionContext) marshalNApp2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋ
 	return ec._App(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNAppConnection2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐAppConnection(ctx context.Context, sel ast.SelectionSet, v *ent.AppConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AppConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNAppOrderField2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐAppOrderField(ctx context.Context, v any) (*ent.AppOrderField, error) {
 	var res = new(ent.AppOrderField)
 	err := res.UnmarshalGQL(v)
@@ -34205,6 +38825,11 @@ func (ec *executionContext) marshalNCash2ᚖgithubᚗcomᚋpaygraphᚋpaygraph�
 		return graphql.Null
 	}
 	return ec._Cash(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNChangeContactInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋaccountᚐContactInput(ctx context.Context, v any) (account.ContactInput, error) {
+	res, err := ec.unmarshalInputChangeContactInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNChargePayload2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋescrowᚐOrderPayload(ctx context.Context, sel ast.SelectionSet, v *escrow.OrderPayload) graphql.Marshaler {
@@ -34371,6 +38996,22 @@ func (ec *executionContext) marshalNGameTestCallback2ᚖgithubᚗcomᚋpaygraph�
 func (ec *executionContext) unmarshalNGetPayUrlInput2githubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋpaymentᚐGetPayURLInput(ctx context.Context, v any) (payment.GetPayURLInput, error) {
 	res, err := ec.unmarshalInputGetPayUrlInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGoods2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐGoodsᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Goods) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐGoods(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNGoods2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐGoods(ctx context.Context, sel ast.SelectionSet, v *ent.Goods) graphql.Marshaler {
@@ -34946,6 +39587,16 @@ func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraph�
 	return ec._User(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNUserConnection2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUserConnection(ctx context.Context, sel ast.SelectionSet, v *ent.UserConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._UserConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNUserOrderField2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUserOrderField(ctx context.Context, v any) (*ent.UserOrderField, error) {
 	var res = new(ent.UserOrderField)
 	err := res.UnmarshalGQL(v)
@@ -35369,6 +40020,34 @@ func (ec *executionContext) marshalOApp2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋ
 		return graphql.Null
 	}
 	return ec._App(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOAppEdge2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐAppEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.AppEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOAppEdge2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐAppEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOAppEdge2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐAppEdge(ctx context.Context, sel ast.SelectionSet, v *ent.AppEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AppEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOAppOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐAppOrder(ctx context.Context, v any) (*ent.AppOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAppOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOAppWhereInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐAppWhereInputᚄ(ctx context.Context, v any) ([]*ent.AppWhereInput, error) {
@@ -36289,6 +40968,34 @@ func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋpaygraphᚋpaygraph�
 		return graphql.Null
 	}
 	return ec._User(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOUserEdge2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUserEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.UserEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOUserEdge2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUserEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOUserEdge2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUserEdge(ctx context.Context, sel ast.SelectionSet, v *ent.UserEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._UserEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOUserOrder2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUserOrder(ctx context.Context, v any) (*ent.UserOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputUserOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOUserWhereInput2ᚕᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋentᚐUserWhereInputᚄ(ctx context.Context, v any) ([]*ent.UserWhereInput, error) {

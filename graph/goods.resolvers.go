@@ -33,6 +33,11 @@ func (r *queryResolver) Goods(ctx context.Context, id string, appID *int64) (*en
 	return r.Catalog.Get(ctx, id, appID)
 }
 
+// Catalogue is the resolver for the catalogue field.
+func (r *queryResolver) Catalogue(ctx context.Context, appID *int64) ([]*ent.Goods, error) {
+	return r.Catalog.List(ctx, appID)
+}
+
 // Goods returns GoodsResolver implementation.
 func (r *Resolver) Goods() GoodsResolver { return &goodsResolver{r} }
 

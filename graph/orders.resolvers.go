@@ -42,7 +42,12 @@ func (r *orderResolver) Subject(ctx context.Context, obj *ent.Order) (*string, e
 
 // StatusDesc is the resolver for the statusDesc field.
 func (r *orderResolver) StatusDesc(ctx context.Context, obj *ent.Order) (string, error) {
-	return payment.StatusDesc(obj.Status), nil
+	return payment.StatusDesc(obj.Type, obj.Status), nil
+}
+
+// StatusText is the resolver for the statusText field.
+func (r *orderResolver) StatusText(ctx context.Context, obj *ent.Order) (string, error) {
+	return payment.StatusText(obj.Type, obj.Status), nil
 }
 
 // LegacyStatus is the resolver for the legacyStatus field.

@@ -11,6 +11,11 @@ import (
 	"github.com/paygraph/paygraph/ent"
 )
 
+// RequestRefund is the resolver for the requestRefund field.
+func (r *mutationResolver) RequestRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error) {
+	return r.Payments.RequestRefund(ctx, orderID, reason)
+}
+
 // ApproveRefund is the resolver for the approveRefund field.
 func (r *mutationResolver) ApproveRefund(ctx context.Context, orderID int64) (*ent.Order, error) {
 	return r.Payments.ApproveRefund(ctx, orderID)

@@ -40,6 +40,16 @@ func (r *mutationResolver) SetAuthType(ctx context.Context, authType user.AuthTy
 	return r.TwoFactor.SetAuthType(ctx, authType)
 }
 
+// DisableTotp is the resolver for the disableTotp field.
+func (r *mutationResolver) DisableTotp(ctx context.Context, code string) (*ent.User, error) {
+	return r.TwoFactor.DisableTotp(ctx, code)
+}
+
+// ResetSecondFactor is the resolver for the resetSecondFactor field.
+func (r *mutationResolver) ResetSecondFactor(ctx context.Context, userID int64) (*ent.User, error) {
+	return r.TwoFactor.ResetSecondFactor(ctx, userID)
+}
+
 // PaymentData is the resolver for the paymentData field.
 func (r *queryResolver) PaymentData(ctx context.Context, orderID int64) (*twofactor.PaymentData, error) {
 	return r.TwoFactor.PaymentData(ctx, orderID)

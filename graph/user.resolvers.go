@@ -33,6 +33,21 @@ func (r *mutationResolver) RotateServiceToken(ctx context.Context, appID int64) 
 	return r.Accounts.RotateServiceToken(ctx, appID)
 }
 
+// Logout is the resolver for the logout field.
+func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
+	return r.Accounts.Logout(ctx)
+}
+
+// ChangePassword is the resolver for the changePassword field.
+func (r *mutationResolver) ChangePassword(ctx context.Context, oldPassword string, newPassword string) (*account.Session, error) {
+	return r.Accounts.ChangePassword(ctx, oldPassword, newPassword)
+}
+
+// ChangeContact is the resolver for the changeContact field.
+func (r *mutationResolver) ChangeContact(ctx context.Context, input account.ContactInput) (*ent.User, error) {
+	return r.Accounts.ChangeContact(ctx, input)
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*ent.User, error) {
 	return r.Accounts.Me(ctx)

@@ -504,6 +504,7 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "username", Type: field.TypeString, Unique: true, Size: 32},
 		{Name: "password_hash", Type: field.TypeString},
+		{Name: "token_version", Type: field.TypeInt, Default: 0},
 		{Name: "email", Type: field.TypeString, Nullable: true},
 		{Name: "mobile", Type: field.TypeString, Nullable: true},
 		{Name: "national_code", Type: field.TypeString, Nullable: true},

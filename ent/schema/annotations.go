@@ -34,3 +34,17 @@ func adminDirective() entgql.Directive {
 		}},
 	})
 }
+
+// EnumDoc describes an enum field's GraphQL enum and each of its values.
+// ent/entc.go's schema hook copies it into schema/ent.graphql (entgql
+// describes enum values only with this help). Put it on one field of each
+// enum type.
+type EnumDoc struct {
+	// Type describes the enum type.
+	Type string
+	// Values describes each value, by name.
+	Values map[string]string
+}
+
+// Name implements schema.Annotation.
+func (EnumDoc) Name() string { return "EnumDoc" }

@@ -18,7 +18,8 @@ func (App) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
 // Fields of App.
 func (App) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("name").NotEmpty().MaxLen(64),
+		field.String("name").NotEmpty().MaxLen(64).
+			Comment("The app's name, 1–64 characters."),
 		// token_version is embedded in service tokens; raising it revokes them.
 		field.Int("token_version").Default(1).Annotations(hidden()),
 	}
@@ -26,5 +27,13 @@ func (App) Fields() []ent.Field {
 
 // Annotations of App.
 func (App) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)}
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		entgql.RelayConnection(),
+		entgql.QueryField("apps").Directives(adminDirective()).
+			Description("ADMIN: every app. first or last at most 100, default 20."),
+		schema.Comment("A merchant application (a game, a shop, a marketplace) whose server calls paygraph " +
+			"with a SERVICE token; orders belong to an app. App 1 exists from the start (the app store's " +
+			"default app_id). Seen by ADMIN, the app's SERVICE and a USER with an order in it."),
+	}
 }

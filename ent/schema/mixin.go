@@ -16,7 +16,8 @@ type IDMixin struct{ mixin.Schema }
 // Fields of the IDMixin.
 func (IDMixin) Fields() []ent.Field {
 	return []ent.Field{
-		field.Int64("id").DefaultFunc(idgen.Next).Immutable(),
+		field.Int64("id").DefaultFunc(idgen.Next).Immutable().
+			Comment("The id: 64 bits, time-ordered, unique across every kind of entity; node(id) finds it."),
 	}
 }
 
@@ -27,8 +28,10 @@ type TimeMixin struct{ mixin.Schema }
 func (TimeMixin) Fields() []ent.Field {
 	return []ent.Field{
 		field.Time("created_at").Default(time.Now).Immutable().
+			Comment("When it was created.").
 			Annotations(entgqlOrder("CREATED_AT")),
 		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).
+			Comment("When it last changed.").
 			Annotations(entgqlOrder("UPDATED_AT")),
 	}
 }

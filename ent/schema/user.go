@@ -19,21 +19,35 @@ func (User) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
 func (User) Fields() []ent.Field {
 	return []ent.Field{
 		// username is stored lower-case, so "Alice" and "alice" are one name.
-		field.String("username").Unique().NotEmpty().MaxLen(32),
+		field.String("username").Unique().NotEmpty().MaxLen(32).
+			Comment("The sign-in name: 3–32 letters, digits, _ . -, lower-case, unique."),
 		field.String("password_hash").Sensitive().Annotations(hidden()),
+		// token_version is raised to revoke every token of the user (logout,
+		// a password change); tokens carry the version they were issued at.
+		field.Int("token_version").Default(0).Annotations(hidden()),
 		// email, mobile and national_code are private: schema/user.graphql
 		// exposes them to the user and to ADMIN/SERVICE only.
 		field.String("email").Optional().Annotations(hidden()),
 		field.String("mobile").Optional().Annotations(hidden()),
 		field.String("national_code").Optional().Annotations(hidden()),
 		field.Enum("role").GoType(role.Role("")).Default(string(role.User)).
-			Annotations(entgql.Type("Role")),
+			Comment("USER for a person, ADMIN for an operator.").
+			Annotations(entgql.Type("Role"), EnumDoc{
+				Type: "Who a token speaks for, and so what it may do.",
+				Values: map[string]string{
+					"USER":    "A person who pays and is paid: acts only for itself.",
+					"ADMIN":   "The operator: may act for any user and sees everything.",
+					"SERVICE": "An app's server (one token per app): creates and reads its app's orders, never spends a user's money.",
+				},
+			}),
 
 		// The escrow marketplace: the public profile shown on orders, the pay
 		// password and the lockout counters of the pay password and of
 		// confirmPassword (the login password re-checked).
-		field.String("nickname").Optional().MaxLen(64),
-		field.String("avatar").Optional().MaxLen(1024),
+		field.String("nickname").Optional().MaxLen(64).
+			Comment("The public name set with updateProfile (the escrow marketplace's name); name falls back to the username."),
+		field.String("avatar").Optional().MaxLen(1024).
+			Comment("The avatar URL set with updateProfile (the escrow marketplace's avatar)."),
 		field.String("pay_password_hash").Optional().Sensitive().Annotations(hidden()),
 		field.Int("pay_password_failures").Default(0).Annotations(hidden()),
 		field.Time("pay_password_locked_until").Optional().Nillable().Annotations(hidden()),
@@ -62,5 +76,11 @@ func (User) Fields() []ent.Field {
 func (User) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		entgql.RelayConnection(),
+		entgql.QueryField("users").Directives(adminDirective()).
+			Description("ADMIN: every user (where: {usernameContainsFold: …} finds one by name). first or last at most 100, default 20."),
+		schema.Comment("An account: a person who pays and is paid (USER) or an operator (ADMIN). Seen by ADMIN, " +
+			"the user itself, a USER who shares an order with it and the SERVICE of an app where it pays or is " +
+			"paid; contacts and second-factor fields say who sees them."),
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"entgo.io/ent/schema/index"
 )
 
-// VerifyCode is a one-time code sent by SMS or email for one payment (seed
-// 000's sendPaymentVerifyCode). Its id is the verifyCodeOrderId a client
+// VerifyCode is a one-time code sent by SMS or email for one payment (the
+// token checkout's send_payment_verify_code). Its id is the verifyCodeOrderId a client
 // hands back to pay. Only an HMAC of the code is kept.
 type VerifyCode struct{ ent.Schema }
 

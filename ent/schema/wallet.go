@@ -20,8 +20,8 @@ func (Wallet) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
 // Fields of Wallet.
 func (Wallet) Fields() []ent.Field {
 	return []ent.Field{
-		field.Int64("user_id").Immutable(),
-		field.String("asset").Immutable(),
+		field.Int64("user_id").Immutable().Comment("The id of the wallet's owner."),
+		field.String("asset").Immutable().Comment("The asset the wallet holds (CNY, POINTS, USDT, …); a user has one wallet per asset."),
 		// available may be spent now.
 		field.Int64("available").Default(0).Annotations(hidden()),
 		// escrow is held for a deal that is not yet confirmed.
@@ -37,7 +37,7 @@ func (Wallet) Fields() []ent.Field {
 // Edges of Wallet.
 func (Wallet) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.To("user", User.Type).Field("user_id").Unique().Required().Immutable(),
+		edge.To("user", User.Type).Field("user_id").Unique().Required().Immutable().Comment("The wallet's owner."),
 	}
 }
 
@@ -48,7 +48,11 @@ func (Wallet) Indexes() []ent.Index {
 
 // Annotations of Wallet.
 func (Wallet) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)}
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput),
+		schema.Comment("A user's balance in one asset, in three parts (available, escrow, withdrawable), each " +
+			"the sum of its postings. Seen by ADMIN, its owner and the SERVICE of an app where the owner pays or is paid."),
+	}
 }
 
 // WalletEntry is one posting of the double-entry ledger. The entries of one
@@ -65,28 +69,37 @@ func (WalletEntry) Fields() []ent.Field {
 		// journal groups the balanced postings of one money movement.
 		field.Int64("journal").Immutable().Annotations(hidden()),
 		// account is "wallet:ID:available", "wallet:ID:escrow" or "world:SOURCE".
-		field.String("account").Immutable(),
-		field.Int64("wallet_id").Optional().Immutable(),
+		field.String("account").Immutable().
+			Comment("The account posted to: wallet:ID:available, wallet:ID:escrow, or world:SOURCE for money entering or leaving the platform (world:admin, world:epay, world:pingpp, world:app:ID, …)."),
+		field.Int64("wallet_id").Optional().Immutable().Comment("The id of the wallet posted to; null for an outside-world account."),
 		field.Enum("bucket").Values("AVAILABLE", "ESCROW", "WORLD").Immutable().
-			Annotations(entgql.Type("LedgerBucket")),
-		field.String("asset").Immutable(),
+			Comment("Which part of the wallet the posting changed, or WORLD.").
+			Annotations(entgql.Type("LedgerBucket"), EnumDoc{
+				Type: "The part of a wallet a posting changes.",
+				Values: map[string]string{
+					"AVAILABLE": "The wallet's available balance (its withdrawable part included).",
+					"ESCROW":    "The wallet's escrow: money held for a deal not yet confirmed, or while a refund runs.",
+					"WORLD":     "No wallet: an outside-world account, money entering or leaving the platform.",
+				},
+			}),
+		field.String("asset").Immutable().Comment("The asset of amount."),
 		// amount is signed, in minor units: positive adds to the account.
 		field.Int64("amount").Immutable().Annotations(hidden()),
 		// balance_after is the bucket's balance after this posting (wallet lines only).
 		field.Int64("balance_after").Optional().Nillable().Immutable().Annotations(hidden()),
-		field.Int64("order_id").Optional().Immutable(),
-		// kind names the movement: CREDIT, PAYMENT, REFUND, ESCROW_HOLD, …
-		field.String("kind").Immutable(),
-		field.String("memo").Optional().Immutable(),
-		field.Time("created_at").Immutable().Annotations(entgql.OrderField("CREATED_AT")),
+		field.Int64("order_id").Optional().Immutable().Comment("The id of the order the movement belongs to; null for an admin credit."),
+		field.String("kind").Immutable().
+			Comment("The movement: CREDIT, PAYMENT, RECHARGE, CONSUME, POINTS, ESCROW_HOLD, ESCROW_RELEASE, REFUND, REFUND_HOLD, WITHDRAWAL_HOLD, WITHDRAWAL, …"),
+		field.String("memo").Optional().Immutable().Comment("A note on the movement (an admin credit's memo)."),
+		field.Time("created_at").Immutable().Comment("When it was posted.").Annotations(entgql.OrderField("CREATED_AT")),
 	}
 }
 
 // Edges of WalletEntry.
 func (WalletEntry) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.To("wallet", Wallet.Type).Field("wallet_id").Unique().Immutable(),
-		edge.To("order", Order.Type).Field("order_id").Unique().Immutable(),
+		edge.To("wallet", Wallet.Type).Field("wallet_id").Unique().Immutable().Comment("The wallet posted to; null for an outside-world account."),
+		edge.To("order", Order.Type).Field("order_id").Unique().Immutable().Comment("The order the movement belongs to."),
 	}
 }
 
@@ -103,8 +116,13 @@ func (WalletEntry) Indexes() []ent.Index {
 func (WalletEntry) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.RelayConnection(),
-		entgql.QueryField("walletEntries").Directives(authDirective()),
+		entgql.QueryField("walletEntries").Directives(authDirective()).
+			Description("Ledger postings: a USER those of its own wallets, an ADMIN all (a SERVICE is FORBIDDEN). " +
+				"first or last at most 100, default 20."),
 		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		schema.Comment("One posting of the double-entry ledger: an amount added to or taken from one account. " +
+			"The postings of one money movement sum to zero. Seen by ADMIN and the owner of its wallet " +
+			"(outside-world postings: ADMIN only)."),
 	}
 }
 

@@ -34,11 +34,13 @@ type Service struct {
 	PerAddress *ratelimit.Limiter
 	// Now is the clock of the rate limit.
 	Now func() time.Time
+
+	versions versionCache
 }
 
 // New returns the account service.
 func New(client *ent.Client, tokens *auth.Tokens, passwords auth.Passwords) *Service {
-	return &Service{client: client, tokens: tokens, passwords: passwords}
+	return &Service{client: client, tokens: tokens, passwords: passwords, versions: versionCache{m: map[int64]cachedVersion{}}}
 }
 
 // RegisterInput is what a new user gives.
@@ -184,7 +186,11 @@ func (s *Service) Login(ctx context.Context, username, password string) (*Sessio
 		return nil, err
 	}
 	access.Grant(ctx, u.ID) // the session's user is the caller's own
-	token, exp, err := s.tokens.IssueUser(u.ID, u.Role)
+	return s.session(u)
+}
+
+func (s *Service) session(u *ent.User) (*Session, error) {
+	token, exp, err := s.tokens.IssueUser(u.ID, u.Role, u.TokenVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -254,6 +260,7 @@ func (s *Service) RotateServiceToken(ctx context.Context, appID int64) (*AppWith
 	if err != nil {
 		return nil, fmt.Errorf("rotating token of app %d: %w", appID, err)
 	}
+	s.versions.put(appKey(a.ID), a.TokenVersion, time.Now())
 	return s.withToken(a)
 }
 
@@ -339,7 +346,10 @@ func (s *Service) User(ctx context.Context, id int64) (*ent.User, error) {
 }
 
 // Authenticate turns a bearer token into a principal. SERVICE tokens are
-// checked against their app's current token version.
+// checked against their app's current token version, user tokens against
+// their user's, each read at most every userVersionTTL per instance: a
+// logout or a rotation is honoured on its instance at once, elsewhere
+// within that time.
 //
 // Errors: UNAUTHENTICATED.
 func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principal, error) {
@@ -347,13 +357,23 @@ func (s *Service) Authenticate(ctx context.Context, token string) (auth.Principa
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	if p.Role == role.Service {
-		a, err := s.client.App.Get(ctx, p.AppID)
-		if ent.IsNotFound(err) || (err == nil && a.TokenVersion != ver) {
-			return auth.Principal{}, auth.ErrTokenInvalid
-		}
+	if p.Role != role.Service {
+		cur, err := s.userVersion(ctx, p.Subject)
 		if err != nil {
-			return auth.Principal{}, fmt.Errorf("checking service token: %w", err)
+			return auth.Principal{}, err
+		}
+		if cur != ver {
+			return auth.Principal{}, auth.ErrTokenRevoked
+		}
+		return p, nil
+	}
+	if p.Role == role.Service {
+		cur, err := s.appVersion(ctx, p.AppID)
+		if err != nil {
+			return auth.Principal{}, err
+		}
+		if cur != ver {
+			return auth.Principal{}, auth.ErrTokenInvalid
 		}
 	}
 	return p, nil

@@ -44,7 +44,12 @@ var Codes = []Code{
 type Error struct {
 	Code    Code
 	Message string
-	// LegacyCode is the number a source document gave this case, if any.
+	// LegacyCode is the error number a documented REST API gave this case,
+	// if any (extensions.legacyCode): the points API's -1 bad or missing
+	// parameter, -2 not allowed, -3 the gateway (createPointsOrder,
+	// getPayUrl), or the escrow marketplace's 2 bad parameter, 4 wrong
+	// password, 6 order not found, 7 user not found, 10 insufficient
+	// balance (the last three in every flow).
 	LegacyCode *int
 	// Field names the offending input, if one is to blame.
 	Field string
@@ -69,7 +74,7 @@ func Input(field, format string, args ...any) *Error {
 	return &Error{Code: BadUserInput, Message: fmt.Sprintf(format, args...), Field: field}
 }
 
-// WithLegacy returns a copy of e carrying a source document's numeric code.
+// WithLegacy returns a copy of e carrying the documented REST API's error number.
 func (e *Error) WithLegacy(n int) *Error {
 	c := *e
 	c.LegacyCode = &n

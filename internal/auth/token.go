@@ -46,14 +46,16 @@ const ServiceTokenTTL = 365 * 24 * time.Hour
 type claims struct {
 	Role role.Role `json:"role"`
 	App  string    `json:"app,omitempty"`
-	// Ver is the app's token version; raising it revokes older tokens.
+	// Ver is the app's (or the user's) token version; raising it revokes
+	// older tokens.
 	Ver int `json:"ver,omitempty"`
 	jwt.RegisteredClaims
 }
 
-// IssueUser returns a token for a user (USER or ADMIN) and its expiry.
-func (t *Tokens) IssueUser(userID int64, r role.Role) (string, time.Time, error) {
-	return t.issue(claims{Role: r}, userID, t.ttl)
+// IssueUser returns a token for a user (USER or ADMIN) at the user's
+// token version, and its expiry.
+func (t *Tokens) IssueUser(userID int64, r role.Role, version int) (string, time.Time, error) {
+	return t.issue(claims{Role: r, Ver: version}, userID, t.ttl)
 }
 
 // IssueService returns a SERVICE token for an app.
@@ -80,11 +82,15 @@ func (t *Tokens) issue(c claims, subject int64, ttl time.Duration) (string, time
 // ErrTokenExpired is returned for a token past its exp.
 var ErrTokenExpired = apperr.New(apperr.Unauthenticated, "token expired: log in again")
 
+// ErrTokenRevoked is returned for a token its user signed out of (logout,
+// a password change) or its app rotated.
+var ErrTokenRevoked = apperr.New(apperr.Unauthenticated, "token revoked: sign in again")
+
 // ErrTokenInvalid is returned for any token that is not one of ours.
 var ErrTokenInvalid = apperr.New(apperr.Unauthenticated, "invalid token")
 
 // Parse checks a token and returns the principal it speaks for, plus the
-// app token version for SERVICE tokens.
+// token version it was issued at (the app's, or the user's).
 func (t *Tokens) Parse(token string) (Principal, int, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.secret, nil },

@@ -9,7 +9,7 @@ import (
 
 func TestTokenRoundTrip(t *testing.T) {
 	tk := NewTokens([]byte("0123456789abcdef0123456789abcdef"), time.Hour)
-	s, exp, err := tk.IssueUser(42, role.Admin)
+	s, exp, err := tk.IssueUser(42, role.Admin, 0)
 	if err != nil || time.Until(exp) < 59*time.Minute {
 		t.Fatal(err, exp)
 	}
@@ -26,7 +26,7 @@ func TestTokenRoundTrip(t *testing.T) {
 
 func TestExpiredToken(t *testing.T) {
 	tk := NewTokens([]byte("0123456789abcdef0123456789abcdef"), time.Minute)
-	s, _, _ := tk.IssueUser(1, role.User)
+	s, _, _ := tk.IssueUser(1, role.User, 0)
 	tk.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
 	if _, _, err := tk.Parse(s); err != ErrTokenExpired {
 		t.Fatalf("got %v", err)

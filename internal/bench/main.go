@@ -103,7 +103,7 @@ func run(clients int, dur time.Duration) error {
 		"PAYGRAPH_JWT_SECRET":   "bench-secret-bench-secret-bench-secret-123",
 		"PAYGRAPH_ADMIN":        "admin:admin-password",
 		"PAYGRAPH_LOG_LEVEL":    "warn",
-		// Every client signs in from 127.0.0.1.
+		// The load comes from one address and signs in many users.
 		"PAYGRAPH_AUTH_RATE_PER_MINUTE": "1000000",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })

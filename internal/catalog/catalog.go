@@ -41,8 +41,15 @@ var ErrGoodsNotFound = apperr.New(apperr.NotFound, "goods not found")
 //
 // Errors: BAD_USER_INPUT (empty or long id/item, bad price, unknown asset or app).
 func (c *Catalog) Upsert(ctx context.Context, in UpsertInput) (*ent.Goods, error) {
-	if _, err := auth.Require(ctx, role.Admin); err != nil {
+	p, err := auth.Require(ctx, role.Service, role.Admin)
+	if err != nil {
 		return nil, err
+	}
+	if p.Role == role.Service {
+		if in.AppID != nil && *in.AppID != p.AppID {
+			return nil, auth.ErrOtherApp
+		}
+		in.AppID = &p.AppID
 	}
 	if n := utf8.RuneCountInString(in.ID); n == 0 || n > 64 {
 		return nil, apperr.Input("id", "id must be 1 to 64 characters")
@@ -86,19 +93,48 @@ func (c *Catalog) Upsert(ctx context.Context, in UpsertInput) (*ent.Goods, error
 	return c.Client.Goods.Query().Where(goods.AppID(appID), goods.GoodsID(in.ID)).Only(ctx)
 }
 
+// List returns an app's catalogue, by id: a SERVICE reads its own app's,
+// anyone else the app named (default 1). Inactive entries are listed to
+// the app's SERVICE and ADMINs only.
+//
+// Errors: FORBIDDEN (a SERVICE naming another app).
+func (c *Catalog) List(ctx context.Context, appID *int64) ([]*ent.Goods, error) {
+	id, err := catalogueOf(ctx, appID)
+	if err != nil {
+		return nil, err
+	}
+	q := c.Client.Goods.Query().Where(goods.AppID(id)).Order(ent.Asc(goods.FieldGoodsID)).Limit(maxListed)
+	if p, err := auth.FromContext(ctx); err != nil || p.Role == role.User {
+		q = q.Where(goods.Active(true))
+	}
+	return q.All(ctx)
+}
+
+// maxListed bounds a catalogue listing.
+const maxListed = 1000
+
+// catalogueOf is the app whose catalogue a read is about.
+func catalogueOf(ctx context.Context, appID *int64) (int64, error) {
+	if p, err := auth.FromContext(ctx); err == nil && p.Role == role.Service {
+		if appID != nil && *appID != p.AppID {
+			return 0, auth.ErrOtherApp
+		}
+		return p.AppID, nil
+	}
+	if appID != nil {
+		return *appID, nil
+	}
+	return db.DefaultAppID, nil
+}
+
 // Get returns an app's goods entry: a SERVICE reads its own app's, anyone
 // else the app named (default 1).
 //
 // Errors: ErrGoodsNotFound, FORBIDDEN (a SERVICE naming another app).
 func (c *Catalog) Get(ctx context.Context, id string, appID *int64) (*ent.Goods, error) {
-	app := int64(db.DefaultAppID)
-	if p, err := auth.FromContext(ctx); err == nil && p.Role == role.Service {
-		if appID != nil && *appID != p.AppID {
-			return nil, auth.ErrOtherApp
-		}
-		app = p.AppID
-	} else if appID != nil {
-		app = *appID
+	app, err := catalogueOf(ctx, appID)
+	if err != nil {
+		return nil, err
 	}
 	g, err := c.Client.Goods.Query().Where(goods.AppID(app), goods.GoodsID(id)).Only(ctx)
 	if ent.IsNotFound(err) {

@@ -135,13 +135,13 @@ func (d *DB) migrate(ctx context.Context) error {
 	if err := d.createReadinessTable(ctx); err != nil {
 		return err
 	}
-	return d.seed(ctx)
+	return d.createDefaultApp(ctx)
 }
 
 // DefaultAppID is the app that exists from the start (the app store's app_id 1).
 const DefaultAppID = 1
 
-func (d *DB) seed(ctx context.Context) error {
+func (d *DB) createDefaultApp(ctx context.Context) error {
 	err := d.Ent.App.Create().SetID(DefaultAppID).SetName("default").
 		OnConflictColumns(app.FieldID).DoNothing().Exec(ctx)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {

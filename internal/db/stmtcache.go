@@ -29,6 +29,13 @@ func (cachingDriver) Open(dsn string) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Savepoint and statement journals in memory: group commit opens a
+	// savepoint per unit, and on disk each group made, wrote and unlinked
+	// a temporary file (most of a payment's writes).
+	if _, err := c.(*sqlite3.SQLiteConn).Exec("PRAGMA temp_store = MEMORY", nil); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return &cachingConn{SQLiteConn: c.(*sqlite3.SQLiteConn), stmts: map[string]*cachedStmt{}}, nil
 }
 

@@ -196,6 +196,16 @@ func HasPayPassword(ctx context.Context, u *ent.User) *bool {
 	return &b
 }
 
+// ResetPayPassword removes a user's pay password (see paypass.Guard.Reset).
+//
+// Errors: FORBIDDEN (not an ADMIN), NOT_FOUND.
+func (s *Service) ResetPayPassword(ctx context.Context, userID int64) (*ent.User, error) {
+	if _, err := auth.Require(ctx, role.Admin); err != nil {
+		return nil, err
+	}
+	return s.Guard.Reset(ctx, userID)
+}
+
 // SetPayPassword sets the caller's pay password (see paypass.Guard.Set).
 func (s *Service) SetPayPassword(ctx context.Context, newPassword string, oldPassword *string) (*ent.User, error) {
 	p, err := auth.Require(ctx, role.User)

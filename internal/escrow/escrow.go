@@ -222,7 +222,8 @@ func (s *Service) view(c *pingpp.Charge) *Charge {
 	return v
 }
 
-// UnmarshalGQL reads a channel enum value.
+// UnmarshalGQL reads a channel enum value. WECHAT, the API's one name
+// for WeChat Pay, is the escrow document's WX.
 func (c *Channel) UnmarshalGQL(v any) error {
 	s, ok := v.(string)
 	if !ok {
@@ -232,8 +233,11 @@ func (c *Channel) UnmarshalGQL(v any) error {
 	case Wallet, Alipay, Wx:
 		*c = Channel(s)
 		return nil
+	case "WECHAT":
+		*c = Wx
+		return nil
 	}
-	return apperr.New(apperr.BadUserInput, "channel %q is not WALLET, ALIPAY or WX", s)
+	return apperr.New(apperr.BadUserInput, "channel %q is not WALLET, ALIPAY, WECHAT or WX", s)
 }
 
 // MarshalGQL writes the enum value.

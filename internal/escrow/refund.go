@@ -26,11 +26,7 @@ import (
 // Errors: ErrOrderNotFound, ErrNotBuyer, BAD_USER_INPUT, INVALID_TRANSITION
 // (including a window that has closed).
 func (s *Service) ApplyRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error) {
-	p, err := auth.Require(ctx, role.User, role.Admin)
-	if err != nil {
-		return nil, err
-	}
-	reason, err = text("reason", reason, 1, 255)
+	reason, err := text("reason", reason, 1, 255)
 	if err != nil {
 		return nil, err
 	}
@@ -38,23 +34,27 @@ func (s *Service) ApplyRefund(ctx context.Context, orderID int64, reason string)
 	if err != nil {
 		return nil, err
 	}
-	if p.Role == role.User && o.PayerID != p.Subject {
-		return nil, ErrNotBuyer
-	}
 	if o.Type != order.TypeDEAL {
 		return nil, errWrongType("applyRefund", "DEAL")
 	}
-	if o.Status == payment.Completed && o.CompletedAt != nil && !s.Clock.Now().Before(o.CompletedAt.Add(s.RefundWindow)) {
-		return nil, apperr.New(apperr.InvalidTransition, "refunds may be asked up to %s after confirmation; this deal was confirmed at %s",
-			s.RefundWindow, o.CompletedAt.UTC().Format(time.RFC3339))
-	}
-	var out *ent.Order
-	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
-		out, err = s.Payments.Transition(ctx, tx, o, payment.RefundRequested, payment.Actor(ctx), reason,
-			payment.Changes{RefundReason: &reason})
+	return s.Payments.RequestRefundOf(ctx, o, reason)
+}
+
+// MayRequest admits a deal's refund request from its buyer (or an ADMIN),
+// up to RefundWindow after confirmation.
+func (r Refunds) MayRequest(ctx context.Context, o *ent.Order) error {
+	p, err := auth.Require(ctx, role.User, role.Admin)
+	if err != nil {
 		return err
-	})
-	return out, err
+	}
+	if p.Role == role.User && o.PayerID != p.Subject {
+		return ErrNotBuyer
+	}
+	if o.Status == payment.Completed && o.CompletedAt != nil && !r.S.Clock.Now().Before(o.CompletedAt.Add(r.S.RefundWindow)) {
+		return apperr.New(apperr.InvalidTransition, "refunds may be asked up to %s after confirmation; this deal was confirmed at %s",
+			r.S.RefundWindow, o.CompletedAt.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // Refunds is the payment.RefundHandler of DEAL orders.

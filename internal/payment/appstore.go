@@ -96,7 +96,7 @@ type PayWayInput struct {
 //
 // Errors: FORBIDDEN (not an admin), BAD_USER_INPUT.
 func (s *Epay) SetPayWays(ctx context.Context, appID int64, in []*PayWayInput) ([]*PayWayView, error) {
-	p, err := auth.Require(ctx, role.Admin)
+	p, err := auth.Require(ctx, role.Service, role.Admin)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +112,7 @@ func (s *Epay) SetPayWays(ctx context.Context, appID int64, in []*PayWayInput) (
 		if w == nil {
 			return nil, apperr.Input(f, "a pay way is null")
 		}
+		w.Name = CanonicalPayWay(w.Name)
 		if !payWayName.MatchString(w.Name) {
 			return nil, apperr.Input(f+".name", "name must be 1 to 32 lower-case letters, digits or _, starting with a letter")
 		}
@@ -318,6 +319,7 @@ func (s *Epay) InitOrder(ctx context.Context, in InitOrderInput) (*InitOrderResu
 	if err != nil {
 		return nil, err
 	}
+	in.PayWayName = CanonicalPayWay(in.PayWayName)
 	offered := false
 	for _, w := range ways {
 		offered = offered || w.Name == in.PayWayName
@@ -592,22 +594,7 @@ func (s *Epay) RequestReturn(ctx context.Context, orderSn, reason string) (*ent.
 	if err != nil {
 		return nil, err
 	}
-	if err := mayActAsPayer(ctx, o); err != nil {
-		return nil, err
-	}
-	switch {
-	case o.Type == order.TypeCONSUME, o.Type == order.TypePOINTS && o.Channel == ChannelEpay,
-		o.Type == order.TypeRECHARGE && o.Channel == ChannelEpay:
-	default:
-		return nil, apperr.Input("orderSn", "requestReturn is for app store and points orders; this is a %s order", o.Type)
-	}
-	var out *ent.Order
-	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
-		var err error
-		out, err = s.Transition(ctx, tx, o, RefundRequested, Actor(ctx), reason, Changes{RefundReason: &reason})
-		return err
-	})
-	return out, err
+	return s.RequestRefundOf(ctx, o, reason)
 }
 
 // deliverable loads a CONSUME order its app (or an admin) reports on.

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +72,26 @@ func epayType(payWay string) string {
 }
 
 var payWayName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
+// payWayAliases are the spellings the source documents (and gateways)
+// use for the pay ways paygraph names alipay, wechat, qq and wallet.
+var payWayAliases = map[string]string{
+	"alipay": "alipay", "zfb": "alipay", "支付宝": "alipay",
+	"wechat": "wechat", "wx": "wechat", "wxpay": "wechat", "weixin": "wechat", "微信": "wechat",
+	"qq": "qq", "qqpay": "qq",
+	"wallet": PayWayWallet, "balance": PayWayWallet, "余额": PayWayWallet,
+}
+
+// CanonicalPayWay is the one name of a pay way given in any of the
+// documents' spellings, in any case (WX, wxpay and WECHAT are wechat);
+// other names are only lower-cased.
+func CanonicalPayWay(s string) string {
+	l := strings.ToLower(strings.TrimSpace(s))
+	if c, ok := payWayAliases[l]; ok {
+		return c
+	}
+	return l
+}
 
 // gatewayErr turns a failed gateway call into PROVIDER_ERROR with the
 // gateway's message.
@@ -303,6 +324,18 @@ func (s *Epay) ReturnTarget(ctx context.Context, p epay.Params) (*ent.Order, str
 // (the escrow marketplace), and each channel gives money back its own way.
 type ByChannel map[string]RefundHandler
 
+// MayRequest dispatches by o.Channel: a channel with no refunds has none.
+func (b ByChannel) MayRequest(ctx context.Context, o *ent.Order) error {
+	h := b[o.Channel]
+	if h == nil {
+		return ErrNoRefunds
+	}
+	if r, ok := h.(RefundRequester); ok {
+		return r.MayRequest(ctx, o)
+	}
+	return nil
+}
+
 // Approve dispatches by o.Channel.
 func (b ByChannel) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
 	if h := b[o.Channel]; h != nil {
@@ -358,14 +391,14 @@ func (s *Epay) hold(o *ent.Order) (string, int64, error) {
 // answer is lost the money stays held and approving again asks the
 // gateway what happened before refunding.
 //
-// Who: an ADMIN only. The money is taken out of the payer's wallet (to go
-// back to the payer's account at the gateway): neither the payer, nor the
-// order's app, decides that.
+// Who: the order's app or an ADMIN (decidesRefund). The money is taken
+// out of the payer's wallet to go back to the payer's account at the
+// gateway, as the payer asked.
 //
-// Errors: FORBIDDEN (not an admin), INVALID_TRANSITION, INSUFFICIENT_FUNDS
+// Errors: FORBIDDEN (not the order's app or an admin), INVALID_TRANSITION, INSUFFICIENT_FUNDS
 // (the payment's money was spent), ErrRefundInProgress, PROVIDER_ERROR.
 func (h GatewayRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
-	if _, err := auth.Require(ctx, role.Admin); err != nil {
+	if err := decidesRefund(ctx, o); err != nil {
 		return nil, err
 	}
 	if err := CanTransition(o.Status, Refunded); err != nil {
@@ -539,15 +572,48 @@ func (h GatewayRefunds) markUnknown(ctx context.Context, a *ent.RefundAttempt, c
 	}
 }
 
+// MayRequest admits refund requests of orders paid at the epay gateway.
+func (h GatewayRefunds) MayRequest(_ context.Context, o *ent.Order) error {
+	if o.Channel != ChannelEpay {
+		return ErrNoRefunds
+	}
+	return nil
+}
+
+// decidesRefund checks that the caller may decide a refund of an app
+// store or points order: the order's app (its SERVICE) or an ADMIN. The
+// payer asked for the refund (requestReturn), so the money it moves out
+// of the payer's wallet (back to the payer's account at the gateway)
+// moves at the payer's request; the payer does not decide it.
+func decidesRefund(ctx context.Context, o *ent.Order) error {
+	p, err := auth.Require(ctx, role.Service, role.Admin)
+	if err != nil {
+		return err
+	}
+	if p.Role == role.Service {
+		if p.AppID != o.AppID {
+			return auth.ErrOtherApp
+		}
+		// Taking money out of the payer's wallet unasked is an ADMIN's act.
+		if o.Type != order.TypeCONSUME && o.Status != RefundRequested {
+			return errUnaskedRefund
+		}
+	}
+	return nil
+}
+
+var errUnaskedRefund = apperr.New(apperr.Forbidden,
+	"an app decides refunds its payer asked for (requestReturn); refunding an order the payer did not ask about takes money out of the payer's wallet: an ADMIN's act")
+
 // Reject refuses a refund request.
 //
-// Errors: FORBIDDEN (not an admin), INVALID_TRANSITION.
+// Errors: FORBIDDEN (not the order's app or an admin), INVALID_TRANSITION.
 func (h GatewayRefunds) Reject(ctx context.Context, o *ent.Order, reason string) (*ent.Order, error) {
 	return h.reject(ctx, o, reason)
 }
 
 func (s *Epay) reject(ctx context.Context, o *ent.Order, reason string) (*ent.Order, error) {
-	if _, err := auth.Require(ctx, role.Admin); err != nil {
+	if err := decidesRefund(ctx, o); err != nil {
 		return nil, err
 	}
 	var out *ent.Order
@@ -561,12 +627,12 @@ func (s *Epay) reject(ctx context.Context, o *ent.Order, reason string) (*ent.Or
 
 // Approve gives a CONSUME order's money back to the payer's wallet.
 //
-// Who: an ADMIN only; the money leaves the app's sales, so neither the
-// payer nor the app's SERVICE decides it.
+// Who: the order's app or an ADMIN (decidesRefund); the money leaves the
+// app's own sales, so the payer does not decide it.
 //
-// Errors: FORBIDDEN (not an admin), INVALID_TRANSITION.
+// Errors: FORBIDDEN (not the order's app or an admin), INVALID_TRANSITION.
 func (h WalletRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
-	if _, err := auth.Require(ctx, role.Admin); err != nil {
+	if err := decidesRefund(ctx, o); err != nil {
 		return nil, err
 	}
 	var out *ent.Order

@@ -121,6 +121,7 @@ func (s *Epay) createPointsOrder(ctx context.Context, in CreatePointsOrderInput)
 	if _, err := s.Ledger.Assets().Get("points", PointsAsset); err != nil {
 		return nil, apperr.Input("points", "the %s asset is not configured", PointsAsset)
 	}
+	in.PaymentType = CanonicalPayWay(in.PaymentType)
 	if !payWayName.MatchString(in.PaymentType) {
 		return nil, apperr.Input("paymentType", "paymentType must be an epay payment type such as alipay, wechat or qq")
 	}

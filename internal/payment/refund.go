@@ -81,3 +81,58 @@ func (s *Service) SettleRecharge(ctx context.Context, tx *txn.Tx, o *ent.Order) 
 	}
 	return o, nil
 }
+
+// RefundRequester is implemented by the refund handlers of flows that add
+// their own conditions to a refund request (a channel, a refund window,
+// who may ask).
+type RefundRequester interface {
+	MayRequest(ctx context.Context, o *ent.Order) error
+}
+
+// RequestRefund asks for a refund of a paid order of any type that has
+// refunds: REFUND_REQUESTED, until whoever decides that type's refunds
+// approves or rejects it (approveRefund / rejectRefund). The documented
+// requestReturn (app store, points) and applyRefund (escrow marketplace)
+// are this same request.
+//
+// Who: the payer, the SERVICE of the order's app (for its payer), an ADMIN.
+//
+// Errors: BAD_USER_INPUT (reason), ErrOrderNotFound, FORBIDDEN,
+// ErrNoRefunds, INVALID_TRANSITION, the handler's MayRequest errors.
+func (s *Service) RequestRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
+	o, err := s.Load(ctx, s.Client.Order.Query().Where(order.ID(orderID)))
+	if err != nil {
+		return nil, err
+	}
+	return s.RequestRefundOf(ctx, o, reason)
+}
+
+// RequestRefundOf is RequestRefund of an order already loaded (by a
+// flow's own order number).
+func (s *Service) RequestRefundOf(ctx context.Context, o *ent.Order, reason string) (*ent.Order, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
+	h := s.Refunds[o.Type]
+	if h == nil {
+		return nil, ErrNoRefunds
+	}
+	if r, ok := h.(RefundRequester); ok {
+		if err := r.MayRequest(ctx, o); err != nil {
+			return nil, err
+		}
+	}
+	if err := mayActAsPayer(ctx, o); err != nil {
+		return nil, err
+	}
+	var out *ent.Order
+	err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
+		var err error
+		out, err = s.Transition(ctx, tx, o, RefundRequested, Actor(ctx), reason, Changes{RefundReason: &reason})
+		return err
+	})
+	return out, err
+}

@@ -3,6 +3,7 @@ package payment
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -327,4 +328,67 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
 		}
 		return paid, nil
 	})
+}
+
+// PaymentRefunds decides refunds of token payments (PAYMENT orders): the
+// payee, who has the money, gives it back from its balance to the payer.
+type PaymentRefunds struct{ *Service }
+
+// ErrNotPayee refuses a refund decision by anyone but the payee or an ADMIN.
+var ErrNotPayee = apperr.New(apperr.Forbidden, "only the payee (or an ADMIN) decides a refund of a token payment: the money is the payee's")
+
+// errPayeeShort refuses a refund whose money the payee no longer has.
+var errPayeeShort = apperr.New(apperr.InsufficientFunds,
+	"the payee no longer has this payment's money as withdrawable earnings (it was withdrawn or spent); nothing was changed")
+
+// Approve gives a paid token payment's money back: the payee's available
+// (and withdrawable) balance → the payer's available. Every line's
+// refundedAmount becomes what it paid.
+//
+// Who: the payee, or an ADMIN for it (MaySpend): the money leaves the
+// payee's wallet. Never a SERVICE.
+//
+// Errors: ErrNotPayee, FORBIDDEN, INVALID_TRANSITION, INSUFFICIENT_FUNDS.
+func (h PaymentRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
+	if _, err := MaySpend(ctx, o.PayeeID, OwnerOrAdmin, ErrNotPayee); err != nil {
+		return nil, err
+	}
+	var out *ent.Order
+	err := h.Tx.Run(ctx, func(tx *txn.Tx) error {
+		var err error
+		if out, err = h.Transition(ctx, tx, o, Refunded, Actor(ctx), "refunded by the payee", Changes{}); err != nil {
+			return err
+		}
+		_, err = h.Ledger.Post(ctx, tx, ledger.Journal{Asset: o.Asset, Kind: "REFUND", OrderID: o.ID, Postings: []ledger.Posting{
+			{UserID: o.PayeeID, Bucket: ledger.Available, Amount: -o.Amount, Withdrawable: -o.Amount},
+			{UserID: o.PayerID, Bucket: ledger.Available, Amount: o.Amount},
+		}})
+		if errors.Is(err, ledger.ErrInsufficientFunds) {
+			return errPayeeShort
+		}
+		if err != nil {
+			return err
+		}
+		return tx.OrderItem.Update().Where(orderitem.OrderID(o.ID), orderitem.KindEQ(orderitem.KindPAY)).
+			Modify(func(u *sql.UpdateBuilder) {
+				u.Set(orderitem.FieldRefundedAmount, sql.Expr(orderitem.FieldPaidAmount))
+			}).Exec(ctx)
+	})
+	return out, err
+}
+
+// Reject refuses a refund of a token payment with the reason.
+//
+// Errors: ErrNotPayee, FORBIDDEN, INVALID_TRANSITION.
+func (h PaymentRefunds) Reject(ctx context.Context, o *ent.Order, reason string) (*ent.Order, error) {
+	if _, err := MaySpend(ctx, o.PayeeID, OwnerOrAdmin, ErrNotPayee); err != nil {
+		return nil, err
+	}
+	var out *ent.Order
+	err := h.Tx.Run(ctx, func(tx *txn.Tx) error {
+		var err error
+		out, err = h.Transition(ctx, tx, o, RefundRejected, Actor(ctx), reason, Changes{})
+		return err
+	})
+	return out, err
 }

@@ -417,3 +417,30 @@ func TestStoreWalletOrders(t *testing.T) {
 	}
 	w.srv.AssertLedger(t)
 }
+
+// TestAppRefundsARechargeOnlyWhenAsked: the app decides a refund its payer
+// asked for; a paid recharge the payer did not ask about stays in the
+// payer's wallet whatever the app says.
+func TestAppRefundsARechargeOnlyWhenAsked(t *testing.T) {
+	w := newEpayWorld(t, "RSA", nil, server.Options{})
+	var tok struct{ RotateServiceToken struct{ ServiceToken string } }
+	w.admin.Do(t, `mutation{rotateServiceToken(appId:"1"){serviceToken}}`, nil).Decode(t, &tok)
+	app := w.c.As(tok.RotateServiceToken.ServiceToken)
+	rc := w.initOrder(t, w.buyer, map[string]any{"title": "充值", "type": "RECHARGE", "money": "50.00", "payWayName": "alipay"})
+	w.payCharge(t, *rc.PayParams)
+	approve := `mutation($id:ID!){approveRefund(orderId:$id){id status}}`
+	if r := app.Do(t, approve, map[string]any{"id": rc.Order.ID}); r.Code() != "FORBIDDEN" {
+		t.Fatalf("unasked refund by the app: %+v", r.Errors)
+	}
+	if a, _ := wallet(t, w.buyer, "CNY"); a != "50.00" {
+		t.Fatalf("wallet after a refused refund %s", a)
+	}
+	w.mutateOrder(t, w.buyer, `mutation($sn:String!){requestReturn(orderSn:$sn,reason:"r"){id}}`, map[string]any{"sn": rc.Order.OrderNo})
+	if o := w.mutateOrder(t, app, approve, map[string]any{"id": rc.Order.ID}); o.Status != "REFUNDED" {
+		t.Fatalf("asked refund by the app: %+v", o)
+	}
+	if a, e := wallet(t, w.buyer, "CNY"); a != "0.00" || e != "0.00" {
+		t.Fatalf("wallet after the refund %s/%s", a, e)
+	}
+	w.srv.AssertLedger(t)
+}

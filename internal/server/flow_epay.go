@@ -169,6 +169,6 @@ func (s *Server) epayReturn(w http.ResponseWriter, r *http.Request) {
 		if !payment.Unpaid(o.Status) {
 			text = "You may close this page."
 		}
-		show(http.StatusOK, "支付结果", o.OrderNo, payment.StatusDesc(o.Status), text)
+		show(http.StatusOK, "支付结果", o.OrderNo, payment.StatusDesc(o.Type, o.Status), text)
 	}
 }

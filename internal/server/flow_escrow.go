@@ -59,7 +59,7 @@ func (s *Server) initEscrowFlow(mux *http.ServeMux) error {
 		client.BaseURL = cfg.PublicURL + sandboxpingpp.Prefix
 		client.HTTP = &http.Client{Transport: inProcess{h}, Timeout: 20 * time.Second}
 		keys = append(keys, sandboxpingpp.PublicKey())
-		cashier = func(id string) string { return cfg.PublicURL + sandboxpingpp.Prefix + "/pay/" + id }
+		cashier = func(id string) string { return s.PublicURL() + sandboxpingpp.Prefix + "/pay/" + id }
 	}
 
 	svc := &escrow.Service{

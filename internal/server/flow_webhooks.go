@@ -20,8 +20,8 @@ const webhookKeyPurpose = "paygraph webhook secrets v1"
 // eventRecorder is the outbox writer the ledger and the order services
 // call in the transaction of each change.
 func (s *Server) eventRecorder() *webhook.Recorder {
-	return &webhook.Recorder{Assets: s.Assets, Describe: func(o *ent.Order) (string, *int) {
-		return payment.StatusDesc(o.Status), payment.LegacyStatus(o.Type, o.Status)
+	return &webhook.Recorder{Assets: s.Assets, Describe: func(o *ent.Order) (string, string, *int) {
+		return payment.StatusDesc(o.Type, o.Status), payment.StatusText(o.Type, o.Status), payment.LegacyStatus(o.Type, o.Status)
 	}}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/paygraph/paygraph/internal/server"
+	"github.com/paygraph/paygraph/internal/testutil"
 )
 
 const cancelMutation = `mutation($in:CancelOrderInput!){cancelOrder(input:$in){id status}}`
@@ -109,4 +110,80 @@ func TestErrorsSayWhatIsWrong(t *testing.T) {
 		t.Errorf("anonymous viewer: %+v", v.Viewer)
 	}
 	m.srv.AssertLedger(t)
+}
+
+// A token payment is refunded through the same request and decision as
+// every other order: the payer asks, the payee (whose money it is) or an
+// ADMIN decides; the app cannot spend the payee's balance.
+func TestTokenPaymentRefund(t *testing.T) {
+	m := newMoney(t, server.Options{})
+	m.credit(t, m.payerID, "CNY", "10.00")
+	id := m.order(t, "CNY", "4.00")
+	if r, _ := pay(m.payer, id); len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	request := `mutation($id:ID!){requestRefund(orderId:$id,reason:"wrong size"){id status refundReason}}`
+	approve := `mutation($id:ID!){approveRefund(orderId:$id){id status payInfo{paidAmount refundedAmount}}}`
+	if r := m.payee.Do(t, request, map[string]any{"id": id}); r.Code() != "FORBIDDEN" {
+		t.Errorf("the payee asks: %+v", r.Errors)
+	}
+	var req struct {
+		RequestRefund struct{ Status, RefundReason string }
+	}
+	m.payer.Do(t, request, map[string]any{"id": id}).Decode(t, &req)
+	if req.RequestRefund.Status != "REFUND_REQUESTED" || req.RequestRefund.RefundReason != "wrong size" {
+		t.Fatalf("request: %+v", req)
+	}
+	for name, c := range map[string]*testutil.Client{"the payer": m.payer, "the app": m.svc} {
+		if r := c.Do(t, approve, map[string]any{"id": id}); r.Code() != "FORBIDDEN" {
+			t.Errorf("%s approves: %+v", name, r.Errors)
+		}
+	}
+	if a, _ := balance(t, m.payee, "CNY"); a != "4.00" {
+		t.Fatalf("payee has %s before the decision", a)
+	}
+	var out struct {
+		ApproveRefund struct {
+			Status  string
+			PayInfo []struct{ PaidAmount, RefundedAmount string }
+		}
+	}
+	m.payee.Do(t, approve, map[string]any{"id": id}).Decode(t, &out)
+	if o := out.ApproveRefund; o.Status != "REFUNDED" || len(o.PayInfo) != 1 || o.PayInfo[0].RefundedAmount != "4.00" {
+		t.Fatalf("approved: %+v", o)
+	}
+	if a, _ := balance(t, m.payer, "CNY"); a != "10.00" {
+		t.Errorf("payer has %s after the refund", a)
+	}
+	if a, _ := balance(t, m.payee, "CNY"); a != "0.00" {
+		t.Errorf("payee has %s after the refund", a)
+	}
+	if r := m.payee.Do(t, approve, map[string]any{"id": id}); r.Code() != "INVALID_TRANSITION" {
+		t.Errorf("approving twice: %+v", r.Errors)
+	}
+	m.srv.AssertLedger(t)
+}
+
+// One name for a channel is accepted everywhere, beside the documents'
+// spellings: WECHAT is the escrow document's WX, and wxpay, WX or WeChat
+// name the same pay way at the epay gateway.
+func TestOneChannelNameEverywhere(t *testing.T) {
+	e := newEscrow(t, nil)
+	_, ch := e.initDeal(t, e.buyer, "5.00", "WECHAT", nil)
+	if ch == nil || ch.Channel != "wx" {
+		t.Fatalf("a WECHAT deal's charge: %+v", ch)
+	}
+	w := newEpayWorld(t, "RSA", nil, server.Options{})
+	for _, spelling := range []string{"WX", "wxpay", "WeChat"} {
+		o := w.createPoints(t, w.buyer, "1.00", 10, spelling)
+		if o.PayWay == nil || *o.PayWay != "wechat" {
+			t.Errorf("paymentType %s: payWay %v", spelling, o.PayWay)
+		}
+	}
+	res := w.initOrder(t, w.buyer, map[string]any{"title": "充值", "type": "RECHARGE", "money": "5.00", "payWayName": "ALIPAY"})
+	if res.Order.PayWay == nil || *res.Order.PayWay != "alipay" {
+		t.Errorf("payWayName ALIPAY: %+v", res.Order)
+	}
+	e.srv.AssertLedger(t)
+	w.srv.AssertLedger(t)
 }

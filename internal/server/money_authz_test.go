@@ -86,8 +86,10 @@ type attempt struct {
 	// whose balances it would move.
 	order string
 	users []string
-	// attackers are callers that must be refused (besides both SERVICEs).
+	// attackers are callers that must be refused (besides both SERVICEs,
+	// or besides app 1's alone when ownApp: the order's app decides).
 	attackers map[string]*testutil.Client
+	ownApp    bool
 	// rightful is who may do it; want is the order's status afterwards.
 	rightful *testutil.Client
 	want     string
@@ -99,6 +101,9 @@ func (w *authzWorld) refuseThenAllow(t *testing.T, a attempt) {
 	t.Helper()
 	before := w.snapshot(t, a.order, a.users...)
 	attackers := map[string]*testutil.Client{"app 1's SERVICE": w.app1Svc, "another app's SERVICE": w.foreignSvc}
+	if a.ownApp {
+		delete(attackers, "another app's SERVICE")
+	}
 	for k, v := range a.attackers {
 		attackers[k] = v
 	}
@@ -358,10 +363,11 @@ func TestEscrowMoneyMovesOnlyForItsOwner(t *testing.T) {
 	})
 }
 
-// TestStoreRefundIsAnAdminsDecision: giving a CONSUME order's money back
-// moves the app's sales to the buyer; neither the app's SERVICE nor the
-// buyer decides that.
-func TestStoreRefundIsAnAdminsDecision(t *testing.T) {
+// TestStoreRefundIsTheAppsDecision: giving a CONSUME order's money back
+// moves the app's own sales to the buyer, who asked for it: the order's
+// app (its SERVICE) or an ADMIN decides; another app, the buyer and other
+// users cannot.
+func TestStoreRefundIsTheAppsDecision(t *testing.T) {
 	w := newAuthzWorld(t)
 	buyer, buyerC := w.user(t, "buyer")
 	_, other := w.user(t, "other")
@@ -375,7 +381,7 @@ func TestStoreRefundIsAnAdminsDecision(t *testing.T) {
 		query: `mutation($id:ID!){approveRefund(orderId:$id){id status}}`,
 		vars:  map[string]any{"id": id}, order: id, users: []string{buyer},
 		attackers: map[string]*testutil.Client{"another user": other, "the buyer": buyerC},
-		rightful:  w.admin, want: "REFUNDED",
+		ownApp:    true, rightful: w.foreignSvc, want: "REFUNDED",
 	})
 	if a, _ := wallet(t, buyerC, "CNY"); a != "8.00" {
 		t.Fatalf("buyer has %s after the refund", a)

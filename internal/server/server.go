@@ -43,6 +43,7 @@ import (
 	"github.com/paygraph/paygraph/internal/scheduler"
 	"github.com/paygraph/paygraph/internal/twofactor"
 	"github.com/paygraph/paygraph/internal/txn"
+	"github.com/paygraph/paygraph/internal/web/admin"
 	"github.com/paygraph/paygraph/internal/web/graphiql"
 	"github.com/paygraph/paygraph/internal/webhook"
 )
@@ -222,6 +223,8 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 	mux.Handle("/query", s.cors(s.streams(gql)))
 	mux.Handle("GET /{$}", graphiql.Page())
 	mux.Handle("GET "+graphiql.Prefix, graphiql.Assets())
+	mux.Handle("GET /admin", admin.Page())
+	mux.Handle("GET "+admin.Prefix, admin.Assets())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -337,6 +340,7 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 		Refunds: map[order.Type]payment.RefundHandler{},
 	}
 	s.Payments.OnPaid[order.TypeRECHARGE] = s.Payments.SettleRecharge
+	s.Payments.Refunds[order.TypePAYMENT] = payment.PaymentRefunds{Service: s.Payments}
 	s.Catalog = &catalog.Catalog{Client: s.DB.Ent, Assets: s.Assets}
 	s.Live = &live.Service{Client: s.DB.Ent, Bus: s.Bus, Log: s.Log, Limits: live.Limits{
 		PerConnection: s.Config.Conns.SubscriptionsPerConn,

@@ -17,6 +17,8 @@ import (
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/user"
 	"github.com/paygraph/paygraph/internal/apperr"
+	"github.com/paygraph/paygraph/internal/auth"
+	"github.com/paygraph/paygraph/internal/role"
 	"github.com/paygraph/paygraph/internal/txn"
 )
 
@@ -188,6 +190,72 @@ func (s *Service) SetAuthType(ctx context.Context, t user.AuthType) (*ent.User, 
 	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
 		var err error
 		out, err = tx.User.UpdateOneID(u.ID).SetAuthType(t).Save(ctx)
+		return err
+	})
+	return out, err
+}
+
+// DisableTotp unbinds the caller's authenticator app once a current code
+// of it proves the caller holds it (wrong codes are counted and lock GA,
+// as at pay). The code's step is spent. A payer who paid with GA then pays
+// with no second factor until it chooses another (setAuthType).
+//
+// Errors: BAD_USER_INPUT when no authenticator is bound,
+// VERIFY_CODE_INVALID, LOCKED.
+func (s *Service) DisableTotp(ctx context.Context, code string) (*ent.User, error) {
+	u, err := s.viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !u.BindGa {
+		return nil, apperr.Input("code", "no authenticator app is bound")
+	}
+	c := strings.ReplaceAll(strings.TrimSpace(code), " ", "")
+	var (
+		out *ent.User
+		v   verdict
+	)
+	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
+		var cur *ent.User
+		var err error
+		if v, cur, err = s.weighGA(ctx, tx, u.ID, c); err != nil || v.err != nil {
+			return err // a wrong code's count is kept
+		}
+		upd := tx.User.UpdateOneID(u.ID).SetBindGa(false).ClearTotpSecret().ClearTotpPendingSecret().
+			SetTotpLastStep(v.step).SetTotpFailures(0).ClearTotpLockedUntil()
+		if cur.AuthType == user.AuthTypeGA {
+			upd.SetAuthType(user.AuthTypeNONE)
+		}
+		out, err = upd.Save(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if v.err != nil {
+		return nil, v.err
+	}
+	return out, nil
+}
+
+// ResetSecondFactor removes every second factor of a user who lost theirs
+// (an authenticator, a phone): an ADMIN's act, after checking who asks
+// outside paygraph. The user then pays without a second factor until it
+// binds or chooses one again.
+//
+// Errors: FORBIDDEN (not an ADMIN), NOT_FOUND.
+func (s *Service) ResetSecondFactor(ctx context.Context, userID int64) (*ent.User, error) {
+	if _, err := auth.Require(ctx, role.Admin); err != nil {
+		return nil, err
+	}
+	var out *ent.User
+	err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
+		var err error
+		out, err = tx.User.UpdateOneID(userID).SetBindGa(false).ClearTotpSecret().ClearTotpPendingSecret().
+			SetTotpFailures(0).ClearTotpLockedUntil().SetAuthType(user.AuthTypeNONE).Save(ctx)
+		if ent.IsNotFound(err) {
+			return apperr.New(apperr.NotFound, "user not found")
+		}
 		return err
 	})
 	return out, err

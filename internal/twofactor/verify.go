@@ -73,27 +73,8 @@ func (s *Service) Precheck(ctx context.Context, userID, orderID int64, verifyCod
 	switch u.AuthType {
 	case user.AuthTypeGA:
 		err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
-			// The write lock on the user's row first: guesses queue here.
-			if err := tx.User.UpdateOneID(userID).AddTotpFailures(0).Exec(ctx); err != nil {
-				return fmt.Errorf("locking user %d: %w", userID, err)
-			}
-			u, err := tx.User.Get(ctx, userID)
-			if err != nil {
-				return err
-			}
-			now := s.Clock.Now()
-			if v, err = s.judgeGA(u, c, now); err != nil || !v.wrong {
-				return err
-			}
-			upd := tx.User.UpdateOneID(userID)
-			if f := u.TotpFailures + 1; f >= MaxAttempts {
-				upd.SetTotpFailures(0).SetTotpLockedUntil(now.Add(GALockout))
-				v.err = gaLocked(now.Add(GALockout))
-			} else {
-				upd.SetTotpFailures(f)
-				v.err = wrongCode(MaxAttempts - f)
-			}
-			return upd.Exec(ctx)
+			v, _, err = s.weighGA(ctx, tx, userID, c)
+			return err
 		})
 	default:
 		id, ok := codeID(verifyCodeOrderID)
@@ -129,6 +110,34 @@ func (s *Service) Precheck(ctx context.Context, userID, orderID int64, verifyCod
 		return err
 	}
 	return v.err
+}
+
+// weighGA judges a GA code of userID inside tx and counts a wrong one
+// (locking GA after MaxAttempts). The row is write-locked first, so
+// guesses queue. The caller commits tx even when v.err is set: the count
+// must stay.
+func (s *Service) weighGA(ctx context.Context, tx *txn.Tx, userID int64, c string) (verdict, *ent.User, error) {
+	if err := tx.User.UpdateOneID(userID).AddTotpFailures(0).Exec(ctx); err != nil {
+		return verdict{}, nil, fmt.Errorf("locking user %d: %w", userID, err)
+	}
+	u, err := tx.User.Get(ctx, userID)
+	if err != nil {
+		return verdict{}, nil, err
+	}
+	now := s.Clock.Now()
+	v, err := s.judgeGA(u, c, now)
+	if err != nil || !v.wrong {
+		return v, u, err
+	}
+	upd := tx.User.UpdateOneID(userID)
+	if f := u.TotpFailures + 1; f >= MaxAttempts {
+		upd.SetTotpFailures(0).SetTotpLockedUntil(now.Add(GALockout))
+		v.err = gaLocked(now.Add(GALockout))
+	} else {
+		upd.SetTotpFailures(f)
+		v.err = wrongCode(MaxAttempts - f)
+	}
+	return v, u, upd.Exec(ctx)
 }
 
 // Verify checks the payer's code inside pay's transaction and consumes it

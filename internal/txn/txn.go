@@ -250,12 +250,23 @@ func (r *Runner) commitGroup(group []*unit) {
 			u.err = err
 			continue
 		}
+		tx := &Tx{Tx: etx}
+		if len(group) == 1 {
+			// Alone in its group: the transaction is the unit's, and a
+			// failure rolls it all back; no savepoint needed.
+			if u.err, u.panic = call(u.fn, tx); u.err != nil || u.panic != nil {
+				_ = etx.Rollback()
+				return
+			}
+			u.events, u.after = tx.events, tx.after
+			ok++
+			break
+		}
 		sp := fmt.Sprintf("u%d", i)
 		if _, err := etx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
 			u.err = fmt.Errorf("savepoint: %w", err)
 			continue
 		}
-		tx := &Tx{Tx: etx}
 		u.err, u.panic = call(u.fn, tx)
 		if u.err != nil || u.panic != nil {
 			if _, err := etx.ExecContext(ctx, "ROLLBACK TO "+sp); err != nil {

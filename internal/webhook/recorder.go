@@ -25,10 +25,10 @@ import (
 // same unit reports the order with Refresh.
 type Recorder struct {
 	Assets *money.Registry
-	// Describe gives an order's zh-CN status text and its source
-	// document's status code, as the API shows them (the status machine
-	// knows them).
-	Describe func(*ent.Order) (statusDesc string, legacyStatus *int)
+	// Describe gives how an order's status reads in zh-CN and in English
+	// and its documented API's status number, as Order shows them (the
+	// status machine knows them).
+	Describe func(*ent.Order) (statusDesc, statusText string, legacyStatus *int)
 	// Quiet, if set, reports that no endpoint can want app's events yet,
 	// so they are written already fanned out and cost the dispatcher no
 	// write (see Service.Quiet).
@@ -234,6 +234,7 @@ type orderView struct {
 	Type            string     `json:"type"`
 	Status          string     `json:"status"`
 	StatusDesc      string     `json:"statusDesc"`
+	StatusText      string     `json:"statusText"`
 	LegacyStatus    *int       `json:"legacyStatus"`
 	AppID           string     `json:"appID"`
 	PayerID         *string    `json:"payerID"`
@@ -306,7 +307,7 @@ func (r *Recorder) orderView(o *ent.Order, items []*ent.OrderItem) orderView {
 		PayInfo: []itemView{}, ProductInfo: []itemView{},
 	}
 	if r.Describe != nil {
-		v.StatusDesc, v.LegacyStatus = r.Describe(o)
+		v.StatusDesc, v.StatusText, v.LegacyStatus = r.Describe(o)
 	}
 	for _, it := range items {
 		iv := itemView{

@@ -1,7 +1,7 @@
 //go:build unix
 
 // Package browser holds checks of paygraph's pages in a real browser:
-// headless Chromium driven by playwright-core (graphiql.mjs). They need
+// headless Chromium driven by playwright-core (graphiql.mjs, console.mjs). They need
 // Debian's chromium, node, and `npm ci` run here; without them the tests
 // skip, unless PAYGRAPH_REQUIRE_BROWSER=1 (CI), where they fail.
 package browser
@@ -51,10 +51,16 @@ func need(t *testing.T) string {
 func TestBrowserGraphiQL(t *testing.T) {
 	node := need(t)
 	srv := testutil.Start(t, testutil.Base(t))
+	runNode(t, node, 60*time.Second, "graphiql.mjs", srv.URL)
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+// runNode runs a script of this folder with node and fails t if it fails
+// or outlives timeout.
+func runNode(t *testing.T, node string, timeout time.Duration, script string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "graphiql.mjs", srv.URL)
+	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
 	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
 	// Chromium runs in node's process group: a timeout ends all of it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -62,11 +68,11 @@ func TestBrowserGraphiQL(t *testing.T) {
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
-	t.Logf("node graphiql.mjs %s (%v):\n%s", srv.URL, time.Since(start).Round(time.Millisecond), out)
+	t.Logf("node %s (%v):\n%s", script, time.Since(start).Round(time.Millisecond), out)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		t.Fatal("the browser test did not finish within 60 s")
+		t.Fatalf("%s did not finish within %v", script, timeout)
 	}
 	if err != nil {
-		t.Fatalf("the browser test failed: %v", err)
+		t.Fatalf("%s failed: %v", script, err)
 	}
 }
