@@ -16,6 +16,7 @@ import (
 	"github.com/paygraph/paygraph/ent/asset"
 	"github.com/paygraph/paygraph/ent/callbackevent"
 	"github.com/paygraph/paygraph/ent/dealrefund"
+	"github.com/paygraph/paygraph/ent/event"
 	"github.com/paygraph/paygraph/ent/goods"
 	"github.com/paygraph/paygraph/ent/idempotencykey"
 	"github.com/paygraph/paygraph/ent/order"
@@ -28,6 +29,8 @@ import (
 	"github.com/paygraph/paygraph/ent/verifycode"
 	"github.com/paygraph/paygraph/ent/wallet"
 	"github.com/paygraph/paygraph/ent/walletentry"
+	"github.com/paygraph/paygraph/ent/webhookdelivery"
+	"github.com/paygraph/paygraph/ent/webhookendpoint"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -88,22 +91,25 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			app.Table:            app.ValidColumn,
-			asset.Table:          asset.ValidColumn,
-			callbackevent.Table:  callbackevent.ValidColumn,
-			dealrefund.Table:     dealrefund.ValidColumn,
-			goods.Table:          goods.ValidColumn,
-			idempotencykey.Table: idempotencykey.ValidColumn,
-			order.Table:          order.ValidColumn,
-			orderevent.Table:     orderevent.ValidColumn,
-			orderitem.Table:      orderitem.ValidColumn,
-			orderline.Table:      orderline.ValidColumn,
-			payway.Table:         payway.ValidColumn,
-			refundattempt.Table:  refundattempt.ValidColumn,
-			user.Table:           user.ValidColumn,
-			verifycode.Table:     verifycode.ValidColumn,
-			wallet.Table:         wallet.ValidColumn,
-			walletentry.Table:    walletentry.ValidColumn,
+			app.Table:             app.ValidColumn,
+			asset.Table:           asset.ValidColumn,
+			callbackevent.Table:   callbackevent.ValidColumn,
+			dealrefund.Table:      dealrefund.ValidColumn,
+			event.Table:           event.ValidColumn,
+			goods.Table:           goods.ValidColumn,
+			idempotencykey.Table:  idempotencykey.ValidColumn,
+			order.Table:           order.ValidColumn,
+			orderevent.Table:      orderevent.ValidColumn,
+			orderitem.Table:       orderitem.ValidColumn,
+			orderline.Table:       orderline.ValidColumn,
+			payway.Table:          payway.ValidColumn,
+			refundattempt.Table:   refundattempt.ValidColumn,
+			user.Table:            user.ValidColumn,
+			verifycode.Table:      verifycode.ValidColumn,
+			wallet.Table:          wallet.ValidColumn,
+			walletentry.Table:     walletentry.ValidColumn,
+			webhookdelivery.Table: webhookdelivery.ValidColumn,
+			webhookendpoint.Table: webhookendpoint.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -16,6 +16,30 @@ func (_m *CallbackEvent) Order(ctx context.Context) (*Order, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *Event) App(ctx context.Context) (*App, error) {
+	result, err := _m.Edges.AppOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryApp().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Event) Order(ctx context.Context) (*Order, error) {
+	result, err := _m.Edges.OrderOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryOrder().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Event) Wallet(ctx context.Context) (*Wallet, error) {
+	result, err := _m.Edges.WalletOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryWallet().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *Order) App(ctx context.Context) (*App, error) {
 	result, err := _m.Edges.AppOrErr()
 	if IsNotLoaded(err) {
@@ -82,4 +106,28 @@ func (_m *WalletEntry) Order(ctx context.Context) (*Order, error) {
 		result, err = _m.QueryOrder().Only(ctx)
 	}
 	return result, MaskNotFound(err)
+}
+
+func (_m *WebhookDelivery) Event(ctx context.Context) (*Event, error) {
+	result, err := _m.Edges.EventOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEvent().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *WebhookDelivery) Endpoint(ctx context.Context) (*WebhookEndpoint, error) {
+	result, err := _m.Edges.EndpointOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEndpoint().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *WebhookEndpoint) App(ctx context.Context) (*App, error) {
+	result, err := _m.Edges.AppOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryApp().Only(ctx)
+	}
+	return result, err
 }

@@ -80,6 +80,8 @@ type Order struct {
 	AutoConfirmAt *time.Time `json:"auto_confirm_at,omitempty"`
 	// ReturnURL holds the value of the "return_url" field.
 	ReturnURL string `json:"return_url,omitempty"`
+	// EventSeq holds the value of the "event_seq" field.
+	EventSeq int `json:"event_seq,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the OrderQuery when eager-loading is set.
 	Edges        OrderEdges `json:"edges"`
@@ -164,7 +166,7 @@ func (*Order) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case order.FieldID, order.FieldAppID, order.FieldPayerID, order.FieldPayeeID, order.FieldAmount, order.FieldPoints, order.FieldScore:
+		case order.FieldID, order.FieldAppID, order.FieldPayerID, order.FieldPayeeID, order.FieldAmount, order.FieldPoints, order.FieldScore, order.FieldEventSeq:
 			values[i] = new(sql.NullInt64)
 		case order.FieldOrderNo, order.FieldClientOrderID, order.FieldType, order.FieldStatus, order.FieldTitle, order.FieldDesc, order.FieldExtendInfo, order.FieldAsset, order.FieldPayWay, order.FieldChannel, order.FieldProviderTradeNo, order.FieldItem, order.FieldItemID, order.FieldChatID, order.FieldSkillID, order.FieldRefundReason, order.FieldComment, order.FieldReturnURL:
 			values[i] = new(sql.NullString)
@@ -377,6 +379,12 @@ func (_m *Order) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ReturnURL = value.String
 			}
+		case order.FieldEventSeq:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field event_seq", values[i])
+			} else if value.Valid {
+				_m.EventSeq = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -539,6 +547,9 @@ func (_m *Order) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("return_url=")
 	builder.WriteString(_m.ReturnURL)
+	builder.WriteString(", ")
+	builder.WriteString("event_seq=")
+	builder.WriteString(fmt.Sprintf("%v", _m.EventSeq))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -406,6 +406,20 @@ func (_c *OrderCreate) SetNillableReturnURL(v *string) *OrderCreate {
 	return _c
 }
 
+// SetEventSeq sets the "event_seq" field.
+func (_c *OrderCreate) SetEventSeq(v int) *OrderCreate {
+	_c.mutation.SetEventSeq(v)
+	return _c
+}
+
+// SetNillableEventSeq sets the "event_seq" field if the given value is not nil.
+func (_c *OrderCreate) SetNillableEventSeq(v *int) *OrderCreate {
+	if v != nil {
+		_c.SetEventSeq(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *OrderCreate) SetID(v int64) *OrderCreate {
 	_c.mutation.SetID(v)
@@ -512,6 +526,10 @@ func (_c *OrderCreate) defaults() {
 		v := order.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.EventSeq(); !ok {
+		v := order.DefaultEventSeq
+		_c.mutation.SetEventSeq(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := order.DefaultID()
 		_c.mutation.SetID(v)
@@ -578,6 +596,9 @@ func (_c *OrderCreate) check() error {
 		if err := order.ReturnURLValidator(v); err != nil {
 			return &ValidationError{Name: "return_url", err: fmt.Errorf(`ent: validator failed for field "Order.return_url": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.EventSeq(); !ok {
+		return &ValidationError{Name: "event_seq", err: errors.New(`ent: missing required field "Order.event_seq"`)}
 	}
 	if len(_c.mutation.AppIDs()) == 0 {
 		return &ValidationError{Name: "app", err: errors.New(`ent: missing required edge "Order.app"`)}
@@ -722,6 +743,10 @@ func (_c *OrderCreate) createSpec() (*Order, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ReturnURL(); ok {
 		_spec.SetField(order.FieldReturnURL, field.TypeString, value)
 		_node.ReturnURL = value
+	}
+	if value, ok := _c.mutation.EventSeq(); ok {
+		_spec.SetField(order.FieldEventSeq, field.TypeInt, value)
+		_node.EventSeq = value
 	}
 	if nodes := _c.mutation.AppIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -1227,6 +1252,24 @@ func (u *OrderUpsert) UpdateReturnURL() *OrderUpsert {
 // ClearReturnURL clears the value of the "return_url" field.
 func (u *OrderUpsert) ClearReturnURL() *OrderUpsert {
 	u.SetNull(order.FieldReturnURL)
+	return u
+}
+
+// SetEventSeq sets the "event_seq" field.
+func (u *OrderUpsert) SetEventSeq(v int) *OrderUpsert {
+	u.Set(order.FieldEventSeq, v)
+	return u
+}
+
+// UpdateEventSeq sets the "event_seq" field to the value that was provided on create.
+func (u *OrderUpsert) UpdateEventSeq() *OrderUpsert {
+	u.SetExcluded(order.FieldEventSeq)
+	return u
+}
+
+// AddEventSeq adds v to the "event_seq" field.
+func (u *OrderUpsert) AddEventSeq(v int) *OrderUpsert {
+	u.Add(order.FieldEventSeq, v)
 	return u
 }
 
@@ -1736,6 +1779,27 @@ func (u *OrderUpsertOne) UpdateReturnURL() *OrderUpsertOne {
 func (u *OrderUpsertOne) ClearReturnURL() *OrderUpsertOne {
 	return u.Update(func(s *OrderUpsert) {
 		s.ClearReturnURL()
+	})
+}
+
+// SetEventSeq sets the "event_seq" field.
+func (u *OrderUpsertOne) SetEventSeq(v int) *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.SetEventSeq(v)
+	})
+}
+
+// AddEventSeq adds v to the "event_seq" field.
+func (u *OrderUpsertOne) AddEventSeq(v int) *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.AddEventSeq(v)
+	})
+}
+
+// UpdateEventSeq sets the "event_seq" field to the value that was provided on create.
+func (u *OrderUpsertOne) UpdateEventSeq() *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.UpdateEventSeq()
 	})
 }
 
@@ -2411,6 +2475,27 @@ func (u *OrderUpsertBulk) UpdateReturnURL() *OrderUpsertBulk {
 func (u *OrderUpsertBulk) ClearReturnURL() *OrderUpsertBulk {
 	return u.Update(func(s *OrderUpsert) {
 		s.ClearReturnURL()
+	})
+}
+
+// SetEventSeq sets the "event_seq" field.
+func (u *OrderUpsertBulk) SetEventSeq(v int) *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.SetEventSeq(v)
+	})
+}
+
+// AddEventSeq adds v to the "event_seq" field.
+func (u *OrderUpsertBulk) AddEventSeq(v int) *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.AddEventSeq(v)
+	})
+}
+
+// UpdateEventSeq sets the "event_seq" field to the value that was provided on create.
+func (u *OrderUpsertBulk) UpdateEventSeq() *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.UpdateEventSeq()
 	})
 }
 

@@ -440,6 +440,27 @@ func (_u *OrderUpdate) ClearReturnURL() *OrderUpdate {
 	return _u
 }
 
+// SetEventSeq sets the "event_seq" field.
+func (_u *OrderUpdate) SetEventSeq(v int) *OrderUpdate {
+	_u.mutation.ResetEventSeq()
+	_u.mutation.SetEventSeq(v)
+	return _u
+}
+
+// SetNillableEventSeq sets the "event_seq" field if the given value is not nil.
+func (_u *OrderUpdate) SetNillableEventSeq(v *int) *OrderUpdate {
+	if v != nil {
+		_u.SetEventSeq(*v)
+	}
+	return _u
+}
+
+// AddEventSeq adds value to the "event_seq" field.
+func (_u *OrderUpdate) AddEventSeq(v int) *OrderUpdate {
+	_u.mutation.AddEventSeq(v)
+	return _u
+}
+
 // AddItemIDs adds the "items" edge to the OrderItem entity by IDs.
 func (_u *OrderUpdate) AddItemIDs(ids ...int64) *OrderUpdate {
 	_u.mutation.AddItemIDs(ids...)
@@ -725,6 +746,12 @@ func (_u *OrderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.ReturnURLCleared() {
 		_spec.ClearField(order.FieldReturnURL, field.TypeString)
+	}
+	if value, ok := _u.mutation.EventSeq(); ok {
+		_spec.SetField(order.FieldEventSeq, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedEventSeq(); ok {
+		_spec.AddField(order.FieldEventSeq, field.TypeInt, value)
 	}
 	if _u.mutation.ItemsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1247,6 +1274,27 @@ func (_u *OrderUpdateOne) ClearReturnURL() *OrderUpdateOne {
 	return _u
 }
 
+// SetEventSeq sets the "event_seq" field.
+func (_u *OrderUpdateOne) SetEventSeq(v int) *OrderUpdateOne {
+	_u.mutation.ResetEventSeq()
+	_u.mutation.SetEventSeq(v)
+	return _u
+}
+
+// SetNillableEventSeq sets the "event_seq" field if the given value is not nil.
+func (_u *OrderUpdateOne) SetNillableEventSeq(v *int) *OrderUpdateOne {
+	if v != nil {
+		_u.SetEventSeq(*v)
+	}
+	return _u
+}
+
+// AddEventSeq adds value to the "event_seq" field.
+func (_u *OrderUpdateOne) AddEventSeq(v int) *OrderUpdateOne {
+	_u.mutation.AddEventSeq(v)
+	return _u
+}
+
 // AddItemIDs adds the "items" edge to the OrderItem entity by IDs.
 func (_u *OrderUpdateOne) AddItemIDs(ids ...int64) *OrderUpdateOne {
 	_u.mutation.AddItemIDs(ids...)
@@ -1562,6 +1610,12 @@ func (_u *OrderUpdateOne) sqlSave(ctx context.Context) (_node *Order, err error)
 	}
 	if _u.mutation.ReturnURLCleared() {
 		_spec.ClearField(order.FieldReturnURL, field.TypeString)
+	}
+	if value, ok := _u.mutation.EventSeq(); ok {
+		_spec.SetField(order.FieldEventSeq, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedEventSeq(); ok {
+		_spec.AddField(order.FieldEventSeq, field.TypeInt, value)
 	}
 	if _u.mutation.ItemsCleared() {
 		edge := &sqlgraph.EdgeSpec{

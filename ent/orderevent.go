@@ -31,6 +31,8 @@ type OrderEvent struct {
 	Reason string `json:"reason,omitempty"`
 	// When it changed.
 	At time.Time `json:"at,omitempty"`
+	// The step's number in the order's history, 1, 2, 3, … (its creation is 1); the events of the step carry the same seq.
+	Seq int `json:"seq,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the OrderEventQuery when eager-loading is set.
 	Edges        OrderEventEdges `json:"edges"`
@@ -64,7 +66,7 @@ func (*OrderEvent) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case orderevent.FieldID, orderevent.FieldOrderID:
+		case orderevent.FieldID, orderevent.FieldOrderID, orderevent.FieldSeq:
 			values[i] = new(sql.NullInt64)
 		case orderevent.FieldFrom, orderevent.FieldTo, orderevent.FieldActor, orderevent.FieldReason:
 			values[i] = new(sql.NullString)
@@ -128,6 +130,12 @@ func (_m *OrderEvent) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.At = value.Time
 			}
+		case orderevent.FieldSeq:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field seq", values[i])
+			} else if value.Valid {
+				_m.Seq = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -188,6 +196,9 @@ func (_m *OrderEvent) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("at=")
 	builder.WriteString(_m.At.Format(time.ANSIC))
+	builder.WriteString(", ")
+	builder.WriteString("seq=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Seq))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -75,6 +75,20 @@ func (_c *OrderEventCreate) SetAt(v time.Time) *OrderEventCreate {
 	return _c
 }
 
+// SetSeq sets the "seq" field.
+func (_c *OrderEventCreate) SetSeq(v int) *OrderEventCreate {
+	_c.mutation.SetSeq(v)
+	return _c
+}
+
+// SetNillableSeq sets the "seq" field if the given value is not nil.
+func (_c *OrderEventCreate) SetNillableSeq(v *int) *OrderEventCreate {
+	if v != nil {
+		_c.SetSeq(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *OrderEventCreate) SetID(v int64) *OrderEventCreate {
 	_c.mutation.SetID(v)
@@ -129,6 +143,10 @@ func (_c *OrderEventCreate) ExecX(ctx context.Context) {
 
 // defaults sets the default values of the builder before save.
 func (_c *OrderEventCreate) defaults() {
+	if _, ok := _c.mutation.Seq(); !ok {
+		v := orderevent.DefaultSeq
+		_c.mutation.SetSeq(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := orderevent.DefaultID()
 		_c.mutation.SetID(v)
@@ -158,6 +176,9 @@ func (_c *OrderEventCreate) check() error {
 	}
 	if _, ok := _c.mutation.At(); !ok {
 		return &ValidationError{Name: "at", err: errors.New(`ent: missing required field "OrderEvent.at"`)}
+	}
+	if _, ok := _c.mutation.Seq(); !ok {
+		return &ValidationError{Name: "seq", err: errors.New(`ent: missing required field "OrderEvent.seq"`)}
 	}
 	if len(_c.mutation.OrderIDs()) == 0 {
 		return &ValidationError{Name: "order", err: errors.New(`ent: missing required edge "OrderEvent.order"`)}
@@ -214,6 +235,10 @@ func (_c *OrderEventCreate) createSpec() (*OrderEvent, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.At(); ok {
 		_spec.SetField(orderevent.FieldAt, field.TypeTime, value)
 		_node.At = value
+	}
+	if value, ok := _c.mutation.Seq(); ok {
+		_spec.SetField(orderevent.FieldSeq, field.TypeInt, value)
+		_node.Seq = value
 	}
 	if nodes := _c.mutation.OrderIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -318,6 +343,9 @@ func (u *OrderEventUpsertOne) UpdateNewValues() *OrderEventUpsertOne {
 		}
 		if _, exists := u.create.mutation.At(); exists {
 			s.SetIgnore(orderevent.FieldAt)
+		}
+		if _, exists := u.create.mutation.Seq(); exists {
+			s.SetIgnore(orderevent.FieldSeq)
 		}
 	}))
 	return u
@@ -549,6 +577,9 @@ func (u *OrderEventUpsertBulk) UpdateNewValues() *OrderEventUpsertBulk {
 			}
 			if _, exists := b.mutation.At(); exists {
 				s.SetIgnore(orderevent.FieldAt)
+			}
+			if _, exists := b.mutation.Seq(); exists {
+				s.SetIgnore(orderevent.FieldSeq)
 			}
 		}
 	}))

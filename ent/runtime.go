@@ -9,6 +9,7 @@ import (
 	"github.com/paygraph/paygraph/ent/asset"
 	"github.com/paygraph/paygraph/ent/callbackevent"
 	"github.com/paygraph/paygraph/ent/dealrefund"
+	"github.com/paygraph/paygraph/ent/event"
 	"github.com/paygraph/paygraph/ent/goods"
 	"github.com/paygraph/paygraph/ent/idempotencykey"
 	"github.com/paygraph/paygraph/ent/order"
@@ -22,6 +23,8 @@ import (
 	"github.com/paygraph/paygraph/ent/verifycode"
 	"github.com/paygraph/paygraph/ent/wallet"
 	"github.com/paygraph/paygraph/ent/walletentry"
+	"github.com/paygraph/paygraph/ent/webhookdelivery"
+	"github.com/paygraph/paygraph/ent/webhookendpoint"
 )
 
 // The init function reads all schema descriptors with runtime code
@@ -110,6 +113,19 @@ func init() {
 	dealrefundDescID := dealrefundMixinFields0[0].Descriptor()
 	// dealrefund.DefaultID holds the default value on creation for the id field.
 	dealrefund.DefaultID = dealrefundDescID.Default.(func() int64)
+	eventMixin := schema.Event{}.Mixin()
+	eventMixinFields0 := eventMixin[0].Fields()
+	_ = eventMixinFields0
+	eventFields := schema.Event{}.Fields()
+	_ = eventFields
+	// eventDescType is the schema descriptor for type field.
+	eventDescType := eventFields[0].Descriptor()
+	// event.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	event.TypeValidator = eventDescType.Validators[0].(func(string) error)
+	// eventDescID is the schema descriptor for id field.
+	eventDescID := eventMixinFields0[0].Descriptor()
+	// event.DefaultID holds the default value on creation for the id field.
+	event.DefaultID = eventDescID.Default.(func() int64)
 	goodsMixin := schema.Goods{}.Mixin()
 	goodsMixinFields0 := goodsMixin[0].Fields()
 	_ = goodsMixinFields0
@@ -229,6 +245,10 @@ func init() {
 	orderDescReturnURL := orderFields[27].Descriptor()
 	// order.ReturnURLValidator is a validator for the "return_url" field. It is called by the builders before save.
 	order.ReturnURLValidator = orderDescReturnURL.Validators[0].(func(string) error)
+	// orderDescEventSeq is the schema descriptor for event_seq field.
+	orderDescEventSeq := orderFields[28].Descriptor()
+	// order.DefaultEventSeq holds the default value on creation for the event_seq field.
+	order.DefaultEventSeq = orderDescEventSeq.Default.(int)
 	// orderDescID is the schema descriptor for id field.
 	orderDescID := orderMixinFields0[0].Descriptor()
 	// order.DefaultID holds the default value on creation for the id field.
@@ -238,6 +258,10 @@ func init() {
 	_ = ordereventMixinFields0
 	ordereventFields := schema.OrderEvent{}.Fields()
 	_ = ordereventFields
+	// ordereventDescSeq is the schema descriptor for seq field.
+	ordereventDescSeq := ordereventFields[6].Descriptor()
+	// orderevent.DefaultSeq holds the default value on creation for the seq field.
+	orderevent.DefaultSeq = ordereventDescSeq.Default.(int)
 	// ordereventDescID is the schema descriptor for id field.
 	ordereventDescID := ordereventMixinFields0[0].Descriptor()
 	// orderevent.DefaultID holds the default value on creation for the id field.
@@ -479,6 +503,10 @@ func init() {
 	walletDescWithdrawable := walletFields[4].Descriptor()
 	// wallet.DefaultWithdrawable holds the default value on creation for the withdrawable field.
 	wallet.DefaultWithdrawable = walletDescWithdrawable.Default.(int64)
+	// walletDescEventSeq is the schema descriptor for event_seq field.
+	walletDescEventSeq := walletFields[5].Descriptor()
+	// wallet.DefaultEventSeq holds the default value on creation for the event_seq field.
+	wallet.DefaultEventSeq = walletDescEventSeq.Default.(int)
 	// walletDescID is the schema descriptor for id field.
 	walletDescID := walletMixinFields0[0].Descriptor()
 	// wallet.DefaultID holds the default value on creation for the id field.
@@ -492,4 +520,56 @@ func init() {
 	walletentryDescID := walletentryMixinFields0[0].Descriptor()
 	// walletentry.DefaultID holds the default value on creation for the id field.
 	walletentry.DefaultID = walletentryDescID.Default.(func() int64)
+	webhookdeliveryMixin := schema.WebhookDelivery{}.Mixin()
+	webhookdeliveryMixinFields0 := webhookdeliveryMixin[0].Fields()
+	_ = webhookdeliveryMixinFields0
+	webhookdeliveryFields := schema.WebhookDelivery{}.Fields()
+	_ = webhookdeliveryFields
+	// webhookdeliveryDescID is the schema descriptor for id field.
+	webhookdeliveryDescID := webhookdeliveryMixinFields0[0].Descriptor()
+	// webhookdelivery.DefaultID holds the default value on creation for the id field.
+	webhookdelivery.DefaultID = webhookdeliveryDescID.Default.(func() int64)
+	webhookendpointMixin := schema.WebhookEndpoint{}.Mixin()
+	webhookendpointMixinFields0 := webhookendpointMixin[0].Fields()
+	_ = webhookendpointMixinFields0
+	webhookendpointMixinFields1 := webhookendpointMixin[1].Fields()
+	_ = webhookendpointMixinFields1
+	webhookendpointFields := schema.WebhookEndpoint{}.Fields()
+	_ = webhookendpointFields
+	// webhookendpointDescCreatedAt is the schema descriptor for created_at field.
+	webhookendpointDescCreatedAt := webhookendpointMixinFields1[0].Descriptor()
+	// webhookendpoint.DefaultCreatedAt holds the default value on creation for the created_at field.
+	webhookendpoint.DefaultCreatedAt = webhookendpointDescCreatedAt.Default.(func() time.Time)
+	// webhookendpointDescUpdatedAt is the schema descriptor for updated_at field.
+	webhookendpointDescUpdatedAt := webhookendpointMixinFields1[1].Descriptor()
+	// webhookendpoint.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	webhookendpoint.DefaultUpdatedAt = webhookendpointDescUpdatedAt.Default.(func() time.Time)
+	// webhookendpoint.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	webhookendpoint.UpdateDefaultUpdatedAt = webhookendpointDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// webhookendpointDescURL is the schema descriptor for url field.
+	webhookendpointDescURL := webhookendpointFields[1].Descriptor()
+	// webhookendpoint.URLValidator is a validator for the "url" field. It is called by the builders before save.
+	webhookendpoint.URLValidator = func() func(string) error {
+		validators := webhookendpointDescURL.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(url string) error {
+			for _, fn := range fns {
+				if err := fn(url); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// webhookendpointDescEnabled is the schema descriptor for enabled field.
+	webhookendpointDescEnabled := webhookendpointFields[3].Descriptor()
+	// webhookendpoint.DefaultEnabled holds the default value on creation for the enabled field.
+	webhookendpoint.DefaultEnabled = webhookendpointDescEnabled.Default.(bool)
+	// webhookendpointDescID is the schema descriptor for id field.
+	webhookendpointDescID := webhookendpointMixinFields0[0].Descriptor()
+	// webhookendpoint.DefaultID holds the default value on creation for the id field.
+	webhookendpoint.DefaultID = webhookendpointDescID.Default.(func() int64)
 }

@@ -22,6 +22,8 @@ type Tx struct {
 	CallbackEvent *CallbackEventClient
 	// DealRefund is the client for interacting with the DealRefund builders.
 	DealRefund *DealRefundClient
+	// Event is the client for interacting with the Event builders.
+	Event *EventClient
 	// Goods is the client for interacting with the Goods builders.
 	Goods *GoodsClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
@@ -46,6 +48,10 @@ type Tx struct {
 	Wallet *WalletClient
 	// WalletEntry is the client for interacting with the WalletEntry builders.
 	WalletEntry *WalletEntryClient
+	// WebhookDelivery is the client for interacting with the WebhookDelivery builders.
+	WebhookDelivery *WebhookDeliveryClient
+	// WebhookEndpoint is the client for interacting with the WebhookEndpoint builders.
+	WebhookEndpoint *WebhookEndpointClient
 
 	// lazily loaded.
 	client     *Client
@@ -181,6 +187,7 @@ func (tx *Tx) init() {
 	tx.Asset = NewAssetClient(tx.config)
 	tx.CallbackEvent = NewCallbackEventClient(tx.config)
 	tx.DealRefund = NewDealRefundClient(tx.config)
+	tx.Event = NewEventClient(tx.config)
 	tx.Goods = NewGoodsClient(tx.config)
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)
 	tx.Order = NewOrderClient(tx.config)
@@ -193,6 +200,8 @@ func (tx *Tx) init() {
 	tx.VerifyCode = NewVerifyCodeClient(tx.config)
 	tx.Wallet = NewWalletClient(tx.config)
 	tx.WalletEntry = NewWalletEntryClient(tx.config)
+	tx.WebhookDelivery = NewWebhookDeliveryClient(tx.config)
+	tx.WebhookEndpoint = NewWebhookEndpointClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

@@ -33,6 +33,8 @@ type Wallet struct {
 	Escrow int64 `json:"escrow,omitempty"`
 	// Withdrawable holds the value of the "withdrawable" field.
 	Withdrawable int64 `json:"withdrawable,omitempty"`
+	// EventSeq holds the value of the "event_seq" field.
+	EventSeq int `json:"event_seq,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WalletQuery when eager-loading is set.
 	Edges        WalletEdges `json:"edges"`
@@ -66,7 +68,7 @@ func (*Wallet) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case wallet.FieldID, wallet.FieldUserID, wallet.FieldAvailable, wallet.FieldEscrow, wallet.FieldWithdrawable:
+		case wallet.FieldID, wallet.FieldUserID, wallet.FieldAvailable, wallet.FieldEscrow, wallet.FieldWithdrawable, wallet.FieldEventSeq:
 			values[i] = new(sql.NullInt64)
 		case wallet.FieldAsset:
 			values[i] = new(sql.NullString)
@@ -135,6 +137,12 @@ func (_m *Wallet) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Withdrawable = value.Int64
 			}
+		case wallet.FieldEventSeq:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field event_seq", values[i])
+			} else if value.Valid {
+				_m.EventSeq = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -196,6 +204,9 @@ func (_m *Wallet) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("withdrawable=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Withdrawable))
+	builder.WriteString(", ")
+	builder.WriteString("event_seq=")
+	builder.WriteString(fmt.Sprintf("%v", _m.EventSeq))
 	builder.WriteByte(')')
 	return builder.String()
 }

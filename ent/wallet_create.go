@@ -105,6 +105,20 @@ func (_c *WalletCreate) SetNillableWithdrawable(v *int64) *WalletCreate {
 	return _c
 }
 
+// SetEventSeq sets the "event_seq" field.
+func (_c *WalletCreate) SetEventSeq(v int) *WalletCreate {
+	_c.mutation.SetEventSeq(v)
+	return _c
+}
+
+// SetNillableEventSeq sets the "event_seq" field if the given value is not nil.
+func (_c *WalletCreate) SetNillableEventSeq(v *int) *WalletCreate {
+	if v != nil {
+		_c.SetEventSeq(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *WalletCreate) SetID(v int64) *WalletCreate {
 	_c.mutation.SetID(v)
@@ -179,6 +193,10 @@ func (_c *WalletCreate) defaults() {
 		v := wallet.DefaultWithdrawable
 		_c.mutation.SetWithdrawable(v)
 	}
+	if _, ok := _c.mutation.EventSeq(); !ok {
+		v := wallet.DefaultEventSeq
+		_c.mutation.SetEventSeq(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := wallet.DefaultID()
 		_c.mutation.SetID(v)
@@ -207,6 +225,9 @@ func (_c *WalletCreate) check() error {
 	}
 	if _, ok := _c.mutation.Withdrawable(); !ok {
 		return &ValidationError{Name: "withdrawable", err: errors.New(`ent: missing required field "Wallet.withdrawable"`)}
+	}
+	if _, ok := _c.mutation.EventSeq(); !ok {
+		return &ValidationError{Name: "event_seq", err: errors.New(`ent: missing required field "Wallet.event_seq"`)}
 	}
 	if len(_c.mutation.UserIDs()) == 0 {
 		return &ValidationError{Name: "user", err: errors.New(`ent: missing required edge "Wallet.user"`)}
@@ -267,6 +288,10 @@ func (_c *WalletCreate) createSpec() (*Wallet, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Withdrawable(); ok {
 		_spec.SetField(wallet.FieldWithdrawable, field.TypeInt64, value)
 		_node.Withdrawable = value
+	}
+	if value, ok := _c.mutation.EventSeq(); ok {
+		_spec.SetField(wallet.FieldEventSeq, field.TypeInt, value)
+		_node.EventSeq = value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -403,6 +428,24 @@ func (u *WalletUpsert) AddWithdrawable(v int64) *WalletUpsert {
 	return u
 }
 
+// SetEventSeq sets the "event_seq" field.
+func (u *WalletUpsert) SetEventSeq(v int) *WalletUpsert {
+	u.Set(wallet.FieldEventSeq, v)
+	return u
+}
+
+// UpdateEventSeq sets the "event_seq" field to the value that was provided on create.
+func (u *WalletUpsert) UpdateEventSeq() *WalletUpsert {
+	u.SetExcluded(wallet.FieldEventSeq)
+	return u
+}
+
+// AddEventSeq adds v to the "event_seq" field.
+func (u *WalletUpsert) AddEventSeq(v int) *WalletUpsert {
+	u.Add(wallet.FieldEventSeq, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -534,6 +577,27 @@ func (u *WalletUpsertOne) AddWithdrawable(v int64) *WalletUpsertOne {
 func (u *WalletUpsertOne) UpdateWithdrawable() *WalletUpsertOne {
 	return u.Update(func(s *WalletUpsert) {
 		s.UpdateWithdrawable()
+	})
+}
+
+// SetEventSeq sets the "event_seq" field.
+func (u *WalletUpsertOne) SetEventSeq(v int) *WalletUpsertOne {
+	return u.Update(func(s *WalletUpsert) {
+		s.SetEventSeq(v)
+	})
+}
+
+// AddEventSeq adds v to the "event_seq" field.
+func (u *WalletUpsertOne) AddEventSeq(v int) *WalletUpsertOne {
+	return u.Update(func(s *WalletUpsert) {
+		s.AddEventSeq(v)
+	})
+}
+
+// UpdateEventSeq sets the "event_seq" field to the value that was provided on create.
+func (u *WalletUpsertOne) UpdateEventSeq() *WalletUpsertOne {
+	return u.Update(func(s *WalletUpsert) {
+		s.UpdateEventSeq()
 	})
 }
 
@@ -834,6 +898,27 @@ func (u *WalletUpsertBulk) AddWithdrawable(v int64) *WalletUpsertBulk {
 func (u *WalletUpsertBulk) UpdateWithdrawable() *WalletUpsertBulk {
 	return u.Update(func(s *WalletUpsert) {
 		s.UpdateWithdrawable()
+	})
+}
+
+// SetEventSeq sets the "event_seq" field.
+func (u *WalletUpsertBulk) SetEventSeq(v int) *WalletUpsertBulk {
+	return u.Update(func(s *WalletUpsert) {
+		s.SetEventSeq(v)
+	})
+}
+
+// AddEventSeq adds v to the "event_seq" field.
+func (u *WalletUpsertBulk) AddEventSeq(v int) *WalletUpsertBulk {
+	return u.Update(func(s *WalletUpsert) {
+		s.AddEventSeq(v)
+	})
+}
+
+// UpdateEventSeq sets the "event_seq" field to the value that was provided on create.
+func (u *WalletUpsertBulk) UpdateEventSeq() *WalletUpsertBulk {
+	return u.Update(func(s *WalletUpsert) {
+		s.UpdateEventSeq()
 	})
 }
 

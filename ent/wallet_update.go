@@ -98,6 +98,27 @@ func (_u *WalletUpdate) AddWithdrawable(v int64) *WalletUpdate {
 	return _u
 }
 
+// SetEventSeq sets the "event_seq" field.
+func (_u *WalletUpdate) SetEventSeq(v int) *WalletUpdate {
+	_u.mutation.ResetEventSeq()
+	_u.mutation.SetEventSeq(v)
+	return _u
+}
+
+// SetNillableEventSeq sets the "event_seq" field if the given value is not nil.
+func (_u *WalletUpdate) SetNillableEventSeq(v *int) *WalletUpdate {
+	if v != nil {
+		_u.SetEventSeq(*v)
+	}
+	return _u
+}
+
+// AddEventSeq adds value to the "event_seq" field.
+func (_u *WalletUpdate) AddEventSeq(v int) *WalletUpdate {
+	_u.mutation.AddEventSeq(v)
+	return _u
+}
+
 // Mutation returns the WalletMutation object of the builder.
 func (_u *WalletUpdate) Mutation() *WalletMutation {
 	return _u.mutation
@@ -185,6 +206,12 @@ func (_u *WalletUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedWithdrawable(); ok {
 		_spec.AddField(wallet.FieldWithdrawable, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.EventSeq(); ok {
+		_spec.SetField(wallet.FieldEventSeq, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedEventSeq(); ok {
+		_spec.AddField(wallet.FieldEventSeq, field.TypeInt, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -274,6 +301,27 @@ func (_u *WalletUpdateOne) SetNillableWithdrawable(v *int64) *WalletUpdateOne {
 // AddWithdrawable adds value to the "withdrawable" field.
 func (_u *WalletUpdateOne) AddWithdrawable(v int64) *WalletUpdateOne {
 	_u.mutation.AddWithdrawable(v)
+	return _u
+}
+
+// SetEventSeq sets the "event_seq" field.
+func (_u *WalletUpdateOne) SetEventSeq(v int) *WalletUpdateOne {
+	_u.mutation.ResetEventSeq()
+	_u.mutation.SetEventSeq(v)
+	return _u
+}
+
+// SetNillableEventSeq sets the "event_seq" field if the given value is not nil.
+func (_u *WalletUpdateOne) SetNillableEventSeq(v *int) *WalletUpdateOne {
+	if v != nil {
+		_u.SetEventSeq(*v)
+	}
+	return _u
+}
+
+// AddEventSeq adds value to the "event_seq" field.
+func (_u *WalletUpdateOne) AddEventSeq(v int) *WalletUpdateOne {
+	_u.mutation.AddEventSeq(v)
 	return _u
 }
 
@@ -394,6 +442,12 @@ func (_u *WalletUpdateOne) sqlSave(ctx context.Context) (_node *Wallet, err erro
 	}
 	if value, ok := _u.mutation.AddedWithdrawable(); ok {
 		_spec.AddField(wallet.FieldWithdrawable, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.EventSeq(); ok {
+		_spec.SetField(wallet.FieldEventSeq, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedEventSeq(); ok {
+		_spec.AddField(wallet.FieldEventSeq, field.TypeInt, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Wallet{config: _u.config}

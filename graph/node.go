@@ -10,12 +10,15 @@ import (
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/app"
 	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/ent/event"
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/orderevent"
 	"github.com/paygraph/paygraph/ent/orderitem"
 	"github.com/paygraph/paygraph/ent/user"
 	"github.com/paygraph/paygraph/ent/wallet"
 	"github.com/paygraph/paygraph/ent/walletentry"
+	"github.com/paygraph/paygraph/ent/webhookdelivery"
+	"github.com/paygraph/paygraph/ent/webhookendpoint"
 	"github.com/paygraph/paygraph/internal/access"
 	"github.com/paygraph/paygraph/internal/apperr"
 )
@@ -23,7 +26,7 @@ import (
 // nodeTables are the tables whose rows node(id) resolves. Ids are unique
 // across tables (idgen), so at most one holds an id.
 var nodeTables = []string{order.Table, user.Table, wallet.Table, walletentry.Table, orderevent.Table,
-	orderitem.Table, callbackevent.Table, app.Table}
+	orderitem.Table, callbackevent.Table, app.Table, event.Table, webhookendpoint.Table, webhookdelivery.Table}
 
 var errNodeNotFound = apperr.New(apperr.NotFound, "no node with this id")
 

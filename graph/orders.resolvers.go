@@ -96,13 +96,13 @@ func (r *queryResolver) Order(ctx context.Context, id *int64, orderNo *string, s
 }
 
 // OrderStatusChanged is the resolver for the orderStatusChanged field.
-func (r *subscriptionResolver) OrderStatusChanged(ctx context.Context, orderID int64) (<-chan *ent.OrderEvent, error) {
-	return r.Live.OrderStatusChanged(ctx, orderID)
+func (r *subscriptionResolver) OrderStatusChanged(ctx context.Context, orderID int64, after *int64) (<-chan *ent.OrderEvent, error) {
+	return r.Live.OrderStatusChanged(ctx, orderID, after)
 }
 
 // MyOrderEvents is the resolver for the myOrderEvents field.
-func (r *subscriptionResolver) MyOrderEvents(ctx context.Context) (<-chan *ent.OrderEvent, error) {
-	return r.Live.MyOrderEvents(ctx)
+func (r *subscriptionResolver) MyOrderEvents(ctx context.Context, after *int64) (<-chan *ent.OrderEvent, error) {
+	return r.Live.MyOrderEvents(ctx, after)
 }
 
 // WalletChanged is the resolver for the walletChanged field.

@@ -11,6 +11,7 @@ import (
 	"github.com/paygraph/paygraph/internal/payment"
 	"github.com/paygraph/paygraph/internal/provider/game"
 	"github.com/paygraph/paygraph/internal/twofactor"
+	"github.com/paygraph/paygraph/internal/webhook"
 )
 
 // Resolver holds the services the resolvers call into. Resolvers stay thin:
@@ -33,4 +34,6 @@ type Resolver struct {
 	// TwoFactor is the token checkout's second factor.
 	TwoFactor *twofactor.Service
 	Epay      *payment.Epay
+	// Webhooks is merchants' endpoints and the events API.
+	Webhooks *webhook.Service
 }

@@ -3,6 +3,7 @@
 package migrate
 
 import (
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -108,6 +109,69 @@ var (
 			},
 		},
 	}
+	// EventsColumns holds the columns for the "events" table.
+	EventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "type", Type: field.TypeString, Size: 64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "seq", Type: field.TypeInt},
+		{Name: "data", Type: field.TypeString, Size: 2147483647},
+		{Name: "fanned_out_at", Type: field.TypeTime, Nullable: true},
+		{Name: "app_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "order_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "wallet_id", Type: field.TypeInt64, Nullable: true},
+	}
+	// EventsTable holds the schema information for the "events" table.
+	EventsTable = &schema.Table{
+		Name:       "events",
+		Columns:    EventsColumns,
+		PrimaryKey: []*schema.Column{EventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "events_apps_app",
+				Columns:    []*schema.Column{EventsColumns[6]},
+				RefColumns: []*schema.Column{AppsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "events_orders_order",
+				Columns:    []*schema.Column{EventsColumns[7]},
+				RefColumns: []*schema.Column{OrdersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "events_wallets_wallet",
+				Columns:    []*schema.Column{EventsColumns[8]},
+				RefColumns: []*schema.Column{WalletsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "event_app_id",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[6]},
+			},
+			{
+				Name:    "event_order_id_seq",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[7], EventsColumns[3]},
+			},
+			{
+				Name:    "event_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[2]},
+			},
+			{
+				Name:    "event_fanned_out_at",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[5]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "fanned_out_at IS NULL",
+				},
+			},
+		},
+	}
 	// GoodsColumns holds the columns for the "goods" table.
 	GoodsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64, Increment: true},
@@ -202,6 +266,7 @@ var (
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "auto_confirm_at", Type: field.TypeTime, Nullable: true},
 		{Name: "return_url", Type: field.TypeString, Nullable: true, Size: 1024},
+		{Name: "event_seq", Type: field.TypeInt, Default: 1},
 		{Name: "app_id", Type: field.TypeInt64},
 		{Name: "payer_id", Type: field.TypeInt64, Nullable: true},
 		{Name: "payee_id", Type: field.TypeInt64, Nullable: true},
@@ -214,19 +279,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "orders_apps_app",
-				Columns:    []*schema.Column{OrdersColumns[28]},
+				Columns:    []*schema.Column{OrdersColumns[29]},
 				RefColumns: []*schema.Column{AppsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "orders_users_payer",
-				Columns:    []*schema.Column{OrdersColumns[29]},
+				Columns:    []*schema.Column{OrdersColumns[30]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "orders_users_payee",
-				Columns:    []*schema.Column{OrdersColumns[30]},
+				Columns:    []*schema.Column{OrdersColumns[31]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -235,17 +300,17 @@ var (
 			{
 				Name:    "order_app_id_client_order_id",
 				Unique:  true,
-				Columns: []*schema.Column{OrdersColumns[28], OrdersColumns[4]},
+				Columns: []*schema.Column{OrdersColumns[29], OrdersColumns[4]},
 			},
 			{
 				Name:    "order_payer_id",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[29]},
+				Columns: []*schema.Column{OrdersColumns[30]},
 			},
 			{
 				Name:    "order_payee_id",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[30]},
+				Columns: []*schema.Column{OrdersColumns[31]},
 			},
 			{
 				Name:    "order_status_expires_at",
@@ -277,6 +342,7 @@ var (
 		{Name: "actor", Type: field.TypeString},
 		{Name: "reason", Type: field.TypeString, Nullable: true},
 		{Name: "at", Type: field.TypeTime},
+		{Name: "seq", Type: field.TypeInt, Default: 0},
 		{Name: "order_id", Type: field.TypeInt64},
 	}
 	// OrderEventsTable holds the schema information for the "order_events" table.
@@ -287,7 +353,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "order_events_orders_order",
-				Columns:    []*schema.Column{OrderEventsColumns[6]},
+				Columns:    []*schema.Column{OrderEventsColumns[7]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -296,7 +362,7 @@ var (
 			{
 				Name:    "orderevent_order_id",
 				Unique:  false,
-				Columns: []*schema.Column{OrderEventsColumns[6]},
+				Columns: []*schema.Column{OrderEventsColumns[7]},
 			},
 		},
 	}
@@ -510,6 +576,7 @@ var (
 		{Name: "available", Type: field.TypeInt64, Default: 0},
 		{Name: "escrow", Type: field.TypeInt64, Default: 0},
 		{Name: "withdrawable", Type: field.TypeInt64, Default: 0},
+		{Name: "event_seq", Type: field.TypeInt, Default: 0},
 		{Name: "user_id", Type: field.TypeInt64},
 	}
 	// WalletsTable holds the schema information for the "wallets" table.
@@ -520,7 +587,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "wallets_users_user",
-				Columns:    []*schema.Column{WalletsColumns[7]},
+				Columns:    []*schema.Column{WalletsColumns[8]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -529,7 +596,7 @@ var (
 			{
 				Name:    "wallet_user_id_asset",
 				Unique:  true,
-				Columns: []*schema.Column{WalletsColumns[7], WalletsColumns[3]},
+				Columns: []*schema.Column{WalletsColumns[8], WalletsColumns[3]},
 			},
 		},
 	}
@@ -585,12 +652,102 @@ var (
 			},
 		},
 	}
+	// WebhookDeliveriesColumns holds the columns for the "webhook_deliveries" table.
+	WebhookDeliveriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "app_id", Type: field.TypeInt64},
+		{Name: "attempt", Type: field.TypeInt},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"EVENT", "REDELIVERY", "TEST"}, Default: "EVENT"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SENDING", "DELIVERED", "RETRYING", "FAILED", "CANCELLED"}, Default: "PENDING"},
+		{Name: "due_at", Type: field.TypeTime},
+		{Name: "lease", Type: field.TypeInt64, Nullable: true},
+		{Name: "attempted_at", Type: field.TypeTime, Nullable: true},
+		{Name: "http_status", Type: field.TypeInt, Nullable: true},
+		{Name: "duration_ms", Type: field.TypeInt, Nullable: true},
+		{Name: "error", Type: field.TypeString, Nullable: true},
+		{Name: "next_attempt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "event_id", Type: field.TypeInt64},
+		{Name: "endpoint_id", Type: field.TypeInt64},
+	}
+	// WebhookDeliveriesTable holds the schema information for the "webhook_deliveries" table.
+	WebhookDeliveriesTable = &schema.Table{
+		Name:       "webhook_deliveries",
+		Columns:    WebhookDeliveriesColumns,
+		PrimaryKey: []*schema.Column{WebhookDeliveriesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "webhook_deliveries_events_event",
+				Columns:    []*schema.Column{WebhookDeliveriesColumns[13]},
+				RefColumns: []*schema.Column{EventsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "webhook_deliveries_webhook_endpoints_endpoint",
+				Columns:    []*schema.Column{WebhookDeliveriesColumns[14]},
+				RefColumns: []*schema.Column{WebhookEndpointsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "webhookdelivery_status_due_at",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[4], WebhookDeliveriesColumns[5]},
+			},
+			{
+				Name:    "webhookdelivery_endpoint_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[14], WebhookDeliveriesColumns[12]},
+			},
+			{
+				Name:    "webhookdelivery_event_id",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[13]},
+			},
+		},
+	}
+	// WebhookEndpointsColumns holds the columns for the "webhook_endpoints" table.
+	WebhookEndpointsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "url", Type: field.TypeString, Size: 2048},
+		{Name: "events", Type: field.TypeJSON},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "secret", Type: field.TypeString},
+		{Name: "previous_secret", Type: field.TypeString, Nullable: true},
+		{Name: "previous_secret_expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "app_id", Type: field.TypeInt64},
+	}
+	// WebhookEndpointsTable holds the schema information for the "webhook_endpoints" table.
+	WebhookEndpointsTable = &schema.Table{
+		Name:       "webhook_endpoints",
+		Columns:    WebhookEndpointsColumns,
+		PrimaryKey: []*schema.Column{WebhookEndpointsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "webhook_endpoints_apps_app",
+				Columns:    []*schema.Column{WebhookEndpointsColumns[9]},
+				RefColumns: []*schema.Column{AppsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "webhookendpoint_app_id",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookEndpointsColumns[9]},
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AppsTable,
 		AssetsTable,
 		CallbackEventsTable,
 		DealRefundsTable,
+		EventsTable,
 		GoodsTable,
 		IdempotencyKeysTable,
 		OrdersTable,
@@ -603,12 +760,17 @@ var (
 		VerifyCodesTable,
 		WalletsTable,
 		WalletEntriesTable,
+		WebhookDeliveriesTable,
+		WebhookEndpointsTable,
 	}
 )
 
 func init() {
 	CallbackEventsTable.ForeignKeys[0].RefTable = OrdersTable
 	DealRefundsTable.ForeignKeys[0].RefTable = OrdersTable
+	EventsTable.ForeignKeys[0].RefTable = AppsTable
+	EventsTable.ForeignKeys[1].RefTable = OrdersTable
+	EventsTable.ForeignKeys[2].RefTable = WalletsTable
 	GoodsTable.ForeignKeys[0].RefTable = AppsTable
 	OrdersTable.ForeignKeys[0].RefTable = AppsTable
 	OrdersTable.ForeignKeys[1].RefTable = UsersTable
@@ -621,4 +783,7 @@ func init() {
 	WalletsTable.ForeignKeys[0].RefTable = UsersTable
 	WalletEntriesTable.ForeignKeys[0].RefTable = WalletsTable
 	WalletEntriesTable.ForeignKeys[1].RefTable = OrdersTable
+	WebhookDeliveriesTable.ForeignKeys[0].RefTable = EventsTable
+	WebhookDeliveriesTable.ForeignKeys[1].RefTable = WebhookEndpointsTable
+	WebhookEndpointsTable.ForeignKeys[0].RefTable = AppsTable
 }

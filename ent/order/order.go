@@ -77,6 +77,8 @@ const (
 	FieldAutoConfirmAt = "auto_confirm_at"
 	// FieldReturnURL holds the string denoting the return_url field in the database.
 	FieldReturnURL = "return_url"
+	// FieldEventSeq holds the string denoting the event_seq field in the database.
+	FieldEventSeq = "event_seq"
 	// EdgeApp holds the string denoting the app edge name in mutations.
 	EdgeApp = "app"
 	// EdgePayer holds the string denoting the payer edge name in mutations.
@@ -159,6 +161,7 @@ var Columns = []string{
 	FieldCompletedAt,
 	FieldAutoConfirmAt,
 	FieldReturnURL,
+	FieldEventSeq,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -188,6 +191,8 @@ var (
 	ItemIDValidator func(string) error
 	// ReturnURLValidator is a validator for the "return_url" field. It is called by the builders before save.
 	ReturnURLValidator func(string) error
+	// DefaultEventSeq holds the default value on creation for the "event_seq" field.
+	DefaultEventSeq int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() int64
 )
@@ -412,6 +417,11 @@ func ByAutoConfirmAt(opts ...sql.OrderTermOption) OrderOption {
 // ByReturnURL orders the results by the return_url field.
 func ByReturnURL(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldReturnURL, opts...).ToFunc()
+}
+
+// ByEventSeq orders the results by the event_seq field.
+func ByEventSeq(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEventSeq, opts...).ToFunc()
 }
 
 // ByAppField orders the results by app field.

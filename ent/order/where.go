@@ -195,6 +195,11 @@ func ReturnURL(v string) predicate.Order {
 	return predicate.Order(sql.FieldEQ(FieldReturnURL, v))
 }
 
+// EventSeq applies equality check predicate on the "event_seq" field. It's identical to EventSeqEQ.
+func EventSeq(v int) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldEventSeq, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Order {
 	return predicate.Order(sql.FieldEQ(FieldCreatedAt, v))
@@ -1913,6 +1918,46 @@ func ReturnURLEqualFold(v string) predicate.Order {
 // ReturnURLContainsFold applies the ContainsFold predicate on the "return_url" field.
 func ReturnURLContainsFold(v string) predicate.Order {
 	return predicate.Order(sql.FieldContainsFold(FieldReturnURL, v))
+}
+
+// EventSeqEQ applies the EQ predicate on the "event_seq" field.
+func EventSeqEQ(v int) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldEventSeq, v))
+}
+
+// EventSeqNEQ applies the NEQ predicate on the "event_seq" field.
+func EventSeqNEQ(v int) predicate.Order {
+	return predicate.Order(sql.FieldNEQ(FieldEventSeq, v))
+}
+
+// EventSeqIn applies the In predicate on the "event_seq" field.
+func EventSeqIn(vs ...int) predicate.Order {
+	return predicate.Order(sql.FieldIn(FieldEventSeq, vs...))
+}
+
+// EventSeqNotIn applies the NotIn predicate on the "event_seq" field.
+func EventSeqNotIn(vs ...int) predicate.Order {
+	return predicate.Order(sql.FieldNotIn(FieldEventSeq, vs...))
+}
+
+// EventSeqGT applies the GT predicate on the "event_seq" field.
+func EventSeqGT(v int) predicate.Order {
+	return predicate.Order(sql.FieldGT(FieldEventSeq, v))
+}
+
+// EventSeqGTE applies the GTE predicate on the "event_seq" field.
+func EventSeqGTE(v int) predicate.Order {
+	return predicate.Order(sql.FieldGTE(FieldEventSeq, v))
+}
+
+// EventSeqLT applies the LT predicate on the "event_seq" field.
+func EventSeqLT(v int) predicate.Order {
+	return predicate.Order(sql.FieldLT(FieldEventSeq, v))
+}
+
+// EventSeqLTE applies the LTE predicate on the "event_seq" field.
+func EventSeqLTE(v int) predicate.Order {
+	return predicate.Order(sql.FieldLTE(FieldEventSeq, v))
 }
 
 // HasApp applies the HasEdge predicate on the "app" edge.

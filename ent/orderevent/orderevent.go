@@ -28,6 +28,8 @@ const (
 	FieldReason = "reason"
 	// FieldAt holds the string denoting the at field in the database.
 	FieldAt = "at"
+	// FieldSeq holds the string denoting the seq field in the database.
+	FieldSeq = "seq"
 	// EdgeOrder holds the string denoting the order edge name in mutations.
 	EdgeOrder = "order"
 	// Table holds the table name of the orderevent in the database.
@@ -50,6 +52,7 @@ var Columns = []string{
 	FieldActor,
 	FieldReason,
 	FieldAt,
+	FieldSeq,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -63,6 +66,8 @@ func ValidColumn(column string) bool {
 }
 
 var (
+	// DefaultSeq holds the default value on creation for the "seq" field.
+	DefaultSeq int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() int64
 )
@@ -169,6 +174,11 @@ func ByReason(opts ...sql.OrderTermOption) OrderOption {
 // ByAt orders the results by the at field.
 func ByAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAt, opts...).ToFunc()
+}
+
+// BySeq orders the results by the seq field.
+func BySeq(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSeq, opts...).ToFunc()
 }
 
 // ByOrderField orders the results by order field.

@@ -75,6 +75,11 @@ func At(v time.Time) predicate.OrderEvent {
 	return predicate.OrderEvent(sql.FieldEQ(FieldAt, v))
 }
 
+// Seq applies equality check predicate on the "seq" field. It's identical to SeqEQ.
+func Seq(v int) predicate.OrderEvent {
+	return predicate.OrderEvent(sql.FieldEQ(FieldSeq, v))
+}
+
 // OrderIDEQ applies the EQ predicate on the "order_id" field.
 func OrderIDEQ(v int64) predicate.OrderEvent {
 	return predicate.OrderEvent(sql.FieldEQ(FieldOrderID, v))
@@ -323,6 +328,46 @@ func AtLT(v time.Time) predicate.OrderEvent {
 // AtLTE applies the LTE predicate on the "at" field.
 func AtLTE(v time.Time) predicate.OrderEvent {
 	return predicate.OrderEvent(sql.FieldLTE(FieldAt, v))
+}
+
+// SeqEQ applies the EQ predicate on the "seq" field.
+func SeqEQ(v int) predicate.OrderEvent {
+	return predicate.OrderEvent(sql.FieldEQ(FieldSeq, v))
+}
+
+// SeqNEQ applies the NEQ predicate on the "seq" field.
+func SeqNEQ(v int) predicate.OrderEvent {
+	return predicate.OrderEvent(sql.FieldNEQ(FieldSeq, v))
+}
+
+// SeqIn applies the In predicate on the "seq" field.
+func SeqIn(vs ...int) predicate.OrderEvent {
+	return predicate.OrderEvent(sql.FieldIn(FieldSeq, vs...))
+}
+
+// SeqNotIn applies the NotIn predicate on the "seq" field.
+func SeqNotIn(vs ...int) predicate.OrderEvent {
+	return predicate.OrderEvent(sql.FieldNotIn(FieldSeq, vs...))
+}
+
+// SeqGT applies the GT predicate on the "seq" field.
+func SeqGT(v int) predicate.OrderEvent {
+	return predicate.OrderEvent(sql.FieldGT(FieldSeq, v))
+}
+
+// SeqGTE applies the GTE predicate on the "seq" field.
+func SeqGTE(v int) predicate.OrderEvent {
+	return predicate.OrderEvent(sql.FieldGTE(FieldSeq, v))
+}
+
+// SeqLT applies the LT predicate on the "seq" field.
+func SeqLT(v int) predicate.OrderEvent {
+	return predicate.OrderEvent(sql.FieldLT(FieldSeq, v))
+}
+
+// SeqLTE applies the LTE predicate on the "seq" field.
+func SeqLTE(v int) predicate.OrderEvent {
+	return predicate.OrderEvent(sql.FieldLTE(FieldSeq, v))
 }
 
 // HasOrder applies the HasEdge predicate on the "order" edge.

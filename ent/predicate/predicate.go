@@ -18,6 +18,9 @@ type CallbackEvent func(*sql.Selector)
 // DealRefund is the predicate function for dealrefund builders.
 type DealRefund func(*sql.Selector)
 
+// Event is the predicate function for event builders.
+type Event func(*sql.Selector)
+
 // Goods is the predicate function for goods builders.
 type Goods func(*sql.Selector)
 
@@ -53,3 +56,9 @@ type Wallet func(*sql.Selector)
 
 // WalletEntry is the predicate function for walletentry builders.
 type WalletEntry func(*sql.Selector)
+
+// WebhookDelivery is the predicate function for webhookdelivery builders.
+type WebhookDelivery func(*sql.Selector)
+
+// WebhookEndpoint is the predicate function for webhookendpoint builders.
+type WebhookEndpoint func(*sql.Selector)

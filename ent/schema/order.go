@@ -101,6 +101,9 @@ func (Order) Fields() []ent.Field {
 			Comment("DEAL: when the escrowed money goes to the seller if the buyer has not confirmed the deal by then."),
 		// return_url is where the browser goes after paying at a gateway.
 		field.String("return_url").Optional().MaxLen(1024).Annotations(renamed()),
+		// event_seq is the seq of the order's latest step (its creation is 1),
+		// counted up by each status change.
+		field.Int("event_seq").Default(1).Annotations(hidden()),
 	}
 }
 
@@ -206,6 +209,9 @@ func (OrderEvent) Fields() []ent.Field {
 		field.String("reason").Optional().Immutable().
 			Comment("Why: created, paid, a reason given by the actor (a refund's, a rejection's), …"),
 		field.Time("at").Immutable().Comment("When it changed."),
+		// seq is 0 for steps recorded before steps were numbered.
+		field.Int("seq").Default(0).Immutable().
+			Comment("The step's number in the order's history, 1, 2, 3, … (its creation is 1); the events of the step carry the same seq."),
 	}
 }
 

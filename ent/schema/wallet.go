@@ -29,6 +29,8 @@ func (Wallet) Fields() []ent.Field {
 		// withdrawable is the part of available that came from earnings and
 		// may leave the platform; it never exceeds available.
 		field.Int64("withdrawable").Default(0).Annotations(hidden()),
+		// event_seq is the seq of the wallet's latest wallet.changed event.
+		field.Int("event_seq").Default(0).Annotations(hidden()),
 	}
 }
 

@@ -28,6 +28,8 @@ const (
 	FieldEscrow = "escrow"
 	// FieldWithdrawable holds the string denoting the withdrawable field in the database.
 	FieldWithdrawable = "withdrawable"
+	// FieldEventSeq holds the string denoting the event_seq field in the database.
+	FieldEventSeq = "event_seq"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// Table holds the table name of the wallet in the database.
@@ -51,6 +53,7 @@ var Columns = []string{
 	FieldAvailable,
 	FieldEscrow,
 	FieldWithdrawable,
+	FieldEventSeq,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -76,6 +79,8 @@ var (
 	DefaultEscrow int64
 	// DefaultWithdrawable holds the default value on creation for the "withdrawable" field.
 	DefaultWithdrawable int64
+	// DefaultEventSeq holds the default value on creation for the "event_seq" field.
+	DefaultEventSeq int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() int64
 )
@@ -121,6 +126,11 @@ func ByEscrow(opts ...sql.OrderTermOption) OrderOption {
 // ByWithdrawable orders the results by the withdrawable field.
 func ByWithdrawable(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldWithdrawable, opts...).ToFunc()
+}
+
+// ByEventSeq orders the results by the event_seq field.
+func ByEventSeq(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEventSeq, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

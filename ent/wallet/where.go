@@ -90,6 +90,11 @@ func Withdrawable(v int64) predicate.Wallet {
 	return predicate.Wallet(sql.FieldEQ(FieldWithdrawable, v))
 }
 
+// EventSeq applies equality check predicate on the "event_seq" field. It's identical to EventSeqEQ.
+func EventSeq(v int) predicate.Wallet {
+	return predicate.Wallet(sql.FieldEQ(FieldEventSeq, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Wallet {
 	return predicate.Wallet(sql.FieldEQ(FieldCreatedAt, v))
@@ -373,6 +378,46 @@ func WithdrawableLT(v int64) predicate.Wallet {
 // WithdrawableLTE applies the LTE predicate on the "withdrawable" field.
 func WithdrawableLTE(v int64) predicate.Wallet {
 	return predicate.Wallet(sql.FieldLTE(FieldWithdrawable, v))
+}
+
+// EventSeqEQ applies the EQ predicate on the "event_seq" field.
+func EventSeqEQ(v int) predicate.Wallet {
+	return predicate.Wallet(sql.FieldEQ(FieldEventSeq, v))
+}
+
+// EventSeqNEQ applies the NEQ predicate on the "event_seq" field.
+func EventSeqNEQ(v int) predicate.Wallet {
+	return predicate.Wallet(sql.FieldNEQ(FieldEventSeq, v))
+}
+
+// EventSeqIn applies the In predicate on the "event_seq" field.
+func EventSeqIn(vs ...int) predicate.Wallet {
+	return predicate.Wallet(sql.FieldIn(FieldEventSeq, vs...))
+}
+
+// EventSeqNotIn applies the NotIn predicate on the "event_seq" field.
+func EventSeqNotIn(vs ...int) predicate.Wallet {
+	return predicate.Wallet(sql.FieldNotIn(FieldEventSeq, vs...))
+}
+
+// EventSeqGT applies the GT predicate on the "event_seq" field.
+func EventSeqGT(v int) predicate.Wallet {
+	return predicate.Wallet(sql.FieldGT(FieldEventSeq, v))
+}
+
+// EventSeqGTE applies the GTE predicate on the "event_seq" field.
+func EventSeqGTE(v int) predicate.Wallet {
+	return predicate.Wallet(sql.FieldGTE(FieldEventSeq, v))
+}
+
+// EventSeqLT applies the LT predicate on the "event_seq" field.
+func EventSeqLT(v int) predicate.Wallet {
+	return predicate.Wallet(sql.FieldLT(FieldEventSeq, v))
+}
+
+// EventSeqLTE applies the LTE predicate on the "event_seq" field.
+func EventSeqLTE(v int) predicate.Wallet {
+	return predicate.Wallet(sql.FieldLTE(FieldEventSeq, v))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

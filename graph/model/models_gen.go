@@ -3,7 +3,8 @@
 package model
 
 // Live events, over WebSocket (graphql-transport-ws, graphql-ws) or SSE, each
-// sent after its change committed. Events are not replayed: a client that was
-// away catches up with order(id) { events } and orders(where: {updatedAtGTE}).
+// sent after its change committed. A client that was away passes after (the
+// id of the last step it got) to orderStatusChanged and myOrderEvents: they
+// first replay the steps made since, then go live.
 type Subscription struct {
 }

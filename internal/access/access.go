@@ -17,6 +17,7 @@ import (
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/app"
 	"github.com/paygraph/paygraph/ent/callbackevent"
+	"github.com/paygraph/paygraph/ent/event"
 	"github.com/paygraph/paygraph/ent/goods"
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/orderevent"
@@ -26,6 +27,8 @@ import (
 	"github.com/paygraph/paygraph/ent/user"
 	"github.com/paygraph/paygraph/ent/wallet"
 	"github.com/paygraph/paygraph/ent/walletentry"
+	"github.com/paygraph/paygraph/ent/webhookdelivery"
+	"github.com/paygraph/paygraph/ent/webhookendpoint"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/role"
@@ -54,6 +57,10 @@ var Rules = map[string]string{
 	"pay_ways":          "never exposed as an entity (payWays shows a view)",
 	"verify_codes":      "never exposed",
 	"assets":            "never exposed as an entity (the configuration names the assets; amounts show their decimals)",
+	// Outgoing webhooks and the events API.
+	event.Table:           "ADMIN; the SERVICE of its app (a USER sees its orders' steps through subscriptions, not events)",
+	webhookendpoint.Table: "ADMIN; the SERVICE of its app",
+	webhookdelivery.Table: "ADMIN; the SERVICE of its endpoint's app",
 }
 
 type key struct {
@@ -165,7 +172,7 @@ func CanView(ctx context.Context, v any) error {
 	if err != nil {
 		switch v.(type) {
 		case *ent.Order, *ent.OrderEvent, *ent.OrderItem, *ent.OrderLine, *ent.User, *ent.App,
-			*ent.Wallet, *ent.WalletEntry, *ent.CallbackEvent:
+			*ent.Wallet, *ent.WalletEntry, *ent.CallbackEvent, *ent.Event, *ent.WebhookEndpoint, *ent.WebhookDelivery:
 			return err
 		}
 		return nil
@@ -243,6 +250,62 @@ func CanView(ctx context.Context, v any) error {
 		})
 	case *ent.CallbackEvent:
 		return ErrNotVisible // ADMIN's
+	case *ent.Event:
+		if p.Role != role.Service {
+			return ErrNotVisible
+		}
+		var app int64
+		if n.AppID != nil {
+			app = *n.AppID
+		} else { // no app, or loaded without it
+			var err error
+			if app, err = owner(ctx, key{"event-app", n.ID}, func(c *ent.Client) (int64, error) {
+				e, err := c.Event.Query().Where(event.ID(n.ID)).Select(event.FieldAppID).Only(ctx)
+				if err != nil || e.AppID == nil {
+					return 0, err
+				}
+				return *e.AppID, nil
+			}); err != nil {
+				return err
+			}
+		}
+		return verdict(app != 0 && app == p.AppID)
+	case *ent.WebhookEndpoint:
+		if p.Role != role.Service {
+			return ErrNotVisible
+		}
+		app := n.AppID
+		if app == 0 { // loaded without it
+			var err error
+			if app, err = owner(ctx, key{"endpoint-app", n.ID}, func(c *ent.Client) (int64, error) {
+				e, err := c.WebhookEndpoint.Query().Where(webhookendpoint.ID(n.ID)).Select(webhookendpoint.FieldAppID).Only(ctx)
+				if err != nil {
+					return 0, err
+				}
+				return e.AppID, nil
+			}); err != nil {
+				return err
+			}
+		}
+		return verdict(app == p.AppID)
+	case *ent.WebhookDelivery:
+		if p.Role != role.Service {
+			return ErrNotVisible
+		}
+		app := n.AppID
+		if app == 0 { // loaded without it
+			var err error
+			if app, err = owner(ctx, key{"delivery-app", n.ID}, func(c *ent.Client) (int64, error) {
+				d, err := c.WebhookDelivery.Query().Where(webhookdelivery.ID(n.ID)).Select(webhookdelivery.FieldAppID).Only(ctx)
+				if err != nil {
+					return 0, err
+				}
+				return d.AppID, nil
+			}); err != nil {
+				return err
+			}
+		}
+		return verdict(app == p.AppID)
 	}
 	return nil
 }

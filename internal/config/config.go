@@ -96,6 +96,8 @@ type Config struct {
 	// DebugAddr, when set, is a loopback address serving net/http/pprof
 	// and the SQL statement counts; empty: no such listener.
 	DebugAddr string
+	// Webhooks configures the delivery of events to merchants' endpoints.
+	Webhooks Webhooks
 }
 
 // Error is a configuration error: one line naming the variable.
@@ -262,6 +264,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.Conns = r.connections()
 	c.Requests = r.requests()
 	c.CORS = r.cors()
+	c.Webhooks = r.webhooks(c.Database.Driver)
 
 	assets, err := ParseAssets(r.str("PAYGRAPH_ASSETS", "CNY:2,POINTS:0,BTC:8,USDT:6"))
 	if err != nil {

@@ -232,6 +232,7 @@ func (s *Service) charge(ctx context.Context, o *ent.Order, ch Channel, mark ide
 			return fmt.Errorf("recording channel of order %d: %w", o.ID, err)
 		}
 		out.Channel, out.PayWay = channelPingpp, string(ch)
+		s.Payments.Events.Refresh(tx, out)
 		if mark != nil {
 			return mark(ctx, tx.Tx, o.ID)
 		}
@@ -408,6 +409,7 @@ func (s *Service) escrowed(ctx context.Context, tx *txn.Tx, o *ent.Order, channe
 	if channel == channelWallet {
 		cp.Channel, cp.PayWay = channel, string(Wallet)
 	}
+	s.Payments.Events.Refresh(tx, &cp)
 	return &cp, nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/paygraph/paygraph/internal/idgen"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/txn"
+	"github.com/paygraph/paygraph/internal/webhook"
 )
 
 // ErrInsufficientFunds is returned when a wallet holds less than a debit.
@@ -91,6 +92,9 @@ type Ledger struct {
 	// platform (paid and refunded at their provider), so Check expects no
 	// journal of theirs. Each flow adds its own.
 	NoJournal []order.Type
+	// Events records a wallet.changed event per wallet each journal moves,
+	// in the journal's transaction (nil: none).
+	Events *webhook.Recorder
 }
 
 // New returns the ledger.
@@ -143,21 +147,28 @@ func (l *Ledger) Post(ctx context.Context, tx *txn.Tx, j Journal) ([]*ent.Wallet
 		}
 		return pa.Bucket < pb.Bucket
 	})
-	type applied struct {
-		walletID int64
-		balance  int64
-	}
 	res := make([]applied, len(j.Postings))
-	for _, i := range order {
+	var changes []webhook.WalletChange
+	for n, i := range order {
 		p := j.Postings[i]
 		if p.UserID == 0 {
 			continue
 		}
-		id, bal, err := l.apply(ctx, tx, j.Asset, p)
+		// A wallet's event number counts journals, not postings: only its
+		// first posting of the journal (postings are sorted by user) counts.
+		first := n == 0 || j.Postings[order[n-1]].UserID != p.UserID
+		a, err := l.apply(ctx, tx, j.Asset, p, first)
 		if err != nil {
 			return nil, err
 		}
-		res[i] = applied{id, bal}
+		res[i] = a
+		c := webhook.WalletChange{WalletID: a.walletID, UserID: p.UserID, Asset: j.Asset,
+			Available: a.available, Escrow: a.escrow, Withdrawable: a.withdrawable, Seq: a.seq}
+		if first {
+			changes = append(changes, c)
+		} else {
+			changes[len(changes)-1] = c // the wallet as the journal leaves it
+		}
 	}
 	journal := idgen.Next()
 	now := time.Now()
@@ -188,7 +199,17 @@ func (l *Ledger) Post(ctx context.Context, tx *txn.Tx, j Journal) ([]*ent.Wallet
 			tx.Emit(events.Event{Kind: events.KindWallet, ID: e.ID, WalletID: res[i].walletID, UserIDs: []int64{p.UserID}, OrderID: j.OrderID})
 		}
 	}
+	if err := l.Events.Wallets(ctx, tx, j.OrderID, j.Kind, now, changes); err != nil {
+		return nil, err
+	}
 	return entries, nil
+}
+
+// applied is a wallet as one posting left it.
+type applied struct {
+	walletID, balance               int64
+	available, escrow, withdrawable int64
+	seq                             int
 }
 
 // apply moves one wallet bucket by p.Amount with a single conditional
@@ -196,7 +217,9 @@ func (l *Ledger) Post(ctx context.Context, tx *txn.Tx, j Journal) ([]*ent.Wallet
 // never takes a bucket below zero, a credit never past MaxBalance (the
 // bound is computed here, so the database never adds past int64).
 // Withdrawable money is at most available, so it cannot pass it either.
-func (l *Ledger) apply(ctx context.Context, tx *txn.Tx, asset string, p Posting) (walletID, balance int64, err error) {
+// count adds one to the wallet's event number. It returns the wallet as
+// the posting leaves it.
+func (l *Ledger) apply(ctx context.Context, tx *txn.Tx, asset string, p Posting, count bool) (a applied, err error) {
 	col := wallet.FieldAvailable
 	if p.Bucket == Escrow {
 		col = wallet.FieldEscrow
@@ -211,6 +234,9 @@ func (l *Ledger) apply(ctx context.Context, tx *txn.Tx, asset string, p Posting)
 	if p.Bucket == Available {
 		q += `, withdrawable = CASE WHEN withdrawable + ? > available + ? THEN available + ? ELSE withdrawable + ? END`
 		args = append(args, w, p.Amount, p.Amount, w)
+	}
+	if count {
+		q += `, event_seq = event_seq + 1`
 	}
 	q += ` WHERE user_id = ? AND asset = ?`
 	args = append(args, p.UserID, asset)
@@ -228,16 +254,16 @@ func (l *Ledger) apply(ctx context.Context, tx *txn.Tx, asset string, p Posting)
 		q += ` AND withdrawable + ? >= 0`
 		args = append(args, w)
 	}
-	q += ` RETURNING id, ` + col
+	q += ` RETURNING id, ` + col + `, available, escrow, withdrawable, event_seq`
 	q = l.rebind(q)
 	for attempt := 0; attempt < 2; attempt++ {
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
-			return 0, 0, fmt.Errorf("updating wallet of user %d: %w", p.UserID, err)
+			return a, fmt.Errorf("updating wallet of user %d: %w", p.UserID, err)
 		}
 		found := rows.Next()
 		if found {
-			err = rows.Scan(&walletID, &balance)
+			err = rows.Scan(&a.walletID, &a.balance, &a.available, &a.escrow, &a.withdrawable, &a.seq)
 		}
 		if cerr := rows.Close(); err == nil {
 			err = cerr
@@ -246,10 +272,10 @@ func (l *Ledger) apply(ctx context.Context, tx *txn.Tx, asset string, p Posting)
 			err = rows.Err()
 		}
 		if err != nil {
-			return 0, 0, fmt.Errorf("updating wallet of user %d: %w", p.UserID, err)
+			return a, fmt.Errorf("updating wallet of user %d: %w", p.UserID, err)
 		}
 		if found {
-			return walletID, balance, nil
+			return a, nil
 		}
 		if p.Amount < 0 || attempt > 0 {
 			break
@@ -257,15 +283,15 @@ func (l *Ledger) apply(ctx context.Context, tx *txn.Tx, asset string, p Posting)
 		// No wallet yet: a credit opens it, then the update runs again.
 		if err := tx.Wallet.Create().SetUserID(p.UserID).SetAsset(asset).
 			OnConflictColumns(wallet.FieldUserID, wallet.FieldAsset).DoNothing().Exec(ctx); err != nil && !isNoRows(err) {
-			return 0, 0, fmt.Errorf("opening wallet of user %d: %w", p.UserID, err)
+			return a, fmt.Errorf("opening wallet of user %d: %w", p.UserID, err)
 		}
 	}
 	if p.Amount < 0 {
-		return 0, 0, ErrInsufficientFunds
+		return a, ErrInsufficientFunds
 	}
 	// The wallet exists (opened above if it did not): the credit would
 	// pass MaxBalance.
-	return 0, 0, ErrBalanceTooLarge
+	return a, ErrBalanceTooLarge
 }
 
 func isNoRows(err error) bool {

@@ -8,7 +8,10 @@ import (
 	"slices"
 
 	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/ent/event"
+	"github.com/paygraph/paygraph/ent/orderevent"
 	"github.com/paygraph/paygraph/internal/access"
+	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/events"
 	"github.com/paygraph/paygraph/internal/role"
@@ -33,10 +36,13 @@ type Service struct {
 }
 
 // OrderStatusChanged streams the history steps of one order the caller may
-// see.
+// see. With after (the id of a step of that order, or of its Event), it
+// first replays the steps that followed it, in seq order, then goes live;
+// a step is never sent twice.
 //
-// Errors: NOT_FOUND, FORBIDDEN, UNAUTHENTICATED, RATE_LIMITED.
-func (s *Service) OrderStatusChanged(ctx context.Context, orderID int64) (<-chan *ent.OrderEvent, error) {
+// Errors: NOT_FOUND, FORBIDDEN, UNAUTHENTICATED, RATE_LIMITED,
+// BAD_USER_INPUT (after names no step of the order).
+func (s *Service) OrderStatusChanged(ctx context.Context, orderID int64, after *int64) (<-chan *ent.OrderEvent, error) {
 	release, err := s.acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -45,19 +51,74 @@ func (s *Service) OrderStatusChanged(ctx context.Context, orderID int64) (<-chan
 	if err == nil {
 		err = access.CanView(ctx, o)
 	}
+	seq := -1 // no replay
+	if err == nil && after != nil {
+		seq, err = s.seqOf(ctx, orderID, *after)
+	}
 	if err != nil {
 		release()
 		return nil, err
 	}
+	// Listen first, so that nothing committed during the replay is missed.
 	sub := s.Bus.Subscribe(ctx, func(e events.Event) bool { return e.Kind == events.KindOrder && e.OrderID == orderID })
-	return pump(ctx, s, sub, release, s.loadOrderEvent), nil
+	var st stream[ent.OrderEvent]
+	if seq >= 0 {
+		last := seq
+		st.replay = func(ctx context.Context, send func(*ent.OrderEvent) bool) error {
+			for {
+				page, err := s.Client.OrderEvent.Query().Where(orderevent.OrderID(orderID), orderevent.SeqGT(last)).
+					Order(orderevent.BySeq(), orderevent.ByID()).Limit(replayPage).All(ctx)
+				if err != nil {
+					return err
+				}
+				for _, ev := range page {
+					last = ev.Seq
+					if !send(ev) {
+						return nil
+					}
+				}
+				if len(page) < replayPage {
+					return nil
+				}
+			}
+		}
+		// One order's steps commit one after another, numbered in order.
+		st.seen = func(ev *ent.OrderEvent) bool { return ev.Seq != 0 && ev.Seq <= last }
+	}
+	return pump(ctx, s, sub, release, s.loadOrderEvent, st), nil
+}
+
+// replayPage is how many missed steps a replay reads at a time.
+const replayPage = 100
+
+// seqOf is the seq of after, a step (or the Event of a step) of order
+// orderID.
+func (s *Service) seqOf(ctx context.Context, orderID, after int64) (int, error) {
+	ev, err := s.Client.OrderEvent.Query().Where(orderevent.ID(after), orderevent.OrderID(orderID)).Only(ctx)
+	if err == nil {
+		return ev.Seq, nil
+	}
+	if !ent.IsNotFound(err) {
+		return 0, err
+	}
+	e, err := s.Client.Event.Query().Where(event.ID(after), event.OrderID(orderID), event.TypeHasPrefix("order.")).Only(ctx)
+	if err == nil {
+		return e.Seq, nil
+	}
+	if !ent.IsNotFound(err) {
+		return 0, err
+	}
+	return 0, apperr.Input("after", "after names no event of this order")
 }
 
 // MyOrderEvents streams the history steps of every order the caller is
 // concerned by: a USER as payer or payee, a SERVICE its app's, an ADMIN all.
+// With after (an id the stream sent), it first replays the steps made
+// since, in id order (which is seq order within an order), then goes live;
+// a step is never sent twice.
 //
 // Errors: UNAUTHENTICATED, RATE_LIMITED.
-func (s *Service) MyOrderEvents(ctx context.Context) (<-chan *ent.OrderEvent, error) {
+func (s *Service) MyOrderEvents(ctx context.Context, after *int64) (<-chan *ent.OrderEvent, error) {
 	p, err := auth.FromContext(ctx)
 	if err != nil {
 		return nil, err
@@ -65,6 +126,35 @@ func (s *Service) MyOrderEvents(ctx context.Context) (<-chan *ent.OrderEvent, er
 	release, err := s.acquire(ctx)
 	if err != nil {
 		return nil, err
+	}
+	var st stream[ent.OrderEvent]
+	if after != nil {
+		last := *after
+		replayed := map[int64]bool{}
+		st.replay = func(ctx context.Context, send func(*ent.OrderEvent) bool) error {
+			for {
+				page, err := s.Client.OrderEvent.Query().
+					Where(orderevent.IDGT(last), orderevent.HasOrderWith(access.Orders(p))).
+					Order(orderevent.ByID()).Limit(replayPage).All(ctx)
+				if err != nil {
+					return err
+				}
+				for _, ev := range page {
+					last = ev.ID
+					if access.CanView(ctx, ev) != nil {
+						continue
+					}
+					replayed[ev.ID] = true
+					if !send(ev) {
+						return nil
+					}
+				}
+				if len(page) < replayPage {
+					return nil
+				}
+			}
+		}
+		st.seen = func(ev *ent.OrderEvent) bool { return replayed[ev.ID] }
 	}
 	sub := s.Bus.Subscribe(ctx, func(e events.Event) bool {
 		if e.Kind != events.KindOrder {
@@ -78,7 +168,7 @@ func (s *Service) MyOrderEvents(ctx context.Context) (<-chan *ent.OrderEvent, er
 		}
 		return slices.Contains(e.UserIDs, p.Subject)
 	})
-	return pump(ctx, s, sub, release, s.loadOrderEvent), nil
+	return pump(ctx, s, sub, release, s.loadOrderEvent, st), nil
 }
 
 // WalletChanged streams changes to the caller's own wallets.
@@ -111,7 +201,7 @@ func (s *Service) WalletChanged(ctx context.Context) (<-chan *WalletEvent, error
 			}
 		}
 		return out, nil
-	}), nil
+	}, stream[WalletEvent]{}), nil
 }
 
 func (s *Service) loadOrderEvent(ctx context.Context, e events.Event) (*ent.OrderEvent, error) {
@@ -125,15 +215,41 @@ func (s *Service) loadOrderEvent(ctx context.Context, e events.Event) (*ent.Orde
 	return ev, nil
 }
 
-// pump loads each event and forwards it until the subscription or the bus
-// ends; then it closes the output, which ends the GraphQL subscription,
-// and gives the subscription's room back (release). A nil result is
-// skipped.
-func pump[T any](ctx context.Context, s *Service, in <-chan events.Event, release func(), load func(context.Context, events.Event) (*T, error)) <-chan *T {
+// stream is what a subscription sends before going live: replay sends
+// what the subscriber missed (stopping when send returns false), and seen
+// tells which live values the replay already sent.
+type stream[T any] struct {
+	replay func(ctx context.Context, send func(*T) bool) error
+	seen   func(*T) bool
+}
+
+// pump sends the replay of st, if any, then loads each event and forwards
+// it until the subscription or the bus ends; then it closes the output,
+// which ends the GraphQL subscription, and gives the subscription's room
+// back (release). A nil result is skipped. Events arriving during the
+// replay wait in the bus's buffer; a subscriber whose replay outlasts it
+// is cut off like any slow one, and resumes from the last id it got.
+func pump[T any](ctx context.Context, s *Service, in <-chan events.Event, release func(), load func(context.Context, events.Event) (*T, error), st stream[T]) <-chan *T {
 	out := make(chan *T, 1)
 	go func() {
 		defer release()
 		defer close(out)
+		if st.replay != nil {
+			err := st.replay(ctx, func(v *T) bool {
+				select {
+				case out <- v:
+					return true
+				case <-ctx.Done():
+					return false
+				}
+			})
+			if err != nil {
+				if ctx.Err() == nil {
+					s.Log.WarnContext(ctx, "subscription: replaying events", "err", err)
+				}
+				return // the subscriber must not believe it has caught up
+			}
+		}
 		for e := range in {
 			v, err := load(ctx, e)
 			if err != nil {
@@ -142,7 +258,7 @@ func pump[T any](ctx context.Context, s *Service, in <-chan events.Event, releas
 				}
 				continue
 			}
-			if v == nil {
+			if v == nil || (st.seen != nil && st.seen(v)) {
 				continue
 			}
 			select {

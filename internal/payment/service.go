@@ -20,6 +20,7 @@ import (
 	"github.com/paygraph/paygraph/internal/ledger"
 	"github.com/paygraph/paygraph/internal/role"
 	"github.com/paygraph/paygraph/internal/txn"
+	"github.com/paygraph/paygraph/internal/webhook"
 )
 
 // SecondFactor checks a payer's second factor before money moves (the
@@ -64,6 +65,9 @@ type Service struct {
 	// Log gets one INFO line per step of every order, once it committed
 	// (nil: none).
 	Log *slog.Logger
+	// Events records each step as an Event (the outbox of webhooks and
+	// the events query), in the step's transaction (nil: none).
+	Events *webhook.Recorder
 }
 
 // Errors shared by the order services.
@@ -127,8 +131,13 @@ func (s *Service) Transition(ctx context.Context, tx *txn.Tx, o *ent.Order, to S
 	now := s.Clock.Now()
 	next := *o
 	next.Status, next.UpdatedAt = to, now
+	// Steps of one order are serialised by the conditional update, and no
+	// status is reached twice (the machine has no cycles), so the step
+	// number read with o is still the latest when the update succeeds.
+	next.EventSeq = o.EventSeq + 1
 	next.Edges = ent.OrderEdges{}
-	u := tx.Order.Update().Where(order.ID(o.ID), order.StatusEQ(o.Status)).SetStatus(to).SetUpdatedAt(now)
+	u := tx.Order.Update().Where(order.ID(o.ID), order.StatusEQ(o.Status)).SetStatus(to).SetUpdatedAt(now).
+		AddEventSeq(1)
 	ch.apply(u, &next)
 	n, err := u.Save(ctx)
 	if err != nil {
@@ -142,13 +151,16 @@ func (s *Service) Transition(ctx context.Context, tx *txn.Tx, o *ent.Order, to S
 		return nil, InvalidTransition(cur.Status, to)
 	}
 	ev := tx.OrderEvent.Create().SetOrderID(o.ID).SetFrom(orderevent.From(o.Status)).SetTo(orderevent.To(to)).
-		SetActor(actor).SetAt(now)
+		SetActor(actor).SetAt(now).SetSeq(next.EventSeq)
 	if reason != "" {
 		ev.SetReason(reason)
 	}
 	e, err := ev.Save(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("recording history of order %d: %w", o.ID, err)
+	}
+	if err := s.Events.Order(ctx, tx, &next, now); err != nil {
+		return nil, err
 	}
 	tx.Emit(OrderEventMessage(o, e.ID))
 	tx.AfterCommit(func() { s.logStep(ctx, &next, o.Status, actor, reason) })
@@ -195,9 +207,12 @@ func OrderEventMessage(o *ent.Order, eventID int64) events.Event {
 // flow's orders start here).
 func (s *Service) RecordCreated(ctx context.Context, tx *txn.Tx, o *ent.Order, actor string) error {
 	e, err := tx.OrderEvent.Create().SetOrderID(o.ID).SetTo(orderevent.To(o.Status)).SetActor(actor).
-		SetAt(o.CreatedAt).SetReason("created").Save(ctx)
+		SetAt(o.CreatedAt).SetReason("created").SetSeq(o.EventSeq).Save(ctx)
 	if err != nil {
 		return fmt.Errorf("recording creation of order %d: %w", o.ID, err)
+	}
+	if err := s.Events.Order(ctx, tx, o, o.CreatedAt); err != nil {
+		return err
 	}
 	tx.Emit(OrderEventMessage(o, e.ID))
 	tx.AfterCommit(func() { s.logStep(ctx, o, "", actor, "") })

@@ -45,6 +45,7 @@ import (
 	"github.com/paygraph/paygraph/internal/txn"
 	"github.com/paygraph/paygraph/internal/web/admin"
 	"github.com/paygraph/paygraph/internal/web/graphiql"
+	"github.com/paygraph/paygraph/internal/webhook"
 )
 
 // Server is a running paygraph, minus its listener.
@@ -82,6 +83,10 @@ type Server struct {
 	// EpaySandbox is the embedded gateway, nil when a real one is configured.
 	Epay        *payment.Epay
 	EpaySandbox *epaysandbox.Gateway
+	// Webhooks is merchants' endpoints and the events API; Dispatcher
+	// delivers the events.
+	Webhooks   *webhook.Service
+	Dispatcher *webhook.Dispatcher
 	// Scheduler runs expiry and other timed work; tests drive it by hand.
 	Scheduler *scheduler.Scheduler
 	Clock     clock.Clock
@@ -233,6 +238,7 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 		s.initTokenFlow,  // the token checkout's second factor
 		s.initEscrowFlow, // the escrow marketplace
 		s.initGameFlow,   // the game goods flow
+		s.initWebhooks,   // merchants' webhook endpoints and the events API
 	} {
 		if err := initFlow(mux); err != nil {
 			return err
@@ -242,6 +248,7 @@ func (s *Server) init(ctx context.Context, opts Options) error {
 	r := s.resolver
 	r.Epay, r.Escrow, r.TwoFactor = s.Epay, s.Escrow, s.TwoFactor
 	r.GameGoods, r.GameSandbox = s.GameGoods, s.GameSandbox
+	r.Webhooks = s.Webhooks
 	s.handler = s.middleware(mux)
 	return nil
 }
@@ -325,9 +332,10 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 	s.Accounts.PerAddress = ratelimit.New(s.Config.Requests.AuthPerMinute)
 	s.Accounts.Now = s.Clock.Now
 	s.Ledger = ledger.New(s.DB.Ent, s.DB.Dialect, s.Assets, s.Tx, s.Idem)
+	s.Ledger.Events = s.eventRecorder()
 	s.Payments = &payment.Service{
 		Client: s.DB.Ent, Tx: s.Tx, Ledger: s.Ledger, Idem: s.Idem, Clock: s.Clock,
-		OrderTTL: s.Config.OrderTTL, SecondFactor: payment.NoSecondFactor{}, Log: s.Log,
+		OrderTTL: s.Config.OrderTTL, SecondFactor: payment.NoSecondFactor{}, Log: s.Log, Events: s.Ledger.Events,
 		OnPaid:  map[order.Type]payment.OnPaid{},
 		Refunds: map[order.Type]payment.RefundHandler{},
 	}

@@ -29,6 +29,8 @@ type Tx struct {
 	*ent.Tx
 	events []events.Event
 	after  []func()
+	before []func() error
+	values map[any]any
 }
 
 // Emit records events to publish once the transaction commits.
@@ -39,6 +41,38 @@ func (t *Tx) Emit(evs ...events.Event) { t.events = append(t.events, evs...) }
 // published: for what must only be said of durable work, such as the log
 // line of a payment.
 func (t *Tx) AfterCommit(f func()) { t.after = append(t.after, f) }
+
+// BeforeCommit records f to run when the unit of work has done the rest
+// of its work (its function returned nil), still inside its transaction:
+// for what must see everything the unit wrote, such as the outbox rows
+// that describe it. An error from f fails the unit, as the unit's own
+// would.
+func (t *Tx) BeforeCommit(f func() error) { t.before = append(t.before, f) }
+
+// Value returns what SetValue stored under k in this unit of work.
+func (t *Tx) Value(k any) any { return t.values[k] }
+
+// SetValue stores v under k for the rest of this unit of work (helpers
+// that gather what a unit does use it).
+func (t *Tx) SetValue(k, v any) {
+	if t.values == nil {
+		t.values = map[any]any{}
+	}
+	t.values[k] = v
+}
+
+// finish runs fn and then the hooks it registered with BeforeCommit.
+func finish(fn func(*Tx) error, tx *Tx) error {
+	if err := fn(tx); err != nil {
+		return err
+	}
+	for i := 0; i < len(tx.before); i++ { // a hook may add hooks
+		if err := tx.before[i](); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // maxGroup bounds how many units share one commit.
 const maxGroup = 128
@@ -124,7 +158,7 @@ func (r *Runner) runAlone(ctx context.Context, fn func(tx *Tx) error) (err error
 			panic(v)
 		}
 	}()
-	if err := fn(tx); err != nil {
+	if err := finish(fn, tx); err != nil {
 		if rerr := etx.Rollback(); rerr != nil {
 			return errors.Join(err, fmt.Errorf("rolling back: %w", rerr))
 		}
@@ -266,5 +300,5 @@ func call(fn func(*Tx) error, tx *Tx) (err error, panicked any) {
 			panicked = v
 		}
 	}()
-	return fn(tx), nil
+	return finish(fn, tx), nil
 }

@@ -1,0 +1,327 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/ent/order"
+	"github.com/paygraph/paygraph/ent/orderitem"
+	"github.com/paygraph/paygraph/internal/money"
+	"github.com/paygraph/paygraph/internal/txn"
+)
+
+// Recorder writes Events inside the transaction of the change they
+// record: the outbox. The changes of one unit of work are gathered as they
+// happen and written when the unit has done the rest of its work
+// (txn.Tx.BeforeCommit): each order step from the order row at hand when
+// it was made, with the order's lines as the unit leaves them (a flow
+// sets their paid and refunded amounts after the status change). That
+// costs a unit one read of its orders' lines and one INSERT for all its
+// events. A flow that changes an order's own fields after a step in the
+// same unit reports the order with Refresh.
+type Recorder struct {
+	Assets *money.Registry
+	// Describe gives how an order's status reads in zh-CN and in English
+	// and its documented API's status number, as Order shows them (the
+	// status machine knows them).
+	Describe func(*ent.Order) (statusDesc, statusText string, legacyStatus *int)
+	// Quiet, if set, reports that no endpoint can want app's events yet,
+	// so they are written already fanned out and cost the dispatcher no
+	// write (see Service.Quiet).
+	Quiet func(appID int64) bool
+}
+
+// pending is what one unit of work has to record.
+type pending struct {
+	steps   []orderStep
+	wallets []walletStep
+}
+
+type pendingKey struct{}
+
+type orderStep struct {
+	order ent.Order // as the step left it
+	at    time.Time
+}
+
+type walletStep struct {
+	WalletChange
+	orderID int64
+	kind    string
+	at      time.Time
+}
+
+func (r *Recorder) pending(ctx context.Context, tx *txn.Tx) *pending {
+	if p, ok := tx.Value(pendingKey{}).(*pending); ok {
+		return p
+	}
+	p := &pending{}
+	tx.SetValue(pendingKey{}, p)
+	tx.BeforeCommit(func() error { return r.flush(ctx, tx, p) })
+	return p
+}
+
+// Order records that order o has just reached its status, as the order's
+// event number o.EventSeq.
+func (r *Recorder) Order(ctx context.Context, tx *txn.Tx, o *ent.Order, at time.Time) error {
+	if r == nil {
+		return nil
+	}
+	p := r.pending(ctx, tx)
+	snap := *o
+	snap.Edges = ent.OrderEdges{}
+	p.steps = append(p.steps, orderStep{order: snap, at: at})
+	return nil
+}
+
+// Refresh replaces the data of o's latest step in this unit of work with
+// o, for a flow that sets more of the order's fields after the status
+// change (the channel a deal is paid through, when its escrow releases).
+func (r *Recorder) Refresh(tx *txn.Tx, o *ent.Order) {
+	if r == nil {
+		return
+	}
+	p, _ := tx.Value(pendingKey{}).(*pending)
+	if p == nil {
+		return
+	}
+	for i := len(p.steps) - 1; i >= 0; i-- {
+		if s := &p.steps[i]; s.order.ID == o.ID && s.order.Status == o.Status {
+			seq := s.order.EventSeq
+			s.order = *o
+			s.order.EventSeq, s.order.Edges = seq, ent.OrderEdges{}
+			return
+		}
+	}
+}
+
+// WalletChange is a wallet's state after a journal moved it.
+type WalletChange struct {
+	WalletID, UserID                int64
+	Asset                           string
+	Available, Escrow, Withdrawable int64
+	// Seq is the wallet's event number.
+	Seq int
+}
+
+// Wallets records a wallet.changed event per wallet a journal moved. A
+// journal of an order belongs to the order's app; one without (an admin
+// credit) to no app, and only an ADMIN sees it.
+func (r *Recorder) Wallets(ctx context.Context, tx *txn.Tx, orderID int64, kind string, at time.Time, changes []WalletChange) error {
+	if r == nil || len(changes) == 0 {
+		return nil
+	}
+	p := r.pending(ctx, tx)
+	for _, c := range changes {
+		p.wallets = append(p.wallets, walletStep{WalletChange: c, orderID: orderID, kind: kind, at: at})
+	}
+	return nil
+}
+
+// flush writes the events of a unit of work.
+func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
+	orders := map[int64]*ent.Order{}
+	var ids []int64
+	for i := range p.steps {
+		o := &p.steps[i].order
+		if orders[o.ID] == nil {
+			ids = append(ids, o.ID)
+		}
+		orders[o.ID] = o
+	}
+	items := map[int64][]*ent.OrderItem{}
+	if len(ids) > 0 {
+		its, err := tx.OrderItem.Query().Where(orderitem.OrderIDIn(ids...)).
+			Order(orderitem.ByKind(), orderitem.ByPosition()).All(ctx)
+		if err != nil {
+			return fmt.Errorf("reading order lines for their events: %w", err)
+		}
+		for _, it := range its {
+			items[it.OrderID] = append(items[it.OrderID], it)
+		}
+	}
+	// A journal of an order the unit did not move (rare): read its app.
+	for _, w := range p.wallets {
+		if w.orderID != 0 && orders[w.orderID] == nil {
+			o, err := tx.Order.Query().Where(order.ID(w.orderID)).Select(order.FieldAppID).Only(ctx)
+			if err != nil {
+				return fmt.Errorf("reading the app of order %d for its wallet events: %w", w.orderID, err)
+			}
+			orders[o.ID] = o
+		}
+	}
+	now := time.Now()
+	builders := make([]*ent.EventCreate, 0, len(p.steps)+len(p.wallets))
+	for _, s := range p.steps {
+		o := &s.order
+		data, err := json.Marshal(r.orderView(o, items[o.ID]))
+		if err != nil {
+			return fmt.Errorf("encoding event of order %d: %w", o.ID, err)
+		}
+		b := tx.Event.Create().SetType(OrderType(o.Status)).SetCreatedAt(s.at).
+			SetAppID(o.AppID).SetOrderID(o.ID).SetSeq(o.EventSeq).SetData(string(data))
+		r.quiet(b, o.AppID, now)
+		builders = append(builders, b)
+	}
+	for _, w := range p.wallets {
+		v := walletView{
+			Wallet: walletData{
+				ID: id(w.WalletID), UserID: id(w.UserID), Asset: w.Asset,
+				Available:    r.Assets.Format(w.Asset, w.Available).String(),
+				Escrow:       r.Assets.Format(w.Asset, w.Escrow).String(),
+				Withdrawable: r.Assets.Format(w.Asset, w.Withdrawable).String(),
+			},
+			OrderID: optID(w.orderID),
+			Kind:    w.kind,
+		}
+		data, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encoding event of wallet %d: %w", w.WalletID, err)
+		}
+		b := tx.Event.Create().SetType(TypeWalletChanged).SetCreatedAt(w.at).SetWalletID(w.WalletID).
+			SetSeq(w.Seq).SetData(string(data))
+		var app int64
+		if o := orders[w.orderID]; o != nil {
+			app = o.AppID
+			b.SetAppID(app).SetOrderID(o.ID)
+		}
+		r.quiet(b, app, now)
+		builders = append(builders, b)
+	}
+	if err := tx.Event.CreateBulk(builders...).Exec(ctx); err != nil {
+		return fmt.Errorf("recording events: %w", err)
+	}
+	return nil
+}
+
+// quiet marks an event of no app, or of an app no endpoint listens to, as
+// fanned out already.
+func (r *Recorder) quiet(b *ent.EventCreate, app int64, now time.Time) {
+	if app == 0 || (r.Quiet != nil && r.Quiet(app)) {
+		b.SetFannedOutAt(now)
+	}
+}
+
+// id is an id as the API writes it: a string.
+func id(n int64) string { return strconv.FormatInt(n, 10) }
+
+func optID(n int64) *string {
+	if n == 0 {
+		return nil
+	}
+	s := id(n)
+	return &s
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// orderView is an order as the GraphQL API shows it (the Order type's
+// fields, with its payInfo and productInfo lines), for an event's data.
+// Edges (app, payer, payee, events) are given by their ids.
+type orderView struct {
+	ID              string     `json:"id"`
+	OrderNo         string     `json:"orderNo"`
+	ClientOrderID   *string    `json:"clientOrderId"`
+	Type            string     `json:"type"`
+	Status          string     `json:"status"`
+	StatusDesc      string     `json:"statusDesc"`
+	StatusText      string     `json:"statusText"`
+	LegacyStatus    *int       `json:"legacyStatus"`
+	AppID           string     `json:"appID"`
+	PayerID         *string    `json:"payerID"`
+	PayeeID         *string    `json:"payeeID"`
+	Title           *string    `json:"title"`
+	Subject         *string    `json:"subject"`
+	Desc            *string    `json:"desc"`
+	ExtendInfo      *string    `json:"extendInfo"`
+	Amount          string     `json:"amount"`
+	Asset           string     `json:"asset"`
+	PayWay          *string    `json:"payWay"`
+	Channel         *string    `json:"channel"`
+	ProviderTradeNo *string    `json:"providerTradeNo"`
+	Points          *int64     `json:"points"`
+	Item            *string    `json:"item"`
+	ItemID          *string    `json:"itemId"`
+	ChatID          *string    `json:"chatId"`
+	SkillID         *string    `json:"skillId"`
+	RefundReason    *string    `json:"refundReason"`
+	Comment         *string    `json:"comment"`
+	Score           *int       `json:"score"`
+	ExpiresAt       *time.Time `json:"expiresAt"`
+	PaidAt          *time.Time `json:"paidAt"`
+	CompletedAt     *time.Time `json:"completedAt"`
+	AutoConfirmAt   *time.Time `json:"autoConfirmAt"`
+	CreatedAt       time.Time  `json:"createdAt"`
+	UpdatedAt       time.Time  `json:"updatedAt"`
+	PayInfo         []itemView `json:"payInfo"`
+	ProductInfo     []itemView `json:"productInfo"`
+}
+
+type itemView struct {
+	ItemID         string `json:"itemId"`
+	PayType        string `json:"payType"`
+	TokenID        string `json:"tokenId"`
+	Amount         string `json:"amount"`
+	PaidAmount     string `json:"paidAmount"`
+	RefundedAmount string `json:"refundedAmount"`
+	UnlockedAmount string `json:"unlockedAmount"`
+}
+
+type walletView struct {
+	Wallet  walletData `json:"wallet"`
+	OrderID *string    `json:"orderId"`
+	// Kind names the movement (PAYMENT, REFUND, ESCROW_HOLD, …), not its
+	// amount: postings are their owner's, and a SERVICE sees the balances.
+	Kind string `json:"kind"`
+}
+
+type walletData struct {
+	ID           string `json:"id"`
+	UserID       string `json:"userId"`
+	Asset        string `json:"asset"`
+	Available    string `json:"available"`
+	Escrow       string `json:"escrow"`
+	Withdrawable string `json:"withdrawable"`
+}
+
+func (r *Recorder) orderView(o *ent.Order, items []*ent.OrderItem) orderView {
+	v := orderView{
+		ID: id(o.ID), OrderNo: o.OrderNo, ClientOrderID: optString(o.ClientOrderID), Type: string(o.Type),
+		Status: string(o.Status), AppID: id(o.AppID), PayerID: optID(o.PayerID), PayeeID: optID(o.PayeeID),
+		Title: optString(o.Title), Subject: optString(o.Title), Desc: optString(o.Desc),
+		ExtendInfo: optString(o.ExtendInfo), Amount: r.Assets.Format(o.Asset, o.Amount).String(), Asset: o.Asset,
+		PayWay: optString(o.PayWay), Channel: optString(o.Channel), ProviderTradeNo: optString(o.ProviderTradeNo),
+		Points: o.Points, Item: optString(o.Item), ItemID: optString(o.ItemID), ChatID: optString(o.ChatID),
+		SkillID: optString(o.SkillID), RefundReason: optString(o.RefundReason), Comment: optString(o.Comment),
+		Score: o.Score, ExpiresAt: o.ExpiresAt, PaidAt: o.PaidAt, CompletedAt: o.CompletedAt,
+		AutoConfirmAt: o.AutoConfirmAt, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+		PayInfo: []itemView{}, ProductInfo: []itemView{},
+	}
+	if r.Describe != nil {
+		v.StatusDesc, v.StatusText, v.LegacyStatus = r.Describe(o)
+	}
+	for _, it := range items {
+		iv := itemView{
+			ItemID: id(it.ID), PayType: it.PayType, TokenID: it.TokenID,
+			Amount:         r.Assets.Format(it.TokenID, it.Amount).String(),
+			PaidAmount:     r.Assets.Format(it.TokenID, it.PaidAmount).String(),
+			RefundedAmount: r.Assets.Format(it.TokenID, it.RefundedAmount).String(),
+			UnlockedAmount: r.Assets.Format(it.TokenID, it.UnlockedAmount).String(),
+		}
+		if it.Kind == orderitem.KindPAY {
+			v.PayInfo = append(v.PayInfo, iv)
+		} else {
+			v.ProductInfo = append(v.ProductInfo, iv)
+		}
+	}
+	return v
+}
