@@ -55,10 +55,11 @@ type sqliteConnector struct {
 
 func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) {
 	conn, err := cachingDriver{}.Open(c.dsn)
-	if err != nil || c.count == nil {
+	if err != nil {
 		return conn, err
 	}
 	cc := conn.(*cachingConn)
+	cc.uncancellable = c.pool == "write"
 	cc.count, cc.pool = c.count, c.pool
 	return cc, nil
 }

@@ -49,6 +49,12 @@ type cachingConn struct {
 	// count, when not nil, counts the statements run under pool.
 	count *Statements
 	pool  string
+	// uncancellable runs statements without their context's cancellation:
+	// go-sqlite3 starts a goroutine per statement to watch a cancellable
+	// context, which on the single writer was a good part of a payment's
+	// serial time. The writer's statements are short, and a group's
+	// transaction belongs to no single caller anyway (txn.Runner).
+	uncancellable bool
 }
 
 func (c *cachingConn) cached(ctx context.Context, query string) *cachedStmt {
@@ -74,6 +80,9 @@ func (c *cachingConn) cached(ctx context.Context, query string) *cachedStmt {
 // ExecContext runs query with a cached statement when it can.
 func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	c.count.add(c.pool, query)
+	if c.uncancellable {
+		ctx = context.WithoutCancel(ctx)
+	}
 	s := c.cached(ctx, query)
 	if s == nil {
 		return c.SQLiteConn.ExecContext(ctx, query, args)
@@ -84,6 +93,9 @@ func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driv
 // QueryContext runs query with a cached statement when it can.
 func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	c.count.add(c.pool, query)
+	if c.uncancellable {
+		ctx = context.WithoutCancel(ctx)
+	}
 	s := c.cached(ctx, query)
 	if s == nil {
 		return c.SQLiteConn.QueryContext(ctx, query, args)
