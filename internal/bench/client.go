@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -104,6 +106,9 @@ func (g *gql) setup(payers int) (*setupResult, error) {
 		return nil, err
 	}
 	s.service = app.CreateApp.ServiceToken
+	if err := g.deadEndpoints(s.service, *endpoints); err != nil {
+		return nil, err
+	}
 	if s.payee, err = g.register("payee"); err != nil {
 		return nil, err
 	}
@@ -184,5 +189,38 @@ func checkLedger(g *gql, admin string) error {
 	if !out.LedgerCheck.OK {
 		return fmt.Errorf("ledger does not balance")
 	}
+	return nil
+}
+
+// endpoints is how many webhook endpoints the bench app gets, all pointing
+// at a receiver that accepts connections and never answers: payments must
+// not slow down for them (deliveries run outside every transaction).
+var endpoints = flag.Int("endpoints", 0, "sqlite: webhook endpoints of the bench app (at most 16, the per-app cap) that time out: a receiver that never answers")
+
+func (g *gql) deadEndpoints(service string, n int) error {
+	if n == 0 {
+		return nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go func() {
+		var held []net.Conn // kept open, never answered
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	for i := range n {
+		url := fmt.Sprintf("http://%s/hook/%d", ln.Addr(), i)
+		if err := g.do(service, `mutation($u:String!){createWebhookEndpoint(input:{url:$u}){secret}}`, map[string]any{"u": url}, nil); err != nil {
+			return fmt.Errorf("endpoint %d: %w", i, err)
+		}
+	}
+	fmt.Printf("webhooks: %d endpoints of the bench app, all pointing at a receiver that never answers\n", n)
 	return nil
 }
