@@ -310,6 +310,21 @@ func CanView(ctx context.Context, v any) error {
 	return nil
 }
 
+// CanViewStep is CanView of a history step loaded with its order: the
+// order at hand decides, with no query (live fan-out calls it once per
+// subscriber). A step loaded without its order falls back to CanView.
+func CanViewStep(ctx context.Context, ev *ent.OrderEvent) error {
+	o := ev.Edges.Order
+	if o == nil {
+		return CanView(ctx, ev)
+	}
+	p, err := auth.FromContext(ctx)
+	if err != nil {
+		return err
+	}
+	return verdict(canViewOrder(p, o))
+}
+
 // viewOrderOf is the rule of what belongs to an order: whoever sees it.
 // orderID is 0 when the entity was loaded without it; find it then.
 func viewOrderOf(ctx context.Context, p auth.Principal, orderID int64, k key, find func(*ent.Client) (int64, error)) error {

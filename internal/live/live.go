@@ -33,6 +33,7 @@ type Service struct {
 	Limits Limits
 
 	limits limiter
+	shared sharedSteps
 }
 
 // OrderStatusChanged streams the history steps of one order the caller may
@@ -204,12 +205,18 @@ func (s *Service) WalletChanged(ctx context.Context) (<-chan *WalletEvent, error
 	}, stream[WalletEvent]{}), nil
 }
 
+// loadOrderEvent loads the step an event names, with its order, once for
+// every subscriber it reaches (shared), and shows it to this subscriber if
+// the order is one it may see (access.CanViewStep, decided from the order
+// at hand rather than by a query per subscriber).
 func (s *Service) loadOrderEvent(ctx context.Context, e events.Event) (*ent.OrderEvent, error) {
-	ev, err := s.Client.OrderEvent.Get(ctx, e.ID)
+	ev, err := s.shared.load(e.ID, func(lctx context.Context) (*ent.OrderEvent, error) {
+		return s.Client.OrderEvent.Query().Where(orderevent.ID(e.ID)).WithOrder().Only(lctx)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if access.CanView(ctx, ev) != nil {
+	if access.CanViewStep(ctx, ev) != nil {
 		return nil, nil
 	}
 	return ev, nil
