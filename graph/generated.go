@@ -8941,7 +8941,7 @@ extend type Mutation {
 
 extend type Mutation {
   "Unbind the caller's authenticator app with a current code of it (wrong codes count and lock GA, as at pay). A payer who paid with GA then pays without a second factor until it chooses one."
-  disableTotp("A current 6-digit code of the bound authenticator." code: String!): User! @auth(roles: [USER])
+  disableTotp("A current 6-digit code of the bound authenticator." code: String!): User! @auth(roles: [USER]) @expensive
   "ADMIN: remove every second factor of a user who lost theirs, after checking who asks outside paygraph."
   resetSecondFactor("The user's id." userId: ID!): User! @auth(roles: [ADMIN])
 }
@@ -9037,7 +9037,7 @@ input ChangeContactInput {
 
 extend type Mutation {
   "Sign out everywhere: every token of the caller's user stops working (on other instances within 2 seconds). USER and ADMIN tokens; an app rotates its SERVICE token instead."
-  logout: Boolean! @auth(roles: [USER, ADMIN])
+  logout: Boolean! @auth(roles: [USER, ADMIN]) @expensive
   "Change the caller's password (the current one is checked and counted as at login): every older token stops working, and a new session is returned."
   changePassword(
     "The current password."

@@ -31,6 +31,7 @@ import (
 	"github.com/paygraph/paygraph/ent/webhookendpoint"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
+	"github.com/paygraph/paygraph/internal/db"
 	"github.com/paygraph/paygraph/internal/role"
 )
 
@@ -439,6 +440,23 @@ func SeesContacts(ctx context.Context, u *ent.User) (clear, masked bool) {
 func SeesPrivate(ctx context.Context, u *ent.User) bool {
 	clear, masked := SeesContacts(ctx, u)
 	return clear || masked
+}
+
+// AppOf is the app a request is about: a SERVICE's own (naming another
+// is ErrOtherApp), for anyone else the one named, else the default app
+// (the app store's app_id 1). Whether that app exists is the caller's to
+// check where it matters.
+func AppOf(ctx context.Context, appID *int64) (int64, error) {
+	if p, err := auth.FromContext(ctx); err == nil && p.Role == role.Service {
+		if appID != nil && *appID != p.AppID {
+			return 0, auth.ErrOtherApp
+		}
+		return p.AppID, nil
+	}
+	if appID != nil {
+		return *appID, nil
+	}
+	return db.DefaultAppID, nil
 }
 
 // Orders is the order rule as a query filter: a USER sees the orders it

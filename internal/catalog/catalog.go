@@ -10,9 +10,9 @@ import (
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/app"
 	"github.com/paygraph/paygraph/ent/goods"
+	"github.com/paygraph/paygraph/internal/access"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
-	"github.com/paygraph/paygraph/internal/db"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/role"
 )
@@ -41,15 +41,12 @@ var ErrGoodsNotFound = apperr.New(apperr.NotFound, "goods not found")
 //
 // Errors: BAD_USER_INPUT (empty or long id/item, bad price, unknown asset or app).
 func (c *Catalog) Upsert(ctx context.Context, in UpsertInput) (*ent.Goods, error) {
-	p, err := auth.Require(ctx, role.Service, role.Admin)
-	if err != nil {
+	if _, err := auth.Require(ctx, role.Service, role.Admin); err != nil {
 		return nil, err
 	}
-	if p.Role == role.Service {
-		if in.AppID != nil && *in.AppID != p.AppID {
-			return nil, auth.ErrOtherApp
-		}
-		in.AppID = &p.AppID
+	appID, err := access.AppOf(ctx, in.AppID)
+	if err != nil {
+		return nil, err
 	}
 	if n := utf8.RuneCountInString(in.ID); n == 0 || n > 64 {
 		return nil, apperr.Input("id", "id must be 1 to 64 characters")
@@ -67,10 +64,6 @@ func (c *Catalog) Upsert(ctx context.Context, in UpsertInput) (*ent.Goods, error
 	a, price, err := c.Assets.Positive("asset", "singlePrice", asset, in.SinglePrice)
 	if err != nil {
 		return nil, err
-	}
-	appID := int64(db.DefaultAppID)
-	if in.AppID != nil {
-		appID = *in.AppID
 	}
 	if ok, err := c.Client.App.Query().Where(app.ID(appID)).Exist(ctx); err != nil {
 		return nil, err
@@ -99,7 +92,7 @@ func (c *Catalog) Upsert(ctx context.Context, in UpsertInput) (*ent.Goods, error
 //
 // Errors: FORBIDDEN (a SERVICE naming another app).
 func (c *Catalog) List(ctx context.Context, appID *int64) ([]*ent.Goods, error) {
-	id, err := catalogueOf(ctx, appID)
+	id, err := access.AppOf(ctx, appID)
 	if err != nil {
 		return nil, err
 	}
@@ -113,26 +106,12 @@ func (c *Catalog) List(ctx context.Context, appID *int64) ([]*ent.Goods, error) 
 // maxListed bounds a catalogue listing.
 const maxListed = 1000
 
-// catalogueOf is the app whose catalogue a read is about.
-func catalogueOf(ctx context.Context, appID *int64) (int64, error) {
-	if p, err := auth.FromContext(ctx); err == nil && p.Role == role.Service {
-		if appID != nil && *appID != p.AppID {
-			return 0, auth.ErrOtherApp
-		}
-		return p.AppID, nil
-	}
-	if appID != nil {
-		return *appID, nil
-	}
-	return db.DefaultAppID, nil
-}
-
 // Get returns an app's goods entry: a SERVICE reads its own app's, anyone
 // else the app named (default 1).
 //
 // Errors: ErrGoodsNotFound, FORBIDDEN (a SERVICE naming another app).
 func (c *Catalog) Get(ctx context.Context, id string, appID *int64) (*ent.Goods, error) {
-	app, err := catalogueOf(ctx, appID)
+	app, err := access.AppOf(ctx, appID)
 	if err != nil {
 		return nil, err
 	}

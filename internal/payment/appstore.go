@@ -15,10 +15,10 @@ import (
 	"github.com/paygraph/paygraph/ent/orderline"
 	"github.com/paygraph/paygraph/ent/payway"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/internal/access"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/catalog"
-	"github.com/paygraph/paygraph/internal/db"
 	"github.com/paygraph/paygraph/internal/idempotency"
 	"github.com/paygraph/paygraph/internal/idgen"
 	"github.com/paygraph/paygraph/internal/ledger"
@@ -54,14 +54,9 @@ func defaultPayWays() []*PayWayView {
 // PayWays lists the pay ways an app offers (the app store's order/payWay), in
 // its order; a SERVICE reads its own app's, others name one (default 1).
 func (s *Epay) PayWays(ctx context.Context, appID *int64) ([]*PayWayView, error) {
-	id := int64(db.DefaultAppID)
-	if p, err := auth.FromContext(ctx); err == nil && p.Role == role.Service {
-		if appID != nil && *appID != p.AppID {
-			return nil, auth.ErrOtherApp
-		}
-		id = p.AppID
-	} else if appID != nil {
-		id = *appID
+	id, err := access.AppOf(ctx, appID)
+	if err != nil {
+		return nil, err
 	}
 	return s.payWays(ctx, id)
 }
@@ -236,14 +231,9 @@ func (s *Epay) price(ctx context.Context, appID int64, in []*GoodsLineInput) ([]
 //
 // Errors: BAD_USER_INPUT, NOT_FOUND (goods not sold by the app).
 func (s *Epay) Quote(ctx context.Context, appID *int64, in []*GoodsLineInput) (*Quote, error) {
-	id := int64(db.DefaultAppID)
-	if p, err := auth.FromContext(ctx); err == nil && p.Role == role.Service {
-		if appID != nil && *appID != p.AppID {
-			return nil, auth.ErrOtherApp
-		}
-		id = p.AppID
-	} else if appID != nil {
-		id = *appID
+	id, err := access.AppOf(ctx, appID)
+	if err != nil {
+		return nil, err
 	}
 	_, a, total, err := s.price(ctx, id, in)
 	if err != nil {

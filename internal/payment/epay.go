@@ -18,9 +18,9 @@ import (
 	"github.com/paygraph/paygraph/ent/app"
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/refundattempt"
+	"github.com/paygraph/paygraph/internal/access"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
-	"github.com/paygraph/paygraph/internal/db"
 	"github.com/paygraph/paygraph/internal/ledger"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/provider/epay"
@@ -152,15 +152,9 @@ func payer(ctx context.Context, userID *int64) (auth.Principal, int64, error) {
 // appOf returns the app an order belongs to: a SERVICE's own, otherwise
 // the one named (default 1), which must exist.
 func (s *Epay) appOf(ctx context.Context, p auth.Principal, appID *int64) (int64, error) {
-	if p.Role == role.Service {
-		if appID != nil && *appID != p.AppID {
-			return 0, auth.ErrOtherApp
-		}
-		return p.AppID, nil
-	}
-	id := int64(db.DefaultAppID)
-	if appID != nil {
-		id = *appID
+	id, err := access.AppOf(ctx, appID)
+	if err != nil || p.Role == role.Service {
+		return id, err
 	}
 	ok, err := s.Client.App.Query().Where(app.ID(id)).Exist(ctx)
 	if err != nil {

@@ -10,10 +10,10 @@ import (
 	"github.com/paygraph/paygraph/ent/goods"
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/internal/access"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/catalog"
-	"github.com/paygraph/paygraph/internal/db"
 	"github.com/paygraph/paygraph/internal/idgen"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/role"
@@ -87,22 +87,15 @@ var (
 // Errors: BAD_USER_INPUT, FORBIDDEN, catalog.ErrGoodsNotFound,
 // ErrUserNotFound, ErrGoodsPrice (AMOUNT_MISMATCH), idempotency errors.
 func (g *GameGoods) CreateGoodsOrder(ctx context.Context, in CreateGoodsOrderInput) (*GoodsOrder, error) {
-	p, err := auth.Require(ctx, role.Service, role.User, role.Admin)
-	if err != nil {
+	if _, err := auth.Require(ctx, role.Service, role.User, role.Admin); err != nil {
 		return nil, err
 	}
 	if err := auth.ActFor(ctx, in.UserID); err != nil {
 		return nil, err
 	}
-	appID := int64(db.DefaultAppID)
-	switch {
-	case p.Role == role.Service:
-		if in.AppID != nil && *in.AppID != p.AppID {
-			return nil, auth.ErrOtherApp
-		}
-		appID = p.AppID
-	case in.AppID != nil:
-		appID = *in.AppID
+	appID, err := access.AppOf(ctx, in.AppID)
+	if err != nil {
+		return nil, err
 	}
 	if n := utf8.RuneCountInString(in.Item); n == 0 || n > 128 {
 		return nil, apperr.Input("item", "item must be 1 to 128 characters")

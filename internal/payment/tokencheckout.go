@@ -17,9 +17,9 @@ import (
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/orderitem"
 	"github.com/paygraph/paygraph/ent/user"
+	"github.com/paygraph/paygraph/internal/access"
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
-	"github.com/paygraph/paygraph/internal/db"
 	"github.com/paygraph/paygraph/internal/idgen"
 	"github.com/paygraph/paygraph/internal/ledger"
 	"github.com/paygraph/paygraph/internal/money"
@@ -119,15 +119,9 @@ func (s *Service) AppFor(ctx context.Context, appID *int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	id := int64(db.DefaultAppID)
-	if p.Role == role.Service {
-		if appID != nil && *appID != p.AppID {
-			return 0, auth.ErrOtherApp
-		}
-		return p.AppID, nil
-	}
-	if appID != nil {
-		id = *appID
+	id, err := access.AppOf(ctx, appID)
+	if err != nil || p.Role == role.Service {
+		return id, err
 	}
 	if ok, err := s.Client.App.Query().Where(app.ID(id)).Exist(ctx); err != nil {
 		return 0, fmt.Errorf("finding app: %w", err)

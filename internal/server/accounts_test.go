@@ -14,6 +14,13 @@ import (
 // password (and only it) signs in.
 func TestSessionsCanBeEnded(t *testing.T) {
 	m := newMoney(t, server.Options{})
+	// Each logout is a write: one per request, aliases refused before any runs.
+	if r := m.payer.Do(t, `mutation{a:logout b:logout}`, nil); r.Code() != "BAD_USER_INPUT" || r.Errors[0].Extensions["reason"] != "TOO_MANY_EXPENSIVE_FIELDS" {
+		t.Fatalf("aliased logouts: %+v", r.Errors)
+	}
+	if r := m.payer.Do(t, `{me{id}}`, nil); len(r.Errors) > 0 {
+		t.Fatalf("a refused logout ended the session: %+v", r.Errors)
+	}
 	if r := m.payer.Do(t, `mutation{logout}`, nil); len(r.Errors) > 0 {
 		t.Fatalf("logout: %+v", r.Errors)
 	}
