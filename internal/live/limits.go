@@ -21,11 +21,11 @@ type Limits struct {
 	PerPrincipal int
 }
 
-// limiter counts the subscriptions of each principal; connections count
+// limiter holds the subscriptions of each principal; connections hold
 // their own.
 type limiter struct {
 	mu          sync.Mutex
-	byPrincipal map[principalKey]int
+	byPrincipal map[principalKey]holders
 }
 
 type principalKey struct {
@@ -33,10 +33,34 @@ type principalKey struct {
 	subject int64
 }
 
-// connection counts the subscriptions of one WebSocket.
+// connection holds the subscriptions of one WebSocket.
 type connection struct {
-	mu sync.Mutex
-	n  int
+	mu   sync.Mutex
+	subs holders
+}
+
+// holder is one subscription holding room; ctx is the subscription's.
+type holder struct{ ctx context.Context }
+
+// holders is the room of one connection or principal: the subscriptions
+// holding it.
+type holders map[*holder]struct{}
+
+// full reports whether max subscriptions hold room. One whose context has
+// ended is not counted: it has been stopped (and its client may already
+// have been told complete), though its goroutine may not yet have given
+// the room back. Only a set at its cap is walked.
+func (h holders) full(max int) bool {
+	if len(h) < max {
+		return false
+	}
+	n := 0
+	for x := range h {
+		if x.ctx.Err() == nil {
+			n++
+		}
+	}
+	return n >= max
 }
 
 type connectionKey struct{}
@@ -45,24 +69,26 @@ type connectionKey struct{}
 // started under it count against Limits.PerConnection together. An SSE
 // stream carries one subscription and needs none.
 func WithConnection(ctx context.Context) context.Context {
-	return context.WithValue(ctx, connectionKey{}, &connection{})
+	return context.WithValue(ctx, connectionKey{}, &connection{subs: holders{}})
 }
 
 // acquire reserves room for one more subscription of ctx's connection and
 // principal, before anything is spent on it, and returns the function that
-// gives the room back (call it once, when the subscription ends).
+// gives the room back (call it once, when the subscription ends). ctx is
+// the subscription's own: once it ends, its room is free for the next.
 //
 // Errors: RATE_LIMITED, naming the limit that was reached.
 func (s *Service) acquire(ctx context.Context) (release func(), err error) {
+	me := &holder{ctx}
 	conn, _ := ctx.Value(connectionKey{}).(*connection)
 	if s.Limits.PerConnection <= 0 {
 		conn = nil
 	}
 	if conn != nil {
 		conn.mu.Lock()
-		full := conn.n >= s.Limits.PerConnection
+		full := conn.subs.full(s.Limits.PerConnection)
 		if !full {
-			conn.n++
+			conn.subs[me] = struct{}{}
 		}
 		conn.mu.Unlock()
 		if full {
@@ -73,7 +99,7 @@ func (s *Service) acquire(ctx context.Context) (release func(), err error) {
 	releaseConn := func() {
 		if conn != nil {
 			conn.mu.Lock()
-			conn.n--
+			delete(conn.subs, me)
 			conn.mu.Unlock()
 		}
 	}
@@ -81,12 +107,17 @@ func (s *Service) acquire(ctx context.Context) (release func(), err error) {
 	if p, err := auth.FromContext(ctx); err == nil && s.Limits.PerPrincipal > 0 {
 		key = &principalKey{p.Role, p.Subject}
 		s.limits.mu.Lock()
-		full := s.limits.byPrincipal[*key] >= s.Limits.PerPrincipal
+		mine := s.limits.byPrincipal[*key]
+		full := mine.full(s.Limits.PerPrincipal)
 		if !full {
-			if s.limits.byPrincipal == nil {
-				s.limits.byPrincipal = map[principalKey]int{}
+			if mine == nil {
+				if s.limits.byPrincipal == nil {
+					s.limits.byPrincipal = map[principalKey]holders{}
+				}
+				mine = holders{}
+				s.limits.byPrincipal[*key] = mine
 			}
-			s.limits.byPrincipal[*key]++
+			mine[me] = struct{}{}
 		}
 		s.limits.mu.Unlock()
 		if full {
@@ -100,7 +131,8 @@ func (s *Service) acquire(ctx context.Context) (release func(), err error) {
 		once.Do(func() {
 			if key != nil {
 				s.limits.mu.Lock()
-				if s.limits.byPrincipal[*key]--; s.limits.byPrincipal[*key] <= 0 {
+				mine := s.limits.byPrincipal[*key]
+				if delete(mine, me); len(mine) == 0 {
 					delete(s.limits.byPrincipal, *key)
 				}
 				s.limits.mu.Unlock()
