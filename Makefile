@@ -5,10 +5,10 @@ PKGS = ./...
 .PHONY: run test test-postgres generate check-generated lint bench bench-postgres bench-live build demo
 
 ## run: start paygraph on 127.0.0.1:8080 with an embedded SQLite database.
-## The built binary replaces the recipe's shell, so Ctrl-C ends it with its
-## graceful shutdown and status 0 (`go run` exits 1 on the signal, which make
-## reported as an error). make itself, interrupted too, then stops quietly
-## with the shell's usual status for Ctrl-C, 130, as GNU make always does.
+## The built binary replaces the recipe's shell and, started by make in a
+## terminal, takes the terminal's foreground: Ctrl-C reaches paygraph alone,
+## which shuts down gracefully and exits 0, and so does make (see
+## foreground_linux.go).
 run: build
 	@exec ./paygraph
 

@@ -21,8 +21,11 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, nil); err != nil {
+	giveBack := takeTerminal()
+	err := run(ctx, os.Getenv, nil)
+	giveBack()
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "paygraph:", err)
 		os.Exit(1)
 	}
