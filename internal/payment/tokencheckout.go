@@ -302,15 +302,6 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := s.Ledger.Post(ctx, tx, ledger.Journal{
-			Asset: o.Asset, Kind: "PAYMENT", OrderID: o.ID,
-			Postings: []ledger.Posting{
-				{UserID: o.PayerID, Bucket: ledger.Available, Amount: -o.Amount},
-				{UserID: o.PayeeID, Bucket: ledger.Available, Amount: o.Amount, Withdrawable: o.Amount},
-			},
-		}); err != nil {
-			return nil, err
-		}
 		if err := tx.OrderItem.Update().Where(orderitem.OrderID(o.ID), orderitem.KindEQ(orderitem.KindPAY)).
 			Modify(func(u *sql.UpdateBuilder) {
 				// Nothing is held back: the payee has the money at once (unlocked).
@@ -319,6 +310,17 @@ func (s *Service) Pay(ctx context.Context, in PayInput) (*ent.Order, error) {
 			}).
 			Exec(ctx); err != nil {
 			return nil, fmt.Errorf("recording paid amounts: %w", err)
+		}
+		// The wallets last: on PostgreSQL the payee's row stays locked from
+		// its UPDATE to COMMIT, and every payment to that payee waits for it.
+		if _, err := s.Ledger.Post(ctx, tx, ledger.Journal{
+			Asset: o.Asset, Kind: "PAYMENT", OrderID: o.ID,
+			Postings: []ledger.Posting{
+				{UserID: o.PayerID, Bucket: ledger.Available, Amount: -o.Amount},
+				{UserID: o.PayeeID, Bucket: ledger.Available, Amount: o.Amount, Withdrawable: o.Amount},
+			},
+		}); err != nil {
+			return nil, err
 		}
 		return paid, nil
 	})
