@@ -7933,7 +7933,7 @@ enum WebhookDeliveryStatus @goModel(model: "github.com/paygraph/paygraph/ent/web
   """
   DELIVERED
   """
-  It failed; the next attempt is queued for nextAttemptAt.
+  It failed; the event is tried again at nextAttemptAt, and the endpoint's later events wait behind it, in order.
   """
   RETRYING
   """

@@ -386,7 +386,9 @@ func TestWebhookRetriesOnTheConfiguredSchedule(t *testing.T) {
 			}
 			continue
 		}
-		if d.NextAttemptAt == nil || d.NextAttemptAt.Sub(*d.AttemptedAt) != want[i].delay ||
+		// The schedule's step after the attempt ended, plus up to 10 % jitter.
+		if d.NextAttemptAt == nil || d.DurationMs == nil || d.NextAttemptAt.Sub(*d.AttemptedAt) < want[i].delay ||
+			d.NextAttemptAt.Sub(*d.AttemptedAt) > want[i].delay*11/10+time.Duration(*d.DurationMs+2)*time.Millisecond ||
 			d.Error == nil || !strings.HasPrefix(*d.Error, "HTTP 500") {
 			t.Fatalf("failed attempt %+v", d)
 		}
@@ -456,7 +458,7 @@ func TestWebhookDeliveryResumesAfterRestart(t *testing.T) {
 	epID, secret := w.endpoint(t, w.shop, rcv.URL, []string{"order.paid"})
 	w.pay(t, w.order(t, w.shop))
 	waitDeliveries(t, w.shop, epID, "the first attempt", func(ds []delivery) bool {
-		return len(ds) == 2 && ds[1].Status == "RETRYING"
+		return len(ds) == 1 && ds[0].Status == "RETRYING"
 	})
 	stop() // between the attempts
 	if n := len(rcv.all()); n != 1 {
@@ -470,7 +472,7 @@ func TestWebhookDeliveryResumesAfterRestart(t *testing.T) {
 		t.Fatalf("calls %s", describeCalls(calls))
 	}
 	verify(t, calls[1], secret)
-	ds := waitDeliveries(t, shop, epID, "the second attempt recorded", settled)
+	ds := waitDeliveries(t, shop, epID, "the second attempt recorded", func(ds []delivery) bool { return len(ds) == 2 })
 	if ds[0].Attempt != 2 || ds[0].Status != "DELIVERED" {
 		t.Fatalf("deliveries %+v", ds)
 	}
@@ -1018,4 +1020,119 @@ func TestEventDataIsTheOrderAfterItsStep(t *testing.T) {
 		t.Fatalf("order.processing data %+v; the order %+v", v, cur)
 	}
 	e.srv.AssertLedger(t)
+}
+
+// An endpoint that does not answer costs a write per backoff step, not
+// one per event: while it is down, many payments leave a handful of
+// delivery rows; its events wait behind its cursor and, once it answers
+// again, arrive in the order they happened, each once.
+func TestWebhookDeadEndpointCostsBoundedWritesAndCatchesUpInOrder(t *testing.T) {
+	const step = 300 * time.Millisecond
+	srv := testutil.Start(t, hookEnv(t, map[string]string{"PAYGRAPH_WEBHOOK_RETRIES": "300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms"}))
+	w := newHookWorld(t, srv)
+	var (
+		mu       sync.Mutex
+		dead     = true
+		tries    int
+		received []string
+	)
+	rcv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		down := dead
+		tries++
+		mu.Unlock()
+		if down {
+			// Gone: the connection drops without an answer.
+			conn, _, err := rw.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		var ev struct{ ID, Type string }
+		_ = json.Unmarshal(body, &ev)
+		mu.Lock()
+		received = append(received, ev.ID)
+		mu.Unlock()
+		rw.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rcv.Close)
+	epID, _ := w.endpoint(t, w.shop, rcv.URL, []string{"order.paid"})
+
+	const orders = 40
+	began := time.Now()
+	for range orders {
+		w.pay(t, w.order(t, w.shop))
+	}
+	// Let it stay down a few more steps.
+	time.Sleep(4 * step)
+	down := time.Since(began)
+	ds := deliveries(t, w.shop, epID)
+	mu.Lock()
+	attempts := tries
+	mu.Unlock()
+	// One probe per step (the first attempt, then one per 300 ms or more),
+	// whatever the number of payments.
+	bound := 2 + int(down/step)
+	if attempts > bound || len(ds) > bound || len(ds) == 0 {
+		t.Fatalf("down %s: %d attempts, %d delivery rows for %d paid orders; want at most %d", down, attempts, len(ds), orders, bound)
+	}
+	for _, d := range ds {
+		if d.Status != "RETRYING" || d.HTTPStatus != nil || d.Error == nil || d.NextAttemptAt == nil {
+			t.Fatalf("attempt while down %+v", d)
+		}
+		if d.Event.ID != ds[0].Event.ID {
+			t.Fatalf("while down, attempts of another event than the first: %+v", ds)
+		}
+	}
+
+	mu.Lock()
+	dead = false
+	mu.Unlock()
+	var paid struct {
+		Events struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	w.shop.Do(t, `{events(where:{type:"order.paid"}, first:100){edges{node{id}}}}`, nil).Decode(t, &paid)
+	var want []string
+	for _, e := range paid.Events.Edges {
+		want = append(want, e.Node.ID)
+	}
+	if len(want) != orders {
+		t.Fatalf("%d order.paid events", len(want))
+	}
+	deadline := time.Now().Add(hookWait)
+	for {
+		mu.Lock()
+		got := append([]string(nil), received...)
+		mu.Unlock()
+		if len(got) >= orders {
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Fatalf("received\n%v\nwant, in the order they happened,\n%v", got, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events delivered after the endpoint came back", len(got), orders)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ds = waitDeliveries(t, w.shop, epID, "the deliveries recorded", func(ds []delivery) bool {
+		n := 0
+		for _, d := range ds {
+			if d.Status == "DELIVERED" {
+				n++
+			}
+		}
+		return n == orders
+	})
+	// The event that was probed got its later attempt number.
+	for _, d := range ds {
+		if d.Status == "DELIVERED" && d.Event.ID == want[0] && d.Attempt < 2 {
+			t.Fatalf("the probed event delivered as attempt %d", d.Attempt)
+		}
+	}
+	srv.AssertLedger(t)
 }

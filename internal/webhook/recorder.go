@@ -10,6 +10,7 @@ import (
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/orderitem"
+	"github.com/paygraph/paygraph/internal/idgen"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/txn"
 )
@@ -29,10 +30,10 @@ type Recorder struct {
 	// and its documented API's status number, as Order shows them (the
 	// status machine knows them).
 	Describe func(*ent.Order) (statusDesc, statusText string, legacyStatus *int)
-	// Quiet, if set, reports that no endpoint can want app's events yet,
-	// so they are written already fanned out and cost the dispatcher no
-	// write (see Service.Quiet).
-	Quiet func(appID int64) bool
+	// Ordered says ids are handed out in commit order (SQLite: one
+	// writer), so an event's position is its id, written with it; without
+	// it (PostgreSQL) the dispatcher numbers events once they committed.
+	Ordered bool
 }
 
 // pending is what one unit of work has to record.
@@ -154,7 +155,6 @@ func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
 			orders[o.ID] = o
 		}
 	}
-	now := time.Now()
 	builders := make([]*ent.EventCreate, 0, len(p.steps)+len(p.wallets))
 	for _, s := range p.steps {
 		o := &s.order
@@ -164,7 +164,7 @@ func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
 		}
 		b := tx.Event.Create().SetType(OrderType(o.Status)).SetCreatedAt(s.at).
 			SetAppID(o.AppID).SetOrderID(o.ID).SetSeq(o.EventSeq).SetData(string(data))
-		r.quiet(b, o.AppID, now)
+		r.position(b)
 		builders = append(builders, b)
 	}
 	for _, w := range p.wallets {
@@ -184,12 +184,10 @@ func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
 		}
 		b := tx.Event.Create().SetType(TypeWalletChanged).SetCreatedAt(w.at).SetWalletID(w.WalletID).
 			SetSeq(w.Seq).SetData(string(data))
-		var app int64
 		if o := orders[w.orderID]; o != nil {
-			app = o.AppID
-			b.SetAppID(app).SetOrderID(o.ID)
+			b.SetAppID(o.AppID).SetOrderID(o.ID)
 		}
-		r.quiet(b, app, now)
+		r.position(b)
 		builders = append(builders, b)
 	}
 	if err := tx.Event.CreateBulk(builders...).Exec(ctx); err != nil {
@@ -198,11 +196,12 @@ func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
 	return nil
 }
 
-// quiet marks an event of no app, or of an app no endpoint listens to, as
-// fanned out already.
-func (r *Recorder) quiet(b *ent.EventCreate, app int64, now time.Time) {
-	if app == 0 || (r.Quiet != nil && r.Quiet(app)) {
-		b.SetFannedOutAt(now)
+// position gives an event its id now and, ids being in commit order, the
+// same number as its position.
+func (r *Recorder) position(b *ent.EventCreate) {
+	if r.Ordered {
+		n := idgen.Next()
+		b.SetID(n).SetPosition(n)
 	}
 }
 
