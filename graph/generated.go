@@ -7799,7 +7799,7 @@ type WebhookDelivery implements Node {
   """
   id: ID!
   """
-  Which try of this event at this endpoint, from 1.
+  Which try of this event at this endpoint, from 1; 0 for a FAILED row that writes off events never tried (the endpoint was down past their retry schedule).
   """
   attempt: Int!
   """

@@ -172,7 +172,7 @@ func (WebhookDelivery) Fields() []ent.Field {
 		// app_id is the endpoint's app, for the visibility rule.
 		field.Int64("app_id").Immutable().Annotations(hidden()),
 		// attempt counts the tries of this event at this endpoint, from 1.
-		field.Int("attempt").Immutable().Comment("Which try of this event at this endpoint, from 1."),
+		field.Int("attempt").Immutable().Comment("Which try of this event at this endpoint, from 1; 0 for a FAILED row that writes off events never tried (the endpoint was down past their retry schedule)."),
 		// kind: EVENT (the automatic delivery and its retries),
 		// REDELIVERY (redeliverEvent) or TEST (sendTestWebhook).
 		field.Enum("kind").Values("EVENT", "REDELIVERY", "TEST").Default("EVENT").Immutable().

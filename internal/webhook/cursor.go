@@ -433,12 +433,8 @@ func (d *Dispatcher) recordStep(ctx context.Context, f following, st cursorStep)
 		}
 		bs := make([]*ent.WebhookDeliveryCreate, len(st.rows))
 		for i, r := range st.rows {
-			attempt := r.attempt
-			if attempt == 0 {
-				attempt = 1
-			}
 			b := tx.WebhookDelivery.Create().SetID(r.id).SetEventID(r.eventID).SetEndpointID(f.ID).SetAppID(f.AppID).
-				SetAttempt(attempt).SetStatus(r.status).SetDueAt(r.out.at).SetCreatedAt(r.out.at)
+				SetAttempt(r.attempt).SetStatus(r.status).SetDueAt(r.out.at).SetCreatedAt(r.out.at)
 			if r.attempt != 0 {
 				b.SetAttemptedAt(r.out.at).SetDurationMs(int(r.out.duration.Milliseconds()))
 			}
