@@ -33,7 +33,7 @@ type Event struct {
 	WalletID *int64 `json:"wallet_id,omitempty"`
 	// The number of the change among its order's (1, 2, 3, …; the seq of the order's step), or among its wallet's for wallet.changed: order events by it.
 	Seq int `json:"seq,omitempty"`
-	// JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}.
+	// JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines and (app store orders) its goods; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}.
 	Data string `json:"data,omitempty"`
 	// Position holds the value of the "position" field.
 	Position *int64 `json:"position,omitempty"`

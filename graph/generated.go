@@ -4811,7 +4811,7 @@ type Event implements Node {
   """
   seq: Int!
   """
-  JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}.
+  JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines and (app store orders) its goods; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}.
   """
   data: String!
   """

@@ -37,7 +37,7 @@ func (Event) Fields() []ent.Field {
 		// data is JSON: the order as the API shows it, with its items (or
 		// the wallet's balances).
 		field.Text("data").Immutable().
-			Comment("JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}."),
+			Comment("JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines and (app store orders) its goods; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}."),
 		// position orders events as they committed: each endpoint's cursor
 		// runs over it. With SQLite (one writer, ids handed out in commit
 		// order) it is the id, set in the insert; with PostgreSQL, where ids

@@ -10,6 +10,7 @@ import (
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/orderitem"
+	"github.com/paygraph/paygraph/ent/orderline"
 	"github.com/paygraph/paygraph/internal/idgen"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/txn"
@@ -145,6 +146,25 @@ func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
 			items[it.OrderID] = append(items[it.OrderID], it)
 		}
 	}
+	// App store orders show their goods lines too (Order.goods); they
+	// never change, but the unit may have just written them.
+	var stores []int64
+	for _, id := range ids {
+		if t := orders[id].Type; t == order.TypeRECHARGE || t == order.TypeCONSUME {
+			stores = append(stores, id)
+		}
+	}
+	goods := map[int64][]*ent.OrderLine{}
+	if len(stores) > 0 {
+		ls, err := tx.OrderLine.Query().Where(orderline.OrderIDIn(stores...)).
+			Order(orderline.ByOrderID(), orderline.ByPosition()).All(ctx)
+		if err != nil {
+			return fmt.Errorf("reading goods lines for their events: %w", err)
+		}
+		for _, l := range ls {
+			goods[l.OrderID] = append(goods[l.OrderID], l)
+		}
+	}
 	// A journal of an order the unit did not move (rare): read its app.
 	for _, w := range p.wallets {
 		if w.orderID != 0 && orders[w.orderID] == nil {
@@ -158,7 +178,7 @@ func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
 	builders := make([]*ent.EventCreate, 0, len(p.steps)+len(p.wallets))
 	for _, s := range p.steps {
 		o := &s.order
-		data, err := json.Marshal(r.orderView(o, items[o.ID]))
+		data, err := json.Marshal(r.orderView(o, items[o.ID], goods[o.ID]))
 		if err != nil {
 			return fmt.Errorf("encoding event of order %d: %w", o.ID, err)
 		}
@@ -263,6 +283,20 @@ type orderView struct {
 	UpdatedAt       time.Time  `json:"updatedAt"`
 	PayInfo         []itemView `json:"payInfo"`
 	ProductInfo     []itemView `json:"productInfo"`
+	// Goods are an app store order's goods lines (Order.goods); empty
+	// for the other orders.
+	Goods []goodsView `json:"goods"`
+}
+
+// goodsView is an OrderGoods as the API shows it.
+type goodsView struct {
+	GoodsID     string  `json:"goodsId"`
+	Item        string  `json:"item"`
+	Title       *string `json:"title"`
+	Num         int     `json:"num"`
+	SinglePrice string  `json:"singlePrice"`
+	Amount      string  `json:"amount"`
+	Asset       string  `json:"asset"`
 }
 
 type itemView struct {
@@ -292,7 +326,7 @@ type walletData struct {
 	Withdrawable string `json:"withdrawable"`
 }
 
-func (r *Recorder) orderView(o *ent.Order, items []*ent.OrderItem) orderView {
+func (r *Recorder) orderView(o *ent.Order, items []*ent.OrderItem, goods []*ent.OrderLine) orderView {
 	v := orderView{
 		ID: id(o.ID), OrderNo: o.OrderNo, ClientOrderID: optString(o.ClientOrderID), Type: string(o.Type),
 		Status: string(o.Status), AppID: id(o.AppID), PayerID: optID(o.PayerID), PayeeID: optID(o.PayeeID),
@@ -303,7 +337,14 @@ func (r *Recorder) orderView(o *ent.Order, items []*ent.OrderItem) orderView {
 		SkillID: optString(o.SkillID), RefundReason: optString(o.RefundReason), Comment: optString(o.Comment),
 		Score: o.Score, ExpiresAt: o.ExpiresAt, PaidAt: o.PaidAt, CompletedAt: o.CompletedAt,
 		AutoConfirmAt: o.AutoConfirmAt, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
-		PayInfo: []itemView{}, ProductInfo: []itemView{},
+		PayInfo: []itemView{}, ProductInfo: []itemView{}, Goods: []goodsView{},
+	}
+	for _, l := range goods {
+		v.Goods = append(v.Goods, goodsView{
+			GoodsID: l.GoodsID, Item: l.Item, Title: optString(l.Title), Num: l.Num,
+			SinglePrice: r.Assets.Format(l.Asset, l.SinglePrice).String(),
+			Amount:      r.Assets.Format(l.Asset, l.Amount).String(), Asset: l.Asset,
+		})
 	}
 	if r.Describe != nil {
 		v.StatusDesc, v.StatusText, v.LegacyStatus = r.Describe(o)
