@@ -209,13 +209,28 @@ func checkLedger(g *gql, admin string) error {
 // not slow down for them (deliveries run outside every transaction). An
 // app has at most 16; more are spread over further apps, 16 each, and
 // the payers' orders over those apps, so every endpoint has events.
+var apps = flag.Int("apps", 1, "sqlite: spread the payers' orders over this many apps (the bench app and more), as -endpoints above 16 does: its baseline without endpoints")
+
 var endpoints = flag.Int("endpoints", 0, "sqlite: webhook endpoints that time out (a receiver that never answers): up to 16 on the bench app, more spread 16 per app over further apps, whose orders the payers share")
 
-// deadEndpoints makes n endpoints that never answer and returns the
-// SERVICE tokens of the apps whose orders the bench makes.
+// deadEndpoints makes the apps whose orders the bench makes (-apps, or
+// as many as n endpoints need at 16 per app) and n endpoints on them that
+// never answer, and returns the apps' SERVICE tokens.
 func (g *gql) deadEndpoints(admin, service string, n int) ([]string, error) {
+	const perApp = 16
 	services := []string{service}
+	for len(services) < max(*apps, (n+perApp-1)/perApp) {
+		var app struct{ CreateApp struct{ ServiceToken string } }
+		if err := g.do(admin, `mutation($n:String!){createApp(name:$n){serviceToken}}`,
+			map[string]any{"n": fmt.Sprintf("bench-%d", len(services))}, &app); err != nil {
+			return nil, err
+		}
+		services = append(services, app.CreateApp.ServiceToken)
+	}
 	if n == 0 {
+		if len(services) > 1 {
+			fmt.Printf("orders spread over %d apps, no webhook endpoints\n", len(services))
+		}
 		return services, nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -232,21 +247,12 @@ func (g *gql) deadEndpoints(admin, service string, n int) ([]string, error) {
 			held = append(held, c)
 		}
 	}()
-	const perApp = 16
 	for i := range n {
-		if i > 0 && i%perApp == 0 {
-			var app struct{ CreateApp struct{ ServiceToken string } }
-			if err := g.do(admin, `mutation($n:String!){createApp(name:$n){serviceToken}}`,
-				map[string]any{"n": fmt.Sprintf("bench-hooks-%d", i/perApp)}, &app); err != nil {
-				return nil, err
-			}
-			services = append(services, app.CreateApp.ServiceToken)
-		}
 		url := fmt.Sprintf("http://%s/hook/%d", ln.Addr(), i)
-		if err := g.do(services[len(services)-1], `mutation($u:String!){createWebhookEndpoint(input:{url:$u}){secret}}`, map[string]any{"u": url}, nil); err != nil {
+		if err := g.do(services[i/perApp], `mutation($u:String!){createWebhookEndpoint(input:{url:$u}){secret}}`, map[string]any{"u": url}, nil); err != nil {
 			return nil, fmt.Errorf("endpoint %d: %w", i, err)
 		}
 	}
-	fmt.Printf("webhooks: %d endpoints over %d apps, all pointing at a receiver that never answers\n", n, len(services))
+	fmt.Printf("webhooks: %d endpoints over %d apps (orders spread over them), all pointing at a receiver that never answers\n", n, len(services))
 	return services, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/config"
+	"github.com/paygraph/paygraph/internal/idgen"
 	"github.com/paygraph/paygraph/internal/server"
 	"github.com/paygraph/paygraph/internal/testutil"
 	"github.com/paygraph/paygraph/internal/webhook"
@@ -1133,6 +1134,83 @@ func TestWebhookDeadEndpointCostsBoundedWritesAndCatchesUpInOrder(t *testing.T) 
 		if d.Status == "DELIVERED" && d.Event.ID == want[0] && d.Attempt < 2 {
 			t.Fatalf("the probed event delivered as attempt %d", d.Attempt)
 		}
+	}
+	srv.AssertLedger(t)
+}
+
+// Events whose retry schedule ends while their endpoint is down are
+// marked failed, the ones waiting behind the first together, in one row:
+// a long outage is written off in a write, not one per event. The events
+// after them are delivered when the endpoint answers again.
+func TestWebhookDeadEndpointWritesOffEventsPastTheirSchedule(t *testing.T) {
+	srv := testutil.Start(t, hookEnv(t, map[string]string{"PAYGRAPH_WEBHOOK_RETRIES": "200ms"}))
+	w := newHookWorld(t, srv)
+	var (
+		mu       sync.Mutex
+		dead     = true
+		received []string
+	)
+	rcv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		down := dead
+		mu.Unlock()
+		if down {
+			if conn, _, err := rw.(http.Hijacker).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		var ev struct{ ID string }
+		_ = json.Unmarshal(body, &ev)
+		mu.Lock()
+		received = append(received, ev.ID)
+		mu.Unlock()
+	}))
+	t.Cleanup(rcv.Close)
+	epID, _ := w.endpoint(t, w.shop, rcv.URL, []string{"order.paid"})
+
+	// Five events that happened an hour ago (as after a long outage), made
+	// after the endpoint: their schedule is long over.
+	ctx := context.Background()
+	app := parseID(t, w.shopApp)
+	var old []string
+	for range 5 {
+		b := srv.DB.Ent.Event.Create().SetType("order.paid").SetCreatedAt(time.Now().Add(-time.Hour)).
+			SetAppID(app).SetSeq(1).SetData("{}")
+		if testutil.PostgresURL() == "" {
+			n := idgen.Next() // SQLite: the position is the id
+			b.SetID(n).SetPosition(n)
+		}
+		ev, err := b.Save(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old = append(old, fmt.Sprint(ev.ID))
+	}
+	srv.Dispatcher.Wake()
+	ds := waitDeliveries(t, w.shop, epID, "the events written off", func(ds []delivery) bool { return len(ds) == 2 })
+	// Newest first: the write-off of the four behind the first, then the
+	// first's one attempt.
+	if ds[1].Status != "FAILED" || ds[1].Attempt != 1 || ds[1].Event.ID != old[0] || ds[1].NextAttemptAt != nil ||
+		ds[0].Status != "FAILED" || ds[0].Attempt != 0 || ds[0].Event.ID != old[4] || ds[0].AttemptedAt != nil ||
+		ds[0].Error == nil || !strings.Contains(*ds[0].Error, "4 events") {
+		t.Fatalf("deliveries %+v", ds)
+	}
+
+	mu.Lock()
+	dead = false
+	mu.Unlock()
+	id := w.order(t, w.shop)
+	w.pay(t, id)
+	ds = waitDeliveries(t, w.shop, epID, "the new event delivered", func(ds []delivery) bool {
+		return len(ds) == 3 && ds[0].Status == "DELIVERED"
+	})
+	mu.Lock()
+	got := append([]string(nil), received...)
+	mu.Unlock()
+	if len(got) != 1 || got[0] != ds[0].Event.ID {
+		t.Fatalf("received %v; delivered %+v", got, ds[0])
 	}
 	srv.AssertLedger(t)
 }
