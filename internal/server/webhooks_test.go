@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/config"
 	"github.com/paygraph/paygraph/internal/idgen"
@@ -1174,19 +1175,23 @@ func TestWebhookDeadEndpointWritesOffEventsPastTheirSchedule(t *testing.T) {
 	// after the endpoint: their schedule is long over.
 	ctx := context.Background()
 	app := parseID(t, w.shopApp)
-	var old []string
+	var (
+		old []string
+		bs  []*ent.EventCreate
+	)
 	for range 5 {
-		b := srv.DB.Ent.Event.Create().SetType("order.paid").SetCreatedAt(time.Now().Add(-time.Hour)).
+		n := idgen.Next()
+		b := srv.DB.Ent.Event.Create().SetID(n).SetType("order.paid").SetCreatedAt(time.Now().Add(-time.Hour)).
 			SetAppID(app).SetSeq(1).SetData("{}")
 		if testutil.PostgresURL() == "" {
-			n := idgen.Next() // SQLite: the position is the id
-			b.SetID(n).SetPosition(n)
+			b.SetPosition(n) // SQLite: the position is the id
 		}
-		ev, err := b.Save(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		old = append(old, fmt.Sprint(ev.ID))
+		bs = append(bs, b)
+		old = append(old, fmt.Sprint(n))
+	}
+	// One statement: they commit together, as a unit of work's events do.
+	if err := srv.DB.Ent.Event.CreateBulk(bs...).Exec(ctx); err != nil {
+		t.Fatal(err)
 	}
 	srv.Dispatcher.Wake()
 	ds := waitDeliveries(t, w.shop, epID, "the events written off", func(ds []delivery) bool { return len(ds) == 2 })
