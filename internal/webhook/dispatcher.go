@@ -37,9 +37,10 @@ type Dispatcher struct {
 	// with PostgreSQL), so new events are sent at once.
 	Bus events.Bus
 	Log *slog.Logger
-	// Postgres claims with FOR UPDATE SKIP LOCKED, so instances sharing
-	// the database never claim the same row. Without it (SQLite) one
-	// instance owns the queue.
+	// Postgres claims endpoints and rows with FOR UPDATE SKIP LOCKED and
+	// a lease, so instances sharing the database never send the same
+	// attempt, and numbers events (their positions) after they commit.
+	// Without it (SQLite) one instance owns the queue.
 	Postgres bool
 	// Retries are the delays between attempts (PAYGRAPH_WEBHOOK_RETRIES).
 	Retries []time.Duration
@@ -437,9 +438,10 @@ func printable(b []byte) string {
 	return strings.TrimSpace(s)
 }
 
-// record writes the outcome of c, if this instance still holds it: a
-// failed automatic attempt with tries left becomes RETRYING with its
-// successor queued after the schedule's next delay.
+// record writes the outcome of c, if this instance still holds it. A
+// row of kind EVENT is one queued before cursors (one per event and
+// endpoint): failed with tries left, it becomes RETRYING with its
+// successor queued after the schedule's next delay, as then.
 func (d *Dispatcher) record(ctx context.Context, c claimed, out outcome) error {
 	return d.Service.Tx.Run(ctx, func(tx *txn.Tx) error {
 		u := tx.WebhookDelivery.Update().Where(webhookdelivery.ID(c.ID), webhookdelivery.Lease(c.lease),
