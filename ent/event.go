@@ -33,8 +33,10 @@ type Event struct {
 	WalletID *int64 `json:"wallet_id,omitempty"`
 	// The number of the change among its order's (1, 2, 3, …; the seq of the order's step), or among its wallet's for wallet.changed: order events by it.
 	Seq int `json:"seq,omitempty"`
-	// JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}.
+	// JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines and (app store orders) its goods; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}.
 	Data string `json:"data,omitempty"`
+	// Position holds the value of the "position" field.
+	Position *int64 `json:"position,omitempty"`
 	// FannedOutAt holds the value of the "fanned_out_at" field.
 	FannedOutAt *time.Time `json:"fanned_out_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -96,7 +98,7 @@ func (*Event) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case event.FieldID, event.FieldAppID, event.FieldOrderID, event.FieldWalletID, event.FieldSeq:
+		case event.FieldID, event.FieldAppID, event.FieldOrderID, event.FieldWalletID, event.FieldSeq, event.FieldPosition:
 			values[i] = new(sql.NullInt64)
 		case event.FieldType, event.FieldData:
 			values[i] = new(sql.NullString)
@@ -167,6 +169,13 @@ func (_m *Event) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field data", values[i])
 			} else if value.Valid {
 				_m.Data = value.String
+			}
+		case event.FieldPosition:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field position", values[i])
+			} else if value.Valid {
+				_m.Position = new(int64)
+				*_m.Position = value.Int64
 			}
 		case event.FieldFannedOutAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -252,6 +261,11 @@ func (_m *Event) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("data=")
 	builder.WriteString(_m.Data)
+	builder.WriteString(", ")
+	if v := _m.Position; v != nil {
+		builder.WriteString("position=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	if v := _m.FannedOutAt; v != nil {
 		builder.WriteString("fanned_out_at=")

@@ -91,6 +91,20 @@ func (_c *EventCreate) SetData(v string) *EventCreate {
 	return _c
 }
 
+// SetPosition sets the "position" field.
+func (_c *EventCreate) SetPosition(v int64) *EventCreate {
+	_c.mutation.SetPosition(v)
+	return _c
+}
+
+// SetNillablePosition sets the "position" field if the given value is not nil.
+func (_c *EventCreate) SetNillablePosition(v *int64) *EventCreate {
+	if v != nil {
+		_c.SetPosition(*v)
+	}
+	return _c
+}
+
 // SetFannedOutAt sets the "fanned_out_at" field.
 func (_c *EventCreate) SetFannedOutAt(v time.Time) *EventCreate {
 	_c.mutation.SetFannedOutAt(v)
@@ -243,6 +257,10 @@ func (_c *EventCreate) createSpec() (*Event, *sqlgraph.CreateSpec) {
 		_spec.SetField(event.FieldData, field.TypeString, value)
 		_node.Data = value
 	}
+	if value, ok := _c.mutation.Position(); ok {
+		_spec.SetField(event.FieldPosition, field.TypeInt64, value)
+		_node.Position = &value
+	}
 	if value, ok := _c.mutation.FannedOutAt(); ok {
 		_spec.SetField(event.FieldFannedOutAt, field.TypeTime, value)
 		_node.FannedOutAt = &value
@@ -350,6 +368,30 @@ type (
 	}
 )
 
+// SetPosition sets the "position" field.
+func (u *EventUpsert) SetPosition(v int64) *EventUpsert {
+	u.Set(event.FieldPosition, v)
+	return u
+}
+
+// UpdatePosition sets the "position" field to the value that was provided on create.
+func (u *EventUpsert) UpdatePosition() *EventUpsert {
+	u.SetExcluded(event.FieldPosition)
+	return u
+}
+
+// AddPosition adds v to the "position" field.
+func (u *EventUpsert) AddPosition(v int64) *EventUpsert {
+	u.Add(event.FieldPosition, v)
+	return u
+}
+
+// ClearPosition clears the value of the "position" field.
+func (u *EventUpsert) ClearPosition() *EventUpsert {
+	u.SetNull(event.FieldPosition)
+	return u
+}
+
 // SetFannedOutAt sets the "fanned_out_at" field.
 func (u *EventUpsert) SetFannedOutAt(v time.Time) *EventUpsert {
 	u.Set(event.FieldFannedOutAt, v)
@@ -435,6 +477,34 @@ func (u *EventUpsertOne) Update(set func(*EventUpsert)) *EventUpsertOne {
 		set(&EventUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetPosition sets the "position" field.
+func (u *EventUpsertOne) SetPosition(v int64) *EventUpsertOne {
+	return u.Update(func(s *EventUpsert) {
+		s.SetPosition(v)
+	})
+}
+
+// AddPosition adds v to the "position" field.
+func (u *EventUpsertOne) AddPosition(v int64) *EventUpsertOne {
+	return u.Update(func(s *EventUpsert) {
+		s.AddPosition(v)
+	})
+}
+
+// UpdatePosition sets the "position" field to the value that was provided on create.
+func (u *EventUpsertOne) UpdatePosition() *EventUpsertOne {
+	return u.Update(func(s *EventUpsert) {
+		s.UpdatePosition()
+	})
+}
+
+// ClearPosition clears the value of the "position" field.
+func (u *EventUpsertOne) ClearPosition() *EventUpsertOne {
+	return u.Update(func(s *EventUpsert) {
+		s.ClearPosition()
+	})
 }
 
 // SetFannedOutAt sets the "fanned_out_at" field.
@@ -691,6 +761,34 @@ func (u *EventUpsertBulk) Update(set func(*EventUpsert)) *EventUpsertBulk {
 		set(&EventUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetPosition sets the "position" field.
+func (u *EventUpsertBulk) SetPosition(v int64) *EventUpsertBulk {
+	return u.Update(func(s *EventUpsert) {
+		s.SetPosition(v)
+	})
+}
+
+// AddPosition adds v to the "position" field.
+func (u *EventUpsertBulk) AddPosition(v int64) *EventUpsertBulk {
+	return u.Update(func(s *EventUpsert) {
+		s.AddPosition(v)
+	})
+}
+
+// UpdatePosition sets the "position" field to the value that was provided on create.
+func (u *EventUpsertBulk) UpdatePosition() *EventUpsertBulk {
+	return u.Update(func(s *EventUpsert) {
+		s.UpdatePosition()
+	})
+}
+
+// ClearPosition clears the value of the "position" field.
+func (u *EventUpsertBulk) ClearPosition() *EventUpsertBulk {
+	return u.Update(func(s *EventUpsert) {
+		s.ClearPosition()
+	})
 }
 
 // SetFannedOutAt sets the "fanned_out_at" field.

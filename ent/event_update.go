@@ -29,6 +29,33 @@ func (_u *EventUpdate) Where(ps ...predicate.Event) *EventUpdate {
 	return _u
 }
 
+// SetPosition sets the "position" field.
+func (_u *EventUpdate) SetPosition(v int64) *EventUpdate {
+	_u.mutation.ResetPosition()
+	_u.mutation.SetPosition(v)
+	return _u
+}
+
+// SetNillablePosition sets the "position" field if the given value is not nil.
+func (_u *EventUpdate) SetNillablePosition(v *int64) *EventUpdate {
+	if v != nil {
+		_u.SetPosition(*v)
+	}
+	return _u
+}
+
+// AddPosition adds value to the "position" field.
+func (_u *EventUpdate) AddPosition(v int64) *EventUpdate {
+	_u.mutation.AddPosition(v)
+	return _u
+}
+
+// ClearPosition clears the value of the "position" field.
+func (_u *EventUpdate) ClearPosition() *EventUpdate {
+	_u.mutation.ClearPosition()
+	return _u
+}
+
 // SetFannedOutAt sets the "fanned_out_at" field.
 func (_u *EventUpdate) SetFannedOutAt(v time.Time) *EventUpdate {
 	_u.mutation.SetFannedOutAt(v)
@@ -96,6 +123,15 @@ func (_u *EventUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			}
 		}
 	}
+	if value, ok := _u.mutation.Position(); ok {
+		_spec.SetField(event.FieldPosition, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPosition(); ok {
+		_spec.AddField(event.FieldPosition, field.TypeInt64, value)
+	}
+	if _u.mutation.PositionCleared() {
+		_spec.ClearField(event.FieldPosition, field.TypeInt64)
+	}
 	if value, ok := _u.mutation.FannedOutAt(); ok {
 		_spec.SetField(event.FieldFannedOutAt, field.TypeTime, value)
 	}
@@ -122,6 +158,33 @@ type EventUpdateOne struct {
 	hooks     []Hook
 	mutation  *EventMutation
 	modifiers []func(*sql.UpdateBuilder)
+}
+
+// SetPosition sets the "position" field.
+func (_u *EventUpdateOne) SetPosition(v int64) *EventUpdateOne {
+	_u.mutation.ResetPosition()
+	_u.mutation.SetPosition(v)
+	return _u
+}
+
+// SetNillablePosition sets the "position" field if the given value is not nil.
+func (_u *EventUpdateOne) SetNillablePosition(v *int64) *EventUpdateOne {
+	if v != nil {
+		_u.SetPosition(*v)
+	}
+	return _u
+}
+
+// AddPosition adds value to the "position" field.
+func (_u *EventUpdateOne) AddPosition(v int64) *EventUpdateOne {
+	_u.mutation.AddPosition(v)
+	return _u
+}
+
+// ClearPosition clears the value of the "position" field.
+func (_u *EventUpdateOne) ClearPosition() *EventUpdateOne {
+	_u.mutation.ClearPosition()
+	return _u
 }
 
 // SetFannedOutAt sets the "fanned_out_at" field.
@@ -220,6 +283,15 @@ func (_u *EventUpdateOne) sqlSave(ctx context.Context) (_node *Event, err error)
 				ps[i](selector)
 			}
 		}
+	}
+	if value, ok := _u.mutation.Position(); ok {
+		_spec.SetField(event.FieldPosition, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPosition(); ok {
+		_spec.AddField(event.FieldPosition, field.TypeInt64, value)
+	}
+	if _u.mutation.PositionCleared() {
+		_spec.ClearField(event.FieldPosition, field.TypeInt64)
 	}
 	if value, ok := _u.mutation.FannedOutAt(); ok {
 		_spec.SetField(event.FieldFannedOutAt, field.TypeTime, value)

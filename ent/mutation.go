@@ -2857,6 +2857,8 @@ type EventMutation struct {
 	seq           *int
 	addseq        *int
 	data          *string
+	position      *int64
+	addposition   *int64
 	fanned_out_at *time.Time
 	clearedFields map[string]struct{}
 	app           *int64
@@ -3285,6 +3287,76 @@ func (m *EventMutation) ResetData() {
 	m.data = nil
 }
 
+// SetPosition sets the "position" field.
+func (m *EventMutation) SetPosition(i int64) {
+	m.position = &i
+	m.addposition = nil
+}
+
+// Position returns the value of the "position" field in the mutation.
+func (m *EventMutation) Position() (r int64, exists bool) {
+	v := m.position
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPosition returns the old "position" field's value of the Event entity.
+// If the Event object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EventMutation) OldPosition(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPosition is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPosition requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPosition: %w", err)
+	}
+	return oldValue.Position, nil
+}
+
+// AddPosition adds i to the "position" field.
+func (m *EventMutation) AddPosition(i int64) {
+	if m.addposition != nil {
+		*m.addposition += i
+	} else {
+		m.addposition = &i
+	}
+}
+
+// AddedPosition returns the value that was added to the "position" field in this mutation.
+func (m *EventMutation) AddedPosition() (r int64, exists bool) {
+	v := m.addposition
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearPosition clears the value of the "position" field.
+func (m *EventMutation) ClearPosition() {
+	m.position = nil
+	m.addposition = nil
+	m.clearedFields[event.FieldPosition] = struct{}{}
+}
+
+// PositionCleared returns if the "position" field was cleared in this mutation.
+func (m *EventMutation) PositionCleared() bool {
+	_, ok := m.clearedFields[event.FieldPosition]
+	return ok
+}
+
+// ResetPosition resets all changes to the "position" field.
+func (m *EventMutation) ResetPosition() {
+	m.position = nil
+	m.addposition = nil
+	delete(m.clearedFields, event.FieldPosition)
+}
+
 // SetFannedOutAt sets the "fanned_out_at" field.
 func (m *EventMutation) SetFannedOutAt(t time.Time) {
 	m.fanned_out_at = &t
@@ -3449,7 +3521,7 @@ func (m *EventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *EventMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m._type != nil {
 		fields = append(fields, event.FieldType)
 	}
@@ -3470,6 +3542,9 @@ func (m *EventMutation) Fields() []string {
 	}
 	if m.data != nil {
 		fields = append(fields, event.FieldData)
+	}
+	if m.position != nil {
+		fields = append(fields, event.FieldPosition)
 	}
 	if m.fanned_out_at != nil {
 		fields = append(fields, event.FieldFannedOutAt)
@@ -3496,6 +3571,8 @@ func (m *EventMutation) Field(name string) (ent.Value, bool) {
 		return m.Seq()
 	case event.FieldData:
 		return m.Data()
+	case event.FieldPosition:
+		return m.Position()
 	case event.FieldFannedOutAt:
 		return m.FannedOutAt()
 	}
@@ -3521,6 +3598,8 @@ func (m *EventMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldSeq(ctx)
 	case event.FieldData:
 		return m.OldData(ctx)
+	case event.FieldPosition:
+		return m.OldPosition(ctx)
 	case event.FieldFannedOutAt:
 		return m.OldFannedOutAt(ctx)
 	}
@@ -3581,6 +3660,13 @@ func (m *EventMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetData(v)
 		return nil
+	case event.FieldPosition:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPosition(v)
+		return nil
 	case event.FieldFannedOutAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -3599,6 +3685,9 @@ func (m *EventMutation) AddedFields() []string {
 	if m.addseq != nil {
 		fields = append(fields, event.FieldSeq)
 	}
+	if m.addposition != nil {
+		fields = append(fields, event.FieldPosition)
+	}
 	return fields
 }
 
@@ -3609,6 +3698,8 @@ func (m *EventMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case event.FieldSeq:
 		return m.AddedSeq()
+	case event.FieldPosition:
+		return m.AddedPosition()
 	}
 	return nil, false
 }
@@ -3624,6 +3715,13 @@ func (m *EventMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddSeq(v)
+		return nil
+	case event.FieldPosition:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPosition(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Event numeric field %s", name)
@@ -3641,6 +3739,9 @@ func (m *EventMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(event.FieldWalletID) {
 		fields = append(fields, event.FieldWalletID)
+	}
+	if m.FieldCleared(event.FieldPosition) {
+		fields = append(fields, event.FieldPosition)
 	}
 	if m.FieldCleared(event.FieldFannedOutAt) {
 		fields = append(fields, event.FieldFannedOutAt)
@@ -3667,6 +3768,9 @@ func (m *EventMutation) ClearField(name string) error {
 		return nil
 	case event.FieldWalletID:
 		m.ClearWalletID()
+		return nil
+	case event.FieldPosition:
+		m.ClearPosition()
 		return nil
 	case event.FieldFannedOutAt:
 		m.ClearFannedOutAt()
@@ -3699,6 +3803,9 @@ func (m *EventMutation) ResetField(name string) error {
 		return nil
 	case event.FieldData:
 		m.ResetData()
+		return nil
+	case event.FieldPosition:
+		m.ResetPosition()
 		return nil
 	case event.FieldFannedOutAt:
 		m.ResetFannedOutAt()
@@ -19275,6 +19382,16 @@ type WebhookEndpointMutation struct {
 	secret                     *string
 	previous_secret            *string
 	previous_secret_expires_at *time.Time
+	cursor                     *int64
+	addcursor                  *int64
+	failures                   *int
+	addfailures                *int
+	head_attempts              *int
+	addhead_attempts           *int
+	next_attempt_at            *time.Time
+	lease                      *int64
+	addlease                   *int64
+	lease_until                *time.Time
 	clearedFields              map[string]struct{}
 	app                        *int64
 	clearedapp                 bool
@@ -19752,6 +19869,342 @@ func (m *WebhookEndpointMutation) ResetPreviousSecretExpiresAt() {
 	delete(m.clearedFields, webhookendpoint.FieldPreviousSecretExpiresAt)
 }
 
+// SetCursor sets the "cursor" field.
+func (m *WebhookEndpointMutation) SetCursor(i int64) {
+	m.cursor = &i
+	m.addcursor = nil
+}
+
+// Cursor returns the value of the "cursor" field in the mutation.
+func (m *WebhookEndpointMutation) Cursor() (r int64, exists bool) {
+	v := m.cursor
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCursor returns the old "cursor" field's value of the WebhookEndpoint entity.
+// If the WebhookEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WebhookEndpointMutation) OldCursor(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCursor is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCursor requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCursor: %w", err)
+	}
+	return oldValue.Cursor, nil
+}
+
+// AddCursor adds i to the "cursor" field.
+func (m *WebhookEndpointMutation) AddCursor(i int64) {
+	if m.addcursor != nil {
+		*m.addcursor += i
+	} else {
+		m.addcursor = &i
+	}
+}
+
+// AddedCursor returns the value that was added to the "cursor" field in this mutation.
+func (m *WebhookEndpointMutation) AddedCursor() (r int64, exists bool) {
+	v := m.addcursor
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCursor resets all changes to the "cursor" field.
+func (m *WebhookEndpointMutation) ResetCursor() {
+	m.cursor = nil
+	m.addcursor = nil
+}
+
+// SetFailures sets the "failures" field.
+func (m *WebhookEndpointMutation) SetFailures(i int) {
+	m.failures = &i
+	m.addfailures = nil
+}
+
+// Failures returns the value of the "failures" field in the mutation.
+func (m *WebhookEndpointMutation) Failures() (r int, exists bool) {
+	v := m.failures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailures returns the old "failures" field's value of the WebhookEndpoint entity.
+// If the WebhookEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WebhookEndpointMutation) OldFailures(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailures is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailures requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailures: %w", err)
+	}
+	return oldValue.Failures, nil
+}
+
+// AddFailures adds i to the "failures" field.
+func (m *WebhookEndpointMutation) AddFailures(i int) {
+	if m.addfailures != nil {
+		*m.addfailures += i
+	} else {
+		m.addfailures = &i
+	}
+}
+
+// AddedFailures returns the value that was added to the "failures" field in this mutation.
+func (m *WebhookEndpointMutation) AddedFailures() (r int, exists bool) {
+	v := m.addfailures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFailures resets all changes to the "failures" field.
+func (m *WebhookEndpointMutation) ResetFailures() {
+	m.failures = nil
+	m.addfailures = nil
+}
+
+// SetHeadAttempts sets the "head_attempts" field.
+func (m *WebhookEndpointMutation) SetHeadAttempts(i int) {
+	m.head_attempts = &i
+	m.addhead_attempts = nil
+}
+
+// HeadAttempts returns the value of the "head_attempts" field in the mutation.
+func (m *WebhookEndpointMutation) HeadAttempts() (r int, exists bool) {
+	v := m.head_attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHeadAttempts returns the old "head_attempts" field's value of the WebhookEndpoint entity.
+// If the WebhookEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WebhookEndpointMutation) OldHeadAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHeadAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHeadAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHeadAttempts: %w", err)
+	}
+	return oldValue.HeadAttempts, nil
+}
+
+// AddHeadAttempts adds i to the "head_attempts" field.
+func (m *WebhookEndpointMutation) AddHeadAttempts(i int) {
+	if m.addhead_attempts != nil {
+		*m.addhead_attempts += i
+	} else {
+		m.addhead_attempts = &i
+	}
+}
+
+// AddedHeadAttempts returns the value that was added to the "head_attempts" field in this mutation.
+func (m *WebhookEndpointMutation) AddedHeadAttempts() (r int, exists bool) {
+	v := m.addhead_attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetHeadAttempts resets all changes to the "head_attempts" field.
+func (m *WebhookEndpointMutation) ResetHeadAttempts() {
+	m.head_attempts = nil
+	m.addhead_attempts = nil
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (m *WebhookEndpointMutation) SetNextAttemptAt(t time.Time) {
+	m.next_attempt_at = &t
+}
+
+// NextAttemptAt returns the value of the "next_attempt_at" field in the mutation.
+func (m *WebhookEndpointMutation) NextAttemptAt() (r time.Time, exists bool) {
+	v := m.next_attempt_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextAttemptAt returns the old "next_attempt_at" field's value of the WebhookEndpoint entity.
+// If the WebhookEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WebhookEndpointMutation) OldNextAttemptAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextAttemptAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextAttemptAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextAttemptAt: %w", err)
+	}
+	return oldValue.NextAttemptAt, nil
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (m *WebhookEndpointMutation) ClearNextAttemptAt() {
+	m.next_attempt_at = nil
+	m.clearedFields[webhookendpoint.FieldNextAttemptAt] = struct{}{}
+}
+
+// NextAttemptAtCleared returns if the "next_attempt_at" field was cleared in this mutation.
+func (m *WebhookEndpointMutation) NextAttemptAtCleared() bool {
+	_, ok := m.clearedFields[webhookendpoint.FieldNextAttemptAt]
+	return ok
+}
+
+// ResetNextAttemptAt resets all changes to the "next_attempt_at" field.
+func (m *WebhookEndpointMutation) ResetNextAttemptAt() {
+	m.next_attempt_at = nil
+	delete(m.clearedFields, webhookendpoint.FieldNextAttemptAt)
+}
+
+// SetLease sets the "lease" field.
+func (m *WebhookEndpointMutation) SetLease(i int64) {
+	m.lease = &i
+	m.addlease = nil
+}
+
+// Lease returns the value of the "lease" field in the mutation.
+func (m *WebhookEndpointMutation) Lease() (r int64, exists bool) {
+	v := m.lease
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLease returns the old "lease" field's value of the WebhookEndpoint entity.
+// If the WebhookEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WebhookEndpointMutation) OldLease(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLease is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLease requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLease: %w", err)
+	}
+	return oldValue.Lease, nil
+}
+
+// AddLease adds i to the "lease" field.
+func (m *WebhookEndpointMutation) AddLease(i int64) {
+	if m.addlease != nil {
+		*m.addlease += i
+	} else {
+		m.addlease = &i
+	}
+}
+
+// AddedLease returns the value that was added to the "lease" field in this mutation.
+func (m *WebhookEndpointMutation) AddedLease() (r int64, exists bool) {
+	v := m.addlease
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearLease clears the value of the "lease" field.
+func (m *WebhookEndpointMutation) ClearLease() {
+	m.lease = nil
+	m.addlease = nil
+	m.clearedFields[webhookendpoint.FieldLease] = struct{}{}
+}
+
+// LeaseCleared returns if the "lease" field was cleared in this mutation.
+func (m *WebhookEndpointMutation) LeaseCleared() bool {
+	_, ok := m.clearedFields[webhookendpoint.FieldLease]
+	return ok
+}
+
+// ResetLease resets all changes to the "lease" field.
+func (m *WebhookEndpointMutation) ResetLease() {
+	m.lease = nil
+	m.addlease = nil
+	delete(m.clearedFields, webhookendpoint.FieldLease)
+}
+
+// SetLeaseUntil sets the "lease_until" field.
+func (m *WebhookEndpointMutation) SetLeaseUntil(t time.Time) {
+	m.lease_until = &t
+}
+
+// LeaseUntil returns the value of the "lease_until" field in the mutation.
+func (m *WebhookEndpointMutation) LeaseUntil() (r time.Time, exists bool) {
+	v := m.lease_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeaseUntil returns the old "lease_until" field's value of the WebhookEndpoint entity.
+// If the WebhookEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WebhookEndpointMutation) OldLeaseUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeaseUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeaseUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeaseUntil: %w", err)
+	}
+	return oldValue.LeaseUntil, nil
+}
+
+// ClearLeaseUntil clears the value of the "lease_until" field.
+func (m *WebhookEndpointMutation) ClearLeaseUntil() {
+	m.lease_until = nil
+	m.clearedFields[webhookendpoint.FieldLeaseUntil] = struct{}{}
+}
+
+// LeaseUntilCleared returns if the "lease_until" field was cleared in this mutation.
+func (m *WebhookEndpointMutation) LeaseUntilCleared() bool {
+	_, ok := m.clearedFields[webhookendpoint.FieldLeaseUntil]
+	return ok
+}
+
+// ResetLeaseUntil resets all changes to the "lease_until" field.
+func (m *WebhookEndpointMutation) ResetLeaseUntil() {
+	m.lease_until = nil
+	delete(m.clearedFields, webhookendpoint.FieldLeaseUntil)
+}
+
 // ClearApp clears the "app" edge to the App entity.
 func (m *WebhookEndpointMutation) ClearApp() {
 	m.clearedapp = true
@@ -19813,7 +20266,7 @@ func (m *WebhookEndpointMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WebhookEndpointMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 15)
 	if m.created_at != nil {
 		fields = append(fields, webhookendpoint.FieldCreatedAt)
 	}
@@ -19841,6 +20294,24 @@ func (m *WebhookEndpointMutation) Fields() []string {
 	if m.previous_secret_expires_at != nil {
 		fields = append(fields, webhookendpoint.FieldPreviousSecretExpiresAt)
 	}
+	if m.cursor != nil {
+		fields = append(fields, webhookendpoint.FieldCursor)
+	}
+	if m.failures != nil {
+		fields = append(fields, webhookendpoint.FieldFailures)
+	}
+	if m.head_attempts != nil {
+		fields = append(fields, webhookendpoint.FieldHeadAttempts)
+	}
+	if m.next_attempt_at != nil {
+		fields = append(fields, webhookendpoint.FieldNextAttemptAt)
+	}
+	if m.lease != nil {
+		fields = append(fields, webhookendpoint.FieldLease)
+	}
+	if m.lease_until != nil {
+		fields = append(fields, webhookendpoint.FieldLeaseUntil)
+	}
 	return fields
 }
 
@@ -19867,6 +20338,18 @@ func (m *WebhookEndpointMutation) Field(name string) (ent.Value, bool) {
 		return m.PreviousSecret()
 	case webhookendpoint.FieldPreviousSecretExpiresAt:
 		return m.PreviousSecretExpiresAt()
+	case webhookendpoint.FieldCursor:
+		return m.Cursor()
+	case webhookendpoint.FieldFailures:
+		return m.Failures()
+	case webhookendpoint.FieldHeadAttempts:
+		return m.HeadAttempts()
+	case webhookendpoint.FieldNextAttemptAt:
+		return m.NextAttemptAt()
+	case webhookendpoint.FieldLease:
+		return m.Lease()
+	case webhookendpoint.FieldLeaseUntil:
+		return m.LeaseUntil()
 	}
 	return nil, false
 }
@@ -19894,6 +20377,18 @@ func (m *WebhookEndpointMutation) OldField(ctx context.Context, name string) (en
 		return m.OldPreviousSecret(ctx)
 	case webhookendpoint.FieldPreviousSecretExpiresAt:
 		return m.OldPreviousSecretExpiresAt(ctx)
+	case webhookendpoint.FieldCursor:
+		return m.OldCursor(ctx)
+	case webhookendpoint.FieldFailures:
+		return m.OldFailures(ctx)
+	case webhookendpoint.FieldHeadAttempts:
+		return m.OldHeadAttempts(ctx)
+	case webhookendpoint.FieldNextAttemptAt:
+		return m.OldNextAttemptAt(ctx)
+	case webhookendpoint.FieldLease:
+		return m.OldLease(ctx)
+	case webhookendpoint.FieldLeaseUntil:
+		return m.OldLeaseUntil(ctx)
 	}
 	return nil, fmt.Errorf("unknown WebhookEndpoint field %s", name)
 }
@@ -19966,6 +20461,48 @@ func (m *WebhookEndpointMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetPreviousSecretExpiresAt(v)
 		return nil
+	case webhookendpoint.FieldCursor:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCursor(v)
+		return nil
+	case webhookendpoint.FieldFailures:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailures(v)
+		return nil
+	case webhookendpoint.FieldHeadAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHeadAttempts(v)
+		return nil
+	case webhookendpoint.FieldNextAttemptAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextAttemptAt(v)
+		return nil
+	case webhookendpoint.FieldLease:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLease(v)
+		return nil
+	case webhookendpoint.FieldLeaseUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeaseUntil(v)
+		return nil
 	}
 	return fmt.Errorf("unknown WebhookEndpoint field %s", name)
 }
@@ -19974,6 +20511,18 @@ func (m *WebhookEndpointMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *WebhookEndpointMutation) AddedFields() []string {
 	var fields []string
+	if m.addcursor != nil {
+		fields = append(fields, webhookendpoint.FieldCursor)
+	}
+	if m.addfailures != nil {
+		fields = append(fields, webhookendpoint.FieldFailures)
+	}
+	if m.addhead_attempts != nil {
+		fields = append(fields, webhookendpoint.FieldHeadAttempts)
+	}
+	if m.addlease != nil {
+		fields = append(fields, webhookendpoint.FieldLease)
+	}
 	return fields
 }
 
@@ -19982,6 +20531,14 @@ func (m *WebhookEndpointMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *WebhookEndpointMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case webhookendpoint.FieldCursor:
+		return m.AddedCursor()
+	case webhookendpoint.FieldFailures:
+		return m.AddedFailures()
+	case webhookendpoint.FieldHeadAttempts:
+		return m.AddedHeadAttempts()
+	case webhookendpoint.FieldLease:
+		return m.AddedLease()
 	}
 	return nil, false
 }
@@ -19991,6 +20548,34 @@ func (m *WebhookEndpointMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *WebhookEndpointMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case webhookendpoint.FieldCursor:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCursor(v)
+		return nil
+	case webhookendpoint.FieldFailures:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFailures(v)
+		return nil
+	case webhookendpoint.FieldHeadAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddHeadAttempts(v)
+		return nil
+	case webhookendpoint.FieldLease:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLease(v)
+		return nil
 	}
 	return fmt.Errorf("unknown WebhookEndpoint numeric field %s", name)
 }
@@ -20004,6 +20589,15 @@ func (m *WebhookEndpointMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(webhookendpoint.FieldPreviousSecretExpiresAt) {
 		fields = append(fields, webhookendpoint.FieldPreviousSecretExpiresAt)
+	}
+	if m.FieldCleared(webhookendpoint.FieldNextAttemptAt) {
+		fields = append(fields, webhookendpoint.FieldNextAttemptAt)
+	}
+	if m.FieldCleared(webhookendpoint.FieldLease) {
+		fields = append(fields, webhookendpoint.FieldLease)
+	}
+	if m.FieldCleared(webhookendpoint.FieldLeaseUntil) {
+		fields = append(fields, webhookendpoint.FieldLeaseUntil)
 	}
 	return fields
 }
@@ -20024,6 +20618,15 @@ func (m *WebhookEndpointMutation) ClearField(name string) error {
 		return nil
 	case webhookendpoint.FieldPreviousSecretExpiresAt:
 		m.ClearPreviousSecretExpiresAt()
+		return nil
+	case webhookendpoint.FieldNextAttemptAt:
+		m.ClearNextAttemptAt()
+		return nil
+	case webhookendpoint.FieldLease:
+		m.ClearLease()
+		return nil
+	case webhookendpoint.FieldLeaseUntil:
+		m.ClearLeaseUntil()
 		return nil
 	}
 	return fmt.Errorf("unknown WebhookEndpoint nullable field %s", name)
@@ -20059,6 +20662,24 @@ func (m *WebhookEndpointMutation) ResetField(name string) error {
 		return nil
 	case webhookendpoint.FieldPreviousSecretExpiresAt:
 		m.ResetPreviousSecretExpiresAt()
+		return nil
+	case webhookendpoint.FieldCursor:
+		m.ResetCursor()
+		return nil
+	case webhookendpoint.FieldFailures:
+		m.ResetFailures()
+		return nil
+	case webhookendpoint.FieldHeadAttempts:
+		m.ResetHeadAttempts()
+		return nil
+	case webhookendpoint.FieldNextAttemptAt:
+		m.ResetNextAttemptAt()
+		return nil
+	case webhookendpoint.FieldLease:
+		m.ResetLease()
+		return nil
+	case webhookendpoint.FieldLeaseUntil:
+		m.ResetLeaseUntil()
 		return nil
 	}
 	return fmt.Errorf("unknown WebhookEndpoint field %s", name)

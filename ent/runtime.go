@@ -568,6 +568,18 @@ func init() {
 	webhookendpointDescEnabled := webhookendpointFields[3].Descriptor()
 	// webhookendpoint.DefaultEnabled holds the default value on creation for the enabled field.
 	webhookendpoint.DefaultEnabled = webhookendpointDescEnabled.Default.(bool)
+	// webhookendpointDescCursor is the schema descriptor for cursor field.
+	webhookendpointDescCursor := webhookendpointFields[7].Descriptor()
+	// webhookendpoint.DefaultCursor holds the default value on creation for the cursor field.
+	webhookendpoint.DefaultCursor = webhookendpointDescCursor.Default.(int64)
+	// webhookendpointDescFailures is the schema descriptor for failures field.
+	webhookendpointDescFailures := webhookendpointFields[8].Descriptor()
+	// webhookendpoint.DefaultFailures holds the default value on creation for the failures field.
+	webhookendpoint.DefaultFailures = webhookendpointDescFailures.Default.(int)
+	// webhookendpointDescHeadAttempts is the schema descriptor for head_attempts field.
+	webhookendpointDescHeadAttempts := webhookendpointFields[9].Descriptor()
+	// webhookendpoint.DefaultHeadAttempts holds the default value on creation for the head_attempts field.
+	webhookendpoint.DefaultHeadAttempts = webhookendpointDescHeadAttempts.Default.(int)
 	// webhookendpointDescID is the schema descriptor for id field.
 	webhookendpointDescID := webhookendpointMixinFields0[0].Descriptor()
 	// webhookendpoint.DefaultID holds the default value on creation for the id field.

@@ -26,7 +26,7 @@ type WebhookDelivery struct {
 	EndpointID int64 `json:"endpoint_id,omitempty"`
 	// AppID holds the value of the "app_id" field.
 	AppID int64 `json:"app_id,omitempty"`
-	// Which try of this event at this endpoint, from 1.
+	// Which try of this event at this endpoint, from 1; 0 for a FAILED row that writes off events never tried (the endpoint was down past their retry schedule).
 	Attempt int `json:"attempt,omitempty"`
 	// Why it was sent.
 	Kind webhookdelivery.Kind `json:"kind,omitempty"`

@@ -38,6 +38,18 @@ type WebhookEndpoint struct {
 	PreviousSecret string `json:"-"`
 	// After a rotation, until when the previous secret also signs; null when only one secret signs.
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+	// Cursor holds the value of the "cursor" field.
+	Cursor int64 `json:"cursor,omitempty"`
+	// Failures holds the value of the "failures" field.
+	Failures int `json:"failures,omitempty"`
+	// HeadAttempts holds the value of the "head_attempts" field.
+	HeadAttempts int `json:"head_attempts,omitempty"`
+	// NextAttemptAt holds the value of the "next_attempt_at" field.
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	// Lease holds the value of the "lease" field.
+	Lease *int64 `json:"lease,omitempty"`
+	// LeaseUntil holds the value of the "lease_until" field.
+	LeaseUntil *time.Time `json:"lease_until,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WebhookEndpointQuery when eager-loading is set.
 	Edges        WebhookEndpointEdges `json:"edges"`
@@ -75,11 +87,11 @@ func (*WebhookEndpoint) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case webhookendpoint.FieldEnabled:
 			values[i] = new(sql.NullBool)
-		case webhookendpoint.FieldID, webhookendpoint.FieldAppID:
+		case webhookendpoint.FieldID, webhookendpoint.FieldAppID, webhookendpoint.FieldCursor, webhookendpoint.FieldFailures, webhookendpoint.FieldHeadAttempts, webhookendpoint.FieldLease:
 			values[i] = new(sql.NullInt64)
 		case webhookendpoint.FieldURL, webhookendpoint.FieldSecret, webhookendpoint.FieldPreviousSecret:
 			values[i] = new(sql.NullString)
-		case webhookendpoint.FieldCreatedAt, webhookendpoint.FieldUpdatedAt, webhookendpoint.FieldPreviousSecretExpiresAt:
+		case webhookendpoint.FieldCreatedAt, webhookendpoint.FieldUpdatedAt, webhookendpoint.FieldPreviousSecretExpiresAt, webhookendpoint.FieldNextAttemptAt, webhookendpoint.FieldLeaseUntil:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -159,6 +171,45 @@ func (_m *WebhookEndpoint) assignValues(columns []string, values []any) error {
 				_m.PreviousSecretExpiresAt = new(time.Time)
 				*_m.PreviousSecretExpiresAt = value.Time
 			}
+		case webhookendpoint.FieldCursor:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field cursor", values[i])
+			} else if value.Valid {
+				_m.Cursor = value.Int64
+			}
+		case webhookendpoint.FieldFailures:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field failures", values[i])
+			} else if value.Valid {
+				_m.Failures = int(value.Int64)
+			}
+		case webhookendpoint.FieldHeadAttempts:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field head_attempts", values[i])
+			} else if value.Valid {
+				_m.HeadAttempts = int(value.Int64)
+			}
+		case webhookendpoint.FieldNextAttemptAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field next_attempt_at", values[i])
+			} else if value.Valid {
+				_m.NextAttemptAt = new(time.Time)
+				*_m.NextAttemptAt = value.Time
+			}
+		case webhookendpoint.FieldLease:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field lease", values[i])
+			} else if value.Valid {
+				_m.Lease = new(int64)
+				*_m.Lease = value.Int64
+			}
+		case webhookendpoint.FieldLeaseUntil:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field lease_until", values[i])
+			} else if value.Valid {
+				_m.LeaseUntil = new(time.Time)
+				*_m.LeaseUntil = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -224,6 +275,30 @@ func (_m *WebhookEndpoint) String() string {
 	builder.WriteString(", ")
 	if v := _m.PreviousSecretExpiresAt; v != nil {
 		builder.WriteString("previous_secret_expires_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("cursor=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Cursor))
+	builder.WriteString(", ")
+	builder.WriteString("failures=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Failures))
+	builder.WriteString(", ")
+	builder.WriteString("head_attempts=")
+	builder.WriteString(fmt.Sprintf("%v", _m.HeadAttempts))
+	builder.WriteString(", ")
+	if v := _m.NextAttemptAt; v != nil {
+		builder.WriteString("next_attempt_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.Lease; v != nil {
+		builder.WriteString("lease=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.LeaseUntil; v != nil {
+		builder.WriteString("lease_until=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

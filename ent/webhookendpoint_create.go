@@ -117,6 +117,90 @@ func (_c *WebhookEndpointCreate) SetNillablePreviousSecretExpiresAt(v *time.Time
 	return _c
 }
 
+// SetCursor sets the "cursor" field.
+func (_c *WebhookEndpointCreate) SetCursor(v int64) *WebhookEndpointCreate {
+	_c.mutation.SetCursor(v)
+	return _c
+}
+
+// SetNillableCursor sets the "cursor" field if the given value is not nil.
+func (_c *WebhookEndpointCreate) SetNillableCursor(v *int64) *WebhookEndpointCreate {
+	if v != nil {
+		_c.SetCursor(*v)
+	}
+	return _c
+}
+
+// SetFailures sets the "failures" field.
+func (_c *WebhookEndpointCreate) SetFailures(v int) *WebhookEndpointCreate {
+	_c.mutation.SetFailures(v)
+	return _c
+}
+
+// SetNillableFailures sets the "failures" field if the given value is not nil.
+func (_c *WebhookEndpointCreate) SetNillableFailures(v *int) *WebhookEndpointCreate {
+	if v != nil {
+		_c.SetFailures(*v)
+	}
+	return _c
+}
+
+// SetHeadAttempts sets the "head_attempts" field.
+func (_c *WebhookEndpointCreate) SetHeadAttempts(v int) *WebhookEndpointCreate {
+	_c.mutation.SetHeadAttempts(v)
+	return _c
+}
+
+// SetNillableHeadAttempts sets the "head_attempts" field if the given value is not nil.
+func (_c *WebhookEndpointCreate) SetNillableHeadAttempts(v *int) *WebhookEndpointCreate {
+	if v != nil {
+		_c.SetHeadAttempts(*v)
+	}
+	return _c
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (_c *WebhookEndpointCreate) SetNextAttemptAt(v time.Time) *WebhookEndpointCreate {
+	_c.mutation.SetNextAttemptAt(v)
+	return _c
+}
+
+// SetNillableNextAttemptAt sets the "next_attempt_at" field if the given value is not nil.
+func (_c *WebhookEndpointCreate) SetNillableNextAttemptAt(v *time.Time) *WebhookEndpointCreate {
+	if v != nil {
+		_c.SetNextAttemptAt(*v)
+	}
+	return _c
+}
+
+// SetLease sets the "lease" field.
+func (_c *WebhookEndpointCreate) SetLease(v int64) *WebhookEndpointCreate {
+	_c.mutation.SetLease(v)
+	return _c
+}
+
+// SetNillableLease sets the "lease" field if the given value is not nil.
+func (_c *WebhookEndpointCreate) SetNillableLease(v *int64) *WebhookEndpointCreate {
+	if v != nil {
+		_c.SetLease(*v)
+	}
+	return _c
+}
+
+// SetLeaseUntil sets the "lease_until" field.
+func (_c *WebhookEndpointCreate) SetLeaseUntil(v time.Time) *WebhookEndpointCreate {
+	_c.mutation.SetLeaseUntil(v)
+	return _c
+}
+
+// SetNillableLeaseUntil sets the "lease_until" field if the given value is not nil.
+func (_c *WebhookEndpointCreate) SetNillableLeaseUntil(v *time.Time) *WebhookEndpointCreate {
+	if v != nil {
+		_c.SetLeaseUntil(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *WebhookEndpointCreate) SetID(v int64) *WebhookEndpointCreate {
 	_c.mutation.SetID(v)
@@ -183,6 +267,18 @@ func (_c *WebhookEndpointCreate) defaults() {
 		v := webhookendpoint.DefaultEnabled
 		_c.mutation.SetEnabled(v)
 	}
+	if _, ok := _c.mutation.Cursor(); !ok {
+		v := webhookendpoint.DefaultCursor
+		_c.mutation.SetCursor(v)
+	}
+	if _, ok := _c.mutation.Failures(); !ok {
+		v := webhookendpoint.DefaultFailures
+		_c.mutation.SetFailures(v)
+	}
+	if _, ok := _c.mutation.HeadAttempts(); !ok {
+		v := webhookendpoint.DefaultHeadAttempts
+		_c.mutation.SetHeadAttempts(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := webhookendpoint.DefaultID()
 		_c.mutation.SetID(v)
@@ -216,6 +312,15 @@ func (_c *WebhookEndpointCreate) check() error {
 	}
 	if _, ok := _c.mutation.Secret(); !ok {
 		return &ValidationError{Name: "secret", err: errors.New(`ent: missing required field "WebhookEndpoint.secret"`)}
+	}
+	if _, ok := _c.mutation.Cursor(); !ok {
+		return &ValidationError{Name: "cursor", err: errors.New(`ent: missing required field "WebhookEndpoint.cursor"`)}
+	}
+	if _, ok := _c.mutation.Failures(); !ok {
+		return &ValidationError{Name: "failures", err: errors.New(`ent: missing required field "WebhookEndpoint.failures"`)}
+	}
+	if _, ok := _c.mutation.HeadAttempts(); !ok {
+		return &ValidationError{Name: "head_attempts", err: errors.New(`ent: missing required field "WebhookEndpoint.head_attempts"`)}
 	}
 	if len(_c.mutation.AppIDs()) == 0 {
 		return &ValidationError{Name: "app", err: errors.New(`ent: missing required edge "WebhookEndpoint.app"`)}
@@ -284,6 +389,30 @@ func (_c *WebhookEndpointCreate) createSpec() (*WebhookEndpoint, *sqlgraph.Creat
 	if value, ok := _c.mutation.PreviousSecretExpiresAt(); ok {
 		_spec.SetField(webhookendpoint.FieldPreviousSecretExpiresAt, field.TypeTime, value)
 		_node.PreviousSecretExpiresAt = &value
+	}
+	if value, ok := _c.mutation.Cursor(); ok {
+		_spec.SetField(webhookendpoint.FieldCursor, field.TypeInt64, value)
+		_node.Cursor = value
+	}
+	if value, ok := _c.mutation.Failures(); ok {
+		_spec.SetField(webhookendpoint.FieldFailures, field.TypeInt, value)
+		_node.Failures = value
+	}
+	if value, ok := _c.mutation.HeadAttempts(); ok {
+		_spec.SetField(webhookendpoint.FieldHeadAttempts, field.TypeInt, value)
+		_node.HeadAttempts = value
+	}
+	if value, ok := _c.mutation.NextAttemptAt(); ok {
+		_spec.SetField(webhookendpoint.FieldNextAttemptAt, field.TypeTime, value)
+		_node.NextAttemptAt = &value
+	}
+	if value, ok := _c.mutation.Lease(); ok {
+		_spec.SetField(webhookendpoint.FieldLease, field.TypeInt64, value)
+		_node.Lease = &value
+	}
+	if value, ok := _c.mutation.LeaseUntil(); ok {
+		_spec.SetField(webhookendpoint.FieldLeaseUntil, field.TypeTime, value)
+		_node.LeaseUntil = &value
 	}
 	if nodes := _c.mutation.AppIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -450,6 +579,120 @@ func (u *WebhookEndpointUpsert) ClearPreviousSecretExpiresAt() *WebhookEndpointU
 	return u
 }
 
+// SetCursor sets the "cursor" field.
+func (u *WebhookEndpointUpsert) SetCursor(v int64) *WebhookEndpointUpsert {
+	u.Set(webhookendpoint.FieldCursor, v)
+	return u
+}
+
+// UpdateCursor sets the "cursor" field to the value that was provided on create.
+func (u *WebhookEndpointUpsert) UpdateCursor() *WebhookEndpointUpsert {
+	u.SetExcluded(webhookendpoint.FieldCursor)
+	return u
+}
+
+// AddCursor adds v to the "cursor" field.
+func (u *WebhookEndpointUpsert) AddCursor(v int64) *WebhookEndpointUpsert {
+	u.Add(webhookendpoint.FieldCursor, v)
+	return u
+}
+
+// SetFailures sets the "failures" field.
+func (u *WebhookEndpointUpsert) SetFailures(v int) *WebhookEndpointUpsert {
+	u.Set(webhookendpoint.FieldFailures, v)
+	return u
+}
+
+// UpdateFailures sets the "failures" field to the value that was provided on create.
+func (u *WebhookEndpointUpsert) UpdateFailures() *WebhookEndpointUpsert {
+	u.SetExcluded(webhookendpoint.FieldFailures)
+	return u
+}
+
+// AddFailures adds v to the "failures" field.
+func (u *WebhookEndpointUpsert) AddFailures(v int) *WebhookEndpointUpsert {
+	u.Add(webhookendpoint.FieldFailures, v)
+	return u
+}
+
+// SetHeadAttempts sets the "head_attempts" field.
+func (u *WebhookEndpointUpsert) SetHeadAttempts(v int) *WebhookEndpointUpsert {
+	u.Set(webhookendpoint.FieldHeadAttempts, v)
+	return u
+}
+
+// UpdateHeadAttempts sets the "head_attempts" field to the value that was provided on create.
+func (u *WebhookEndpointUpsert) UpdateHeadAttempts() *WebhookEndpointUpsert {
+	u.SetExcluded(webhookendpoint.FieldHeadAttempts)
+	return u
+}
+
+// AddHeadAttempts adds v to the "head_attempts" field.
+func (u *WebhookEndpointUpsert) AddHeadAttempts(v int) *WebhookEndpointUpsert {
+	u.Add(webhookendpoint.FieldHeadAttempts, v)
+	return u
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *WebhookEndpointUpsert) SetNextAttemptAt(v time.Time) *WebhookEndpointUpsert {
+	u.Set(webhookendpoint.FieldNextAttemptAt, v)
+	return u
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *WebhookEndpointUpsert) UpdateNextAttemptAt() *WebhookEndpointUpsert {
+	u.SetExcluded(webhookendpoint.FieldNextAttemptAt)
+	return u
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (u *WebhookEndpointUpsert) ClearNextAttemptAt() *WebhookEndpointUpsert {
+	u.SetNull(webhookendpoint.FieldNextAttemptAt)
+	return u
+}
+
+// SetLease sets the "lease" field.
+func (u *WebhookEndpointUpsert) SetLease(v int64) *WebhookEndpointUpsert {
+	u.Set(webhookendpoint.FieldLease, v)
+	return u
+}
+
+// UpdateLease sets the "lease" field to the value that was provided on create.
+func (u *WebhookEndpointUpsert) UpdateLease() *WebhookEndpointUpsert {
+	u.SetExcluded(webhookendpoint.FieldLease)
+	return u
+}
+
+// AddLease adds v to the "lease" field.
+func (u *WebhookEndpointUpsert) AddLease(v int64) *WebhookEndpointUpsert {
+	u.Add(webhookendpoint.FieldLease, v)
+	return u
+}
+
+// ClearLease clears the value of the "lease" field.
+func (u *WebhookEndpointUpsert) ClearLease() *WebhookEndpointUpsert {
+	u.SetNull(webhookendpoint.FieldLease)
+	return u
+}
+
+// SetLeaseUntil sets the "lease_until" field.
+func (u *WebhookEndpointUpsert) SetLeaseUntil(v time.Time) *WebhookEndpointUpsert {
+	u.Set(webhookendpoint.FieldLeaseUntil, v)
+	return u
+}
+
+// UpdateLeaseUntil sets the "lease_until" field to the value that was provided on create.
+func (u *WebhookEndpointUpsert) UpdateLeaseUntil() *WebhookEndpointUpsert {
+	u.SetExcluded(webhookendpoint.FieldLeaseUntil)
+	return u
+}
+
+// ClearLeaseUntil clears the value of the "lease_until" field.
+func (u *WebhookEndpointUpsert) ClearLeaseUntil() *WebhookEndpointUpsert {
+	u.SetNull(webhookendpoint.FieldLeaseUntil)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -613,6 +856,139 @@ func (u *WebhookEndpointUpsertOne) UpdatePreviousSecretExpiresAt() *WebhookEndpo
 func (u *WebhookEndpointUpsertOne) ClearPreviousSecretExpiresAt() *WebhookEndpointUpsertOne {
 	return u.Update(func(s *WebhookEndpointUpsert) {
 		s.ClearPreviousSecretExpiresAt()
+	})
+}
+
+// SetCursor sets the "cursor" field.
+func (u *WebhookEndpointUpsertOne) SetCursor(v int64) *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.SetCursor(v)
+	})
+}
+
+// AddCursor adds v to the "cursor" field.
+func (u *WebhookEndpointUpsertOne) AddCursor(v int64) *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.AddCursor(v)
+	})
+}
+
+// UpdateCursor sets the "cursor" field to the value that was provided on create.
+func (u *WebhookEndpointUpsertOne) UpdateCursor() *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.UpdateCursor()
+	})
+}
+
+// SetFailures sets the "failures" field.
+func (u *WebhookEndpointUpsertOne) SetFailures(v int) *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.SetFailures(v)
+	})
+}
+
+// AddFailures adds v to the "failures" field.
+func (u *WebhookEndpointUpsertOne) AddFailures(v int) *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.AddFailures(v)
+	})
+}
+
+// UpdateFailures sets the "failures" field to the value that was provided on create.
+func (u *WebhookEndpointUpsertOne) UpdateFailures() *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.UpdateFailures()
+	})
+}
+
+// SetHeadAttempts sets the "head_attempts" field.
+func (u *WebhookEndpointUpsertOne) SetHeadAttempts(v int) *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.SetHeadAttempts(v)
+	})
+}
+
+// AddHeadAttempts adds v to the "head_attempts" field.
+func (u *WebhookEndpointUpsertOne) AddHeadAttempts(v int) *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.AddHeadAttempts(v)
+	})
+}
+
+// UpdateHeadAttempts sets the "head_attempts" field to the value that was provided on create.
+func (u *WebhookEndpointUpsertOne) UpdateHeadAttempts() *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.UpdateHeadAttempts()
+	})
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *WebhookEndpointUpsertOne) SetNextAttemptAt(v time.Time) *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.SetNextAttemptAt(v)
+	})
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *WebhookEndpointUpsertOne) UpdateNextAttemptAt() *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.UpdateNextAttemptAt()
+	})
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (u *WebhookEndpointUpsertOne) ClearNextAttemptAt() *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.ClearNextAttemptAt()
+	})
+}
+
+// SetLease sets the "lease" field.
+func (u *WebhookEndpointUpsertOne) SetLease(v int64) *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.SetLease(v)
+	})
+}
+
+// AddLease adds v to the "lease" field.
+func (u *WebhookEndpointUpsertOne) AddLease(v int64) *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.AddLease(v)
+	})
+}
+
+// UpdateLease sets the "lease" field to the value that was provided on create.
+func (u *WebhookEndpointUpsertOne) UpdateLease() *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.UpdateLease()
+	})
+}
+
+// ClearLease clears the value of the "lease" field.
+func (u *WebhookEndpointUpsertOne) ClearLease() *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.ClearLease()
+	})
+}
+
+// SetLeaseUntil sets the "lease_until" field.
+func (u *WebhookEndpointUpsertOne) SetLeaseUntil(v time.Time) *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.SetLeaseUntil(v)
+	})
+}
+
+// UpdateLeaseUntil sets the "lease_until" field to the value that was provided on create.
+func (u *WebhookEndpointUpsertOne) UpdateLeaseUntil() *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.UpdateLeaseUntil()
+	})
+}
+
+// ClearLeaseUntil clears the value of the "lease_until" field.
+func (u *WebhookEndpointUpsertOne) ClearLeaseUntil() *WebhookEndpointUpsertOne {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.ClearLeaseUntil()
 	})
 }
 
@@ -945,6 +1321,139 @@ func (u *WebhookEndpointUpsertBulk) UpdatePreviousSecretExpiresAt() *WebhookEndp
 func (u *WebhookEndpointUpsertBulk) ClearPreviousSecretExpiresAt() *WebhookEndpointUpsertBulk {
 	return u.Update(func(s *WebhookEndpointUpsert) {
 		s.ClearPreviousSecretExpiresAt()
+	})
+}
+
+// SetCursor sets the "cursor" field.
+func (u *WebhookEndpointUpsertBulk) SetCursor(v int64) *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.SetCursor(v)
+	})
+}
+
+// AddCursor adds v to the "cursor" field.
+func (u *WebhookEndpointUpsertBulk) AddCursor(v int64) *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.AddCursor(v)
+	})
+}
+
+// UpdateCursor sets the "cursor" field to the value that was provided on create.
+func (u *WebhookEndpointUpsertBulk) UpdateCursor() *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.UpdateCursor()
+	})
+}
+
+// SetFailures sets the "failures" field.
+func (u *WebhookEndpointUpsertBulk) SetFailures(v int) *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.SetFailures(v)
+	})
+}
+
+// AddFailures adds v to the "failures" field.
+func (u *WebhookEndpointUpsertBulk) AddFailures(v int) *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.AddFailures(v)
+	})
+}
+
+// UpdateFailures sets the "failures" field to the value that was provided on create.
+func (u *WebhookEndpointUpsertBulk) UpdateFailures() *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.UpdateFailures()
+	})
+}
+
+// SetHeadAttempts sets the "head_attempts" field.
+func (u *WebhookEndpointUpsertBulk) SetHeadAttempts(v int) *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.SetHeadAttempts(v)
+	})
+}
+
+// AddHeadAttempts adds v to the "head_attempts" field.
+func (u *WebhookEndpointUpsertBulk) AddHeadAttempts(v int) *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.AddHeadAttempts(v)
+	})
+}
+
+// UpdateHeadAttempts sets the "head_attempts" field to the value that was provided on create.
+func (u *WebhookEndpointUpsertBulk) UpdateHeadAttempts() *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.UpdateHeadAttempts()
+	})
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (u *WebhookEndpointUpsertBulk) SetNextAttemptAt(v time.Time) *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.SetNextAttemptAt(v)
+	})
+}
+
+// UpdateNextAttemptAt sets the "next_attempt_at" field to the value that was provided on create.
+func (u *WebhookEndpointUpsertBulk) UpdateNextAttemptAt() *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.UpdateNextAttemptAt()
+	})
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (u *WebhookEndpointUpsertBulk) ClearNextAttemptAt() *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.ClearNextAttemptAt()
+	})
+}
+
+// SetLease sets the "lease" field.
+func (u *WebhookEndpointUpsertBulk) SetLease(v int64) *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.SetLease(v)
+	})
+}
+
+// AddLease adds v to the "lease" field.
+func (u *WebhookEndpointUpsertBulk) AddLease(v int64) *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.AddLease(v)
+	})
+}
+
+// UpdateLease sets the "lease" field to the value that was provided on create.
+func (u *WebhookEndpointUpsertBulk) UpdateLease() *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.UpdateLease()
+	})
+}
+
+// ClearLease clears the value of the "lease" field.
+func (u *WebhookEndpointUpsertBulk) ClearLease() *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.ClearLease()
+	})
+}
+
+// SetLeaseUntil sets the "lease_until" field.
+func (u *WebhookEndpointUpsertBulk) SetLeaseUntil(v time.Time) *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.SetLeaseUntil(v)
+	})
+}
+
+// UpdateLeaseUntil sets the "lease_until" field to the value that was provided on create.
+func (u *WebhookEndpointUpsertBulk) UpdateLeaseUntil() *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.UpdateLeaseUntil()
+	})
+}
+
+// ClearLeaseUntil clears the value of the "lease_until" field.
+func (u *WebhookEndpointUpsertBulk) ClearLeaseUntil() *WebhookEndpointUpsertBulk {
+	return u.Update(func(s *WebhookEndpointUpsert) {
+		s.ClearLeaseUntil()
 	})
 }
 

@@ -130,6 +130,136 @@ func (_u *WebhookEndpointUpdate) ClearPreviousSecretExpiresAt() *WebhookEndpoint
 	return _u
 }
 
+// SetCursor sets the "cursor" field.
+func (_u *WebhookEndpointUpdate) SetCursor(v int64) *WebhookEndpointUpdate {
+	_u.mutation.ResetCursor()
+	_u.mutation.SetCursor(v)
+	return _u
+}
+
+// SetNillableCursor sets the "cursor" field if the given value is not nil.
+func (_u *WebhookEndpointUpdate) SetNillableCursor(v *int64) *WebhookEndpointUpdate {
+	if v != nil {
+		_u.SetCursor(*v)
+	}
+	return _u
+}
+
+// AddCursor adds value to the "cursor" field.
+func (_u *WebhookEndpointUpdate) AddCursor(v int64) *WebhookEndpointUpdate {
+	_u.mutation.AddCursor(v)
+	return _u
+}
+
+// SetFailures sets the "failures" field.
+func (_u *WebhookEndpointUpdate) SetFailures(v int) *WebhookEndpointUpdate {
+	_u.mutation.ResetFailures()
+	_u.mutation.SetFailures(v)
+	return _u
+}
+
+// SetNillableFailures sets the "failures" field if the given value is not nil.
+func (_u *WebhookEndpointUpdate) SetNillableFailures(v *int) *WebhookEndpointUpdate {
+	if v != nil {
+		_u.SetFailures(*v)
+	}
+	return _u
+}
+
+// AddFailures adds value to the "failures" field.
+func (_u *WebhookEndpointUpdate) AddFailures(v int) *WebhookEndpointUpdate {
+	_u.mutation.AddFailures(v)
+	return _u
+}
+
+// SetHeadAttempts sets the "head_attempts" field.
+func (_u *WebhookEndpointUpdate) SetHeadAttempts(v int) *WebhookEndpointUpdate {
+	_u.mutation.ResetHeadAttempts()
+	_u.mutation.SetHeadAttempts(v)
+	return _u
+}
+
+// SetNillableHeadAttempts sets the "head_attempts" field if the given value is not nil.
+func (_u *WebhookEndpointUpdate) SetNillableHeadAttempts(v *int) *WebhookEndpointUpdate {
+	if v != nil {
+		_u.SetHeadAttempts(*v)
+	}
+	return _u
+}
+
+// AddHeadAttempts adds value to the "head_attempts" field.
+func (_u *WebhookEndpointUpdate) AddHeadAttempts(v int) *WebhookEndpointUpdate {
+	_u.mutation.AddHeadAttempts(v)
+	return _u
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (_u *WebhookEndpointUpdate) SetNextAttemptAt(v time.Time) *WebhookEndpointUpdate {
+	_u.mutation.SetNextAttemptAt(v)
+	return _u
+}
+
+// SetNillableNextAttemptAt sets the "next_attempt_at" field if the given value is not nil.
+func (_u *WebhookEndpointUpdate) SetNillableNextAttemptAt(v *time.Time) *WebhookEndpointUpdate {
+	if v != nil {
+		_u.SetNextAttemptAt(*v)
+	}
+	return _u
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (_u *WebhookEndpointUpdate) ClearNextAttemptAt() *WebhookEndpointUpdate {
+	_u.mutation.ClearNextAttemptAt()
+	return _u
+}
+
+// SetLease sets the "lease" field.
+func (_u *WebhookEndpointUpdate) SetLease(v int64) *WebhookEndpointUpdate {
+	_u.mutation.ResetLease()
+	_u.mutation.SetLease(v)
+	return _u
+}
+
+// SetNillableLease sets the "lease" field if the given value is not nil.
+func (_u *WebhookEndpointUpdate) SetNillableLease(v *int64) *WebhookEndpointUpdate {
+	if v != nil {
+		_u.SetLease(*v)
+	}
+	return _u
+}
+
+// AddLease adds value to the "lease" field.
+func (_u *WebhookEndpointUpdate) AddLease(v int64) *WebhookEndpointUpdate {
+	_u.mutation.AddLease(v)
+	return _u
+}
+
+// ClearLease clears the value of the "lease" field.
+func (_u *WebhookEndpointUpdate) ClearLease() *WebhookEndpointUpdate {
+	_u.mutation.ClearLease()
+	return _u
+}
+
+// SetLeaseUntil sets the "lease_until" field.
+func (_u *WebhookEndpointUpdate) SetLeaseUntil(v time.Time) *WebhookEndpointUpdate {
+	_u.mutation.SetLeaseUntil(v)
+	return _u
+}
+
+// SetNillableLeaseUntil sets the "lease_until" field if the given value is not nil.
+func (_u *WebhookEndpointUpdate) SetNillableLeaseUntil(v *time.Time) *WebhookEndpointUpdate {
+	if v != nil {
+		_u.SetLeaseUntil(*v)
+	}
+	return _u
+}
+
+// ClearLeaseUntil clears the value of the "lease_until" field.
+func (_u *WebhookEndpointUpdate) ClearLeaseUntil() *WebhookEndpointUpdate {
+	_u.mutation.ClearLeaseUntil()
+	return _u
+}
+
 // Mutation returns the WebhookEndpointMutation object of the builder.
 func (_u *WebhookEndpointUpdate) Mutation() *WebhookEndpointMutation {
 	return _u.mutation
@@ -233,6 +363,45 @@ func (_u *WebhookEndpointUpdate) sqlSave(ctx context.Context) (_node int, err er
 	}
 	if _u.mutation.PreviousSecretExpiresAtCleared() {
 		_spec.ClearField(webhookendpoint.FieldPreviousSecretExpiresAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Cursor(); ok {
+		_spec.SetField(webhookendpoint.FieldCursor, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCursor(); ok {
+		_spec.AddField(webhookendpoint.FieldCursor, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Failures(); ok {
+		_spec.SetField(webhookendpoint.FieldFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedFailures(); ok {
+		_spec.AddField(webhookendpoint.FieldFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.HeadAttempts(); ok {
+		_spec.SetField(webhookendpoint.FieldHeadAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedHeadAttempts(); ok {
+		_spec.AddField(webhookendpoint.FieldHeadAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.NextAttemptAt(); ok {
+		_spec.SetField(webhookendpoint.FieldNextAttemptAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextAttemptAtCleared() {
+		_spec.ClearField(webhookendpoint.FieldNextAttemptAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Lease(); ok {
+		_spec.SetField(webhookendpoint.FieldLease, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedLease(); ok {
+		_spec.AddField(webhookendpoint.FieldLease, field.TypeInt64, value)
+	}
+	if _u.mutation.LeaseCleared() {
+		_spec.ClearField(webhookendpoint.FieldLease, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.LeaseUntil(); ok {
+		_spec.SetField(webhookendpoint.FieldLeaseUntil, field.TypeTime, value)
+	}
+	if _u.mutation.LeaseUntilCleared() {
+		_spec.ClearField(webhookendpoint.FieldLeaseUntil, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -353,6 +522,136 @@ func (_u *WebhookEndpointUpdateOne) SetNillablePreviousSecretExpiresAt(v *time.T
 // ClearPreviousSecretExpiresAt clears the value of the "previous_secret_expires_at" field.
 func (_u *WebhookEndpointUpdateOne) ClearPreviousSecretExpiresAt() *WebhookEndpointUpdateOne {
 	_u.mutation.ClearPreviousSecretExpiresAt()
+	return _u
+}
+
+// SetCursor sets the "cursor" field.
+func (_u *WebhookEndpointUpdateOne) SetCursor(v int64) *WebhookEndpointUpdateOne {
+	_u.mutation.ResetCursor()
+	_u.mutation.SetCursor(v)
+	return _u
+}
+
+// SetNillableCursor sets the "cursor" field if the given value is not nil.
+func (_u *WebhookEndpointUpdateOne) SetNillableCursor(v *int64) *WebhookEndpointUpdateOne {
+	if v != nil {
+		_u.SetCursor(*v)
+	}
+	return _u
+}
+
+// AddCursor adds value to the "cursor" field.
+func (_u *WebhookEndpointUpdateOne) AddCursor(v int64) *WebhookEndpointUpdateOne {
+	_u.mutation.AddCursor(v)
+	return _u
+}
+
+// SetFailures sets the "failures" field.
+func (_u *WebhookEndpointUpdateOne) SetFailures(v int) *WebhookEndpointUpdateOne {
+	_u.mutation.ResetFailures()
+	_u.mutation.SetFailures(v)
+	return _u
+}
+
+// SetNillableFailures sets the "failures" field if the given value is not nil.
+func (_u *WebhookEndpointUpdateOne) SetNillableFailures(v *int) *WebhookEndpointUpdateOne {
+	if v != nil {
+		_u.SetFailures(*v)
+	}
+	return _u
+}
+
+// AddFailures adds value to the "failures" field.
+func (_u *WebhookEndpointUpdateOne) AddFailures(v int) *WebhookEndpointUpdateOne {
+	_u.mutation.AddFailures(v)
+	return _u
+}
+
+// SetHeadAttempts sets the "head_attempts" field.
+func (_u *WebhookEndpointUpdateOne) SetHeadAttempts(v int) *WebhookEndpointUpdateOne {
+	_u.mutation.ResetHeadAttempts()
+	_u.mutation.SetHeadAttempts(v)
+	return _u
+}
+
+// SetNillableHeadAttempts sets the "head_attempts" field if the given value is not nil.
+func (_u *WebhookEndpointUpdateOne) SetNillableHeadAttempts(v *int) *WebhookEndpointUpdateOne {
+	if v != nil {
+		_u.SetHeadAttempts(*v)
+	}
+	return _u
+}
+
+// AddHeadAttempts adds value to the "head_attempts" field.
+func (_u *WebhookEndpointUpdateOne) AddHeadAttempts(v int) *WebhookEndpointUpdateOne {
+	_u.mutation.AddHeadAttempts(v)
+	return _u
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (_u *WebhookEndpointUpdateOne) SetNextAttemptAt(v time.Time) *WebhookEndpointUpdateOne {
+	_u.mutation.SetNextAttemptAt(v)
+	return _u
+}
+
+// SetNillableNextAttemptAt sets the "next_attempt_at" field if the given value is not nil.
+func (_u *WebhookEndpointUpdateOne) SetNillableNextAttemptAt(v *time.Time) *WebhookEndpointUpdateOne {
+	if v != nil {
+		_u.SetNextAttemptAt(*v)
+	}
+	return _u
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (_u *WebhookEndpointUpdateOne) ClearNextAttemptAt() *WebhookEndpointUpdateOne {
+	_u.mutation.ClearNextAttemptAt()
+	return _u
+}
+
+// SetLease sets the "lease" field.
+func (_u *WebhookEndpointUpdateOne) SetLease(v int64) *WebhookEndpointUpdateOne {
+	_u.mutation.ResetLease()
+	_u.mutation.SetLease(v)
+	return _u
+}
+
+// SetNillableLease sets the "lease" field if the given value is not nil.
+func (_u *WebhookEndpointUpdateOne) SetNillableLease(v *int64) *WebhookEndpointUpdateOne {
+	if v != nil {
+		_u.SetLease(*v)
+	}
+	return _u
+}
+
+// AddLease adds value to the "lease" field.
+func (_u *WebhookEndpointUpdateOne) AddLease(v int64) *WebhookEndpointUpdateOne {
+	_u.mutation.AddLease(v)
+	return _u
+}
+
+// ClearLease clears the value of the "lease" field.
+func (_u *WebhookEndpointUpdateOne) ClearLease() *WebhookEndpointUpdateOne {
+	_u.mutation.ClearLease()
+	return _u
+}
+
+// SetLeaseUntil sets the "lease_until" field.
+func (_u *WebhookEndpointUpdateOne) SetLeaseUntil(v time.Time) *WebhookEndpointUpdateOne {
+	_u.mutation.SetLeaseUntil(v)
+	return _u
+}
+
+// SetNillableLeaseUntil sets the "lease_until" field if the given value is not nil.
+func (_u *WebhookEndpointUpdateOne) SetNillableLeaseUntil(v *time.Time) *WebhookEndpointUpdateOne {
+	if v != nil {
+		_u.SetLeaseUntil(*v)
+	}
+	return _u
+}
+
+// ClearLeaseUntil clears the value of the "lease_until" field.
+func (_u *WebhookEndpointUpdateOne) ClearLeaseUntil() *WebhookEndpointUpdateOne {
+	_u.mutation.ClearLeaseUntil()
 	return _u
 }
 
@@ -489,6 +788,45 @@ func (_u *WebhookEndpointUpdateOne) sqlSave(ctx context.Context) (_node *Webhook
 	}
 	if _u.mutation.PreviousSecretExpiresAtCleared() {
 		_spec.ClearField(webhookendpoint.FieldPreviousSecretExpiresAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Cursor(); ok {
+		_spec.SetField(webhookendpoint.FieldCursor, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCursor(); ok {
+		_spec.AddField(webhookendpoint.FieldCursor, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Failures(); ok {
+		_spec.SetField(webhookendpoint.FieldFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedFailures(); ok {
+		_spec.AddField(webhookendpoint.FieldFailures, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.HeadAttempts(); ok {
+		_spec.SetField(webhookendpoint.FieldHeadAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedHeadAttempts(); ok {
+		_spec.AddField(webhookendpoint.FieldHeadAttempts, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.NextAttemptAt(); ok {
+		_spec.SetField(webhookendpoint.FieldNextAttemptAt, field.TypeTime, value)
+	}
+	if _u.mutation.NextAttemptAtCleared() {
+		_spec.ClearField(webhookendpoint.FieldNextAttemptAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Lease(); ok {
+		_spec.SetField(webhookendpoint.FieldLease, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedLease(); ok {
+		_spec.AddField(webhookendpoint.FieldLease, field.TypeInt64, value)
+	}
+	if _u.mutation.LeaseCleared() {
+		_spec.ClearField(webhookendpoint.FieldLease, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.LeaseUntil(); ok {
+		_spec.SetField(webhookendpoint.FieldLeaseUntil, field.TypeTime, value)
+	}
+	if _u.mutation.LeaseUntilCleared() {
+		_spec.ClearField(webhookendpoint.FieldLeaseUntil, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &WebhookEndpoint{config: _u.config}

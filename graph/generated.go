@@ -4811,7 +4811,7 @@ type Event implements Node {
   """
   seq: Int!
   """
-  JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}.
+  JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines and (app store orders) its goods; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}.
   """
   data: String!
   """
@@ -7799,7 +7799,7 @@ type WebhookDelivery implements Node {
   """
   id: ID!
   """
-  Which try of this event at this endpoint, from 1.
+  Which try of this event at this endpoint, from 1; 0 for a FAILED row that writes off events never tried (the endpoint was down past their retry schedule).
   """
   attempt: Int!
   """
@@ -7933,7 +7933,7 @@ enum WebhookDeliveryStatus @goModel(model: "github.com/paygraph/paygraph/ent/web
   """
   DELIVERED
   """
-  It failed; the next attempt is queued for nextAttemptAt.
+  It failed; the event is tried again at nextAttemptAt, and the endpoint's later events wait behind it, in order.
   """
   RETRYING
   """

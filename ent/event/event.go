@@ -26,6 +26,8 @@ const (
 	FieldSeq = "seq"
 	// FieldData holds the string denoting the data field in the database.
 	FieldData = "data"
+	// FieldPosition holds the string denoting the position field in the database.
+	FieldPosition = "position"
 	// FieldFannedOutAt holds the string denoting the fanned_out_at field in the database.
 	FieldFannedOutAt = "fanned_out_at"
 	// EdgeApp holds the string denoting the app edge name in mutations.
@@ -69,6 +71,7 @@ var Columns = []string{
 	FieldWalletID,
 	FieldSeq,
 	FieldData,
+	FieldPosition,
 	FieldFannedOutAt,
 }
 
@@ -130,6 +133,11 @@ func BySeq(opts ...sql.OrderTermOption) OrderOption {
 // ByData orders the results by the data field.
 func ByData(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldData, opts...).ToFunc()
+}
+
+// ByPosition orders the results by the position field.
+func ByPosition(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPosition, opts...).ToFunc()
 }
 
 // ByFannedOutAt orders the results by the fanned_out_at field.

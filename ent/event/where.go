@@ -90,6 +90,11 @@ func Data(v string) predicate.Event {
 	return predicate.Event(sql.FieldEQ(FieldData, v))
 }
 
+// Position applies equality check predicate on the "position" field. It's identical to PositionEQ.
+func Position(v int64) predicate.Event {
+	return predicate.Event(sql.FieldEQ(FieldPosition, v))
+}
+
 // FannedOutAt applies equality check predicate on the "fanned_out_at" field. It's identical to FannedOutAtEQ.
 func FannedOutAt(v time.Time) predicate.Event {
 	return predicate.Event(sql.FieldEQ(FieldFannedOutAt, v))
@@ -393,6 +398,56 @@ func DataEqualFold(v string) predicate.Event {
 // DataContainsFold applies the ContainsFold predicate on the "data" field.
 func DataContainsFold(v string) predicate.Event {
 	return predicate.Event(sql.FieldContainsFold(FieldData, v))
+}
+
+// PositionEQ applies the EQ predicate on the "position" field.
+func PositionEQ(v int64) predicate.Event {
+	return predicate.Event(sql.FieldEQ(FieldPosition, v))
+}
+
+// PositionNEQ applies the NEQ predicate on the "position" field.
+func PositionNEQ(v int64) predicate.Event {
+	return predicate.Event(sql.FieldNEQ(FieldPosition, v))
+}
+
+// PositionIn applies the In predicate on the "position" field.
+func PositionIn(vs ...int64) predicate.Event {
+	return predicate.Event(sql.FieldIn(FieldPosition, vs...))
+}
+
+// PositionNotIn applies the NotIn predicate on the "position" field.
+func PositionNotIn(vs ...int64) predicate.Event {
+	return predicate.Event(sql.FieldNotIn(FieldPosition, vs...))
+}
+
+// PositionGT applies the GT predicate on the "position" field.
+func PositionGT(v int64) predicate.Event {
+	return predicate.Event(sql.FieldGT(FieldPosition, v))
+}
+
+// PositionGTE applies the GTE predicate on the "position" field.
+func PositionGTE(v int64) predicate.Event {
+	return predicate.Event(sql.FieldGTE(FieldPosition, v))
+}
+
+// PositionLT applies the LT predicate on the "position" field.
+func PositionLT(v int64) predicate.Event {
+	return predicate.Event(sql.FieldLT(FieldPosition, v))
+}
+
+// PositionLTE applies the LTE predicate on the "position" field.
+func PositionLTE(v int64) predicate.Event {
+	return predicate.Event(sql.FieldLTE(FieldPosition, v))
+}
+
+// PositionIsNil applies the IsNil predicate on the "position" field.
+func PositionIsNil() predicate.Event {
+	return predicate.Event(sql.FieldIsNull(FieldPosition))
+}
+
+// PositionNotNil applies the NotNil predicate on the "position" field.
+func PositionNotNil() predicate.Event {
+	return predicate.Event(sql.FieldNotNull(FieldPosition))
 }
 
 // FannedOutAtEQ applies the EQ predicate on the "fanned_out_at" field.

@@ -3,7 +3,6 @@
 package migrate
 
 import (
-	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -116,6 +115,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "seq", Type: field.TypeInt},
 		{Name: "data", Type: field.TypeString, Size: 2147483647},
+		{Name: "position", Type: field.TypeInt64, Nullable: true},
 		{Name: "fanned_out_at", Type: field.TypeTime, Nullable: true},
 		{Name: "app_id", Type: field.TypeInt64, Nullable: true},
 		{Name: "order_id", Type: field.TypeInt64, Nullable: true},
@@ -129,19 +129,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "events_apps_app",
-				Columns:    []*schema.Column{EventsColumns[6]},
+				Columns:    []*schema.Column{EventsColumns[7]},
 				RefColumns: []*schema.Column{AppsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "events_orders_order",
-				Columns:    []*schema.Column{EventsColumns[7]},
+				Columns:    []*schema.Column{EventsColumns[8]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "events_wallets_wallet",
-				Columns:    []*schema.Column{EventsColumns[8]},
+				Columns:    []*schema.Column{EventsColumns[9]},
 				RefColumns: []*schema.Column{WalletsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -150,12 +150,12 @@ var (
 			{
 				Name:    "event_app_id",
 				Unique:  false,
-				Columns: []*schema.Column{EventsColumns[6]},
+				Columns: []*schema.Column{EventsColumns[7]},
 			},
 			{
 				Name:    "event_order_id_seq",
 				Unique:  false,
-				Columns: []*schema.Column{EventsColumns[7], EventsColumns[3]},
+				Columns: []*schema.Column{EventsColumns[8], EventsColumns[3]},
 			},
 			{
 				Name:    "event_created_at",
@@ -163,12 +163,14 @@ var (
 				Columns: []*schema.Column{EventsColumns[2]},
 			},
 			{
-				Name:    "event_fanned_out_at",
+				Name:    "event_app_id_position",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[7], EventsColumns[5]},
+			},
+			{
+				Name:    "event_position",
 				Unique:  false,
 				Columns: []*schema.Column{EventsColumns[5]},
-				Annotation: &entsql.IndexAnnotation{
-					Where: "fanned_out_at IS NULL",
-				},
 			},
 		},
 	}
@@ -718,6 +720,12 @@ var (
 		{Name: "secret", Type: field.TypeString},
 		{Name: "previous_secret", Type: field.TypeString, Nullable: true},
 		{Name: "previous_secret_expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "cursor", Type: field.TypeInt64, Default: 0},
+		{Name: "failures", Type: field.TypeInt, Default: 0},
+		{Name: "head_attempts", Type: field.TypeInt, Default: 0},
+		{Name: "next_attempt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "lease", Type: field.TypeInt64, Nullable: true},
+		{Name: "lease_until", Type: field.TypeTime, Nullable: true},
 		{Name: "app_id", Type: field.TypeInt64},
 	}
 	// WebhookEndpointsTable holds the schema information for the "webhook_endpoints" table.
@@ -728,7 +736,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "webhook_endpoints_apps_app",
-				Columns:    []*schema.Column{WebhookEndpointsColumns[9]},
+				Columns:    []*schema.Column{WebhookEndpointsColumns[15]},
 				RefColumns: []*schema.Column{AppsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -737,7 +745,7 @@ var (
 			{
 				Name:    "webhookendpoint_app_id",
 				Unique:  false,
-				Columns: []*schema.Column{WebhookEndpointsColumns[9]},
+				Columns: []*schema.Column{WebhookEndpointsColumns[15]},
 			},
 		},
 	}

@@ -3,7 +3,6 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
-	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -38,9 +37,19 @@ func (Event) Fields() []ent.Field {
 		// data is JSON: the order as the API shows it, with its items (or
 		// the wallet's balances).
 		field.Text("data").Immutable().
-			Comment("JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}."),
-		// fanned_out_at is set once the dispatcher has queued the event's
-		// deliveries.
+			Comment("JSON text: for an order event, the order as Order shows it after the change, with its payInfo and productInfo lines and (app store orders) its goods; for wallet.changed, {wallet: {id, userId, asset, available, escrow, withdrawable}, orderId, kind}."),
+		// position orders events as they committed: each endpoint's cursor
+		// runs over it. With SQLite (one writer, ids handed out in commit
+		// order) it is the id, set in the insert; with PostgreSQL, where ids
+		// of different instances need not be in commit order, the
+		// dispatcher numbers committed events after the highest position
+		// (serialised by an advisory lock), so an event that commits late
+		// still comes after every position a cursor has passed. 0: an event
+		// queued as delivery rows before cursors (fanned_out_at), never
+		// reached by a cursor.
+		field.Int64("position").Optional().Nillable().Annotations(hidden()),
+		// fanned_out_at is from before cursors: the dispatcher had queued
+		// one delivery row per endpoint for the event. No longer set.
 		field.Time("fanned_out_at").Optional().Nillable().Annotations(hidden()),
 	}
 }
@@ -60,8 +69,11 @@ func (Event) Indexes() []ent.Index {
 		index.Fields("app_id"),
 		index.Fields("order_id", "seq"),
 		index.Fields("created_at"),
-		// The dispatcher's queue: only events not yet fanned out.
-		index.Fields("fanned_out_at").Annotations(entsql.IndexWhere("fanned_out_at IS NULL")),
+		// Each endpoint's cursor reads its app's events in position order.
+		index.Fields("app_id", "position"),
+		// The highest position, and (PostgreSQL) the events still to be
+		// numbered.
+		index.Fields("position"),
 	}
 }
 
@@ -100,6 +112,25 @@ func (WebhookEndpoint) Fields() []ent.Field {
 		field.String("previous_secret").Optional().Sensitive().Annotations(hidden()),
 		field.Time("previous_secret_expires_at").Optional().Nillable().
 			Comment("After a rotation, until when the previous secret also signs; null when only one secret signs."),
+		// cursor is the position (Event.position) of the last event the
+		// endpoint is done with: delivered, not wanted, or failed for good.
+		// The events after it wait, in order.
+		field.Int64("cursor").Default(0).Annotations(hidden()),
+		// failures counts the attempts that failed in a row; the backoff
+		// before the next one is the retry schedule's step for it.
+		field.Int("failures").Default(0).Annotations(hidden()),
+		// head_attempts counts the failed attempts of the event just after
+		// the cursor.
+		field.Int("head_attempts").Default(0).Annotations(hidden()),
+		// next_attempt_at: after a failure, the endpoint is paused until
+		// then, and one probe (the next attempt of the event after the
+		// cursor) is sent; null: not paused.
+		field.Time("next_attempt_at").Optional().Nillable().Annotations(hidden()),
+		// lease and lease_until claim the endpoint's cursor for one instance
+		// (PostgreSQL), so each attempt is sent by one instance only; a
+		// claim that ran out (its instance died) may be taken over.
+		field.Int64("lease").Optional().Nillable().Annotations(hidden()),
+		field.Time("lease_until").Optional().Nillable().Annotations(hidden()),
 	}
 }
 
@@ -124,9 +155,10 @@ func (WebhookEndpoint) Annotations() []schema.Annotation {
 	}
 }
 
-// WebhookDelivery is one attempt to deliver an event to an endpoint. A
-// PENDING row is the dispatcher's queue; a failed attempt that will be
-// tried again is RETRYING and has a PENDING successor.
+// WebhookDelivery is one attempt to deliver an event to an endpoint. The
+// automatic deliveries follow the endpoint's cursor and leave a row per
+// attempt made (DELIVERED, RETRYING, FAILED), written after it; a PENDING
+// row is an attempt asked for by hand (redeliverEvent, sendTestWebhook).
 type WebhookDelivery struct{ ent.Schema }
 
 // Mixin of WebhookDelivery.
@@ -140,7 +172,7 @@ func (WebhookDelivery) Fields() []ent.Field {
 		// app_id is the endpoint's app, for the visibility rule.
 		field.Int64("app_id").Immutable().Annotations(hidden()),
 		// attempt counts the tries of this event at this endpoint, from 1.
-		field.Int("attempt").Immutable().Comment("Which try of this event at this endpoint, from 1."),
+		field.Int("attempt").Immutable().Comment("Which try of this event at this endpoint, from 1; 0 for a FAILED row that writes off events never tried (the endpoint was down past their retry schedule)."),
 		// kind: EVENT (the automatic delivery and its retries),
 		// REDELIVERY (redeliverEvent) or TEST (sendTestWebhook).
 		field.Enum("kind").Values("EVENT", "REDELIVERY", "TEST").Default("EVENT").Immutable().
@@ -165,7 +197,7 @@ func (WebhookDelivery) Fields() []ent.Field {
 					"PENDING":   "Waiting to be sent at dueAt.",
 					"SENDING":   "Being sent now.",
 					"DELIVERED": "The endpoint answered 2xx within 10 s.",
-					"RETRYING":  "It failed; the next attempt is queued for nextAttemptAt.",
+					"RETRYING":  "It failed; the event is tried again at nextAttemptAt, and the endpoint's later events wait behind it, in order.",
 					"FAILED":    "It failed and no attempt follows (the retry schedule is over, or it was a single attempt).",
 					"CANCELLED": "Not sent: the endpoint was disabled.",
 				},

@@ -32,6 +32,18 @@ const (
 	FieldPreviousSecret = "previous_secret"
 	// FieldPreviousSecretExpiresAt holds the string denoting the previous_secret_expires_at field in the database.
 	FieldPreviousSecretExpiresAt = "previous_secret_expires_at"
+	// FieldCursor holds the string denoting the cursor field in the database.
+	FieldCursor = "cursor"
+	// FieldFailures holds the string denoting the failures field in the database.
+	FieldFailures = "failures"
+	// FieldHeadAttempts holds the string denoting the head_attempts field in the database.
+	FieldHeadAttempts = "head_attempts"
+	// FieldNextAttemptAt holds the string denoting the next_attempt_at field in the database.
+	FieldNextAttemptAt = "next_attempt_at"
+	// FieldLease holds the string denoting the lease field in the database.
+	FieldLease = "lease"
+	// FieldLeaseUntil holds the string denoting the lease_until field in the database.
+	FieldLeaseUntil = "lease_until"
 	// EdgeApp holds the string denoting the app edge name in mutations.
 	EdgeApp = "app"
 	// Table holds the table name of the webhookendpoint in the database.
@@ -57,6 +69,12 @@ var Columns = []string{
 	FieldSecret,
 	FieldPreviousSecret,
 	FieldPreviousSecretExpiresAt,
+	FieldCursor,
+	FieldFailures,
+	FieldHeadAttempts,
+	FieldNextAttemptAt,
+	FieldLease,
+	FieldLeaseUntil,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -80,6 +98,12 @@ var (
 	URLValidator func(string) error
 	// DefaultEnabled holds the default value on creation for the "enabled" field.
 	DefaultEnabled bool
+	// DefaultCursor holds the default value on creation for the "cursor" field.
+	DefaultCursor int64
+	// DefaultFailures holds the default value on creation for the "failures" field.
+	DefaultFailures int
+	// DefaultHeadAttempts holds the default value on creation for the "head_attempts" field.
+	DefaultHeadAttempts int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() int64
 )
@@ -130,6 +154,36 @@ func ByPreviousSecret(opts ...sql.OrderTermOption) OrderOption {
 // ByPreviousSecretExpiresAt orders the results by the previous_secret_expires_at field.
 func ByPreviousSecretExpiresAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPreviousSecretExpiresAt, opts...).ToFunc()
+}
+
+// ByCursor orders the results by the cursor field.
+func ByCursor(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCursor, opts...).ToFunc()
+}
+
+// ByFailures orders the results by the failures field.
+func ByFailures(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFailures, opts...).ToFunc()
+}
+
+// ByHeadAttempts orders the results by the head_attempts field.
+func ByHeadAttempts(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldHeadAttempts, opts...).ToFunc()
+}
+
+// ByNextAttemptAt orders the results by the next_attempt_at field.
+func ByNextAttemptAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNextAttemptAt, opts...).ToFunc()
+}
+
+// ByLease orders the results by the lease field.
+func ByLease(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLease, opts...).ToFunc()
+}
+
+// ByLeaseUntil orders the results by the lease_until field.
+func ByLeaseUntil(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLeaseUntil, opts...).ToFunc()
 }
 
 // ByAppField orders the results by app field.

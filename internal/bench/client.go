@@ -14,12 +14,19 @@ import (
 
 type benchUser struct {
 	id, token string
+	// service is the SERVICE token that creates this payer's orders: the
+	// bench app's, or with more than 16 endpoints one of the apps they
+	// are spread over.
+	service string
 }
 
 type setupResult struct {
 	admin, service string
-	payee          benchUser
-	users          []benchUser
+	// services are the tokens of the apps with endpoints (more than one
+	// with -endpoints above the per-app cap).
+	services []string
+	payee    benchUser
+	users    []benchUser
 }
 
 // gql is a GraphQL-over-HTTP client of one server.
@@ -106,7 +113,7 @@ func (g *gql) setup(payers int) (*setupResult, error) {
 		return nil, err
 	}
 	s.service = app.CreateApp.ServiceToken
-	if err := g.deadEndpoints(s.service, *endpoints); err != nil {
+	if s.services, err = g.deadEndpoints(s.admin, s.service, *endpoints); err != nil {
 		return nil, err
 	}
 	if s.payee, err = g.register("payee"); err != nil {
@@ -125,6 +132,7 @@ func (g *gql) setup(payers int) (*setupResult, error) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			u, err := g.register(fmt.Sprintf("payer%d", i))
+			u.service = s.services[i%len(s.services)]
 			if err == nil {
 				err = g.do(s.admin, `mutation($id:ID!){credit(input:{userId:$id,asset:"CNY",amount:"100000000.00"}){id}}`, map[string]any{"id": u.id}, nil)
 			}
@@ -151,7 +159,11 @@ const (
 // create makes a 1.00 CNY order from u to the payee.
 func (g *gql) create(s *setupResult, u benchUser) (string, error) {
 	var created struct{ CreatePaymentOrder struct{ ID string } }
-	if err := g.do(s.service, createQ, map[string]any{"in": map[string]any{
+	svc := u.service
+	if svc == "" {
+		svc = s.service
+	}
+	if err := g.do(svc, createQ, map[string]any{"in": map[string]any{
 		"payerUserId": u.id, "payeeUserId": s.payee.id,
 		"payInfo": []any{map[string]any{"tokenId": "CNY", "amount": "1.00"}},
 	}}, &created); err != nil {
@@ -192,18 +204,38 @@ func checkLedger(g *gql, admin string) error {
 	return nil
 }
 
-// endpoints is how many webhook endpoints the bench app gets, all pointing
-// at a receiver that accepts connections and never answers: payments must
-// not slow down for them (deliveries run outside every transaction).
-var endpoints = flag.Int("endpoints", 0, "sqlite: webhook endpoints of the bench app (at most 16, the per-app cap) that time out: a receiver that never answers")
+// endpoints is how many webhook endpoints the bench gets, all pointing at
+// a receiver that accepts connections and never answers: payments must
+// not slow down for them (deliveries run outside every transaction). An
+// app has at most 16; more are spread over further apps, 16 each, and
+// the payers' orders over those apps, so every endpoint has events.
+var apps = flag.Int("apps", 1, "sqlite: spread the payers' orders over this many apps (the bench app and more), as -endpoints above 16 does: its baseline without endpoints")
 
-func (g *gql) deadEndpoints(service string, n int) error {
+var endpoints = flag.Int("endpoints", 0, "sqlite: webhook endpoints that time out (a receiver that never answers): up to 16 on the bench app, more spread 16 per app over further apps, whose orders the payers share")
+
+// deadEndpoints makes the apps whose orders the bench makes (-apps, or
+// as many as n endpoints need at 16 per app) and n endpoints on them that
+// never answer, and returns the apps' SERVICE tokens.
+func (g *gql) deadEndpoints(admin, service string, n int) ([]string, error) {
+	const perApp = 16
+	services := []string{service}
+	for len(services) < max(*apps, (n+perApp-1)/perApp) {
+		var app struct{ CreateApp struct{ ServiceToken string } }
+		if err := g.do(admin, `mutation($n:String!){createApp(name:$n){serviceToken}}`,
+			map[string]any{"n": fmt.Sprintf("bench-%d", len(services))}, &app); err != nil {
+			return nil, err
+		}
+		services = append(services, app.CreateApp.ServiceToken)
+	}
 	if n == 0 {
-		return nil
+		if len(services) > 1 {
+			fmt.Printf("orders spread over %d apps, no webhook endpoints\n", len(services))
+		}
+		return services, nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	go func() {
 		var held []net.Conn // kept open, never answered
@@ -217,10 +249,10 @@ func (g *gql) deadEndpoints(service string, n int) error {
 	}()
 	for i := range n {
 		url := fmt.Sprintf("http://%s/hook/%d", ln.Addr(), i)
-		if err := g.do(service, `mutation($u:String!){createWebhookEndpoint(input:{url:$u}){secret}}`, map[string]any{"u": url}, nil); err != nil {
-			return fmt.Errorf("endpoint %d: %w", i, err)
+		if err := g.do(services[i/perApp], `mutation($u:String!){createWebhookEndpoint(input:{url:$u}){secret}}`, map[string]any{"u": url}, nil); err != nil {
+			return nil, fmt.Errorf("endpoint %d: %w", i, err)
 		}
 	}
-	fmt.Printf("webhooks: %d endpoints of the bench app, all pointing at a receiver that never answers\n", n)
-	return nil
+	fmt.Printf("webhooks: %d endpoints over %d apps (orders spread over them), all pointing at a receiver that never answers\n", n, len(services))
+	return services, nil
 }

@@ -20,7 +20,9 @@ const webhookKeyPurpose = "paygraph webhook secrets v1"
 // eventRecorder is the outbox writer the ledger and the order services
 // call in the transaction of each change.
 func (s *Server) eventRecorder() *webhook.Recorder {
-	return &webhook.Recorder{Assets: s.Assets, Describe: func(o *ent.Order) (string, string, *int) {
+	// With SQLite this instance is the only writer and hands out ids in
+	// commit order: an event's position is its id, written with it.
+	return &webhook.Recorder{Assets: s.Assets, Ordered: s.DB.Dialect != dialect.Postgres, Describe: func(o *ent.Order) (string, string, *int) {
 		return payment.StatusDesc(o.Type, o.Status), payment.StatusText(o.Type, o.Status), payment.LegacyStatus(o.Type, o.Status)
 	}}
 }
@@ -47,14 +49,7 @@ func (s *Server) initWebhooks(*http.ServeMux) error {
 	}
 	svc.Dispatcher = d
 	s.Webhooks, s.Dispatcher = svc, d
-	if !d.Postgres {
-		// This instance is the database's only writer, so it knows which
-		// apps have endpoints: the others' events skip the fan-out.
-		if err := svc.TrackEndpoints(context.Background()); err != nil {
-			return err
-		}
-		s.Ledger.Events.Quiet = svc.Quiet
-	}
+	svc.Ordered = !d.Postgres // as the recorder's positions
 	s.Scheduler.Add(scheduler.Job{Name: "purge-events", Run: func(ctx context.Context) error {
 		_, err := svc.Purge(ctx, time.Now())
 		return err

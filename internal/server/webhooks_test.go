@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/config"
+	"github.com/paygraph/paygraph/internal/idgen"
 	"github.com/paygraph/paygraph/internal/server"
 	"github.com/paygraph/paygraph/internal/testutil"
 	"github.com/paygraph/paygraph/internal/webhook"
@@ -386,7 +388,9 @@ func TestWebhookRetriesOnTheConfiguredSchedule(t *testing.T) {
 			}
 			continue
 		}
-		if d.NextAttemptAt == nil || d.NextAttemptAt.Sub(*d.AttemptedAt) != want[i].delay ||
+		// The schedule's step after the attempt ended, plus up to 10 % jitter.
+		if d.NextAttemptAt == nil || d.DurationMs == nil || d.NextAttemptAt.Sub(*d.AttemptedAt) < want[i].delay ||
+			d.NextAttemptAt.Sub(*d.AttemptedAt) > want[i].delay*11/10+time.Duration(*d.DurationMs+2)*time.Millisecond ||
 			d.Error == nil || !strings.HasPrefix(*d.Error, "HTTP 500") {
 			t.Fatalf("failed attempt %+v", d)
 		}
@@ -456,7 +460,7 @@ func TestWebhookDeliveryResumesAfterRestart(t *testing.T) {
 	epID, secret := w.endpoint(t, w.shop, rcv.URL, []string{"order.paid"})
 	w.pay(t, w.order(t, w.shop))
 	waitDeliveries(t, w.shop, epID, "the first attempt", func(ds []delivery) bool {
-		return len(ds) == 2 && ds[1].Status == "RETRYING"
+		return len(ds) == 1 && ds[0].Status == "RETRYING"
 	})
 	stop() // between the attempts
 	if n := len(rcv.all()); n != 1 {
@@ -470,7 +474,7 @@ func TestWebhookDeliveryResumesAfterRestart(t *testing.T) {
 		t.Fatalf("calls %s", describeCalls(calls))
 	}
 	verify(t, calls[1], secret)
-	ds := waitDeliveries(t, shop, epID, "the second attempt recorded", settled)
+	ds := waitDeliveries(t, shop, epID, "the second attempt recorded", func(ds []delivery) bool { return len(ds) == 2 })
 	if ds[0].Attempt != 2 || ds[0].Status != "DELIVERED" {
 		t.Fatalf("deliveries %+v", ds)
 	}
@@ -1018,4 +1022,200 @@ func TestEventDataIsTheOrderAfterItsStep(t *testing.T) {
 		t.Fatalf("order.processing data %+v; the order %+v", v, cur)
 	}
 	e.srv.AssertLedger(t)
+}
+
+// An endpoint that does not answer costs a write per backoff step, not
+// one per event: while it is down, many payments leave a handful of
+// delivery rows; its events wait behind its cursor and, once it answers
+// again, arrive in the order they happened, each once.
+func TestWebhookDeadEndpointCostsBoundedWritesAndCatchesUpInOrder(t *testing.T) {
+	const step = 300 * time.Millisecond
+	srv := testutil.Start(t, hookEnv(t, map[string]string{"PAYGRAPH_WEBHOOK_RETRIES": "300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms"}))
+	w := newHookWorld(t, srv)
+	var (
+		mu       sync.Mutex
+		dead     = true
+		tries    int
+		received []string
+	)
+	rcv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		down := dead
+		tries++
+		mu.Unlock()
+		if down {
+			// Gone: the connection drops without an answer.
+			conn, _, err := rw.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		var ev struct{ ID, Type string }
+		_ = json.Unmarshal(body, &ev)
+		mu.Lock()
+		received = append(received, ev.ID)
+		mu.Unlock()
+		rw.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rcv.Close)
+	epID, _ := w.endpoint(t, w.shop, rcv.URL, []string{"order.paid"})
+
+	const orders = 40
+	began := time.Now()
+	for range orders {
+		w.pay(t, w.order(t, w.shop))
+	}
+	// Let it stay down a few more steps.
+	time.Sleep(4 * step)
+	down := time.Since(began)
+	ds := deliveries(t, w.shop, epID)
+	mu.Lock()
+	attempts := tries
+	mu.Unlock()
+	// One probe per step (the first attempt, then one per 300 ms or more),
+	// whatever the number of payments.
+	bound := 2 + int(down/step)
+	if attempts > bound || len(ds) > bound || len(ds) == 0 {
+		t.Fatalf("down %s: %d attempts, %d delivery rows for %d paid orders; want at most %d", down, attempts, len(ds), orders, bound)
+	}
+	for _, d := range ds {
+		if d.Status != "RETRYING" || d.HTTPStatus != nil || d.Error == nil || d.NextAttemptAt == nil {
+			t.Fatalf("attempt while down %+v", d)
+		}
+		if d.Event.ID != ds[0].Event.ID {
+			t.Fatalf("while down, attempts of another event than the first: %+v", ds)
+		}
+	}
+
+	mu.Lock()
+	dead = false
+	mu.Unlock()
+	var paid struct {
+		Events struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	w.shop.Do(t, `{events(where:{type:"order.paid"}, first:100){edges{node{id}}}}`, nil).Decode(t, &paid)
+	var want []string
+	for _, e := range paid.Events.Edges {
+		want = append(want, e.Node.ID)
+	}
+	if len(want) != orders {
+		t.Fatalf("%d order.paid events", len(want))
+	}
+	deadline := time.Now().Add(hookWait)
+	for {
+		mu.Lock()
+		got := append([]string(nil), received...)
+		mu.Unlock()
+		if len(got) >= orders {
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Fatalf("received\n%v\nwant, in the order they happened,\n%v", got, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events delivered after the endpoint came back", len(got), orders)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ds = waitDeliveries(t, w.shop, epID, "the deliveries recorded", func(ds []delivery) bool {
+		n := 0
+		for _, d := range ds {
+			if d.Status == "DELIVERED" {
+				n++
+			}
+		}
+		return n == orders
+	})
+	// The event that was probed got its later attempt number.
+	for _, d := range ds {
+		if d.Status == "DELIVERED" && d.Event.ID == want[0] && d.Attempt < 2 {
+			t.Fatalf("the probed event delivered as attempt %d", d.Attempt)
+		}
+	}
+	srv.AssertLedger(t)
+}
+
+// Events whose retry schedule ends while their endpoint is down are
+// marked failed, the ones waiting behind the first together, in one row:
+// a long outage is written off in a write, not one per event. The events
+// after them are delivered when the endpoint answers again.
+func TestWebhookDeadEndpointWritesOffEventsPastTheirSchedule(t *testing.T) {
+	srv := testutil.Start(t, hookEnv(t, map[string]string{"PAYGRAPH_WEBHOOK_RETRIES": "200ms"}))
+	w := newHookWorld(t, srv)
+	var (
+		mu       sync.Mutex
+		dead     = true
+		received []string
+	)
+	rcv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		down := dead
+		mu.Unlock()
+		if down {
+			if conn, _, err := rw.(http.Hijacker).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		var ev struct{ ID string }
+		_ = json.Unmarshal(body, &ev)
+		mu.Lock()
+		received = append(received, ev.ID)
+		mu.Unlock()
+	}))
+	t.Cleanup(rcv.Close)
+	epID, _ := w.endpoint(t, w.shop, rcv.URL, []string{"order.paid"})
+
+	// Five events that happened an hour ago (as after a long outage), made
+	// after the endpoint: their schedule is long over.
+	ctx := context.Background()
+	app := parseID(t, w.shopApp)
+	var (
+		old []string
+		bs  []*ent.EventCreate
+	)
+	for range 5 {
+		n := idgen.Next()
+		b := srv.DB.Ent.Event.Create().SetID(n).SetType("order.paid").SetCreatedAt(time.Now().Add(-time.Hour)).
+			SetAppID(app).SetSeq(1).SetData("{}")
+		if testutil.PostgresURL() == "" {
+			b.SetPosition(n) // SQLite: the position is the id
+		}
+		bs = append(bs, b)
+		old = append(old, fmt.Sprint(n))
+	}
+	// One statement: they commit together, as a unit of work's events do.
+	if err := srv.DB.Ent.Event.CreateBulk(bs...).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv.Dispatcher.Wake()
+	ds := waitDeliveries(t, w.shop, epID, "the events written off", func(ds []delivery) bool { return len(ds) == 2 })
+	// Newest first: the write-off of the four behind the first, then the
+	// first's one attempt.
+	if ds[1].Status != "FAILED" || ds[1].Attempt != 1 || ds[1].Event.ID != old[0] || ds[1].NextAttemptAt != nil ||
+		ds[0].Status != "FAILED" || ds[0].Attempt != 0 || ds[0].Event.ID != old[4] || ds[0].AttemptedAt != nil ||
+		ds[0].Error == nil || !strings.Contains(*ds[0].Error, "4 events") {
+		t.Fatalf("deliveries %+v", ds)
+	}
+
+	mu.Lock()
+	dead = false
+	mu.Unlock()
+	id := w.order(t, w.shop)
+	w.pay(t, id)
+	ds = waitDeliveries(t, w.shop, epID, "the new event delivered", func(ds []delivery) bool {
+		return len(ds) == 3 && ds[0].Status == "DELIVERED"
+	})
+	mu.Lock()
+	got := append([]string(nil), received...)
+	mu.Unlock()
+	if len(got) != 1 || got[0] != ds[0].Event.ID {
+		t.Fatalf("received %v; delivered %+v", got, ds[0])
+	}
+	srv.AssertLedger(t)
 }

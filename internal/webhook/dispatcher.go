@@ -18,28 +18,29 @@ import (
 	"entgo.io/ent/dialect/sql"
 
 	"github.com/paygraph/paygraph/ent"
-	"github.com/paygraph/paygraph/ent/event"
 	"github.com/paygraph/paygraph/ent/webhookdelivery"
-	"github.com/paygraph/paygraph/ent/webhookendpoint"
 	"github.com/paygraph/paygraph/internal/events"
 	"github.com/paygraph/paygraph/internal/txn"
 )
 
-// Dispatcher delivers events: it fans new events out to the endpoints
-// that want them, claims due deliveries, sends each over HTTP outside any
-// transaction and records the outcome. Its writes are small units of
-// work through the transaction runner (with SQLite, the one writer that
-// payments use, never a second connection), and no unit holds the
-// database while a request is in flight.
+// Dispatcher delivers events: each enabled endpoint follows its app's
+// events with a cursor (cursor.go), one request in flight per endpoint,
+// and the attempts asked for by hand (redeliverEvent, sendTestWebhook)
+// are rows it claims. Requests are sent outside any transaction; the
+// outcome is written after. Its writes are small units of work through
+// the transaction runner (with SQLite, the one writer that payments use,
+// never a second connection), and no unit holds the database while a
+// request is in flight.
 type Dispatcher struct {
 	Service *Service
 	// Bus tells the dispatcher that changes committed (on any instance,
 	// with PostgreSQL), so new events are sent at once.
 	Bus events.Bus
 	Log *slog.Logger
-	// Postgres claims with FOR UPDATE SKIP LOCKED, so instances sharing
-	// the database never claim the same row. Without it (SQLite) one
-	// instance owns the queue.
+	// Postgres claims endpoints and rows with FOR UPDATE SKIP LOCKED and
+	// a lease, so instances sharing the database never send the same
+	// attempt, and numbers events (their positions) after they commit.
+	// Without it (SQLite) one instance owns the queue.
 	Postgres bool
 	// Retries are the delays between attempts (PAYGRAPH_WEBHOOK_RETRIES).
 	Retries []time.Duration
@@ -49,7 +50,7 @@ type Dispatcher struct {
 	// Lease is how long a claim lasts: an instance that died holding it
 	// (kill -9) leaves the delivery to be claimed again then.
 	Lease time.Duration
-	// Workers bounds the requests in flight.
+	// Workers bounds the requests in flight (one at most per endpoint).
 	Workers int
 	// Idle bounds the time between two looks at the queue.
 	Idle time.Duration
@@ -57,14 +58,18 @@ type Dispatcher struct {
 	client *http.Client
 	wake   chan struct{}
 	once   sync.Once
+
+	// following marks the endpoints whose cursor a goroutine of this
+	// instance is moving.
+	mu        sync.Mutex
+	following map[int64]bool
 }
 
 // Defaults of a Dispatcher's settings.
 const (
 	DefaultTimeout = 10 * time.Second
-	defaultWorkers = 16
+	defaultWorkers = 64
 	defaultIdle    = 5 * time.Second
-	fanOutBatch    = 200
 	maxErrorLen    = 500
 )
 
@@ -83,6 +88,7 @@ func (d *Dispatcher) init() {
 			d.Idle = defaultIdle
 		}
 		d.wake = make(chan struct{}, 1)
+		d.following = map[int64]bool{}
 		tr := &http.Transport{
 			Proxy:                 nil, // never through a proxy from the environment
 			DialContext:           d.Service.Guard.Dialer().DialContext,
@@ -164,15 +170,26 @@ func (d *Dispatcher) run(ctx context.Context) {
 			d.Log.Warn("webhooks: releasing claims at start", "err", err)
 		}
 	}
+	spawn := func(f func()) {
+		busy <- struct{}{}
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			f()
+			<-busy
+			d.Wake()
+		}()
+	}
 	for ctx.Err() == nil {
 		// Each step first looks with a read (beside the writer, with
 		// SQLite) and writes only when there is work: an idle queue costs
 		// the database no transaction.
 		wait := d.Idle
-		if err := d.fanOut(ctx); err != nil && ctx.Err() == nil {
-			d.Log.Warn("webhooks: queueing deliveries", "err", err)
+		if err := d.number(ctx); err != nil && ctx.Err() == nil {
+			d.Log.Warn("webhooks: numbering events", "err", err)
 			wait = time.Second
 		}
+		// Attempts asked for by hand (and rows queued before cursors).
 		if free := d.Workers - len(busy); free > 0 {
 			due, ok := d.nextDue(ctx)
 			if ok && due <= 0 {
@@ -182,22 +199,26 @@ func (d *Dispatcher) run(ctx context.Context) {
 					wait = time.Second
 				}
 				for _, c := range rows {
-					busy <- struct{}{}
-					inflight.Add(1)
-					go func() {
-						defer inflight.Done()
-						d.deliver(ctx, c)
-						<-busy
-						d.Wake()
-					}()
-				}
-				if err == nil && len(rows) == free {
-					continue // there may be more due
+					spawn(func() { d.deliver(ctx, c) })
 				}
 				due, ok = d.nextDue(ctx)
 			}
 			if ok && due < wait {
 				wait = max(due, 0) // sleep until the next delivery is due
+			}
+		}
+		// The endpoints' cursors.
+		if free := d.Workers - len(busy); free > 0 {
+			eps, next, err := d.dueEndpoints(ctx, free)
+			if err != nil && ctx.Err() == nil {
+				d.Log.Warn("webhooks: finding endpoints with events", "err", err)
+				wait = time.Second
+			}
+			for _, c := range eps {
+				spawn(func() { d.follow(ctx, c) })
+			}
+			if next > 0 && next < wait {
+				wait = next
 			}
 		}
 		t := time.NewTimer(wait)
@@ -219,74 +240,6 @@ func (d *Dispatcher) run(ctx context.Context) {
 
 // gather is how long a woken dispatcher waits for more news.
 const gather = 20 * time.Millisecond
-
-// fanOut queues a delivery of each new event to every enabled endpoint of
-// its app made before the event that wants its type, and marks the events
-// as fanned out, in units of up to fanOutBatch events.
-func (d *Dispatcher) fanOut(ctx context.Context) error {
-	for {
-		if ok, err := d.Service.Client.Event.Query().Where(event.FannedOutAtIsNil()).Exist(ctx); err != nil || !ok {
-			return err
-		}
-		n := 0
-		err := d.Service.Tx.Run(ctx, func(tx *txn.Tx) error {
-			q := tx.Event.Query().Where(event.FannedOutAtIsNil()).Order(event.ByID()).Limit(fanOutBatch).
-				Select(event.FieldType, event.FieldAppID)
-			if d.Postgres {
-				q.ForUpdate(sql.WithLockAction(sql.SkipLocked))
-			}
-			evs, err := q.All(ctx)
-			if err != nil || len(evs) == 0 {
-				return err
-			}
-			n = len(evs)
-			ids := make([]int64, len(evs))
-			var apps []int64
-			for i, e := range evs {
-				ids[i] = e.ID
-				if e.AppID != nil {
-					apps = append(apps, *e.AppID)
-				}
-			}
-			byApp := map[int64][]*ent.WebhookEndpoint{}
-			if len(apps) > 0 {
-				eps, err := tx.WebhookEndpoint.Query().
-					Where(webhookendpoint.AppIDIn(apps...), webhookendpoint.Enabled(true)).All(ctx)
-				if err != nil {
-					return err
-				}
-				for _, ep := range eps {
-					byApp[ep.AppID] = append(byApp[ep.AppID], ep)
-				}
-			}
-			now := time.Now()
-			var queue []*ent.WebhookDeliveryCreate
-			for _, e := range evs {
-				if e.AppID == nil {
-					continue
-				}
-				for _, ep := range byApp[*e.AppID] {
-					// Ids are time-ordered: an endpoint gets the events made after it.
-					if ep.ID < e.ID && Matches(ep.Events, e.Type) {
-						queue = append(queue, tx.WebhookDelivery.Create().SetEventID(e.ID).SetEndpointID(ep.ID).
-							SetAppID(ep.AppID).SetAttempt(1).SetDueAt(now).SetCreatedAt(now))
-					}
-				}
-			}
-			for len(queue) > 0 {
-				k := min(len(queue), 100)
-				if err := tx.WebhookDelivery.CreateBulk(queue[:k]...).Exec(ctx); err != nil {
-					return fmt.Errorf("queueing deliveries: %w", err)
-				}
-				queue = queue[k:]
-			}
-			return tx.Event.Update().Where(event.IDIn(ids...)).SetFannedOutAt(now).Exec(ctx)
-		})
-		if err != nil || n < fanOutBatch {
-			return err
-		}
-	}
-}
 
 func newLease() int64 {
 	var b [8]byte
@@ -390,10 +343,20 @@ func (d *Dispatcher) attempt(ctx context.Context, c claimed) outcome {
 	if !ep.Enabled {
 		return outcome{status: webhookdelivery.StatusCANCELLED, at: now, err: "the endpoint is disabled"}
 	}
+	secrets, err := d.secrets(ep, now)
+	if err != nil {
+		return d.failed(ctx, now, 0, 0, err.Error())
+	}
+	return d.send(ctx, ep, secrets, ev, c.ID)
+}
+
+// secrets are the secrets that sign for ep now: its own, and the previous
+// one during a rotation's overlap.
+func (d *Dispatcher) secrets(ep *ent.WebhookEndpoint, now time.Time) ([]string, error) {
 	secrets := make([]string, 0, 2)
 	s, err := d.Service.sealer.open(ep.Secret, ep.ID)
 	if err != nil {
-		return d.failed(ctx, now, 0, 0, err.Error())
+		return nil, err
 	}
 	secrets = append(secrets, s)
 	if ep.PreviousSecret != "" && ep.PreviousSecretExpiresAt != nil && now.Before(*ep.PreviousSecretExpiresAt) {
@@ -401,6 +364,13 @@ func (d *Dispatcher) attempt(ctx context.Context, c claimed) outcome {
 			secrets = append(secrets, s)
 		}
 	}
+	return secrets, nil
+}
+
+// send makes one request: ev to ep, signed with secrets, as the delivery
+// deliveryID.
+func (d *Dispatcher) send(ctx context.Context, ep *ent.WebhookEndpoint, secrets []string, ev *ent.Event, deliveryID int64) outcome {
+	now := time.Now()
 	body, err := json.Marshal(payload{ID: id(ev.ID), Type: ev.Type, CreatedAt: ev.CreatedAt.UTC(), Data: json.RawMessage(ev.Data)})
 	if err != nil {
 		return d.failed(ctx, now, 0, 0, "encoding the event: "+err.Error())
@@ -416,7 +386,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c claimed) outcome {
 	req.Header.Set("User-Agent", "paygraph-webhooks/1")
 	req.Header.Set("Paygraph-Event-Id", id(ev.ID))
 	req.Header.Set("Paygraph-Event-Type", ev.Type)
-	req.Header.Set("Paygraph-Delivery-Id", id(c.ID))
+	req.Header.Set("Paygraph-Delivery-Id", id(deliveryID))
 	req.Header.Set("Paygraph-Signature", Sign(start.Unix(), body, secrets...))
 	resp, err := d.client.Do(req)
 	if err != nil {
@@ -468,9 +438,10 @@ func printable(b []byte) string {
 	return strings.TrimSpace(s)
 }
 
-// record writes the outcome of c, if this instance still holds it: a
-// failed automatic attempt with tries left becomes RETRYING with its
-// successor queued after the schedule's next delay.
+// record writes the outcome of c, if this instance still holds it. A
+// row of kind EVENT is one queued before cursors (one per event and
+// endpoint): failed with tries left, it becomes RETRYING with its
+// successor queued after the schedule's next delay, as then.
 func (d *Dispatcher) record(ctx context.Context, c claimed, out outcome) error {
 	return d.Service.Tx.Run(ctx, func(tx *txn.Tx) error {
 		u := tx.WebhookDelivery.Update().Where(webhookdelivery.ID(c.ID), webhookdelivery.Lease(c.lease),

@@ -10,6 +10,8 @@ import (
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/orderitem"
+	"github.com/paygraph/paygraph/ent/orderline"
+	"github.com/paygraph/paygraph/internal/idgen"
 	"github.com/paygraph/paygraph/internal/money"
 	"github.com/paygraph/paygraph/internal/txn"
 )
@@ -29,10 +31,10 @@ type Recorder struct {
 	// and its documented API's status number, as Order shows them (the
 	// status machine knows them).
 	Describe func(*ent.Order) (statusDesc, statusText string, legacyStatus *int)
-	// Quiet, if set, reports that no endpoint can want app's events yet,
-	// so they are written already fanned out and cost the dispatcher no
-	// write (see Service.Quiet).
-	Quiet func(appID int64) bool
+	// Ordered says ids are handed out in commit order (SQLite: one
+	// writer), so an event's position is its id, written with it; without
+	// it (PostgreSQL) the dispatcher numbers events once they committed.
+	Ordered bool
 }
 
 // pending is what one unit of work has to record.
@@ -144,6 +146,25 @@ func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
 			items[it.OrderID] = append(items[it.OrderID], it)
 		}
 	}
+	// App store orders show their goods lines too (Order.goods); they
+	// never change, but the unit may have just written them.
+	var stores []int64
+	for _, id := range ids {
+		if t := orders[id].Type; t == order.TypeRECHARGE || t == order.TypeCONSUME {
+			stores = append(stores, id)
+		}
+	}
+	goods := map[int64][]*ent.OrderLine{}
+	if len(stores) > 0 {
+		ls, err := tx.OrderLine.Query().Where(orderline.OrderIDIn(stores...)).
+			Order(orderline.ByOrderID(), orderline.ByPosition()).All(ctx)
+		if err != nil {
+			return fmt.Errorf("reading goods lines for their events: %w", err)
+		}
+		for _, l := range ls {
+			goods[l.OrderID] = append(goods[l.OrderID], l)
+		}
+	}
 	// A journal of an order the unit did not move (rare): read its app.
 	for _, w := range p.wallets {
 		if w.orderID != 0 && orders[w.orderID] == nil {
@@ -154,17 +175,16 @@ func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
 			orders[o.ID] = o
 		}
 	}
-	now := time.Now()
 	builders := make([]*ent.EventCreate, 0, len(p.steps)+len(p.wallets))
 	for _, s := range p.steps {
 		o := &s.order
-		data, err := json.Marshal(r.orderView(o, items[o.ID]))
+		data, err := json.Marshal(r.orderView(o, items[o.ID], goods[o.ID]))
 		if err != nil {
 			return fmt.Errorf("encoding event of order %d: %w", o.ID, err)
 		}
 		b := tx.Event.Create().SetType(OrderType(o.Status)).SetCreatedAt(s.at).
 			SetAppID(o.AppID).SetOrderID(o.ID).SetSeq(o.EventSeq).SetData(string(data))
-		r.quiet(b, o.AppID, now)
+		r.position(b)
 		builders = append(builders, b)
 	}
 	for _, w := range p.wallets {
@@ -184,12 +204,10 @@ func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
 		}
 		b := tx.Event.Create().SetType(TypeWalletChanged).SetCreatedAt(w.at).SetWalletID(w.WalletID).
 			SetSeq(w.Seq).SetData(string(data))
-		var app int64
 		if o := orders[w.orderID]; o != nil {
-			app = o.AppID
-			b.SetAppID(app).SetOrderID(o.ID)
+			b.SetAppID(o.AppID).SetOrderID(o.ID)
 		}
-		r.quiet(b, app, now)
+		r.position(b)
 		builders = append(builders, b)
 	}
 	if err := tx.Event.CreateBulk(builders...).Exec(ctx); err != nil {
@@ -198,11 +216,12 @@ func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
 	return nil
 }
 
-// quiet marks an event of no app, or of an app no endpoint listens to, as
-// fanned out already.
-func (r *Recorder) quiet(b *ent.EventCreate, app int64, now time.Time) {
-	if app == 0 || (r.Quiet != nil && r.Quiet(app)) {
-		b.SetFannedOutAt(now)
+// position gives an event its id now and, ids being in commit order, the
+// same number as its position.
+func (r *Recorder) position(b *ent.EventCreate) {
+	if r.Ordered {
+		n := idgen.Next()
+		b.SetID(n).SetPosition(n)
 	}
 }
 
@@ -264,6 +283,20 @@ type orderView struct {
 	UpdatedAt       time.Time  `json:"updatedAt"`
 	PayInfo         []itemView `json:"payInfo"`
 	ProductInfo     []itemView `json:"productInfo"`
+	// Goods are an app store order's goods lines (Order.goods); empty
+	// for the other orders.
+	Goods []goodsView `json:"goods"`
+}
+
+// goodsView is an OrderGoods as the API shows it.
+type goodsView struct {
+	GoodsID     string  `json:"goodsId"`
+	Item        string  `json:"item"`
+	Title       *string `json:"title"`
+	Num         int     `json:"num"`
+	SinglePrice string  `json:"singlePrice"`
+	Amount      string  `json:"amount"`
+	Asset       string  `json:"asset"`
 }
 
 type itemView struct {
@@ -293,7 +326,7 @@ type walletData struct {
 	Withdrawable string `json:"withdrawable"`
 }
 
-func (r *Recorder) orderView(o *ent.Order, items []*ent.OrderItem) orderView {
+func (r *Recorder) orderView(o *ent.Order, items []*ent.OrderItem, goods []*ent.OrderLine) orderView {
 	v := orderView{
 		ID: id(o.ID), OrderNo: o.OrderNo, ClientOrderID: optString(o.ClientOrderID), Type: string(o.Type),
 		Status: string(o.Status), AppID: id(o.AppID), PayerID: optID(o.PayerID), PayeeID: optID(o.PayeeID),
@@ -304,7 +337,14 @@ func (r *Recorder) orderView(o *ent.Order, items []*ent.OrderItem) orderView {
 		SkillID: optString(o.SkillID), RefundReason: optString(o.RefundReason), Comment: optString(o.Comment),
 		Score: o.Score, ExpiresAt: o.ExpiresAt, PaidAt: o.PaidAt, CompletedAt: o.CompletedAt,
 		AutoConfirmAt: o.AutoConfirmAt, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
-		PayInfo: []itemView{}, ProductInfo: []itemView{},
+		PayInfo: []itemView{}, ProductInfo: []itemView{}, Goods: []goodsView{},
+	}
+	for _, l := range goods {
+		v.Goods = append(v.Goods, goodsView{
+			GoodsID: l.GoodsID, Item: l.Item, Title: optString(l.Title), Num: l.Num,
+			SinglePrice: r.Assets.Format(l.Asset, l.SinglePrice).String(),
+			Amount:      r.Assets.Format(l.Asset, l.Amount).String(), Asset: l.Asset,
+		})
 	}
 	if r.Describe != nil {
 		v.StatusDesc, v.StatusText, v.LegacyStatus = r.Describe(o)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -41,74 +40,11 @@ type Service struct {
 	// finds it on its next round).
 	Dispatcher *Dispatcher
 
+	// Ordered: ids are handed out in commit order (SQLite), so an event's
+	// position is its id (see Recorder.Ordered).
+	Ordered bool
+
 	sealer *sealer
-	// manage serialises changes to endpoints, so the counts below are
-	// never overwritten by a stale recount.
-	manage sync.Mutex
-	// mu guards tracked and listening: per app, how many enabled
-	// endpoints it has, when this instance is the database's only writer
-	// (SQLite) and so knows.
-	mu        sync.Mutex
-	tracked   bool
-	listening map[int64]int
-}
-
-// TrackEndpoints counts the enabled endpoints of each app and keeps the
-// count as endpoints change, so that Quiet can answer. Only for a database
-// this instance alone writes (SQLite): with several instances another may
-// add an endpoint this one does not see.
-func (s *Service) TrackEndpoints(ctx context.Context) error {
-	var rows []struct {
-		AppID int64 `json:"app_id"`
-		Count int   `json:"count"`
-	}
-	if err := s.Client.WebhookEndpoint.Query().Where(webhookendpoint.Enabled(true)).
-		GroupBy(webhookendpoint.FieldAppID).Aggregate(ent.Count()).Scan(ctx, &rows); err != nil {
-		return fmt.Errorf("counting webhook endpoints: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tracked, s.listening = true, map[int64]int{}
-	for _, r := range rows {
-		s.listening[r.AppID] = r.Count
-	}
-	return nil
-}
-
-// Quiet reports that app surely has no enabled endpoint, so its events
-// need no fan-out (Recorder.Quiet). Without TrackEndpoints it is false.
-func (s *Service) Quiet(app int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tracked && s.listening[app] == 0
-}
-
-// willListen counts an endpoint of app as enabled from now on, inside the
-// unit of work that enables it: a payment committed after it fans out.
-func (s *Service) willListen(app int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tracked {
-		s.listening[app]++
-	}
-}
-
-// recount sets app's count from the database once a change committed (or
-// failed), so that it falls only after an endpoint is really gone.
-func (s *Service) recount(ctx context.Context, app int64) {
-	s.mu.Lock()
-	tracked := s.tracked
-	s.mu.Unlock()
-	if !tracked {
-		return
-	}
-	n, err := s.Client.WebhookEndpoint.Query().Where(webhookendpoint.AppID(app), webhookendpoint.Enabled(true)).Count(context.WithoutCancel(ctx))
-	if err != nil {
-		return // keep the higher count: at worst events are fanned out for nothing
-	}
-	s.mu.Lock()
-	s.listening[app] = n
-	s.mu.Unlock()
 }
 
 // NewService returns the service; key seals endpoint secrets in the
@@ -209,9 +145,6 @@ func (s *Service) CreateEndpoint(ctx context.Context, in CreateEndpointInput) (*
 		return nil, err
 	}
 	var out *ent.WebhookEndpoint
-	s.manage.Lock()
-	defer s.manage.Unlock()
-	defer s.recount(ctx, appID)
 	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
 		ok, err := tx.App.Query().Where(app.ID(appID)).Exist(ctx)
 		if err != nil {
@@ -235,9 +168,12 @@ func (s *Service) CreateEndpoint(ctx context.Context, in CreateEndpointInput) (*
 		if err != nil {
 			return err
 		}
-		s.willListen(appID)
+		cursor, err := s.head(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		out, err = tx.WebhookEndpoint.Create().SetID(id).SetAppID(appID).SetURL(u).SetEvents(pats).
-			SetSecret(sealed).Save(ctx)
+			SetSecret(sealed).SetCursor(cursor).Save(ctx)
 		return err
 	})
 	if err != nil {
@@ -280,7 +216,7 @@ type UpdateEndpointInput struct {
 //
 // Errors: NOT_FOUND, BAD_USER_INPUT (url, events).
 func (s *Service) UpdateEndpoint(ctx context.Context, id int64, in UpdateEndpointInput) (*ent.WebhookEndpoint, error) {
-	e, err := s.endpoint(ctx, s.Client, id)
+	_, err := s.endpoint(ctx, s.Client, id)
 	if err != nil {
 		return nil, err
 	}
@@ -299,24 +235,37 @@ func (s *Service) UpdateEndpoint(ctx context.Context, id int64, in UpdateEndpoin
 		}
 	}
 	var out *ent.WebhookEndpoint
-	s.manage.Lock()
-	defer s.manage.Unlock()
-	defer s.recount(ctx, e.AppID)
 	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
+		cur, err := tx.WebhookEndpoint.Get(ctx, id)
+		if ent.IsNotFound(err) {
+			return ErrEndpointNotFound
+		}
+		if err != nil {
+			return err
+		}
 		b := tx.WebhookEndpoint.UpdateOneID(id)
 		if in.URL != nil {
 			b.SetURL(u)
+			if u != cur.URL {
+				// A new address is tried at once, not after the old one's backoff.
+				b.SetFailures(0).ClearNextAttemptAt()
+			}
 		}
 		if in.Events != nil {
 			b.SetEvents(pats)
 		}
 		if in.Enabled != nil {
 			b.SetEnabled(*in.Enabled)
-			if *in.Enabled {
-				s.willListen(e.AppID)
+			if *in.Enabled && !cur.Enabled {
+				// A disabled endpoint is sent nothing: enabled again, it
+				// starts with the events made from now on.
+				head, err := s.head(ctx, tx, idgen.Next())
+				if err != nil {
+					return err
+				}
+				b.SetCursor(max(head, cur.Cursor)).SetFailures(0).SetHeadAttempts(0).ClearNextAttemptAt()
 			}
 		}
-		var err error
 		out, err = b.Save(ctx)
 		if ent.IsNotFound(err) {
 			return ErrEndpointNotFound
@@ -326,18 +275,35 @@ func (s *Service) UpdateEndpoint(ctx context.Context, id int64, in UpdateEndpoin
 	return out, err
 }
 
+// head is where a cursor starts that is to get the events made after id
+// (an id made now): with ids in commit order, id itself; otherwise the
+// highest position given so far (events committed but not yet numbered
+// get greater ones, and the dispatcher skips those with smaller ids than
+// the endpoint's).
+func (s *Service) head(ctx context.Context, tx *txn.Tx, id int64) (int64, error) {
+	if s.Ordered {
+		return id, nil
+	}
+	last, err := tx.Event.Query().Where(event.PositionNotNil()).Order(ent.Desc(event.FieldPosition)).
+		Select(event.FieldPosition).First(ctx)
+	if ent.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the last event's position: %w", err)
+	}
+	return *last.Position, nil
+}
+
 // DeleteEndpoint removes an endpoint and its deliveries (queued ones
 // included) and returns its id.
 //
 // Errors: NOT_FOUND.
 func (s *Service) DeleteEndpoint(ctx context.Context, id int64) (int64, error) {
-	e, err := s.endpoint(ctx, s.Client, id)
+	_, err := s.endpoint(ctx, s.Client, id)
 	if err != nil {
 		return 0, err
 	}
-	s.manage.Lock()
-	defer s.manage.Unlock()
-	defer s.recount(ctx, e.AppID)
 	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
 		if _, err := tx.WebhookDelivery.Delete().Where(webhookdelivery.EndpointID(id)).Exec(ctx); err != nil {
 			return fmt.Errorf("deleting deliveries of endpoint %d: %w", id, err)
@@ -530,8 +496,14 @@ func (s *Service) SendTest(ctx context.Context, endpointID int64) (*ent.WebhookD
 	var out *ent.WebhookDelivery
 	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
 		now := time.Now()
-		ev, err := tx.Event.Create().SetType(TypeTest).SetCreatedAt(now).SetAppID(e.AppID).SetSeq(1).
-			SetData(string(data)).SetFannedOutAt(now).Save(ctx)
+		// Numbered like any event (cursors pass over webhook.test); sent by
+		// its TEST row.
+		b := tx.Event.Create().SetType(TypeTest).SetCreatedAt(now).SetAppID(e.AppID).SetSeq(1).SetData(string(data))
+		if s.Ordered {
+			n := idgen.Next()
+			b.SetID(n).SetPosition(n)
+		}
+		ev, err := b.Save(ctx)
 		if err != nil {
 			return err
 		}
@@ -548,11 +520,12 @@ func (s *Service) SendTest(ctx context.Context, endpointID int64) (*ent.WebhookD
 
 // Purge deletes events older than Retention, with their deliveries, once
 // nothing is queued for them, a batch at a time; it returns how many
-// events it deleted.
+// events it deleted. A cursor never waits that long behind an event: the
+// retry schedule (at most 14 days) marks it failed first.
 func (s *Service) Purge(ctx context.Context, now time.Time) (int, error) {
 	const batch = 500
 	total := 0
-	old := []predicate.Event{event.CreatedAtLT(now.Add(-Retention)), event.FannedOutAtNotNil()}
+	old := []predicate.Event{event.CreatedAtLT(now.Add(-Retention)), event.PositionNotNil()}
 	for {
 		if ok, err := s.Client.Event.Query().Where(old...).Exist(ctx); err != nil || !ok {
 			return total, err // nothing to delete: no write

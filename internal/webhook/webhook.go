@@ -5,13 +5,15 @@
 // Event in the transaction that makes the change (Recorder, called from
 // the one place each change happens: payment.Service.Transition and
 // ledger.Ledger.Post), so an event exists exactly when its change
-// committed. The Dispatcher then fans each event out to the endpoints of
-// its app that want it (a WebhookDelivery row per endpoint), claims due
-// deliveries, sends them over HTTP outside any transaction, and records
-// each outcome; a failed attempt is tried again on the configured
-// schedule. Every step is a row in the database, so deliveries survive
+// committed. The Dispatcher then moves a cursor per endpoint over its
+// app's events, in commit order, sending the ones the endpoint wants one
+// at a time outside any transaction, and writes the attempts made after
+// them (cursor.go): nothing per (event, endpoint) up front, and an
+// endpoint that fails is paused and probed once per step of the retry
+// schedule, so a dead one costs a few writes per step whatever the
+// payment rate. Every step is in the database, so deliveries survive
 // restarts and crashes (at least once: a receiver dedupes on the event
-// id), and several instances on PostgreSQL share the work without
+// id), and several instances on PostgreSQL share the endpoints without
 // sending an attempt twice (FOR UPDATE SKIP LOCKED claims with a lease).
 //
 // Why not a job queue library (River): with SQLite, paygraph writes
@@ -21,9 +23,10 @@
 // for SQLite's one write lock (SQLITE_BUSY, or payments waiting behind
 // the queue's maintenance) or, squeezed onto the one connection, hold it
 // outside the group commit. Its SQLite driver is marked early testing,
-// and job inserts would need the group transaction's *sql.Tx. The outbox
-// here is three tables and one goroutine, and all its writes are small
-// units of work through the same runner as payments.
+// and job inserts would need the group transaction's *sql.Tx; a job per
+// (event, endpoint) is also the write per delivery that cursors avoid.
+// The outbox here is three tables and one goroutine, and all its writes
+// are small units of work through the same runner as payments.
 package webhook
 
 import (
