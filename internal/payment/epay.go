@@ -331,11 +331,28 @@ func (b ByChannel) MayRequest(ctx context.Context, o *ent.Order) error {
 }
 
 // Approve dispatches by o.Channel.
-func (b ByChannel) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
+func (b ByChannel) Approve(ctx context.Context, o *ent.Order, r Refund) (*ent.Order, error) {
 	if h := b[o.Channel]; h != nil {
-		return h.Approve(ctx, o)
+		return h.Approve(ctx, o, r)
 	}
 	return nil, ErrNoRefunds
+}
+
+// MayDecide dispatches by o.Channel.
+func (b ByChannel) MayDecide(ctx context.Context, o *ent.Order) error {
+	if d, ok := b[o.Channel].(RefundDecider); ok {
+		return d.MayDecide(ctx, o)
+	}
+	return nil
+}
+
+// MayRefundPart dispatches by o.Channel.
+func (b ByChannel) MayRefundPart(o *ent.Order) error {
+	h := b[o.Channel]
+	if h == nil {
+		return ErrNoRefunds
+	}
+	return mayRefundPart(h, o)
 }
 
 // Reject dispatches by o.Channel.
@@ -391,7 +408,7 @@ func (s *Epay) hold(o *ent.Order) (string, int64, error) {
 //
 // Errors: FORBIDDEN (not the order's app or an admin), INVALID_TRANSITION, INSUFFICIENT_FUNDS
 // (the payment's money was spent), ErrRefundInProgress, PROVIDER_ERROR.
-func (h GatewayRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
+func (h GatewayRefunds) Approve(ctx context.Context, o *ent.Order, r Refund) (*ent.Order, error) {
 	if err := decidesRefund(ctx, o); err != nil {
 		return nil, err
 	}
@@ -419,14 +436,14 @@ func (h GatewayRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, 
 	if askFirst {
 		// A previous call's outcome is unknown: ask before refunding twice.
 		if t, err := h.Gateway.Query(ctx, o.OrderNo); err == nil && t.Status == epay.StatusRefunded {
-			return h.finishRefund(ctx, o, a, "")
+			return h.finishRefund(ctx, o, r, a, "")
 		}
 	}
 	res, err := h.Gateway.Refund(ctx, epay.RefundArgs{TradeNo: o.ProviderTradeNo, OutTradeNo: o.OrderNo, Money: cny, OutRefundNo: a.OutRefundNo})
 	var ge *epay.Error
 	switch {
 	case err == nil:
-		return h.finishRefund(ctx, o, a, res.RefundNo)
+		return h.finishRefund(ctx, o, r, a, res.RefundNo)
 	case errors.As(err, &ge) && ge.Rejected:
 		if rerr := h.releaseRefund(ctx, a, ge.Msg); rerr != nil {
 			return nil, rerr
@@ -497,14 +514,14 @@ func (h GatewayRefunds) claimRefund(ctx context.Context, o *ent.Order, asset str
 }
 
 // finishRefund records a refund the gateway made.
-func (h GatewayRefunds) finishRefund(ctx context.Context, o *ent.Order, a *ent.RefundAttempt, refundNo string) (*ent.Order, error) {
+func (h GatewayRefunds) finishRefund(ctx context.Context, o *ent.Order, r Refund, a *ent.RefundAttempt, refundNo string) (*ent.Order, error) {
 	var done *ent.Order
 	err := h.Tx.Run(ctx, func(tx *txn.Tx) error {
 		cur, err := tx.Order.Get(ctx, o.ID)
 		if err != nil {
 			return fmt.Errorf("re-reading order %d: %w", o.ID, err)
 		}
-		done, err = h.Transition(ctx, tx, cur, Refunded, Actor(ctx), "refunded through epay", Changes{})
+		done, err = h.SettleRefund(ctx, tx, cur, r, Actor(ctx), "refunded through epay")
 		if err != nil {
 			return err
 		}
@@ -589,7 +606,7 @@ func decidesRefund(ctx context.Context, o *ent.Order) error {
 			return auth.ErrOtherApp
 		}
 		// Taking money out of the payer's wallet unasked is an ADMIN's act.
-		if o.Type != order.TypeCONSUME && o.Status != RefundRequested {
+		if o.Type != order.TypeCONSUME && o.Status != RefundRequested && o.RefundRequestedAmount == nil {
 			return errUnaskedRefund
 		}
 	}
@@ -598,6 +615,19 @@ func decidesRefund(ctx context.Context, o *ent.Order) error {
 
 var errUnaskedRefund = apperr.New(apperr.Forbidden,
 	"an app decides refunds its payer asked for (requestReturn); refunding an order the payer did not ask about takes money out of the payer's wallet: an ADMIN's act")
+
+// MayDecide: the order's app or an ADMIN (decidesRefund).
+func (h GatewayRefunds) MayDecide(ctx context.Context, o *ent.Order) error {
+	return decidesRefund(ctx, o)
+}
+
+// MayDecide: the order's app or an ADMIN (decidesRefund).
+func (h WalletRefunds) MayDecide(ctx context.Context, o *ent.Order) error {
+	return decidesRefund(ctx, o)
+}
+
+// MayRefundPart: a wallet payment may be given back in parts.
+func (h WalletRefunds) MayRefundPart(*ent.Order) error { return nil }
 
 // Reject refuses a refund request.
 //
@@ -619,25 +649,27 @@ func (s *Epay) reject(ctx context.Context, o *ent.Order, reason string) (*ent.Or
 	return out, err
 }
 
-// Approve gives a CONSUME order's money back to the payer's wallet.
+// Approve gives a CONSUME order's money (r.Amount of it) back to the
+// payer's wallet.
 //
 // Who: the order's app or an ADMIN (decidesRefund); the money leaves the
 // app's own sales, so the payer does not decide it.
 //
-// Errors: FORBIDDEN (not the order's app or an admin), INVALID_TRANSITION.
-func (h WalletRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
+// Errors: FORBIDDEN (not the order's app or an admin), INVALID_TRANSITION,
+// BAD_USER_INPUT (another refund took what was left meanwhile).
+func (h WalletRefunds) Approve(ctx context.Context, o *ent.Order, r Refund) (*ent.Order, error) {
 	if err := decidesRefund(ctx, o); err != nil {
 		return nil, err
 	}
 	var out *ent.Order
 	err := h.Tx.Run(ctx, func(tx *txn.Tx) error {
 		var err error
-		if out, err = h.Transition(ctx, tx, o, Refunded, Actor(ctx), "refunded to the wallet", Changes{}); err != nil {
+		if out, err = h.SettleRefund(ctx, tx, o, r, Actor(ctx), "refunded to the wallet"); err != nil {
 			return err
 		}
 		_, err = h.Ledger.Post(ctx, tx, ledger.Journal{Asset: o.Asset, Kind: "REFUND", OrderID: o.ID, Postings: []ledger.Posting{
-			{World: appWorld(o.AppID), Bucket: ledger.World, Amount: -o.Amount},
-			{UserID: o.PayerID, Bucket: ledger.Available, Amount: o.Amount},
+			{World: appWorld(o.AppID), Bucket: ledger.World, Amount: -r.Amount},
+			{UserID: o.PayerID, Bucket: ledger.Available, Amount: r.Amount},
 		}})
 		return err
 	})
