@@ -11983,6 +11983,8 @@ type RefundAttemptMutation struct {
 	created_at         *time.Time
 	updated_at         *time.Time
 	provider           *string
+	number             *int
+	addnumber          *int
 	out_refund_no      *string
 	amount             *int64
 	addamount          *int64
@@ -12248,6 +12250,62 @@ func (m *RefundAttemptMutation) OldProvider(ctx context.Context) (v string, err 
 // ResetProvider resets all changes to the "provider" field.
 func (m *RefundAttemptMutation) ResetProvider() {
 	m.provider = nil
+}
+
+// SetNumber sets the "number" field.
+func (m *RefundAttemptMutation) SetNumber(i int) {
+	m.number = &i
+	m.addnumber = nil
+}
+
+// Number returns the value of the "number" field in the mutation.
+func (m *RefundAttemptMutation) Number() (r int, exists bool) {
+	v := m.number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNumber returns the old "number" field's value of the RefundAttempt entity.
+// If the RefundAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundAttemptMutation) OldNumber(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNumber: %w", err)
+	}
+	return oldValue.Number, nil
+}
+
+// AddNumber adds i to the "number" field.
+func (m *RefundAttemptMutation) AddNumber(i int) {
+	if m.addnumber != nil {
+		*m.addnumber += i
+	} else {
+		m.addnumber = &i
+	}
+}
+
+// AddedNumber returns the value that was added to the "number" field in this mutation.
+func (m *RefundAttemptMutation) AddedNumber() (r int, exists bool) {
+	v := m.addnumber
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNumber resets all changes to the "number" field.
+func (m *RefundAttemptMutation) ResetNumber() {
+	m.number = nil
+	m.addnumber = nil
 }
 
 // SetOutRefundNo sets the "out_refund_no" field.
@@ -12701,7 +12759,7 @@ func (m *RefundAttemptMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RefundAttemptMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, refundattempt.FieldCreatedAt)
 	}
@@ -12713,6 +12771,9 @@ func (m *RefundAttemptMutation) Fields() []string {
 	}
 	if m.provider != nil {
 		fields = append(fields, refundattempt.FieldProvider)
+	}
+	if m.number != nil {
+		fields = append(fields, refundattempt.FieldNumber)
 	}
 	if m.out_refund_no != nil {
 		fields = append(fields, refundattempt.FieldOutRefundNo)
@@ -12757,6 +12818,8 @@ func (m *RefundAttemptMutation) Field(name string) (ent.Value, bool) {
 		return m.OrderID()
 	case refundattempt.FieldProvider:
 		return m.Provider()
+	case refundattempt.FieldNumber:
+		return m.Number()
 	case refundattempt.FieldOutRefundNo:
 		return m.OutRefundNo()
 	case refundattempt.FieldAmount:
@@ -12792,6 +12855,8 @@ func (m *RefundAttemptMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldOrderID(ctx)
 	case refundattempt.FieldProvider:
 		return m.OldProvider(ctx)
+	case refundattempt.FieldNumber:
+		return m.OldNumber(ctx)
 	case refundattempt.FieldOutRefundNo:
 		return m.OldOutRefundNo(ctx)
 	case refundattempt.FieldAmount:
@@ -12846,6 +12911,13 @@ func (m *RefundAttemptMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetProvider(v)
+		return nil
+	case refundattempt.FieldNumber:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNumber(v)
 		return nil
 	case refundattempt.FieldOutRefundNo:
 		v, ok := value.(string)
@@ -12918,6 +12990,9 @@ func (m *RefundAttemptMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *RefundAttemptMutation) AddedFields() []string {
 	var fields []string
+	if m.addnumber != nil {
+		fields = append(fields, refundattempt.FieldNumber)
+	}
 	if m.addamount != nil {
 		fields = append(fields, refundattempt.FieldAmount)
 	}
@@ -12932,6 +13007,8 @@ func (m *RefundAttemptMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *RefundAttemptMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case refundattempt.FieldNumber:
+		return m.AddedNumber()
 	case refundattempt.FieldAmount:
 		return m.AddedAmount()
 	case refundattempt.FieldHold:
@@ -12945,6 +13022,13 @@ func (m *RefundAttemptMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *RefundAttemptMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case refundattempt.FieldNumber:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNumber(v)
+		return nil
 	case refundattempt.FieldAmount:
 		v, ok := value.(int64)
 		if !ok {
@@ -13012,6 +13096,9 @@ func (m *RefundAttemptMutation) ResetField(name string) error {
 		return nil
 	case refundattempt.FieldProvider:
 		m.ResetProvider()
+		return nil
+	case refundattempt.FieldNumber:
+		m.ResetNumber()
 		return nil
 	case refundattempt.FieldOutRefundNo:
 		m.ResetOutRefundNo()

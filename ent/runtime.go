@@ -386,8 +386,12 @@ func init() {
 	refundattempt.DefaultUpdatedAt = refundattemptDescUpdatedAt.Default.(func() time.Time)
 	// refundattempt.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	refundattempt.UpdateDefaultUpdatedAt = refundattemptDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// refundattemptDescNumber is the schema descriptor for number field.
+	refundattemptDescNumber := refundattemptFields[2].Descriptor()
+	// refundattempt.DefaultNumber holds the default value on creation for the number field.
+	refundattempt.DefaultNumber = refundattemptDescNumber.Default.(int)
 	// refundattemptDescHeld is the schema descriptor for held field.
-	refundattemptDescHeld := refundattemptFields[7].Descriptor()
+	refundattemptDescHeld := refundattemptFields[8].Descriptor()
 	// refundattempt.DefaultHeld holds the default value on creation for the held field.
 	refundattempt.DefaultHeld = refundattemptDescHeld.Default.(bool)
 	// refundattemptDescID is the schema descriptor for id field.

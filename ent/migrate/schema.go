@@ -474,6 +474,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "provider", Type: field.TypeString},
+		{Name: "number", Type: field.TypeInt, Default: 1},
 		{Name: "out_refund_no", Type: field.TypeString},
 		{Name: "amount", Type: field.TypeInt64},
 		{Name: "hold_asset", Type: field.TypeString},
@@ -493,7 +494,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "refund_attempts_orders_order",
-				Columns:    []*schema.Column{RefundAttemptsColumns[13]},
+				Columns:    []*schema.Column{RefundAttemptsColumns[14]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},

@@ -344,3 +344,74 @@ func TestDealsAreRefundedWhole(t *testing.T) {
 	wantCash(t, e.buyer, "100.00", "0.00", "0.00")
 	e.srv.AssertLedger(t)
 }
+
+// A recharge paid at a V2 epay gateway is refunded in parts through the
+// gateway, each with its own refund number: the payer's wallet gives back
+// exactly each part, the order stays PAID until the last part, and the
+// gateway's trade ends refunded whole.
+func TestPartialRefundsThroughEpayV2(t *testing.T) {
+	w := newEpayWorld(t, "RSA", nil, server.Options{})
+	rc := w.initOrder(t, w.buyer, map[string]any{"title": "充值", "type": "RECHARGE", "money": "50.00", "payWayName": "alipay"})
+	w.payCharge(t, *rc.PayParams)
+	id := rc.Order.ID
+	w.buyer.Do(t, `mutation($id:ID!){requestRefund(orderId:$id,reason:"too much",amount:"10.00"){id}}`, map[string]any{"id": id})
+	steps := []struct{ amount, refunded, status, wallet string }{
+		{"", "10.00", "PAID", "40.00"}, // the request's amount
+		{"0.01", "10.01", "PAID", "39.99"},
+		{"39.99", "50.00", "REFUNDED", "0.00"},
+	}
+	for _, s := range steps {
+		var a any
+		if s.amount != "" {
+			a = s.amount
+		}
+		r, _ := approvePart(w.admin, id, a)
+		if len(r.Errors) > 0 {
+			t.Fatalf("refunding %q: %+v", s.amount, r.Errors)
+		}
+		var out struct{ ApproveRefund refundState }
+		r.Decode(t, &out)
+		if o := out.ApproveRefund; o.Status != s.status || o.RefundedAmount != s.refunded {
+			t.Fatalf("after %q: %+v", s.amount, o)
+		}
+		if av, e := wallet(t, w.buyer, "CNY"); av != s.wallet || e != "0.00" {
+			t.Fatalf("after %q the wallet has %s (%s held)", s.amount, av, e)
+		}
+		w.srv.AssertLedger(t)
+	}
+	if s := w.order(t, w.buyer, rc.Order.OrderNo, true); s.ProviderInfo == nil || s.ProviderInfo.Status != 2 {
+		t.Fatalf("gateway %+v", s.ProviderInfo)
+	}
+}
+
+// A V1 (MD5) epay gateway has no partial refunds, and points orders give
+// back the points bought whole: a part is refused with a clear error and
+// changes nothing; the whole still works.
+func TestGatewayPartialRefundsRefused(t *testing.T) {
+	w := newEpayWorld(t, "MD5", nil, server.Options{})
+	rc := w.initOrder(t, w.buyer, map[string]any{"title": "充值", "type": "RECHARGE", "money": "50.00", "payWayName": "alipay"})
+	w.payCharge(t, *rc.PayParams)
+	r, _ := approvePart(w.admin, rc.Order.ID, "10.00")
+	if r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "V1") {
+		t.Fatalf("a part through V1: %+v", r.Errors)
+	}
+	if av, e := wallet(t, w.buyer, "CNY"); av != "50.00" || e != "0.00" {
+		t.Fatalf("wallet %s/%s", av, e)
+	}
+	if r, _ := approvePart(w.admin, rc.Order.ID, nil); len(r.Errors) > 0 {
+		t.Fatalf("the whole through V1: %+v", r.Errors)
+	}
+
+	v2 := newEpayWorld(t, "RSA", nil, server.Options{})
+	o := v2.createPoints(t, v2.buyer, "10.00", 100, "alipay")
+	u := v2.getPayURL(t, v2.buyer, map[string]any{"orderNo": o.OrderNo})
+	v2.sandboxPay(t, u.TradeNo, "success")
+	if r, _ := approvePart(v2.admin, o.ID, "5.00"); r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "whole only") {
+		t.Fatalf("a part of a points order: %+v", r.Errors)
+	}
+	if av, _ := wallet(t, v2.buyer, "POINTS"); av != "100" {
+		t.Fatalf("points %s", av)
+	}
+	w.srv.AssertLedger(t)
+	v2.srv.AssertLedger(t)
+}
