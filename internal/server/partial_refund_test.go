@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -414,4 +415,45 @@ func TestGatewayPartialRefundsRefused(t *testing.T) {
 	}
 	w.srv.AssertLedger(t)
 	v2.srv.AssertLedger(t)
+}
+
+// Each partial refund is an event of the order (the outbox webhooks and
+// subscriptions read): an order.paid step numbered after the payment, its
+// data showing the lines' refundedAmount as the refund left them.
+func TestPartialRefundIsAnEvent(t *testing.T) {
+	m := newMoney(t, server.Options{})
+	m.credit(t, m.payerID, "CNY", "10.00")
+	id := twoLineOrder(t, m)
+	for _, a := range []string{"1.25", "2.00"} {
+		if r, _ := approvePart(m.payee, id, a); len(r.Errors) > 0 {
+			t.Fatal(r.Errors)
+		}
+	}
+	var out struct {
+		Events struct {
+			Edges []struct {
+				Node struct {
+					Type string
+					Seq  int
+					Data string
+				}
+			}
+		}
+	}
+	m.svc.Do(t, `query($o:ID!){events(where:{orderId:$o}){edges{node{type seq data}}}}`, map[string]any{"o": id}).Decode(t, &out)
+	var got []string
+	last := ""
+	for _, e := range out.Events.Edges {
+		if strings.HasPrefix(e.Node.Type, "order.") {
+			got = append(got, fmt.Sprintf("%d %s", e.Node.Seq, e.Node.Type))
+			last = e.Node.Data
+		}
+	}
+	if strings.Join(got, ",") != "1 order.pending,2 order.paid,3 order.paid,4 order.paid" {
+		t.Fatalf("events: %v", got)
+	}
+	if !strings.Contains(last, `"refundedAmount":"3.00"`) || !strings.Contains(last, `"refundedAmount":"0.25"`) {
+		t.Errorf("last event's data: %s", last)
+	}
+	m.srv.AssertLedger(t)
 }
