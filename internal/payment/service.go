@@ -114,7 +114,11 @@ func (c Changes) apply(u *ent.OrderUpdate, o *ent.Order) {
 	if c.Refund != 0 {
 		x := c.Refund
 		u.AddRefundedAmount(x).Where(func(s *sql.Selector) {
-			s.Where(sql.ExprP(s.C(order.FieldRefundedAmount)+" + ? <= "+s.C(order.FieldAmount), x))
+			// refunded_amount + x <= amount, with x as a bound argument.
+			s.Where(sql.P(func(b *sql.Builder) {
+				b.WriteString(s.C(order.FieldRefundedAmount)).WriteString(" + ").Arg(x).
+					WriteString(" <= ").WriteString(s.C(order.FieldAmount))
+			}))
 		})
 		o.RefundedAmount += x
 	}
