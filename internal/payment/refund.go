@@ -173,7 +173,13 @@ type markKey struct{}
 // that no longer fits is BAD_USER_INPUT and the caller's tx rolls back.
 func (s *Service) SettleRefund(ctx context.Context, tx *txn.Tx, o *ent.Order, r Refund, actor, reason string) (*ent.Order, error) {
 	// Whether this refund completes the whole is decided on the order as
-	// it is now: another refund may have been made since o was read.
+	// it is now: another refund may have been made since o was read. The
+	// no-op update takes the order's row lock first (PostgreSQL; SQLite's
+	// transactions are serial anyway), so concurrent refunds of one order
+	// queue here instead of retrying their steps.
+	if err := tx.Order.Update().Where(order.ID(o.ID)).SetUpdatedAt(s.Clock.Now()).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("locking order %d: %w", o.ID, err)
+	}
 	o, err := tx.Order.Get(ctx, o.ID)
 	if err != nil {
 		return nil, fmt.Errorf("re-reading order: %w", err)

@@ -205,7 +205,9 @@ func (s *Service) step(ctx context.Context, tx *txn.Tx, o *ent.Order, to Status,
 			if ch.Refund != 0 && cur.RefundedAmount+ch.Refund > cur.Amount {
 				return nil, errRefundExceeds(s, cur)
 			}
-			if try >= 8 {
+			// Each retry follows another step that committed, so a step
+			// retries at most once per concurrent one.
+			if try >= 64 {
 				return nil, apperr.New(apperr.InvalidTransition, "order %d changed while it was being moved; try again", o.ID)
 			}
 			o = cur
