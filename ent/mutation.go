@@ -5572,57 +5572,61 @@ func (m *IdempotencyKeyMutation) ResetEdge(name string) error {
 // OrderMutation represents an operation that mutates the Order nodes in the graph.
 type OrderMutation struct {
 	config
-	op                Op
-	typ               string
-	id                *int64
-	created_at        *time.Time
-	updated_at        *time.Time
-	order_no          *string
-	client_order_id   *string
-	_type             *order.Type
-	status            *order.Status
-	title             *string
-	desc              *string
-	extend_info       *string
-	amount            *int64
-	addamount         *int64
-	asset             *string
-	pay_way           *string
-	channel           *string
-	provider_trade_no *string
-	points            *int64
-	addpoints         *int64
-	item              *string
-	item_id           *string
-	chat_id           *string
-	skill_id          *string
-	refund_reason     *string
-	comment           *string
-	score             *int
-	addscore          *int
-	expires_at        *time.Time
-	paid_at           *time.Time
-	completed_at      *time.Time
-	auto_confirm_at   *time.Time
-	return_url        *string
-	event_seq         *int
-	addevent_seq      *int
-	clearedFields     map[string]struct{}
-	app               *int64
-	clearedapp        bool
-	payer             *int64
-	clearedpayer      bool
-	payee             *int64
-	clearedpayee      bool
-	items             map[int64]struct{}
-	removeditems      map[int64]struct{}
-	cleareditems      bool
-	events            map[int64]struct{}
-	removedevents     map[int64]struct{}
-	clearedevents     bool
-	done              bool
-	oldValue          func(context.Context) (*Order, error)
-	predicates        []predicate.Order
+	op                         Op
+	typ                        string
+	id                         *int64
+	created_at                 *time.Time
+	updated_at                 *time.Time
+	order_no                   *string
+	client_order_id            *string
+	_type                      *order.Type
+	status                     *order.Status
+	title                      *string
+	desc                       *string
+	extend_info                *string
+	amount                     *int64
+	addamount                  *int64
+	asset                      *string
+	pay_way                    *string
+	channel                    *string
+	provider_trade_no          *string
+	points                     *int64
+	addpoints                  *int64
+	item                       *string
+	item_id                    *string
+	chat_id                    *string
+	skill_id                   *string
+	refunded_amount            *int64
+	addrefunded_amount         *int64
+	refund_requested_amount    *int64
+	addrefund_requested_amount *int64
+	refund_reason              *string
+	comment                    *string
+	score                      *int
+	addscore                   *int
+	expires_at                 *time.Time
+	paid_at                    *time.Time
+	completed_at               *time.Time
+	auto_confirm_at            *time.Time
+	return_url                 *string
+	event_seq                  *int
+	addevent_seq               *int
+	clearedFields              map[string]struct{}
+	app                        *int64
+	clearedapp                 bool
+	payer                      *int64
+	clearedpayer               bool
+	payee                      *int64
+	clearedpayee               bool
+	items                      map[int64]struct{}
+	removeditems               map[int64]struct{}
+	cleareditems               bool
+	events                     map[int64]struct{}
+	removedevents              map[int64]struct{}
+	clearedevents              bool
+	done                       bool
+	oldValue                   func(context.Context) (*Order, error)
+	predicates                 []predicate.Order
 }
 
 var _ ent.Mutation = (*OrderMutation)(nil)
@@ -6744,6 +6748,132 @@ func (m *OrderMutation) ResetSkillID() {
 	delete(m.clearedFields, order.FieldSkillID)
 }
 
+// SetRefundedAmount sets the "refunded_amount" field.
+func (m *OrderMutation) SetRefundedAmount(i int64) {
+	m.refunded_amount = &i
+	m.addrefunded_amount = nil
+}
+
+// RefundedAmount returns the value of the "refunded_amount" field in the mutation.
+func (m *OrderMutation) RefundedAmount() (r int64, exists bool) {
+	v := m.refunded_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundedAmount returns the old "refunded_amount" field's value of the Order entity.
+// If the Order object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderMutation) OldRefundedAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundedAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundedAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundedAmount: %w", err)
+	}
+	return oldValue.RefundedAmount, nil
+}
+
+// AddRefundedAmount adds i to the "refunded_amount" field.
+func (m *OrderMutation) AddRefundedAmount(i int64) {
+	if m.addrefunded_amount != nil {
+		*m.addrefunded_amount += i
+	} else {
+		m.addrefunded_amount = &i
+	}
+}
+
+// AddedRefundedAmount returns the value that was added to the "refunded_amount" field in this mutation.
+func (m *OrderMutation) AddedRefundedAmount() (r int64, exists bool) {
+	v := m.addrefunded_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRefundedAmount resets all changes to the "refunded_amount" field.
+func (m *OrderMutation) ResetRefundedAmount() {
+	m.refunded_amount = nil
+	m.addrefunded_amount = nil
+}
+
+// SetRefundRequestedAmount sets the "refund_requested_amount" field.
+func (m *OrderMutation) SetRefundRequestedAmount(i int64) {
+	m.refund_requested_amount = &i
+	m.addrefund_requested_amount = nil
+}
+
+// RefundRequestedAmount returns the value of the "refund_requested_amount" field in the mutation.
+func (m *OrderMutation) RefundRequestedAmount() (r int64, exists bool) {
+	v := m.refund_requested_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundRequestedAmount returns the old "refund_requested_amount" field's value of the Order entity.
+// If the Order object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrderMutation) OldRefundRequestedAmount(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundRequestedAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundRequestedAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundRequestedAmount: %w", err)
+	}
+	return oldValue.RefundRequestedAmount, nil
+}
+
+// AddRefundRequestedAmount adds i to the "refund_requested_amount" field.
+func (m *OrderMutation) AddRefundRequestedAmount(i int64) {
+	if m.addrefund_requested_amount != nil {
+		*m.addrefund_requested_amount += i
+	} else {
+		m.addrefund_requested_amount = &i
+	}
+}
+
+// AddedRefundRequestedAmount returns the value that was added to the "refund_requested_amount" field in this mutation.
+func (m *OrderMutation) AddedRefundRequestedAmount() (r int64, exists bool) {
+	v := m.addrefund_requested_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearRefundRequestedAmount clears the value of the "refund_requested_amount" field.
+func (m *OrderMutation) ClearRefundRequestedAmount() {
+	m.refund_requested_amount = nil
+	m.addrefund_requested_amount = nil
+	m.clearedFields[order.FieldRefundRequestedAmount] = struct{}{}
+}
+
+// RefundRequestedAmountCleared returns if the "refund_requested_amount" field was cleared in this mutation.
+func (m *OrderMutation) RefundRequestedAmountCleared() bool {
+	_, ok := m.clearedFields[order.FieldRefundRequestedAmount]
+	return ok
+}
+
+// ResetRefundRequestedAmount resets all changes to the "refund_requested_amount" field.
+func (m *OrderMutation) ResetRefundRequestedAmount() {
+	m.refund_requested_amount = nil
+	m.addrefund_requested_amount = nil
+	delete(m.clearedFields, order.FieldRefundRequestedAmount)
+}
+
 // SetRefundReason sets the "refund_reason" field.
 func (m *OrderMutation) SetRefundReason(s string) {
 	m.refund_reason = &s
@@ -7436,7 +7566,7 @@ func (m *OrderMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrderMutation) Fields() []string {
-	fields := make([]string, 0, 31)
+	fields := make([]string, 0, 33)
 	if m.created_at != nil {
 		fields = append(fields, order.FieldCreatedAt)
 	}
@@ -7502,6 +7632,12 @@ func (m *OrderMutation) Fields() []string {
 	}
 	if m.skill_id != nil {
 		fields = append(fields, order.FieldSkillID)
+	}
+	if m.refunded_amount != nil {
+		fields = append(fields, order.FieldRefundedAmount)
+	}
+	if m.refund_requested_amount != nil {
+		fields = append(fields, order.FieldRefundRequestedAmount)
 	}
 	if m.refund_reason != nil {
 		fields = append(fields, order.FieldRefundReason)
@@ -7582,6 +7718,10 @@ func (m *OrderMutation) Field(name string) (ent.Value, bool) {
 		return m.ChatID()
 	case order.FieldSkillID:
 		return m.SkillID()
+	case order.FieldRefundedAmount:
+		return m.RefundedAmount()
+	case order.FieldRefundRequestedAmount:
+		return m.RefundRequestedAmount()
 	case order.FieldRefundReason:
 		return m.RefundReason()
 	case order.FieldComment:
@@ -7653,6 +7793,10 @@ func (m *OrderMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldChatID(ctx)
 	case order.FieldSkillID:
 		return m.OldSkillID(ctx)
+	case order.FieldRefundedAmount:
+		return m.OldRefundedAmount(ctx)
+	case order.FieldRefundRequestedAmount:
+		return m.OldRefundRequestedAmount(ctx)
 	case order.FieldRefundReason:
 		return m.OldRefundReason(ctx)
 	case order.FieldComment:
@@ -7834,6 +7978,20 @@ func (m *OrderMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSkillID(v)
 		return nil
+	case order.FieldRefundedAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundedAmount(v)
+		return nil
+	case order.FieldRefundRequestedAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundRequestedAmount(v)
+		return nil
 	case order.FieldRefundReason:
 		v, ok := value.(string)
 		if !ok {
@@ -7911,6 +8069,12 @@ func (m *OrderMutation) AddedFields() []string {
 	if m.addpoints != nil {
 		fields = append(fields, order.FieldPoints)
 	}
+	if m.addrefunded_amount != nil {
+		fields = append(fields, order.FieldRefundedAmount)
+	}
+	if m.addrefund_requested_amount != nil {
+		fields = append(fields, order.FieldRefundRequestedAmount)
+	}
 	if m.addscore != nil {
 		fields = append(fields, order.FieldScore)
 	}
@@ -7929,6 +8093,10 @@ func (m *OrderMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedAmount()
 	case order.FieldPoints:
 		return m.AddedPoints()
+	case order.FieldRefundedAmount:
+		return m.AddedRefundedAmount()
+	case order.FieldRefundRequestedAmount:
+		return m.AddedRefundRequestedAmount()
 	case order.FieldScore:
 		return m.AddedScore()
 	case order.FieldEventSeq:
@@ -7955,6 +8123,20 @@ func (m *OrderMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddPoints(v)
+		return nil
+	case order.FieldRefundedAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRefundedAmount(v)
+		return nil
+	case order.FieldRefundRequestedAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRefundRequestedAmount(v)
 		return nil
 	case order.FieldScore:
 		v, ok := value.(int)
@@ -8019,6 +8201,9 @@ func (m *OrderMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(order.FieldSkillID) {
 		fields = append(fields, order.FieldSkillID)
+	}
+	if m.FieldCleared(order.FieldRefundRequestedAmount) {
+		fields = append(fields, order.FieldRefundRequestedAmount)
 	}
 	if m.FieldCleared(order.FieldRefundReason) {
 		fields = append(fields, order.FieldRefundReason)
@@ -8099,6 +8284,9 @@ func (m *OrderMutation) ClearField(name string) error {
 		return nil
 	case order.FieldSkillID:
 		m.ClearSkillID()
+		return nil
+	case order.FieldRefundRequestedAmount:
+		m.ClearRefundRequestedAmount()
 		return nil
 	case order.FieldRefundReason:
 		m.ClearRefundReason()
@@ -8197,6 +8385,12 @@ func (m *OrderMutation) ResetField(name string) error {
 		return nil
 	case order.FieldSkillID:
 		m.ResetSkillID()
+		return nil
+	case order.FieldRefundedAmount:
+		m.ResetRefundedAmount()
+		return nil
+	case order.FieldRefundRequestedAmount:
+		m.ResetRefundRequestedAmount()
 		return nil
 	case order.FieldRefundReason:
 		m.ResetRefundReason()
@@ -11896,6 +12090,8 @@ type RefundAttemptMutation struct {
 	created_at         *time.Time
 	updated_at         *time.Time
 	provider           *string
+	number             *int
+	addnumber          *int
 	out_refund_no      *string
 	amount             *int64
 	addamount          *int64
@@ -12161,6 +12357,62 @@ func (m *RefundAttemptMutation) OldProvider(ctx context.Context) (v string, err 
 // ResetProvider resets all changes to the "provider" field.
 func (m *RefundAttemptMutation) ResetProvider() {
 	m.provider = nil
+}
+
+// SetNumber sets the "number" field.
+func (m *RefundAttemptMutation) SetNumber(i int) {
+	m.number = &i
+	m.addnumber = nil
+}
+
+// Number returns the value of the "number" field in the mutation.
+func (m *RefundAttemptMutation) Number() (r int, exists bool) {
+	v := m.number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNumber returns the old "number" field's value of the RefundAttempt entity.
+// If the RefundAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundAttemptMutation) OldNumber(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNumber: %w", err)
+	}
+	return oldValue.Number, nil
+}
+
+// AddNumber adds i to the "number" field.
+func (m *RefundAttemptMutation) AddNumber(i int) {
+	if m.addnumber != nil {
+		*m.addnumber += i
+	} else {
+		m.addnumber = &i
+	}
+}
+
+// AddedNumber returns the value that was added to the "number" field in this mutation.
+func (m *RefundAttemptMutation) AddedNumber() (r int, exists bool) {
+	v := m.addnumber
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNumber resets all changes to the "number" field.
+func (m *RefundAttemptMutation) ResetNumber() {
+	m.number = nil
+	m.addnumber = nil
 }
 
 // SetOutRefundNo sets the "out_refund_no" field.
@@ -12614,7 +12866,7 @@ func (m *RefundAttemptMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RefundAttemptMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, refundattempt.FieldCreatedAt)
 	}
@@ -12626,6 +12878,9 @@ func (m *RefundAttemptMutation) Fields() []string {
 	}
 	if m.provider != nil {
 		fields = append(fields, refundattempt.FieldProvider)
+	}
+	if m.number != nil {
+		fields = append(fields, refundattempt.FieldNumber)
 	}
 	if m.out_refund_no != nil {
 		fields = append(fields, refundattempt.FieldOutRefundNo)
@@ -12670,6 +12925,8 @@ func (m *RefundAttemptMutation) Field(name string) (ent.Value, bool) {
 		return m.OrderID()
 	case refundattempt.FieldProvider:
 		return m.Provider()
+	case refundattempt.FieldNumber:
+		return m.Number()
 	case refundattempt.FieldOutRefundNo:
 		return m.OutRefundNo()
 	case refundattempt.FieldAmount:
@@ -12705,6 +12962,8 @@ func (m *RefundAttemptMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldOrderID(ctx)
 	case refundattempt.FieldProvider:
 		return m.OldProvider(ctx)
+	case refundattempt.FieldNumber:
+		return m.OldNumber(ctx)
 	case refundattempt.FieldOutRefundNo:
 		return m.OldOutRefundNo(ctx)
 	case refundattempt.FieldAmount:
@@ -12759,6 +13018,13 @@ func (m *RefundAttemptMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetProvider(v)
+		return nil
+	case refundattempt.FieldNumber:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNumber(v)
 		return nil
 	case refundattempt.FieldOutRefundNo:
 		v, ok := value.(string)
@@ -12831,6 +13097,9 @@ func (m *RefundAttemptMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *RefundAttemptMutation) AddedFields() []string {
 	var fields []string
+	if m.addnumber != nil {
+		fields = append(fields, refundattempt.FieldNumber)
+	}
 	if m.addamount != nil {
 		fields = append(fields, refundattempt.FieldAmount)
 	}
@@ -12845,6 +13114,8 @@ func (m *RefundAttemptMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *RefundAttemptMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case refundattempt.FieldNumber:
+		return m.AddedNumber()
 	case refundattempt.FieldAmount:
 		return m.AddedAmount()
 	case refundattempt.FieldHold:
@@ -12858,6 +13129,13 @@ func (m *RefundAttemptMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *RefundAttemptMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case refundattempt.FieldNumber:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNumber(v)
+		return nil
 	case refundattempt.FieldAmount:
 		v, ok := value.(int64)
 		if !ok {
@@ -12925,6 +13203,9 @@ func (m *RefundAttemptMutation) ResetField(name string) error {
 		return nil
 	case refundattempt.FieldProvider:
 		m.ResetProvider()
+		return nil
+	case refundattempt.FieldNumber:
+		m.ResetNumber()
 		return nil
 	case refundattempt.FieldOutRefundNo:
 		m.ResetOutRefundNo()

@@ -64,6 +64,10 @@ type Order struct {
 	ChatID string `json:"chat_id,omitempty"`
 	// SkillID holds the value of the "skill_id" field.
 	SkillID string `json:"skill_id,omitempty"`
+	// RefundedAmount holds the value of the "refunded_amount" field.
+	RefundedAmount int64 `json:"refunded_amount,omitempty"`
+	// RefundRequestedAmount holds the value of the "refund_requested_amount" field.
+	RefundRequestedAmount *int64 `json:"refund_requested_amount,omitempty"`
 	// The reason the payer gave when asking for a refund (the escrow marketplace's refundReason).
 	RefundReason string `json:"refund_reason,omitempty"`
 	// DEAL: the buyer's comment (commentOrder).
@@ -166,7 +170,7 @@ func (*Order) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case order.FieldID, order.FieldAppID, order.FieldPayerID, order.FieldPayeeID, order.FieldAmount, order.FieldPoints, order.FieldScore, order.FieldEventSeq:
+		case order.FieldID, order.FieldAppID, order.FieldPayerID, order.FieldPayeeID, order.FieldAmount, order.FieldPoints, order.FieldRefundedAmount, order.FieldRefundRequestedAmount, order.FieldScore, order.FieldEventSeq:
 			values[i] = new(sql.NullInt64)
 		case order.FieldOrderNo, order.FieldClientOrderID, order.FieldType, order.FieldStatus, order.FieldTitle, order.FieldDesc, order.FieldExtendInfo, order.FieldAsset, order.FieldPayWay, order.FieldChannel, order.FieldProviderTradeNo, order.FieldItem, order.FieldItemID, order.FieldChatID, order.FieldSkillID, order.FieldRefundReason, order.FieldComment, order.FieldReturnURL:
 			values[i] = new(sql.NullString)
@@ -325,6 +329,19 @@ func (_m *Order) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field skill_id", values[i])
 			} else if value.Valid {
 				_m.SkillID = value.String
+			}
+		case order.FieldRefundedAmount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field refunded_amount", values[i])
+			} else if value.Valid {
+				_m.RefundedAmount = value.Int64
+			}
+		case order.FieldRefundRequestedAmount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field refund_requested_amount", values[i])
+			} else if value.Valid {
+				_m.RefundRequestedAmount = new(int64)
+				*_m.RefundRequestedAmount = value.Int64
 			}
 		case order.FieldRefundReason:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -513,6 +530,14 @@ func (_m *Order) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("skill_id=")
 	builder.WriteString(_m.SkillID)
+	builder.WriteString(", ")
+	builder.WriteString("refunded_amount=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RefundedAmount))
+	builder.WriteString(", ")
+	if v := _m.RefundRequestedAmount; v != nil {
+		builder.WriteString("refund_requested_amount=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("refund_reason=")
 	builder.WriteString(_m.RefundReason)

@@ -294,6 +294,34 @@ func (_c *OrderCreate) SetNillableSkillID(v *string) *OrderCreate {
 	return _c
 }
 
+// SetRefundedAmount sets the "refunded_amount" field.
+func (_c *OrderCreate) SetRefundedAmount(v int64) *OrderCreate {
+	_c.mutation.SetRefundedAmount(v)
+	return _c
+}
+
+// SetNillableRefundedAmount sets the "refunded_amount" field if the given value is not nil.
+func (_c *OrderCreate) SetNillableRefundedAmount(v *int64) *OrderCreate {
+	if v != nil {
+		_c.SetRefundedAmount(*v)
+	}
+	return _c
+}
+
+// SetRefundRequestedAmount sets the "refund_requested_amount" field.
+func (_c *OrderCreate) SetRefundRequestedAmount(v int64) *OrderCreate {
+	_c.mutation.SetRefundRequestedAmount(v)
+	return _c
+}
+
+// SetNillableRefundRequestedAmount sets the "refund_requested_amount" field if the given value is not nil.
+func (_c *OrderCreate) SetNillableRefundRequestedAmount(v *int64) *OrderCreate {
+	if v != nil {
+		_c.SetRefundRequestedAmount(*v)
+	}
+	return _c
+}
+
 // SetRefundReason sets the "refund_reason" field.
 func (_c *OrderCreate) SetRefundReason(v string) *OrderCreate {
 	_c.mutation.SetRefundReason(v)
@@ -526,6 +554,10 @@ func (_c *OrderCreate) defaults() {
 		v := order.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.RefundedAmount(); !ok {
+		v := order.DefaultRefundedAmount
+		_c.mutation.SetRefundedAmount(v)
+	}
 	if _, ok := _c.mutation.EventSeq(); !ok {
 		v := order.DefaultEventSeq
 		_c.mutation.SetEventSeq(v)
@@ -591,6 +623,9 @@ func (_c *OrderCreate) check() error {
 		if err := order.ItemIDValidator(v); err != nil {
 			return &ValidationError{Name: "item_id", err: fmt.Errorf(`ent: validator failed for field "Order.item_id": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.RefundedAmount(); !ok {
+		return &ValidationError{Name: "refunded_amount", err: errors.New(`ent: missing required field "Order.refunded_amount"`)}
 	}
 	if v, ok := _c.mutation.ReturnURL(); ok {
 		if err := order.ReturnURLValidator(v); err != nil {
@@ -711,6 +746,14 @@ func (_c *OrderCreate) createSpec() (*Order, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.SkillID(); ok {
 		_spec.SetField(order.FieldSkillID, field.TypeString, value)
 		_node.SkillID = value
+	}
+	if value, ok := _c.mutation.RefundedAmount(); ok {
+		_spec.SetField(order.FieldRefundedAmount, field.TypeInt64, value)
+		_node.RefundedAmount = value
+	}
+	if value, ok := _c.mutation.RefundRequestedAmount(); ok {
+		_spec.SetField(order.FieldRefundRequestedAmount, field.TypeInt64, value)
+		_node.RefundRequestedAmount = &value
 	}
 	if value, ok := _c.mutation.RefundReason(); ok {
 		_spec.SetField(order.FieldRefundReason, field.TypeString, value)
@@ -1102,6 +1145,48 @@ func (u *OrderUpsert) UpdateSkillID() *OrderUpsert {
 // ClearSkillID clears the value of the "skill_id" field.
 func (u *OrderUpsert) ClearSkillID() *OrderUpsert {
 	u.SetNull(order.FieldSkillID)
+	return u
+}
+
+// SetRefundedAmount sets the "refunded_amount" field.
+func (u *OrderUpsert) SetRefundedAmount(v int64) *OrderUpsert {
+	u.Set(order.FieldRefundedAmount, v)
+	return u
+}
+
+// UpdateRefundedAmount sets the "refunded_amount" field to the value that was provided on create.
+func (u *OrderUpsert) UpdateRefundedAmount() *OrderUpsert {
+	u.SetExcluded(order.FieldRefundedAmount)
+	return u
+}
+
+// AddRefundedAmount adds v to the "refunded_amount" field.
+func (u *OrderUpsert) AddRefundedAmount(v int64) *OrderUpsert {
+	u.Add(order.FieldRefundedAmount, v)
+	return u
+}
+
+// SetRefundRequestedAmount sets the "refund_requested_amount" field.
+func (u *OrderUpsert) SetRefundRequestedAmount(v int64) *OrderUpsert {
+	u.Set(order.FieldRefundRequestedAmount, v)
+	return u
+}
+
+// UpdateRefundRequestedAmount sets the "refund_requested_amount" field to the value that was provided on create.
+func (u *OrderUpsert) UpdateRefundRequestedAmount() *OrderUpsert {
+	u.SetExcluded(order.FieldRefundRequestedAmount)
+	return u
+}
+
+// AddRefundRequestedAmount adds v to the "refund_requested_amount" field.
+func (u *OrderUpsert) AddRefundRequestedAmount(v int64) *OrderUpsert {
+	u.Add(order.FieldRefundRequestedAmount, v)
+	return u
+}
+
+// ClearRefundRequestedAmount clears the value of the "refund_requested_amount" field.
+func (u *OrderUpsert) ClearRefundRequestedAmount() *OrderUpsert {
+	u.SetNull(order.FieldRefundRequestedAmount)
 	return u
 }
 
@@ -1604,6 +1689,55 @@ func (u *OrderUpsertOne) UpdateSkillID() *OrderUpsertOne {
 func (u *OrderUpsertOne) ClearSkillID() *OrderUpsertOne {
 	return u.Update(func(s *OrderUpsert) {
 		s.ClearSkillID()
+	})
+}
+
+// SetRefundedAmount sets the "refunded_amount" field.
+func (u *OrderUpsertOne) SetRefundedAmount(v int64) *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.SetRefundedAmount(v)
+	})
+}
+
+// AddRefundedAmount adds v to the "refunded_amount" field.
+func (u *OrderUpsertOne) AddRefundedAmount(v int64) *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.AddRefundedAmount(v)
+	})
+}
+
+// UpdateRefundedAmount sets the "refunded_amount" field to the value that was provided on create.
+func (u *OrderUpsertOne) UpdateRefundedAmount() *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.UpdateRefundedAmount()
+	})
+}
+
+// SetRefundRequestedAmount sets the "refund_requested_amount" field.
+func (u *OrderUpsertOne) SetRefundRequestedAmount(v int64) *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.SetRefundRequestedAmount(v)
+	})
+}
+
+// AddRefundRequestedAmount adds v to the "refund_requested_amount" field.
+func (u *OrderUpsertOne) AddRefundRequestedAmount(v int64) *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.AddRefundRequestedAmount(v)
+	})
+}
+
+// UpdateRefundRequestedAmount sets the "refund_requested_amount" field to the value that was provided on create.
+func (u *OrderUpsertOne) UpdateRefundRequestedAmount() *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.UpdateRefundRequestedAmount()
+	})
+}
+
+// ClearRefundRequestedAmount clears the value of the "refund_requested_amount" field.
+func (u *OrderUpsertOne) ClearRefundRequestedAmount() *OrderUpsertOne {
+	return u.Update(func(s *OrderUpsert) {
+		s.ClearRefundRequestedAmount()
 	})
 }
 
@@ -2300,6 +2434,55 @@ func (u *OrderUpsertBulk) UpdateSkillID() *OrderUpsertBulk {
 func (u *OrderUpsertBulk) ClearSkillID() *OrderUpsertBulk {
 	return u.Update(func(s *OrderUpsert) {
 		s.ClearSkillID()
+	})
+}
+
+// SetRefundedAmount sets the "refunded_amount" field.
+func (u *OrderUpsertBulk) SetRefundedAmount(v int64) *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.SetRefundedAmount(v)
+	})
+}
+
+// AddRefundedAmount adds v to the "refunded_amount" field.
+func (u *OrderUpsertBulk) AddRefundedAmount(v int64) *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.AddRefundedAmount(v)
+	})
+}
+
+// UpdateRefundedAmount sets the "refunded_amount" field to the value that was provided on create.
+func (u *OrderUpsertBulk) UpdateRefundedAmount() *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.UpdateRefundedAmount()
+	})
+}
+
+// SetRefundRequestedAmount sets the "refund_requested_amount" field.
+func (u *OrderUpsertBulk) SetRefundRequestedAmount(v int64) *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.SetRefundRequestedAmount(v)
+	})
+}
+
+// AddRefundRequestedAmount adds v to the "refund_requested_amount" field.
+func (u *OrderUpsertBulk) AddRefundRequestedAmount(v int64) *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.AddRefundRequestedAmount(v)
+	})
+}
+
+// UpdateRefundRequestedAmount sets the "refund_requested_amount" field to the value that was provided on create.
+func (u *OrderUpsertBulk) UpdateRefundRequestedAmount() *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.UpdateRefundRequestedAmount()
+	})
+}
+
+// ClearRefundRequestedAmount clears the value of the "refund_requested_amount" field.
+func (u *OrderUpsertBulk) ClearRefundRequestedAmount() *OrderUpsertBulk {
+	return u.Update(func(s *OrderUpsert) {
+		s.ClearRefundRequestedAmount()
 	})
 }
 

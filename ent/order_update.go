@@ -273,6 +273,54 @@ func (_u *OrderUpdate) ClearSkillID() *OrderUpdate {
 	return _u
 }
 
+// SetRefundedAmount sets the "refunded_amount" field.
+func (_u *OrderUpdate) SetRefundedAmount(v int64) *OrderUpdate {
+	_u.mutation.ResetRefundedAmount()
+	_u.mutation.SetRefundedAmount(v)
+	return _u
+}
+
+// SetNillableRefundedAmount sets the "refunded_amount" field if the given value is not nil.
+func (_u *OrderUpdate) SetNillableRefundedAmount(v *int64) *OrderUpdate {
+	if v != nil {
+		_u.SetRefundedAmount(*v)
+	}
+	return _u
+}
+
+// AddRefundedAmount adds value to the "refunded_amount" field.
+func (_u *OrderUpdate) AddRefundedAmount(v int64) *OrderUpdate {
+	_u.mutation.AddRefundedAmount(v)
+	return _u
+}
+
+// SetRefundRequestedAmount sets the "refund_requested_amount" field.
+func (_u *OrderUpdate) SetRefundRequestedAmount(v int64) *OrderUpdate {
+	_u.mutation.ResetRefundRequestedAmount()
+	_u.mutation.SetRefundRequestedAmount(v)
+	return _u
+}
+
+// SetNillableRefundRequestedAmount sets the "refund_requested_amount" field if the given value is not nil.
+func (_u *OrderUpdate) SetNillableRefundRequestedAmount(v *int64) *OrderUpdate {
+	if v != nil {
+		_u.SetRefundRequestedAmount(*v)
+	}
+	return _u
+}
+
+// AddRefundRequestedAmount adds value to the "refund_requested_amount" field.
+func (_u *OrderUpdate) AddRefundRequestedAmount(v int64) *OrderUpdate {
+	_u.mutation.AddRefundRequestedAmount(v)
+	return _u
+}
+
+// ClearRefundRequestedAmount clears the value of the "refund_requested_amount" field.
+func (_u *OrderUpdate) ClearRefundRequestedAmount() *OrderUpdate {
+	_u.mutation.ClearRefundRequestedAmount()
+	return _u
+}
+
 // SetRefundReason sets the "refund_reason" field.
 func (_u *OrderUpdate) SetRefundReason(v string) *OrderUpdate {
 	_u.mutation.SetRefundReason(v)
@@ -696,6 +744,21 @@ func (_u *OrderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.SkillIDCleared() {
 		_spec.ClearField(order.FieldSkillID, field.TypeString)
 	}
+	if value, ok := _u.mutation.RefundedAmount(); ok {
+		_spec.SetField(order.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedRefundedAmount(); ok {
+		_spec.AddField(order.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.RefundRequestedAmount(); ok {
+		_spec.SetField(order.FieldRefundRequestedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedRefundRequestedAmount(); ok {
+		_spec.AddField(order.FieldRefundRequestedAmount, field.TypeInt64, value)
+	}
+	if _u.mutation.RefundRequestedAmountCleared() {
+		_spec.ClearField(order.FieldRefundRequestedAmount, field.TypeInt64)
+	}
 	if value, ok := _u.mutation.RefundReason(); ok {
 		_spec.SetField(order.FieldRefundReason, field.TypeString, value)
 	}
@@ -1104,6 +1167,54 @@ func (_u *OrderUpdateOne) SetNillableSkillID(v *string) *OrderUpdateOne {
 // ClearSkillID clears the value of the "skill_id" field.
 func (_u *OrderUpdateOne) ClearSkillID() *OrderUpdateOne {
 	_u.mutation.ClearSkillID()
+	return _u
+}
+
+// SetRefundedAmount sets the "refunded_amount" field.
+func (_u *OrderUpdateOne) SetRefundedAmount(v int64) *OrderUpdateOne {
+	_u.mutation.ResetRefundedAmount()
+	_u.mutation.SetRefundedAmount(v)
+	return _u
+}
+
+// SetNillableRefundedAmount sets the "refunded_amount" field if the given value is not nil.
+func (_u *OrderUpdateOne) SetNillableRefundedAmount(v *int64) *OrderUpdateOne {
+	if v != nil {
+		_u.SetRefundedAmount(*v)
+	}
+	return _u
+}
+
+// AddRefundedAmount adds value to the "refunded_amount" field.
+func (_u *OrderUpdateOne) AddRefundedAmount(v int64) *OrderUpdateOne {
+	_u.mutation.AddRefundedAmount(v)
+	return _u
+}
+
+// SetRefundRequestedAmount sets the "refund_requested_amount" field.
+func (_u *OrderUpdateOne) SetRefundRequestedAmount(v int64) *OrderUpdateOne {
+	_u.mutation.ResetRefundRequestedAmount()
+	_u.mutation.SetRefundRequestedAmount(v)
+	return _u
+}
+
+// SetNillableRefundRequestedAmount sets the "refund_requested_amount" field if the given value is not nil.
+func (_u *OrderUpdateOne) SetNillableRefundRequestedAmount(v *int64) *OrderUpdateOne {
+	if v != nil {
+		_u.SetRefundRequestedAmount(*v)
+	}
+	return _u
+}
+
+// AddRefundRequestedAmount adds value to the "refund_requested_amount" field.
+func (_u *OrderUpdateOne) AddRefundRequestedAmount(v int64) *OrderUpdateOne {
+	_u.mutation.AddRefundRequestedAmount(v)
+	return _u
+}
+
+// ClearRefundRequestedAmount clears the value of the "refund_requested_amount" field.
+func (_u *OrderUpdateOne) ClearRefundRequestedAmount() *OrderUpdateOne {
+	_u.mutation.ClearRefundRequestedAmount()
 	return _u
 }
 
@@ -1559,6 +1670,21 @@ func (_u *OrderUpdateOne) sqlSave(ctx context.Context) (_node *Order, err error)
 	}
 	if _u.mutation.SkillIDCleared() {
 		_spec.ClearField(order.FieldSkillID, field.TypeString)
+	}
+	if value, ok := _u.mutation.RefundedAmount(); ok {
+		_spec.SetField(order.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedRefundedAmount(); ok {
+		_spec.AddField(order.FieldRefundedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.RefundRequestedAmount(); ok {
+		_spec.SetField(order.FieldRefundRequestedAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedRefundRequestedAmount(); ok {
+		_spec.AddField(order.FieldRefundRequestedAmount, field.TypeInt64, value)
+	}
+	if _u.mutation.RefundRequestedAmountCleared() {
+		_spec.ClearField(order.FieldRefundRequestedAmount, field.TypeInt64)
 	}
 	if value, ok := _u.mutation.RefundReason(); ok {
 		_spec.SetField(order.FieldRefundReason, field.TypeString, value)

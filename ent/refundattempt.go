@@ -27,6 +27,8 @@ type RefundAttempt struct {
 	OrderID int64 `json:"order_id,omitempty"`
 	// Provider holds the value of the "provider" field.
 	Provider string `json:"provider,omitempty"`
+	// Number holds the value of the "number" field.
+	Number int `json:"number,omitempty"`
 	// OutRefundNo holds the value of the "out_refund_no" field.
 	OutRefundNo string `json:"out_refund_no,omitempty"`
 	// Amount holds the value of the "amount" field.
@@ -80,7 +82,7 @@ func (*RefundAttempt) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case refundattempt.FieldHeld:
 			values[i] = new(sql.NullBool)
-		case refundattempt.FieldID, refundattempt.FieldOrderID, refundattempt.FieldAmount, refundattempt.FieldHold:
+		case refundattempt.FieldID, refundattempt.FieldOrderID, refundattempt.FieldNumber, refundattempt.FieldAmount, refundattempt.FieldHold:
 			values[i] = new(sql.NullInt64)
 		case refundattempt.FieldProvider, refundattempt.FieldOutRefundNo, refundattempt.FieldHoldAsset, refundattempt.FieldState, refundattempt.FieldProviderRefundNo, refundattempt.FieldError:
 			values[i] = new(sql.NullString)
@@ -130,6 +132,12 @@ func (_m *RefundAttempt) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field provider", values[i])
 			} else if value.Valid {
 				_m.Provider = value.String
+			}
+		case refundattempt.FieldNumber:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field number", values[i])
+			} else if value.Valid {
+				_m.Number = int(value.Int64)
 			}
 		case refundattempt.FieldOutRefundNo:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -237,6 +245,9 @@ func (_m *RefundAttempt) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("provider=")
 	builder.WriteString(_m.Provider)
+	builder.WriteString(", ")
+	builder.WriteString("number=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Number))
 	builder.WriteString(", ")
 	builder.WriteString("out_refund_no=")
 	builder.WriteString(_m.OutRefundNo)

@@ -63,6 +63,20 @@ func (_c *RefundAttemptCreate) SetProvider(v string) *RefundAttemptCreate {
 	return _c
 }
 
+// SetNumber sets the "number" field.
+func (_c *RefundAttemptCreate) SetNumber(v int) *RefundAttemptCreate {
+	_c.mutation.SetNumber(v)
+	return _c
+}
+
+// SetNillableNumber sets the "number" field if the given value is not nil.
+func (_c *RefundAttemptCreate) SetNillableNumber(v *int) *RefundAttemptCreate {
+	if v != nil {
+		_c.SetNumber(*v)
+	}
+	return _c
+}
+
 // SetOutRefundNo sets the "out_refund_no" field.
 func (_c *RefundAttemptCreate) SetOutRefundNo(v string) *RefundAttemptCreate {
 	_c.mutation.SetOutRefundNo(v)
@@ -203,6 +217,10 @@ func (_c *RefundAttemptCreate) defaults() {
 		v := refundattempt.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Number(); !ok {
+		v := refundattempt.DefaultNumber
+		_c.mutation.SetNumber(v)
+	}
 	if _, ok := _c.mutation.Held(); !ok {
 		v := refundattempt.DefaultHeld
 		_c.mutation.SetHeld(v)
@@ -226,6 +244,9 @@ func (_c *RefundAttemptCreate) check() error {
 	}
 	if _, ok := _c.mutation.Provider(); !ok {
 		return &ValidationError{Name: "provider", err: errors.New(`ent: missing required field "RefundAttempt.provider"`)}
+	}
+	if _, ok := _c.mutation.Number(); !ok {
+		return &ValidationError{Name: "number", err: errors.New(`ent: missing required field "RefundAttempt.number"`)}
 	}
 	if _, ok := _c.mutation.OutRefundNo(); !ok {
 		return &ValidationError{Name: "out_refund_no", err: errors.New(`ent: missing required field "RefundAttempt.out_refund_no"`)}
@@ -300,6 +321,10 @@ func (_c *RefundAttemptCreate) createSpec() (*RefundAttempt, *sqlgraph.CreateSpe
 	if value, ok := _c.mutation.Provider(); ok {
 		_spec.SetField(refundattempt.FieldProvider, field.TypeString, value)
 		_node.Provider = value
+	}
+	if value, ok := _c.mutation.Number(); ok {
+		_spec.SetField(refundattempt.FieldNumber, field.TypeInt, value)
+		_node.Number = value
 	}
 	if value, ok := _c.mutation.OutRefundNo(); ok {
 		_spec.SetField(refundattempt.FieldOutRefundNo, field.TypeString, value)
@@ -418,6 +443,72 @@ func (u *RefundAttemptUpsert) UpdateUpdatedAt() *RefundAttemptUpsert {
 	return u
 }
 
+// SetNumber sets the "number" field.
+func (u *RefundAttemptUpsert) SetNumber(v int) *RefundAttemptUpsert {
+	u.Set(refundattempt.FieldNumber, v)
+	return u
+}
+
+// UpdateNumber sets the "number" field to the value that was provided on create.
+func (u *RefundAttemptUpsert) UpdateNumber() *RefundAttemptUpsert {
+	u.SetExcluded(refundattempt.FieldNumber)
+	return u
+}
+
+// AddNumber adds v to the "number" field.
+func (u *RefundAttemptUpsert) AddNumber(v int) *RefundAttemptUpsert {
+	u.Add(refundattempt.FieldNumber, v)
+	return u
+}
+
+// SetOutRefundNo sets the "out_refund_no" field.
+func (u *RefundAttemptUpsert) SetOutRefundNo(v string) *RefundAttemptUpsert {
+	u.Set(refundattempt.FieldOutRefundNo, v)
+	return u
+}
+
+// UpdateOutRefundNo sets the "out_refund_no" field to the value that was provided on create.
+func (u *RefundAttemptUpsert) UpdateOutRefundNo() *RefundAttemptUpsert {
+	u.SetExcluded(refundattempt.FieldOutRefundNo)
+	return u
+}
+
+// SetAmount sets the "amount" field.
+func (u *RefundAttemptUpsert) SetAmount(v int64) *RefundAttemptUpsert {
+	u.Set(refundattempt.FieldAmount, v)
+	return u
+}
+
+// UpdateAmount sets the "amount" field to the value that was provided on create.
+func (u *RefundAttemptUpsert) UpdateAmount() *RefundAttemptUpsert {
+	u.SetExcluded(refundattempt.FieldAmount)
+	return u
+}
+
+// AddAmount adds v to the "amount" field.
+func (u *RefundAttemptUpsert) AddAmount(v int64) *RefundAttemptUpsert {
+	u.Add(refundattempt.FieldAmount, v)
+	return u
+}
+
+// SetHold sets the "hold" field.
+func (u *RefundAttemptUpsert) SetHold(v int64) *RefundAttemptUpsert {
+	u.Set(refundattempt.FieldHold, v)
+	return u
+}
+
+// UpdateHold sets the "hold" field to the value that was provided on create.
+func (u *RefundAttemptUpsert) UpdateHold() *RefundAttemptUpsert {
+	u.SetExcluded(refundattempt.FieldHold)
+	return u
+}
+
+// AddHold adds v to the "hold" field.
+func (u *RefundAttemptUpsert) AddHold(v int64) *RefundAttemptUpsert {
+	u.Add(refundattempt.FieldHold, v)
+	return u
+}
+
 // SetState sets the "state" field.
 func (u *RefundAttemptUpsert) SetState(v refundattempt.State) *RefundAttemptUpsert {
 	u.Set(refundattempt.FieldState, v)
@@ -516,17 +607,8 @@ func (u *RefundAttemptUpsertOne) UpdateNewValues() *RefundAttemptUpsertOne {
 		if _, exists := u.create.mutation.Provider(); exists {
 			s.SetIgnore(refundattempt.FieldProvider)
 		}
-		if _, exists := u.create.mutation.OutRefundNo(); exists {
-			s.SetIgnore(refundattempt.FieldOutRefundNo)
-		}
-		if _, exists := u.create.mutation.Amount(); exists {
-			s.SetIgnore(refundattempt.FieldAmount)
-		}
 		if _, exists := u.create.mutation.HoldAsset(); exists {
 			s.SetIgnore(refundattempt.FieldHoldAsset)
-		}
-		if _, exists := u.create.mutation.Hold(); exists {
-			s.SetIgnore(refundattempt.FieldHold)
 		}
 	}))
 	return u
@@ -570,6 +652,83 @@ func (u *RefundAttemptUpsertOne) SetUpdatedAt(v time.Time) *RefundAttemptUpsertO
 func (u *RefundAttemptUpsertOne) UpdateUpdatedAt() *RefundAttemptUpsertOne {
 	return u.Update(func(s *RefundAttemptUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetNumber sets the "number" field.
+func (u *RefundAttemptUpsertOne) SetNumber(v int) *RefundAttemptUpsertOne {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.SetNumber(v)
+	})
+}
+
+// AddNumber adds v to the "number" field.
+func (u *RefundAttemptUpsertOne) AddNumber(v int) *RefundAttemptUpsertOne {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.AddNumber(v)
+	})
+}
+
+// UpdateNumber sets the "number" field to the value that was provided on create.
+func (u *RefundAttemptUpsertOne) UpdateNumber() *RefundAttemptUpsertOne {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.UpdateNumber()
+	})
+}
+
+// SetOutRefundNo sets the "out_refund_no" field.
+func (u *RefundAttemptUpsertOne) SetOutRefundNo(v string) *RefundAttemptUpsertOne {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.SetOutRefundNo(v)
+	})
+}
+
+// UpdateOutRefundNo sets the "out_refund_no" field to the value that was provided on create.
+func (u *RefundAttemptUpsertOne) UpdateOutRefundNo() *RefundAttemptUpsertOne {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.UpdateOutRefundNo()
+	})
+}
+
+// SetAmount sets the "amount" field.
+func (u *RefundAttemptUpsertOne) SetAmount(v int64) *RefundAttemptUpsertOne {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.SetAmount(v)
+	})
+}
+
+// AddAmount adds v to the "amount" field.
+func (u *RefundAttemptUpsertOne) AddAmount(v int64) *RefundAttemptUpsertOne {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.AddAmount(v)
+	})
+}
+
+// UpdateAmount sets the "amount" field to the value that was provided on create.
+func (u *RefundAttemptUpsertOne) UpdateAmount() *RefundAttemptUpsertOne {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.UpdateAmount()
+	})
+}
+
+// SetHold sets the "hold" field.
+func (u *RefundAttemptUpsertOne) SetHold(v int64) *RefundAttemptUpsertOne {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.SetHold(v)
+	})
+}
+
+// AddHold adds v to the "hold" field.
+func (u *RefundAttemptUpsertOne) AddHold(v int64) *RefundAttemptUpsertOne {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.AddHold(v)
+	})
+}
+
+// UpdateHold sets the "hold" field to the value that was provided on create.
+func (u *RefundAttemptUpsertOne) UpdateHold() *RefundAttemptUpsertOne {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.UpdateHold()
 	})
 }
 
@@ -848,17 +1007,8 @@ func (u *RefundAttemptUpsertBulk) UpdateNewValues() *RefundAttemptUpsertBulk {
 			if _, exists := b.mutation.Provider(); exists {
 				s.SetIgnore(refundattempt.FieldProvider)
 			}
-			if _, exists := b.mutation.OutRefundNo(); exists {
-				s.SetIgnore(refundattempt.FieldOutRefundNo)
-			}
-			if _, exists := b.mutation.Amount(); exists {
-				s.SetIgnore(refundattempt.FieldAmount)
-			}
 			if _, exists := b.mutation.HoldAsset(); exists {
 				s.SetIgnore(refundattempt.FieldHoldAsset)
-			}
-			if _, exists := b.mutation.Hold(); exists {
-				s.SetIgnore(refundattempt.FieldHold)
 			}
 		}
 	}))
@@ -903,6 +1053,83 @@ func (u *RefundAttemptUpsertBulk) SetUpdatedAt(v time.Time) *RefundAttemptUpsert
 func (u *RefundAttemptUpsertBulk) UpdateUpdatedAt() *RefundAttemptUpsertBulk {
 	return u.Update(func(s *RefundAttemptUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetNumber sets the "number" field.
+func (u *RefundAttemptUpsertBulk) SetNumber(v int) *RefundAttemptUpsertBulk {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.SetNumber(v)
+	})
+}
+
+// AddNumber adds v to the "number" field.
+func (u *RefundAttemptUpsertBulk) AddNumber(v int) *RefundAttemptUpsertBulk {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.AddNumber(v)
+	})
+}
+
+// UpdateNumber sets the "number" field to the value that was provided on create.
+func (u *RefundAttemptUpsertBulk) UpdateNumber() *RefundAttemptUpsertBulk {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.UpdateNumber()
+	})
+}
+
+// SetOutRefundNo sets the "out_refund_no" field.
+func (u *RefundAttemptUpsertBulk) SetOutRefundNo(v string) *RefundAttemptUpsertBulk {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.SetOutRefundNo(v)
+	})
+}
+
+// UpdateOutRefundNo sets the "out_refund_no" field to the value that was provided on create.
+func (u *RefundAttemptUpsertBulk) UpdateOutRefundNo() *RefundAttemptUpsertBulk {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.UpdateOutRefundNo()
+	})
+}
+
+// SetAmount sets the "amount" field.
+func (u *RefundAttemptUpsertBulk) SetAmount(v int64) *RefundAttemptUpsertBulk {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.SetAmount(v)
+	})
+}
+
+// AddAmount adds v to the "amount" field.
+func (u *RefundAttemptUpsertBulk) AddAmount(v int64) *RefundAttemptUpsertBulk {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.AddAmount(v)
+	})
+}
+
+// UpdateAmount sets the "amount" field to the value that was provided on create.
+func (u *RefundAttemptUpsertBulk) UpdateAmount() *RefundAttemptUpsertBulk {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.UpdateAmount()
+	})
+}
+
+// SetHold sets the "hold" field.
+func (u *RefundAttemptUpsertBulk) SetHold(v int64) *RefundAttemptUpsertBulk {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.SetHold(v)
+	})
+}
+
+// AddHold adds v to the "hold" field.
+func (u *RefundAttemptUpsertBulk) AddHold(v int64) *RefundAttemptUpsertBulk {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.AddHold(v)
+	})
+}
+
+// UpdateHold sets the "hold" field to the value that was provided on create.
+func (u *RefundAttemptUpsertBulk) UpdateHold() *RefundAttemptUpsertBulk {
+	return u.Update(func(s *RefundAttemptUpsert) {
+		s.UpdateHold()
 	})
 }
 

@@ -35,6 +35,83 @@ func (_u *RefundAttemptUpdate) SetUpdatedAt(v time.Time) *RefundAttemptUpdate {
 	return _u
 }
 
+// SetNumber sets the "number" field.
+func (_u *RefundAttemptUpdate) SetNumber(v int) *RefundAttemptUpdate {
+	_u.mutation.ResetNumber()
+	_u.mutation.SetNumber(v)
+	return _u
+}
+
+// SetNillableNumber sets the "number" field if the given value is not nil.
+func (_u *RefundAttemptUpdate) SetNillableNumber(v *int) *RefundAttemptUpdate {
+	if v != nil {
+		_u.SetNumber(*v)
+	}
+	return _u
+}
+
+// AddNumber adds value to the "number" field.
+func (_u *RefundAttemptUpdate) AddNumber(v int) *RefundAttemptUpdate {
+	_u.mutation.AddNumber(v)
+	return _u
+}
+
+// SetOutRefundNo sets the "out_refund_no" field.
+func (_u *RefundAttemptUpdate) SetOutRefundNo(v string) *RefundAttemptUpdate {
+	_u.mutation.SetOutRefundNo(v)
+	return _u
+}
+
+// SetNillableOutRefundNo sets the "out_refund_no" field if the given value is not nil.
+func (_u *RefundAttemptUpdate) SetNillableOutRefundNo(v *string) *RefundAttemptUpdate {
+	if v != nil {
+		_u.SetOutRefundNo(*v)
+	}
+	return _u
+}
+
+// SetAmount sets the "amount" field.
+func (_u *RefundAttemptUpdate) SetAmount(v int64) *RefundAttemptUpdate {
+	_u.mutation.ResetAmount()
+	_u.mutation.SetAmount(v)
+	return _u
+}
+
+// SetNillableAmount sets the "amount" field if the given value is not nil.
+func (_u *RefundAttemptUpdate) SetNillableAmount(v *int64) *RefundAttemptUpdate {
+	if v != nil {
+		_u.SetAmount(*v)
+	}
+	return _u
+}
+
+// AddAmount adds value to the "amount" field.
+func (_u *RefundAttemptUpdate) AddAmount(v int64) *RefundAttemptUpdate {
+	_u.mutation.AddAmount(v)
+	return _u
+}
+
+// SetHold sets the "hold" field.
+func (_u *RefundAttemptUpdate) SetHold(v int64) *RefundAttemptUpdate {
+	_u.mutation.ResetHold()
+	_u.mutation.SetHold(v)
+	return _u
+}
+
+// SetNillableHold sets the "hold" field if the given value is not nil.
+func (_u *RefundAttemptUpdate) SetNillableHold(v *int64) *RefundAttemptUpdate {
+	if v != nil {
+		_u.SetHold(*v)
+	}
+	return _u
+}
+
+// AddHold adds value to the "hold" field.
+func (_u *RefundAttemptUpdate) AddHold(v int64) *RefundAttemptUpdate {
+	_u.mutation.AddHold(v)
+	return _u
+}
+
 // SetState sets the "state" field.
 func (_u *RefundAttemptUpdate) SetState(v refundattempt.State) *RefundAttemptUpdate {
 	_u.mutation.SetState(v)
@@ -192,6 +269,27 @@ func (_u *RefundAttemptUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(refundattempt.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if value, ok := _u.mutation.Number(); ok {
+		_spec.SetField(refundattempt.FieldNumber, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedNumber(); ok {
+		_spec.AddField(refundattempt.FieldNumber, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.OutRefundNo(); ok {
+		_spec.SetField(refundattempt.FieldOutRefundNo, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Amount(); ok {
+		_spec.SetField(refundattempt.FieldAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedAmount(); ok {
+		_spec.AddField(refundattempt.FieldAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Hold(); ok {
+		_spec.SetField(refundattempt.FieldHold, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedHold(); ok {
+		_spec.AddField(refundattempt.FieldHold, field.TypeInt64, value)
+	}
 	if value, ok := _u.mutation.State(); ok {
 		_spec.SetField(refundattempt.FieldState, field.TypeEnum, value)
 	}
@@ -238,6 +336,83 @@ type RefundAttemptUpdateOne struct {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *RefundAttemptUpdateOne) SetUpdatedAt(v time.Time) *RefundAttemptUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetNumber sets the "number" field.
+func (_u *RefundAttemptUpdateOne) SetNumber(v int) *RefundAttemptUpdateOne {
+	_u.mutation.ResetNumber()
+	_u.mutation.SetNumber(v)
+	return _u
+}
+
+// SetNillableNumber sets the "number" field if the given value is not nil.
+func (_u *RefundAttemptUpdateOne) SetNillableNumber(v *int) *RefundAttemptUpdateOne {
+	if v != nil {
+		_u.SetNumber(*v)
+	}
+	return _u
+}
+
+// AddNumber adds value to the "number" field.
+func (_u *RefundAttemptUpdateOne) AddNumber(v int) *RefundAttemptUpdateOne {
+	_u.mutation.AddNumber(v)
+	return _u
+}
+
+// SetOutRefundNo sets the "out_refund_no" field.
+func (_u *RefundAttemptUpdateOne) SetOutRefundNo(v string) *RefundAttemptUpdateOne {
+	_u.mutation.SetOutRefundNo(v)
+	return _u
+}
+
+// SetNillableOutRefundNo sets the "out_refund_no" field if the given value is not nil.
+func (_u *RefundAttemptUpdateOne) SetNillableOutRefundNo(v *string) *RefundAttemptUpdateOne {
+	if v != nil {
+		_u.SetOutRefundNo(*v)
+	}
+	return _u
+}
+
+// SetAmount sets the "amount" field.
+func (_u *RefundAttemptUpdateOne) SetAmount(v int64) *RefundAttemptUpdateOne {
+	_u.mutation.ResetAmount()
+	_u.mutation.SetAmount(v)
+	return _u
+}
+
+// SetNillableAmount sets the "amount" field if the given value is not nil.
+func (_u *RefundAttemptUpdateOne) SetNillableAmount(v *int64) *RefundAttemptUpdateOne {
+	if v != nil {
+		_u.SetAmount(*v)
+	}
+	return _u
+}
+
+// AddAmount adds value to the "amount" field.
+func (_u *RefundAttemptUpdateOne) AddAmount(v int64) *RefundAttemptUpdateOne {
+	_u.mutation.AddAmount(v)
+	return _u
+}
+
+// SetHold sets the "hold" field.
+func (_u *RefundAttemptUpdateOne) SetHold(v int64) *RefundAttemptUpdateOne {
+	_u.mutation.ResetHold()
+	_u.mutation.SetHold(v)
+	return _u
+}
+
+// SetNillableHold sets the "hold" field if the given value is not nil.
+func (_u *RefundAttemptUpdateOne) SetNillableHold(v *int64) *RefundAttemptUpdateOne {
+	if v != nil {
+		_u.SetHold(*v)
+	}
+	return _u
+}
+
+// AddHold adds value to the "hold" field.
+func (_u *RefundAttemptUpdateOne) AddHold(v int64) *RefundAttemptUpdateOne {
+	_u.mutation.AddHold(v)
 	return _u
 }
 
@@ -427,6 +602,27 @@ func (_u *RefundAttemptUpdateOne) sqlSave(ctx context.Context) (_node *RefundAtt
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(refundattempt.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Number(); ok {
+		_spec.SetField(refundattempt.FieldNumber, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedNumber(); ok {
+		_spec.AddField(refundattempt.FieldNumber, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.OutRefundNo(); ok {
+		_spec.SetField(refundattempt.FieldOutRefundNo, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Amount(); ok {
+		_spec.SetField(refundattempt.FieldAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedAmount(); ok {
+		_spec.AddField(refundattempt.FieldAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Hold(); ok {
+		_spec.SetField(refundattempt.FieldHold, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedHold(); ok {
+		_spec.AddField(refundattempt.FieldHold, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.State(); ok {
 		_spec.SetField(refundattempt.FieldState, field.TypeEnum, value)

@@ -241,12 +241,16 @@ func init() {
 	orderDescItemID := orderFields[17].Descriptor()
 	// order.ItemIDValidator is a validator for the "item_id" field. It is called by the builders before save.
 	order.ItemIDValidator = orderDescItemID.Validators[0].(func(string) error)
+	// orderDescRefundedAmount is the schema descriptor for refunded_amount field.
+	orderDescRefundedAmount := orderFields[20].Descriptor()
+	// order.DefaultRefundedAmount holds the default value on creation for the refunded_amount field.
+	order.DefaultRefundedAmount = orderDescRefundedAmount.Default.(int64)
 	// orderDescReturnURL is the schema descriptor for return_url field.
-	orderDescReturnURL := orderFields[27].Descriptor()
+	orderDescReturnURL := orderFields[29].Descriptor()
 	// order.ReturnURLValidator is a validator for the "return_url" field. It is called by the builders before save.
 	order.ReturnURLValidator = orderDescReturnURL.Validators[0].(func(string) error)
 	// orderDescEventSeq is the schema descriptor for event_seq field.
-	orderDescEventSeq := orderFields[28].Descriptor()
+	orderDescEventSeq := orderFields[30].Descriptor()
 	// order.DefaultEventSeq holds the default value on creation for the event_seq field.
 	order.DefaultEventSeq = orderDescEventSeq.Default.(int)
 	// orderDescID is the schema descriptor for id field.
@@ -382,8 +386,12 @@ func init() {
 	refundattempt.DefaultUpdatedAt = refundattemptDescUpdatedAt.Default.(func() time.Time)
 	// refundattempt.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	refundattempt.UpdateDefaultUpdatedAt = refundattemptDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// refundattemptDescNumber is the schema descriptor for number field.
+	refundattemptDescNumber := refundattemptFields[2].Descriptor()
+	// refundattempt.DefaultNumber holds the default value on creation for the number field.
+	refundattempt.DefaultNumber = refundattemptDescNumber.Default.(int)
 	// refundattemptDescHeld is the schema descriptor for held field.
-	refundattemptDescHeld := refundattemptFields[7].Descriptor()
+	refundattemptDescHeld := refundattemptFields[8].Descriptor()
 	// refundattempt.DefaultHeld holds the default value on creation for the held field.
 	refundattempt.DefaultHeld = refundattemptDescHeld.Default.(bool)
 	// refundattemptDescID is the schema descriptor for id field.

@@ -231,7 +231,7 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		ApplyRefund           func(childComplexity int, orderID int64, reason string) int
-		ApproveRefund         func(childComplexity int, orderID int64) int
+		ApproveRefund         func(childComplexity int, orderID int64, amount *money.Decimal, idempotencyKey *string) int
 		CancelOrder           func(childComplexity int, input payment.CancelOrderInput) int
 		ChangeContact         func(childComplexity int, input account.ContactInput) int
 		ChangePassword        func(childComplexity int, oldPassword string, newPassword string) int
@@ -265,7 +265,7 @@ type ComplexityRoot struct {
 		Register              func(childComplexity int, input account.RegisterInput) int
 		RejectRefund          func(childComplexity int, orderID int64, reason string) int
 		RejectWithdrawal      func(childComplexity int, orderID int64, reason string) int
-		RequestRefund         func(childComplexity int, orderID int64, reason string) int
+		RequestRefund         func(childComplexity int, orderID int64, reason string, amount *money.Decimal) int
 		RequestReturn         func(childComplexity int, orderSn string, reason string) int
 		ResetPayPassword      func(childComplexity int, userID int64) int
 		ResetSecondFactor     func(childComplexity int, userID int64) int
@@ -286,52 +286,54 @@ type ComplexityRoot struct {
 	}
 
 	Order struct {
-		AlipayName      func(childComplexity int) int
-		AlipayNo        func(childComplexity int) int
-		Amount          func(childComplexity int) int
-		App             func(childComplexity int) int
-		AppID           func(childComplexity int) int
-		Asset           func(childComplexity int) int
-		AutoConfirmAt   func(childComplexity int) int
-		Channel         func(childComplexity int) int
-		ChatID          func(childComplexity int) int
-		ClientOrderID   func(childComplexity int) int
-		Comment         func(childComplexity int) int
-		CompletedAt     func(childComplexity int) int
-		CreatedAt       func(childComplexity int) int
-		Desc            func(childComplexity int) int
-		Events          func(childComplexity int) int
-		ExpiresAt       func(childComplexity int) int
-		ExtendInfo      func(childComplexity int) int
-		Goods           func(childComplexity int) int
-		ID              func(childComplexity int) int
-		Item            func(childComplexity int) int
-		ItemID          func(childComplexity int) int
-		LegacyStatus    func(childComplexity int) int
-		OrderNo         func(childComplexity int) int
-		PaidAt          func(childComplexity int) int
-		PayInfo         func(childComplexity int) int
-		PayWay          func(childComplexity int) int
-		Payee           func(childComplexity int) int
-		PayeeID         func(childComplexity int) int
-		Payer           func(childComplexity int) int
-		PayerID         func(childComplexity int) int
-		Points          func(childComplexity int) int
-		ProductInfo     func(childComplexity int) int
-		ProviderInfo    func(childComplexity int) int
-		ProviderTradeNo func(childComplexity int) int
-		RefundReason    func(childComplexity int) int
-		ReturnURL       func(childComplexity int) int
-		Score           func(childComplexity int) int
-		SkillID         func(childComplexity int) int
-		Status          func(childComplexity int) int
-		StatusDesc      func(childComplexity int) int
-		StatusText      func(childComplexity int) int
-		Subject         func(childComplexity int) int
-		Synced          func(childComplexity int) int
-		Title           func(childComplexity int) int
-		Type            func(childComplexity int) int
-		UpdatedAt       func(childComplexity int) int
+		AlipayName            func(childComplexity int) int
+		AlipayNo              func(childComplexity int) int
+		Amount                func(childComplexity int) int
+		App                   func(childComplexity int) int
+		AppID                 func(childComplexity int) int
+		Asset                 func(childComplexity int) int
+		AutoConfirmAt         func(childComplexity int) int
+		Channel               func(childComplexity int) int
+		ChatID                func(childComplexity int) int
+		ClientOrderID         func(childComplexity int) int
+		Comment               func(childComplexity int) int
+		CompletedAt           func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		Desc                  func(childComplexity int) int
+		Events                func(childComplexity int) int
+		ExpiresAt             func(childComplexity int) int
+		ExtendInfo            func(childComplexity int) int
+		Goods                 func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		Item                  func(childComplexity int) int
+		ItemID                func(childComplexity int) int
+		LegacyStatus          func(childComplexity int) int
+		OrderNo               func(childComplexity int) int
+		PaidAt                func(childComplexity int) int
+		PayInfo               func(childComplexity int) int
+		PayWay                func(childComplexity int) int
+		Payee                 func(childComplexity int) int
+		PayeeID               func(childComplexity int) int
+		Payer                 func(childComplexity int) int
+		PayerID               func(childComplexity int) int
+		Points                func(childComplexity int) int
+		ProductInfo           func(childComplexity int) int
+		ProviderInfo          func(childComplexity int) int
+		ProviderTradeNo       func(childComplexity int) int
+		RefundReason          func(childComplexity int) int
+		RefundRequestedAmount func(childComplexity int) int
+		RefundedAmount        func(childComplexity int) int
+		ReturnURL             func(childComplexity int) int
+		Score                 func(childComplexity int) int
+		SkillID               func(childComplexity int) int
+		Status                func(childComplexity int) int
+		StatusDesc            func(childComplexity int) int
+		StatusText            func(childComplexity int) int
+		Subject               func(childComplexity int) int
+		Synced                func(childComplexity int) int
+		Title                 func(childComplexity int) int
+		Type                  func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
 	}
 
 	OrderConnection struct {
@@ -685,8 +687,8 @@ type MutationResolver interface {
 	CancelOrder(ctx context.Context, input payment.CancelOrderInput) (*ent.Order, error)
 	CreatePointsOrder(ctx context.Context, input payment.CreatePointsOrderInput) (*ent.Order, error)
 	GetPayURL(ctx context.Context, input payment.GetPayURLInput) (*payment.PayURL, error)
-	RequestRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
-	ApproveRefund(ctx context.Context, orderID int64) (*ent.Order, error)
+	RequestRefund(ctx context.Context, orderID int64, reason string, amount *money.Decimal) (*ent.Order, error)
+	ApproveRefund(ctx context.Context, orderID int64, amount *money.Decimal, idempotencyKey *string) (*ent.Order, error)
 	RejectRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error)
 	SendPaymentVerifyCode(ctx context.Context, orderID int64) (*twofactor.CodeSent, error)
 	QuickPay(ctx context.Context, input payment.PayInput) (*twofactor.QuickPayResult, error)
@@ -711,6 +713,8 @@ type OrderResolver interface {
 	AlipayName(ctx context.Context, obj *ent.Order) (*string, error)
 
 	Amount(ctx context.Context, obj *ent.Order) (*money.Decimal, error)
+	RefundedAmount(ctx context.Context, obj *ent.Order) (*money.Decimal, error)
+	RefundRequestedAmount(ctx context.Context, obj *ent.Order) (*money.Decimal, error)
 	Subject(ctx context.Context, obj *ent.Order) (*string, error)
 	StatusDesc(ctx context.Context, obj *ent.Order) (string, error)
 	StatusText(ctx context.Context, obj *ent.Order) (string, error)
@@ -1409,7 +1413,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ApproveRefund(childComplexity, args["orderId"].(int64)), true
+		return e.ComplexityRoot.Mutation.ApproveRefund(childComplexity, args["orderId"].(int64), args["amount"].(*money.Decimal), args["idempotencyKey"].(*string)), true
 	case "Mutation.cancelOrder":
 		if e.ComplexityRoot.Mutation.CancelOrder == nil {
 			break
@@ -1778,7 +1782,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.RequestRefund(childComplexity, args["orderId"].(int64), args["reason"].(string)), true
+		return e.ComplexityRoot.Mutation.RequestRefund(childComplexity, args["orderId"].(int64), args["reason"].(string), args["amount"].(*money.Decimal)), true
 	case "Mutation.requestReturn":
 		if e.ComplexityRoot.Mutation.RequestReturn == nil {
 			break
@@ -2172,6 +2176,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Order.RefundReason(childComplexity), true
+	case "Order.refundRequestedAmount":
+		if e.ComplexityRoot.Order.RefundRequestedAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.RefundRequestedAmount(childComplexity), true
+	case "Order.refundedAmount":
+		if e.ComplexityRoot.Order.RefundedAmount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Order.RefundedAmount(childComplexity), true
 	case "Order.returnUrl":
 		if e.ComplexityRoot.Order.ReturnURL == nil {
 			break
@@ -8502,6 +8518,17 @@ extend type Mutation {
   clientOrderId: String
   "The amount to pay, in the order's asset."
   amount: Decimal!
+  """
+  What went back to the payer so far, in the order's asset: it grows with
+  each partial refund and equals amount once the order is REFUNDED.
+  """
+  refundedAmount: Decimal!
+  """
+  A partial refund the payer asked for (requestRefund with an amount below
+  what is left) that nobody has approved or rejected yet; the order keeps
+  its status meanwhile. Null when none waits.
+  """
+  refundRequestedAmount: Decimal
   "Alias of title (the escrow marketplace's subject)."
   subject: String
   """
@@ -8754,28 +8781,54 @@ extend type Mutation {
 	{Name: "../schema/refunds.graphql", Input: `extend type Mutation {
   """
   Ask for a refund of a paid order of any type that has refunds (token
-  payments, app store, points, escrow deals): REFUND_REQUESTED until it is
-  approved or rejected. The payer, the order's app or an ADMIN may ask (a
-  deal: its buyer or an ADMIN). requestReturn (app store, by orderSn) and
-  applyRefund (escrow marketplace) are the documents' names for this.
+  payments, app store, points, escrow deals). Without an amount, or with
+  all that is left, the order becomes REFUND_REQUESTED until it is approved
+  or rejected. With a smaller amount (a partial refund) the order keeps its
+  status and refundRequestedAmount shows the amount until approveRefund or
+  rejectRefund decides it; one such request waits at a time. The payer, the
+  order's app or an ADMIN may ask (a deal: its buyer or an ADMIN).
+  requestReturn (app store, by orderSn) and applyRefund (escrow
+  marketplace) are the documents' names for this.
   """
   requestRefund(
     "The id of the paid order."
     orderId: ID!
     "Why, 1–255 characters; kept as refundReason."
     reason: String!
+    """
+    How much to give back, in the order's asset: greater than zero, at most
+    what is left (amount − refundedAmount), with at most the asset's
+    decimals. Absent: all that is left. Escrow deals and orders paid
+    through an epay V1 gateway are refunded whole only.
+    """
+    amount: Decimal
   ): Order! @auth
   """
   Approve a refund: the money goes back (to the wallet, or through the
-  provider that was paid) and the order becomes REFUNDED. Who may approve
+  provider that was paid) and refundedAmount grows by it. When it reaches
+  the order's amount the order becomes REFUNDED (through REFUND_REQUESTED
+  where the status machine requires it); a partial refund leaves the status
+  as it is and is kept as a step of the order's events. Who may approve
   depends on the order type: app store and points orders, the order's app
-(its SERVICE) or an ADMIN; escrow deals and token payments, the payee
-(whose money it is) or an ADMIN.
+  (its SERVICE) or an ADMIN; escrow deals and token payments, the payee
+  (whose money it is) or an ADMIN.
   """
-  approveRefund("The order's id: REFUND_REQUESTED, or PAID for a refund nobody asked for (not a deal; a points order or recharge only by an ADMIN)." orderId: ID!): Order! @auth @expensive
-  "Reject a refund request with a reason: REFUND_REJECTED. The same callers as approveRefund decide."
+  approveRefund(
+    "The order's id: REFUND_REQUESTED, one with a partial refund request waiting, or PAID for a refund nobody asked for (not a deal; a points order or recharge only by an ADMIN)."
+    orderId: ID!
+    """
+    How much to give back, in the order's asset: greater than zero, with at
+    most the asset's decimals, at most what is left and at most what a
+    waiting partial request asked. Absent: what the waiting request asked,
+    else all that is left. An order in REFUND_REQUESTED is refunded whole.
+    """
+    amount: Decimal
+    "Makes a retry safe: the same key and input replays the first result instead of refunding again (the Idempotency-Key header is equivalent)."
+    idempotencyKey: String
+  ): Order! @auth @expensive
+  "Reject a refund request with a reason: REFUND_REJECTED, or for a waiting partial request, the request is dropped and the order keeps its status. The same callers as approveRefund decide."
   rejectRefund(
-    "The id of the order in REFUND_REQUESTED."
+    "The id of the order in REFUND_REQUESTED, or with a partial refund request waiting."
     orderId: ID!
     "Why, kept in the order's events."
     reason: String!
@@ -9560,6 +9613,10 @@ func (ec *executionContext) childFields_Order(ctx context.Context, field graphql
 		return ec.fieldContext_Order_clientOrderId(ctx, field)
 	case "amount":
 		return ec.fieldContext_Order_amount(ctx, field)
+	case "refundedAmount":
+		return ec.fieldContext_Order_refundedAmount(ctx, field)
+	case "refundRequestedAmount":
+		return ec.fieldContext_Order_refundRequestedAmount(ctx, field)
 	case "subject":
 		return ec.fieldContext_Order_subject(ctx, field)
 	case "statusDesc":
@@ -10293,6 +10350,22 @@ func (ec *executionContext) field_Mutation_approveRefund_args(ctx context.Contex
 		return nil, err
 	}
 	args["orderId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "amount",
+		func(ctx context.Context, v any) (*money.Decimal, error) {
+			return ec.unmarshalODecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["amount"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg2
 	return args, nil
 }
 
@@ -10875,6 +10948,14 @@ func (ec *executionContext) field_Mutation_requestRefund_args(ctx context.Contex
 		return nil, err
 	}
 	args["reason"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "amount",
+		func(ctx context.Context, v any) (*money.Decimal, error) {
+			return ec.unmarshalODecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["amount"] = arg2
 	return args, nil
 }
 
@@ -16400,7 +16481,7 @@ func (ec *executionContext) _Mutation_requestRefund(ctx context.Context, field g
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().RequestRefund(ctx, fc.Args["orderId"].(int64), fc.Args["reason"].(string))
+			return ec.Resolvers.Mutation().RequestRefund(ctx, fc.Args["orderId"].(int64), fc.Args["reason"].(string), fc.Args["amount"].(*money.Decimal))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -16457,7 +16538,7 @@ func (ec *executionContext) _Mutation_approveRefund(ctx context.Context, field g
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ApproveRefund(ctx, fc.Args["orderId"].(int64))
+			return ec.Resolvers.Mutation().ApproveRefund(ctx, fc.Args["orderId"].(int64), fc.Args["amount"].(*money.Decimal), fc.Args["idempotencyKey"].(*string))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -18367,6 +18448,52 @@ func (ec *executionContext) _Order_amount(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Order_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _Order_refundedAmount(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_refundedAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().RefundedAmount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *money.Decimal) graphql.Marshaler {
+			return ec.marshalNDecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Order_refundedAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type Decimal does not have child fields"))
+}
+
+func (ec *executionContext) _Order_refundRequestedAmount(ctx context.Context, field graphql.CollectedField, obj *ent.Order) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Order_refundRequestedAmount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Order().RefundRequestedAmount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *money.Decimal) graphql.Marshaler {
+			return ec.marshalODecimal2ᚖgithubᚗcomᚋpaygraphᚋpaygraphᚋinternalᚋmoneyᚐDecimal(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Order_refundRequestedAmount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Order", field, true, true, errors.New("field of type Decimal does not have child fields"))
 }
 
@@ -34492,6 +34619,82 @@ func (ec *executionContext) _Order(ctx context.Context, sel ast.SelectionSet, ob
 				}()
 				res = ec._Order_amount(ctx, field, obj)
 				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "refundedAmount":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_refundedAmount(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "refundRequestedAmount":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Order_refundRequestedAmount(ctx, field, obj)
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res

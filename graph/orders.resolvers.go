@@ -35,6 +35,19 @@ func (r *orderResolver) Amount(ctx context.Context, obj *ent.Order) (*money.Deci
 	return r.amount(obj.Asset, obj.Amount), nil
 }
 
+// RefundedAmount is the resolver for the refundedAmount field.
+func (r *orderResolver) RefundedAmount(ctx context.Context, obj *ent.Order) (*money.Decimal, error) {
+	return r.amount(obj.Asset, obj.RefundedAmount), nil
+}
+
+// RefundRequestedAmount is the resolver for the refundRequestedAmount field.
+func (r *orderResolver) RefundRequestedAmount(ctx context.Context, obj *ent.Order) (*money.Decimal, error) {
+	if obj.RefundRequestedAmount == nil {
+		return nil, nil
+	}
+	return r.amount(obj.Asset, *obj.RefundRequestedAmount), nil
+}
+
 // Subject is the resolver for the subject field.
 func (r *orderResolver) Subject(ctx context.Context, obj *ent.Order) (*string, error) {
 	return &obj.Title, nil

@@ -9,16 +9,18 @@ import (
 	"context"
 
 	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/internal/money"
+	"github.com/paygraph/paygraph/internal/payment"
 )
 
 // RequestRefund is the resolver for the requestRefund field.
-func (r *mutationResolver) RequestRefund(ctx context.Context, orderID int64, reason string) (*ent.Order, error) {
-	return r.Payments.RequestRefund(ctx, orderID, reason)
+func (r *mutationResolver) RequestRefund(ctx context.Context, orderID int64, reason string, amount *money.Decimal) (*ent.Order, error) {
+	return r.Payments.RequestRefund(ctx, orderID, reason, amount)
 }
 
 // ApproveRefund is the resolver for the approveRefund field.
-func (r *mutationResolver) ApproveRefund(ctx context.Context, orderID int64) (*ent.Order, error) {
-	return r.Payments.ApproveRefund(ctx, orderID)
+func (r *mutationResolver) ApproveRefund(ctx context.Context, orderID int64, amount *money.Decimal, idempotencyKey *string) (*ent.Order, error) {
+	return r.Payments.ApproveRefund(ctx, payment.ApproveRefundInput{OrderID: orderID, Amount: amount, IdempotencyKey: idempotencyKey})
 }
 
 // RejectRefund is the resolver for the rejectRefund field.

@@ -260,6 +260,8 @@ var (
 		{Name: "item_id", Type: field.TypeString, Nullable: true, Size: 64},
 		{Name: "chat_id", Type: field.TypeString, Nullable: true},
 		{Name: "skill_id", Type: field.TypeString, Nullable: true},
+		{Name: "refunded_amount", Type: field.TypeInt64, Default: 0},
+		{Name: "refund_requested_amount", Type: field.TypeInt64, Nullable: true},
 		{Name: "refund_reason", Type: field.TypeString, Nullable: true},
 		{Name: "comment", Type: field.TypeString, Nullable: true},
 		{Name: "score", Type: field.TypeInt, Nullable: true},
@@ -281,19 +283,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "orders_apps_app",
-				Columns:    []*schema.Column{OrdersColumns[29]},
+				Columns:    []*schema.Column{OrdersColumns[31]},
 				RefColumns: []*schema.Column{AppsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "orders_users_payer",
-				Columns:    []*schema.Column{OrdersColumns[30]},
+				Columns:    []*schema.Column{OrdersColumns[32]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "orders_users_payee",
-				Columns:    []*schema.Column{OrdersColumns[31]},
+				Columns:    []*schema.Column{OrdersColumns[33]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -302,22 +304,22 @@ var (
 			{
 				Name:    "order_app_id_client_order_id",
 				Unique:  true,
-				Columns: []*schema.Column{OrdersColumns[29], OrdersColumns[4]},
+				Columns: []*schema.Column{OrdersColumns[31], OrdersColumns[4]},
 			},
 			{
 				Name:    "order_payer_id",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[30]},
+				Columns: []*schema.Column{OrdersColumns[32]},
 			},
 			{
 				Name:    "order_payee_id",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[31]},
+				Columns: []*schema.Column{OrdersColumns[33]},
 			},
 			{
 				Name:    "order_status_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[23]},
+				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[25]},
 			},
 			{
 				Name:    "order_updated_at",
@@ -327,7 +329,7 @@ var (
 			{
 				Name:    "order_status_auto_confirm_at",
 				Unique:  false,
-				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[26]},
+				Columns: []*schema.Column{OrdersColumns[6], OrdersColumns[28]},
 			},
 			{
 				Name:    "order_chat_id",
@@ -474,6 +476,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "provider", Type: field.TypeString},
+		{Name: "number", Type: field.TypeInt, Default: 1},
 		{Name: "out_refund_no", Type: field.TypeString},
 		{Name: "amount", Type: field.TypeInt64},
 		{Name: "hold_asset", Type: field.TypeString},
@@ -493,7 +496,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "refund_attempts_orders_order",
-				Columns:    []*schema.Column{RefundAttemptsColumns[13]},
+				Columns:    []*schema.Column{RefundAttemptsColumns[14]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},

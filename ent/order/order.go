@@ -61,6 +61,10 @@ const (
 	FieldChatID = "chat_id"
 	// FieldSkillID holds the string denoting the skill_id field in the database.
 	FieldSkillID = "skill_id"
+	// FieldRefundedAmount holds the string denoting the refunded_amount field in the database.
+	FieldRefundedAmount = "refunded_amount"
+	// FieldRefundRequestedAmount holds the string denoting the refund_requested_amount field in the database.
+	FieldRefundRequestedAmount = "refund_requested_amount"
 	// FieldRefundReason holds the string denoting the refund_reason field in the database.
 	FieldRefundReason = "refund_reason"
 	// FieldComment holds the string denoting the comment field in the database.
@@ -153,6 +157,8 @@ var Columns = []string{
 	FieldItemID,
 	FieldChatID,
 	FieldSkillID,
+	FieldRefundedAmount,
+	FieldRefundRequestedAmount,
 	FieldRefundReason,
 	FieldComment,
 	FieldScore,
@@ -189,6 +195,8 @@ var (
 	ItemValidator func(string) error
 	// ItemIDValidator is a validator for the "item_id" field. It is called by the builders before save.
 	ItemIDValidator func(string) error
+	// DefaultRefundedAmount holds the default value on creation for the "refunded_amount" field.
+	DefaultRefundedAmount int64
 	// ReturnURLValidator is a validator for the "return_url" field. It is called by the builders before save.
 	ReturnURLValidator func(string) error
 	// DefaultEventSeq holds the default value on creation for the "event_seq" field.
@@ -377,6 +385,16 @@ func ByChatID(opts ...sql.OrderTermOption) OrderOption {
 // BySkillID orders the results by the skill_id field.
 func BySkillID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSkillID, opts...).ToFunc()
+}
+
+// ByRefundedAmount orders the results by the refunded_amount field.
+func ByRefundedAmount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRefundedAmount, opts...).ToFunc()
+}
+
+// ByRefundRequestedAmount orders the results by the refund_requested_amount field.
+func ByRefundRequestedAmount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRefundRequestedAmount, opts...).ToFunc()
 }
 
 // ByRefundReason orders the results by the refund_reason field.

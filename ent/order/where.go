@@ -155,6 +155,16 @@ func SkillID(v string) predicate.Order {
 	return predicate.Order(sql.FieldEQ(FieldSkillID, v))
 }
 
+// RefundedAmount applies equality check predicate on the "refunded_amount" field. It's identical to RefundedAmountEQ.
+func RefundedAmount(v int64) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldRefundedAmount, v))
+}
+
+// RefundRequestedAmount applies equality check predicate on the "refund_requested_amount" field. It's identical to RefundRequestedAmountEQ.
+func RefundRequestedAmount(v int64) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldRefundRequestedAmount, v))
+}
+
 // RefundReason applies equality check predicate on the "refund_reason" field. It's identical to RefundReasonEQ.
 func RefundReason(v string) predicate.Order {
 	return predicate.Order(sql.FieldEQ(FieldRefundReason, v))
@@ -1443,6 +1453,96 @@ func SkillIDEqualFold(v string) predicate.Order {
 // SkillIDContainsFold applies the ContainsFold predicate on the "skill_id" field.
 func SkillIDContainsFold(v string) predicate.Order {
 	return predicate.Order(sql.FieldContainsFold(FieldSkillID, v))
+}
+
+// RefundedAmountEQ applies the EQ predicate on the "refunded_amount" field.
+func RefundedAmountEQ(v int64) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldRefundedAmount, v))
+}
+
+// RefundedAmountNEQ applies the NEQ predicate on the "refunded_amount" field.
+func RefundedAmountNEQ(v int64) predicate.Order {
+	return predicate.Order(sql.FieldNEQ(FieldRefundedAmount, v))
+}
+
+// RefundedAmountIn applies the In predicate on the "refunded_amount" field.
+func RefundedAmountIn(vs ...int64) predicate.Order {
+	return predicate.Order(sql.FieldIn(FieldRefundedAmount, vs...))
+}
+
+// RefundedAmountNotIn applies the NotIn predicate on the "refunded_amount" field.
+func RefundedAmountNotIn(vs ...int64) predicate.Order {
+	return predicate.Order(sql.FieldNotIn(FieldRefundedAmount, vs...))
+}
+
+// RefundedAmountGT applies the GT predicate on the "refunded_amount" field.
+func RefundedAmountGT(v int64) predicate.Order {
+	return predicate.Order(sql.FieldGT(FieldRefundedAmount, v))
+}
+
+// RefundedAmountGTE applies the GTE predicate on the "refunded_amount" field.
+func RefundedAmountGTE(v int64) predicate.Order {
+	return predicate.Order(sql.FieldGTE(FieldRefundedAmount, v))
+}
+
+// RefundedAmountLT applies the LT predicate on the "refunded_amount" field.
+func RefundedAmountLT(v int64) predicate.Order {
+	return predicate.Order(sql.FieldLT(FieldRefundedAmount, v))
+}
+
+// RefundedAmountLTE applies the LTE predicate on the "refunded_amount" field.
+func RefundedAmountLTE(v int64) predicate.Order {
+	return predicate.Order(sql.FieldLTE(FieldRefundedAmount, v))
+}
+
+// RefundRequestedAmountEQ applies the EQ predicate on the "refund_requested_amount" field.
+func RefundRequestedAmountEQ(v int64) predicate.Order {
+	return predicate.Order(sql.FieldEQ(FieldRefundRequestedAmount, v))
+}
+
+// RefundRequestedAmountNEQ applies the NEQ predicate on the "refund_requested_amount" field.
+func RefundRequestedAmountNEQ(v int64) predicate.Order {
+	return predicate.Order(sql.FieldNEQ(FieldRefundRequestedAmount, v))
+}
+
+// RefundRequestedAmountIn applies the In predicate on the "refund_requested_amount" field.
+func RefundRequestedAmountIn(vs ...int64) predicate.Order {
+	return predicate.Order(sql.FieldIn(FieldRefundRequestedAmount, vs...))
+}
+
+// RefundRequestedAmountNotIn applies the NotIn predicate on the "refund_requested_amount" field.
+func RefundRequestedAmountNotIn(vs ...int64) predicate.Order {
+	return predicate.Order(sql.FieldNotIn(FieldRefundRequestedAmount, vs...))
+}
+
+// RefundRequestedAmountGT applies the GT predicate on the "refund_requested_amount" field.
+func RefundRequestedAmountGT(v int64) predicate.Order {
+	return predicate.Order(sql.FieldGT(FieldRefundRequestedAmount, v))
+}
+
+// RefundRequestedAmountGTE applies the GTE predicate on the "refund_requested_amount" field.
+func RefundRequestedAmountGTE(v int64) predicate.Order {
+	return predicate.Order(sql.FieldGTE(FieldRefundRequestedAmount, v))
+}
+
+// RefundRequestedAmountLT applies the LT predicate on the "refund_requested_amount" field.
+func RefundRequestedAmountLT(v int64) predicate.Order {
+	return predicate.Order(sql.FieldLT(FieldRefundRequestedAmount, v))
+}
+
+// RefundRequestedAmountLTE applies the LTE predicate on the "refund_requested_amount" field.
+func RefundRequestedAmountLTE(v int64) predicate.Order {
+	return predicate.Order(sql.FieldLTE(FieldRefundRequestedAmount, v))
+}
+
+// RefundRequestedAmountIsNil applies the IsNil predicate on the "refund_requested_amount" field.
+func RefundRequestedAmountIsNil() predicate.Order {
+	return predicate.Order(sql.FieldIsNull(FieldRefundRequestedAmount))
+}
+
+// RefundRequestedAmountNotNil applies the NotNil predicate on the "refund_requested_amount" field.
+func RefundRequestedAmountNotNil() predicate.Order {
+	return predicate.Order(sql.FieldNotNull(FieldRefundRequestedAmount))
 }
 
 // RefundReasonEQ applies the EQ predicate on the "refund_reason" field.

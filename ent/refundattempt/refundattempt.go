@@ -25,6 +25,8 @@ const (
 	FieldOrderID = "order_id"
 	// FieldProvider holds the string denoting the provider field in the database.
 	FieldProvider = "provider"
+	// FieldNumber holds the string denoting the number field in the database.
+	FieldNumber = "number"
 	// FieldOutRefundNo holds the string denoting the out_refund_no field in the database.
 	FieldOutRefundNo = "out_refund_no"
 	// FieldAmount holds the string denoting the amount field in the database.
@@ -63,6 +65,7 @@ var Columns = []string{
 	FieldUpdatedAt,
 	FieldOrderID,
 	FieldProvider,
+	FieldNumber,
 	FieldOutRefundNo,
 	FieldAmount,
 	FieldHoldAsset,
@@ -91,6 +94,8 @@ var (
 	DefaultUpdatedAt func() time.Time
 	// UpdateDefaultUpdatedAt holds the default value on update for the "updated_at" field.
 	UpdateDefaultUpdatedAt func() time.Time
+	// DefaultNumber holds the default value on creation for the "number" field.
+	DefaultNumber int
 	// DefaultHeld holds the default value on creation for the "held" field.
 	DefaultHeld bool
 	// DefaultID holds the default value on creation for the "id" field.
@@ -148,6 +153,11 @@ func ByOrderID(opts ...sql.OrderTermOption) OrderOption {
 // ByProvider orders the results by the provider field.
 func ByProvider(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldProvider, opts...).ToFunc()
+}
+
+// ByNumber orders the results by the number field.
+func ByNumber(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNumber, opts...).ToFunc()
 }
 
 // ByOutRefundNo orders the results by the out_refund_no field.

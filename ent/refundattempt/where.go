@@ -75,6 +75,11 @@ func Provider(v string) predicate.RefundAttempt {
 	return predicate.RefundAttempt(sql.FieldEQ(FieldProvider, v))
 }
 
+// Number applies equality check predicate on the "number" field. It's identical to NumberEQ.
+func Number(v int) predicate.RefundAttempt {
+	return predicate.RefundAttempt(sql.FieldEQ(FieldNumber, v))
+}
+
 // OutRefundNo applies equality check predicate on the "out_refund_no" field. It's identical to OutRefundNoEQ.
 func OutRefundNo(v string) predicate.RefundAttempt {
 	return predicate.RefundAttempt(sql.FieldEQ(FieldOutRefundNo, v))
@@ -278,6 +283,46 @@ func ProviderEqualFold(v string) predicate.RefundAttempt {
 // ProviderContainsFold applies the ContainsFold predicate on the "provider" field.
 func ProviderContainsFold(v string) predicate.RefundAttempt {
 	return predicate.RefundAttempt(sql.FieldContainsFold(FieldProvider, v))
+}
+
+// NumberEQ applies the EQ predicate on the "number" field.
+func NumberEQ(v int) predicate.RefundAttempt {
+	return predicate.RefundAttempt(sql.FieldEQ(FieldNumber, v))
+}
+
+// NumberNEQ applies the NEQ predicate on the "number" field.
+func NumberNEQ(v int) predicate.RefundAttempt {
+	return predicate.RefundAttempt(sql.FieldNEQ(FieldNumber, v))
+}
+
+// NumberIn applies the In predicate on the "number" field.
+func NumberIn(vs ...int) predicate.RefundAttempt {
+	return predicate.RefundAttempt(sql.FieldIn(FieldNumber, vs...))
+}
+
+// NumberNotIn applies the NotIn predicate on the "number" field.
+func NumberNotIn(vs ...int) predicate.RefundAttempt {
+	return predicate.RefundAttempt(sql.FieldNotIn(FieldNumber, vs...))
+}
+
+// NumberGT applies the GT predicate on the "number" field.
+func NumberGT(v int) predicate.RefundAttempt {
+	return predicate.RefundAttempt(sql.FieldGT(FieldNumber, v))
+}
+
+// NumberGTE applies the GTE predicate on the "number" field.
+func NumberGTE(v int) predicate.RefundAttempt {
+	return predicate.RefundAttempt(sql.FieldGTE(FieldNumber, v))
+}
+
+// NumberLT applies the LT predicate on the "number" field.
+func NumberLT(v int) predicate.RefundAttempt {
+	return predicate.RefundAttempt(sql.FieldLT(FieldNumber, v))
+}
+
+// NumberLTE applies the LTE predicate on the "number" field.
+func NumberLTE(v int) predicate.RefundAttempt {
+	return predicate.RefundAttempt(sql.FieldLTE(FieldNumber, v))
 }
 
 // OutRefundNoEQ applies the EQ predicate on the "out_refund_no" field.

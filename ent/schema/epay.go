@@ -87,9 +87,11 @@ func (OrderLine) Annotations() []schema.Annotation {
 }
 
 // RefundAttempt is a refund through a payment gateway in progress or
-// done. Its unique order_id is the claim that makes one approver at a
-// time call the gateway; while it runs, the money the refund takes back
-// is held in the payer's escrow bucket.
+// done: the latest of an order's refunds (a partial refund done, the next
+// one takes the row over with the next number). Its unique order_id is
+// the claim that makes one approver at a time call the gateway; while it
+// runs, the money the refund takes back is held in the payer's escrow
+// bucket.
 type RefundAttempt struct{ ent.Schema }
 
 // Mixin of RefundAttempt.
@@ -100,14 +102,19 @@ func (RefundAttempt) Fields() []ent.Field {
 	return []ent.Field{
 		field.Int64("order_id").Unique().Immutable(),
 		field.String("provider").Immutable(),
-		// out_refund_no is our number for the refund at the gateway.
-		field.String("out_refund_no").Immutable(),
+		// number counts the order's refunds at the gateway (1, 2, … for
+		// partial refunds); each has its own out_refund_no.
+		field.Int("number").Default(1),
+		// out_refund_no is our number for the refund at the gateway: a V2
+		// gateway refunds one number once, so a retried call cannot refund
+		// twice. RF + orderNo for the first, RF + orderNo + -N after.
+		field.String("out_refund_no"),
 		// amount is what the gateway gives back, in the order's asset.
-		field.Int64("amount").Immutable(),
+		field.Int64("amount"),
 		// hold_asset and hold are what is taken back from the payer's
 		// wallet (the recharge, or the points bought).
 		field.String("hold_asset").Immutable(),
-		field.Int64("hold").Immutable(),
+		field.Int64("hold"),
 		// state: PENDING while an approver calls the gateway; UNKNOWN when
 		// the call's outcome could not be learned (the hold stays); DONE;
 		// FAILED when the gateway refused (the hold was released).

@@ -86,6 +86,16 @@ func (Order) Fields() []ent.Field {
 		field.String("item_id").Optional().MaxLen(64).Immutable().Annotations(renamed()),
 		field.String("chat_id").Optional().Annotations(renamed()),
 		field.String("skill_id").Optional().Annotations(renamed()),
+		// refunded_amount is what went back to the payer so far, in the
+		// order's asset (minor units): it only grows, never past amount
+		// (a conditional update), and reaches amount when the order is
+		// REFUNDED. GraphQL shows it as a Decimal.
+		field.Int64("refunded_amount").Default(0).Annotations(hidden()),
+		// refund_requested_amount is a partial refund the payer asked for and
+		// nobody decided yet (the order keeps its status meanwhile); null
+		// when none waits. A request for all that is left is REFUND_REQUESTED
+		// instead.
+		field.Int64("refund_requested_amount").Optional().Nillable().Annotations(hidden()),
 		field.String("refund_reason").Optional().
 			Comment("The reason the payer gave when asking for a refund (the escrow marketplace's refundReason)."),
 		field.String("comment").Optional().Comment("DEAL: the buyer's comment (commentOrder)."),

@@ -37,7 +37,7 @@ func (s *Service) ApplyRefund(ctx context.Context, orderID int64, reason string)
 	if o.Type != order.TypeDEAL {
 		return nil, errWrongType("applyRefund", "DEAL")
 	}
-	return s.Payments.RequestRefundOf(ctx, o, reason)
+	return s.Payments.RequestRefundOf(ctx, o, reason, nil)
 }
 
 // MayRequest admits a deal's refund request from its buyer (or an ADMIN),
@@ -57,8 +57,16 @@ func (r Refunds) MayRequest(ctx context.Context, o *ent.Order) error {
 	return nil
 }
 
-// Refunds is the payment.RefundHandler of DEAL orders.
+// Refunds is the payment.RefundHandler of DEAL orders. Deals are
+// refunded whole only (it implements no payment.PartialRefunder): a deal
+// buys one service; a refund undoes the deal, and what is in escrow is
+// either the buyer's again or the seller's, never split by a refund.
+// A buyer and seller who agree on less settle by confirming the deal and
+// a new one, not by a refund.
 type Refunds struct{ S *Service }
+
+// MayDecide: the seller or an ADMIN (decider).
+func (r Refunds) MayDecide(ctx context.Context, o *ent.Order) error { return r.S.decider(ctx, o) }
 
 // source says where a deal's money is: still in escrow, or with the seller.
 func source(o *ent.Order) dealrefund.Source {
@@ -113,7 +121,7 @@ var errSellerShort = apperr.New(apperr.InsufficientFunds,
 // Errors: FORBIDDEN (neither the seller nor an admin), INVALID_TRANSITION,
 // INSUFFICIENT_FUNDS (the seller withdrew the earnings), ErrInFlight,
 // PROVIDER_ERROR.
-func (r Refunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
+func (r Refunds) Approve(ctx context.Context, o *ent.Order, rf payment.Refund) (*ent.Order, error) {
 	s := r.S
 	if err := s.decider(ctx, o); err != nil {
 		return nil, err
@@ -131,7 +139,7 @@ func (r Refunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) 
 			return err
 		}
 		var err error
-		if out, err = s.Payments.Transition(ctx, tx, o, payment.Refunded, payment.Actor(ctx), "refund approved", payment.Changes{}); err != nil {
+		if out, err = s.Payments.SettleRefund(ctx, tx, o, rf, payment.Actor(ctx), "refund approved"); err != nil {
 			return err
 		}
 		_, err = s.Ledger.Post(ctx, tx, ledger.Journal{Asset: o.Asset, Kind: "REFUND", OrderID: o.ID, Postings: []ledger.Posting{
@@ -293,7 +301,8 @@ func (s *Service) finishRefund(ctx context.Context, tx *txn.Tx, o *ent.Order, re
 		}
 		return o, payment.AlreadyApplied, nil
 	}
-	out, err := s.Payments.Transition(ctx, tx, o, payment.Refunded, actor, "refunded through Ping++ ("+refundID+")", payment.Changes{})
+	whole := payment.Refund{Amount: o.Amount - o.RefundedAmount, Whole: true}
+	out, err := s.Payments.SettleRefund(ctx, tx, o, whole, actor, "refunded through Ping++ ("+refundID+")")
 	if err != nil {
 		return nil, "", err
 	}

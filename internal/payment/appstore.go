@@ -584,7 +584,7 @@ func (s *Epay) RequestReturn(ctx context.Context, orderSn, reason string) (*ent.
 	if err != nil {
 		return nil, err
 	}
-	return s.RequestRefundOf(ctx, o, reason)
+	return s.RequestRefundOf(ctx, o, reason, nil)
 }
 
 // deliverable loads a CONSUME order its app (or an admin) reports on.

@@ -331,11 +331,28 @@ func (b ByChannel) MayRequest(ctx context.Context, o *ent.Order) error {
 }
 
 // Approve dispatches by o.Channel.
-func (b ByChannel) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
+func (b ByChannel) Approve(ctx context.Context, o *ent.Order, r Refund) (*ent.Order, error) {
 	if h := b[o.Channel]; h != nil {
-		return h.Approve(ctx, o)
+		return h.Approve(ctx, o, r)
 	}
 	return nil, ErrNoRefunds
+}
+
+// MayDecide dispatches by o.Channel.
+func (b ByChannel) MayDecide(ctx context.Context, o *ent.Order) error {
+	if d, ok := b[o.Channel].(RefundDecider); ok {
+		return d.MayDecide(ctx, o)
+	}
+	return nil
+}
+
+// MayRefundPart dispatches by o.Channel.
+func (b ByChannel) MayRefundPart(o *ent.Order) error {
+	h := b[o.Channel]
+	if h == nil {
+		return ErrNoRefunds
+	}
+	return mayRefundPart(h, o)
 }
 
 // Reject dispatches by o.Channel.
@@ -376,27 +393,32 @@ func (s *Epay) hold(o *ent.Order) (string, int64, error) {
 	return a.Code, n, err
 }
 
-// Approve refunds through the gateway. In one transaction it claims the
-// refund and moves what the payment added to the payer's wallet into its
-// escrow bucket (so it cannot be spent meanwhile); then it calls the
-// gateway; then, in a second transaction, the order becomes REFUNDED and
-// the held money leaves the platform — or, if the gateway refused, the
-// money is released and the order stays as it was. When the gateway's
-// answer is lost the money stays held and approving again asks the
-// gateway what happened before refunding.
+// Approve refunds r.Amount through the gateway. In one transaction it
+// claims the refund and moves what the payment added to the payer's
+// wallet (for a part of a recharge, that part) into its escrow bucket (so
+// it cannot be spent meanwhile); then it calls the gateway with the
+// refund's own number; then, in a second transaction, refundedAmount
+// grows (the order becomes REFUNDED once it is whole) and the held money
+// leaves the platform — or, if the gateway refused, the money is released
+// and the order stays as it was. When the gateway's answer is lost the
+// money stays held and approving again asks the gateway what happened
+// before refunding; a V2 gateway refunds one refund number once, so the
+// retry cannot refund twice.
 //
 // Who: the order's app or an ADMIN (decidesRefund). The money is taken
 // out of the payer's wallet to go back to the payer's account at the
 // gateway, as the payer asked.
 //
-// Errors: FORBIDDEN (not the order's app or an admin), INVALID_TRANSITION, INSUFFICIENT_FUNDS
-// (the payment's money was spent), ErrRefundInProgress, PROVIDER_ERROR.
-func (h GatewayRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
+// Errors: FORBIDDEN (not the order's app or an admin), INVALID_TRANSITION
+// (also: an earlier refund's outcome is unknown and it was for another
+// amount), INSUFFICIENT_FUNDS (the payment's money was spent),
+// ErrRefundInProgress, PROVIDER_ERROR.
+func (h GatewayRefunds) Approve(ctx context.Context, o *ent.Order, r Refund) (*ent.Order, error) {
 	if err := decidesRefund(ctx, o); err != nil {
 		return nil, err
 	}
-	if err := CanTransition(o.Status, Refunded); err != nil {
-		return nil, err
+	if o.Status != RefundRequested && !refundable(o.Status) {
+		return nil, InvalidTransition(o.Status, Refunded)
 	}
 	if o.Channel != ChannelEpay {
 		return nil, ErrNoRefunds
@@ -405,7 +427,10 @@ func (h GatewayRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, 
 	if err != nil {
 		return nil, err
 	}
-	a, askFirst, err := h.claimRefund(ctx, o, asset, amount)
+	if o.Type != order.TypePOINTS {
+		amount = r.Amount
+	}
+	a, askFirst, err := h.claimRefund(ctx, o, r, asset, amount)
 	if errors.Is(err, ledger.ErrInsufficientFunds) {
 		w, _ := h.Ledger.WalletFor(ctx, o.PayerID, asset)
 		return nil, apperr.New(apperr.InsufficientFunds,
@@ -415,18 +440,18 @@ func (h GatewayRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, 
 	if err != nil {
 		return nil, err
 	}
-	cny := h.Ledger.Assets().Format(o.Asset, o.Amount).String()
+	cny := h.Ledger.Assets().Format(o.Asset, a.Amount).String()
 	if askFirst {
 		// A previous call's outcome is unknown: ask before refunding twice.
-		if t, err := h.Gateway.Query(ctx, o.OrderNo); err == nil && t.Status == epay.StatusRefunded {
-			return h.finishRefund(ctx, o, a, "")
+		if t, err := h.Gateway.Query(ctx, o.OrderNo); err == nil && h.refundedAtGateway(t, o, a) {
+			return h.finishRefund(ctx, o, r, a, "")
 		}
 	}
 	res, err := h.Gateway.Refund(ctx, epay.RefundArgs{TradeNo: o.ProviderTradeNo, OutTradeNo: o.OrderNo, Money: cny, OutRefundNo: a.OutRefundNo})
 	var ge *epay.Error
 	switch {
 	case err == nil:
-		return h.finishRefund(ctx, o, a, res.RefundNo)
+		return h.finishRefund(ctx, o, r, a, res.RefundNo)
 	case errors.As(err, &ge) && ge.Rejected:
 		if rerr := h.releaseRefund(ctx, a, ge.Msg); rerr != nil {
 			return nil, rerr
@@ -439,10 +464,53 @@ func (h GatewayRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, 
 	}
 }
 
+// refundedAtGateway reports whether the gateway's trade shows attempt a
+// made: the trade refunded whole, or refunded at least what o had
+// refunded before a plus a.
+func (h GatewayRefunds) refundedAtGateway(t *epay.Trade, o *ent.Order, a *ent.RefundAttempt) bool {
+	if t.Status == epay.StatusRefunded {
+		return true
+	}
+	d, err := money.ParseDecimal(t.RefundMoney)
+	if err != nil {
+		return false
+	}
+	as, err := h.Ledger.Assets().Get("asset", o.Asset)
+	if err != nil {
+		return false
+	}
+	got, err := as.Minor(d)
+	return err == nil && got > 0 && got >= o.RefundedAmount+a.Amount
+}
+
+// MayRefundPart: a recharge through a V2 gateway may be refunded in parts.
+// A V1 gateway has no partial refunds (its refund call has no refund
+// number, so a part could not be retried safely either), and a points
+// order gives back the points it bought, which do not split exactly.
+func (h GatewayRefunds) MayRefundPart(o *ent.Order) error {
+	if o.Type == order.TypePOINTS {
+		return wholeOnly("points orders (the points bought are taken back whole)")
+	}
+	if h.Gateway.Version() != epay.V2 {
+		return apperr.Input("amount", "the epay gateway is configured with the V1 protocol, which has no partial refunds: refund the whole (leave the amount out)")
+	}
+	return nil
+}
+
+// errEarlierRefund refuses a refund while an earlier one of another
+// amount has an unknown outcome: that one is finished first.
+func (h GatewayRefunds) errEarlierRefund(o *ent.Order, a *ent.RefundAttempt) error {
+	f := h.Ledger.Assets().Format(o.Asset, a.Amount)
+	return apperr.New(apperr.InvalidTransition,
+		"an earlier refund of %s %s through the gateway has an unknown outcome: approve %s (the amount it was for) to finish it first", f, o.Asset, f)
+}
+
 // claimRefund takes the refund of o for this call and holds the money.
-// askFirst says a previous attempt's outcome is unknown: the gateway must
-// be asked before refunding again.
-func (h GatewayRefunds) claimRefund(ctx context.Context, o *ent.Order, asset string, amount int64) (out *ent.RefundAttempt, askFirst bool, err error) {
+// An order has one attempt row, taken over by each new refund once the
+// previous one is done or refused, with the next refund number. askFirst
+// says a previous attempt's outcome is unknown: the gateway must be asked
+// before refunding again.
+func (h GatewayRefunds) claimRefund(ctx context.Context, o *ent.Order, r Refund, asset string, amount int64) (out *ent.RefundAttempt, askFirst bool, err error) {
 	err = h.Tx.Run(ctx, func(tx *txn.Tx) error {
 		askFirst = false
 		now := h.Clock.Now()
@@ -450,7 +518,7 @@ func (h GatewayRefunds) claimRefund(ctx context.Context, o *ent.Order, asset str
 		switch {
 		case ent.IsNotFound(err):
 			a, err = tx.RefundAttempt.Create().SetOrderID(o.ID).SetProvider(ChannelEpay).
-				SetOutRefundNo("RF" + o.OrderNo).SetAmount(o.Amount).SetHoldAsset(asset).SetHold(amount).
+				SetOutRefundNo("RF" + o.OrderNo).SetAmount(r.Amount).SetHoldAsset(asset).SetHold(amount).
 				SetState(refundattempt.StatePENDING).SetStartedAt(now).Save(ctx)
 			if ent.IsConstraintError(err) {
 				return ErrRefundInProgress
@@ -460,12 +528,36 @@ func (h GatewayRefunds) claimRefund(ctx context.Context, o *ent.Order, asset str
 			}
 		case err != nil:
 			return fmt.Errorf("reading refund: %w", err)
-		case a.State == refundattempt.StateDONE:
-			return InvalidTransition(Refunded, Refunded)
 		case a.State == refundattempt.StatePENDING && now.Sub(a.StartedAt) < refundLease:
 			return ErrRefundInProgress
+		case a.State == refundattempt.StateDONE || a.State == refundattempt.StateFAILED:
+			cur, err := tx.Order.Get(ctx, o.ID)
+			if err != nil {
+				return fmt.Errorf("re-reading order %d: %w", o.ID, err)
+			}
+			if cur.RefundedAmount >= cur.Amount {
+				return InvalidTransition(Refunded, Refunded)
+			}
+			// A new refund: the next number, so the gateway never takes
+			// it for the one before.
+			num := a.Number + 1
+			no := fmt.Sprintf("RF%s-%d", o.OrderNo, num)
+			n, err := tx.RefundAttempt.Update().Where(refundattempt.ID(a.ID), refundattempt.StateEQ(a.State),
+				refundattempt.StartedAt(a.StartedAt)).SetState(refundattempt.StatePENDING).SetStartedAt(now).
+				SetNumber(num).SetOutRefundNo(no).SetAmount(r.Amount).SetHold(amount).SetHeld(false).
+				ClearError().ClearProviderRefundNo().Save(ctx)
+			if err != nil {
+				return fmt.Errorf("starting refund: %w", err)
+			}
+			if n != 1 {
+				return ErrRefundInProgress
+			}
+			a.State, a.StartedAt, a.Number, a.OutRefundNo, a.Amount, a.Hold, a.Held = refundattempt.StatePENDING, now, num, no, r.Amount, amount, false
 		default:
-			resumed := a.State == refundattempt.StatePENDING
+			// Resumed: an earlier call died or lost the gateway's answer.
+			if a.Amount != r.Amount {
+				return h.errEarlierRefund(o, a)
+			}
 			n, err := tx.RefundAttempt.Update().Where(refundattempt.ID(a.ID), refundattempt.StateEQ(a.State),
 				refundattempt.StartedAt(a.StartedAt)).SetState(refundattempt.StatePENDING).SetStartedAt(now).Save(ctx)
 			if err != nil {
@@ -474,14 +566,14 @@ func (h GatewayRefunds) claimRefund(ctx context.Context, o *ent.Order, asset str
 			if n != 1 {
 				return ErrRefundInProgress
 			}
-			askFirst = resumed || a.State == refundattempt.StateUNKNOWN
+			askFirst = true
 			a.State, a.StartedAt = refundattempt.StatePENDING, now
 		}
 		if !a.Held {
-			if _, err := h.Ledger.Post(ctx, tx, ledger.Journal{Asset: asset, Kind: "REFUND_HOLD", OrderID: o.ID,
+			if _, err := h.Ledger.Post(ctx, tx, ledger.Journal{Asset: a.HoldAsset, Kind: "REFUND_HOLD", OrderID: o.ID,
 				Memo: "held while the gateway refunds", Postings: []ledger.Posting{
-					{UserID: o.PayerID, Bucket: ledger.Available, Amount: -amount},
-					{UserID: o.PayerID, Bucket: ledger.Escrow, Amount: amount},
+					{UserID: o.PayerID, Bucket: ledger.Available, Amount: -a.Hold},
+					{UserID: o.PayerID, Bucket: ledger.Escrow, Amount: a.Hold},
 				}}); err != nil {
 				return err
 			}
@@ -497,14 +589,15 @@ func (h GatewayRefunds) claimRefund(ctx context.Context, o *ent.Order, asset str
 }
 
 // finishRefund records a refund the gateway made.
-func (h GatewayRefunds) finishRefund(ctx context.Context, o *ent.Order, a *ent.RefundAttempt, refundNo string) (*ent.Order, error) {
+func (h GatewayRefunds) finishRefund(ctx context.Context, o *ent.Order, r Refund, a *ent.RefundAttempt, refundNo string) (*ent.Order, error) {
+	r.Amount = a.Amount // what this attempt asked of the gateway
 	var done *ent.Order
 	err := h.Tx.Run(ctx, func(tx *txn.Tx) error {
 		cur, err := tx.Order.Get(ctx, o.ID)
 		if err != nil {
 			return fmt.Errorf("re-reading order %d: %w", o.ID, err)
 		}
-		done, err = h.Transition(ctx, tx, cur, Refunded, Actor(ctx), "refunded through epay", Changes{})
+		done, err = h.SettleRefund(ctx, tx, cur, r, Actor(ctx), "refunded through epay")
 		if err != nil {
 			return err
 		}
@@ -589,7 +682,7 @@ func decidesRefund(ctx context.Context, o *ent.Order) error {
 			return auth.ErrOtherApp
 		}
 		// Taking money out of the payer's wallet unasked is an ADMIN's act.
-		if o.Type != order.TypeCONSUME && o.Status != RefundRequested {
+		if o.Type != order.TypeCONSUME && o.Status != RefundRequested && o.RefundRequestedAmount == nil {
 			return errUnaskedRefund
 		}
 	}
@@ -598,6 +691,19 @@ func decidesRefund(ctx context.Context, o *ent.Order) error {
 
 var errUnaskedRefund = apperr.New(apperr.Forbidden,
 	"an app decides refunds its payer asked for (requestReturn); refunding an order the payer did not ask about takes money out of the payer's wallet: an ADMIN's act")
+
+// MayDecide: the order's app or an ADMIN (decidesRefund).
+func (h GatewayRefunds) MayDecide(ctx context.Context, o *ent.Order) error {
+	return decidesRefund(ctx, o)
+}
+
+// MayDecide: the order's app or an ADMIN (decidesRefund).
+func (h WalletRefunds) MayDecide(ctx context.Context, o *ent.Order) error {
+	return decidesRefund(ctx, o)
+}
+
+// MayRefundPart: a wallet payment may be given back in parts.
+func (h WalletRefunds) MayRefundPart(*ent.Order) error { return nil }
 
 // Reject refuses a refund request.
 //
@@ -619,25 +725,27 @@ func (s *Epay) reject(ctx context.Context, o *ent.Order, reason string) (*ent.Or
 	return out, err
 }
 
-// Approve gives a CONSUME order's money back to the payer's wallet.
+// Approve gives a CONSUME order's money (r.Amount of it) back to the
+// payer's wallet.
 //
 // Who: the order's app or an ADMIN (decidesRefund); the money leaves the
 // app's own sales, so the payer does not decide it.
 //
-// Errors: FORBIDDEN (not the order's app or an admin), INVALID_TRANSITION.
-func (h WalletRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
+// Errors: FORBIDDEN (not the order's app or an admin), INVALID_TRANSITION,
+// BAD_USER_INPUT (another refund took what was left meanwhile).
+func (h WalletRefunds) Approve(ctx context.Context, o *ent.Order, r Refund) (*ent.Order, error) {
 	if err := decidesRefund(ctx, o); err != nil {
 		return nil, err
 	}
 	var out *ent.Order
 	err := h.Tx.Run(ctx, func(tx *txn.Tx) error {
 		var err error
-		if out, err = h.Transition(ctx, tx, o, Refunded, Actor(ctx), "refunded to the wallet", Changes{}); err != nil {
+		if out, err = h.SettleRefund(ctx, tx, o, r, Actor(ctx), "refunded to the wallet"); err != nil {
 			return err
 		}
 		_, err = h.Ledger.Post(ctx, tx, ledger.Journal{Asset: o.Asset, Kind: "REFUND", OrderID: o.ID, Postings: []ledger.Posting{
-			{World: appWorld(o.AppID), Bucket: ledger.World, Amount: -o.Amount},
-			{UserID: o.PayerID, Bucket: ledger.Available, Amount: o.Amount},
+			{World: appWorld(o.AppID), Bucket: ledger.World, Amount: -r.Amount},
+			{UserID: o.PayerID, Bucket: ledger.Available, Amount: r.Amount},
 		}})
 		return err
 	})

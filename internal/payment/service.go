@@ -2,6 +2,8 @@ package payment
 
 import (
 	"context"
+
+	"entgo.io/ent/dialect/sql"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -98,9 +100,36 @@ type Changes struct {
 	CompletedAt     *time.Time
 	ProviderTradeNo *string
 	RefundReason    *string
+	// Refund adds to refundedAmount (minor units). The update is
+	// conditional on the sum staying within the order's amount, so
+	// concurrent refunds of one order never give back more than was paid.
+	Refund int64
+	// RefundRequested records a waiting partial refund request.
+	RefundRequested *int64
+	// ClearRefundRequest drops a waiting partial refund request (decided).
+	ClearRefundRequest bool
 }
 
 func (c Changes) apply(u *ent.OrderUpdate, o *ent.Order) {
+	if c.Refund != 0 {
+		x := c.Refund
+		u.AddRefundedAmount(x).Where(func(s *sql.Selector) {
+			// refunded_amount + x <= amount, with x as a bound argument.
+			s.Where(sql.P(func(b *sql.Builder) {
+				b.WriteString(s.C(order.FieldRefundedAmount)).WriteString(" + ").Arg(x).
+					WriteString(" <= ").WriteString(s.C(order.FieldAmount))
+			}))
+		})
+		o.RefundedAmount += x
+	}
+	if c.RefundRequested != nil {
+		u.SetRefundRequestedAmount(*c.RefundRequested)
+		o.RefundRequestedAmount = c.RefundRequested
+	}
+	if c.ClearRefundRequest {
+		u.ClearRefundRequestedAmount()
+		o.RefundRequestedAmount = nil
+	}
 	if c.PaidAt != nil {
 		u.SetPaidAt(*c.PaidAt)
 		o.PaidAt = c.PaidAt
@@ -128,43 +157,79 @@ func (s *Service) Transition(ctx context.Context, tx *txn.Tx, o *ent.Order, to S
 	if err := CanTransition(o.Status, to); err != nil {
 		return nil, err
 	}
+	return s.step(ctx, tx, o, to, actor, reason, ch)
+}
+
+// Step records a step of o's history that keeps its status (a partial
+// refund, a partial refund request and its rejection), with the changes
+// it makes; otherwise it is Transition's twin: webhooks and subscriptions
+// see it as an event of the order's status, whose from and to are equal.
+func (s *Service) Step(ctx context.Context, tx *txn.Tx, o *ent.Order, actor, reason string, ch Changes) (*ent.Order, error) {
+	return s.step(ctx, tx, o, o.Status, actor, reason, ch)
+}
+
+// errRefundExceeds is a refund that no longer fits: another refund of the
+// order took what was left meanwhile.
+func errRefundExceeds(s *Service, o *ent.Order) error {
+	left := o.Amount - o.RefundedAmount
+	return apperr.Input("amount", "only %s %s of this order is left to refund (another refund was made meanwhile); nothing was changed",
+		s.Ledger.Assets().Format(o.Asset, left), o.Asset)
+}
+
+func (s *Service) step(ctx context.Context, tx *txn.Tx, o *ent.Order, to Status, actor, reason string, ch Changes) (*ent.Order, error) {
 	now := s.Clock.Now()
-	next := *o
-	next.Status, next.UpdatedAt = to, now
-	// Steps of one order are serialised by the conditional update, and no
-	// status is reached twice (the machine has no cycles), so the step
-	// number read with o is still the latest when the update succeeds.
-	next.EventSeq = o.EventSeq + 1
-	next.Edges = ent.OrderEdges{}
-	u := tx.Order.Update().Where(order.ID(o.ID), order.StatusEQ(o.Status)).SetStatus(to).SetUpdatedAt(now).
-		AddEventSeq(1)
-	ch.apply(u, &next)
-	n, err := u.Save(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("moving order %d to %s: %w", o.ID, to, err)
-	}
-	if n == 0 {
-		cur, err := tx.Order.Get(ctx, o.ID)
+	// A step is conditional on the status and the step number read with o:
+	// steps of one order are serialised by it, so o.EventSeq+1 is the new
+	// step's number. A step that kept the status (a partial refund) in
+	// between is no conflict: o is read again and the step retried.
+	for try := 0; ; try++ {
+		next := *o
+		next.Status, next.UpdatedAt = to, now
+		next.EventSeq = o.EventSeq + 1
+		next.Edges = ent.OrderEdges{}
+		u := tx.Order.Update().Where(order.ID(o.ID), order.StatusEQ(o.Status), order.EventSeq(o.EventSeq)).
+			SetStatus(to).SetUpdatedAt(now).AddEventSeq(1)
+		ch.apply(u, &next)
+		n, err := u.Save(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("re-reading order %d: %w", o.ID, err)
+			return nil, fmt.Errorf("moving order %d to %s: %w", o.ID, to, err)
 		}
-		return nil, InvalidTransition(cur.Status, to)
+		if n == 0 {
+			cur, err := tx.Order.Get(ctx, o.ID)
+			if err != nil {
+				return nil, fmt.Errorf("re-reading order %d: %w", o.ID, err)
+			}
+			if cur.Status != o.Status {
+				return nil, InvalidTransition(cur.Status, to)
+			}
+			if ch.Refund != 0 && cur.RefundedAmount+ch.Refund > cur.Amount {
+				return nil, errRefundExceeds(s, cur)
+			}
+			// Each retry follows another step that committed, so a step
+			// retries at most once per concurrent one.
+			if try >= 64 {
+				return nil, apperr.New(apperr.InvalidTransition, "order %d changed while it was being moved; try again", o.ID)
+			}
+			o = cur
+			continue
+		}
+		ev := tx.OrderEvent.Create().SetOrderID(o.ID).SetFrom(orderevent.From(o.Status)).SetTo(orderevent.To(to)).
+			SetActor(actor).SetAt(now).SetSeq(next.EventSeq)
+		if reason != "" {
+			ev.SetReason(reason)
+		}
+		e, err := ev.Save(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("recording history of order %d: %w", o.ID, err)
+		}
+		if err := s.Events.Order(ctx, tx, &next, now); err != nil {
+			return nil, err
+		}
+		tx.Emit(OrderEventMessage(o, e.ID))
+		from := o.Status
+		tx.AfterCommit(func() { s.logStep(ctx, &next, from, actor, reason) })
+		return &next, nil
 	}
-	ev := tx.OrderEvent.Create().SetOrderID(o.ID).SetFrom(orderevent.From(o.Status)).SetTo(orderevent.To(to)).
-		SetActor(actor).SetAt(now).SetSeq(next.EventSeq)
-	if reason != "" {
-		ev.SetReason(reason)
-	}
-	e, err := ev.Save(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("recording history of order %d: %w", o.ID, err)
-	}
-	if err := s.Events.Order(ctx, tx, &next, now); err != nil {
-		return nil, err
-	}
-	tx.Emit(OrderEventMessage(o, e.ID))
-	tx.AfterCommit(func() { s.logStep(ctx, &next, o.Status, actor, reason) })
-	return &next, nil
 }
 
 // logStep writes the one log line of a step of o's history, named like

@@ -337,27 +337,31 @@ var ErrNotPayee = apperr.New(apperr.Forbidden, "only the payee (or an ADMIN) dec
 var errPayeeShort = apperr.New(apperr.InsufficientFunds,
 	"the payee no longer has this payment's money as withdrawable earnings (it was withdrawn or spent); nothing was changed")
 
-// Approve gives a paid token payment's money back: the payee's available
-// (and withdrawable) balance → the payer's available. Every line's
-// refundedAmount becomes what it paid.
+// Approve gives a paid token payment's money back, r.Amount of it: the
+// payee's available (and withdrawable) balance → the payer's available.
+// The lines' refundedAmount grows by the same total, first line first:
+// each payInfo line (in its order) is refunded up to what it paid before
+// the next gets any, so a whole refund leaves every line refunded what it
+// paid and the lines always add up to the order's refundedAmount.
 //
 // Who: the payee, or an ADMIN for it (MaySpend): the money leaves the
 // payee's wallet. Never a SERVICE.
 //
-// Errors: ErrNotPayee, FORBIDDEN, INVALID_TRANSITION, INSUFFICIENT_FUNDS.
-func (h PaymentRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, error) {
-	if _, err := MaySpend(ctx, o.PayeeID, OwnerOrAdmin, ErrNotPayee); err != nil {
+// Errors: ErrNotPayee, FORBIDDEN, INVALID_TRANSITION, INSUFFICIENT_FUNDS,
+// BAD_USER_INPUT (another refund took what was left meanwhile).
+func (h PaymentRefunds) Approve(ctx context.Context, o *ent.Order, r Refund) (*ent.Order, error) {
+	if err := h.MayDecide(ctx, o); err != nil {
 		return nil, err
 	}
 	var out *ent.Order
 	err := h.Tx.Run(ctx, func(tx *txn.Tx) error {
 		var err error
-		if out, err = h.Transition(ctx, tx, o, Refunded, Actor(ctx), "refunded by the payee", Changes{}); err != nil {
+		if out, err = h.SettleRefund(ctx, tx, o, r, Actor(ctx), "refunded by the payee"); err != nil {
 			return err
 		}
 		_, err = h.Ledger.Post(ctx, tx, ledger.Journal{Asset: o.Asset, Kind: "REFUND", OrderID: o.ID, Postings: []ledger.Posting{
-			{UserID: o.PayeeID, Bucket: ledger.Available, Amount: -o.Amount, Withdrawable: -o.Amount},
-			{UserID: o.PayerID, Bucket: ledger.Available, Amount: o.Amount},
+			{UserID: o.PayeeID, Bucket: ledger.Available, Amount: -r.Amount, Withdrawable: -r.Amount},
+			{UserID: o.PayerID, Bucket: ledger.Available, Amount: r.Amount},
 		}})
 		if errors.Is(err, ledger.ErrInsufficientFunds) {
 			return errPayeeShort
@@ -365,13 +369,53 @@ func (h PaymentRefunds) Approve(ctx context.Context, o *ent.Order) (*ent.Order, 
 		if err != nil {
 			return err
 		}
-		return tx.OrderItem.Update().Where(orderitem.OrderID(o.ID), orderitem.KindEQ(orderitem.KindPAY)).
-			Modify(func(u *sql.UpdateBuilder) {
-				u.Set(orderitem.FieldRefundedAmount, sql.Expr(orderitem.FieldPaidAmount))
-			}).Exec(ctx)
+		return refundLines(ctx, tx, o.ID, r.Amount)
 	})
 	return out, err
 }
+
+// refundLines spreads a refund of x over an order's payInfo lines, first
+// line first (see PaymentRefunds.Approve). Each line's update is
+// conditional on staying within what it paid; the order's own conditional
+// update in the same transaction already guarantees the total fits.
+func refundLines(ctx context.Context, tx *txn.Tx, orderID, x int64) error {
+	lines, err := tx.OrderItem.Query().Where(orderitem.OrderID(orderID), orderitem.KindEQ(orderitem.KindPAY)).
+		Order(orderitem.ByPosition()).All(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the lines of order %d: %w", orderID, err)
+	}
+	for _, l := range lines {
+		if x == 0 {
+			break
+		}
+		add := min(x, l.PaidAmount-l.RefundedAmount)
+		if add <= 0 {
+			continue
+		}
+		n, err := tx.OrderItem.Update().Where(orderitem.ID(l.ID), orderitem.RefundedAmount(l.RefundedAmount)).
+			AddRefundedAmount(add).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("recording the refund of line %d: %w", l.ID, err)
+		}
+		if n != 1 {
+			return fmt.Errorf("line %d of order %d changed during its refund", l.ID, orderID)
+		}
+		x -= add
+	}
+	if x != 0 {
+		return fmt.Errorf("order %d: its lines paid less than the refund", orderID)
+	}
+	return nil
+}
+
+// MayDecide: the payee, or an ADMIN for it (MaySpend).
+func (h PaymentRefunds) MayDecide(ctx context.Context, o *ent.Order) error {
+	_, err := MaySpend(ctx, o.PayeeID, OwnerOrAdmin, ErrNotPayee)
+	return err
+}
+
+// MayRefundPart: a token payment may be given back in parts.
+func (h PaymentRefunds) MayRefundPart(*ent.Order) error { return nil }
 
 // Reject refuses a refund of a token payment with the reason.
 //
