@@ -419,7 +419,8 @@ func TestGatewayPartialRefundsRefused(t *testing.T) {
 
 // Each partial refund is an event of the order (the outbox webhooks and
 // subscriptions read): an order.paid step numbered after the payment, its
-// data showing the lines' refundedAmount as the refund left them.
+// data showing the order's and the lines' refundedAmount as the refund
+// left them.
 func TestPartialRefundIsAnEvent(t *testing.T) {
 	m := newMoney(t, server.Options{})
 	m.credit(t, m.payerID, "CNY", "10.00")
@@ -454,6 +455,9 @@ func TestPartialRefundIsAnEvent(t *testing.T) {
 	}
 	if !strings.Contains(last, `"refundedAmount":"3.00"`) || !strings.Contains(last, `"refundedAmount":"0.25"`) {
 		t.Errorf("last event's data: %s", last)
+	}
+	if !strings.Contains(last, `"amount":"10.00","refundedAmount":"3.25"`) {
+		t.Errorf("last event's data does not say the order's refundedAmount: %s", last)
 	}
 	m.srv.AssertLedger(t)
 }

@@ -247,42 +247,45 @@ func optString(s string) *string {
 // fields, with its payInfo and productInfo lines), for an event's data.
 // Edges (app, payer, payee, events) are given by their ids.
 type orderView struct {
-	ID              string     `json:"id"`
-	OrderNo         string     `json:"orderNo"`
-	ClientOrderID   *string    `json:"clientOrderId"`
-	Type            string     `json:"type"`
-	Status          string     `json:"status"`
-	StatusDesc      string     `json:"statusDesc"`
-	StatusText      string     `json:"statusText"`
-	LegacyStatus    *int       `json:"legacyStatus"`
-	AppID           string     `json:"appID"`
-	PayerID         *string    `json:"payerID"`
-	PayeeID         *string    `json:"payeeID"`
-	Title           *string    `json:"title"`
-	Subject         *string    `json:"subject"`
-	Desc            *string    `json:"desc"`
-	ExtendInfo      *string    `json:"extendInfo"`
-	Amount          string     `json:"amount"`
-	Asset           string     `json:"asset"`
-	PayWay          *string    `json:"payWay"`
-	Channel         *string    `json:"channel"`
-	ProviderTradeNo *string    `json:"providerTradeNo"`
-	Points          *int64     `json:"points"`
-	Item            *string    `json:"item"`
-	ItemID          *string    `json:"itemId"`
-	ChatID          *string    `json:"chatId"`
-	SkillID         *string    `json:"skillId"`
-	RefundReason    *string    `json:"refundReason"`
-	Comment         *string    `json:"comment"`
-	Score           *int       `json:"score"`
-	ExpiresAt       *time.Time `json:"expiresAt"`
-	PaidAt          *time.Time `json:"paidAt"`
-	CompletedAt     *time.Time `json:"completedAt"`
-	AutoConfirmAt   *time.Time `json:"autoConfirmAt"`
-	CreatedAt       time.Time  `json:"createdAt"`
-	UpdatedAt       time.Time  `json:"updatedAt"`
-	PayInfo         []itemView `json:"payInfo"`
-	ProductInfo     []itemView `json:"productInfo"`
+	ID             string  `json:"id"`
+	OrderNo        string  `json:"orderNo"`
+	ClientOrderID  *string `json:"clientOrderId"`
+	Type           string  `json:"type"`
+	Status         string  `json:"status"`
+	StatusDesc     string  `json:"statusDesc"`
+	StatusText     string  `json:"statusText"`
+	LegacyStatus   *int    `json:"legacyStatus"`
+	AppID          string  `json:"appID"`
+	PayerID        *string `json:"payerID"`
+	PayeeID        *string `json:"payeeID"`
+	Title          *string `json:"title"`
+	Subject        *string `json:"subject"`
+	Desc           *string `json:"desc"`
+	ExtendInfo     *string `json:"extendInfo"`
+	Amount         string  `json:"amount"`
+	RefundedAmount string  `json:"refundedAmount"`
+	// RefundRequestedAmount is a partial refund that waits for a decision.
+	RefundRequestedAmount *string    `json:"refundRequestedAmount"`
+	Asset                 string     `json:"asset"`
+	PayWay                *string    `json:"payWay"`
+	Channel               *string    `json:"channel"`
+	ProviderTradeNo       *string    `json:"providerTradeNo"`
+	Points                *int64     `json:"points"`
+	Item                  *string    `json:"item"`
+	ItemID                *string    `json:"itemId"`
+	ChatID                *string    `json:"chatId"`
+	SkillID               *string    `json:"skillId"`
+	RefundReason          *string    `json:"refundReason"`
+	Comment               *string    `json:"comment"`
+	Score                 *int       `json:"score"`
+	ExpiresAt             *time.Time `json:"expiresAt"`
+	PaidAt                *time.Time `json:"paidAt"`
+	CompletedAt           *time.Time `json:"completedAt"`
+	AutoConfirmAt         *time.Time `json:"autoConfirmAt"`
+	CreatedAt             time.Time  `json:"createdAt"`
+	UpdatedAt             time.Time  `json:"updatedAt"`
+	PayInfo               []itemView `json:"payInfo"`
+	ProductInfo           []itemView `json:"productInfo"`
 	// Goods are an app store order's goods lines (Order.goods); empty
 	// for the other orders.
 	Goods []goodsView `json:"goods"`
@@ -332,12 +335,17 @@ func (r *Recorder) orderView(o *ent.Order, items []*ent.OrderItem, goods []*ent.
 		Status: string(o.Status), AppID: id(o.AppID), PayerID: optID(o.PayerID), PayeeID: optID(o.PayeeID),
 		Title: optString(o.Title), Subject: optString(o.Title), Desc: optString(o.Desc),
 		ExtendInfo: optString(o.ExtendInfo), Amount: r.Assets.Format(o.Asset, o.Amount).String(), Asset: o.Asset,
-		PayWay: optString(o.PayWay), Channel: optString(o.Channel), ProviderTradeNo: optString(o.ProviderTradeNo),
+		RefundedAmount: r.Assets.Format(o.Asset, o.RefundedAmount).String(),
+		PayWay:         optString(o.PayWay), Channel: optString(o.Channel), ProviderTradeNo: optString(o.ProviderTradeNo),
 		Points: o.Points, Item: optString(o.Item), ItemID: optString(o.ItemID), ChatID: optString(o.ChatID),
 		SkillID: optString(o.SkillID), RefundReason: optString(o.RefundReason), Comment: optString(o.Comment),
 		Score: o.Score, ExpiresAt: o.ExpiresAt, PaidAt: o.PaidAt, CompletedAt: o.CompletedAt,
 		AutoConfirmAt: o.AutoConfirmAt, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
 		PayInfo: []itemView{}, ProductInfo: []itemView{}, Goods: []goodsView{},
+	}
+	if o.RefundRequestedAmount != nil {
+		a := r.Assets.Format(o.Asset, *o.RefundRequestedAmount).String()
+		v.RefundRequestedAmount = &a
 	}
 	for _, l := range goods {
 		v.Goods = append(v.Goods, goodsView{
