@@ -174,7 +174,10 @@ func (u websocketConns) Accept(w http.ResponseWriter, r *http.Request, options t
 		c.mu.Unlock()
 	}
 	if u.PingInterval > 0 {
-		go c.keepPinging(u.PingInterval)
+		c.mu.Lock()
+		c.pingInterval = u.PingInterval
+		c.pingTimer = time.AfterFunc(u.PingInterval, c.ping)
+		c.mu.Unlock()
 	}
 	return c, nil
 }
@@ -189,9 +192,11 @@ type wsConn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	initTimer *time.Timer
-	closed    bool // a close handshake has started, or the connection is dropped
+	mu           sync.Mutex
+	initTimer    *time.Timer
+	pingTimer    *time.Timer // runs ping; no goroutine waits between pings
+	pingInterval time.Duration
+	closed       bool // a close handshake has started, or the connection is dropped
 }
 
 var (
@@ -199,29 +204,31 @@ var (
 	_ transport.WebsocketReadLimiter = (*wsConn)(nil)
 )
 
-// keepPinging sends a ping frame every interval and drops the peer when
-// one is not answered within pongTimeout. Browsers and WebSocket libraries
-// answer ping frames by themselves.
-func (c *wsConn) keepPinging(interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-		}
-		ctx, cancel := c.bound(c.ctx)
-		err := c.conn.Ping(ctx)
-		cancel()
-		if err != nil {
-			if c.ctx.Err() == nil {
-				_ = c.conn.CloseNow()
-				c.cancel()
-			}
-			return
-		}
+// ping sends a ping frame and drops the peer when it is not answered
+// within pongTimeout; then it arms the next one, PingInterval later.
+// Browsers and WebSocket libraries answer ping frames by themselves. It
+// runs on a timer rather than on a goroutine per connection: with
+// thousands of idle sockets, a waiting goroutine each was a good part of
+// their memory.
+func (c *wsConn) ping() {
+	if c.ctx.Err() != nil {
+		return
 	}
+	ctx, cancel := c.bound(c.ctx)
+	err := c.conn.Ping(ctx)
+	cancel()
+	if err != nil {
+		if c.ctx.Err() == nil {
+			_ = c.conn.CloseNow()
+			c.cancel()
+		}
+		return
+	}
+	c.mu.Lock()
+	if c.ctx.Err() == nil {
+		c.pingTimer.Reset(c.pingInterval)
+	}
+	c.mu.Unlock()
 }
 
 // bound returns ctx limited to pongTimeout, if one is set.
@@ -297,6 +304,9 @@ func (c *wsConn) Close() error {
 func (c *wsConn) stopTimers() {
 	if c.initTimer != nil {
 		c.initTimer.Stop()
+	}
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
 	}
 	c.cancel()
 }
