@@ -1,10 +1,12 @@
 package graph
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -153,7 +155,7 @@ func (u websocketConns) Accept(w http.ResponseWriter, r *http.Request, options t
 		}
 	}
 	a, _ := r.Context().Value(acceptedKey{}).(*accepted)
-	conn, err := websocket.Accept(w, r, &opts)
+	conn, err := websocket.Accept(smallBuffers{w}, r, &opts)
 	if err != nil {
 		// Accept has answered the request.
 		if a != nil {
@@ -180,6 +182,44 @@ func (u websocketConns) Accept(w http.ResponseWriter, r *http.Request, options t
 		c.mu.Unlock()
 	}
 	return c, nil
+}
+
+// The buffers of an accepted WebSocket, kept as long as it is open.
+// net/http hands a hijacked connection over with 4 KB for each; a socket
+// mostly idles and then carries small JSON messages, so less will do: a
+// longer message is read, or written, in more than one system call.
+const (
+	wsReadBuffer  = 512
+	wsWriteBuffer = 2048
+)
+
+// smallBuffers gives coder/websocket the hijacked connection with buffers
+// of wsReadBuffer and wsWriteBuffer bytes instead of net/http's.
+type smallBuffers struct{ http.ResponseWriter }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack takes the connection over and gives net/http's reader and writer
+// smaller buffers. They are replaced in place: net/http's connection, whose
+// goroutine runs as long as the socket, still refers to them, so new ones
+// beside them would only add to the 8 KB. net/http's writer is flushed
+// first; when the client has already sent more than the request (it did
+// not wait for the upgrade), the reader, holding it, is left as it is.
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		_ = conn.Close()
+		return nil, nil, err
+	}
+	*brw.Writer = *bufio.NewWriterSize(conn, wsWriteBuffer)
+	if brw.Reader.Buffered() == 0 {
+		*brw.Reader = *bufio.NewReaderSize(conn, wsReadBuffer)
+	}
+	return conn, brw, nil
 }
 
 // wsConn is one accepted WebSocket.
