@@ -34,6 +34,7 @@ type Service struct {
 
 	limits limiter
 	shared sharedSteps
+	pace   pacer
 }
 
 // OrderStatusChanged streams the history steps of one order the caller may
@@ -248,6 +249,15 @@ func serve[T any](ctx context.Context, s *Service, match func(events.Event) bool
 		release()
 	}
 	forward := func(ctx context.Context, e events.Event) {
+		if !s.pace.acquire(ctx) {
+			return
+		}
+		held := true
+		defer func() {
+			if held {
+				s.pace.release()
+			}
+		}()
 		v, err := load(ctx, e)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -258,6 +268,14 @@ func serve[T any](ctx context.Context, s *Service, match func(events.Event) bool
 		if v == nil || (st.seen != nil && st.seen(v)) {
 			return
 		}
+		select {
+		case out <- v:
+			s.pace.yield()
+			return
+		default: // busy with its previous result: wait without the slot
+		}
+		held = false
+		s.pace.release()
 		select {
 		case out <- v:
 		case <-ctx.Done():
