@@ -1,10 +1,12 @@
 package graph
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -153,7 +155,7 @@ func (u websocketConns) Accept(w http.ResponseWriter, r *http.Request, options t
 		}
 	}
 	a, _ := r.Context().Value(acceptedKey{}).(*accepted)
-	conn, err := websocket.Accept(w, r, &opts)
+	conn, err := websocket.Accept(smallBuffers{w}, r, &opts)
 	if err != nil {
 		// Accept has answered the request.
 		if a != nil {
@@ -174,9 +176,50 @@ func (u websocketConns) Accept(w http.ResponseWriter, r *http.Request, options t
 		c.mu.Unlock()
 	}
 	if u.PingInterval > 0 {
-		go c.keepPinging(u.PingInterval)
+		c.mu.Lock()
+		c.pingInterval = u.PingInterval
+		c.pingTimer = time.AfterFunc(u.PingInterval, c.ping)
+		c.mu.Unlock()
 	}
 	return c, nil
+}
+
+// The buffers of an accepted WebSocket, kept as long as it is open.
+// net/http hands a hijacked connection over with 4 KB for each; a socket
+// mostly idles and then carries small JSON messages, so less will do: a
+// longer message is read, or written, in more than one system call.
+const (
+	wsReadBuffer  = 512
+	wsWriteBuffer = 2048
+)
+
+// smallBuffers gives coder/websocket the hijacked connection with buffers
+// of wsReadBuffer and wsWriteBuffer bytes instead of net/http's.
+type smallBuffers struct{ http.ResponseWriter }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack takes the connection over and gives net/http's reader and writer
+// smaller buffers. They are replaced in place: net/http's connection, whose
+// goroutine runs as long as the socket, still refers to them, so new ones
+// beside them would only add to the 8 KB. net/http's writer is flushed
+// first; when the client has already sent more than the request (it did
+// not wait for the upgrade), the reader, holding it, is left as it is.
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		_ = conn.Close()
+		return nil, nil, err
+	}
+	*brw.Writer = *bufio.NewWriterSize(conn, wsWriteBuffer)
+	if brw.Reader.Buffered() == 0 {
+		*brw.Reader = *bufio.NewReaderSize(conn, wsReadBuffer)
+	}
+	return conn, brw, nil
 }
 
 // wsConn is one accepted WebSocket.
@@ -189,9 +232,11 @@ type wsConn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	initTimer *time.Timer
-	closed    bool // a close handshake has started, or the connection is dropped
+	mu           sync.Mutex
+	initTimer    *time.Timer
+	pingTimer    *time.Timer // runs ping; no goroutine waits between pings
+	pingInterval time.Duration
+	closed       bool // a close handshake has started, or the connection is dropped
 }
 
 var (
@@ -199,29 +244,31 @@ var (
 	_ transport.WebsocketReadLimiter = (*wsConn)(nil)
 )
 
-// keepPinging sends a ping frame every interval and drops the peer when
-// one is not answered within pongTimeout. Browsers and WebSocket libraries
-// answer ping frames by themselves.
-func (c *wsConn) keepPinging(interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-		}
-		ctx, cancel := c.bound(c.ctx)
-		err := c.conn.Ping(ctx)
-		cancel()
-		if err != nil {
-			if c.ctx.Err() == nil {
-				_ = c.conn.CloseNow()
-				c.cancel()
-			}
-			return
-		}
+// ping sends a ping frame and drops the peer when it is not answered
+// within pongTimeout; then it arms the next one, PingInterval later.
+// Browsers and WebSocket libraries answer ping frames by themselves. It
+// runs on a timer rather than on a goroutine per connection: with
+// thousands of idle sockets, a waiting goroutine each was a good part of
+// their memory.
+func (c *wsConn) ping() {
+	if c.ctx.Err() != nil {
+		return
 	}
+	ctx, cancel := c.bound(c.ctx)
+	err := c.conn.Ping(ctx)
+	cancel()
+	if err != nil {
+		if c.ctx.Err() == nil {
+			_ = c.conn.CloseNow()
+			c.cancel()
+		}
+		return
+	}
+	c.mu.Lock()
+	if c.ctx.Err() == nil {
+		c.pingTimer.Reset(c.pingInterval)
+	}
+	c.mu.Unlock()
 }
 
 // bound returns ctx limited to pongTimeout, if one is set.
@@ -297,6 +344,9 @@ func (c *wsConn) Close() error {
 func (c *wsConn) stopTimers() {
 	if c.initTimer != nil {
 		c.initTimer.Stop()
+	}
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
 	}
 	c.cancel()
 }

@@ -261,6 +261,26 @@ func (c *child) gc() {
 	}
 }
 
+// snapshot writes the server's /debug/pprof/<kind> (heap, goroutine?debug=1 …)
+// as it is now into path.
+func (c *child) snapshot(kind, path string) error {
+	resp, err := http.Get(c.debug + "/debug/pprof/" + kind)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s profile: %s: %s", kind, resp.Status, b)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	return errors.Join(err, f.Close())
+}
+
 // profile fetches a delta profile (profile: CPU, allocs …) of the next d
 // into path; wait for the returned channel's error.
 func (c *child) profile(kind string, d time.Duration, path string) <-chan error {

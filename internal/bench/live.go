@@ -210,6 +210,16 @@ func liveOnce(ctx context.Context, o opts, dir, bin string, n int) (liveResult, 
 		n, res.openIn.Round(time.Millisecond), float64(n)/res.openIn.Seconds(), float64(res.rssBase)/(1<<20), float64(res.rssIdle)/(1<<20),
 		res.rssPer/1024, res.heapPer/1024, res.stkPer/1024, res.goroutinesPer, res.goroutinesBase, gor, res.benchRSSPer/1024, procLimit(srv.pid, "Max open files"))
 
+	if o.heapprofile != "" && n == slices.Max(o.subscribers) {
+		if err := srv.snapshot("heap", o.heapprofile); err != nil {
+			return res, err
+		}
+		if err := srv.snapshot("goroutine?debug=1", o.heapprofile+".goroutines"); err != nil {
+			return res, err
+		}
+		fmt.Printf("  server heap of the idle sockets: go tool pprof -sample_index=inuse_space -top %s (goroutines: %s.goroutines)\n", o.heapprofile, o.heapprofile)
+	}
+
 	// Pay the orders one at a time; each waits until every subscriber has
 	// its event (or 60 s). With -cpuprofile, the largest count's payments
 	// are profiled (a fixed window: the tail is idle).

@@ -36,6 +36,7 @@ type opts struct {
 	duration     time.Duration
 	cpuprofile   string
 	allocprofile string
+	heapprofile  string
 	statements   bool
 	postgresURL  string
 	pgbenchScale int
@@ -52,6 +53,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured phase")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write the server's CPU profile to this file: of the peak phase (sqlite; postgres: one instance), of the payments to the most subscribers (live)")
 	flag.StringVar(&o.allocprofile, "allocprofile", "", "write the server's allocation profile of the peak phase to this file (sqlite, postgres)")
+	flag.StringVar(&o.heapprofile, "heapprofile", "", "live: write the server's heap profile of the idle sockets (the most subscribers) to this file, and its goroutines to this file + \".goroutines\"")
 	flag.BoolVar(&o.statements, "statements", false, "list every SQL statement the server ran per flow at the peak")
 	flag.StringVar(&o.postgresURL, "postgres-url", envOr("PAYGRAPH_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL to measure on (a fresh schema is used and dropped)")
 	flag.IntVar(&o.pgbenchScale, "pgbench-scale", 1, "pgbench scale factor (1: one branch row that every transaction updates, like one payee's wallet)")

@@ -60,6 +60,17 @@ type Bus interface {
 	// match is called while the bus delivers to all subscribers: it must be
 	// quick and must not call the bus.
 	Subscribe(ctx context.Context, match func(Event) bool) <-chan Event
+	// Handle is Subscribe without a channel or a goroutine of the
+	// subscriber's own: handle receives the matching events one at a
+	// time, in order, on a goroutine the bus starts when events are
+	// waiting and that ends once none are. An idle subscription costs no
+	// goroutine and no buffer. done runs once the subscription has ended
+	// (for the same reasons as Subscribe's channel closes) and the last
+	// handle call has returned; events already waiting when the bus closes
+	// or cuts the subscriber off are handled first, those waiting when ctx
+	// ends are dropped. handle must return soon after ctx ends; done, like
+	// match, must be quick and must not call the bus.
+	Handle(ctx context.Context, match func(Event) bool, handle func(Event), done func())
 	// Close closes every subscriber's channel and releases the bus's resources.
 	Close() error
 }

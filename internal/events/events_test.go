@@ -435,3 +435,133 @@ func TestPostgresMissingSchema(t *testing.T) {
 		t.Fatal("NewPostgres accepted a search_path naming no schema")
 	}
 }
+
+// handled records what a Handle subscription receives; handle waits on
+// gate (if set) after noting each event in entered.
+type handled struct {
+	gate    chan struct{}
+	entered chan Event
+	done    chan struct{}
+	got     chan Event
+}
+
+func handleAll(ctx context.Context, bus Bus, match func(Event) bool, gate chan struct{}) *handled {
+	h := &handled{gate: gate, entered: make(chan Event, 4*Buffer), done: make(chan struct{}), got: make(chan Event, 4*Buffer)}
+	bus.Handle(ctx, match, func(ev Event) {
+		h.entered <- ev
+		if h.gate != nil {
+			<-h.gate
+		}
+		h.got <- ev
+	}, func() { close(h.done) })
+	return h
+}
+
+// ended waits for done and returns what was handled.
+func (h *handled) ended(t *testing.T) []Event {
+	t.Helper()
+	select {
+	case <-h.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("done did not run")
+	}
+	close(h.got)
+	var evs []Event
+	for ev := range h.got {
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+func TestLocalHandle(t *testing.T) {
+	bus := NewLocal()
+	defer bus.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	wallets := handleAll(ctx, bus, func(ev Event) bool { return ev.Kind == KindWallet }, nil)
+	for i := range int64(3) {
+		if err := bus.Publish(ctx, order(i), wallet(10+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range int64(3) {
+		select {
+		case ev := <-wallets.got:
+			if ev.ID != 10+i {
+				t.Fatalf("event %d is %+v; want wallet %d", i, ev, 10+i)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %d did not arrive", i)
+		}
+	}
+	cancel()
+	if evs := wallets.ended(t); len(evs) != 0 {
+		t.Errorf("handled %+v after its context ended", evs)
+	}
+	if err := bus.Publish(t.Context(), wallet(99)); err != nil {
+		t.Fatal(err)
+	}
+	if n := bus.len(); n != 0 {
+		t.Errorf("%d subscribers registered; want 0", n)
+	}
+	// A subscription whose context has ended is done at once.
+	late := handleAll(ctx, bus, nil, nil)
+	late.ended(t)
+}
+
+func TestLocalSlowHandlerIsCutOff(t *testing.T) {
+	bus := NewLocal()
+	defer bus.Close()
+	ctx := t.Context()
+	gate := make(chan struct{})
+	slow := handleAll(ctx, bus, nil, gate)
+	fast := bus.Subscribe(ctx, nil)
+	if err := bus.Publish(ctx, order(0)); err != nil {
+		t.Fatal(err)
+	}
+	<-slow.entered // busy with event 0: Buffer more may wait
+	recv(t, fast)
+	for i := range int64(Buffer + 1) {
+		if err := bus.Publish(ctx, order(1+i)); err != nil {
+			t.Fatal(err)
+		}
+		if got := recv(t, fast); got.ID != 1+i {
+			t.Fatalf("fast got %+v; want event %d", got, 1+i)
+		}
+	}
+	close(gate)
+	// The slow one gets what waited, then is done rather than silently
+	// missing the last event.
+	evs := slow.ended(t)
+	if len(evs) != Buffer+1 {
+		t.Fatalf("slow handled %d events before it was cut off; want %d", len(evs), Buffer+1)
+	}
+	for i, ev := range evs {
+		if ev.ID != int64(i) {
+			t.Fatalf("slow event %d is %+v", i, ev)
+		}
+	}
+	if n := bus.len(); n != 1 {
+		t.Errorf("%d subscribers registered; want 1", n)
+	}
+}
+
+func TestLocalCloseEndsHandlers(t *testing.T) {
+	bus := NewLocal()
+	ctx := t.Context()
+	gate := make(chan struct{})
+	h := handleAll(ctx, bus, nil, gate)
+	idle := handleAll(ctx, bus, func(Event) bool { return false }, nil)
+	if err := bus.Publish(ctx, order(1), order(2)); err != nil {
+		t.Fatal(err)
+	}
+	<-h.entered
+	if err := bus.Close(); err != nil {
+		t.Fatal(err)
+	}
+	idle.ended(t)
+	close(gate)
+	if evs := h.ended(t); len(evs) != 2 {
+		t.Errorf("handled %+v before the close; want both events", evs)
+	}
+	handleAll(ctx, bus, nil, nil).ended(t)
+}

@@ -15,12 +15,92 @@ type Local struct {
 	closed bool
 }
 
-// subscriber is one Subscribe call: its channel, its filter, and the
-// registration that unsubscribes it when its context ends.
+// subscriber is one Subscribe or Handle call: its channel or handler, its
+// filter, and the registration that unsubscribes it when its context ends.
 type subscriber struct {
-	ch    chan Event
+	ch    chan Event // Subscribe's; nil for a Handle
 	match func(Event) bool
 	stop  func() bool // stops the context.AfterFunc that unsubscribes
+
+	h *handler // Handle's
+}
+
+// handler is the queue of one Handle subscription and the goroutine, if
+// any, that hands it to handle.
+type handler struct {
+	handle func(Event)
+	done   func()
+
+	mu      sync.Mutex
+	queue   []Event // waiting, at most Buffer; nil when empty
+	running bool    // a goroutine is handing the queue over (or running done)
+	ended   bool    // no event is queued any more; done runs once the queue is empty
+}
+
+// push queues ev, starting a goroutine to hand it over if none runs; it
+// reports false when Buffer events are already waiting. It never blocks
+// on handle.
+func (h *handler) push(ev Event) bool {
+	h.mu.Lock()
+	if h.ended {
+		h.mu.Unlock()
+		return true
+	}
+	if len(h.queue) >= Buffer {
+		h.mu.Unlock()
+		return false
+	}
+	h.queue = append(h.queue, ev)
+	start := !h.running
+	h.running = true
+	h.mu.Unlock()
+	if start {
+		go h.run()
+	}
+	return true
+}
+
+// run hands the queue to handle until it is empty, then ends; the last
+// one runs done if the subscription has ended.
+func (h *handler) run() {
+	for {
+		h.mu.Lock()
+		if len(h.queue) == 0 {
+			h.queue = nil
+			h.running = false
+			ended := h.ended
+			h.mu.Unlock()
+			if ended {
+				h.done()
+			}
+			return
+		}
+		ev := h.queue[0]
+		h.queue[0] = Event{}
+		h.queue = h.queue[1:]
+		h.mu.Unlock()
+		h.handle(ev)
+	}
+}
+
+// end ends the subscription: nothing more is queued, what waits is handed
+// over if drain (else dropped), then done runs, at once if no goroutine
+// is handing events over.
+func (h *handler) end(drain bool) {
+	h.mu.Lock()
+	if h.ended {
+		h.mu.Unlock()
+		return
+	}
+	h.ended = true
+	if !drain {
+		h.queue = nil
+	}
+	idle := !h.running
+	h.mu.Unlock()
+	if idle {
+		h.done()
+	}
 }
 
 // NewLocal returns an in-process bus: events published reach the
@@ -61,6 +141,20 @@ func (l *Local) Subscribe(ctx context.Context, match func(Event) bool) <-chan Ev
 	return s.ch
 }
 
+// Handle registers handle for the events for which match returns true
+// (every event if match is nil). See Bus.Handle.
+func (l *Local) Handle(ctx context.Context, match func(Event) bool, handle func(Event), done func()) {
+	s := &subscriber{match: match, h: &handler{handle: handle, done: done}}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || ctx.Err() != nil {
+		s.h.end(false)
+		return
+	}
+	l.subs[s] = struct{}{}
+	s.stop = context.AfterFunc(ctx, func() { l.unsubscribe(s) })
+}
+
 // Close closes every subscriber's channel; later subscriptions get a closed
 // channel and later publications ErrClosed. It is safe to call twice.
 func (l *Local) Close() error {
@@ -82,6 +176,12 @@ func (l *Local) deliver(evs []Event) bool {
 	for _, ev := range evs {
 		for s := range l.subs {
 			if s.match != nil && !s.match(ev) {
+				continue
+			}
+			if s.h != nil {
+				if !s.h.push(ev) {
+					l.drop(s) // more than Buffer behind: cut it off
+				}
 				continue
 			}
 			select {
@@ -114,6 +214,16 @@ func (l *Local) dropAll() {
 func (l *Local) drop(s *subscriber) {
 	delete(l.subs, s)
 	s.stop()
+	s.close(true)
+}
+
+// close closes s's channel, or ends its handler (handing over what waits
+// if drain).
+func (s *subscriber) close(drain bool) {
+	if s.h != nil {
+		s.h.end(drain)
+		return
+	}
 	close(s.ch)
 }
 
@@ -124,7 +234,7 @@ func (l *Local) unsubscribe(s *subscriber) {
 	defer l.mu.Unlock()
 	if _, ok := l.subs[s]; ok {
 		delete(l.subs, s)
-		close(s.ch)
+		s.close(false)
 	}
 }
 

@@ -175,6 +175,12 @@ func (p *Postgres) Subscribe(ctx context.Context, match func(Event) bool) <-chan
 	return p.hub.Subscribe(ctx, match)
 }
 
+// Handle registers handle for the events for which match returns true;
+// see Bus.Handle.
+func (p *Postgres) Handle(ctx context.Context, match func(Event) bool, handle func(Event), done func()) {
+	p.hub.Handle(ctx, match, handle, done)
+}
+
 // Close stops listening, waits for the listener goroutine, closes the
 // publishing pool and every subscriber's channel. It is safe to call twice.
 func (p *Postgres) Close() error {

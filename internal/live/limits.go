@@ -10,8 +10,9 @@ import (
 )
 
 // Limits caps the live subscriptions of this instance. Each subscription
-// costs two goroutines and an event buffer for as long as it lives, so a
-// caller must not hold an unbounded number. Zero means no cap.
+// costs gqlgen's goroutine, a bus registration and its queue for as long as
+// it lives, so a caller must not hold an unbounded number. Zero means no
+// cap.
 type Limits struct {
 	// PerConnection caps the subscriptions of one WebSocket (see
 	// WithConnection).

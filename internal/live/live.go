@@ -34,6 +34,7 @@ type Service struct {
 
 	limits limiter
 	shared sharedSteps
+	pace   pacer
 }
 
 // OrderStatusChanged streams the history steps of one order the caller may
@@ -60,8 +61,7 @@ func (s *Service) OrderStatusChanged(ctx context.Context, orderID int64, after *
 		release()
 		return nil, err
 	}
-	// Listen first, so that nothing committed during the replay is missed.
-	sub := s.Bus.Subscribe(ctx, func(e events.Event) bool { return e.Kind == events.KindOrder && e.OrderID == orderID })
+	match := func(e events.Event) bool { return e.Kind == events.KindOrder && e.OrderID == orderID }
 	var st stream[ent.OrderEvent]
 	if seq >= 0 {
 		last := seq
@@ -86,7 +86,7 @@ func (s *Service) OrderStatusChanged(ctx context.Context, orderID int64, after *
 		// One order's steps commit one after another, numbered in order.
 		st.seen = func(ev *ent.OrderEvent) bool { return ev.Seq != 0 && ev.Seq <= last }
 	}
-	return pump(ctx, s, sub, release, s.loadOrderEvent, st), nil
+	return serve(ctx, s, match, release, s.loadOrderEvent, st), nil
 }
 
 // replayPage is how many missed steps a replay reads at a time.
@@ -157,7 +157,7 @@ func (s *Service) MyOrderEvents(ctx context.Context, after *int64) (<-chan *ent.
 		}
 		st.seen = func(ev *ent.OrderEvent) bool { return replayed[ev.ID] }
 	}
-	sub := s.Bus.Subscribe(ctx, func(e events.Event) bool {
+	match := func(e events.Event) bool {
 		if e.Kind != events.KindOrder {
 			return false
 		}
@@ -168,8 +168,8 @@ func (s *Service) MyOrderEvents(ctx context.Context, after *int64) (<-chan *ent.
 			return e.AppID == p.AppID
 		}
 		return slices.Contains(e.UserIDs, p.Subject)
-	})
-	return pump(ctx, s, sub, release, s.loadOrderEvent, st), nil
+	}
+	return serve(ctx, s, match, release, s.loadOrderEvent, st), nil
 }
 
 // WalletChanged streams changes to the caller's own wallets.
@@ -184,10 +184,10 @@ func (s *Service) WalletChanged(ctx context.Context) (<-chan *WalletEvent, error
 	if err != nil {
 		return nil, err
 	}
-	sub := s.Bus.Subscribe(ctx, func(e events.Event) bool {
+	match := func(e events.Event) bool {
 		return e.Kind == events.KindWallet && slices.Contains(e.UserIDs, p.Subject)
-	})
-	return pump(ctx, s, sub, release, func(ctx context.Context, e events.Event) (*WalletEvent, error) {
+	}
+	return serve(ctx, s, match, release, func(ctx context.Context, e events.Event) (*WalletEvent, error) {
 		w, err := s.Client.Wallet.Get(ctx, e.WalletID)
 		if err != nil {
 			return nil, err
@@ -230,49 +230,105 @@ type stream[T any] struct {
 	seen   func(*T) bool
 }
 
-// pump sends the replay of st, if any, then loads each event and forwards
-// it until the subscription or the bus ends; then it closes the output,
-// which ends the GraphQL subscription, and gives the subscription's room
-// back (release). A nil result is skipped. Events arriving during the
-// replay wait in the bus's buffer; a subscriber whose replay outlasts it
-// is cut off like any slow one, and resumes from the last id it got.
-func pump[T any](ctx context.Context, s *Service, in <-chan events.Event, release func(), load func(context.Context, events.Event) (*T, error), st stream[T]) <-chan *T {
+// serve listens for the events match accepts, sends the replay of st, if
+// any, then loads each event and forwards it until the subscription or the
+// bus ends; then it closes the output, which ends the GraphQL
+// subscription, and gives the subscription's room back (release). A nil
+// result is skipped. It listens before the replay starts, so that nothing
+// committed meanwhile is missed; events arriving during the replay wait in
+// the bus's queue, and a subscriber whose replay outlasts it is cut off
+// like any slow one, resuming from the last id it got.
+//
+// The bus hands events over (Bus.Handle) on a goroutine that runs only
+// while some wait, so a live subscription costs no goroutine of its own
+// beyond gqlgen's; only a replay runs on one, until it is done.
+func serve[T any](ctx context.Context, s *Service, match func(events.Event) bool, release func(), load func(context.Context, events.Event) (*T, error), st stream[T]) <-chan *T {
 	out := make(chan *T, 1)
-	go func() {
-		defer release()
-		defer close(out)
-		if st.replay != nil {
-			err := st.replay(ctx, func(v *T) bool {
-				select {
-				case out <- v:
-					return true
-				case <-ctx.Done():
-					return false
-				}
-			})
-			if err != nil {
-				if ctx.Err() == nil {
-					s.Log.WarnContext(ctx, "subscription: replaying events", "err", err)
-				}
-				return // the subscriber must not believe it has caught up
-			}
+	finish := func() {
+		close(out)
+		release()
+	}
+	forward := func(ctx context.Context, e events.Event) {
+		if !s.pace.acquire(ctx) {
+			return
 		}
-		for e := range in {
-			v, err := load(ctx, e)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.Log.WarnContext(ctx, "subscription: loading event", "kind", e.Kind, "id", e.ID, "err", err)
-				}
-				continue
+		held := true
+		defer func() {
+			if held {
+				s.pace.release()
 			}
-			if v == nil || (st.seen != nil && st.seen(v)) {
-				continue
+		}()
+		v, err := load(ctx, e)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.Log.WarnContext(ctx, "subscription: loading event", "kind", e.Kind, "id", e.ID, "err", err)
 			}
+			return
+		}
+		if v == nil || (st.seen != nil && st.seen(v)) {
+			return
+		}
+		select {
+		case out <- v:
+			s.pace.yield()
+			return
+		default: // busy with its previous result: wait without the slot
+		}
+		held = false
+		s.pace.release()
+		select {
+		case out <- v:
+		case <-ctx.Done():
+		}
+	}
+	if st.replay == nil {
+		s.Bus.Handle(ctx, match, func(e events.Event) { forward(ctx, e) }, finish)
+		return out
+	}
+
+	// A failed replay ends the subscription (cancel): the subscriber must
+	// not believe it has caught up.
+	ctx, cancel := context.WithCancel(ctx)
+	replayed := make(chan struct{}) // closed when the replay has returned
+	var failed bool                 // set before replayed is closed
+	s.Bus.Handle(ctx, match, func(e events.Event) {
+		select {
+		case <-replayed:
+		case <-ctx.Done():
+			return
+		}
+		if !failed {
+			forward(ctx, e)
+		}
+	}, func() {
+		select {
+		case <-replayed:
+			cancel()
+			finish()
+		default: // out is the replay's until it returns
+			go func() {
+				<-replayed
+				cancel()
+				finish()
+			}()
+		}
+	})
+	go func() {
+		defer close(replayed)
+		err := st.replay(ctx, func(v *T) bool {
 			select {
 			case out <- v:
+				return true
 			case <-ctx.Done():
-				return
+				return false
 			}
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				s.Log.WarnContext(ctx, "subscription: replaying events", "err", err)
+			}
+			failed = true
+			cancel()
 		}
 	}()
 	return out

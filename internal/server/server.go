@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -388,22 +389,37 @@ func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayloa
 		return transport.WithWebsocketCloseCode(ctx, 4403), nil, fmt.Errorf("connection_init: %w", err)
 	}
 	ctx, cancel := context.WithDeadline(ctx, p.ExpiresAt)
-	go s.recheckToken(ctx, cancel, tok)
+	s.recheckToken(ctx, cancel, tok)
 	return auth.WithPrincipal(ctx, p), nil, nil
 }
 
+// recheckToken authenticates tok again every tokenRecheck while ctx lasts,
+// and cancels ctx once it no longer does. It runs on a timer, not on a
+// goroutine per connection that would wait between checks.
 func (s *Server) recheckToken(ctx context.Context, cancel context.CancelFunc, tok string) {
-	defer cancel()
-	t := time.NewTicker(s.tokenRecheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	var mu sync.Mutex
+	var t *time.Timer
+	check := func() {
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
-			if _, err := s.Accounts.Authenticate(ctx, tok); err != nil && ctx.Err() == nil {
-				return
-			}
 		}
+		if _, err := s.Accounts.Authenticate(ctx, tok); err != nil && ctx.Err() == nil {
+			cancel()
+			return
+		}
+		mu.Lock()
+		if ctx.Err() == nil {
+			t.Reset(s.tokenRecheck)
+		}
+		mu.Unlock()
 	}
+	mu.Lock()
+	t = time.AfterFunc(s.tokenRecheck, check)
+	mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		mu.Lock()
+		t.Stop()
+		mu.Unlock()
+		cancel()
+	})
 }

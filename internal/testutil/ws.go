@@ -431,6 +431,13 @@ func (w *SubscriptionWatch) Subscribe(ctx context.Context, match func(events.Eve
 	return ch
 }
 
+// Handle counts the subscription until its context ends.
+func (w *SubscriptionWatch) Handle(ctx context.Context, match func(events.Event) bool, handle func(events.Event), done func()) {
+	w.Bus.Handle(ctx, match, handle, done)
+	w.update(1, 1)
+	context.AfterFunc(ctx, func() { w.update(-1, 0) })
+}
+
 func (w *SubscriptionWatch) update(active, total int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
