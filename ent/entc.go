@@ -60,6 +60,9 @@ func describe(g *gen.Graph, s *ast.Schema) error {
 			return fmt.Errorf("%s: give the schema a schema.Comment annotation: it describes the GraphQL type", n.Name)
 		}
 		def.Description = c.Text
+		if err := nilFilterOnly(n, s.Types[def.Name+"WhereInput"]); err != nil {
+			return err
+		}
 		for _, f := range n.Fields {
 			if !f.IsEnum() {
 				continue
@@ -103,6 +106,42 @@ func describe(g *gen.Graph, s *ast.Schema) error {
 	return nil
 }
 
+// nilFilterOnly keeps, of the filter predicates of each field of n marked
+// NilFilterOnly (ent/schema/annotations.go), only IsNil and NotNil. The
+// first kept takes over entgql's "<field> field predicates" mark, which
+// describeWhere reads.
+func nilFilterOnly(n *gen.Type, where *ast.Definition) error {
+	for _, f := range n.Fields {
+		if _, ok := f.Annotations["NilFilterOnly"]; !ok {
+			continue
+		}
+		if where == nil || !f.Nillable {
+			return fmt.Errorf("%s.%s: NilFilterOnly needs a nillable field in a WhereInput", n.Name, f.Name)
+		}
+		base := lowerCamel(f.Name)
+		var kept ast.FieldList
+		var mark string
+		for _, fd := range where.Fields {
+			op, ours := strings.CutPrefix(fd.Name, base)
+			if ours && strings.HasSuffix(fd.Description, " field predicates") {
+				mark = fd.Description
+			}
+			if ours && op != "IsNil" && op != "NotNil" {
+				continue
+			}
+			if ours && mark != "" {
+				fd.Description, mark = mark, ""
+			}
+			kept = append(kept, fd)
+		}
+		if len(kept) != len(where.Fields)-len(f.Ops())+2 {
+			return fmt.Errorf("%s.%s: NilFilterOnly kept %d of %d filter fields", n.Name, f.Name, len(kept), len(where.Fields))
+		}
+		where.Fields = kept
+	}
+	return nil
+}
+
 // describeWhere describes a generated filter and each of its predicates.
 // entgql marks the first predicate of each field "<field> field
 // predicates" and of each edge "<edge> edge predicates"; the predicates
@@ -115,7 +154,8 @@ func describeWhere(def *ast.Definition) {
 		d := f.Description
 		switch {
 		case strings.HasSuffix(d, " field predicates"):
-			base = f.Name
+			// A NilFilterOnly field's first predicate is its IsNil.
+			base = strings.TrimSuffix(f.Name, "IsNil")
 		case strings.HasSuffix(d, " edge predicates"):
 			base = ""
 		}

@@ -1180,6 +1180,18 @@ type OrderWhereInput struct {
 	SkillIDEqualFold    *string  `json:"skillIDEqualFold,omitempty"`
 	SkillIDContainsFold *string  `json:"skillIDContainsFold,omitempty"`
 
+	// "refund_requested_amount" field predicates.
+	RefundRequestedAmount       *int64  `json:"refundRequestedAmount,omitempty"`
+	RefundRequestedAmountNEQ    *int64  `json:"refundRequestedAmountNEQ,omitempty"`
+	RefundRequestedAmountIn     []int64 `json:"refundRequestedAmountIn,omitempty"`
+	RefundRequestedAmountNotIn  []int64 `json:"refundRequestedAmountNotIn,omitempty"`
+	RefundRequestedAmountGT     *int64  `json:"refundRequestedAmountGT,omitempty"`
+	RefundRequestedAmountGTE    *int64  `json:"refundRequestedAmountGTE,omitempty"`
+	RefundRequestedAmountLT     *int64  `json:"refundRequestedAmountLT,omitempty"`
+	RefundRequestedAmountLTE    *int64  `json:"refundRequestedAmountLTE,omitempty"`
+	RefundRequestedAmountIsNil  bool    `json:"refundRequestedAmountIsNil,omitempty"`
+	RefundRequestedAmountNotNil bool    `json:"refundRequestedAmountNotNil,omitempty"`
+
 	// "refund_reason" field predicates.
 	RefundReason             *string  `json:"refundReason,omitempty"`
 	RefundReasonNEQ          *string  `json:"refundReasonNEQ,omitempty"`
@@ -2121,6 +2133,36 @@ func (i *OrderWhereInput) P() (predicate.Order, error) {
 	}
 	if i.SkillIDContainsFold != nil {
 		predicates = append(predicates, order.SkillIDContainsFold(*i.SkillIDContainsFold))
+	}
+	if i.RefundRequestedAmount != nil {
+		predicates = append(predicates, order.RefundRequestedAmountEQ(*i.RefundRequestedAmount))
+	}
+	if i.RefundRequestedAmountNEQ != nil {
+		predicates = append(predicates, order.RefundRequestedAmountNEQ(*i.RefundRequestedAmountNEQ))
+	}
+	if len(i.RefundRequestedAmountIn) > 0 {
+		predicates = append(predicates, order.RefundRequestedAmountIn(i.RefundRequestedAmountIn...))
+	}
+	if len(i.RefundRequestedAmountNotIn) > 0 {
+		predicates = append(predicates, order.RefundRequestedAmountNotIn(i.RefundRequestedAmountNotIn...))
+	}
+	if i.RefundRequestedAmountGT != nil {
+		predicates = append(predicates, order.RefundRequestedAmountGT(*i.RefundRequestedAmountGT))
+	}
+	if i.RefundRequestedAmountGTE != nil {
+		predicates = append(predicates, order.RefundRequestedAmountGTE(*i.RefundRequestedAmountGTE))
+	}
+	if i.RefundRequestedAmountLT != nil {
+		predicates = append(predicates, order.RefundRequestedAmountLT(*i.RefundRequestedAmountLT))
+	}
+	if i.RefundRequestedAmountLTE != nil {
+		predicates = append(predicates, order.RefundRequestedAmountLTE(*i.RefundRequestedAmountLTE))
+	}
+	if i.RefundRequestedAmountIsNil {
+		predicates = append(predicates, order.RefundRequestedAmountIsNil())
+	}
+	if i.RefundRequestedAmountNotNil {
+		predicates = append(predicates, order.RefundRequestedAmountNotNil())
 	}
 	if i.RefundReason != nil {
 		predicates = append(predicates, order.RefundReasonEQ(*i.RefundReason))

@@ -22,6 +22,26 @@ func renamed() schema.Annotation { return entgql.Skip(entgql.SkipType) }
 // hidden keeps a field out of the GraphQL schema altogether.
 func hidden() schema.Annotation { return entgql.Skip(entgql.SkipAll) }
 
+// nilFilterOnly puts a nillable amount (minor units, shown by GraphQL as a
+// Decimal) in the generated …WhereInput with only its IsNil and NotNil
+// predicates: a client may ask whether it is set, never compare its
+// minor units. Everywhere else the field stays out of the generated
+// schema, as hidden() keeps it.
+func nilFilterOnly() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.Skip(entgql.SkipType, entgql.SkipEnumField, entgql.SkipOrderField,
+			entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput),
+		NilFilterOnly{},
+	}
+}
+
+// NilFilterOnly marks a field whose generated filter keeps only IsNil and
+// NotNil; ent/entc.go's schema hook drops its other predicates.
+type NilFilterOnly struct{}
+
+// Name implements schema.Annotation.
+func (NilFilterOnly) Name() string { return "NilFilterOnly" }
+
 // authDirective is @auth with no role list: any valid token.
 func authDirective() entgql.Directive { return entgql.NewDirective("auth") }
 

@@ -94,8 +94,9 @@ func (Order) Fields() []ent.Field {
 		// refund_requested_amount is a partial refund the payer asked for and
 		// nobody decided yet (the order keeps its status meanwhile); null
 		// when none waits. A request for all that is left is REFUND_REQUESTED
-		// instead.
-		field.Int64("refund_requested_amount").Optional().Nillable().Annotations(hidden()),
+		// instead. Orders may be filtered on whether one waits
+		// (refundRequestedAmountNotNil), so an operator finds them.
+		field.Int64("refund_requested_amount").Optional().Nillable().Annotations(nilFilterOnly()...),
 		field.String("refund_reason").Optional().
 			Comment("The reason the payer gave when asking for a refund (the escrow marketplace's refundReason)."),
 		field.String("comment").Optional().Comment("DEAL: the buyer's comment (commentOrder)."),

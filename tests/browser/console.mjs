@@ -63,11 +63,13 @@ try {
     await page.screenshot({ path: path.join(fx.screenshots, name + '.png'), fullPage: true });
   };
   const row = (id) => page.locator(`tr[data-order-id="${id}"]`);
-  // Confirms the dialog an action opens, with a reason when one is asked.
-  const confirm = async (reason) => {
+  // Confirms the dialog an action opens, with a reason or an amount when
+  // one is given.
+  const confirm = async (reason, amount) => {
     const dlg = page.locator('dialog.ask[open]');
     await dlg.waitFor();
     if (reason !== undefined) await dlg.locator('textarea[name=reason]').fill(reason);
+    if (amount !== undefined) await dlg.locator('input[name=amount]').fill(amount);
     await dlg.locator('button[type=submit]').click();
     await dlg.waitFor({ state: 'detached' });
   };
@@ -136,8 +138,16 @@ try {
   await row(fx.withdrawal.id).locator('button[data-action=rejectWithdrawal]').waitFor();
   await page.locator('tr[data-verdict=NEEDS_REFUND]').getByText('refund trade').waitFor();
   await page.locator('tr[data-verdict=REJECTED]').first().waitFor();
+  // A partial request, of an order still PAID: what was asked beside the
+  // order's amount and what was refunded so far.
+  const part = row(fx.partial.id);
+  await part.locator('[data-status=PAID]').waitFor();
+  await part.locator('td[data-requested="10.00"]').getByText('10.00 CNY').waitFor();
+  await part.locator('td[data-refunded="0.00"]').waitFor();
+  await part.getByText('30.00').waitFor();
+  await row(fx.refund.id).getByText('all that is left').waitFor();
   await shot('decide');
-  step('to decide: the refund, the withdrawal, a NEEDS_REFUND and a REJECTED callback');
+  step('to decide: the refund, the partial request, the withdrawal, a NEEDS_REFUND and a REJECTED callback');
 
   // Filter: the epay order by its number.
   await page.locator('header nav a[href="#/orders"]').click();
@@ -189,6 +199,32 @@ try {
   await confirm('收款账户与实名不符');
   await wd.waitFor({ state: 'detached', timeout: 5_000 });
   step('rejected the withdrawal with a reason');
+
+  // ---- to decide: the partial request, approved for less than asked
+  await page.locator('header nav a[href="#/decide"]').click();
+  await part.locator('button[data-action=approveRefund]').click();
+  await page.locator('dialog.ask[open]').getByText('Blank: the 10.00 CNY asked.').waitFor();
+  await confirm(undefined, '4.00');
+  await part.waitFor({ state: 'detached', timeout: 5_000 });
+  step('approved 4.00 of the 10.00 asked; the request is decided');
+  // The order: still PAID, 4.00 refunded, no request waiting.
+  await page.goto(base + '/admin#/orders/' + fx.partial.id);
+  await page.locator('h1 [data-status=PAID]').waitFor();
+  await page.locator('[data-refunded="4.00"]').getByText('4.00 CNY').waitFor();
+  if (await page.locator('[data-requested]').count() !== 0) throw new Error('a decided request is still shown waiting');
+  // Refunded unasked, in part: 1.50 more.
+  await page.locator('button[data-action=refund]').click();
+  await page.locator('dialog.ask[open]').getByText('Blank: all that is left.').waitFor();
+  await confirm(undefined, '1.50');
+  await page.locator('[data-refunded="5.50"]').waitFor({ timeout: 5_000 });
+  await page.locator('h1 [data-status=PAID]').waitFor();
+  step('refunded 1.50 more unasked: 5.50 refunded, still PAID');
+  // Someone else refunds 0.50: the page follows, live.
+  await page.evaluate(() => { window.notReloaded = true; });
+  await api('mutation($id:ID!){approveRefund(orderId:$id,amount:"0.50",idempotencyKey:"elsewhere-1"){refundedAmount}}', { id: fx.partial.id }, login.token);
+  await page.locator('[data-refunded="6.00"]').waitFor({ timeout: 5_000 });
+  if (!(await page.evaluate(() => window.notReloaded))) throw new Error('the page reloaded');
+  step('a refund of 0.50 made elsewhere shows 6.00 refunded, live');
   await page.goto(base + '/admin#/orders/' + fx.withdrawal.id);
   await page.locator('h1 [data-status=FAILED]').waitFor();
   await page.getByText('收款账户与实名不符').waitFor();

@@ -16,7 +16,8 @@ import (
 // would, on data prepared through the API and the epay sandbox
 // (admintest): console.mjs signs in, follows an order live, approves the
 // refund of an order paid through epay, rejects a withdrawal with a
-// reason, reads the ledger check, creates an app, and switches language.
+// reason, approves part of a partial refund request and refunds a little
+// more unasked (and sees a refund made elsewhere, live), reads the ledger check, creates an app, and switches language.
 // Every request to another host and every console error fails it.
 //
 // The screenshots go to a temporary folder, or to
@@ -39,6 +40,7 @@ func TestBrowserConsole(t *testing.T) {
 		"withdrawal":  w.Withdrawal,
 		"pending":     w.Pending,
 		"cancelled":   w.Cancelled,
+		"partial":     w.Partial,
 		"screenshots": shots,
 	})
 	if err != nil {
@@ -54,6 +56,16 @@ func TestBrowserConsole(t *testing.T) {
 		if got := w.Status(t, c.o.ID); got != c.want {
 			t.Errorf("order %s is %s, want %s", c.o.OrderNo, got, c.want)
 		}
+	}
+	var part struct {
+		Order struct {
+			Status, RefundedAmount string
+			RefundRequestedAmount  *string
+		}
+	}
+	w.Admin.Do(t, `query($id:ID!){order(id:$id){status refundedAmount refundRequestedAmount}}`, map[string]any{"id": w.Partial.ID}).Decode(t, &part)
+	if o := part.Order; o.Status != "PAID" || o.RefundedAmount != "6.00" || o.RefundRequestedAmount != nil {
+		t.Errorf("the partly refunded order: %+v, want PAID with 6.00 refunded and no request", o)
 	}
 	w.Srv.AssertLedger(t)
 }

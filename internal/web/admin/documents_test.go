@@ -165,7 +165,7 @@ func TestConsoleActionsNeedAnAdmin(t *testing.T) {
 	t.Logf("%d documents refused %d times", len(names), refused)
 
 	// Nothing moved.
-	for _, o := range []admintest.Order{w.Refund, w.Withdrawal, w.Pending, w.Consume, w.Deal, w.Goods} {
+	for _, o := range []admintest.Order{w.Refund, w.Withdrawal, w.Pending, w.Consume, w.Deal, w.Goods, w.Partial} {
 		if got := w.Status(t, o.ID); got != o.Status {
 			t.Errorf("order %s is %s, was %s", o.OrderNo, got, o.Status)
 		}
@@ -186,6 +186,17 @@ func TestConsoleActionsNeedAnAdmin(t *testing.T) {
 			if o.Status != tc.status {
 				t.Errorf("%s as ADMIN: %s, want %s", tc.name, o.Status, tc.status)
 			}
+		}
+	}
+	// A part of a waiting partial request, as the console sends it: the
+	// same click's key sent twice refunds once.
+	for range 2 {
+		var part struct {
+			ApproveRefund struct{ Status, RefundedAmount string }
+		}
+		w.Admin.Do(t, docs["APPROVE_REFUND"], map[string]any{"orderId": w.Partial.ID, "amount": "4.00", "idempotencyKey": "console-click-1"}).Decode(t, &part)
+		if o := part.ApproveRefund; o.Status != "PAID" || o.RefundedAmount != "4.00" {
+			t.Errorf("APPROVE_REFUND of 4.00 as ADMIN: %+v", o)
 		}
 	}
 	var v struct {

@@ -1,6 +1,7 @@
 // Package admintest prepares, through the public GraphQL API and the
 // embedded epay sandbox only, the things an operator finds in the console:
-// an order paid through epay whose payer asked for a refund, a withdrawal
+// an order paid through epay whose payer asked for a refund, a wallet-paid
+// order whose payer asked for part of its money back, a withdrawal
 // waiting for review, an unpaid order, a payment the gateway took for a
 // cancelled order (a NEEDS_REFUND callback) and a forged notify (a
 // REJECTED callback). The console's tests use it: the browser test
@@ -48,6 +49,10 @@ type World struct {
 	// GoodsItem).
 	Consume, Deal, Goods Order
 	GoodsItem            string
+	// Partial is an app store order of 30.00 CNY paid from the buyer's
+	// wallet, PAID, whose buyer asked for 10.00 of it back
+	// (refundRequestedAmount).
+	Partial Order
 }
 
 // Order is what the fixture knows of an order.
@@ -105,6 +110,12 @@ func New(t testing.TB) *World {
 	var paid struct{ PayOrder Order }
 	buyer.Do(t, `mutation($sn:String!){payOrder(orderSn:$sn){id orderNo status}}`, map[string]any{"sn": consume.InitOrder.PayOrderSn}).Decode(t, &paid)
 	w.Consume = paid.PayOrder
+	buyer.Do(t, `mutation{initOrder(input:{title:"会员",type:CONSUME,payWayName:"wallet",goods:[{goodsId:"vip",num:1}]}){payOrderSn}}`, nil).Decode(t, &consume)
+	buyer.Do(t, `mutation($sn:String!){payOrder(orderSn:$sn){id orderNo status}}`, map[string]any{"sn": consume.InitOrder.PayOrderSn}).Decode(t, &paid)
+	var part struct{ RequestRefund Order }
+	buyer.Do(t, `mutation($id:ID!){requestRefund(orderId:$id,reason:"少发了一件",amount:"10.00"){id orderNo status}}`,
+		map[string]any{"id": paid.PayOrder.ID}).Decode(t, &part)
+	w.Partial = part.RequestRefund
 	var deal struct {
 		InitDealOrder struct{ Order Order }
 	}

@@ -10,11 +10,14 @@ import { ask, notify } from './ui.js';
 const unpaid = ['PENDING', 'PROCESSING'];
 
 // actionsFor returns [{name, label, kind, run}] for an order (with at
-// least id, orderNo, type, status, payerID, item, itemId).
+// least id, orderNo, type, status, amount, asset, refundedAmount,
+// refundRequestedAmount, payerID, item, itemId).
 export function actionsFor(o) {
   const out = [];
-  if (o.status === 'REFUND_REQUESTED') {
+  if (o.status === 'REFUND_REQUESTED' || o.refundRequestedAmount != null) {
     out.push(approveRefund(o), rejectRefund(o));
+  } else if (o.status === 'PAID' && o.type !== 'DEAL') {
+    out.push(refund(o));
   }
   if (o.type === 'WITHDRAWAL' && o.status === 'PROCESSING') {
     out.push(completeWithdrawal(o), rejectWithdrawal(o));
@@ -56,12 +59,50 @@ export function actionsFor(o) {
   return out;
 }
 
+// approveRefund decides a refund request: one for all that is left
+// (REFUND_REQUESTED) is refunded whole; of a waiting partial request the
+// operator may give back less than asked (blank: what was asked).
 export function approveRefund(o) {
+  const part = o.status !== 'REFUND_REQUESTED';
   return {
     name: 'approveRefund', label: t('act.approveRefund'), kind: 'primary',
-    run: () => confirmThen(t('act.approveRefund'), t('ask.approveRefund', { no: o.orderNo }), () =>
-      gql(Q.APPROVE_REFUND, { orderId: o.id }).then((d) => d.approveRefund)),
+    run: () => refundThen(o, t('act.approveRefund'),
+      part ? t('ask.approvePartialRefund', { no: o.orderNo, asked: o.refundRequestedAmount, asset: o.asset }) : t('ask.approveRefund', { no: o.orderNo }),
+      part ? t('amount.blankAsked', { asked: o.refundRequestedAmount, asset: o.asset }) : null),
   };
+}
+
+// refund gives back, unasked, all that is left of a paid order or (typed)
+// a part of it.
+export function refund(o) {
+  return {
+    name: 'refund', label: t('act.refund'), kind: 'danger',
+    run: () => refundThen(o, t('act.refund'), t('ask.refund', { no: o.orderNo, amount: o.amount, refunded: o.refundedAmount, asset: o.asset }),
+      t('amount.blankLeft')),
+  };
+}
+
+// refundThen confirms a refund (with an amount when amountHint says what
+// a blank one means) and sends approveRefund with an idempotency key made
+// for this click: whatever sends this decision again (a second click that
+// got through, a resent request) replays the first result instead of
+// refunding twice. The amount goes as typed; the API checks it.
+async function refundThen(o, title, message, amountHint) {
+  const idempotencyKey = newKey();
+  const ok = await ask({ title, message, amount: amountHint || undefined, confirm: title });
+  if (!ok) return null;
+  const vars = { orderId: o.id, idempotencyKey };
+  if (ok.amount) vars.amount = ok.amount;
+  const r = await gql(Q.APPROVE_REFUND, vars).then((d) => d.approveRefund);
+  if (r) notify('ok', t('refundDone', { refunded: r.refundedAmount, asset: o.asset, status: statusLabel(r.status) }));
+  return r;
+}
+
+// newKey is 128 random bits in hex (crypto.getRandomValues works where
+// crypto.randomUUID does not: a page served over plain HTTP).
+function newKey() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return 'console-' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
 export function rejectRefund(o) {

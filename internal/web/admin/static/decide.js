@@ -1,4 +1,5 @@
-// What waits for an operator: refund requests, withdrawals to pay out or
+// What waits for an operator: refund requests (for all that is left, or
+// a part while the order keeps its status), withdrawals to pay out or
 // refuse, and callbacks paygraph could not apply (money a provider took
 // for an order that could no longer be paid, and callbacks that failed
 // verification), each with what to do about it.
@@ -21,7 +22,12 @@ export async function render(root) {
     const refunds = d.refunds.edges.map(({ node: o }) => h('tr', { dataset: { orderId: o.id, orderNo: o.orderNo } },
       h('td', {}, orderLink(o)),
       h('td', {}, typeLabel(o.type)),
+      h('td', {}, status(o.status)),
       h('td', { class: 'num' }, money(o.amount, o.asset)),
+      h('td', { class: 'num', dataset: { refunded: o.refundedAmount } }, money(o.refundedAmount)),
+      // A request for all that is left has no amount of its own.
+      h('td', { class: 'num', dataset: { requested: o.refundRequestedAmount ?? '' } },
+        o.refundRequestedAmount != null ? money(o.refundRequestedAmount, o.asset) : h('span', { class: 'muted' }, t('allThatIsLeft'))),
       h('td', {}, userRef(o.payer)),
       h('td', {}, o.app ? o.app.name : ''),
       h('td', {}, o.refundReason || ''),
@@ -48,7 +54,7 @@ export async function render(root) {
     fill(body,
       section(t('refundRequests') + ` (${d.refunds.totalCount})`,
         h('p', { class: 'help' }, t('help.refunds')),
-        table([t('orderNo'), t('type'), t('amount'), t('payer'), t('app'), t('refundReason'), t('provider'), t('asked'), ''], refunds, t('noRefunds'))),
+        table([t('orderNo'), t('type'), t('status'), t('amount'), t('refunded'), t('refundAsked'), t('payer'), t('app'), t('refundReason'), t('provider'), t('asked'), ''], refunds, t('noRefunds'))),
       section(t('withdrawals') + ` (${d.withdrawals.totalCount})`,
         h('p', { class: 'help' }, t('help.withdrawals')),
         table([t('orderNo'), t('amount'), t('payer'), t('alipayNo'), t('alipayName'), t('asked'), ''], withdrawals, t('noWithdrawals'))),

@@ -76,6 +76,9 @@ export async function render(root, { id }) {
           [t('type'), typeLabel(o.type)],
           [t('status'), h('span', {}, status(o.status), ' ', h('span', { class: 'muted' }, o.statusDesc, o.legacyStatus !== null ? ` (${o.legacyStatus})` : ''))],
           [t('amount'), money(o.amount, o.asset)],
+          [t('refunded'), h('span', { dataset: { refunded: o.refundedAmount } }, money(o.refundedAmount, o.asset))],
+          [t('refundAsked'), o.refundRequestedAmount != null
+            ? h('span', { dataset: { requested: o.refundRequestedAmount } }, money(o.refundRequestedAmount, o.asset)) : null],
           [t('title'), o.title],
           [t('desc'), o.desc],
           [t('app'), h('a', { href: '#/apps?app=' + encodeURIComponent(o.appID) }, `${o.app.name} (${o.appID})`)],

@@ -35,7 +35,7 @@ export const ORDER_BY_NO = gql`query ConsoleOrderByNo($orderNo: String!) {
 
 export const ORDER = gql`query ConsoleOrder($id: ID!) {
   order(id: $id) {
-    id orderNo clientOrderId type status statusDesc legacyStatus amount asset title desc extendInfo
+    id orderNo clientOrderId type status statusDesc legacyStatus amount refundedAmount refundRequestedAmount asset title desc extendInfo
     appID app { id name }
     payerID payer { id username nickname }
     payeeID payee { id username nickname }
@@ -73,10 +73,10 @@ export const ORDER_EVENTS = gql`subscription ConsoleOrderEvents {
 // ---- what an operator decides
 
 export const DECIDE = gql`query ConsoleDecide {
-  refunds: orders(where: {status: REFUND_REQUESTED}, first: 100, orderBy: {field: UPDATED_AT, direction: ASC}) {
+  refunds: orders(where: {or: [{status: REFUND_REQUESTED}, {refundRequestedAmountNotNil: true}]}, first: 100, orderBy: {field: UPDATED_AT, direction: ASC}) {
     totalCount
     edges { node {
-      id orderNo type status amount asset title refundReason updatedAt payWay channel providerTradeNo
+      id orderNo type status amount refundedAmount refundRequestedAmount asset title refundReason updatedAt payWay channel providerTradeNo
       app { id name } payer { id username }
     } }
   }
@@ -93,12 +93,12 @@ export const DECIDE = gql`query ConsoleDecide {
   }
 }`;
 
-export const APPROVE_REFUND = gql`mutation ConsoleApproveRefund($orderId: ID!) {
-  approveRefund(orderId: $orderId) { id status updatedAt }
+export const APPROVE_REFUND = gql`mutation ConsoleApproveRefund($orderId: ID!, $amount: Decimal, $idempotencyKey: String) {
+  approveRefund(orderId: $orderId, amount: $amount, idempotencyKey: $idempotencyKey) { id status refundedAmount refundRequestedAmount updatedAt }
 }`;
 
 export const REJECT_REFUND = gql`mutation ConsoleRejectRefund($orderId: ID!, $reason: String!) {
-  rejectRefund(orderId: $orderId, reason: $reason) { id status updatedAt }
+  rejectRefund(orderId: $orderId, reason: $reason) { id status refundRequestedAmount updatedAt }
 }`;
 
 export const COMPLETE_WITHDRAWAL = gql`mutation ConsoleCompleteWithdrawal($orderId: ID!) {

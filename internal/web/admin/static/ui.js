@@ -107,16 +107,21 @@ export function errorText(err) {
 }
 
 // ask opens a modal dialog. With reason: true the operator must type a
-// reason (the API requires one); resolves to {reason} or null if cancelled.
-export function ask({ title, message, reason = false, confirm, danger = false }) {
+// reason (the API requires one); with amount: 'what a blank means' the
+// operator may type an amount, sent as typed (the API checks it);
+// resolves to {reason, amount} (amount null when left blank) or null if
+// cancelled.
+export function ask({ title, message, reason = false, amount, confirm, danger = false }) {
   return new Promise((resolve) => {
     const input = reason ? h('textarea', { name: 'reason', required: true, maxLength: 255, rows: 3 }) : null;
+    const amountInput = amount ? h('input', { name: 'amount', type: 'text', inputMode: 'decimal', autocomplete: 'off', placeholder: amount }) : null;
     const err = h('p', { class: 'form-error', hidden: true }, t('reasonRequired'));
     // Checked here, not by the browser, so the message is in the console's language.
     const form = h('form', { method: 'dialog', noValidate: true },
       h('h2', {}, title),
       message ? h('p', {}, message) : null,
       input ? h('label', {}, t('reason'), input) : null,
+      amountInput ? h('label', {}, t('refundAmount'), amountInput, h('span', { class: 'help' }, amount)) : null,
       err,
       h('div', { class: 'actions' },
         h('button', { type: 'button', value: 'cancel', class: 'secondary', onclick: () => dlg.close('cancel') }, t('cancel')),
@@ -135,12 +140,13 @@ export function ask({ title, message, reason = false, confirm, danger = false })
     dlg.addEventListener('close', () => {
       const ok = dlg.returnValue === 'ok';
       const value = input ? input.value.trim() : undefined;
+      const typed = amountInput ? amountInput.value.trim() || null : undefined;
       dlg.remove();
-      resolve(ok ? { reason: value } : null);
+      resolve(ok ? { reason: value, amount: typed } : null);
     });
     document.body.appendChild(dlg);
     dlg.showModal();
-    (input || form.querySelector('button[type=submit]')).focus();
+    (input || amountInput || form.querySelector('button[type=submit]')).focus();
   });
 }
 
