@@ -8670,7 +8670,7 @@ type Subscription {
   ): OrderEvent! @auth
   "Each status change of orders where the caller is payer or payee (a SERVICE: its app's orders); with after, first the steps since."
   myOrderEvents(
-    "The id of the last step received: the steps made since are sent first, in id order (seq order within an order)."
+    "The id of the last step received: the steps made since are sent first, in id order (seq order within an order). With PostgreSQL the steps of the 10 s before it are sent too (a step can commit after one with a higher id): dedupe on id."
     after: ID
   ): OrderEvent! @auth
   "Each change to the caller's wallets."

@@ -62,6 +62,12 @@ func Time(id int64) time.Time {
 	return Epoch.Add(time.Duration(id>>(nodeBits+seqBits)) * time.Millisecond)
 }
 
+// First returns the smallest id that can be made at t: every id made at t
+// or later is at least First(t).
+func First(t time.Time) int64 {
+	return t.Sub(Epoch).Milliseconds() << (nodeBits + seqBits)
+}
+
 var (
 	defaultMu  sync.Mutex
 	defaultGen = New(randomNode())

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/paygraph/paygraph/ent"
 	"github.com/paygraph/paygraph/ent/event"
@@ -14,8 +15,14 @@ import (
 	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/events"
+	"github.com/paygraph/paygraph/internal/idgen"
 	"github.com/paygraph/paygraph/internal/role"
 )
+
+// PostgresResumeOverlap is the ResumeOverlap for PostgreSQL: longer than a
+// payment's transaction takes from making its step's id to committing,
+// with room for the instances' clocks to differ.
+const PostgresResumeOverlap = 10 * time.Second
 
 // WalletEvent is a change to one of the subscriber's wallets.
 type WalletEvent struct {
@@ -31,6 +38,13 @@ type Service struct {
 	// Limits caps how many subscriptions a connection and a principal may
 	// hold at once.
 	Limits Limits
+	// ResumeOverlap is how far before its after id myOrderEvents(after)
+	// replays too. Ids are made before a step commits, so where
+	// transactions commit concurrently (PostgreSQL) a step can commit
+	// after one with a higher id was streamed; the overlap sends such a
+	// step on resume, and with it steps the client may already have. Zero
+	// (SQLite: one writer, ids in commit order) replays only what follows.
+	ResumeOverlap time.Duration
 
 	limits limiter
 	shared sharedSteps
@@ -130,12 +144,16 @@ func (s *Service) MyOrderEvents(ctx context.Context, after *int64) (<-chan *ent.
 	}
 	var st stream[ent.OrderEvent]
 	if after != nil {
-		last := *after
+		resumed := *after
+		last := resumed
+		if s.ResumeOverlap > 0 {
+			last = min(last, idgen.First(idgen.Time(resumed).Add(-s.ResumeOverlap))-1)
+		}
 		replayed := map[int64]bool{}
 		st.replay = func(ctx context.Context, send func(*ent.OrderEvent) bool) error {
 			for {
 				page, err := s.Client.OrderEvent.Query().
-					Where(orderevent.IDGT(last), orderevent.HasOrderWith(access.Orders(p))).
+					Where(orderevent.IDGT(last), orderevent.IDNEQ(resumed), orderevent.HasOrderWith(access.Orders(p))).
 					Order(orderevent.ByID()).Limit(replayPage).All(ctx)
 				if err != nil {
 					return err

@@ -347,6 +347,10 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 		PerConnection: s.Config.Conns.SubscriptionsPerConn,
 		PerPrincipal:  s.Config.Conns.SubscriptionsPerUser,
 	}}
+	if s.DB.Dialect == dialect.Postgres {
+		// Steps commit concurrently, not in id order: see ResumeOverlap.
+		s.Live.ResumeOverlap = live.PostgresResumeOverlap
+	}
 	s.Shim = &callback.Shim{Client: s.DB.Ent, Tx: s.Tx, Payments: s.Payments, Clock: s.Clock, Log: s.Log,
 		Rejected: ratelimit.New(s.Config.Requests.CallbackRejectsPerMinute)}
 

@@ -9,12 +9,16 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"entgo.io/ent/dialect"
+
 	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/ent/orderevent"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/config"
 	"github.com/paygraph/paygraph/internal/idgen"
@@ -1218,4 +1222,54 @@ func TestWebhookDeadEndpointWritesOffEventsPastTheirSchedule(t *testing.T) {
 		t.Fatalf("received %v; delivered %+v", got, ds[0])
 	}
 	srv.AssertLedger(t)
+}
+
+// On PostgreSQL transactions commit concurrently, so a step can commit
+// after a step with a higher id was already streamed (its id was made
+// first, or on an instance whose clock is behind). A phone that got the
+// higher one live and then lost its connection still gets the late one
+// when it resumes: the replay reaches back ResumeOverlap before after.
+func TestResumeReplaysAStepThatCommittedLate(t *testing.T) {
+	w := newSubWorld(t, testutil.Base(t))
+	if w.srv.DB.Dialect != dialect.Postgres {
+		t.Skip("with SQLite one writer commits steps in id order: nothing commits late")
+	}
+	ws := testutil.DialWS(t, w.srv.URL, testutil.GraphQLTransportWS, subBearer(w.payerToken))
+	w.listening(t, 1, func() { ws.Subscribe(t, "1", subMyOrdersAfter, nil) })
+	w.order(t)
+	seen := nextSeqEvent(t, ws, "1", "myOrderEvents")
+	ws.Close() // the phone goes offline
+
+	// Order b's step, made just before a's and committed after it.
+	b := w.order(t)
+	bID, _ := strconv.ParseInt(b, 10, 64)
+	seenID, _ := strconv.ParseInt(seen.ID, 10, 64)
+	late, err := w.srv.DB.Ent.OrderEvent.Query().Where(orderevent.OrderID(bID)).Only(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lateID := seenID - 1
+	if _, err := w.srv.DB.Ent.ExecContext(t.Context(), `UPDATE order_events SET id = $1 WHERE id = $2`, lateID, late.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	ws = testutil.DialWS(t, w.srv.URL, testutil.GraphQLTransportWS, subBearer(w.payerToken))
+	w.listening(t, 1, func() { ws.Subscribe(t, "2", subMyOrdersAfter, map[string]any{"after": seen.ID}) })
+	for {
+		e := nextSeqEvent(t, ws, "2", "myOrderEvents")
+		if e.ID == seen.ID {
+			t.Fatalf("the step resumed from was sent again: %+v", e)
+		}
+		if e.Order.ID == b {
+			if e.ID != strconv.FormatInt(lateID, 10) || e.Seq != 1 || e.To != "PENDING" {
+				t.Fatalf("late step %+v", e)
+			}
+			break
+		}
+		// Steps made shortly before the one resumed from may come again.
+		if id, _ := strconv.ParseInt(e.ID, 10, 64); id >= seenID {
+			t.Fatalf("a step after the one resumed from, before the late one: %+v", e)
+		}
+	}
+	w.srv.AssertLedger(t)
 }
