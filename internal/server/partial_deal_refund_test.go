@@ -427,3 +427,26 @@ func TestRetriedPingppPartIsNotRefundedTwice(t *testing.T) {
 	wantCash(t, e.seller, "0.00", "0.00", "4.00")
 	e.srv.AssertLedger(t)
 }
+
+// An escrow recharge paid through Ping++ has no refunds, whole or in
+// part (only epay recharges do): the money stays the payer's available
+// cash.
+func TestPingppRechargesHaveNoRefunds(t *testing.T) {
+	e := newEscrow(t, nil)
+	var rc struct {
+		Recharge struct {
+			Order  struct{ ID string }
+			Charge charge
+		}
+	}
+	e.buyer.Do(t, `mutation{recharge(amount:"50.00",channel:ALIPAY){order{id} charge{`+chargeFields+`}}}`, nil).Decode(t, &rc)
+	e.sandboxPay(t, rc.Recharge.Charge.ID, "success")
+	wantCash(t, e.buyer, "50.00", "0.00", "0.00")
+	for _, a := range []any{nil, "10.00"} {
+		if r, _ := askPart(e.buyer, rc.Recharge.Order.ID, a); r.Code() != "INVALID_TRANSITION" {
+			t.Fatalf("refunding a Ping++ recharge (%v): %+v", a, r.Errors)
+		}
+	}
+	wantCash(t, e.buyer, "50.00", "0.00", "0.00")
+	e.srv.AssertLedger(t)
+}
