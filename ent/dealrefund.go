@@ -31,6 +31,8 @@ type DealRefund struct {
 	Source dealrefund.Source `json:"source,omitempty"`
 	// Amount holds the value of the "amount" field.
 	Amount int64 `json:"amount,omitempty"`
+	// Number holds the value of the "number" field.
+	Number int `json:"number,omitempty"`
 	// ProviderRefundID holds the value of the "provider_refund_id" field.
 	ProviderRefundID string `json:"provider_refund_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -66,7 +68,7 @@ func (*DealRefund) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case dealrefund.FieldID, dealrefund.FieldOrderID, dealrefund.FieldAmount:
+		case dealrefund.FieldID, dealrefund.FieldOrderID, dealrefund.FieldAmount, dealrefund.FieldNumber:
 			values[i] = new(sql.NullInt64)
 		case dealrefund.FieldState, dealrefund.FieldSource, dealrefund.FieldProviderRefundID:
 			values[i] = new(sql.NullString)
@@ -128,6 +130,12 @@ func (_m *DealRefund) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field amount", values[i])
 			} else if value.Valid {
 				_m.Amount = value.Int64
+			}
+		case dealrefund.FieldNumber:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field number", values[i])
+			} else if value.Valid {
+				_m.Number = int(value.Int64)
 			}
 		case dealrefund.FieldProviderRefundID:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -193,6 +201,9 @@ func (_m *DealRefund) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("amount=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Amount))
+	builder.WriteString(", ")
+	builder.WriteString("number=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Number))
 	builder.WriteString(", ")
 	builder.WriteString("provider_refund_id=")
 	builder.WriteString(_m.ProviderRefundID)

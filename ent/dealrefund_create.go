@@ -75,6 +75,20 @@ func (_c *DealRefundCreate) SetAmount(v int64) *DealRefundCreate {
 	return _c
 }
 
+// SetNumber sets the "number" field.
+func (_c *DealRefundCreate) SetNumber(v int) *DealRefundCreate {
+	_c.mutation.SetNumber(v)
+	return _c
+}
+
+// SetNillableNumber sets the "number" field if the given value is not nil.
+func (_c *DealRefundCreate) SetNillableNumber(v *int) *DealRefundCreate {
+	if v != nil {
+		_c.SetNumber(*v)
+	}
+	return _c
+}
+
 // SetProviderRefundID sets the "provider_refund_id" field.
 func (_c *DealRefundCreate) SetProviderRefundID(v string) *DealRefundCreate {
 	_c.mutation.SetProviderRefundID(v)
@@ -151,6 +165,10 @@ func (_c *DealRefundCreate) defaults() {
 		v := dealrefund.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Number(); !ok {
+		v := dealrefund.DefaultNumber
+		_c.mutation.SetNumber(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := dealrefund.DefaultID()
 		_c.mutation.SetID(v)
@@ -186,6 +204,9 @@ func (_c *DealRefundCreate) check() error {
 	}
 	if _, ok := _c.mutation.Amount(); !ok {
 		return &ValidationError{Name: "amount", err: errors.New(`ent: missing required field "DealRefund.amount"`)}
+	}
+	if _, ok := _c.mutation.Number(); !ok {
+		return &ValidationError{Name: "number", err: errors.New(`ent: missing required field "DealRefund.number"`)}
 	}
 	if len(_c.mutation.OrderIDs()) == 0 {
 		return &ValidationError{Name: "order", err: errors.New(`ent: missing required edge "DealRefund.order"`)}
@@ -242,6 +263,10 @@ func (_c *DealRefundCreate) createSpec() (*DealRefund, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Amount(); ok {
 		_spec.SetField(dealrefund.FieldAmount, field.TypeInt64, value)
 		_node.Amount = value
+	}
+	if value, ok := _c.mutation.Number(); ok {
+		_spec.SetField(dealrefund.FieldNumber, field.TypeInt, value)
+		_node.Number = value
 	}
 	if value, ok := _c.mutation.ProviderRefundID(); ok {
 		_spec.SetField(dealrefund.FieldProviderRefundID, field.TypeString, value)
@@ -340,6 +365,54 @@ func (u *DealRefundUpsert) UpdateState() *DealRefundUpsert {
 	return u
 }
 
+// SetSource sets the "source" field.
+func (u *DealRefundUpsert) SetSource(v dealrefund.Source) *DealRefundUpsert {
+	u.Set(dealrefund.FieldSource, v)
+	return u
+}
+
+// UpdateSource sets the "source" field to the value that was provided on create.
+func (u *DealRefundUpsert) UpdateSource() *DealRefundUpsert {
+	u.SetExcluded(dealrefund.FieldSource)
+	return u
+}
+
+// SetAmount sets the "amount" field.
+func (u *DealRefundUpsert) SetAmount(v int64) *DealRefundUpsert {
+	u.Set(dealrefund.FieldAmount, v)
+	return u
+}
+
+// UpdateAmount sets the "amount" field to the value that was provided on create.
+func (u *DealRefundUpsert) UpdateAmount() *DealRefundUpsert {
+	u.SetExcluded(dealrefund.FieldAmount)
+	return u
+}
+
+// AddAmount adds v to the "amount" field.
+func (u *DealRefundUpsert) AddAmount(v int64) *DealRefundUpsert {
+	u.Add(dealrefund.FieldAmount, v)
+	return u
+}
+
+// SetNumber sets the "number" field.
+func (u *DealRefundUpsert) SetNumber(v int) *DealRefundUpsert {
+	u.Set(dealrefund.FieldNumber, v)
+	return u
+}
+
+// UpdateNumber sets the "number" field to the value that was provided on create.
+func (u *DealRefundUpsert) UpdateNumber() *DealRefundUpsert {
+	u.SetExcluded(dealrefund.FieldNumber)
+	return u
+}
+
+// AddNumber adds v to the "number" field.
+func (u *DealRefundUpsert) AddNumber(v int) *DealRefundUpsert {
+	u.Add(dealrefund.FieldNumber, v)
+	return u
+}
+
 // SetProviderRefundID sets the "provider_refund_id" field.
 func (u *DealRefundUpsert) SetProviderRefundID(v string) *DealRefundUpsert {
 	u.Set(dealrefund.FieldProviderRefundID, v)
@@ -380,12 +453,6 @@ func (u *DealRefundUpsertOne) UpdateNewValues() *DealRefundUpsertOne {
 		}
 		if _, exists := u.create.mutation.OrderID(); exists {
 			s.SetIgnore(dealrefund.FieldOrderID)
-		}
-		if _, exists := u.create.mutation.Source(); exists {
-			s.SetIgnore(dealrefund.FieldSource)
-		}
-		if _, exists := u.create.mutation.Amount(); exists {
-			s.SetIgnore(dealrefund.FieldAmount)
 		}
 	}))
 	return u
@@ -443,6 +510,62 @@ func (u *DealRefundUpsertOne) SetState(v dealrefund.State) *DealRefundUpsertOne 
 func (u *DealRefundUpsertOne) UpdateState() *DealRefundUpsertOne {
 	return u.Update(func(s *DealRefundUpsert) {
 		s.UpdateState()
+	})
+}
+
+// SetSource sets the "source" field.
+func (u *DealRefundUpsertOne) SetSource(v dealrefund.Source) *DealRefundUpsertOne {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.SetSource(v)
+	})
+}
+
+// UpdateSource sets the "source" field to the value that was provided on create.
+func (u *DealRefundUpsertOne) UpdateSource() *DealRefundUpsertOne {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.UpdateSource()
+	})
+}
+
+// SetAmount sets the "amount" field.
+func (u *DealRefundUpsertOne) SetAmount(v int64) *DealRefundUpsertOne {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.SetAmount(v)
+	})
+}
+
+// AddAmount adds v to the "amount" field.
+func (u *DealRefundUpsertOne) AddAmount(v int64) *DealRefundUpsertOne {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.AddAmount(v)
+	})
+}
+
+// UpdateAmount sets the "amount" field to the value that was provided on create.
+func (u *DealRefundUpsertOne) UpdateAmount() *DealRefundUpsertOne {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.UpdateAmount()
+	})
+}
+
+// SetNumber sets the "number" field.
+func (u *DealRefundUpsertOne) SetNumber(v int) *DealRefundUpsertOne {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.SetNumber(v)
+	})
+}
+
+// AddNumber adds v to the "number" field.
+func (u *DealRefundUpsertOne) AddNumber(v int) *DealRefundUpsertOne {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.AddNumber(v)
+	})
+}
+
+// UpdateNumber sets the "number" field to the value that was provided on create.
+func (u *DealRefundUpsertOne) UpdateNumber() *DealRefundUpsertOne {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.UpdateNumber()
 	})
 }
 
@@ -655,12 +778,6 @@ func (u *DealRefundUpsertBulk) UpdateNewValues() *DealRefundUpsertBulk {
 			if _, exists := b.mutation.OrderID(); exists {
 				s.SetIgnore(dealrefund.FieldOrderID)
 			}
-			if _, exists := b.mutation.Source(); exists {
-				s.SetIgnore(dealrefund.FieldSource)
-			}
-			if _, exists := b.mutation.Amount(); exists {
-				s.SetIgnore(dealrefund.FieldAmount)
-			}
 		}
 	}))
 	return u
@@ -718,6 +835,62 @@ func (u *DealRefundUpsertBulk) SetState(v dealrefund.State) *DealRefundUpsertBul
 func (u *DealRefundUpsertBulk) UpdateState() *DealRefundUpsertBulk {
 	return u.Update(func(s *DealRefundUpsert) {
 		s.UpdateState()
+	})
+}
+
+// SetSource sets the "source" field.
+func (u *DealRefundUpsertBulk) SetSource(v dealrefund.Source) *DealRefundUpsertBulk {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.SetSource(v)
+	})
+}
+
+// UpdateSource sets the "source" field to the value that was provided on create.
+func (u *DealRefundUpsertBulk) UpdateSource() *DealRefundUpsertBulk {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.UpdateSource()
+	})
+}
+
+// SetAmount sets the "amount" field.
+func (u *DealRefundUpsertBulk) SetAmount(v int64) *DealRefundUpsertBulk {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.SetAmount(v)
+	})
+}
+
+// AddAmount adds v to the "amount" field.
+func (u *DealRefundUpsertBulk) AddAmount(v int64) *DealRefundUpsertBulk {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.AddAmount(v)
+	})
+}
+
+// UpdateAmount sets the "amount" field to the value that was provided on create.
+func (u *DealRefundUpsertBulk) UpdateAmount() *DealRefundUpsertBulk {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.UpdateAmount()
+	})
+}
+
+// SetNumber sets the "number" field.
+func (u *DealRefundUpsertBulk) SetNumber(v int) *DealRefundUpsertBulk {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.SetNumber(v)
+	})
+}
+
+// AddNumber adds v to the "number" field.
+func (u *DealRefundUpsertBulk) AddNumber(v int) *DealRefundUpsertBulk {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.AddNumber(v)
+	})
+}
+
+// UpdateNumber sets the "number" field to the value that was provided on create.
+func (u *DealRefundUpsertBulk) UpdateNumber() *DealRefundUpsertBulk {
+	return u.Update(func(s *DealRefundUpsert) {
+		s.UpdateNumber()
 	})
 }
 

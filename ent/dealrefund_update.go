@@ -49,6 +49,62 @@ func (_u *DealRefundUpdate) SetNillableState(v *dealrefund.State) *DealRefundUpd
 	return _u
 }
 
+// SetSource sets the "source" field.
+func (_u *DealRefundUpdate) SetSource(v dealrefund.Source) *DealRefundUpdate {
+	_u.mutation.SetSource(v)
+	return _u
+}
+
+// SetNillableSource sets the "source" field if the given value is not nil.
+func (_u *DealRefundUpdate) SetNillableSource(v *dealrefund.Source) *DealRefundUpdate {
+	if v != nil {
+		_u.SetSource(*v)
+	}
+	return _u
+}
+
+// SetAmount sets the "amount" field.
+func (_u *DealRefundUpdate) SetAmount(v int64) *DealRefundUpdate {
+	_u.mutation.ResetAmount()
+	_u.mutation.SetAmount(v)
+	return _u
+}
+
+// SetNillableAmount sets the "amount" field if the given value is not nil.
+func (_u *DealRefundUpdate) SetNillableAmount(v *int64) *DealRefundUpdate {
+	if v != nil {
+		_u.SetAmount(*v)
+	}
+	return _u
+}
+
+// AddAmount adds value to the "amount" field.
+func (_u *DealRefundUpdate) AddAmount(v int64) *DealRefundUpdate {
+	_u.mutation.AddAmount(v)
+	return _u
+}
+
+// SetNumber sets the "number" field.
+func (_u *DealRefundUpdate) SetNumber(v int) *DealRefundUpdate {
+	_u.mutation.ResetNumber()
+	_u.mutation.SetNumber(v)
+	return _u
+}
+
+// SetNillableNumber sets the "number" field if the given value is not nil.
+func (_u *DealRefundUpdate) SetNillableNumber(v *int) *DealRefundUpdate {
+	if v != nil {
+		_u.SetNumber(*v)
+	}
+	return _u
+}
+
+// AddNumber adds value to the "number" field.
+func (_u *DealRefundUpdate) AddNumber(v int) *DealRefundUpdate {
+	_u.mutation.AddNumber(v)
+	return _u
+}
+
 // SetProviderRefundID sets the "provider_refund_id" field.
 func (_u *DealRefundUpdate) SetProviderRefundID(v string) *DealRefundUpdate {
 	_u.mutation.SetProviderRefundID(v)
@@ -117,6 +173,11 @@ func (_u *DealRefundUpdate) check() error {
 			return &ValidationError{Name: "state", err: fmt.Errorf(`ent: validator failed for field "DealRefund.state": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Source(); ok {
+		if err := dealrefund.SourceValidator(v); err != nil {
+			return &ValidationError{Name: "source", err: fmt.Errorf(`ent: validator failed for field "DealRefund.source": %w`, err)}
+		}
+	}
 	if _u.mutation.OrderCleared() && len(_u.mutation.OrderIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "DealRefund.order"`)
 	}
@@ -146,6 +207,21 @@ func (_u *DealRefundUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if value, ok := _u.mutation.State(); ok {
 		_spec.SetField(dealrefund.FieldState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Source(); ok {
+		_spec.SetField(dealrefund.FieldSource, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Amount(); ok {
+		_spec.SetField(dealrefund.FieldAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedAmount(); ok {
+		_spec.AddField(dealrefund.FieldAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Number(); ok {
+		_spec.SetField(dealrefund.FieldNumber, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedNumber(); ok {
+		_spec.AddField(dealrefund.FieldNumber, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.ProviderRefundID(); ok {
 		_spec.SetField(dealrefund.FieldProviderRefundID, field.TypeString, value)
@@ -192,6 +268,62 @@ func (_u *DealRefundUpdateOne) SetNillableState(v *dealrefund.State) *DealRefund
 	if v != nil {
 		_u.SetState(*v)
 	}
+	return _u
+}
+
+// SetSource sets the "source" field.
+func (_u *DealRefundUpdateOne) SetSource(v dealrefund.Source) *DealRefundUpdateOne {
+	_u.mutation.SetSource(v)
+	return _u
+}
+
+// SetNillableSource sets the "source" field if the given value is not nil.
+func (_u *DealRefundUpdateOne) SetNillableSource(v *dealrefund.Source) *DealRefundUpdateOne {
+	if v != nil {
+		_u.SetSource(*v)
+	}
+	return _u
+}
+
+// SetAmount sets the "amount" field.
+func (_u *DealRefundUpdateOne) SetAmount(v int64) *DealRefundUpdateOne {
+	_u.mutation.ResetAmount()
+	_u.mutation.SetAmount(v)
+	return _u
+}
+
+// SetNillableAmount sets the "amount" field if the given value is not nil.
+func (_u *DealRefundUpdateOne) SetNillableAmount(v *int64) *DealRefundUpdateOne {
+	if v != nil {
+		_u.SetAmount(*v)
+	}
+	return _u
+}
+
+// AddAmount adds value to the "amount" field.
+func (_u *DealRefundUpdateOne) AddAmount(v int64) *DealRefundUpdateOne {
+	_u.mutation.AddAmount(v)
+	return _u
+}
+
+// SetNumber sets the "number" field.
+func (_u *DealRefundUpdateOne) SetNumber(v int) *DealRefundUpdateOne {
+	_u.mutation.ResetNumber()
+	_u.mutation.SetNumber(v)
+	return _u
+}
+
+// SetNillableNumber sets the "number" field if the given value is not nil.
+func (_u *DealRefundUpdateOne) SetNillableNumber(v *int) *DealRefundUpdateOne {
+	if v != nil {
+		_u.SetNumber(*v)
+	}
+	return _u
+}
+
+// AddNumber adds value to the "number" field.
+func (_u *DealRefundUpdateOne) AddNumber(v int) *DealRefundUpdateOne {
+	_u.mutation.AddNumber(v)
 	return _u
 }
 
@@ -276,6 +408,11 @@ func (_u *DealRefundUpdateOne) check() error {
 			return &ValidationError{Name: "state", err: fmt.Errorf(`ent: validator failed for field "DealRefund.state": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Source(); ok {
+		if err := dealrefund.SourceValidator(v); err != nil {
+			return &ValidationError{Name: "source", err: fmt.Errorf(`ent: validator failed for field "DealRefund.source": %w`, err)}
+		}
+	}
 	if _u.mutation.OrderCleared() && len(_u.mutation.OrderIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "DealRefund.order"`)
 	}
@@ -322,6 +459,21 @@ func (_u *DealRefundUpdateOne) sqlSave(ctx context.Context) (_node *DealRefund, 
 	}
 	if value, ok := _u.mutation.State(); ok {
 		_spec.SetField(dealrefund.FieldState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Source(); ok {
+		_spec.SetField(dealrefund.FieldSource, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Amount(); ok {
+		_spec.SetField(dealrefund.FieldAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedAmount(); ok {
+		_spec.AddField(dealrefund.FieldAmount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Number(); ok {
+		_spec.SetField(dealrefund.FieldNumber, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedNumber(); ok {
+		_spec.AddField(dealrefund.FieldNumber, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.ProviderRefundID(); ok {
 		_spec.SetField(dealrefund.FieldProviderRefundID, field.TypeString, value)

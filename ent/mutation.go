@@ -2090,6 +2090,8 @@ type DealRefundMutation struct {
 	source             *dealrefund.Source
 	amount             *int64
 	addamount          *int64
+	number             *int
+	addnumber          *int
 	provider_refund_id *string
 	clearedFields      map[string]struct{}
 	_order             *int64
@@ -2439,6 +2441,62 @@ func (m *DealRefundMutation) ResetAmount() {
 	m.addamount = nil
 }
 
+// SetNumber sets the "number" field.
+func (m *DealRefundMutation) SetNumber(i int) {
+	m.number = &i
+	m.addnumber = nil
+}
+
+// Number returns the value of the "number" field in the mutation.
+func (m *DealRefundMutation) Number() (r int, exists bool) {
+	v := m.number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNumber returns the old "number" field's value of the DealRefund entity.
+// If the DealRefund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DealRefundMutation) OldNumber(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNumber: %w", err)
+	}
+	return oldValue.Number, nil
+}
+
+// AddNumber adds i to the "number" field.
+func (m *DealRefundMutation) AddNumber(i int) {
+	if m.addnumber != nil {
+		*m.addnumber += i
+	} else {
+		m.addnumber = &i
+	}
+}
+
+// AddedNumber returns the value that was added to the "number" field in this mutation.
+func (m *DealRefundMutation) AddedNumber() (r int, exists bool) {
+	v := m.addnumber
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNumber resets all changes to the "number" field.
+func (m *DealRefundMutation) ResetNumber() {
+	m.number = nil
+	m.addnumber = nil
+}
+
 // SetProviderRefundID sets the "provider_refund_id" field.
 func (m *DealRefundMutation) SetProviderRefundID(s string) {
 	m.provider_refund_id = &s
@@ -2549,7 +2607,7 @@ func (m *DealRefundMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DealRefundMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 8)
 	if m.created_at != nil {
 		fields = append(fields, dealrefund.FieldCreatedAt)
 	}
@@ -2567,6 +2625,9 @@ func (m *DealRefundMutation) Fields() []string {
 	}
 	if m.amount != nil {
 		fields = append(fields, dealrefund.FieldAmount)
+	}
+	if m.number != nil {
+		fields = append(fields, dealrefund.FieldNumber)
 	}
 	if m.provider_refund_id != nil {
 		fields = append(fields, dealrefund.FieldProviderRefundID)
@@ -2591,6 +2652,8 @@ func (m *DealRefundMutation) Field(name string) (ent.Value, bool) {
 		return m.Source()
 	case dealrefund.FieldAmount:
 		return m.Amount()
+	case dealrefund.FieldNumber:
+		return m.Number()
 	case dealrefund.FieldProviderRefundID:
 		return m.ProviderRefundID()
 	}
@@ -2614,6 +2677,8 @@ func (m *DealRefundMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldSource(ctx)
 	case dealrefund.FieldAmount:
 		return m.OldAmount(ctx)
+	case dealrefund.FieldNumber:
+		return m.OldNumber(ctx)
 	case dealrefund.FieldProviderRefundID:
 		return m.OldProviderRefundID(ctx)
 	}
@@ -2667,6 +2732,13 @@ func (m *DealRefundMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetAmount(v)
 		return nil
+	case dealrefund.FieldNumber:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNumber(v)
+		return nil
 	case dealrefund.FieldProviderRefundID:
 		v, ok := value.(string)
 		if !ok {
@@ -2685,6 +2757,9 @@ func (m *DealRefundMutation) AddedFields() []string {
 	if m.addamount != nil {
 		fields = append(fields, dealrefund.FieldAmount)
 	}
+	if m.addnumber != nil {
+		fields = append(fields, dealrefund.FieldNumber)
+	}
 	return fields
 }
 
@@ -2695,6 +2770,8 @@ func (m *DealRefundMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case dealrefund.FieldAmount:
 		return m.AddedAmount()
+	case dealrefund.FieldNumber:
+		return m.AddedNumber()
 	}
 	return nil, false
 }
@@ -2710,6 +2787,13 @@ func (m *DealRefundMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddAmount(v)
+		return nil
+	case dealrefund.FieldNumber:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNumber(v)
 		return nil
 	}
 	return fmt.Errorf("unknown DealRefund numeric field %s", name)
@@ -2764,6 +2848,9 @@ func (m *DealRefundMutation) ResetField(name string) error {
 		return nil
 	case dealrefund.FieldAmount:
 		m.ResetAmount()
+		return nil
+	case dealrefund.FieldNumber:
+		m.ResetNumber()
 		return nil
 	case dealrefund.FieldProviderRefundID:
 		m.ResetProviderRefundID()

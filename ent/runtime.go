@@ -109,6 +109,10 @@ func init() {
 	dealrefund.DefaultUpdatedAt = dealrefundDescUpdatedAt.Default.(func() time.Time)
 	// dealrefund.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	dealrefund.UpdateDefaultUpdatedAt = dealrefundDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// dealrefundDescNumber is the schema descriptor for number field.
+	dealrefundDescNumber := dealrefundFields[4].Descriptor()
+	// dealrefund.DefaultNumber holds the default value on creation for the number field.
+	dealrefund.DefaultNumber = dealrefundDescNumber.Default.(int)
 	// dealrefundDescID is the schema descriptor for id field.
 	dealrefundDescID := dealrefundMixinFields0[0].Descriptor()
 	// dealrefund.DefaultID holds the default value on creation for the id field.

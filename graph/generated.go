@@ -8218,9 +8218,9 @@ extend type Mutation {
     "Makes a retry safe: the same key with the same input replays the first result (at most 255 characters; default: the Idempotency-Key header)."
     idempotencyKey: String
   ): ChargePayload! @auth(roles: [USER]) @expensive
-  "The buyer confirms a deal (the escrow marketplace's /api/v1/confirmOrder): COMPLETED, and the escrowed money goes to the seller's withdrawable balance."
+  "The buyer confirms a deal (the escrow marketplace's /api/v1/confirmOrder): COMPLETED, and the escrowed money (the amount less what partial refunds gave back) goes to the seller's withdrawable balance."
   confirmOrder("The DEAL order's id." orderId: ID!): Order! @auth(roles: [USER, ADMIN])
-  "The buyer asks for a refund of a paid deal, or of a confirmed one within the refund window (the escrow marketplace's /api/v1/applyRefund, the same request as requestRefund); the seller or an ADMIN decides with approveRefund or rejectRefund."
+  "The buyer asks for a refund of all that is left of a paid deal, or of a confirmed one within the refund window (the escrow marketplace's /api/v1/applyRefund, the same request as requestRefund, which also asks for a part); the seller or an ADMIN decides with approveRefund or rejectRefund."
   applyRefund(
     "The DEAL order's id (oid)."
     orderId: ID!
@@ -8806,8 +8806,10 @@ extend type Mutation {
     """
     How much to give back, in the order's asset: greater than zero, at most
     what is left (amount − refundedAmount), with at most the asset's
-    decimals. Absent: all that is left. Escrow deals and orders paid
-    through an epay V1 gateway are refunded whole only.
+    decimals. Absent: all that is left. Points orders and orders paid
+    through an epay V1 gateway are refunded whole only. A part of an escrow
+    deal comes out of escrow while the deal is there (the seller is then
+    released the rest), else out of the seller's balance.
     """
     amount: Decimal
   ): Order! @auth

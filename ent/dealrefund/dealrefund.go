@@ -29,6 +29,8 @@ const (
 	FieldSource = "source"
 	// FieldAmount holds the string denoting the amount field in the database.
 	FieldAmount = "amount"
+	// FieldNumber holds the string denoting the number field in the database.
+	FieldNumber = "number"
 	// FieldProviderRefundID holds the string denoting the provider_refund_id field in the database.
 	FieldProviderRefundID = "provider_refund_id"
 	// EdgeOrder holds the string denoting the order edge name in mutations.
@@ -53,6 +55,7 @@ var Columns = []string{
 	FieldState,
 	FieldSource,
 	FieldAmount,
+	FieldNumber,
 	FieldProviderRefundID,
 }
 
@@ -73,6 +76,8 @@ var (
 	DefaultUpdatedAt func() time.Time
 	// UpdateDefaultUpdatedAt holds the default value on update for the "updated_at" field.
 	UpdateDefaultUpdatedAt func() time.Time
+	// DefaultNumber holds the default value on creation for the "number" field.
+	DefaultNumber int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() int64
 )
@@ -160,6 +165,11 @@ func BySource(opts ...sql.OrderTermOption) OrderOption {
 // ByAmount orders the results by the amount field.
 func ByAmount(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAmount, opts...).ToFunc()
+}
+
+// ByNumber orders the results by the number field.
+func ByNumber(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNumber, opts...).ToFunc()
 }
 
 // ByProviderRefundID orders the results by the provider_refund_id field.

@@ -75,6 +75,11 @@ func Amount(v int64) predicate.DealRefund {
 	return predicate.DealRefund(sql.FieldEQ(FieldAmount, v))
 }
 
+// Number applies equality check predicate on the "number" field. It's identical to NumberEQ.
+func Number(v int) predicate.DealRefund {
+	return predicate.DealRefund(sql.FieldEQ(FieldNumber, v))
+}
+
 // ProviderRefundID applies equality check predicate on the "provider_refund_id" field. It's identical to ProviderRefundIDEQ.
 func ProviderRefundID(v string) predicate.DealRefund {
 	return predicate.DealRefund(sql.FieldEQ(FieldProviderRefundID, v))
@@ -258,6 +263,46 @@ func AmountLT(v int64) predicate.DealRefund {
 // AmountLTE applies the LTE predicate on the "amount" field.
 func AmountLTE(v int64) predicate.DealRefund {
 	return predicate.DealRefund(sql.FieldLTE(FieldAmount, v))
+}
+
+// NumberEQ applies the EQ predicate on the "number" field.
+func NumberEQ(v int) predicate.DealRefund {
+	return predicate.DealRefund(sql.FieldEQ(FieldNumber, v))
+}
+
+// NumberNEQ applies the NEQ predicate on the "number" field.
+func NumberNEQ(v int) predicate.DealRefund {
+	return predicate.DealRefund(sql.FieldNEQ(FieldNumber, v))
+}
+
+// NumberIn applies the In predicate on the "number" field.
+func NumberIn(vs ...int) predicate.DealRefund {
+	return predicate.DealRefund(sql.FieldIn(FieldNumber, vs...))
+}
+
+// NumberNotIn applies the NotIn predicate on the "number" field.
+func NumberNotIn(vs ...int) predicate.DealRefund {
+	return predicate.DealRefund(sql.FieldNotIn(FieldNumber, vs...))
+}
+
+// NumberGT applies the GT predicate on the "number" field.
+func NumberGT(v int) predicate.DealRefund {
+	return predicate.DealRefund(sql.FieldGT(FieldNumber, v))
+}
+
+// NumberGTE applies the GTE predicate on the "number" field.
+func NumberGTE(v int) predicate.DealRefund {
+	return predicate.DealRefund(sql.FieldGTE(FieldNumber, v))
+}
+
+// NumberLT applies the LT predicate on the "number" field.
+func NumberLT(v int) predicate.DealRefund {
+	return predicate.DealRefund(sql.FieldLT(FieldNumber, v))
+}
+
+// NumberLTE applies the LTE predicate on the "number" field.
+func NumberLTE(v int) predicate.DealRefund {
+	return predicate.DealRefund(sql.FieldLTE(FieldNumber, v))
 }
 
 // ProviderRefundIDEQ applies the EQ predicate on the "provider_refund_id" field.

@@ -84,6 +84,7 @@ var (
 		{Name: "state", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "REJECTED"}},
 		{Name: "source", Type: field.TypeEnum, Enums: []string{"ESCROW", "SELLER"}},
 		{Name: "amount", Type: field.TypeInt64},
+		{Name: "number", Type: field.TypeInt, Default: 0},
 		{Name: "provider_refund_id", Type: field.TypeString, Nullable: true},
 		{Name: "order_id", Type: field.TypeInt64},
 	}
@@ -95,7 +96,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "deal_refunds_orders_order",
-				Columns:    []*schema.Column{DealRefundsColumns[7]},
+				Columns:    []*schema.Column{DealRefundsColumns[8]},
 				RefColumns: []*schema.Column{OrdersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -104,7 +105,7 @@ var (
 			{
 				Name:    "dealrefund_order_id",
 				Unique:  true,
-				Columns: []*schema.Column{DealRefundsColumns[7]},
+				Columns: []*schema.Column{DealRefundsColumns[8]},
 			},
 		},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/ent/dealrefund"
 	"github.com/paygraph/paygraph/ent/order"
 	"github.com/paygraph/paygraph/ent/user"
 	"github.com/paygraph/paygraph/internal/apperr"
@@ -431,13 +432,31 @@ func (s *Service) SettleDeal(ctx context.Context, tx *txn.Tx, o *ent.Order) (*en
 	return s.escrowed(ctx, tx, o, world)
 }
 
-// release moves a deal's money from the seller's escrow to the seller's
-// withdrawable balance.
+// release moves what is left of a deal's money in escrow to the seller's
+// withdrawable balance: the amount less what parts refunded before, and
+// less a part being refunded through Ping++ (its money is held aside
+// already, and goes to the buyer or, refused, to the seller).
 func (s *Service) release(ctx context.Context, tx *txn.Tx, o *ent.Order) error {
-	_, err := s.Ledger.Post(ctx, tx, ledger.Journal{
+	cur, err := tx.Order.Get(ctx, o.ID)
+	if err != nil {
+		return fmt.Errorf("re-reading deal %d: %w", o.ID, err)
+	}
+	x := cur.Amount - cur.RefundedAmount
+	dr, err := tx.DealRefund.Query().Where(dealrefund.OrderID(o.ID)).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("reading refund of deal %d: %w", o.ID, err)
+	case dr.State == dealrefund.StatePENDING && dr.Source == dealrefund.SourceESCROW:
+		x -= dr.Amount
+	}
+	if x <= 0 {
+		return nil
+	}
+	_, err = s.Ledger.Post(ctx, tx, ledger.Journal{
 		Asset: o.Asset, Kind: "ESCROW_RELEASE", OrderID: o.ID, Postings: []ledger.Posting{
-			{UserID: o.PayeeID, Bucket: ledger.Escrow, Amount: -o.Amount},
-			{UserID: o.PayeeID, Bucket: ledger.Available, Amount: o.Amount, Withdrawable: o.Amount},
+			{UserID: o.PayeeID, Bucket: ledger.Escrow, Amount: -x},
+			{UserID: o.PayeeID, Bucket: ledger.Available, Amount: x, Withdrawable: x},
 		},
 	})
 	if err != nil {
@@ -491,11 +510,13 @@ func (s *Service) complete(ctx context.Context, o *ent.Order, actor, reason stri
 // AutoConfirmDue releases deals whose auto-confirm time has passed and
 // returns how many. Each release is a conditional transition, so several
 // instances running it at once release each deal once, and a deal its
-// buyer confirmed or disputed meanwhile is left alone.
+// buyer confirmed or disputed meanwhile is left alone. A deal with a
+// partial refund request waiting waits too, as one asked to be refunded
+// whole does: the seller decides the request first.
 func (s *Service) AutoConfirmDue(ctx context.Context, limit int) (int, error) {
 	due, err := s.Client.Order.Query().
 		Where(order.StatusEQ(payment.Paid), order.TypeEQ(order.TypeDEAL), order.AutoConfirmAtNotNil(),
-			order.AutoConfirmAtLTE(s.Clock.Now())).
+			order.AutoConfirmAtLTE(s.Clock.Now()), order.RefundRequestedAmountIsNil()).
 		Order(ent.Asc(order.FieldAutoConfirmAt)).Limit(limit).All(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("finding deals to confirm: %w", err)

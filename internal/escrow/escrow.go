@@ -6,12 +6,15 @@
 // Where the money is, in ledger terms:
 //
 //	paid deal          buyer available (or world:pingpp) → seller escrow
-//	confirmed deal     seller escrow → seller available, withdrawable
+//	confirmed deal     seller escrow → seller available, withdrawable (amount − refunded)
 //	refund, wallet     seller escrow (or seller withdrawable) → buyer available
 //	refund, Ping++     seller escrow (or seller withdrawable) → world:pingpp-refunding → world:pingpp
 //	withdrawal asked   user withdrawable → world:withdrawal-pending
 //	withdrawal paid    world:withdrawal-pending → world:withdrawal
 //	withdrawal refused world:withdrawal-pending → user available, withdrawable
+//
+// A refund gives back all that is left of a deal or a part of it; parts
+// leave the rest in escrow for the seller.
 package escrow
 
 import (

@@ -30,9 +30,13 @@ type Notice struct {
 	OrderNo string
 	// ProviderTradeNo is the provider's own number for the payment.
 	ProviderTradeNo string
-	// Amount is what the provider says was paid, in major units.
+	// Amount is what the provider says was paid (or, for a refund, given
+	// back), in major units.
 	Amount  money.Decimal
 	Outcome Outcome
+	// Description is the provider's copy of the description we gave a
+	// refund (Ping++), which starts with our refund number.
+	Description string
 	// OpenedTrade says the provider opens ProviderTradeNo at our request
 	// (an epay trade, a Ping++ charge) before it is paid: then an order
 	// that was handed a trade may be moved only by a notice of that trade.
@@ -113,15 +117,20 @@ func (s *Service) ApplyNotice(ctx context.Context, tx *txn.Tx, n Notice) (*ent.O
 		return nil, "", err
 	}
 	amount, err := asset.Minor(n.Amount)
-	if err != nil || amount != o.Amount {
-		return o, "", ErrNoticeAmount
-	}
 	if n.Outcome == OutcomeRefunded {
+		// A refund may be a part: at most the order's amount, and the
+		// order type's hook checks it is the refund it asked for.
+		if err != nil || amount <= 0 || amount > o.Amount {
+			return o, "", ErrNoticeAmount
+		}
 		h := s.OnRefunded[o.Type]
 		if h == nil {
 			return o, "", ErrNoRefunds
 		}
 		return h(ctx, tx, o, n)
+	}
+	if err != nil || amount != o.Amount {
+		return o, "", ErrNoticeAmount
 	}
 	actor := "callback:" + n.Provider
 	switch {

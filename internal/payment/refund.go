@@ -52,6 +52,15 @@ type PartialRefunder interface {
 	MayRefundPart(o *ent.Order) error
 }
 
+// RefundsUnderWay is implemented by the refund handlers whose approved
+// refunds may still be under way at a provider: a waiting partial request
+// is not rejected while its approved refund is being made.
+type RefundsUnderWay interface {
+	// UnderWay returns an error if a refund of o is under way, inside tx
+	// (which holds o's row lock).
+	UnderWay(ctx context.Context, tx *txn.Tx, o *ent.Order) error
+}
+
 // ErrNoRefunds is returned for an order type that has no refunds.
 var ErrNoRefunds = apperr.New(apperr.InvalidTransition, "orders of this type cannot be refunded")
 
@@ -307,6 +316,16 @@ func (s *Service) RejectRefund(ctx context.Context, orderID int64, reason string
 	}
 	var out *ent.Order
 	err = s.Tx.Run(ctx, func(tx *txn.Tx) error {
+		if u, ok := h.(RefundsUnderWay); ok {
+			// The order's row lock first, as a provider refund's claim
+			// takes it: the two exclude each other.
+			if err := tx.Order.Update().Where(order.ID(o.ID)).SetUpdatedAt(s.Clock.Now()).Exec(ctx); err != nil {
+				return fmt.Errorf("locking order %d: %w", o.ID, err)
+			}
+			if err := u.UnderWay(ctx, tx, o); err != nil {
+				return err
+			}
+		}
 		why := fmt.Sprintf("partial refund request of %s %s rejected: %s",
 			s.Ledger.Assets().Format(o.Asset, *o.RefundRequestedAmount), o.Asset, reason)
 		var err error
@@ -410,8 +429,24 @@ func (s *Service) RequestRefundOf(ctx context.Context, o *ent.Order, reason stri
 	err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
 		var err error
 		if partial {
+			// Under the order's row lock, read again: of concurrent
+			// requests one waits, the others are refused.
+			if err := tx.Order.Update().Where(order.ID(o.ID)).SetUpdatedAt(s.Clock.Now()).Exec(ctx); err != nil {
+				return fmt.Errorf("locking order %d: %w", o.ID, err)
+			}
+			cur, err := tx.Order.Get(ctx, o.ID)
+			if err != nil {
+				return fmt.Errorf("re-reading order %d: %w", o.ID, err)
+			}
+			if cur.RefundRequestedAmount != nil {
+				return apperr.New(apperr.InvalidTransition, "a partial refund request of %s %s already waits for a decision",
+					s.Ledger.Assets().Format(o.Asset, *cur.RefundRequestedAmount), o.Asset)
+			}
+			if x >= cur.Amount-cur.RefundedAmount {
+				return errRefundExceeds(s, cur)
+			}
 			why := fmt.Sprintf("partial refund of %s %s requested: %s", s.Ledger.Assets().Format(o.Asset, x), o.Asset, reason)
-			out, err = s.Step(ctx, tx, o, Actor(ctx), why, Changes{RefundReason: &reason, RefundRequested: &x})
+			out, err = s.Step(ctx, tx, cur, Actor(ctx), why, Changes{RefundReason: &reason, RefundRequested: &x})
 			return err
 		}
 		out, err = s.Transition(ctx, tx, o, RefundRequested, Actor(ctx), reason,

@@ -319,33 +319,6 @@ func TestPartialRefundsOfADeliveredOrder(t *testing.T) {
 	w.srv.AssertLedger(t)
 }
 
-// Escrow deals are refunded whole only: an amount below the whole is
-// refused with a clear error, asked or approved, and changes nothing; the
-// whole refund works as before.
-func TestDealsAreRefundedWhole(t *testing.T) {
-	e := newEscrow(t, nil)
-	e.credit(t, e.buyerID, "100.00")
-	setPayPassword(t, e.buyer, "123456")
-	d := e.paidDeal(t, "10.00", false)
-	r, err := e.buyer.Post(`mutation($id:ID!){requestRefund(orderId:$id,reason:"r",amount:"1.00"){id}}`, map[string]any{"id": d.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "whole only") {
-		t.Fatalf("a partial request of a deal: %+v", r.Errors)
-	}
-	mustStatus(t, applyRefund(t, e.buyer, d.ID), "applyRefund", "REFUND_REQUESTED")
-	if r, _ := approvePart(e.seller, d.ID, "1.00"); r.Code() != "BAD_USER_INPUT" {
-		t.Fatalf("a partial approval of a deal: %+v", r.Errors)
-	}
-	wantCash(t, e.buyer, "90.00", "0.00", "0.00")
-	if r, _ := approvePart(e.seller, d.ID, "10.00"); len(r.Errors) > 0 {
-		t.Fatalf("the whole: %+v", r.Errors)
-	}
-	wantCash(t, e.buyer, "100.00", "0.00", "0.00")
-	e.srv.AssertLedger(t)
-}
-
 // A recharge paid at a V2 epay gateway is refunded in parts through the
 // gateway, each with its own refund number: the payer's wallet gives back
 // exactly each part, the order stays PAID until the last part, and the

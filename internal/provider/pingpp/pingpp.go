@@ -56,7 +56,11 @@ type Charge struct {
 	FailureCode    *string         `json:"failure_code"`
 	FailureMsg     *string         `json:"failure_msg"`
 	Credential     json.RawMessage `json:"credential"`
-	Raw            json.RawMessage `json:"-"`
+	// Refunds lists the charge's refunds, as Ping++ embeds them.
+	Refunds struct {
+		Data []Refund `json:"data"`
+	} `json:"refunds"`
+	Raw json.RawMessage `json:"-"`
 }
 
 // Closed reports whether the charge can no longer be paid: it failed, or

@@ -102,7 +102,8 @@ func (w *Webhook) notice(ev *Event) (payment.Notice, error) {
 		case rf.ChargeOrderNo == "" || rf.Amount <= 0:
 			return payment.Notice{}, errors.New("refund names no charge_order_no or amount")
 		}
-		return payment.Notice{OrderNo: rf.ChargeOrderNo, ProviderTradeNo: rf.ID, Amount: Fen(rf.Amount), Outcome: payment.OutcomeRefunded}, nil
+		return payment.Notice{OrderNo: rf.ChargeOrderNo, ProviderTradeNo: rf.ID, Amount: Fen(rf.Amount), Outcome: payment.OutcomeRefunded,
+			Description: rf.Description}, nil
 	}
 	return payment.Notice{}, fmt.Errorf("event type %q is not handled", ev.Type)
 }

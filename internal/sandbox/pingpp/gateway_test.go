@@ -117,8 +117,15 @@ func TestChargePayWebhookRefund(t *testing.T) {
 		t.Fatalf("refund: %+v %v", rf, err)
 	}
 	_, n, err = hook.Verify(f.received[1], f.bodies[1])
-	if err != nil || n.Outcome != payment.OutcomeRefunded || n.OrderNo != "abc123" || n.ProviderTradeNo != rf.ID || n.Amount.String() != "12.34" {
+	if err != nil || n.Outcome != payment.OutcomeRefunded || n.OrderNo != "abc123" || n.ProviderTradeNo != rf.ID || n.Amount.String() != "12.34" ||
+		n.Description != "not as described" {
 		t.Fatalf("refund webhook: %+v %v", n, err)
+	}
+	// The charge lists its refunds, with their descriptions.
+	got, err = f.client.GetCharge(t.Context(), c.ID)
+	if err != nil || got.AmountRefunded != 1234 || len(got.Refunds.Data) != 1 || got.Refunds.Data[0].ID != rf.ID ||
+		got.Refunds.Data[0].Description != "not as described" || got.Refunds.Data[0].Amount != 1234 {
+		t.Fatalf("charge after refund: %+v %v", got, err)
 	}
 	// Nothing is left to refund: a definite refusal.
 	_, err = f.client.CreateRefund(t.Context(), c.ID, 1, "again")
