@@ -33,7 +33,8 @@ func TestDemo(t *testing.T) {
 		for _, want := range []string{
 			"✓ token checkout: buyer pay with the authenticator's code → PAID",
 			"✓ app store: buyer payOrder → PAID (C",
-			"✓ app store: admin approveRefund → REFUNDED",
+			"✓ app store: admin approveRefund of a part (the four coins, 2.00) → still PAID, refundedAmount 2.00",
+			"✓ app store: admin approveRefund of the rest → REFUNDED, refundedAmount 32.00",
 			"✓ points: order ORDER",
 			"✓ escrow: seller approveRefund → REFUNDED",
 			"✓ escrow: payer presses Pay on the Ping++ cashier",

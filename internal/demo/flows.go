@@ -313,6 +313,18 @@ func (d *demo) appStore(w *world) {
 	cny, _, _ = d.wallet(flow+"wallet", w.buyer, "CNY")
 	d.ok(flow+"buyer payOrder → %s (%s; wallet %s CNY)", po.PayOrder.Status, po.PayOrder.OrderNo, cny)
 
+	// A part first: the four coins go back, the order stays PAID.
+	var part struct {
+		ApproveRefund struct{ Status, RefundedAmount string }
+	}
+	d.gql(flow+"approveRefund (a part)", w.admin, `mutation($id:ID!,$k:String!){approveRefund(orderId:$id,amount:"2.00",idempotencyKey:$k){status refundedAmount}}`,
+		map[string]any{"id": po.PayOrder.ID, "k": "demo-part-" + po.PayOrder.ID}, &part)
+	d.want(flow+"approveRefund (a part)", part.ApproveRefund.Status, "PAID")
+	d.want(flow+"approveRefund (a part)", part.ApproveRefund.RefundedAmount, "2.00")
+	cny, _, _ = d.wallet(flow+"wallet", w.buyer, "CNY")
+	d.ok(flow+"admin approveRefund of a part (the four coins, 2.00) → still %s, refundedAmount %s (wallet %s CNY)",
+		part.ApproveRefund.Status, part.ApproveRefund.RefundedAmount, cny)
+
 	var del struct{ MarkDelivered struct{ Status string } }
 	d.gql(flow+"markDelivered", w.svc, `mutation($id:ID!){markDelivered(orderId:$id){status}}`, map[string]any{"id": po.PayOrder.ID}, &del)
 	d.want(flow+"markDelivered", del.MarkDelivered.Status, "COMPLETED")
@@ -323,11 +335,13 @@ func (d *demo) appStore(w *world) {
 	d.want(flow+"requestReturn", ret.RequestReturn.Status, "REFUND_REQUESTED")
 	d.ok(flow+"buyer requestReturn → %s", ret.RequestReturn.Status)
 
-	var ref struct{ ApproveRefund struct{ Status string } }
-	d.gql(flow+"approveRefund", w.admin, `mutation($id:ID!){approveRefund(orderId:$id){status}}`, map[string]any{"id": po.PayOrder.ID}, &ref)
+	var ref struct {
+		ApproveRefund struct{ Status, RefundedAmount string }
+	}
+	d.gql(flow+"approveRefund", w.admin, `mutation($id:ID!){approveRefund(orderId:$id){status refundedAmount}}`, map[string]any{"id": po.PayOrder.ID}, &ref)
 	d.want(flow+"approveRefund", ref.ApproveRefund.Status, "REFUNDED")
 	cny, _, _ = d.wallet(flow+"wallet", w.buyer, "CNY")
-	d.ok(flow+"admin approveRefund → %s (back in the wallet: %s CNY)", ref.ApproveRefund.Status, cny)
+	d.ok(flow+"admin approveRefund of the rest → %s, refundedAmount %s (back in the wallet: %s CNY)", ref.ApproveRefund.Status, ref.ApproveRefund.RefundedAmount, cny)
 }
 
 // epayPay opens the epay sandbox's cashier page and presses its Pay
