@@ -450,7 +450,10 @@ func (s *Service) release(ctx context.Context, tx *txn.Tx, o *ent.Order) error {
 	case dr.State == dealrefund.StatePENDING && dr.Source == dealrefund.SourceESCROW:
 		x -= dr.Amount
 	}
-	if x <= 0 {
+	if x < 0 {
+		return fmt.Errorf("deal %d: refunds and holds (%d) exceed its amount (%d)", o.ID, cur.Amount-x, cur.Amount)
+	}
+	if x == 0 {
 		return nil
 	}
 	_, err = s.Ledger.Post(ctx, tx, ledger.Journal{
@@ -491,16 +494,32 @@ func (s *Service) ConfirmOrder(ctx context.Context, orderID int64) (*ent.Order, 
 	if p.Role == role.Admin {
 		reason = "confirmed by an admin for the buyer"
 	}
-	return s.complete(ctx, o, payment.Actor(ctx), reason)
+	return s.complete(ctx, o, payment.Actor(ctx), reason, false)
 }
 
-func (s *Service) complete(ctx context.Context, o *ent.Order, actor, reason string) (*ent.Order, error) {
+// errRequestWaits skips, in AutoConfirmDue, a deal whose partial refund
+// request arrived after it was found due.
+var errRequestWaits = apperr.New(apperr.InvalidTransition, "a partial refund request waits for the seller's decision")
+
+// complete confirms a deal and releases its escrow. auto (the 24-hour
+// confirmation) leaves a deal alone whose partial refund request waits,
+// checked again under the transition's row lock.
+func (s *Service) complete(ctx context.Context, o *ent.Order, actor, reason string, auto bool) (*ent.Order, error) {
 	var out *ent.Order
 	err := s.Tx.Run(ctx, func(tx *txn.Tx) error {
 		now := s.Clock.Now()
 		var err error
 		if out, err = s.Payments.Transition(ctx, tx, o, payment.Completed, actor, reason, payment.Changes{CompletedAt: &now}); err != nil {
 			return err
+		}
+		if auto {
+			cur, err := tx.Order.Get(ctx, o.ID)
+			if err != nil {
+				return fmt.Errorf("re-reading deal %d: %w", o.ID, err)
+			}
+			if cur.RefundRequestedAmount != nil {
+				return errRequestWaits
+			}
 		}
 		return s.release(ctx, tx, out)
 	})
@@ -523,7 +542,7 @@ func (s *Service) AutoConfirmDue(ctx context.Context, limit int) (int, error) {
 	}
 	n := 0
 	for _, o := range due {
-		_, err := s.complete(ctx, o, "system", "confirmed automatically")
+		_, err := s.complete(ctx, o, "system", "confirmed automatically", true)
 		if apperr.CodeOf(err) == apperr.InvalidTransition {
 			continue
 		}

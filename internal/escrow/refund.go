@@ -251,6 +251,21 @@ func isOurs(o *ent.Order, dr *ent.DealRefund, description string, amount int64) 
 	return description == no || strings.HasPrefix(description, no+" ")
 }
 
+// findAtPingpp returns the deal's charge and, if Ping++ lists it, the
+// refund of dr that did not fail.
+func (s *Service) findAtPingpp(ctx context.Context, o *ent.Order, dr *ent.DealRefund) (*pingpp.Charge, *pingpp.Refund, error) {
+	ch, err := s.Pingpp.GetCharge(ctx, o.ProviderTradeNo)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range ch.Refunds.Data {
+		if rf := &ch.Refunds.Data[i]; isOurs(o, dr, rf.Description, rf.Amount) && rf.Status != pingpp.RefundFailed {
+			return ch, rf, nil
+		}
+	}
+	return ch, nil, nil
+}
+
 // refundThroughPingpp holds the money aside (world:pingpp-refunding), asks
 // Ping++ for the refund outside any transaction, and settles when Ping++
 // says it succeeded. Only a definite refusal gives the money back to where
@@ -264,14 +279,15 @@ func (s *Service) refundThroughPingpp(ctx context.Context, o *ent.Order, amount 
 	}
 	if askFirst {
 		// An earlier try may have reached Ping++: find it before asking again.
-		ch, err := s.Pingpp.GetCharge(ctx, o.ProviderTradeNo)
+		ch, rf, err := s.findAtPingpp(ctx, o, dr)
 		if err != nil {
 			return nil, err
 		}
-		for i := range ch.Refunds.Data {
-			if rf := &ch.Refunds.Data[i]; isOurs(o, dr, rf.Description, rf.Amount) && rf.Status != pingpp.RefundFailed {
-				return s.answered(ctx, o, dr, rf)
-			}
+		if rf != nil {
+			return s.answered(ctx, o, dr, rf)
+		}
+		if ch.Refunds.HasMore {
+			return nil, ErrInFlight // not on the page Ping++ embeds: asking again could refund twice
 		}
 	}
 	desc := refundNo(o, dr.Number)
@@ -291,17 +307,15 @@ func (s *Service) refundThroughPingpp(ctx context.Context, o *ent.Order, amount 
 	case pingpp.IsRefusal(err):
 		// Refused: unless an earlier try already made this refund, the
 		// money goes back to where it was.
-		ch, gerr := s.Pingpp.GetCharge(ctx, o.ProviderTradeNo)
+		ch, rf, gerr := s.findAtPingpp(ctx, o, dr)
 		if gerr != nil {
 			return nil, gerr
 		}
-		for i := range ch.Refunds.Data {
-			if rf := &ch.Refunds.Data[i]; dr.Number > 0 && isOurs(o, dr, rf.Description, rf.Amount) && rf.Status != pingpp.RefundFailed {
-				return s.answered(ctx, o, dr, rf)
-			}
+		if rf != nil && dr.Number > 0 {
+			return s.answered(ctx, o, dr, rf)
 		}
-		if dr.Number == 0 && ch.AmountRefunded >= o.Amount {
-			return nil, ErrInFlight
+		if (dr.Number == 0 && ch.AmountRefunded >= o.Amount) || ch.Refunds.HasMore {
+			return nil, ErrInFlight // it may have happened: keep the hold
 		}
 		return nil, s.unclaimRefund(ctx, o, dr, err)
 	default:

@@ -343,7 +343,7 @@ func (b ByChannel) MayDecide(ctx context.Context, o *ent.Order) error {
 	if d, ok := b[o.Channel].(RefundDecider); ok {
 		return d.MayDecide(ctx, o)
 	}
-	return nil
+	return ErrNoRefunds
 }
 
 // MayRefundPart dispatches by o.Channel.
@@ -537,6 +537,9 @@ func (h GatewayRefunds) claimRefund(ctx context.Context, o *ent.Order, r Refund,
 			}
 			if cur.RefundedAmount >= cur.Amount {
 				return InvalidTransition(Refunded, Refunded)
+			}
+			if r.Amount > cur.Amount-cur.RefundedAmount {
+				return errRefundExceeds(h.Service, cur) // a refund decided meanwhile took part of it
 			}
 			// A new refund: the next number, so the gateway never takes
 			// it for the one before.

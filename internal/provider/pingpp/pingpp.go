@@ -56,9 +56,11 @@ type Charge struct {
 	FailureCode    *string         `json:"failure_code"`
 	FailureMsg     *string         `json:"failure_msg"`
 	Credential     json.RawMessage `json:"credential"`
-	// Refunds lists the charge's refunds, as Ping++ embeds them.
+	// Refunds lists the charge's refunds, as Ping++ embeds them: one page,
+	// with HasMore set when there are more than it holds.
 	Refunds struct {
-		Data []Refund `json:"data"`
+		Data    []Refund `json:"data"`
+		HasMore bool     `json:"has_more"`
 	} `json:"refunds"`
 	Raw json.RawMessage `json:"-"`
 }
