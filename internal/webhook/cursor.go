@@ -93,7 +93,8 @@ func (d *Dispatcher) number(ctx context.Context) error {
 				return err
 			}
 			r, err := tx.ExecContext(ctx, `UPDATE events SET position = n.pos FROM (
-				SELECT id, (SELECT COALESCE(MAX(position), 0) FROM events) + row_number() OVER (ORDER BY id) AS pos
+				SELECT id, GREATEST((SELECT COALESCE(MAX(position), 0) FROM events),
+					(SELECT COALESCE(MAX(cursor), 0) FROM webhook_endpoints)) + row_number() OVER (ORDER BY id) AS pos
 				FROM events WHERE position IS NULL ORDER BY id LIMIT $1) n
 			WHERE events.id = n.id`, numberBatch)
 			if err != nil {
@@ -404,12 +405,20 @@ func (d *Dispatcher) expire(ctx context.Context, f following, st *cursorStep) (*
 		out: outcome{at: now, err: msg}}, nil
 }
 
+// sameTime reports whether a and b are both unset or the same moment.
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
 // recordStep writes where an endpoint's round got: its cursor and backoff,
 // and a row per attempt made, in one unit of work, if this instance
 // still holds the endpoint (with PostgreSQL) and it still exists.
 func (d *Dispatcher) recordStep(ctx context.Context, f following, st cursorStep) error {
 	changed := st.cursor != f.Cursor || st.failures != f.Failures || st.headAttempts != f.HeadAttempts ||
-		len(st.rows) > 0 || (st.nextAttemptAt == nil) != (f.NextAttemptAt == nil)
+		len(st.rows) > 0 || !sameTime(st.nextAttemptAt, f.NextAttemptAt)
 	if !changed && f.lease == 0 {
 		return nil // nothing to write
 	}

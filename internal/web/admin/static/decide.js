@@ -24,7 +24,7 @@ export async function render(root) {
       h('td', {}, typeLabel(o.type)),
       h('td', {}, status(o.status)),
       h('td', { class: 'num' }, money(o.amount, o.asset)),
-      h('td', { class: 'num', dataset: { refunded: o.refundedAmount } }, money(o.refundedAmount)),
+      h('td', { class: 'num', dataset: { refunded: o.refundedAmount } }, money(o.refundedAmount, o.asset)),
       // A request for all that is left has no amount of its own.
       h('td', { class: 'num', dataset: { requested: o.refundRequestedAmount ?? '' } },
         o.refundRequestedAmount != null ? money(o.refundRequestedAmount, o.asset) : h('span', { class: 'muted' }, t('allThatIsLeft'))),
