@@ -18,6 +18,7 @@ import (
 	"entgo.io/ent/dialect"
 
 	"github.com/paygraph/paygraph/ent"
+	"github.com/paygraph/paygraph/ent/event"
 	"github.com/paygraph/paygraph/ent/orderevent"
 	"github.com/paygraph/paygraph/internal/auth"
 	"github.com/paygraph/paygraph/internal/config"
@@ -1272,4 +1273,46 @@ func TestResumeReplaysAStepThatCommittedLate(t *testing.T) {
 		}
 	}
 	w.srv.AssertLedger(t)
+}
+
+// A quiet month purges every event; the next payment's event still reaches
+// the endpoint, whose cursor stands where the purged events were.
+func TestWebhookEventsAfterAPurgeThatEmptiedTheTableAreSent(t *testing.T) {
+	srv := testutil.Start(t, hookEnv(t, nil))
+	w := newHookWorld(t, srv)
+	rcv := newReceiver(t, nil)
+	epID, _ := w.endpoint(t, w.shop, rcv.URL, []string{"order.paid"})
+	first := w.order(t, w.shop)
+	w.pay(t, first)
+	rcv.wait(t, "the first order.paid", func(cs []hookCall) bool { return len(cs) == 1 })
+	ep, _ := strconv.ParseInt(epID, 10, 64)
+	deadline := time.Now().Add(hookWait)
+	for { // the round that sent it has moved the cursor past every event
+		e, err := srv.DB.Ent.WebhookEndpoint.Get(t.Context(), ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last, err := srv.DB.Ent.Event.Query().Where(event.AppID(e.AppID)).Aggregate(ent.Max(event.FieldPosition)).Int(t.Context())
+		if err == nil && e.Cursor >= int64(last) && last > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cursor %d never reached the last event (%d, %v)", e.Cursor, last, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := srv.Webhooks.Purge(t.Context(), time.Now().Add(webhook.Retention+time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.DB.Ent.Event.Query().CountX(t.Context()); n != 0 {
+		t.Fatalf("%d events left after the purge", n)
+	}
+	second := w.order(t, w.shop)
+	w.pay(t, second)
+	calls := rcv.wait(t, "order.paid after the purge", func(cs []hookCall) bool { return len(cs) == 2 })
+	var data struct{ ID string }
+	if err := json.Unmarshal(calls[1].Event.Data, &data); err != nil || data.ID != second {
+		t.Fatalf("second call: %s %v", calls[1].Event.Data, err)
+	}
+	srv.AssertLedger(t)
 }
