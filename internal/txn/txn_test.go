@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -91,5 +92,64 @@ func TestUnitsAreIndependent(t *testing.T) {
 	case e := <-sub:
 		t.Fatalf("extra event %+v", e)
 	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// TestLateUnitsJoinTheRunningGroup queues units while a group's only unit
+// runs: they join its transaction (one commit for all) instead of waiting
+// for the next, and one of them failing leaves the first unit, which ran
+// without a savepoint, and the other late one intact.
+func TestLateUnitsJoinTheRunningGroup(t *testing.T) {
+	srv := testutil.Start(t, testutil.Base(t))
+	if !srv.Tx.Group {
+		t.Skip("group commit is SQLite's")
+	}
+	ctx := context.Background()
+	started, proceed := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	seen := map[string]any{} // unit → the transaction it ran in
+	unit := func(name string, fail bool) func(*txn.Tx) error {
+		return func(tx *txn.Tx) error {
+			mu.Lock()
+			seen[name] = tx.Tx
+			mu.Unlock()
+			if _, err := tx.App.Create().SetName(name).Save(ctx); err != nil {
+				return err
+			}
+			if name == "join-a" {
+				close(started)
+				<-proceed
+			}
+			if fail {
+				return errors.New("late unit fails")
+			}
+			return nil
+		}
+	}
+	errs := make(chan error, 3)
+	go func() { errs <- srv.Tx.Run(ctx, unit("join-a", false)) }()
+	<-started
+	go func() { errs <- srv.Tx.Run(ctx, unit("join-b", true)) }()
+	go func() { errs <- srv.Tx.Run(ctx, unit("join-c", false)) }()
+	time.Sleep(100 * time.Millisecond) // both are queued by now
+	close(proceed)
+	failed := 0
+	for range 3 {
+		if err := <-errs; err != nil {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("%d units failed, want 1 (join-b)", failed)
+	}
+	if seen["join-a"] != seen["join-b"] || seen["join-a"] != seen["join-c"] {
+		t.Fatalf("late units ran in another transaction than the running group's: %v", seen)
+	}
+	names, err := srv.DB.Ent.App.Query().Where(app.NameHasPrefix("join-")).Select(app.FieldName).Strings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 2 || !slices.Contains(names, "join-a") || !slices.Contains(names, "join-c") {
+		t.Fatalf("kept %v, want join-a and join-c", names)
 	}
 }
