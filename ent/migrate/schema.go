@@ -163,16 +163,6 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{EventsColumns[2]},
 			},
-			{
-				Name:    "event_app_id_position",
-				Unique:  false,
-				Columns: []*schema.Column{EventsColumns[7], EventsColumns[5]},
-			},
-			{
-				Name:    "event_position",
-				Unique:  false,
-				Columns: []*schema.Column{EventsColumns[5]},
-			},
 		},
 	}
 	// GoodsColumns holds the columns for the "goods" table.

@@ -146,6 +146,9 @@ func (d *DB) migrate(ctx context.Context) error {
 	if err := d.Ent.Schema.Create(ctx); err != nil {
 		return err
 	}
+	if err := d.eventIndexes(ctx); err != nil {
+		return err
+	}
 	if err := d.createReadinessTable(ctx); err != nil {
 		return err
 	}

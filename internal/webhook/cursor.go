@@ -112,6 +112,22 @@ func (d *Dispatcher) number(ctx context.Context) error {
 	}
 }
 
+// appEvents selects app's events after position cursor, in position
+// order (newest first when last). With SQLite a position is the event's
+// id, or 0 for an event no cursor reaches, so the read also bounds and
+// orders by id and runs on the app_id index (db.eventIndexes).
+func (d *Dispatcher) appEvents(app, cursor int64, last bool) *ent.EventQuery {
+	q := d.Service.Client.Event.Query().Where(event.AppID(app), event.PositionGT(cursor))
+	by := event.FieldPosition
+	if !d.Postgres {
+		q, by = q.Where(event.IDGT(cursor)), event.FieldID
+	}
+	if last {
+		return q.Order(ent.Desc(by))
+	}
+	return q.Order(ent.Asc(by))
+}
+
 // following is an endpoint this instance moves the cursor of.
 type following struct {
 	*ent.WebhookEndpoint
@@ -154,8 +170,7 @@ func (d *Dispatcher) dueEndpoints(ctx context.Context, n int) ([]following, time
 		}
 		head, ok := heads[ep.AppID]
 		if !ok {
-			last, err := d.Service.Client.Event.Query().Where(event.AppID(ep.AppID), event.PositionNotNil()).
-				Order(ent.Desc(event.FieldPosition)).Select(event.FieldPosition).First(ctx)
+			last, err := d.appEvents(ep.AppID, 0, true).Select(event.FieldPosition).First(ctx)
 			if err != nil && !ent.IsNotFound(err) {
 				return nil, next, err
 			}
@@ -291,8 +306,7 @@ func (d *Dispatcher) follow(ctx context.Context, f following) {
 func (d *Dispatcher) walk(ctx context.Context, f following) (cursorStep, error) {
 	st := cursorStep{cursor: f.Cursor, failures: f.Failures, headAttempts: f.HeadAttempts}
 	start := time.Now()
-	evs, err := d.Service.Client.Event.Query().Where(event.AppID(f.AppID), event.PositionGT(f.Cursor)).
-		Order(event.ByPosition()).Limit(cursorWindow).All(ctx)
+	evs, err := d.appEvents(f.AppID, f.Cursor, false).Limit(cursorWindow).All(ctx)
 	if err != nil {
 		return st, err
 	}
@@ -375,8 +389,7 @@ func (d *Dispatcher) expire(ctx context.Context, f following, st *cursorStep) (*
 	var last *ent.Event
 	now := time.Now()
 	for {
-		evs, err := d.Service.Client.Event.Query().Where(event.AppID(f.AppID), event.PositionGT(st.cursor)).
-			Order(event.ByPosition()).Limit(expirePage).
+		evs, err := d.appEvents(f.AppID, st.cursor, false).Limit(expirePage).
 			Select(event.FieldPosition, event.FieldCreatedAt, event.FieldType).All(ctx)
 		if err != nil {
 			return nil, err
