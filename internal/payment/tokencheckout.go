@@ -241,9 +241,11 @@ func (s *Service) CreatePaymentOrder(ctx context.Context, in CreatePaymentOrderI
 			items = append(items, tx.OrderItem.Create().SetOrderID(o.ID).SetKind(orderitem.KindPRODUCT).SetPosition(i).
 				SetPayType(it.payType).SetTokenID(it.asset.Code).SetAmount(it.amount))
 		}
-		if err := tx.OrderItem.CreateBulk(items...).Exec(ctx); err != nil {
+		lines, err := tx.OrderItem.CreateBulk(items...).Save(ctx)
+		if err != nil {
 			return nil, fmt.Errorf("creating order lines: %w", err)
 		}
+		s.Events.Lines(ctx, tx, o.ID, lines)
 		return o, s.RecordCreated(ctx, tx, o, Actor(ctx))
 	})
 }

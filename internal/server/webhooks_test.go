@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -1314,5 +1315,65 @@ func TestWebhookEventsAfterAPurgeThatEmptiedTheTableAreSent(t *testing.T) {
 	if err := json.Unmarshal(calls[1].Event.Data, &data); err != nil || data.ID != second {
 		t.Fatalf("second call: %s %v", calls[1].Event.Data, err)
 	}
+	srv.AssertLedger(t)
+}
+
+// TestWebhookEventListsTheLinesAsTheOrderShowsThem: an order's events
+// carry its payInfo and productInfo lines as Order shows them, in their
+// order, both for the order just created (whose lines the recorder is
+// handed) and once paid (whose lines it reads back).
+func TestWebhookEventListsTheLinesAsTheOrderShowsThem(t *testing.T) {
+	srv := testutil.Start(t, testutil.Base(t))
+	w := newHookWorld(t, srv)
+	var created struct {
+		CreatePaymentOrder struct{ ID string }
+	}
+	w.shop.Do(t, `mutation($in:CreatePaymentOrderInput!){createPaymentOrder(input:$in){id}}`, map[string]any{"in": map[string]any{
+		"payerUserId": w.payerID, "payeeUserId": w.payeeID,
+		"payInfo": []any{
+			map[string]any{"tokenId": "CNY", "amount": "1.50"},
+			map[string]any{"tokenId": "CNY", "amount": "0.25", "payType": "COUPON"},
+		},
+		"productInfo": []any{map[string]any{"tokenId": "CNY", "amount": "1.75"}},
+	}}).Decode(t, &created)
+	id := created.CreatePaymentOrder.ID
+	shown := func() map[string]json.RawMessage {
+		var out struct{ Order map[string]json.RawMessage }
+		w.shop.Do(t, `query($id:ID!){order(id:$id){payInfo{itemId:id payType tokenId amount paidAmount refundedAmount unlockedAmount} productInfo{itemId:id payType tokenId amount paidAmount refundedAmount unlockedAmount}}}`,
+			map[string]any{"id": id}).Decode(t, &out)
+		return out.Order
+	}
+	inEvent := func(typ string) map[string]json.RawMessage {
+		var out struct {
+			Events struct {
+				Edges []struct{ Node struct{ Data string } }
+			}
+		}
+		w.shop.Do(t, `query($o:ID!,$t:String!){events(where:{orderId:$o, type:$t}){edges{node{data}}}}`,
+			map[string]any{"o": id, "t": typ}).Decode(t, &out)
+		if len(out.Events.Edges) != 1 {
+			t.Fatalf("%d %s events", len(out.Events.Edges), typ)
+		}
+		var data map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(out.Events.Edges[0].Node.Data), &data); err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	compare := func(typ string) {
+		t.Helper()
+		want, got := shown(), inEvent(typ)
+		for _, k := range []string{"payInfo", "productInfo"} {
+			var a, b any
+			_ = json.Unmarshal(want[k], &a)
+			_ = json.Unmarshal(got[k], &b)
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("%s %s: event %s, order %s", typ, k, got[k], want[k])
+			}
+		}
+	}
+	compare("order.pending")
+	w.pay(t, id)
+	compare("order.paid")
 	srv.AssertLedger(t)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paygraph/paygraph/ent"
@@ -41,6 +43,9 @@ type Recorder struct {
 type pending struct {
 	steps   []orderStep
 	wallets []walletStep
+	// lines are orders' lines as the unit wrote them (Lines), so that
+	// flush need not read them back.
+	lines map[int64][]*ent.OrderItem
 }
 
 type pendingKey struct{}
@@ -101,6 +106,28 @@ func (r *Recorder) Refresh(tx *txn.Tx, o *ent.Order) {
 	}
 }
 
+// Lines tells the recorder the lines of order orderID as the unit leaves
+// them (a flow that has just created them), so that its events are
+// written without reading them back. A flow that changes them later in
+// the same unit must not call it.
+func (r *Recorder) Lines(ctx context.Context, tx *txn.Tx, orderID int64, items []*ent.OrderItem) {
+	if r == nil {
+		return
+	}
+	p := r.pending(ctx, tx)
+	if p.lines == nil {
+		p.lines = map[int64][]*ent.OrderItem{}
+	}
+	sorted := slices.Clone(items)
+	slices.SortStableFunc(sorted, func(a, b *ent.OrderItem) int {
+		if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
+			return c
+		}
+		return a.Position - b.Position
+	})
+	p.lines[orderID] = sorted
+}
+
 // WalletChange is a wallet's state after a journal moved it.
 type WalletChange struct {
 	WalletID, UserID                int64
@@ -127,17 +154,23 @@ func (r *Recorder) Wallets(ctx context.Context, tx *txn.Tx, orderID int64, kind 
 // flush writes the events of a unit of work.
 func (r *Recorder) flush(ctx context.Context, tx *txn.Tx, p *pending) error {
 	orders := map[int64]*ent.Order{}
-	var ids []int64
+	var ids, unread []int64
 	for i := range p.steps {
 		o := &p.steps[i].order
 		if orders[o.ID] == nil {
 			ids = append(ids, o.ID)
+			if _, ok := p.lines[o.ID]; !ok {
+				unread = append(unread, o.ID)
+			}
 		}
 		orders[o.ID] = o
 	}
 	items := map[int64][]*ent.OrderItem{}
-	if len(ids) > 0 {
-		its, err := tx.OrderItem.Query().Where(orderitem.OrderIDIn(ids...)).
+	for id, its := range p.lines {
+		items[id] = its
+	}
+	if len(unread) > 0 {
+		its, err := tx.OrderItem.Query().Where(orderitem.OrderIDIn(unread...)).
 			Order(orderitem.ByKind(), orderitem.ByPosition()).All(ctx)
 		if err != nil {
 			return fmt.Errorf("reading order lines for their events: %w", err)
