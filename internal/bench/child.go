@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -251,6 +252,76 @@ func (c *child) statements() (map[string]int64, error) {
 	return m, err
 }
 
+// commitTimes is the server's /debug/commits: how many of the SQLite
+// writer's commits so far took up to each bound (ms), and longer.
+type commitTimes struct {
+	BoundsMs []float64
+	Counts   []int64
+}
+
+func (c *child) commitTimes() commitTimes {
+	var ct commitTimes
+	resp, err := http.Get(c.debug + "/debug/commits")
+	if err != nil {
+		return ct
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(&ct)
+	return ct
+}
+
+// since is what was counted between a and ct.
+func (ct commitTimes) since(a commitTimes) commitTimes {
+	out := commitTimes{BoundsMs: ct.BoundsMs, Counts: slices.Clone(ct.Counts)}
+	for i := range out.Counts {
+		if i < len(a.Counts) {
+			out.Counts[i] -= a.Counts[i]
+		}
+	}
+	return out
+}
+
+// String gives the commits' count, median, 99th percentile and slowest
+// as the bucket bounds they fall under.
+func (ct commitTimes) String() string {
+	var n int64
+	for _, c := range ct.Counts {
+		n += c
+	}
+	if n == 0 || len(ct.Counts) != len(ct.BoundsMs)+1 {
+		return ""
+	}
+	bound := func(i int) string {
+		if i == len(ct.BoundsMs) {
+			return fmt.Sprintf("> %g ms", ct.BoundsMs[i-1])
+		}
+		return fmt.Sprintf("≤ %g ms", ct.BoundsMs[i])
+	}
+	at := func(q float64) string {
+		var run int64
+		for i, c := range ct.Counts {
+			run += c
+			if float64(run) >= q*float64(n) {
+				return bound(i)
+			}
+		}
+		return bound(len(ct.Counts) - 1)
+	}
+	slowest := 0
+	for i, c := range ct.Counts {
+		if c > 0 {
+			slowest = i
+		}
+	}
+	var over5 int64
+	for i, c := range ct.Counts {
+		if i > 0 && ct.BoundsMs[i-1] >= 5 {
+			over5 += c
+		}
+	}
+	return fmt.Sprintf("%d commits (fsync included): p50 %s, p99 %s, slowest %s; %d over 5 ms", n, at(0.5), at(0.99), bound(slowest), over5)
+}
+
 // gc makes the server collect garbage (a heap profile with gc=1), so that
 // heap figures compare live memory.
 func (c *child) gc() {
@@ -315,18 +386,20 @@ func (c *child) profile(kind string, d time.Duration, path string) <-chan error 
 // sample is a phase's view of server processes: CPU, write calls and
 // statements at its start, to subtract at its end.
 type sample struct {
-	cpu   map[*child]time.Duration
-	io    map[*child]procIO
-	stmts map[string]int64
-	self  time.Duration
-	wall  time.Time
+	commits map[*child]commitTimes
+	cpu     map[*child]time.Duration
+	io      map[*child]procIO
+	stmts   map[string]int64
+	self    time.Duration
+	wall    time.Time
 }
 
 func takeSample(cs []*child) sample {
-	s := sample{cpu: map[*child]time.Duration{}, io: map[*child]procIO{}, stmts: map[string]int64{}, self: selfCPU(), wall: time.Now()}
+	s := sample{commits: map[*child]commitTimes{}, cpu: map[*child]time.Duration{}, io: map[*child]procIO{}, stmts: map[string]int64{}, self: selfCPU(), wall: time.Now()}
 	var mu sync.Mutex
 	for _, c := range cs {
 		s.cpu[c] = c.cpu()
+		s.commits[c] = c.commitTimes()
 		s.io[c], _ = readProcIO(c.pid)
 		m, _ := c.statements()
 		mu.Lock()
@@ -347,6 +420,7 @@ type usage struct {
 	diskBytes int64
 	stmts     map[string]int64
 	wall      time.Duration
+	commits   []commitTimes // per server, SQLite's writer
 }
 
 func since(cs []*child, a sample) usage {
@@ -356,6 +430,7 @@ func since(cs []*child, a sample) usage {
 		d := b.cpu[c] - a.cpu[c]
 		u.serverCPU += d
 		u.perServer = append(u.perServer, d)
+		u.commits = append(u.commits, b.commits[c].since(a.commits[c]))
 		u.syscw += b.io[c].syscw - a.io[c].syscw
 		u.diskBytes += b.io[c].writeBytes - a.io[c].writeBytes
 	}

@@ -130,6 +130,11 @@ func printCPU(r result, u usage) {
 		line += fmt.Sprintf("; %.2f commits per flow", float64(byText["write: COMMIT"]+byText["pg: commit"])/float64(r.flows))
 	}
 	fmt.Println(line)
+	for _, ct := range u.commits {
+		if s := ct.String(); s != "" {
+			fmt.Printf("%-28s %s\n", "", s)
+		}
+	}
 }
 
 // printStatements prints the statements per flow, by pool, and with all

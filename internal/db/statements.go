@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -14,7 +15,15 @@ import (
 type Statements struct {
 	mu sync.Mutex
 	n  map[statementKey]int64
+	// commits counts the single SQLite writer's COMMITs by how long they
+	// took (the fsync of the log included), by CommitBoundsMs.
+	commits [len(CommitBoundsMs) + 1]int64
 }
+
+// CommitBoundsMs are the upper bounds, in milliseconds, of the buckets
+// CommitTimes counts the writer's commits in; the last bucket is above
+// them all.
+var CommitBoundsMs = [...]float64{0.5, 1, 2, 5, 10, 20, 50, 100, 250}
 
 type statementKey struct{ pool, text string }
 
@@ -27,6 +36,28 @@ func (s *Statements) add(pool, text string) {
 	s.mu.Lock()
 	s.n[statementKey{pool, text}]++
 	s.mu.Unlock()
+}
+
+func (s *Statements) commitTook(d time.Duration) {
+	ms := float64(d) / float64(time.Millisecond)
+	i := 0
+	for i < len(CommitBoundsMs) && ms > CommitBoundsMs[i] {
+		i++
+	}
+	s.mu.Lock()
+	s.commits[i]++
+	s.mu.Unlock()
+}
+
+// CommitTimes returns how many of the SQLite writer's commits so far
+// took up to each of CommitBoundsMs, and (last) longer.
+func (s *Statements) CommitTimes() []int64 {
+	if s == nil {
+		return make([]int64, len(CommitBoundsMs)+1)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int64(nil), s.commits[:]...)
 }
 
 // Counts returns how many times each statement ran so far, keyed
@@ -74,7 +105,12 @@ type countingTx struct {
 
 func (t countingTx) Commit() error {
 	t.c.count.add(t.c.pool, "COMMIT")
-	return t.Tx.Commit()
+	start := time.Now()
+	err := t.Tx.Commit()
+	if t.c.pool == "write" {
+		t.c.count.commitTook(time.Since(start))
+	}
+	return err
 }
 
 func (t countingTx) Rollback() error {

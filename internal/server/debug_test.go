@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"entgo.io/ent/dialect"
+
 	"github.com/paygraph/paygraph/internal/testutil"
 )
 
@@ -43,5 +45,29 @@ func TestDebugHandlerServesProfilesAndStatementCounts(t *testing.T) {
 	}
 	if !users {
 		t.Fatalf("no read of users counted: %v", counts)
+	}
+
+	// The writer's commits by time: SQLite's, one per commit counted.
+	resp, err = http.Get(dbg.URL + "/debug/commits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var commits struct {
+		BoundsMs []float64
+		Counts   []int64
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&commits); err != nil {
+		t.Fatal(err)
+	}
+	var timed int64
+	for _, n := range commits.Counts {
+		timed += n
+	}
+	if len(commits.Counts) != len(commits.BoundsMs)+1 {
+		t.Fatalf("%d counts for %d bounds", len(commits.Counts), len(commits.BoundsMs))
+	}
+	if srv.DB.Dialect == dialect.SQLite && (timed == 0 || timed < counts["write: COMMIT"]) { // more may have committed since
+		t.Fatalf("%d commits timed, %d counted", timed, counts["write: COMMIT"])
 	}
 }
