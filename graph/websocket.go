@@ -105,15 +105,60 @@ func escapeOriginPattern(origin string) string {
 	return b.String()
 }
 
-// Do serves one WebSocket and closes it when gqlgen returns.
+// Do serves one WebSocket: graphql-transport-ws itself (twsConn), the
+// legacy graphql-ws with gqlgen's transport, which it closes when gqlgen
+// returns.
 func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	a := &accepted{w: &refusalWriter{ResponseWriter: w}}
-	t.Websocket.Do(a.w, r.WithContext(context.WithValue(r.Context(), acceptedKey{}, a)), exec)
-	if a.conn != nil {
-		// A no-op when gqlgen closed it already or a close is under way.
-		_ = a.conn.WriteClose(CloseBadRequest, "connection ended")
-		_ = a.conn.Close()
+	r = r.WithContext(context.WithValue(r.Context(), acceptedKey{}, a))
+	ws, err := t.conns.Accept(a.w, r, transport.WebsocketAcceptOptions{
+		ResponseHeader: http.Header{},
+		Subprotocols:   []string{subprotocolLegacyWS, subprotocolTransportWS},
+	})
+	if err != nil {
+		transport.SendErrorf(a.w, http.StatusBadRequest, "unable to upgrade")
+		return
 	}
+	c := ws.(*wsConn)
+	if c.Subprotocol() != subprotocolTransportWS {
+		legacy := t.Websocket
+		legacy.Implementation = acceptedConn{c}
+		legacy.Do(a.w, r, exec)
+		// A no-op when gqlgen closed it already or a close is under way.
+		_ = c.WriteClose(CloseBadRequest, "connection ended")
+		_ = c.Close()
+		return
+	}
+	ctx, done := r.Context(), func() {}
+	take, handoff := ctx.Value(handoffKey{}).(func() (context.Context, func()))
+	if handoff {
+		ctx, done = take()
+	}
+	tc := newTWSConn(ctx, c, exec, t.Websocket.InitFunc, r.Header)
+	if !tc.init() {
+		tc.finish()
+		done()
+		return
+	}
+	if !handoff {
+		tc.loop()
+		tc.finish()
+		return
+	}
+	// The handler returns; the connection is read on a goroutine whose
+	// stack holds only the read.
+	go func() {
+		defer done()
+		defer tc.finish()
+		tc.loop()
+	}()
+}
+
+// acceptedConn hands gqlgen's transport a connection Do accepted already.
+type acceptedConn struct{ c *wsConn }
+
+func (a acceptedConn) Accept(http.ResponseWriter, *http.Request, transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	return a.c, nil
 }
 
 // websocketConns accepts WebSockets with coder/websocket (as gqlgen's own
@@ -283,13 +328,7 @@ func (c *wsConn) bound(ctx context.Context) (context.Context, context.CancelFunc
 // stops the init timer.
 func (c *wsConn) NextReader() (int, io.Reader, error) {
 	typ, data, err := c.conn.Read(context.Background())
-	c.firstRead.Do(func() {
-		c.mu.Lock()
-		if c.initTimer != nil {
-			c.initTimer.Stop()
-		}
-		c.mu.Unlock()
-	})
+	c.firstRead.Do(c.stopInitTimer)
 	if err != nil {
 		switch websocket.CloseStatus(err) {
 		case websocket.StatusNormalClosure, websocket.StatusNoStatusRcvd:
@@ -298,6 +337,33 @@ func (c *wsConn) NextReader() (int, io.Reader, error) {
 		return int(typ), nil, err
 	}
 	return int(typ), bytes.NewReader(data), nil
+}
+
+// read returns the next message; the first one (connection_init) stops
+// the init timer.
+func (c *wsConn) read() ([]byte, error) {
+	_, data, err := c.conn.Read(context.Background())
+	c.firstRead.Do(c.stopInitTimer)
+	return data, err
+}
+
+func (c *wsConn) stopInitTimer() {
+	c.mu.Lock()
+	if c.initTimer != nil {
+		c.initTimer.Stop()
+	}
+	c.mu.Unlock()
+}
+
+// writeText writes one text message in one write; a peer that does not
+// take it within pongTimeout is dropped.
+func (c *wsConn) writeText(data []byte) error {
+	if c.pongTimeout <= 0 {
+		return c.conn.Write(context.Background(), websocket.MessageText, data)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.pongTimeout)
+	defer cancel()
+	return c.conn.Write(ctx, websocket.MessageText, data)
 }
 
 // WriteJSON writes one message; a peer that does not take it within

@@ -261,10 +261,29 @@ type stream[T any] struct {
 // while some wait, so a live subscription costs no goroutine of its own
 // beyond gqlgen's; only a replay runs on one, until it is done.
 func serve[T any](ctx context.Context, s *Service, match func(events.Event) bool, release func(), load func(context.Context, events.Event) (*T, error), st stream[T]) <-chan *T {
+	// With a Push, the transport takes each value as it is sent, on the
+	// goroutine that sent it (see Push): no goroutine of its own waits on
+	// out, and the bus's delivery writes the result itself.
+	push := takePush(ctx)
 	out := make(chan *T, 1)
 	finish := func() {
 		close(out)
 		release()
+		if push != nil {
+			push.notify()
+		}
+	}
+	// send hands v over; false if ctx ended first.
+	send := func(ctx context.Context, v *T) bool {
+		select {
+		case out <- v:
+		case <-ctx.Done():
+			return false
+		}
+		if push != nil {
+			push.notify()
+		}
+		return true
 	}
 	forward := func(ctx context.Context, e events.Event) {
 		if !s.pace.acquire(ctx) {
@@ -284,6 +303,13 @@ func serve[T any](ctx context.Context, s *Service, match func(events.Event) bool
 			return
 		}
 		if v == nil || (st.seen != nil && st.seen(v)) {
+			return
+		}
+		if push != nil {
+			// out is empty: every value sent was taken by its Notify. The
+			// slot is held while the transport writes the result, which
+			// paces the fan-out's writes as well as its loads.
+			send(ctx, v)
 			return
 		}
 		select {
@@ -333,14 +359,7 @@ func serve[T any](ctx context.Context, s *Service, match func(events.Event) bool
 	})
 	go func() {
 		defer close(replayed)
-		err := st.replay(ctx, func(v *T) bool {
-			select {
-			case out <- v:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		})
+		err := st.replay(ctx, func(v *T) bool { return send(ctx, v) })
 		if err != nil {
 			if ctx.Err() == nil {
 				s.Log.WarnContext(ctx, "subscription: replaying events", "err", err)
