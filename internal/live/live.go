@@ -308,8 +308,13 @@ func serve[T any](ctx context.Context, s *Service, match func(events.Event) bool
 		if push != nil {
 			// out is empty: every value sent was taken by its Notify. The
 			// slot is held while the transport writes the result, which
-			// paces the fan-out's writes as well as its loads.
-			send(ctx, v)
+			// paces the fan-out's writes as well as its loads; then the
+			// delivery yields before giving the slot back, which would
+			// hand it to the next delivery ahead of any other work (the
+			// payment waiting to answer, say).
+			if send(ctx, v) {
+				s.pace.yield()
+			}
 			return
 		}
 		select {
