@@ -49,6 +49,7 @@ type Service struct {
 	limits limiter
 	shared sharedSteps
 	pace   pacer
+	pushed pushWorkers
 }
 
 // OrderStatusChanged streams the history steps of one order the caller may
@@ -329,6 +330,22 @@ func serve[T any](ctx context.Context, s *Service, match func(events.Event) bool
 		case out <- v:
 		case <-ctx.Done():
 		}
+	}
+	if st.replay == nil && push != nil {
+		q := &pushQueue{ctx: ctx, finish: finish, forward: func(e events.Event) {
+			v, err := load(ctx, e)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.Log.WarnContext(ctx, "subscription: loading event", "kind", e.Kind, "id", e.ID, "err", err)
+				}
+				return
+			}
+			if v != nil {
+				send(ctx, v)
+			}
+		}}
+		s.Bus.Handle(ctx, match, func(e events.Event) { s.pushed.add(q, e) }, func() { s.pushed.end(q) })
+		return out
 	}
 	if st.replay == nil {
 		s.Bus.Handle(ctx, match, func(e events.Event) { forward(ctx, e) }, finish)

@@ -2,7 +2,11 @@ package live
 
 import (
 	"context"
+	"runtime"
+	"sync"
 	"sync/atomic"
+
+	"github.com/paygraph/paygraph/internal/events"
 )
 
 // Push lets the transport that runs a subscription be called each time the
@@ -38,4 +42,134 @@ func takePush(ctx context.Context) *Push {
 		return nil
 	}
 	return p
+}
+
+// pushWorkers runs the deliveries of pushed subscriptions (those without a
+// replay) on a few goroutines that live only while deliveries wait. The
+// bus hands each event to every subscriber on a goroutine of its own; for
+// a pushed subscription that goroutine only queues the event here and
+// ends, small, while the delivery (loading the step, executing the
+// subscriber's selection, writing it) runs on one of at most
+// pacePerCPU×GOMAXPROCS workers, whose stacks have grown once. Before,
+// each delivery grew a fresh goroutine's stack and thousands of them
+// queued ahead of every other goroutine (the payment that caused the
+// event, waiting to answer). A worker yields after each delivery, so
+// other work runs in between.
+type pushWorkers struct {
+	mu      sync.Mutex
+	ready   []*pushQueue // queues with work and no worker on them
+	workers int
+}
+
+// pushQueue is the work of one pushed subscription: its events, then its
+// end. A worker takes one item at a time, so items run in order and one
+// at a time.
+type pushQueue struct {
+	ctx     context.Context
+	forward func(events.Event)
+	finish  func()
+
+	// guarded by pushWorkers.mu
+	events    []events.Event
+	ending    bool // finish is due once events are done
+	ended     bool // finish has been taken
+	scheduled bool // in ready, or a worker is on it
+}
+
+// add queues ev for q; a subscriber more than events.Buffer behind is cut
+// off (ended after what it has), as the bus does with slow subscribers.
+func (w *pushWorkers) add(q *pushQueue, ev events.Event) {
+	w.mu.Lock()
+	if q.ending {
+		w.mu.Unlock()
+		return
+	}
+	if len(q.events) >= events.Buffer {
+		q.ending = true
+	} else {
+		q.events = append(q.events, ev)
+	}
+	start := w.schedule(q)
+	w.mu.Unlock()
+	if start {
+		go w.work()
+	}
+}
+
+// end queues q's finish after its events (which are dropped if its
+// context has ended).
+func (w *pushWorkers) end(q *pushQueue) {
+	w.mu.Lock()
+	q.ending = true
+	start := w.schedule(q)
+	w.mu.Unlock()
+	if start {
+		go w.work()
+	}
+}
+
+// schedule puts q in the ready list if no worker has it and reports
+// whether a worker should be started; w.mu must be held.
+func (w *pushWorkers) schedule(q *pushQueue) bool {
+	if q.scheduled {
+		return false
+	}
+	q.scheduled = true
+	w.ready = append(w.ready, q)
+	if w.workers >= pacePerCPU*runtime.GOMAXPROCS(0) {
+		return false
+	}
+	w.workers++
+	return true
+}
+
+// work runs ready items until there are none.
+func (w *pushWorkers) work() {
+	for {
+		w.mu.Lock()
+		if len(w.ready) == 0 {
+			w.workers--
+			if w.workers == 0 {
+				w.ready = nil // let the backing array go
+			}
+			w.mu.Unlock()
+			return
+		}
+		q := w.ready[0]
+		w.ready[0] = nil
+		w.ready = w.ready[1:]
+		var ev events.Event
+		var run, finish bool
+		switch {
+		case len(q.events) > 0 && q.ctx.Err() == nil:
+			ev, run = q.events[0], true
+			q.events[0] = events.Event{}
+			q.events = q.events[1:]
+		case q.ending && !q.ended:
+			q.events = nil
+			q.ended, finish = true, true
+		default:
+			q.events = nil
+		}
+		w.mu.Unlock()
+
+		switch {
+		case run:
+			q.forward(ev)
+		case finish:
+			q.finish()
+		}
+		runtime.Gosched()
+
+		w.mu.Lock()
+		if len(q.events) > 0 || (q.ending && !q.ended) {
+			w.ready = append(w.ready, q)
+		} else {
+			q.scheduled = false
+			if len(q.events) == 0 {
+				q.events = nil
+			}
+		}
+		w.mu.Unlock()
+	}
 }
