@@ -27,8 +27,10 @@ const (
 	CloseBadRequest = 4400
 )
 
-// websocketTransport is gqlgen's WebSocket transport on connections that
-// bound what a client can hold (see websocketConns). It also closes every
+// websocketTransport serves WebSockets on connections that bound what a
+// client can hold (see websocketConns): graphql-transport-ws with twsConn,
+// which needs one goroutine per connection and none per subscription, the
+// legacy graphql-ws with gqlgen's transport. It closes every legacy
 // connection once gqlgen is done with it: some of gqlgen's error paths
 // return without closing, which would leave the socket open for good.
 type websocketTransport struct {

@@ -260,7 +260,10 @@ type stream[T any] struct {
 //
 // The bus hands events over (Bus.Handle) on a goroutine that runs only
 // while some wait, so a live subscription costs no goroutine of its own
-// beyond gqlgen's; only a replay runs on one, until it is done.
+// beyond its transport's; only a replay runs on one, until it is done. A
+// subscription whose transport gave it a Push (graphql-transport-ws) costs
+// none at all: its results are executed and written by whoever sends
+// them, the few pushWorkers for live events.
 func serve[T any](ctx context.Context, s *Service, match func(events.Event) bool, release func(), load func(context.Context, events.Event) (*T, error), st stream[T]) <-chan *T {
 	// With a Push, the transport takes each value as it is sent, on the
 	// goroutine that sent it (see Push): no goroutine of its own waits on

@@ -59,6 +59,7 @@ type pushWorkers struct {
 	mu      sync.Mutex
 	ready   []*pushQueue // queues with work and no worker on them
 	workers int
+	max     int // workers at most, set at first use
 }
 
 // pushQueue is the work of one pushed subscription: its events, then its
@@ -96,7 +97,7 @@ func (w *pushWorkers) add(q *pushQueue, ev events.Event) {
 	}
 }
 
-// end queues q's finish after its events (which are dropped if its
+// end queues q's finish after its events (which are skipped if its
 // context has ended).
 func (w *pushWorkers) end(q *pushQueue) {
 	w.mu.Lock()
@@ -116,7 +117,10 @@ func (w *pushWorkers) schedule(q *pushQueue) bool {
 	}
 	q.scheduled = true
 	w.ready = append(w.ready, q)
-	if w.workers >= pacePerCPU*runtime.GOMAXPROCS(0) {
+	if w.max == 0 {
+		w.max = pacePerCPU * runtime.GOMAXPROCS(0)
+	}
+	if w.workers >= w.max {
 		return false
 	}
 	w.workers++
@@ -141,25 +145,22 @@ func (w *pushWorkers) work() {
 		var ev events.Event
 		var run, finish bool
 		switch {
-		case len(q.events) > 0 && q.ctx.Err() == nil:
+		case len(q.events) > 0:
 			ev, run = q.events[0], true
 			q.events[0] = events.Event{}
 			q.events = q.events[1:]
 		case q.ending && !q.ended:
-			q.events = nil
 			q.ended, finish = true, true
-		default:
-			q.events = nil
 		}
 		w.mu.Unlock()
 
 		switch {
-		case run:
+		case run && q.ctx.Err() == nil:
 			q.forward(ev)
+			runtime.Gosched()
 		case finish:
 			q.finish()
 		}
-		runtime.Gosched()
 
 		w.mu.Lock()
 		if len(q.events) > 0 || (q.ending && !q.ended) {
