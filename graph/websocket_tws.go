@@ -140,6 +140,12 @@ func (c *twsConn) init() bool {
 			}
 			ack = a
 			if ctx != c.ctx {
+				// InitFunc's context ends with the connection's (it is
+				// derived from it), so watching it alone will do.
+				for _, stop := range c.stops {
+					stop()
+				}
+				c.stops = c.stops[:0]
 				c.ctx = ctx
 				c.closeWhenDone(ctx)
 			}
