@@ -202,7 +202,8 @@ func (u websocketConns) Accept(w http.ResponseWriter, r *http.Request, options t
 		}
 	}
 	a, _ := r.Context().Value(acceptedKey{}).(*accepted)
-	conn, err := websocket.Accept(smallBuffers{w}, r, &opts)
+	sb := &smallBuffers{ResponseWriter: w}
+	conn, err := websocket.Accept(sb, r, &opts)
 	if err != nil {
 		// Accept has answered the request.
 		if a != nil {
@@ -210,7 +211,7 @@ func (u websocketConns) Accept(w http.ResponseWriter, r *http.Request, options t
 		}
 		return nil, err
 	}
-	c := &wsConn{conn: conn, pongTimeout: u.PongTimeout}
+	c := &wsConn{conn: conn, netConn: sb.conn, pongTimeout: u.PongTimeout}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if a != nil {
 		a.conn = c
@@ -242,10 +243,13 @@ const (
 
 // smallBuffers gives coder/websocket the hijacked connection with buffers
 // of wsReadBuffer and wsWriteBuffer bytes instead of net/http's.
-type smallBuffers struct{ http.ResponseWriter }
+type smallBuffers struct {
+	http.ResponseWriter
+	conn net.Conn // set by Hijack
+}
 
 // Unwrap lets http.ResponseController reach the connection.
-func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Hijack takes the connection over and gives net/http's reader and writer
 // smaller buffers. They are replaced in place: net/http's connection, whose
@@ -253,7 +257,7 @@ func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // beside them would only add to the 8 KB. net/http's writer is flushed
 // first; when the client has already sent more than the request (it did
 // not wait for the upgrade), the reader, holding it, is left as it is.
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -262,6 +266,7 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = conn.Close()
 		return nil, nil, err
 	}
+	w.conn = conn
 	*brw.Writer = *bufio.NewWriterSize(conn, wsWriteBuffer)
 	if brw.Reader.Buffered() == 0 {
 		*brw.Reader = *bufio.NewReaderSize(conn, wsReadBuffer)
@@ -272,6 +277,8 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // wsConn is one accepted WebSocket.
 type wsConn struct {
 	conn        *websocket.Conn
+	netConn     net.Conn // the hijacked connection under conn
+	writeMu     sync.Mutex
 	pongTimeout time.Duration
 	firstRead   sync.Once
 
@@ -358,14 +365,28 @@ func (c *wsConn) stopInitTimer() {
 }
 
 // writeText writes one text message in one write; a peer that does not
-// take it within pongTimeout is dropped.
+// take it within pongTimeout is dropped. The bound is the connection's
+// write deadline, set for the write and cleared after it (the frames
+// coder/websocket writes by itself, such as pong replies, must not meet
+// a stale one): cheaper, for each of thousands of deliveries, than the
+// context timer with which coder/websocket would close the connection.
 func (c *wsConn) writeText(data []byte) error {
-	if c.pongTimeout <= 0 {
-		return c.conn.Write(context.Background(), websocket.MessageText, data)
+	if c.pongTimeout <= 0 || c.netConn == nil {
+		ctx, cancel := c.bound(context.Background())
+		defer cancel()
+		return c.conn.Write(ctx, websocket.MessageText, data)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.pongTimeout)
-	defer cancel()
-	return c.conn.Write(ctx, websocket.MessageText, data)
+	c.writeMu.Lock() // one deadline at a time
+	_ = c.netConn.SetWriteDeadline(time.Now().Add(c.pongTimeout))
+	err := c.conn.Write(context.Background(), websocket.MessageText, data)
+	_ = c.netConn.SetWriteDeadline(time.Time{})
+	c.writeMu.Unlock()
+	if err != nil {
+		// A frame may be cut short: nothing more can be written.
+		_ = c.conn.CloseNow()
+		c.cancel()
+	}
+	return err
 }
 
 // WriteJSON writes one message; a peer that does not take it within
