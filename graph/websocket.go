@@ -5,9 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +39,7 @@ const (
 type websocketTransport struct {
 	transport.Websocket
 	conns websocketConns
+	log   *slog.Logger
 }
 
 func newWebsocketTransport(o Options) websocketTransport {
@@ -56,6 +60,7 @@ func newWebsocketTransport(o Options) websocketTransport {
 			KeepAlivePingInterval: o.KeepAlive, // the legacy protocol's "ka"
 		},
 		conns: conns,
+		log:   o.Log,
 	}
 }
 
@@ -152,6 +157,13 @@ func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 	go func() {
 		defer done()
 		defer tc.finish()
+		// net/http no longer stands between a panic here and the
+		// process: end the connection, not the server.
+		defer func() {
+			if v := recover(); v != nil && t.log != nil {
+				t.log.ErrorContext(ctx, "panic serving a WebSocket", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			}
+		}()
 		tc.loop()
 	}()
 }
