@@ -5,9 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -27,13 +30,16 @@ const (
 	CloseBadRequest = 4400
 )
 
-// websocketTransport is gqlgen's WebSocket transport on connections that
-// bound what a client can hold (see websocketConns). It also closes every
+// websocketTransport serves WebSockets on connections that bound what a
+// client can hold (see websocketConns): graphql-transport-ws with twsConn,
+// which needs one goroutine per connection and none per subscription, the
+// legacy graphql-ws with gqlgen's transport. It closes every legacy
 // connection once gqlgen is done with it: some of gqlgen's error paths
 // return without closing, which would leave the socket open for good.
 type websocketTransport struct {
 	transport.Websocket
 	conns websocketConns
+	log   *slog.Logger
 }
 
 func newWebsocketTransport(o Options) websocketTransport {
@@ -54,6 +60,7 @@ func newWebsocketTransport(o Options) websocketTransport {
 			KeepAlivePingInterval: o.KeepAlive, // the legacy protocol's "ka"
 		},
 		conns: conns,
+		log:   o.Log,
 	}
 }
 
@@ -105,15 +112,67 @@ func escapeOriginPattern(origin string) string {
 	return b.String()
 }
 
-// Do serves one WebSocket and closes it when gqlgen returns.
+// Do serves one WebSocket: graphql-transport-ws itself (twsConn), the
+// legacy graphql-ws with gqlgen's transport, which it closes when gqlgen
+// returns.
 func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	a := &accepted{w: &refusalWriter{ResponseWriter: w}}
-	t.Websocket.Do(a.w, r.WithContext(context.WithValue(r.Context(), acceptedKey{}, a)), exec)
-	if a.conn != nil {
-		// A no-op when gqlgen closed it already or a close is under way.
-		_ = a.conn.WriteClose(CloseBadRequest, "connection ended")
-		_ = a.conn.Close()
+	r = r.WithContext(context.WithValue(r.Context(), acceptedKey{}, a))
+	ws, err := t.conns.Accept(a.w, r, transport.WebsocketAcceptOptions{
+		ResponseHeader: http.Header{},
+		Subprotocols:   []string{subprotocolLegacyWS, subprotocolTransportWS},
+	})
+	if err != nil {
+		transport.SendErrorf(a.w, http.StatusBadRequest, "unable to upgrade")
+		return
 	}
+	c := ws.(*wsConn)
+	if c.Subprotocol() != subprotocolTransportWS {
+		legacy := t.Websocket
+		legacy.Implementation = acceptedConn{c}
+		legacy.Do(a.w, r, exec)
+		// A no-op when gqlgen closed it already or a close is under way.
+		_ = c.WriteClose(CloseBadRequest, "connection ended")
+		_ = c.Close()
+		return
+	}
+	ctx, done := r.Context(), func() {}
+	take, handoff := ctx.Value(handoffKey{}).(func() (context.Context, func()))
+	if handoff {
+		ctx, done = take()
+	}
+	tc := newTWSConn(ctx, c, exec, t.Websocket.InitFunc, r.Header)
+	if !tc.init() {
+		tc.finish()
+		done()
+		return
+	}
+	if !handoff {
+		tc.loop()
+		tc.finish()
+		return
+	}
+	// The handler returns; the connection is read on a goroutine whose
+	// stack holds only the read.
+	go func() {
+		defer done()
+		defer tc.finish()
+		// net/http no longer stands between a panic here and the
+		// process: end the connection, not the server.
+		defer func() {
+			if v := recover(); v != nil && t.log != nil {
+				t.log.ErrorContext(ctx, "panic serving a WebSocket", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			}
+		}()
+		tc.loop()
+	}()
+}
+
+// acceptedConn hands gqlgen's transport a connection Do accepted already.
+type acceptedConn struct{ c *wsConn }
+
+func (a acceptedConn) Accept(http.ResponseWriter, *http.Request, transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	return a.c, nil
 }
 
 // websocketConns accepts WebSockets with coder/websocket (as gqlgen's own
@@ -155,7 +214,8 @@ func (u websocketConns) Accept(w http.ResponseWriter, r *http.Request, options t
 		}
 	}
 	a, _ := r.Context().Value(acceptedKey{}).(*accepted)
-	conn, err := websocket.Accept(smallBuffers{w}, r, &opts)
+	sb := &smallBuffers{ResponseWriter: w}
+	conn, err := websocket.Accept(sb, r, &opts)
 	if err != nil {
 		// Accept has answered the request.
 		if a != nil {
@@ -163,7 +223,7 @@ func (u websocketConns) Accept(w http.ResponseWriter, r *http.Request, options t
 		}
 		return nil, err
 	}
-	c := &wsConn{conn: conn, pongTimeout: u.PongTimeout}
+	c := &wsConn{conn: conn, netConn: sb.conn, pongTimeout: u.PongTimeout}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if a != nil {
 		a.conn = c
@@ -195,10 +255,13 @@ const (
 
 // smallBuffers gives coder/websocket the hijacked connection with buffers
 // of wsReadBuffer and wsWriteBuffer bytes instead of net/http's.
-type smallBuffers struct{ http.ResponseWriter }
+type smallBuffers struct {
+	http.ResponseWriter
+	conn net.Conn // set by Hijack
+}
 
 // Unwrap lets http.ResponseController reach the connection.
-func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Hijack takes the connection over and gives net/http's reader and writer
 // smaller buffers. They are replaced in place: net/http's connection, whose
@@ -206,7 +269,7 @@ func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // beside them would only add to the 8 KB. net/http's writer is flushed
 // first; when the client has already sent more than the request (it did
 // not wait for the upgrade), the reader, holding it, is left as it is.
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -215,6 +278,7 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = conn.Close()
 		return nil, nil, err
 	}
+	w.conn = conn
 	*brw.Writer = *bufio.NewWriterSize(conn, wsWriteBuffer)
 	if brw.Reader.Buffered() == 0 {
 		*brw.Reader = *bufio.NewReaderSize(conn, wsReadBuffer)
@@ -225,6 +289,8 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // wsConn is one accepted WebSocket.
 type wsConn struct {
 	conn        *websocket.Conn
+	netConn     net.Conn // the hijacked connection under conn
+	writeMu     sync.Mutex
 	pongTimeout time.Duration
 	firstRead   sync.Once
 
@@ -283,13 +349,7 @@ func (c *wsConn) bound(ctx context.Context) (context.Context, context.CancelFunc
 // stops the init timer.
 func (c *wsConn) NextReader() (int, io.Reader, error) {
 	typ, data, err := c.conn.Read(context.Background())
-	c.firstRead.Do(func() {
-		c.mu.Lock()
-		if c.initTimer != nil {
-			c.initTimer.Stop()
-		}
-		c.mu.Unlock()
-	})
+	c.firstRead.Do(c.stopInitTimer)
 	if err != nil {
 		switch websocket.CloseStatus(err) {
 		case websocket.StatusNormalClosure, websocket.StatusNoStatusRcvd:
@@ -298,6 +358,47 @@ func (c *wsConn) NextReader() (int, io.Reader, error) {
 		return int(typ), nil, err
 	}
 	return int(typ), bytes.NewReader(data), nil
+}
+
+// read returns the next message; the first one (connection_init) stops
+// the init timer.
+func (c *wsConn) read() ([]byte, error) {
+	_, data, err := c.conn.Read(context.Background())
+	c.firstRead.Do(c.stopInitTimer)
+	return data, err
+}
+
+func (c *wsConn) stopInitTimer() {
+	c.mu.Lock()
+	if c.initTimer != nil {
+		c.initTimer.Stop()
+	}
+	c.mu.Unlock()
+}
+
+// writeText writes one text message in one write; a peer that does not
+// take it within pongTimeout is dropped. The bound is the connection's
+// write deadline, set for the write and cleared after it (the frames
+// coder/websocket writes by itself, such as pong replies, must not meet
+// a stale one): cheaper, for each of thousands of deliveries, than the
+// context timer with which coder/websocket would close the connection.
+func (c *wsConn) writeText(data []byte) error {
+	if c.pongTimeout <= 0 || c.netConn == nil {
+		ctx, cancel := c.bound(context.Background())
+		defer cancel()
+		return c.conn.Write(ctx, websocket.MessageText, data)
+	}
+	c.writeMu.Lock() // one deadline at a time
+	_ = c.netConn.SetWriteDeadline(time.Now().Add(c.pongTimeout))
+	err := c.conn.Write(context.Background(), websocket.MessageText, data)
+	_ = c.netConn.SetWriteDeadline(time.Time{})
+	c.writeMu.Unlock()
+	if err != nil {
+		// A frame may be cut short: nothing more can be written.
+		_ = c.conn.CloseNow()
+		c.cancel()
+	}
+	return err
 }
 
 // WriteJSON writes one message; a peer that does not take it within

@@ -10,8 +10,8 @@ import (
 )
 
 // Limits caps the live subscriptions of this instance. Each subscription
-// costs gqlgen's goroutine, a bus registration and its queue for as long as
-// it lives, so a caller must not hold an unbounded number. Zero means no
+// costs its operation's state (and, but on graphql-transport-ws, gqlgen's
+// goroutine), a bus registration and its queue for as long as it lives, so a caller must not hold an unbounded number. Zero means no
 // cap.
 type Limits struct {
 	// PerConnection caps the subscriptions of one WebSocket (see

@@ -49,6 +49,7 @@ type Service struct {
 	limits limiter
 	shared sharedSteps
 	pace   pacer
+	pushed pushWorkers
 }
 
 // OrderStatusChanged streams the history steps of one order the caller may
@@ -259,12 +260,34 @@ type stream[T any] struct {
 //
 // The bus hands events over (Bus.Handle) on a goroutine that runs only
 // while some wait, so a live subscription costs no goroutine of its own
-// beyond gqlgen's; only a replay runs on one, until it is done.
+// beyond its transport's; only a replay runs on one, until it is done. A
+// subscription whose transport gave it a Push (graphql-transport-ws) costs
+// none at all: its results are executed and written by whoever sends
+// them, the few pushWorkers for live events.
 func serve[T any](ctx context.Context, s *Service, match func(events.Event) bool, release func(), load func(context.Context, events.Event) (*T, error), st stream[T]) <-chan *T {
+	// With a Push, the transport takes each value as it is sent, on the
+	// goroutine that sent it (see Push): no goroutine of its own waits on
+	// out, and the bus's delivery writes the result itself.
+	push := takePush(ctx)
 	out := make(chan *T, 1)
 	finish := func() {
 		close(out)
 		release()
+		if push != nil {
+			push.notify()
+		}
+	}
+	// send hands v over; false if ctx ended first.
+	send := func(ctx context.Context, v *T) bool {
+		select {
+		case out <- v:
+		case <-ctx.Done():
+			return false
+		}
+		if push != nil {
+			push.notify()
+		}
+		return true
 	}
 	forward := func(ctx context.Context, e events.Event) {
 		if !s.pace.acquire(ctx) {
@@ -286,6 +309,18 @@ func serve[T any](ctx context.Context, s *Service, match func(events.Event) bool
 		if v == nil || (st.seen != nil && st.seen(v)) {
 			return
 		}
+		if push != nil {
+			// out is empty: every value sent was taken by its Notify. The
+			// slot is held while the transport writes the result, which
+			// paces the fan-out's writes as well as its loads; then the
+			// delivery yields before giving the slot back, which would
+			// hand it to the next delivery ahead of any other work (the
+			// payment waiting to answer, say).
+			if send(ctx, v) {
+				s.pace.yield()
+			}
+			return
+		}
 		select {
 		case out <- v:
 			s.pace.yield()
@@ -298,6 +333,22 @@ func serve[T any](ctx context.Context, s *Service, match func(events.Event) bool
 		case out <- v:
 		case <-ctx.Done():
 		}
+	}
+	if st.replay == nil && push != nil {
+		q := &pushQueue{ctx: ctx, finish: finish, forward: func(e events.Event) {
+			v, err := load(ctx, e)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.Log.WarnContext(ctx, "subscription: loading event", "kind", e.Kind, "id", e.ID, "err", err)
+				}
+				return
+			}
+			if v != nil {
+				send(ctx, v)
+			}
+		}}
+		s.Bus.Handle(ctx, match, func(e events.Event) { s.pushed.add(q, e) }, func() { s.pushed.end(q) })
+		return out
 	}
 	if st.replay == nil {
 		s.Bus.Handle(ctx, match, func(e events.Event) { forward(ctx, e) }, finish)
@@ -333,14 +384,7 @@ func serve[T any](ctx context.Context, s *Service, match func(events.Event) bool
 	})
 	go func() {
 		defer close(replayed)
-		err := st.replay(ctx, func(v *T) bool {
-			select {
-			case out <- v:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		})
+		err := st.replay(ctx, func(v *T) bool { return send(ctx, v) })
 		if err != nil {
 			if ctx.Err() == nil {
 				s.Log.WarnContext(ctx, "subscription: replaying events", "err", err)

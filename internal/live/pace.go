@@ -16,7 +16,9 @@ import (
 // goroutine writes it before the next delivery starts; those waiting for a
 // slot are parked, so the scheduler serves other work in between. A
 // subscriber still busy with its previous result is waited for without a
-// slot, so a slow one never holds the others up.
+// slot, so a slow one never holds the others up. Pushed subscriptions
+// without a replay do not use it: their deliveries run on pushWorkers,
+// which are as few.
 type pacer struct {
 	once  sync.Once
 	slots chan struct{}

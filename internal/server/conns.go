@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paygraph/paygraph/graph"
 	"github.com/paygraph/paygraph/internal/clientip"
 )
 
@@ -168,11 +169,29 @@ func (s *Server) streams(next http.Handler) http.Handler {
 			http.Error(w, fmt.Sprintf("too many open streams on this server (at most %d); try again later", max), http.StatusServiceUnavailable)
 			return
 		}
-		defer s.openStreams.Add(-1)
 		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
 		stop := context.AfterFunc(s.wsCtx, cancel)
-		defer stop()
+		// A WebSocket may be handed off (graph.WithHandoff): its handler
+		// returns while the connection lives on, in a context of its own
+		// that the shutdown ends too, and is counted until it is closed.
+		handedOff := false
+		ctx = graph.WithHandoff(ctx, func() (context.Context, func()) {
+			handedOff = true
+			hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
+			hstop := context.AfterFunc(s.wsCtx, hcancel)
+			return hctx, func() {
+				hstop()
+				hcancel()
+				s.openStreams.Add(-1)
+			}
+		})
+		defer func() {
+			stop()
+			cancel()
+			if !handedOff {
+				s.openStreams.Add(-1)
+			}
+		}()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

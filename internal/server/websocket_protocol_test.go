@@ -1,0 +1,222 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/paygraph/paygraph/internal/testutil"
+)
+
+// rawWS is a graphql-transport-ws client that sees every message and the
+// close code, for the protocol's rules that testutil.WSConn hides.
+type rawWS struct {
+	conn *websocket.Conn
+}
+
+func openRawWS(t *testing.T, serverURL string) *rawWS {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), subWait)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, testutil.WSURL(serverURL), &websocket.DialOptions{Subprotocols: []string{testutil.GraphQLTransportWS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	return &rawWS{conn: conn}
+}
+
+func (c *rawWS) send(t *testing.T, msg string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), subWait)
+	defer cancel()
+	if err := c.conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatalf("sending %s: %v", msg, err)
+	}
+}
+
+// read returns the next message; it fails t if none comes in time.
+func (c *rawWS) read(t *testing.T) testutil.WSMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), subWait)
+	defer cancel()
+	_, data, err := c.conn.Read(ctx)
+	if err != nil {
+		t.Fatalf("reading: %v", err)
+	}
+	var m testutil.WSMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("message %q: %v", data, err)
+	}
+	return m
+}
+
+// closed reads until the server closes the connection and returns the
+// close code; a message meanwhile fails t.
+func (c *rawWS) closed(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), subWait)
+	defer cancel()
+	_, data, err := c.conn.Read(ctx)
+	if err == nil {
+		t.Fatalf("got %s; want the connection closed", data)
+	}
+	return testutil.CloseStatus(err)
+}
+
+func (c *rawWS) init(t *testing.T, token string) {
+	t.Helper()
+	if token == "" {
+		c.send(t, `{"type":"connection_init"}`)
+	} else {
+		c.send(t, `{"type":"connection_init","payload":{"Authorization":"Bearer `+token+`"}}`)
+	}
+	if m := c.read(t); m.Type != "connection_ack" {
+		t.Fatalf("got %s %s; want connection_ack", m.Type, m.Payload)
+	}
+}
+
+// A client that breaks graphql-transport-ws's rules is closed with the
+// code the protocol gives the breach.
+func TestTransportWSProtocolErrorsClose(t *testing.T) {
+	srv := testutil.Start(t, testutil.Base(t))
+	_, tok := srv.Client().NewUser(t, "ws-rules")
+	wallet := `{"type":"subscribe","id":"w","payload":{"query":"subscription{walletChanged{wallet{asset}}}"}}`
+	for _, tc := range []struct {
+		name  string
+		token string // "" leaves the connection uninitialised
+		send  []string
+		want  int
+	}{
+		{"subscribe before connection_init", "", []string{wallet}, 4401},
+		{"no JSON before connection_init", "", []string{`{"type":`}, 4400},
+		{"a bad connection_init payload", "", []string{`{"type":"connection_init","payload":5}`}, 4400},
+		{"a second connection_init", tok, []string{`{"type":"connection_init"}`}, 4429},
+		{"the id of a live subscription", tok, []string{wallet, wallet}, 4409},
+		{"a subscribe without id", tok, []string{`{"type":"subscribe","payload":{"query":"subscription{walletChanged{wallet{asset}}}"}}`}, 4400},
+		{"a type the protocol lacks", tok, []string{`{"type":"start","id":"1"}`}, 4400},
+		{"a server's message", tok, []string{`{"type":"next","id":"1"}`}, 4400},
+		{"no JSON", tok, []string{`not json`}, 4400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := openRawWS(t, srv.URL)
+			if tc.token != "" {
+				ws.init(t, tc.token)
+			}
+			for _, m := range tc.send {
+				ws.send(t, m)
+			}
+			if code := ws.closed(t); code != tc.want {
+				t.Fatalf("closed with %d; want %d", code, tc.want)
+			}
+		})
+	}
+	waitStreams(t, srv, 0)
+}
+
+// Within the rules: ping is answered with its payload, an operation that
+// fails gets error and complete under its id (which is then free again),
+// and a complete for no live operation changes nothing.
+func TestTransportWSMessages(t *testing.T) {
+	srv := testutil.Start(t, testutil.Base(t))
+	_, tok := srv.Client().NewUser(t, "ws-messages")
+	ws := openRawWS(t, srv.URL)
+	ws.send(t, `{"type":"ping","payload":{"before":"init"}}`)
+	if m := ws.read(t); m.Type != "pong" || string(m.Payload) != `{"before":"init"}` {
+		t.Fatalf("got %s %s; want pong with the ping's payload", m.Type, m.Payload)
+	}
+	ws.init(t, tok)
+	ws.send(t, `{"type":"ping","payload":{"n":1}}`)
+	if m := ws.read(t); m.Type != "pong" || string(m.Payload) != `{"n":1}` {
+		t.Fatalf("got %s %s; want pong with the ping's payload", m.Type, m.Payload)
+	}
+	ws.send(t, `{"type":"complete","id":"nothing"}`)
+
+	for _, tc := range []struct{ name, payload, want string }{
+		{"not a GraphQL request", `5`, "invalid json"},
+		{"a query that does not parse", `{"query":"subscription{"}`, "Expected Name"},
+		{"a field the schema lacks", `{"query":"subscription{nothing}"}`, "nothing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws.send(t, `{"type":"subscribe","id":"op","payload":`+tc.payload+`}`)
+			m := ws.read(t)
+			if m.ID != "op" {
+				t.Fatalf("got %s for %q; want operation op", m.Type, m.ID)
+			}
+			var errs []testutil.GQLError
+			if m.Type == "next" {
+				var r testutil.Response
+				if err := json.Unmarshal(m.Payload, &r); err != nil {
+					t.Fatal(err)
+				}
+				errs = r.Errors
+			} else if m.Type != "error" || json.Unmarshal(m.Payload, &errs) != nil {
+				t.Fatalf("got %s %s; want error", m.Type, m.Payload)
+			}
+			if len(errs) == 0 || !strings.Contains(errs[0].Message, tc.want) {
+				t.Fatalf("errors %s; want one saying %q", m.Payload, tc.want)
+			}
+			if m := ws.read(t); m.Type != "complete" || m.ID != "op" {
+				t.Fatalf("got %s %s for %q; want complete of op", m.Type, m.Payload, m.ID)
+			}
+		})
+	}
+	// The connection still works, and op is free.
+	ws.send(t, `{"type":"subscribe","id":"op","payload":{"query":"subscription{walletChanged{wallet{asset}}}"}}`)
+	ws.send(t, `{"type":"complete","id":"op"}`)
+	if m := ws.read(t); m.Type != "complete" || m.ID != "op" {
+		t.Fatalf("got %s %s for %q; want complete of op", m.Type, m.Payload, m.ID)
+	}
+}
+
+// A subscribed, idle graphql-transport-ws socket holds one goroutine on
+// the server, its reader: none for net/http's handler, for watching the
+// connection's context or for the subscription. (gqlgen's transport held
+// three.)
+func TestTransportWSIdleSocketHoldsOneGoroutine(t *testing.T) {
+	w := newSubWorld(t, testutil.Base(t))
+	const n = 20
+	// The first socket starts what lives as long as the server.
+	first := testutil.DialWS(t, w.srv.URL, testutil.GraphQLTransportWS, subBearer(w.payerToken))
+	w.listening(t, 1, func() { first.Subscribe(t, "1", subWallet, nil) })
+	time.Sleep(subQuiet)
+	before := runtime.NumGoroutine()
+	conns := make([]*testutil.WSConn, n)
+	w.listening(t, n, func() {
+		for i := range conns {
+			conns[i] = testutil.DialWS(t, w.srv.URL, testutil.GraphQLTransportWS, subBearer(w.payerToken))
+			conns[i].Subscribe(t, "1", subWallet, nil)
+		}
+	})
+	deadline := time.Now().Add(subWait)
+	for {
+		// Each socket has the test client's reader too.
+		per := float64(runtime.NumGoroutine()-before) / n
+		if per <= 2.1 {
+			t.Logf("%.2f goroutines per socket, client and server", per)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%.2f goroutines per idle socket, the client's reader included; want 2", per)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// They still deliver.
+	w.credit(t, w.payerID, "1.00")
+	for _, ws := range conns {
+		if ev := subDecodeWallet(t, ws.Next(t, subWait)); ev.Wallet.Available != "11.00" {
+			t.Fatalf("got %+v; want the credit", ev)
+		}
+	}
+	for _, ws := range conns {
+		ws.Close()
+	}
+	first.Close()
+	w.watch.WaitActive(t, 0)
+	waitStreams(t, w.srv, 0)
+}
