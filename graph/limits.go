@@ -336,11 +336,14 @@ func (r *RootFieldRules) MutateOperationContext(_ context.Context, rc *graphql.O
 		return refusal(codeTooExpensive, "a request may run only one of the expensive fields (login, register, password checks, provider calls); this one asks for %d: %v", len(expensive), expensive)
 	case len(syncs) > r.MaxSyncs:
 		return refusal(codeTooManySyncs, "a request may sync at most %d orders with the gateway; this one asks for %d", r.MaxSyncs, len(syncs))
-	case len(keyed) > 1 && rc.Headers.Get("Idempotency-Key") != "":
+	case len(keyed) > 1 && rc.Headers.Get(idempotencyKeyHeader) != "":
 		return refusal(codeOneKeyedField, "the Idempotency-Key header applies to one mutation, and this request has %d (%v); send one mutation per request, or give each its own idempotencyKey argument", len(keyed), keyed)
 	}
 	return nil
 }
+
+// idempotencyKeyHeader gives a request's one mutation its idempotency key.
+const idempotencyKeyHeader = "Idempotency-Key"
 
 // visitRootFields calls fn for each root field of set, looking through
 // fragments (each spread once).

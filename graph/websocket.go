@@ -141,7 +141,7 @@ func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 	if handoff {
 		ctx, done = take()
 	}
-	tc := newTWSConn(ctx, c, exec, t.Websocket.InitFunc, r.Header)
+	tc := newTWSConn(ctx, c, exec, t.Websocket.InitFunc, operationHeaders(r.Header))
 	if !tc.init() {
 		tc.finish()
 		done()
@@ -173,6 +173,17 @@ type acceptedConn struct{ c *wsConn }
 
 func (a acceptedConn) Accept(http.ResponseWriter, *http.Request, transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
 	return a.c, nil
+}
+
+// operationHeaders are the upgrade request's headers that its operations
+// see (OperationContext.Headers): only those an extension reads, so that
+// an idle socket does not keep the whole header map alive.
+func operationHeaders(h http.Header) http.Header {
+	out := http.Header{}
+	if v := h.Values(idempotencyKeyHeader); len(v) > 0 {
+		out[idempotencyKeyHeader] = v
+	}
+	return out
 }
 
 // websocketConns accepts WebSockets with coder/websocket (as gqlgen's own
@@ -250,7 +261,7 @@ func (u websocketConns) Accept(w http.ResponseWriter, r *http.Request, options t
 // longer message is read, or written, in more than one system call.
 const (
 	wsReadBuffer  = 512
-	wsWriteBuffer = 2048
+	wsWriteBuffer = 1024
 )
 
 // smallBuffers gives coder/websocket the hijacked connection with buffers

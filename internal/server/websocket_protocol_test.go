@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"runtime"
 	"strings"
 	"testing"
@@ -21,9 +22,16 @@ type rawWS struct {
 
 func openRawWS(t *testing.T, serverURL string) *rawWS {
 	t.Helper()
+	return openRawWSWith(t, serverURL, nil)
+}
+
+// openRawWSWith opens the socket with header on the upgrade request.
+func openRawWSWith(t *testing.T, serverURL string, header http.Header) *rawWS {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), subWait)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, testutil.WSURL(serverURL), &websocket.DialOptions{Subprotocols: []string{testutil.GraphQLTransportWS}})
+	conn, _, err := websocket.Dial(ctx, testutil.WSURL(serverURL), &websocket.DialOptions{
+		Subprotocols: []string{testutil.GraphQLTransportWS}, HTTPHeader: header})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,4 +227,28 @@ func TestTransportWSIdleSocketHoldsOneGoroutine(t *testing.T) {
 	first.Close()
 	w.watch.WaitActive(t, 0)
 	waitStreams(t, w.srv, 0)
+}
+
+// The upgrade request's Idempotency-Key header reaches the socket's
+// operations (the socket keeps it, not the whole request): a mutation
+// with two keyed fields under it is refused, and nothing runs.
+func TestTransportWSIdempotencyHeaderCoversOneMutation(t *testing.T) {
+	srv := testutil.Start(t, testutil.Base(t))
+	c := srv.Client()
+	admin := c.AdminToken(t)
+	uid, tok := c.NewUser(t, "ws-keyed")
+	ws := openRawWSWith(t, srv.URL, http.Header{"Idempotency-Key": {"k-ws"}})
+	ws.init(t, admin)
+	ws.send(t, `{"type":"subscribe","id":"m","payload":{"query":"mutation($u: ID!) { a: credit(input: {userId: $u, asset: \"CNY\", amount: \"10.00\"}) { id } b: credit(input: {userId: $u, asset: \"CNY\", amount: \"10.00\"}) { id } }","variables":{"u":"`+uid+`"}}}`)
+	m := ws.read(t)
+	if m.Type != "error" && m.Type != "next" {
+		t.Fatalf("got %s %s", m.Type, m.Payload)
+	}
+	if !strings.Contains(string(m.Payload), "IDEMPOTENCY_KEY_FOR_ONE_MUTATION") {
+		t.Fatalf("two keyed mutations under one header key: %s %s", m.Type, m.Payload)
+	}
+	if a, _ := wallet(t, c.As(tok), "CNY"); a != "0" {
+		t.Fatalf("a credit ran: balance %s", a)
+	}
+	srv.AssertLedger(t)
 }
