@@ -257,7 +257,17 @@ func (c *child) statements() (map[string]int64, error) {
 type commitTimes struct {
 	BoundsMs []float64
 	Counts   []int64
+	Slow     []slowCommit
 }
+
+// slowCommit is a commit of 10 ms or more: when it ended, how long it took.
+type slowCommit struct {
+	AtMs int64
+	Ms   float64
+}
+
+// end is when the commit ended.
+func (c slowCommit) end() time.Time { return time.UnixMilli(c.AtMs) }
 
 func (c *child) commitTimes() commitTimes {
 	var ct commitTimes
@@ -273,6 +283,11 @@ func (c *child) commitTimes() commitTimes {
 // since is what was counted between a and ct.
 func (ct commitTimes) since(a commitTimes) commitTimes {
 	out := commitTimes{BoundsMs: ct.BoundsMs, Counts: slices.Clone(ct.Counts)}
+	for _, sc := range ct.Slow {
+		if !slices.Contains(a.Slow, sc) {
+			out.Slow = append(out.Slow, sc)
+		}
+	}
 	for i := range out.Counts {
 		if i < len(a.Counts) {
 			out.Counts[i] -= a.Counts[i]

@@ -15,6 +15,9 @@ type result struct {
 	errors  int
 	elapsed time.Duration
 	lat     []time.Duration
+	// starts are the flows' (scheduled) starts, lat's in the same order
+	// until pct sorts lat.
+	starts []time.Time
 	// late is, when paced, how far behind its schedule the latest flow
 	// started: the server could not keep the pace.
 	late time.Duration
@@ -76,8 +79,9 @@ func drive(ctx context.Context, targets []*gql, s *setupResult, clients int, d t
 			defer wg.Done()
 			g, user := targets[w%len(targets)], s.users[w]
 			var (
-				lat  []time.Duration
-				late time.Duration
+				lat    []time.Duration
+				starts []time.Time
+				late   time.Duration
 			)
 			flows, errs := 0, 0
 			for ctx.Err() == nil {
@@ -101,12 +105,14 @@ func drive(ctx context.Context, targets []*gql, s *setupResult, clients int, d t
 				} else {
 					flows++
 					lat = append(lat, time.Since(t0))
+					starts = append(starts, t0)
 				}
 			}
 			mu.Lock()
 			res.flows += flows
 			res.errors += errs
 			res.lat = append(res.lat, lat...)
+			res.starts = append(res.starts, starts...)
 			res.late = max(res.late, late)
 			mu.Unlock()
 		}(w)

@@ -77,8 +77,10 @@ func runSQLite(ctx context.Context, o opts, dir string) error {
 	before = takeSample([]*child{srv})
 	paced := drive(ctx, targets, setup, o.clients, o.duration, 0.7*peak.rate())
 	pacedUse := since([]*child{srv}, before)
+	stalls := stallEffect(paced, pacedUse.commits) // before report sorts the latencies
 	report("paygraph at 70% of peak", paced)
 	printCPU(paced, pacedUse)
+	fmt.Print(stalls)
 	printLate(paced, 0.7*peak.rate())
 	if err := srv.alive(); err != nil {
 		return err
@@ -105,6 +107,52 @@ func runSQLite(ctx context.Context, o opts, dir string) error {
 	printProfiles(o)
 	fmt.Printf("loadavg at the end: %s\n", loadavg())
 	return nil
+}
+
+// stallEffect says which of a phase's flows were in flight while one of
+// the writer's slow commits (10 ms or more) ran or started in the
+// stallRecovery after it (while the queue it built drained), and the p99
+// of those and of the others: whether the phase's tail is the disk's.
+const stallRecovery = 250 * time.Millisecond
+
+func stallEffect(r result, commits []commitTimes) string {
+	var slow []slowCommit
+	for _, ct := range commits {
+		slow = append(slow, ct.Slow...)
+	}
+	if len(slow) == 0 || len(r.starts) != len(r.lat) {
+		return ""
+	}
+	first := r.starts[0]
+	for _, t := range r.starts {
+		if t.Before(first) {
+			first = t
+		}
+	}
+	var hit, rest []time.Duration
+	for i, start := range r.starts {
+		end := start.Add(r.lat[i])
+		in := false
+		for _, c := range slow {
+			cEnd := c.end()
+			cStart := cEnd.Add(-time.Duration(c.Ms * float64(time.Millisecond)))
+			if start.Before(cEnd.Add(stallRecovery)) && end.After(cStart) {
+				in = true
+				break
+			}
+		}
+		if in {
+			hit = append(hit, r.lat[i])
+		} else {
+			rest = append(rest, r.lat[i])
+		}
+	}
+	var at []string
+	for _, c := range slow {
+		at = append(at, fmt.Sprintf("%.0f ms at +%.1fs", c.Ms, c.end().Sub(first).Seconds()))
+	}
+	return fmt.Sprintf("%-28s commits of 10 ms or more: %s; the %d flows in flight during one or started in the %s after: p99 %s; the other %d: p99 %s\n", "",
+		strings.Join(at, ", "), len(hit), stallRecovery, quantile(hit, 0.99).Round(100*time.Microsecond), len(rest), quantile(rest, 0.99).Round(100*time.Microsecond))
 }
 
 // printLate says when a paced phase fell behind its schedule: the server

@@ -18,6 +18,23 @@ type Statements struct {
 	// commits counts the single SQLite writer's COMMITs by how long they
 	// took (the fsync of the log included), by CommitBoundsMs.
 	commits [len(CommitBoundsMs) + 1]int64
+	// slow are the latest commits over SlowCommitMs, oldest first.
+	slow []SlowCommit
+}
+
+// SlowCommitMs is how long a commit of the writer takes to be listed
+// among the slow ones (SlowCommits).
+const SlowCommitMs = 10
+
+// maxSlow bounds the slow commits kept.
+const maxSlow = 256
+
+// SlowCommit is one of the writer's commits that took SlowCommitMs or more.
+type SlowCommit struct {
+	// AtMs is when it ended, in Unix milliseconds.
+	AtMs int64 `json:"atMs"`
+	// Ms is how long it took.
+	Ms float64 `json:"ms"`
 }
 
 // CommitBoundsMs are the upper bounds, in milliseconds, of the buckets
@@ -46,7 +63,24 @@ func (s *Statements) commitTook(d time.Duration) {
 	}
 	s.mu.Lock()
 	s.commits[i]++
+	if ms >= SlowCommitMs {
+		if len(s.slow) == maxSlow {
+			s.slow = append(s.slow[:0], s.slow[1:]...)
+		}
+		s.slow = append(s.slow, SlowCommit{AtMs: time.Now().UnixMilli(), Ms: ms})
+	}
 	s.mu.Unlock()
+}
+
+// SlowCommits returns the latest of the writer's commits that took
+// SlowCommitMs or more (at most 256), oldest first.
+func (s *Statements) SlowCommits() []SlowCommit {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]SlowCommit(nil), s.slow...)
 }
 
 // CommitTimes returns how many of the SQLite writer's commits so far

@@ -14,7 +14,8 @@ import (
 // times each SQL statement ran since the start, as a JSON object of
 // "pool: statement" to count; at /debug/commits, how long the SQLite
 // writer's commits took (fsync included), as counts per bucket of
-// boundsMs (the last count: longer).
+// boundsMs (the last count: longer), and the latest commits that took
+// 10 ms or more (slow: when each ended, in Unix ms, and how long it took).
 func (s *Server) DebugHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -30,6 +31,7 @@ func (s *Server) DebugHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"boundsMs": db.CommitBoundsMs, "counts": s.DB.Statements.CommitTimes(),
+			"slow": s.DB.Statements.SlowCommits(),
 		})
 	})
 	return mux
