@@ -371,11 +371,11 @@ func (c *wsConn) NextReader() (int, io.Reader, error) {
 	return int(typ), bytes.NewReader(data), nil
 }
 
-// read returns the next message; the first one (connection_init) stops
-// the init timer.
+// read returns the next message. The init timer runs on until the
+// transport accepts a connection_init (twsConn.init stops it): a client
+// that sends pings instead is closed when it runs out, like a silent one.
 func (c *wsConn) read() ([]byte, error) {
 	_, data, err := c.conn.Read(context.Background())
-	c.firstRead.Do(c.stopInitTimer)
 	return data, err
 }
 

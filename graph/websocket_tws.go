@@ -150,6 +150,7 @@ func (c *twsConn) init() bool {
 				c.closeWhenDone(ctx)
 			}
 		}
+		c.ws.stopInitTimer()
 		reply := twsMessage{Type: "connection_ack"}
 		if ack != nil {
 			b, err := json.Marshal(*ack)

@@ -252,3 +252,43 @@ func TestTransportWSIdempotencyHeaderCoversOneMutation(t *testing.T) {
 	}
 	srv.AssertLedger(t)
 }
+
+// Pings before connection_init are answered but do not stop the init
+// timer: a socket that only pings is closed with 4408 like a silent one.
+func TestTransportWSPingsDoNotStandInForInit(t *testing.T) {
+	srv := testutil.Start(t, connEnv(t, "PAYGRAPH_WS_INIT_TIMEOUT", "700ms"))
+	ws := openRawWS(t, srv.URL)
+	start := time.Now()
+	ws.send(t, `{"type":"ping"}`)
+	if m := ws.read(t); m.Type != "pong" {
+		t.Fatalf("got %s; want pong", m.Type)
+	}
+	for range 3 {
+		time.Sleep(200 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), subWait)
+		err := ws.conn.Write(ctx, websocket.MessageText, []byte(`{"type":"ping"}`))
+		cancel()
+		if err != nil {
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	code := -1
+	for {
+		_, data, err := ws.conn.Read(ctx)
+		if err != nil {
+			code = testutil.CloseStatus(err) // -1: still open when the wait ran out
+			break
+		}
+		if !strings.Contains(string(data), "pong") {
+			t.Fatalf("got %s", data)
+		}
+	}
+	if code != 4408 {
+		t.Fatalf("closed with %d after %v; want 4408", code, time.Since(start))
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("closed after %v; want about the 700ms init timeout", took)
+	}
+}
