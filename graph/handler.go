@@ -87,11 +87,17 @@ type unsupported struct{}
 func (unsupported) Supports(*http.Request) bool { return true }
 
 func (unsupported) Do(w http.ResponseWriter, r *http.Request, _ graphql.GraphExecutor) {
-	w.Header().Set("Content-Type", "application/json")
 	status, msg := http.StatusUnsupportedMediaType, "send the query as POST with Content-Type: application/json (or GET with ?query=, or a WebSocket)"
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		status, msg = http.StatusMethodNotAllowed, r.Method+" is not a GraphQL method: use POST, GET or a WebSocket"
 	}
+	writeRefusal(w, r, status, msg)
+}
+
+// writeRefusal answers a request refused before any operation ran with
+// status and one GraphQL error (BAD_USER_INPUT) saying what to send.
+func writeRefusal(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(graphql.Response{
 		Errors:     gqlerror.List{{Message: msg, Extensions: map[string]any{"code": apperr.BadUserInput}}},

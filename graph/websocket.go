@@ -115,7 +115,17 @@ func escapeOriginPattern(origin string) string {
 // Do serves one WebSocket: graphql-transport-ws itself (twsConn), the
 // legacy graphql-ws with gqlgen's transport, which it closes when gqlgen
 // returns.
+//
+// An upgrade with an Idempotency-Key header is refused (400, before the
+// upgrade): the header names one mutation of one HTTP request, and a
+// socket carries any number of operations, each of which would replay
+// the first one's result. Over a socket a mutation takes its key as its
+// idempotencyKey argument.
 func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	if r.Header.Get(idempotencyKeyHeader) != "" {
+		writeRefusal(w, r, http.StatusBadRequest, "the Idempotency-Key header applies to one mutation of one HTTP request; over a WebSocket, give each mutation its idempotencyKey argument")
+		return
+	}
 	a := &accepted{w: &refusalWriter{ResponseWriter: w}}
 	r = r.WithContext(context.WithValue(r.Context(), acceptedKey{}, a))
 	ws, err := t.conns.Accept(a.w, r, transport.WebsocketAcceptOptions{
@@ -141,7 +151,7 @@ func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 	if handoff {
 		ctx, done = take()
 	}
-	tc := newTWSConn(ctx, c, exec, t.Websocket.InitFunc, operationHeaders(r.Header))
+	tc := newTWSConn(ctx, c, exec, t.Websocket.InitFunc)
 	if !tc.init() {
 		tc.finish()
 		done()
@@ -173,17 +183,6 @@ type acceptedConn struct{ c *wsConn }
 
 func (a acceptedConn) Accept(http.ResponseWriter, *http.Request, transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
 	return a.c, nil
-}
-
-// operationHeaders are the upgrade request's headers that its operations
-// see (OperationContext.Headers): only those an extension reads, so that
-// an idle socket does not keep the whole header map alive.
-func operationHeaders(h http.Header) http.Header {
-	out := http.Header{}
-	if v := h.Values(idempotencyKeyHeader); len(v) > 0 {
-		out[idempotencyKeyHeader] = v
-	}
-	return out
 }
 
 // websocketConns accepts WebSockets with coder/websocket (as gqlgen's own

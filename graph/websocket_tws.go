@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"sync"
 	"time"
 
@@ -65,10 +64,9 @@ type twsMessage struct {
 // live.Push cost none, their results being executed and written by the
 // goroutine that delivers the event.
 type twsConn struct {
-	ws      *wsConn
-	exec    graphql.GraphExecutor
-	initFn  transport.WebsocketInitFunc
-	headers http.Header
+	ws     *wsConn
+	exec   graphql.GraphExecutor
+	initFn transport.WebsocketInitFunc
 	// ctx is the connection's; after connection_init, the one InitFunc
 	// returned. Its end closes the connection with 1000.
 	ctx   context.Context
@@ -79,8 +77,8 @@ type twsConn struct {
 	closed bool
 }
 
-func newTWSConn(ctx context.Context, ws *wsConn, exec graphql.GraphExecutor, initFn transport.WebsocketInitFunc, headers http.Header) *twsConn {
-	c := &twsConn{ws: ws, exec: exec, initFn: initFn, headers: headers, ctx: ctx, subs: map[string]*twsSub{}}
+func newTWSConn(ctx context.Context, ws *wsConn, exec graphql.GraphExecutor, initFn transport.WebsocketInitFunc) *twsConn {
+	c := &twsConn{ws: ws, exec: exec, initFn: initFn, ctx: ctx, subs: map[string]*twsSub{}}
 	ws.SetReadLimit(wsReadLimit)
 	c.closeWhenDone(ctx)
 	return c
@@ -255,7 +253,6 @@ func (c *twsConn) subscribe(start time.Time, m twsMessage) bool {
 		return true
 	}
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-	params.Headers = c.headers
 	rc, errs := c.exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
