@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -184,6 +185,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		tok := bearer(h)
+		if tok != "" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			// websocketInit holds a socket to this token's expiry and
+			// revocation as it does one given in connection_init.
+			ctx = context.WithValue(ctx, upgradeTokenKey{}, tok)
+		}
 		if tok == "" {
 			ctx = auth.WithAuthError(ctx, auth.ErrTokenInvalid)
 		} else if p, err := s.Accounts.Authenticate(ctx, tok); err != nil {
@@ -194,6 +200,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// upgradeTokenKey holds the bearer token of a WebSocket upgrade request.
+type upgradeTokenKey struct{}
 
 // bearer returns the token of an "Authorization: Bearer <token>" value.
 func bearer(h string) string {

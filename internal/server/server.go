@@ -374,7 +374,8 @@ func (s *Server) initMoney(ctx context.Context, opts Options) error {
 }
 
 // websocketInit authenticates a WebSocket from its connection_init payload
-// ("Authorization": "Bearer …" or "token": "…"). A bad token closes the
+// ("Authorization": "Bearer …" or "token": "…"), or else from the upgrade
+// request's Authorization header. A bad token closes the
 // socket with 4403; no token leaves it anonymous, and @auth refuses what
 // needs one. An authenticated socket's subscriptions end when its token
 // expires or is revoked (checked every tokenRecheck). Its subscriptions
@@ -384,6 +385,12 @@ func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayloa
 	tok := bearer(payload.Authorization())
 	if tok == "" {
 		tok = payload.GetString("token")
+	}
+	if tok == "" {
+		// The upgrade request's own Authorization header, if any: its
+		// principal is already in ctx, and it must end the socket when it
+		// expires or is revoked too.
+		tok, _ = ctx.Value(upgradeTokenKey{}).(string)
 	}
 	if tok == "" {
 		return ctx, nil, nil

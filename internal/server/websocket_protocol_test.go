@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/paygraph/paygraph/internal/server"
 	"github.com/paygraph/paygraph/internal/testutil"
 )
 
@@ -313,5 +314,34 @@ func TestTransportWSPingsDoNotStandInForInit(t *testing.T) {
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("closed after %v; want about the 700ms init timeout", took)
+	}
+}
+
+// A token given on the upgrade request, not in connection_init, holds the
+// socket to its revocation too: after the SERVICE token is rotated the
+// socket is closed, and nothing more runs as that app.
+func TestWebSocketUpgradeTokenIsRechecked(t *testing.T) {
+	srv := testutil.StartWith(t, testutil.Base(t), server.Options{TokenRecheck: 100 * time.Millisecond})
+	c := srv.Client()
+	admin := c.As(c.AdminToken(t))
+	var app struct {
+		CreateApp struct {
+			App          struct{ ID string }
+			ServiceToken string
+		}
+	}
+	admin.Do(t, `mutation{createApp(name:"upgrade-token"){app{id} serviceToken}}`, nil).Decode(t, &app)
+	ws := openRawWSWith(t, srv.URL, http.Header{"Authorization": {"Bearer " + app.CreateApp.ServiceToken}})
+	ws.init(t, "")
+	ws.send(t, `{"type":"subscribe","id":"q","payload":{"query":"{ viewer { role } }"}}`)
+	if m := ws.read(t); m.Type != "next" || !strings.Contains(string(m.Payload), "SERVICE") {
+		t.Fatalf("as the upgrade's token: %s %s", m.Type, m.Payload)
+	}
+	if m := ws.read(t); m.Type != "complete" {
+		t.Fatalf("got %s; want complete", m.Type)
+	}
+	admin.Do(t, `mutation($id:ID!){rotateServiceToken(appId:$id){serviceToken}}`, map[string]any{"id": app.CreateApp.App.ID})
+	if code := ws.closed(t); code != 1000 {
+		t.Fatalf("closed with %d; want 1000 once the rotation is noticed", code)
 	}
 }
