@@ -13,6 +13,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/paygraph/paygraph/internal/access"
 	"github.com/paygraph/paygraph/internal/live"
 )
 
@@ -243,7 +244,7 @@ func (c *twsConn) subscribe(start time.Time, m twsMessage) bool {
 	}
 	c.mu.Unlock()
 
-	ctx := graphql.StartOperationTrace(c.ctx)
+	ctx := graphql.StartOperationTrace(access.Fresh(c.ctx))
 	params := &graphql.RawParams{}
 	dec := json.NewDecoder(bytes.NewReader(m.Payload))
 	dec.UseNumber()

@@ -79,11 +79,39 @@ type request struct {
 
 type requestKey struct{}
 
+// maxRemembered bounds the answers one request (one operation of a
+// WebSocket, a subscription included) remembers; past it, they are
+// forgotten and asked again.
+const maxRemembered = 4096
+
+// forget drops the remembered answers but the grants, which only the
+// request itself can give back. r.mu is held.
+func (r *request) forget() {
+	for k := range r.memo {
+		if k.kind != "granted" {
+			delete(r.memo, k)
+		}
+	}
+}
+
 // WithRequest returns ctx able to answer the rules that need the database,
 // remembering answers for as long as ctx lives (one request, or one
-// WebSocket).
+// operation of a WebSocket: Fresh).
 func WithRequest(ctx context.Context, client *ent.Client) context.Context {
 	return context.WithValue(ctx, requestKey{}, &request{client: client, memo: map[key]error{}, ids: map[key]int64{}})
+}
+
+// Fresh returns ctx with answers of its own, remembered from now on, for
+// one operation of a long-lived connection: a WebSocket's operations
+// would otherwise share one memory for the socket's whole life, growing
+// with every entity checked and keeping answers that may have changed.
+// Without a database in ctx it returns ctx.
+func Fresh(ctx context.Context) context.Context {
+	r, _ := ctx.Value(requestKey{}).(*request)
+	if r == nil {
+		return ctx
+	}
+	return WithRequest(ctx, r.client)
 }
 
 // owner returns a fact the rule needs that the entity at hand was loaded
@@ -109,6 +137,9 @@ func owner(ctx context.Context, k key, f func(*ent.Client) (int64, error)) (int6
 		return 0, err
 	}
 	r.mu.Lock()
+	if len(r.ids) >= maxRemembered {
+		clear(r.ids) // a long subscription's: start over rather than grow
+	}
 	r.ids[k] = id
 	r.mu.Unlock()
 	return id, nil
@@ -131,6 +162,9 @@ func remember(ctx context.Context, k key, f func(*ent.Client) error) error {
 		return err // a failed query is not remembered
 	}
 	r.mu.Lock()
+	if len(r.memo) >= maxRemembered {
+		r.forget()
+	}
 	r.memo[k] = err
 	r.mu.Unlock()
 	return err
