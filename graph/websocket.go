@@ -152,18 +152,30 @@ func (t websocketTransport) Do(w http.ResponseWriter, r *http.Request, exec grap
 		ctx, done = take()
 	}
 	tc := newTWSConn(ctx, c, exec, t.Websocket.InitFunc)
-	if !tc.init() {
+	reader := false // the connection went to a reading goroutine of its own
+	defer func() {
+		if reader {
+			return
+		}
+		// Also when InitFunc or the loop panics: the socket is closed and
+		// its stream counted out before net/http sees the panic.
+		v := recover()
 		tc.finish()
 		done()
+		if v != nil {
+			panic(v)
+		}
+	}()
+	if !tc.init() {
 		return
 	}
 	if !handoff {
 		tc.loop()
-		tc.finish()
 		return
 	}
 	// The handler returns; the connection is read on a goroutine whose
 	// stack holds only the read.
+	reader = true
 	go func() {
 		defer done()
 		defer tc.finish()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/paygraph/paygraph/internal/access"
+	"github.com/paygraph/paygraph/internal/apperr"
 	"github.com/paygraph/paygraph/internal/live"
 )
 
@@ -35,6 +37,11 @@ const (
 	// CloseTooManyInits: a second connection_init.
 	CloseTooManyInits = 4429
 )
+
+// maxOperations bounds the operations one graphql-transport-ws socket has
+// in flight (live subscriptions included, which PAYGRAPH_MAX_SUBSCRIPTIONS_PER_CONN
+// bounds further).
+const maxOperations = 64
 
 // wsReadLimit bounds one message from a client, as gqlgen's default does.
 const wsReadLimit = 1 << 20
@@ -242,7 +249,16 @@ func (c *twsConn) subscribe(start time.Time, m twsMessage) bool {
 		c.close(CloseSubscriberExists, "Subscriber for "+m.ID+" already exists")
 		return false
 	}
+	busy := len(c.subs) >= maxOperations
 	c.mu.Unlock()
+	if busy {
+		// Over HTTP, the connections per address bound the operations a
+		// client runs at once; one socket must not run unbounded ones.
+		s.sendErrors(gqlerror.List{{Message: fmt.Sprintf("too many operations in flight on this connection: at most %d at once; wait for one to complete", maxOperations),
+			Extensions: map[string]any{"code": apperr.RateLimited}}})
+		s.sendComplete()
+		return true
+	}
 
 	ctx := graphql.StartOperationTrace(access.Fresh(c.ctx))
 	params := &graphql.RawParams{}

@@ -345,3 +345,36 @@ func TestWebSocketUpgradeTokenIsRechecked(t *testing.T) {
 		t.Fatalf("closed with %d; want 1000 once the rotation is noticed", code)
 	}
 }
+
+// One socket runs at most 64 operations at once: past them an operation
+// is refused with RATE_LIMITED and the others go on.
+func TestTransportWSBoundsOperationsInFlight(t *testing.T) {
+	srv := testutil.Start(t, connEnv(t, "PAYGRAPH_MAX_SUBSCRIPTIONS_PER_CONN", "200"))
+	_, tok := srv.Client().NewUser(t, "ws-many")
+	ws := openRawWS(t, srv.URL)
+	ws.init(t, tok)
+	for i := range 64 {
+		ws.send(t, fmt.Sprintf(`{"type":"subscribe","id":"s%d","payload":{"query":"subscription{myOrderEvents{orderID}}"}}`, i))
+	}
+	ws.send(t, `{"type":"subscribe","id":"over","payload":{"query":"{ viewer { role } }"}}`)
+	m := ws.read(t)
+	if m.ID != "over" || m.Type != "error" || !strings.Contains(string(m.Payload), "RATE_LIMITED") {
+		t.Fatalf("65th operation: %s %s %s", m.ID, m.Type, m.Payload)
+	}
+	if m := ws.read(t); m.ID != "over" || m.Type != "complete" {
+		t.Fatalf("got %s %s; want its complete", m.ID, m.Type)
+	}
+	// Room again once one completes.
+	ws.send(t, `{"type":"complete","id":"s0"}`)
+	ws.send(t, `{"type":"subscribe","id":"q","payload":{"query":"{ viewer { role } }"}}`)
+	for {
+		m := ws.read(t)
+		if m.ID == "s0" {
+			continue // its complete echoed
+		}
+		if m.ID != "q" || m.Type != "next" || !strings.Contains(string(m.Payload), "USER") {
+			t.Fatalf("after room was made: %s %s %s", m.ID, m.Type, m.Payload)
+		}
+		break
+	}
+}
