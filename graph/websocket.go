@@ -404,14 +404,32 @@ func (c *wsConn) stopInitTimer() {
 // coder/websocket writes by itself, such as pong replies, must not meet
 // a stale one): cheaper, for each of thousands of deliveries, than the
 // context timer with which coder/websocket would close the connection.
-func (c *wsConn) writeText(data []byte) error {
-	if c.pongTimeout <= 0 || c.netConn == nil {
-		ctx, cancel := c.bound(context.Background())
+func (c *wsConn) writeText(data []byte) error { return c.writeTextWithin(data, c.pongTimeout) }
+
+// liveWriteTimeout is how long a live result may wait for the peer to
+// take it. Results are written by the goroutines that deliver events to
+// every subscriber (a few, shared: internal/live), so a peer that stops
+// reading must not hold one for the whole pong timeout: past this its
+// connection is dropped. A socket's send buffer holds many results, so
+// only a peer far behind ever waits this long.
+const liveWriteTimeout = time.Second
+
+// writeTextWithin is writeText with a bound of its own (at most the
+// pong timeout).
+func (c *wsConn) writeTextWithin(data []byte, within time.Duration) error {
+	if c.pongTimeout > 0 && (within <= 0 || within > c.pongTimeout) {
+		within = c.pongTimeout
+	}
+	if within <= 0 || c.netConn == nil {
+		ctx, cancel := context.Background(), context.CancelFunc(func() {})
+		if within > 0 {
+			ctx, cancel = context.WithTimeout(ctx, within)
+		}
 		defer cancel()
 		return c.conn.Write(ctx, websocket.MessageText, data)
 	}
 	c.writeMu.Lock() // one deadline at a time
-	_ = c.netConn.SetWriteDeadline(time.Now().Add(c.pongTimeout))
+	_ = c.netConn.SetWriteDeadline(time.Now().Add(within))
 	err := c.conn.Write(context.Background(), websocket.MessageText, data)
 	_ = c.netConn.SetWriteDeadline(time.Time{})
 	c.writeMu.Unlock()

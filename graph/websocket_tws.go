@@ -471,7 +471,7 @@ func (s *twsSub) sendResponse(resp *graphql.Response) {
 		return
 	}
 	buf.WriteByte('}')
-	_ = s.c.ws.writeText(buf.Bytes())
+	_ = s.c.ws.writeTextWithin(buf.Bytes(), liveWriteTimeout)
 }
 
 // appendResponse writes resp as encoding/json would (graphql.Response's
