@@ -129,9 +129,12 @@ func TestLateUnitsJoinTheRunningGroup(t *testing.T) {
 	errs := make(chan error, 3)
 	go func() { errs <- srv.Tx.Run(ctx, unit("join-a", false)) }()
 	<-started
-	go func() { errs <- srv.Tx.Run(ctx, unit("join-b", true)) }()
-	go func() { errs <- srv.Tx.Run(ctx, unit("join-c", false)) }()
-	time.Sleep(100 * time.Millisecond) // both are queued by now
+	var calling sync.WaitGroup
+	calling.Add(2)
+	go func() { calling.Done(); errs <- srv.Tx.Run(ctx, unit("join-b", true)) }()
+	go func() { calling.Done(); errs <- srv.Tx.Run(ctx, unit("join-c", false)) }()
+	calling.Wait()
+	time.Sleep(300 * time.Millisecond) // Run only queues them: they are queued by now
 	close(proceed)
 	failed := 0
 	for range 3 {
