@@ -205,20 +205,7 @@ func (r *Runner) Close() {
 func (r *Runner) writer() {
 	defer close(r.exited)
 	for first := range r.queue {
-		group := []*unit{first}
-	gather:
-		for len(group) < maxGroup {
-			select {
-			case u, ok := <-r.queue:
-				if !ok {
-					break gather
-				}
-				group = append(group, u)
-			default:
-				break gather
-			}
-		}
-		group = r.commitGroup(group)
+		group := r.commitGroup(r.join([]*unit{first}))
 		for _, u := range group {
 			if u.err == nil && u.panic == nil {
 				r.publish(u.ctx, u.events)
